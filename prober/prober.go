@@ -1,0 +1,191 @@
+// Package prober runs one check of one target and says what happened. Each
+// check kind is one function with one signature, registered in kinds; the
+// Prober adds what every kind shares: the timeout, the SSRF-guarded dialer,
+// panic recovery and the common fields of the Result. It knows nothing of
+// storage, metrics or alerting.
+package prober
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Func checks t and returns the verdict. It must honour ctx (which carries
+// the target's timeout) and set Success, the phases and, on failure, the
+// class and message. The Prober fills in identity, location, start and total
+// duration.
+type Func func(ctx context.Context, p *Prober, t *Target) Result
+
+// kinds is the one list of check kinds; config validation uses it too.
+var kinds = map[string]Func{
+	"http": probeHTTP,
+	"tcp":  probeTCP,
+	"dns":  probeDNS,
+	"tls":  probeTLS,
+}
+
+// KindNames returns the known kinds, sorted.
+func KindNames() []string {
+	names := make([]string, 0, len(kinds))
+	for k := range kinds {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Options configure a Prober.
+type Options struct {
+	// Location names where the checks run from; every Result carries it.
+	Location string
+	// AllowPrivate lets checks reach loopback, private and link-local
+	// addresses. Off by default: see DESIGN §5 (SSRF guard).
+	AllowPrivate bool
+	Logger       *slog.Logger
+}
+
+// Prober runs checks. It is safe for concurrent use.
+type Prober struct {
+	location     string
+	allowPrivate bool
+	log          *slog.Logger
+	oauth        *oauthCache
+}
+
+// New returns a Prober.
+func New(o Options) *Prober {
+	if o.Location == "" {
+		o.Location = "local"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Prober{location: o.Location, allowPrivate: o.AllowPrivate, log: o.Logger, oauth: newOAuthCache()}
+}
+
+// Location is where this prober runs from.
+func (p *Prober) Location() string { return p.location }
+
+// Check runs one check of t within t.Timeout. t must have been normalised
+// and validated. A panicking check is recovered and reported as a failed
+// Result of class internal: a target can never take the process down.
+func (p *Prober) Check(ctx context.Context, t *Target) (res Result) {
+	start := time.Now()
+	base := Result{TargetID: t.ID, Target: t.Name, Kind: t.Kind, Location: p.location, Start: start}
+	defer func() {
+		if v := recover(); v != nil {
+			p.log.Error("check panicked", "target", t.ID, "panic", v, "stack", string(debug.Stack()))
+			res = base.Fail(ClassInternal, fmt.Sprintf("check panicked: %v", v))
+		}
+		res.TargetID, res.Target, res.Kind, res.Location, res.Start = base.TargetID, base.Target, base.Kind, base.Location, start
+		res.Duration = time.Since(start)
+		if res.Success {
+			res.ErrorClass, res.Error = ClassNone, ""
+		}
+	}()
+	fn, ok := kinds[t.Kind]
+	if !ok {
+		return base.Fail(ClassInternal, fmt.Sprintf("unknown kind %q", t.Kind))
+	}
+	ctx, cancel := context.WithTimeout(ctx, t.Timeout)
+	defer cancel()
+	res = fn(ctx, p, t)
+	if !res.Success && res.ErrorClass == ClassNone {
+		res.ErrorClass = ClassInternal
+	}
+	// A check that ended because its context ended reports that, whatever
+	// the kind made of the error.
+	if !res.Success && ctx.Err() != nil && res.ErrorClass != ClassBlocked {
+		if errors.Is(context.Cause(ctx), context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			res.ErrorClass = ClassTimeout
+			res.Error = fmt.Sprintf("timed out after %s: %s", t.Timeout, res.Error)
+		} else {
+			res.ErrorClass = ClassCanceled
+		}
+	}
+	return res
+}
+
+// ErrBlocked is returned (wrapped) when the SSRF guard refuses an address.
+var ErrBlocked = errors.New("address not allowed")
+
+// Classify maps an error from dialing, TLS or HTTP to a failure class and a
+// short message with credentials removed from any URL.
+func Classify(err error) (ErrorClass, string) {
+	msg := redactError(err)
+	var dnsErr *net.DNSError
+	var certInvalid x509.CertificateInvalidError
+	var unknownAuth x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	var verifyErr *tls.CertificateVerificationError
+	var recErr tls.RecordHeaderError
+	var alertErr tls.AlertError
+	var opErr *net.OpError
+	switch {
+	case errors.Is(err, ErrBlocked):
+		return ClassBlocked, msg
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
+		return ClassTimeout, msg
+	case errors.Is(err, context.Canceled):
+		return ClassCanceled, msg
+	case errors.As(err, &dnsErr):
+		if dnsErr.IsTimeout {
+			return ClassTimeout, msg
+		}
+		return ClassDNS, msg
+	case errors.As(err, &certInvalid), errors.As(err, &unknownAuth), errors.As(err, &hostErr),
+		errors.As(err, &verifyErr), errors.As(err, &recErr), errors.As(err, &alertErr),
+		strings.Contains(msg, "tls: "):
+		return ClassTLS, msg
+	case errors.As(err, &opErr) && opErr.Op == "dial":
+		if opErr.Timeout() {
+			return ClassTimeout, msg
+		}
+		return ClassConnect, msg
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return ClassTimeout, msg
+	}
+	return ClassProtocol, msg
+}
+
+// redactError renders err with any URL's userinfo and query values hidden,
+// since either may hold a credential.
+func redactError(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Sprintf("%s %q: %s", ue.Op, RedactURL(ue.URL), redactError(ue.Err))
+	}
+	return err.Error()
+}
+
+// RedactURL hides the password and query values of a URL.
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "<unparseable url>"
+	}
+	if u.User != nil {
+		u.User = url.User(u.User.Username())
+	}
+	if u.RawQuery != "" {
+		q := u.Query()
+		for k := range q {
+			q.Set(k, "xxx")
+		}
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
+}

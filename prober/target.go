@@ -1,0 +1,451 @@
+package prober
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/upwatch/upwatch/secret"
+)
+
+// Defaults for a target's schedule.
+const (
+	DefaultInterval = 60 * time.Second
+	DefaultTimeout  = 10 * time.Second
+	MinInterval     = time.Second
+)
+
+// Target is one thing to check: what, how often, and what counts as success.
+// Exactly the block named by Kind (http, tcp, dns or tls) is set.
+type Target struct {
+	// ID is the stable identity used by the store and the metrics; it
+	// defaults to Name. Renaming a target keeps its history only if ID stays.
+	ID       string            `yaml:"id,omitempty" json:"id"`
+	Name     string            `yaml:"name" json:"name"`
+	Kind     string            `yaml:"kind" json:"kind"`
+	Interval time.Duration     `yaml:"interval,omitempty" json:"interval"`
+	Timeout  time.Duration     `yaml:"timeout,omitempty" json:"timeout"`
+	Labels   map[string]string `yaml:"labels,omitempty" json:"labels,omitempty"`
+	Paused   bool              `yaml:"paused,omitempty" json:"paused,omitempty"`
+
+	HTTP *HTTPSpec `yaml:"http,omitempty" json:"http,omitempty"`
+	TCP  *TCPSpec  `yaml:"tcp,omitempty" json:"tcp,omitempty"`
+	DNS  *DNSSpec  `yaml:"dns,omitempty" json:"dns,omitempty"`
+	TLS  *TLSSpec  `yaml:"tls,omitempty" json:"tls,omitempty"`
+}
+
+// HTTPSpec configures an http check.
+type HTTPSpec struct {
+	URL     string            `yaml:"url" json:"url"`
+	Method  string            `yaml:"method,omitempty" json:"method,omitempty"` // default GET
+	Headers map[string]string `yaml:"headers,omitempty" json:"headers,omitempty"`
+	Body    string            `yaml:"body,omitempty" json:"body,omitempty"`
+	// FollowRedirects defaults to true; MaxRedirects to 10.
+	FollowRedirects *bool `yaml:"follow_redirects,omitempty" json:"follow_redirects,omitempty"`
+	MaxRedirects    int   `yaml:"max_redirects,omitempty" json:"max_redirects,omitempty"`
+	// ExpectStatus lists accepted codes and ranges ("200", "2xx", "200-299").
+	// Empty means 200-399.
+	ExpectStatus []string      `yaml:"expect_status,omitempty" json:"expect_status,omitempty"`
+	MaxLatency   time.Duration `yaml:"max_latency,omitempty" json:"max_latency,omitempty"`
+	BodyContains    []string `yaml:"body_contains,omitempty" json:"body_contains,omitempty"`
+	BodyNotContains []string `yaml:"body_not_contains,omitempty" json:"body_not_contains,omitempty"`
+	BodyRegex       []string `yaml:"body_regex,omitempty" json:"body_regex,omitempty"`
+	// JSONPath maps a dotted path (`data.items.0.status`) to the value it
+	// must have, compared as the JSON text of that value without quotes for
+	// strings.
+	JSONPath map[string]string `yaml:"json_path,omitempty" json:"json_path,omitempty"`
+	// HeaderMatch maps a response header name to a regex its value must match.
+	HeaderMatch map[string]string `yaml:"header_match,omitempty" json:"header_match,omitempty"`
+	// MaxBodyBytes caps how much of the body is read (default 1 MiB).
+	MaxBodyBytes int64 `yaml:"max_body_bytes,omitempty" json:"max_body_bytes,omitempty"`
+	// IPProtocol is "", "ip4" or "ip6": which address family to dial.
+	IPProtocol string   `yaml:"ip_protocol,omitempty" json:"ip_protocol,omitempty"`
+	TLS        TLSClient `yaml:"tls_config,omitempty" json:"tls_config,omitempty"`
+	Auth       *Auth     `yaml:"auth,omitempty" json:"auth,omitempty"`
+
+	compiledRegex []*regexp.Regexp
+	compiledHdr   map[string]*regexp.Regexp
+	statusRanges  []statusRange
+}
+
+// TLSClient is how a check talks TLS to its target.
+type TLSClient struct {
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify,omitempty" json:"insecure_skip_verify,omitempty"`
+	ServerName         string `yaml:"server_name,omitempty" json:"server_name,omitempty"`
+	CAFile             string `yaml:"ca_file,omitempty" json:"ca_file,omitempty"`
+	// CertFile and KeyFile are an mTLS client certificate.
+	CertFile string `yaml:"cert_file,omitempty" json:"cert_file,omitempty"`
+	KeyFile  string `yaml:"key_file,omitempty" json:"key_file,omitempty"`
+}
+
+// Auth is how a check authenticates to its target. Exactly one scheme is set
+// by Type; custom headers go in HTTPSpec.Headers.
+type Auth struct {
+	// Type is basic, digest, bearer, api_key or oauth2.
+	Type     string        `yaml:"type" json:"type"`
+	Username string        `yaml:"username,omitempty" json:"username,omitempty"`
+	Password secret.Secret `yaml:"password,omitempty" json:"password,omitempty"`
+	Token    secret.Secret `yaml:"token,omitempty" json:"token,omitempty"`
+	// API key: sent in header Header, or in query parameter Query.
+	Key    secret.Secret `yaml:"key,omitempty" json:"key,omitempty"`
+	Header string        `yaml:"header,omitempty" json:"header,omitempty"`
+	Query  string        `yaml:"query,omitempty" json:"query,omitempty"`
+	// OAuth2 client credentials.
+	TokenURL     string        `yaml:"token_url,omitempty" json:"token_url,omitempty"`
+	ClientID     string        `yaml:"client_id,omitempty" json:"client_id,omitempty"`
+	ClientSecret secret.Secret `yaml:"client_secret,omitempty" json:"client_secret,omitempty"`
+	Scopes       []string      `yaml:"scopes,omitempty" json:"scopes,omitempty"`
+}
+
+// TCPSpec configures a tcp check: connect, optionally send and expect.
+type TCPSpec struct {
+	Address string `yaml:"address" json:"address"` // host:port
+	Send    string `yaml:"send,omitempty" json:"send,omitempty"`
+	// Expect is a regex the first reply must match.
+	Expect     string    `yaml:"expect,omitempty" json:"expect,omitempty"`
+	TLS        bool      `yaml:"tls,omitempty" json:"tls,omitempty"`
+	TLSConfig  TLSClient `yaml:"tls_config,omitempty" json:"tls_config,omitempty"`
+	IPProtocol string    `yaml:"ip_protocol,omitempty" json:"ip_protocol,omitempty"`
+
+	compiledExpect *regexp.Regexp
+}
+
+// DNSSpec configures a dns check.
+type DNSSpec struct {
+	Name string `yaml:"name" json:"name"`             // the name to query
+	Type string `yaml:"type,omitempty" json:"type"` // A, AAAA, CNAME, MX, TXT, NS; default A
+	// Server is the resolver as host:port; empty uses the system resolver.
+	Server string `yaml:"server,omitempty" json:"server,omitempty"`
+	// Expect lists answers that must all be present (e.g. "192.0.2.1").
+	Expect []string `yaml:"expect,omitempty" json:"expect,omitempty"`
+	// Transport is udp (default) or tcp.
+	Transport string `yaml:"transport,omitempty" json:"transport,omitempty"`
+}
+
+// TLSSpec configures a tls check of a certificate.
+type TLSSpec struct {
+	Address    string `yaml:"address" json:"address"` // host:port
+	ServerName string `yaml:"server_name,omitempty" json:"server_name,omitempty"`
+	// MinDaysLeft fails the check when the leaf certificate expires sooner
+	// (default 14; 0 keeps the default, negative disables).
+	MinDaysLeft int    `yaml:"min_days_left,omitempty" json:"min_days_left,omitempty"`
+	CAFile      string `yaml:"ca_file,omitempty" json:"ca_file,omitempty"`
+}
+
+// FieldError is one validation problem, with the path of the field.
+type FieldError struct {
+	Path string
+	Msg  string
+}
+
+func (e FieldError) Error() string { return e.Path + ": " + e.Msg }
+
+// Normalize applies defaults and compiles what the checks need, in place.
+// It never fails; Validate reports what is wrong.
+func (t *Target) Normalize() {
+	if t.ID == "" {
+		t.ID = t.Name
+	}
+	if t.Interval == 0 {
+		t.Interval = DefaultInterval
+	}
+	if t.Timeout == 0 {
+		t.Timeout = min(DefaultTimeout, t.Interval)
+	}
+	if h := t.HTTP; h != nil {
+		if h.Method == "" {
+			h.Method = "GET"
+		}
+		h.Method = strings.ToUpper(h.Method)
+		if h.MaxRedirects == 0 {
+			h.MaxRedirects = 10
+		}
+		if h.MaxBodyBytes == 0 {
+			h.MaxBodyBytes = 1 << 20
+		}
+	}
+	if d := t.DNS; d != nil {
+		if d.Type == "" {
+			d.Type = "A"
+		}
+		d.Type = strings.ToUpper(d.Type)
+		if d.Transport == "" {
+			d.Transport = "udp"
+		}
+	}
+	if s := t.TLS; s != nil && s.MinDaysLeft == 0 {
+		s.MinDaysLeft = 14
+	}
+}
+
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$`)
+
+// Validate returns every problem with t, each with its path under prefix
+// (e.g. "targets[3]"). It compiles regexes, so call it before checking.
+func (t *Target) Validate(prefix string) []FieldError {
+	var errs []FieldError
+	add := func(field, format string, args ...any) {
+		errs = append(errs, FieldError{Path: prefix + "." + field, Msg: fmt.Sprintf(format, args...)})
+	}
+	if t.Name == "" {
+		add("name", "is required")
+	}
+	if !idPattern.MatchString(t.ID) {
+		add("id", "must be 1-128 letters, digits, '.', '_', ':' or '-', starting with a letter or digit (got %q)", t.ID)
+	}
+	if t.Interval < MinInterval {
+		add("interval", "must be at least %s", MinInterval)
+	}
+	if t.Timeout <= 0 {
+		add("timeout", "must be positive")
+	} else if t.Timeout > t.Interval {
+		add("timeout", "must not be longer than the interval (%s)", t.Interval)
+	}
+	blocks := map[string]bool{"http": t.HTTP != nil, "tcp": t.TCP != nil, "dns": t.DNS != nil, "tls": t.TLS != nil}
+	if _, ok := kinds[t.Kind]; !ok {
+		add("kind", "unknown kind %q (want one of %s)", t.Kind, strings.Join(KindNames(), ", "))
+	} else if !blocks[t.Kind] {
+		add(t.Kind, "is required for kind %s", t.Kind)
+	}
+	for name, set := range blocks {
+		if set && name != t.Kind {
+			add(name, "is set but kind is %q", t.Kind)
+		}
+	}
+	if t.HTTP != nil && t.Kind == "http" {
+		errs = append(errs, t.HTTP.validate(prefix+".http")...)
+	}
+	if t.TCP != nil && t.Kind == "tcp" {
+		errs = append(errs, t.TCP.validate(prefix+".tcp")...)
+	}
+	if t.DNS != nil && t.Kind == "dns" {
+		errs = append(errs, t.DNS.validate(prefix+".dns")...)
+	}
+	if t.TLS != nil && t.Kind == "tls" {
+		if err := validHostPort(t.TLS.Address); err != "" {
+			errs = append(errs, FieldError{prefix + ".tls.address", err})
+		}
+	}
+	return errs
+}
+
+func (h *HTTPSpec) validate(p string) []FieldError {
+	var errs []FieldError
+	add := func(field, format string, args ...any) {
+		errs = append(errs, FieldError{Path: p + "." + field, Msg: fmt.Sprintf(format, args...)})
+	}
+	u, err := url.Parse(h.URL)
+	switch {
+	case h.URL == "":
+		add("url", "is required")
+	case err != nil:
+		add("url", "is not a URL: %v", err)
+	case u.Scheme != "http" && u.Scheme != "https":
+		add("url", "scheme must be http or https (got %q)", u.Scheme)
+	case u.Host == "":
+		add("url", "has no host")
+	}
+	if h.MaxRedirects < 0 {
+		add("max_redirects", "must not be negative")
+	}
+	if h.MaxBodyBytes < 0 {
+		add("max_body_bytes", "must not be negative")
+	}
+	if h.MaxLatency < 0 {
+		add("max_latency", "must not be negative")
+	}
+	h.statusRanges = nil
+	for i, s := range h.ExpectStatus {
+		r, err := parseStatusRange(s)
+		if err != nil {
+			add(fmt.Sprintf("expect_status[%d]", i), "%v", err)
+			continue
+		}
+		h.statusRanges = append(h.statusRanges, r)
+	}
+	h.compiledRegex = nil
+	for i, s := range h.BodyRegex {
+		re, err := regexp.Compile(s)
+		if err != nil {
+			add(fmt.Sprintf("body_regex[%d]", i), "invalid regex: %v", err)
+			continue
+		}
+		h.compiledRegex = append(h.compiledRegex, re)
+	}
+	h.compiledHdr = make(map[string]*regexp.Regexp, len(h.HeaderMatch))
+	for name, s := range h.HeaderMatch {
+		re, err := regexp.Compile(s)
+		if err != nil {
+			add("header_match."+name, "invalid regex: %v", err)
+			continue
+		}
+		h.compiledHdr[name] = re
+	}
+	if err := validIPProtocol(h.IPProtocol); err != "" {
+		add("ip_protocol", "%s", err)
+	}
+	if (h.TLS.CertFile == "") != (h.TLS.KeyFile == "") {
+		add("tls_config", "cert_file and key_file go together")
+	}
+	if a := h.Auth; a != nil {
+		errs = append(errs, a.validate(p+".auth")...)
+	}
+	return errs
+}
+
+func (a *Auth) validate(p string) []FieldError {
+	var errs []FieldError
+	need := func(field string, empty bool) {
+		if empty {
+			errs = append(errs, FieldError{p + "." + field, "is required for auth type " + a.Type})
+		}
+	}
+	switch a.Type {
+	case "basic", "digest":
+		need("username", a.Username == "")
+	case "bearer":
+		need("token", a.Token.Reveal() == "")
+	case "api_key":
+		need("key", a.Key.Reveal() == "")
+		if (a.Header == "") == (a.Query == "") {
+			errs = append(errs, FieldError{p, "api_key needs exactly one of header or query"})
+		}
+	case "oauth2":
+		need("token_url", a.TokenURL == "")
+		need("client_id", a.ClientID == "")
+		need("client_secret", a.ClientSecret.Reveal() == "")
+		if a.TokenURL != "" {
+			if u, err := url.Parse(a.TokenURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+				errs = append(errs, FieldError{p + ".token_url", "must be an http or https URL"})
+			}
+		}
+	default:
+		errs = append(errs, FieldError{p + ".type", fmt.Sprintf("unknown auth type %q (want basic, digest, bearer, api_key or oauth2)", a.Type)})
+	}
+	return errs
+}
+
+func (s *TCPSpec) validate(p string) []FieldError {
+	var errs []FieldError
+	if err := validHostPort(s.Address); err != "" {
+		errs = append(errs, FieldError{p + ".address", err})
+	}
+	s.compiledExpect = nil
+	if s.Expect != "" {
+		re, err := regexp.Compile(s.Expect)
+		if err != nil {
+			errs = append(errs, FieldError{p + ".expect", "invalid regex: " + err.Error()})
+		}
+		s.compiledExpect = re
+	}
+	if err := validIPProtocol(s.IPProtocol); err != "" {
+		errs = append(errs, FieldError{p + ".ip_protocol", err})
+	}
+	return errs
+}
+
+var dnsTypes = []string{"A", "AAAA", "CNAME", "MX", "TXT", "NS"}
+
+func (s *DNSSpec) validate(p string) []FieldError {
+	var errs []FieldError
+	if s.Name == "" {
+		errs = append(errs, FieldError{p + ".name", "is required"})
+	}
+	ok := false
+	for _, t := range dnsTypes {
+		ok = ok || t == s.Type
+	}
+	if !ok {
+		errs = append(errs, FieldError{p + ".type", fmt.Sprintf("unsupported record type %q (want one of %s)", s.Type, strings.Join(dnsTypes, ", "))})
+	}
+	if s.Server != "" {
+		if err := validHostPort(s.Server); err != "" {
+			errs = append(errs, FieldError{p + ".server", err})
+		}
+	}
+	if s.Transport != "udp" && s.Transport != "tcp" {
+		errs = append(errs, FieldError{p + ".transport", "must be udp or tcp"})
+	}
+	return errs
+}
+
+func validHostPort(addr string) string {
+	if addr == "" {
+		return "is required"
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Sprintf("must be host:port (%v)", err)
+	}
+	if host == "" {
+		return "has no host"
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Sprintf("port %q must be 1-65535", port)
+	}
+	return ""
+}
+
+func validIPProtocol(s string) string {
+	if s != "" && s != "ip4" && s != "ip6" {
+		return fmt.Sprintf("must be ip4 or ip6 (got %q)", s)
+	}
+	return ""
+}
+
+type statusRange struct{ lo, hi int }
+
+func (r statusRange) contains(code int) bool { return code >= r.lo && code <= r.hi }
+
+// parseStatusRange reads "200", "2xx" or "200-299".
+func parseStatusRange(s string) (statusRange, error) {
+	s = strings.TrimSpace(strings.ToLower(s))
+	bad := fmt.Errorf("%q is not a status code, class (2xx) or range (200-299)", s)
+	if len(s) == 3 && strings.HasSuffix(s, "xx") && s[0] >= '1' && s[0] <= '5' {
+		c := int(s[0]-'0') * 100
+		return statusRange{c, c + 99}, nil
+	}
+	lo, hi, isRange := strings.Cut(s, "-")
+	a, err := strconv.Atoi(lo)
+	if err != nil || a < 100 || a > 599 {
+		return statusRange{}, bad
+	}
+	if !isRange {
+		return statusRange{a, a}, nil
+	}
+	b, err := strconv.Atoi(hi)
+	if err != nil || b < a || b > 599 {
+		return statusRange{}, bad
+	}
+	return statusRange{a, b}, nil
+}
+
+// Fingerprint is a digest of everything that defines the check, so the
+// scheduler can tell a changed target from an unchanged one. Secrets enter
+// as their reference and value through a hash, never in clear.
+func (t *Target) Fingerprint() string {
+	b, _ := json.Marshal(t) // secrets marshal as <secret>
+	h := sha256.New()
+	h.Write(b)
+	if a := t.authOrNil(); a != nil {
+		for _, s := range []secret.Secret{a.Password, a.Token, a.Key, a.ClientSecret} {
+			h.Write([]byte{0})
+			h.Write([]byte(s.Reveal()))
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+func (t *Target) authOrNil() *Auth {
+	if t.HTTP != nil {
+		return t.HTTP.Auth
+	}
+	return nil
+}
