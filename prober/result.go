@@ -8,18 +8,18 @@ type ErrorClass string
 // The failure classes. An empty class means the check succeeded.
 const (
 	ClassNone      ErrorClass = ""
-	ClassDNS       ErrorClass = "dns"        // name did not resolve
-	ClassConnect   ErrorClass = "connect"    // TCP connect refused or unreachable
-	ClassTLS       ErrorClass = "tls"        // handshake or certificate failure
-	ClassTimeout   ErrorClass = "timeout"    // the check ran out of time
-	ClassHTTP      ErrorClass = "http"       // protocol error talking HTTP
-	ClassStatus    ErrorClass = "status"     // unexpected HTTP status code
-	ClassAssertion ErrorClass = "assertion"  // body, header, latency or answer assertion failed
-	ClassBlocked   ErrorClass = "blocked"    // the SSRF guard refused the address
-	ClassAuth      ErrorClass = "auth"       // could not obtain credentials (e.g. OAuth2 token)
-	ClassProtocol  ErrorClass = "protocol"   // TCP expect / DNS answer / garbage reply
-	ClassInternal  ErrorClass = "internal"   // the check panicked or was misconfigured
-	ClassCanceled  ErrorClass = "canceled"   // shutdown cancelled the check
+	ClassDNS       ErrorClass = "dns"         // name did not resolve
+	ClassConnect   ErrorClass = "connect"     // TCP connect refused or unreachable
+	ClassTLS       ErrorClass = "tls"         // handshake or certificate failure
+	ClassTimeout   ErrorClass = "timeout"     // the check ran out of time
+	ClassHTTP      ErrorClass = "http"        // protocol error talking HTTP
+	ClassStatus    ErrorClass = "status"      // unexpected HTTP status code
+	ClassAssertion ErrorClass = "assertion"   // body, header, latency or answer assertion failed
+	ClassBlocked   ErrorClass = "blocked"     // the SSRF guard refused the address
+	ClassAuth      ErrorClass = "auth"        // could not obtain credentials (e.g. OAuth2 token)
+	ClassProtocol  ErrorClass = "protocol"    // TCP expect / DNS answer / garbage reply
+	ClassInternal  ErrorClass = "internal"    // the check panicked or was misconfigured
+	ClassCanceled  ErrorClass = "canceled"    // shutdown cancelled the check
 	ClassCertError ErrorClass = "certificate" // certificate invalid, mismatched or expiring too soon
 )
 

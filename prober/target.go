@@ -52,11 +52,11 @@ type HTTPSpec struct {
 	MaxRedirects    int   `yaml:"max_redirects,omitempty" json:"max_redirects,omitempty"`
 	// ExpectStatus lists accepted codes and ranges ("200", "2xx", "200-299").
 	// Empty means 200-399.
-	ExpectStatus []string      `yaml:"expect_status,omitempty" json:"expect_status,omitempty"`
-	MaxLatency   time.Duration `yaml:"max_latency,omitempty" json:"max_latency,omitempty"`
-	BodyContains    []string `yaml:"body_contains,omitempty" json:"body_contains,omitempty"`
-	BodyNotContains []string `yaml:"body_not_contains,omitempty" json:"body_not_contains,omitempty"`
-	BodyRegex       []string `yaml:"body_regex,omitempty" json:"body_regex,omitempty"`
+	ExpectStatus    []string      `yaml:"expect_status,omitempty" json:"expect_status,omitempty"`
+	MaxLatency      time.Duration `yaml:"max_latency,omitempty" json:"max_latency,omitempty"`
+	BodyContains    []string      `yaml:"body_contains,omitempty" json:"body_contains,omitempty"`
+	BodyNotContains []string      `yaml:"body_not_contains,omitempty" json:"body_not_contains,omitempty"`
+	BodyRegex       []string      `yaml:"body_regex,omitempty" json:"body_regex,omitempty"`
 	// JSONPath maps a dotted path (`data.items.0.status`) to the value it
 	// must have, compared as the JSON text of that value without quotes for
 	// strings.
@@ -66,7 +66,7 @@ type HTTPSpec struct {
 	// MaxBodyBytes caps how much of the body is read (default 1 MiB).
 	MaxBodyBytes int64 `yaml:"max_body_bytes,omitempty" json:"max_body_bytes,omitempty"`
 	// IPProtocol is "", "ip4" or "ip6": which address family to dial.
-	IPProtocol string   `yaml:"ip_protocol,omitempty" json:"ip_protocol,omitempty"`
+	IPProtocol string    `yaml:"ip_protocol,omitempty" json:"ip_protocol,omitempty"`
 	TLS        TLSClient `yaml:"tls_config,omitempty" json:"tls_config,omitempty"`
 	Auth       *Auth     `yaml:"auth,omitempty" json:"auth,omitempty"`
 
@@ -119,7 +119,7 @@ type TCPSpec struct {
 
 // DNSSpec configures a dns check.
 type DNSSpec struct {
-	Name string `yaml:"name" json:"name"`             // the name to query
+	Name string `yaml:"name" json:"name"`           // the name to query
 	Type string `yaml:"type,omitempty" json:"type"` // A, AAAA, CNAME, MX, TXT, NS; default A
 	// Server is the resolver as host:port; empty uses the system resolver.
 	Server string `yaml:"server,omitempty" json:"server,omitempty"`

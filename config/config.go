@@ -1,0 +1,294 @@
+// Package config reads upwatch's YAML file, applies UPWATCH_* environment
+// overrides and defaults, and validates the result, reporting every problem
+// with the path of the field it is in.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/upwatch/upwatch/prober"
+)
+
+// Defaults.
+const (
+	DefaultListen      = "127.0.0.1:8080"
+	DefaultDataDir     = "./data"
+	DefaultStorage     = "sqlite"
+	DefaultRawDays     = 30
+	DefaultRollupDays  = 5 * 365
+	DefaultWorkers     = 256
+	DefaultLocation    = "local"
+	DefaultLogLevel    = "info"
+	DefaultLogFormat   = "text"
+	maxConfigFileBytes = 16 << 20
+)
+
+// Config is the whole file. Field comments are the reference;
+// CONFIGURATION.md repeats them for users.
+type Config struct {
+	// Listen is the address of the HTTP server (/metrics, /healthz, ...).
+	Listen string `yaml:"listen"`
+	// DataDir holds the embedded database.
+	DataDir string  `yaml:"data_dir"`
+	Storage Storage `yaml:"storage"`
+	// Location names this prober; every sample carries it.
+	Location string `yaml:"location"`
+	// AllowPrivateTargets lets checks reach loopback, private and
+	// link-local addresses (the SSRF guard is on by default).
+	AllowPrivateTargets bool `yaml:"allow_private_targets"`
+	// Workers bounds how many checks run at once.
+	Workers int `yaml:"workers"`
+	// Demo serves /demo/* endpoints (one of them fails now and then) so a
+	// new user has something to watch without internet access.
+	Demo bool `yaml:"demo"`
+	Log  Log  `yaml:"log"`
+	// Targets are the checks to run.
+	Targets []prober.Target `yaml:"targets"`
+}
+
+// Storage chooses and tunes the sample store.
+type Storage struct {
+	// Type is "sqlite" (embedded, the default).
+	Type      string    `yaml:"type"`
+	Retention Retention `yaml:"retention"`
+}
+
+// Retention says how long data is kept.
+type Retention struct {
+	// RawDays keeps raw samples this many days.
+	RawDays int `yaml:"raw_days"`
+	// RollupDays keeps hourly rollups (what SLA reports read) this many days.
+	RollupDays int `yaml:"rollup_days"`
+}
+
+// Log configures the process log.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text or json
+}
+
+// RawRetention is RawDays as a duration.
+func (r Retention) RawRetention() time.Duration { return time.Duration(r.RawDays) * 24 * time.Hour }
+
+// RollupRetention is RollupDays as a duration.
+func (r Retention) RollupRetention() time.Duration {
+	return time.Duration(r.RollupDays) * 24 * time.Hour
+}
+
+// Error lists every problem found in a config.
+type Error struct {
+	Source string // file name, or "" for config built in code
+	Errors []prober.FieldError
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "invalid config")
+	if e.Source != "" {
+		fmt.Fprintf(&b, " %s", e.Source)
+	}
+	fmt.Fprintf(&b, " (%d problem", len(e.Errors))
+	if len(e.Errors) != 1 {
+		b.WriteString("s")
+	}
+	b.WriteString("):")
+	for _, fe := range e.Errors {
+		b.WriteString("\n  ")
+		b.WriteString(fe.Error())
+	}
+	return b.String()
+}
+
+// Load reads path, applies env overrides from getenv (os.Getenv in
+// production), defaults, and validates. A config that does not parse or
+// validate returns *Error (or a parse error naming the line).
+func Load(path string, getenv func(string) string) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	return Parse(f, path, getenv)
+}
+
+// Parse is Load for a reader; name is used in messages.
+func Parse(r io.Reader, name string, getenv func(string) string) (*Config, error) {
+	data, err := io.ReadAll(io.LimitReader(r, maxConfigFileBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", name, err)
+	}
+	if len(data) > maxConfigFileBytes {
+		return nil, fmt.Errorf("config %s: larger than %d bytes", name, maxConfigFileBytes)
+	}
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("config %s: %w", name, err)
+	}
+	if getenv != nil {
+		if errs := c.applyEnv(getenv); len(errs) > 0 {
+			return nil, &Error{Source: name, Errors: errs}
+		}
+	}
+	c.Normalize()
+	if errs := c.Validate(); len(errs) > 0 {
+		return nil, &Error{Source: name, Errors: errs}
+	}
+	return &c, nil
+}
+
+// envOverrides maps UPWATCH_* variables to the fields they set.
+func (c *Config) applyEnv(getenv func(string) string) []prober.FieldError {
+	var errs []prober.FieldError
+	str := map[string]*string{
+		"UPWATCH_LISTEN":     &c.Listen,
+		"UPWATCH_DATA_DIR":   &c.DataDir,
+		"UPWATCH_STORAGE":    &c.Storage.Type,
+		"UPWATCH_LOCATION":   &c.Location,
+		"UPWATCH_LOG_LEVEL":  &c.Log.Level,
+		"UPWATCH_LOG_FORMAT": &c.Log.Format,
+	}
+	for name, dst := range str {
+		if v := getenv(name); v != "" {
+			*dst = v
+		}
+	}
+	ints := map[string]*int{
+		"UPWATCH_WORKERS":               &c.Workers,
+		"UPWATCH_RETENTION_RAW_DAYS":    &c.Storage.Retention.RawDays,
+		"UPWATCH_RETENTION_ROLLUP_DAYS": &c.Storage.Retention.RollupDays,
+	}
+	for name, dst := range ints {
+		if v := getenv(name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				errs = append(errs, prober.FieldError{Path: "env " + name, Msg: "must be a whole number"})
+				continue
+			}
+			*dst = n
+		}
+	}
+	bools := map[string]*bool{
+		"UPWATCH_ALLOW_PRIVATE_TARGETS": &c.AllowPrivateTargets,
+		"UPWATCH_DEMO":                  &c.Demo,
+	}
+	for name, dst := range bools {
+		if v := getenv(name); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				errs = append(errs, prober.FieldError{Path: "env " + name, Msg: "must be true or false"})
+				continue
+			}
+			*dst = b
+		}
+	}
+	return errs
+}
+
+// Normalize fills in defaults, in place.
+func (c *Config) Normalize() {
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	def(&c.Listen, DefaultListen)
+	def(&c.DataDir, DefaultDataDir)
+	def(&c.Storage.Type, DefaultStorage)
+	def(&c.Location, DefaultLocation)
+	def(&c.Log.Level, DefaultLogLevel)
+	def(&c.Log.Format, DefaultLogFormat)
+	if c.Storage.Retention.RawDays == 0 {
+		c.Storage.Retention.RawDays = DefaultRawDays
+	}
+	if c.Storage.Retention.RollupDays == 0 {
+		c.Storage.Retention.RollupDays = DefaultRollupDays
+	}
+	if c.Workers == 0 {
+		c.Workers = DefaultWorkers
+	}
+	for i := range c.Targets {
+		c.Targets[i].Normalize()
+	}
+}
+
+// Validate returns every problem, each with its path. Call Normalize first.
+func (c *Config) Validate() []prober.FieldError {
+	var errs []prober.FieldError
+	add := func(path, format string, args ...any) {
+		errs = append(errs, prober.FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
+	}
+	if _, _, err := splitHostPort(c.Listen); err != nil {
+		add("listen", "%v", err)
+	}
+	if c.Storage.Type != "sqlite" {
+		add("storage.type", "unknown storage %q (want sqlite)", c.Storage.Type)
+	}
+	if c.Storage.Retention.RawDays < 1 {
+		add("storage.retention.raw_days", "must be at least 1")
+	}
+	if c.Storage.Retention.RollupDays < c.Storage.Retention.RawDays {
+		add("storage.retention.rollup_days", "must be at least raw_days (%d)", c.Storage.Retention.RawDays)
+	}
+	if c.Workers < 1 || c.Workers > 10000 {
+		add("workers", "must be between 1 and 10000")
+	}
+	if !validLocation(c.Location) {
+		add("location", "must be 1-64 letters, digits, '-', '_' or '.' (got %q)", c.Location)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log.level", "must be debug, info, warn or error (got %q)", c.Log.Level)
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		add("log.format", "must be text or json (got %q)", c.Log.Format)
+	}
+	seen := make(map[string]int, len(c.Targets))
+	for i := range c.Targets {
+		p := fmt.Sprintf("targets[%d]", i)
+		errs = append(errs, c.Targets[i].Validate(p)...)
+		id := c.Targets[i].ID
+		if j, dup := seen[id]; dup && id != "" {
+			add(p+".id", "%q is already used by targets[%d] (give one of them a distinct id or name)", id, j)
+		} else {
+			seen[id] = i
+		}
+	}
+	return errs
+}
+
+func validLocation(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func splitHostPort(addr string) (string, int, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("must be host:port, e.g. 127.0.0.1:8080 (%v)", err)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 {
+		return "", 0, fmt.Errorf("port %q must be 0-65535", port)
+	}
+	return host, n, nil
+}
