@@ -1,0 +1,422 @@
+// Package schedule runs each target's check on its own interval, spread over
+// that interval by a stable per-target phase, on a bounded pool of workers.
+//
+// One goroutine owns the timing: a min-heap of next-run times and a single
+// timer armed for the earliest. Due checks queue for a fixed pool of
+// workers; a target whose previous check is still queued or running skips
+// its slot rather than running twice at once.
+package schedule
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/upwatch/upwatch/prober"
+)
+
+// CheckFunc runs one check of t. It enforces t.Timeout itself and must not
+// modify t.
+type CheckFunc func(ctx context.Context, t *prober.Target) prober.Result
+
+// SinkFunc takes one result. It may block to apply backpressure; the target
+// it belongs to is not checked again until it returns.
+type SinkFunc func(ctx context.Context, r prober.Result)
+
+// DefaultWorkers is the size of the worker pool when Options.Workers is 0.
+const DefaultWorkers = 64
+
+// Options are the scheduler's dependencies.
+type Options struct {
+	Check CheckFunc // required
+	Sink  SinkFunc  // nil discards results
+	// Workers bounds how many checks run at once (default DefaultWorkers).
+	Workers int
+	// Registerer receives the scheduler's metrics; nil registers none.
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger // nil discards logs
+
+	clock clock // tests only; nil is the real clock
+}
+
+// Scheduler runs checks of a changing set of targets. Update may be called
+// at any time, before or during Run, from any goroutine.
+type Scheduler struct {
+	check   CheckFunc
+	sink    SinkFunc
+	workers int
+	log     *slog.Logger
+	clock   clock
+	m       metrics
+
+	mu      sync.Mutex
+	entries map[string]*entry   // scheduled targets by ID
+	due     entryHeap           // the same entries, earliest next run first
+	busy    map[string]struct{} // IDs with a check queued or running, even if since removed
+
+	wake        chan struct{} // Update → Run: the earliest deadline may have changed
+	started     atomic.Bool   // Run is between its start and its return
+	dispatching atomic.Bool   // Run is dispatching checks (not shutting down)
+
+	// onStart, when set by a test before Run, sees every check as a worker
+	// starts it.
+	onStart func(id string, planned, started time.Time)
+}
+
+// entry is one scheduled target. Only the fields' owner under Scheduler.mu
+// touches it; target is immutable once set and shared with workers.
+type entry struct {
+	id       string
+	fp       string
+	target   *prober.Target
+	interval time.Duration
+	offset   time.Duration // stable phase within interval
+	next     time.Time     // planned start of the next check
+	index    int           // position in the heap
+}
+
+// job is one due check on its way to a worker.
+type job struct {
+	target  *prober.Target
+	planned time.Time
+}
+
+// New returns a scheduler with no targets. It panics if o.Check is nil.
+func New(o Options) *Scheduler {
+	if o.Check == nil {
+		panic("schedule: Options.Check is nil")
+	}
+	s := &Scheduler{
+		check:   o.Check,
+		sink:    o.Sink,
+		workers: o.Workers,
+		log:     o.Logger,
+		clock:   o.clock,
+		m:       newMetrics(o.Registerer),
+		entries: make(map[string]*entry),
+		busy:    make(map[string]struct{}),
+		wake:    make(chan struct{}, 1),
+	}
+	if s.sink == nil {
+		s.sink = func(context.Context, prober.Result) {}
+	}
+	if s.workers <= 0 {
+		s.workers = DefaultWorkers
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.clock == nil {
+		s.clock = realClock{}
+	}
+	return s
+}
+
+// Running reports whether Run is dispatching checks; it turns false as soon
+// as shutdown begins.
+func (s *Scheduler) Running() bool { return s.dispatching.Load() }
+
+// Update replaces the set of targets. Targets are matched by ID: a new one is
+// scheduled at its stable phase, one whose Fingerprint changed runs its new
+// configuration from its next slot (recomputed only if its interval
+// changed), a missing or paused one is dropped (a check of it already
+// running finishes, but it is not run again). Every other target keeps its
+// schedule exactly. Targets need a non-empty ID and a positive Interval
+// (see prober.Target.Normalize); others are logged and ignored, as are
+// repeated IDs after the first. The caller must not modify the targets'
+// contents after the call.
+func (s *Scheduler) Update(targets []prober.Target) {
+	type want struct {
+		t  *prober.Target
+		fp string
+	}
+	desired := make(map[string]want, len(targets))
+	for i := range targets {
+		t := targets[i]
+		switch {
+		case t.Paused:
+			continue
+		case t.ID == "" || t.Interval <= 0:
+			s.log.Warn("target not scheduled: needs an id and a positive interval", "target", t.ID, "name", t.Name, "interval", t.Interval)
+			continue
+		}
+		if _, dup := desired[t.ID]; dup {
+			s.log.Warn("target not scheduled: duplicate id", "target", t.ID)
+			continue
+		}
+		desired[t.ID] = want{&t, t.Fingerprint()}
+	}
+
+	now := s.clock.Now()
+	var added, changed, removed int
+	s.mu.Lock()
+	for id, e := range s.entries {
+		if _, ok := desired[id]; !ok {
+			heap.Remove(&s.due, e.index)
+			delete(s.entries, id)
+			removed++
+		}
+	}
+	for id, w := range desired {
+		e, ok := s.entries[id]
+		switch {
+		case !ok:
+			e = &entry{id: id, fp: w.fp, target: w.t, interval: w.t.Interval, offset: Offset(id, w.t.Interval)}
+			e.next = nextSlot(now, e.interval, e.offset)
+			s.entries[id] = e
+			heap.Push(&s.due, e)
+			added++
+		case e.fp != w.fp:
+			e.fp, e.target = w.fp, w.t
+			if e.interval != w.t.Interval {
+				e.interval, e.offset = w.t.Interval, Offset(id, w.t.Interval)
+				e.next = nextSlot(now, e.interval, e.offset)
+				heap.Fix(&s.due, e.index)
+			}
+			changed++
+		}
+	}
+	n := len(s.entries)
+	s.mu.Unlock()
+
+	s.m.targets.Set(float64(n))
+	if added+changed+removed > 0 {
+		s.log.Info("schedule updated", "targets", n, "added", added, "changed", changed, "removed", removed)
+	}
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run dispatches checks until ctx ends, then stops dispatching, waits for
+// the checks already started and their results to reach the sink, and
+// returns nil. Checks and the sink get a context that ctx's end does not
+// cancel: each check is bounded by its own timeout. Run returns an error at
+// once if the scheduler is already running.
+func (s *Scheduler) Run(ctx context.Context) error {
+	if !s.started.CompareAndSwap(false, true) {
+		return errors.New("schedule: already running")
+	}
+	defer s.started.Store(false)
+
+	jobs := make(chan job)
+	var wg sync.WaitGroup
+	work := context.WithoutCancel(ctx)
+	for range s.workers {
+		wg.Go(func() {
+			for j := range jobs {
+				s.runJob(work, j)
+			}
+		})
+	}
+
+	tm := s.clock.NewTimer()
+	defer tm.Stop()
+	arm := func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if len(s.due) > 0 {
+			tm.ResetAt(s.due[0].next)
+		} else {
+			tm.Stop()
+		}
+	}
+	s.mu.Lock()
+	s.realignLocked(s.clock.Now())
+	s.mu.Unlock()
+	arm()
+	s.dispatching.Store(true)
+	s.log.Info("scheduler started", "workers", s.workers)
+
+	var (
+		queue []job // due, waiting for a free worker
+		head  int   // queue[head] is the next to hand out
+	)
+	for {
+		var (
+			out  chan<- job
+			next job
+		)
+		if head < len(queue) {
+			out, next = jobs, queue[head]
+		}
+		select {
+		case <-ctx.Done():
+			s.dispatching.Store(false)
+			close(jobs)
+			s.mu.Lock()
+			for _, j := range queue[head:] {
+				delete(s.busy, j.target.ID)
+			}
+			s.mu.Unlock()
+			s.log.Info("scheduler stopping, waiting for running checks", "dropped", len(queue)-head)
+			wg.Wait()
+			return nil
+		case <-tm.C():
+			now := s.clock.Now()
+			s.mu.Lock()
+			queue = s.collectLocked(now, queue)
+			s.mu.Unlock()
+			arm()
+		case <-s.wake:
+			arm()
+		case out <- next:
+			queue[head] = job{}
+			head++
+			if head == len(queue) {
+				queue, head = queue[:0], 0
+			}
+		}
+	}
+}
+
+// collectLocked moves every entry due at now onto queue and schedules its
+// next slot. A slot whose target is still busy, or that the scheduler was
+// too late for, is skipped and counted.
+func (s *Scheduler) collectLocked(now time.Time, queue []job) []job {
+	for len(s.due) > 0 && !s.due[0].next.After(now) {
+		e := s.due[0]
+		if _, busy := s.busy[e.id]; busy {
+			s.m.skipped.Inc()
+			s.log.Debug("check skipped: previous one still running", "target", e.id, "planned", e.next)
+		} else {
+			s.busy[e.id] = struct{}{}
+			queue = append(queue, job{target: e.target, planned: e.next})
+		}
+		e.next = e.next.Add(e.interval)
+		if !e.next.After(now) {
+			// More than an interval late (a stalled process or a
+			// clock jump): drop the missed slots instead of
+			// running them back to back.
+			missed := now.Sub(e.next)/e.interval + 1
+			s.m.skipped.Add(float64(missed))
+			e.next = e.next.Add(missed * e.interval)
+		}
+		heap.Fix(&s.due, 0)
+	}
+	return queue
+}
+
+// realignLocked moves every entry whose next run has passed (it was added
+// before Run, or Run was stopped) to its next slot from now, so starting
+// does not fire them all at once.
+func (s *Scheduler) realignLocked(now time.Time) {
+	moved := false
+	for _, e := range s.entries {
+		if e.next.Before(now) {
+			e.next = nextSlot(now, e.interval, e.offset)
+			moved = true
+		}
+	}
+	if moved {
+		heap.Init(&s.due)
+	}
+}
+
+// runJob runs one check on a worker and hands its result to the sink.
+func (s *Scheduler) runJob(ctx context.Context, j job) {
+	id := j.target.ID
+	defer func() {
+		s.mu.Lock()
+		delete(s.busy, id)
+		s.mu.Unlock()
+	}()
+	start := s.clock.Now()
+	s.m.lag.Observe(start.Sub(j.planned).Seconds())
+	if s.onStart != nil {
+		s.onStart(id, j.planned, start)
+	}
+	s.m.inFlight.Inc()
+	res := s.safeCheck(ctx, j.target, start)
+	s.m.inFlight.Dec()
+	s.safeSink(ctx, res)
+}
+
+func (s *Scheduler) safeCheck(ctx context.Context, t *prober.Target, start time.Time) (res prober.Result) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error("check panicked", "target", t.ID, "panic", v, "stack", string(debug.Stack()))
+			res = prober.Result{TargetID: t.ID, Target: t.Name, Kind: t.Kind, Start: start, Duration: s.clock.Now().Sub(start)}.
+				Fail(prober.ClassInternal, fmt.Sprintf("check panicked: %v", v))
+		}
+	}()
+	return s.check(ctx, t)
+}
+
+func (s *Scheduler) safeSink(ctx context.Context, r prober.Result) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error("result sink panicked", "target", r.TargetID, "panic", v, "stack", string(debug.Stack()))
+		}
+	}()
+	s.sink(ctx, r)
+}
+
+// nextRun is the planned start of id's next check, for tests.
+func (s *Scheduler) nextRun(id string) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.entries[id]
+	if !ok {
+		return time.Time{}, false
+	}
+	return e.next, true
+}
+
+// Offset is the stable phase of target id within interval: a hash of the ID
+// modulo the interval, in [0, interval). Checks of the target start at
+// Unix-epoch-aligned multiples of interval plus Offset, so the phase is the
+// same on every prober and across restarts.
+func Offset(id string, interval time.Duration) time.Duration {
+	if interval <= 0 {
+		return 0
+	}
+	h := fnv.New64a()
+	h.Write([]byte(id))
+	return time.Duration(h.Sum64() % uint64(interval))
+}
+
+// nextSlot is the earliest time at or after now whose Unix nanoseconds are
+// offset modulo interval.
+func nextSlot(now time.Time, interval, offset time.Duration) time.Time {
+	n, iv := now.UnixNano(), int64(interval)
+	base := n - ((n%iv)+iv)%iv
+	at := base + int64(offset)
+	if at < n {
+		at += iv
+	}
+	return time.Unix(0, at)
+}
+
+// entryHeap is a min-heap of entries by next run, for container/heap.
+type entryHeap []*entry
+
+func (h entryHeap) Len() int           { return len(h) }
+func (h entryHeap) Less(i, j int) bool { return h[i].next.Before(h[j].next) }
+func (h entryHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *entryHeap) Push(x any) {
+	e := x.(*entry)
+	e.index = len(*h)
+	*h = append(*h, e)
+}
+func (h *entryHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	e.index = -1
+	return e
+}
