@@ -1,0 +1,40 @@
+# upwatch — see README.md. `make run` starts the service on embedded storage
+# with the sample targets; `make test` runs every test.
+GO        ?= go
+BIN       := bin/upwatch
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+REVISION  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.revision=$(REVISION)
+CONFIG    ?= examples/upwatch.yaml
+
+.PHONY: all build run test vet fmt lint bench clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/upwatch
+
+run: build
+	./$(BIN) serve -config $(CONFIG)
+
+vet:
+	$(GO) vet ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+lint: vet
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+# Every test, with the race detector. Tests that need a real server
+# (promtool, InfluxDB, PostgreSQL) skip with a message when it is missing;
+# .ci/run installs and starts them.
+test: lint
+	$(GO) test -race -count=1 ./...
+
+# Benchmarks: prober throughput, store write throughput, scheduler lag.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3s ./prober/ ./tsdb/... ./prober/schedule/ ./app/
+
+clean:
+	rm -rf bin

@@ -1,0 +1,209 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func noEnv(string) string { return "" }
+
+func TestSampleConfigIsValid(t *testing.T) {
+	cfg, err := Load("../examples/upwatch.yaml", noEnv)
+	require.NoError(t, err)
+	require.True(t, cfg.AllowPrivateTargets)
+	require.True(t, cfg.Demo)
+	require.GreaterOrEqual(t, len(cfg.Targets), 3)
+	for _, tg := range cfg.Targets {
+		require.NotEmpty(t, tg.ID)
+		require.LessOrEqual(t, tg.Timeout, tg.Interval)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	cfg, err := Parse(strings.NewReader(`
+targets:
+  - name: a
+    kind: http
+    http: {url: "https://example.com/"}
+`), "t.yaml", noEnv)
+	require.NoError(t, err)
+	require.Equal(t, DefaultListen, cfg.Listen)
+	require.Equal(t, DefaultDataDir, cfg.DataDir)
+	require.Equal(t, "sqlite", cfg.Storage.Type)
+	require.Equal(t, 30, cfg.Storage.Retention.RawDays)
+	require.Equal(t, 1825, cfg.Storage.Retention.RollupDays)
+	require.Equal(t, "local", cfg.Location)
+	require.False(t, cfg.AllowPrivateTargets, "the SSRF guard is on unless asked")
+	tg := cfg.Targets[0]
+	require.Equal(t, "a", tg.ID)
+	require.Equal(t, 60*time.Second, tg.Interval)
+	require.Equal(t, 10*time.Second, tg.Timeout)
+	require.Equal(t, "GET", tg.HTTP.Method)
+	require.True(t, tg.HTTP.MaxBodyBytes > 0)
+}
+
+func TestEmptyFileIsValid(t *testing.T) {
+	cfg, err := Parse(strings.NewReader(""), "empty.yaml", noEnv)
+	require.NoError(t, err)
+	require.Empty(t, cfg.Targets)
+}
+
+// Each bad config lists exactly the errors expected, each with its path.
+func TestInvalidConfigs(t *testing.T) {
+	cases := []struct {
+		name, yaml string
+		want       []string // substrings, one per reported problem, in order
+	}{
+		{"interval too short", `
+targets:
+  - {name: a, kind: tcp, interval: 500ms, timeout: 100ms, tcp: {address: "h:1"}}`,
+			[]string{"targets[0].interval: must be at least 1s"}},
+		{"timeout longer than interval", `
+targets:
+  - {name: a, kind: tcp, interval: 5s, timeout: 6s, tcp: {address: "h:1"}}`,
+			[]string{"targets[0].timeout: must not be longer than the interval (5s)"}},
+		{"unknown kind", `
+targets:
+  - {name: a, kind: icmp}`,
+			[]string{`targets[0].kind: unknown kind "icmp" (want one of dns, http, tcp, tls)`}},
+		{"missing block", `
+targets:
+  - {name: a, kind: http}`,
+			[]string{"targets[0].http: is required for kind http"}},
+		{"wrong block", `
+targets:
+  - {name: a, kind: tcp, tcp: {address: "h:1"}, http: {url: "http://x/"}}`,
+			[]string{`targets[0].http: is set but kind is "tcp"`}},
+		{"bad url and regex and status", `
+targets:
+  - name: a
+    kind: http
+    http:
+      url: ftp://x/
+      expect_status: ["2xx", "700"]
+      body_regex: ["("]`,
+			[]string{
+				`targets[0].http.url: scheme must be http or https (got "ftp")`,
+				`targets[0].http.expect_status[1]: "700" is not a status code`,
+				"targets[0].http.body_regex[0]: invalid regex",
+			}},
+		{"auth missing fields", `
+targets:
+  - name: a
+    kind: http
+    http:
+      url: http://x/
+      auth: {type: oauth2, client_id: c}`,
+			[]string{"targets[0].http.auth.token_url: is required", "targets[0].http.auth.client_secret: is required"}},
+		{"unknown auth", `
+targets:
+  - {name: a, kind: http, http: {url: "http://x/", auth: {type: ntlm}}}`,
+			[]string{`targets[0].http.auth.type: unknown auth type "ntlm"`}},
+		{"duplicate ids", `
+targets:
+  - {name: a, kind: tcp, tcp: {address: "h:1"}}
+  - {name: b, kind: tcp, tcp: {address: "h:2"}}
+  - {name: a, kind: tcp, tcp: {address: "h:3"}}`,
+			[]string{`targets[2].id: "a" is already used by targets[0]`}},
+		{"bad top level", `
+listen: nowhere
+workers: -1
+location: "a b"
+log: {level: loud}
+storage: {type: mysql, retention: {raw_days: 10, rollup_days: 5}}`,
+			[]string{
+				"listen: must be host:port",
+				"storage.type: unknown storage \"mysql\"",
+				"storage.retention.rollup_days: must be at least raw_days (10)",
+				"workers: must be between 1 and 10000",
+				"location: must be 1-64",
+				"log.level: must be debug, info, warn or error",
+			}},
+		{"dns and tcp", `
+targets:
+  - {name: d, kind: dns, dns: {name: "", type: SRV, transport: quic}}
+  - {name: t, kind: tcp, tcp: {address: "nohost", expect: "["}}`,
+			[]string{
+				"targets[0].dns.name: is required",
+				`targets[0].dns.type: unsupported record type "SRV"`,
+				"targets[0].dns.transport: must be udp or tcp",
+				"targets[1].tcp.address: must be host:port",
+				"targets[1].tcp.expect: invalid regex",
+			}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse(strings.NewReader(tc.yaml), "bad.yaml", noEnv)
+			var cerr *Error
+			require.True(t, errors.As(err, &cerr), "want *config.Error, got %v", err)
+			require.Len(t, cerr.Errors, len(tc.want), "errors: %v", cerr)
+			for i, w := range tc.want {
+				require.Contains(t, cerr.Errors[i].Error(), w)
+			}
+			require.Contains(t, err.Error(), "invalid config bad.yaml")
+		})
+	}
+}
+
+func TestUnknownFieldIsAnErrorWithItsLine(t *testing.T) {
+	_, err := Parse(strings.NewReader("listen: 127.0.0.1:1\ntargets:\n  - name: a\n    kind: tcp\n    intervall: 5s\n"), "typo.yaml", noEnv)
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "line 5")
+	require.Contains(t, err.Error(), "intervall")
+}
+
+func TestEnvOverrides(t *testing.T) {
+	env := map[string]string{
+		"UPWATCH_LISTEN": "127.0.0.1:9999", "UPWATCH_DATA_DIR": "/tmp/x", "UPWATCH_WORKERS": "8",
+		"UPWATCH_ALLOW_PRIVATE_TARGETS": "true", "UPWATCH_LOCATION": "eu-1",
+	}
+	cfg, err := Parse(strings.NewReader("listen: 127.0.0.1:1\nworkers: 2\n"), "t.yaml", func(k string) string { return env[k] })
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.1:9999", cfg.Listen)
+	require.Equal(t, "/tmp/x", cfg.DataDir)
+	require.Equal(t, 8, cfg.Workers)
+	require.True(t, cfg.AllowPrivateTargets)
+	require.Equal(t, "eu-1", cfg.Location)
+
+	_, err = Parse(strings.NewReader(""), "t.yaml", func(k string) string {
+		return map[string]string{"UPWATCH_WORKERS": "many", "UPWATCH_DEMO": "perhaps"}[k]
+	})
+	require.ErrorContains(t, err, "env UPWATCH_WORKERS: must be a whole number")
+	require.ErrorContains(t, err, "env UPWATCH_DEMO: must be true or false")
+}
+
+func TestSecretReferences(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "token")
+	require.NoError(t, os.WriteFile(f, []byte("s3cr3t-from-file\n"), 0o600))
+	t.Setenv("UPWATCH_TEST_PASSWORD", "s3cr3t-from-env")
+	cfg, err := Parse(strings.NewReader(`
+targets:
+  - name: a
+    kind: http
+    http:
+      url: http://x/
+      auth: {type: basic, username: u, password: "env:UPWATCH_TEST_PASSWORD"}
+  - name: b
+    kind: http
+    http:
+      url: http://x/
+      auth: {type: bearer, token: "file:`+f+`"}
+`), "t.yaml", noEnv)
+	require.NoError(t, err)
+	require.Equal(t, "s3cr3t-from-env", cfg.Targets[0].HTTP.Auth.Password.Reveal())
+	require.Equal(t, "s3cr3t-from-file", cfg.Targets[1].HTTP.Auth.Token.Reveal())
+	require.Equal(t, "<secret>", cfg.Targets[0].HTTP.Auth.Password.String())
+
+	_, err = Parse(strings.NewReader(`
+targets:
+  - {name: a, kind: http, http: {url: "http://x/", auth: {type: bearer, token: "env:UPWATCH_TEST_UNSET_VAR"}}}
+`), "t.yaml", noEnv)
+	require.ErrorContains(t, err, "UPWATCH_TEST_UNSET_VAR is not set")
+}
