@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"math"
 	"net"
 	"strings"
 	"time"
@@ -73,9 +72,8 @@ func probeTLS(ctx context.Context, p *Prober, t *Target) Result {
 	if s.MinDaysLeft >= 0 {
 		left := time.Until(leaf.NotAfter)
 		if left < time.Duration(s.MinDaysLeft)*24*time.Hour {
-			days := int(math.Floor(left.Hours() / 24))
-			return r.Fail(ClassCertError, fmt.Sprintf("certificate expires in %d days (%s), less than min_days_left %d",
-				days, leaf.NotAfter.UTC().Format(time.DateOnly), s.MinDaysLeft))
+			return r.Fail(ClassCertError, fmt.Sprintf("certificate expires in %.1f days (%s), less than min_days_left %d",
+				left.Hours()/24, leaf.NotAfter.UTC().Format(time.DateTime), s.MinDaysLeft))
 		}
 	}
 	r.Success = true
