@@ -1,0 +1,117 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+
+	"github.com/upwatch/upwatch/tsdb"
+)
+
+// migrations are applied in order; the schema version is the number applied.
+// Append only: never edit a migration that has shipped.
+var migrations = []string{
+	// 1: samples, hourly rollups and per-target run state.
+	`CREATE TABLE samples (
+		target_id   TEXT    NOT NULL,
+		target      TEXT    NOT NULL,
+		kind        TEXT    NOT NULL,
+		location    TEXT    NOT NULL,
+		start       INTEGER NOT NULL, -- Unix ns
+		duration    INTEGER NOT NULL, -- ns
+		dns         INTEGER NOT NULL,
+		connect     INTEGER NOT NULL,
+		tls         INTEGER NOT NULL,
+		ttfb        INTEGER NOT NULL,
+		transfer    INTEGER NOT NULL,
+		success     INTEGER NOT NULL,
+		error_class TEXT    NOT NULL,
+		error       TEXT    NOT NULL,
+		status_code INTEGER NOT NULL,
+		tls_expiry  INTEGER,          -- Unix ns, NULL without TLS
+		body_bytes  INTEGER NOT NULL,
+		remote_addr TEXT    NOT NULL
+	);
+	CREATE INDEX samples_target_start ON samples (target_id, start);
+	CREATE TABLE rollups (
+		target_id   TEXT    NOT NULL,
+		hour        INTEGER NOT NULL, -- Unix s of the hour's start
+		checks      INTEGER NOT NULL,
+		failures    INTEGER NOT NULL,
+		latency_min INTEGER NOT NULL,
+		latency_max INTEGER NOT NULL,
+		latency_sum INTEGER NOT NULL,
+		` + bucketColumns("%s INTEGER NOT NULL", ",\n\t\t") + `,
+		PRIMARY KEY (target_id, hour)
+	) WITHOUT ROWID;
+	CREATE TABLE target_state (
+		target_id             TEXT    NOT NULL PRIMARY KEY,
+		last_start            INTEGER NOT NULL, -- Unix ns
+		last_rowid            INTEGER NOT NULL, -- samples.rowid of the newest sample
+		last_success          INTEGER NOT NULL,
+		consecutive_failures  INTEGER NOT NULL,
+		consecutive_successes INTEGER NOT NULL,
+		status_since          INTEGER NOT NULL  -- Unix ns
+	) WITHOUT ROWID;`,
+}
+
+// bucketColumns renders one format per histogram bucket column (b0…b12),
+// joined by sep.
+func bucketColumns(format, sep string) string {
+	cols := make([]string, tsdb.NumBuckets)
+	for i := range cols {
+		cols[i] = fmt.Sprintf(format, fmt.Sprintf("b%d", i))
+	}
+	return strings.Join(cols, sep)
+}
+
+func migrate(ctx context.Context, db *sql.DB) error {
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
+		return err
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	var version int
+	switch err := tx.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&version); err {
+	case nil:
+	case sql.ErrNoRows:
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (0)`); err != nil {
+			return err
+		}
+	default:
+		return err
+	}
+	if version > len(migrations) {
+		return fmt.Errorf("schema version %d is newer than this upwatch knows (%d); upgrade upwatch", version, len(migrations))
+	}
+	for i := version; i < len(migrations); i++ {
+		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+			return fmt.Errorf("migration %d: %w", i+1, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE schema_version SET version = ?`, len(migrations)); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+const sampleColumns = `target_id, target, kind, location, start, duration, dns, connect, tls, ttfb, transfer,
+	success, error_class, error, status_code, tls_expiry, body_bytes, remote_addr`
+
+const insertSampleSQL = `INSERT INTO samples (` + sampleColumns + `)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+var upsertRollupSQL = `INSERT INTO rollups (target_id, hour, checks, failures, latency_min, latency_max, latency_sum, ` +
+	bucketColumns("%s", ", ") + `)
+	VALUES (?, ?, ?, ?, ?, ?, ?` + strings.Repeat(", ?", tsdb.NumBuckets) + `)
+	ON CONFLICT (target_id, hour) DO UPDATE SET
+		checks = checks + excluded.checks,
+		failures = failures + excluded.failures,
+		latency_min = min(latency_min, excluded.latency_min),
+		latency_max = max(latency_max, excluded.latency_max),
+		latency_sum = latency_sum + excluded.latency_sum,
+		` + bucketColumns("%[1]s = %[1]s + excluded.%[1]s", ",\n\t\t")

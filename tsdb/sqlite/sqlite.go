@@ -1,0 +1,214 @@
+// Package sqlite is the embedded time-series store: raw samples, hourly
+// rollups and per-target run state in one SQLite file (pure Go driver
+// modernc.org/sqlite, WAL mode). It implements tsdb.Store and passes the
+// tsdbtest contract suite.
+//
+// Times come back in UTC. Sample start times are stored as Unix nanoseconds,
+// so they must lie between the years 1678 and 2262.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/upwatch/upwatch/tsdb"
+)
+
+// Defaults for Options.
+const (
+	DefaultRawRetention    = 30 * 24 * time.Hour
+	DefaultRollupRetention = 5 * 365 * 24 * time.Hour
+	DefaultPruneInterval   = time.Hour
+)
+
+// Options configure Open. Only Path is required.
+type Options struct {
+	// Path is the database file; its directory is created if missing.
+	Path string
+	// RawRetention is how long raw samples are kept (default 30 days).
+	RawRetention time.Duration
+	// RollupRetention is how long hourly rollups are kept (default 5 years).
+	RollupRetention time.Duration
+	// PruneInterval is how often the background loop prunes (default 1h);
+	// a negative value disables the loop, leaving Prune to the caller.
+	PruneInterval time.Duration
+	// Logger receives retention messages (default: discard).
+	Logger *slog.Logger
+	// Now is the clock used for retention (default time.Now).
+	Now func() time.Time
+}
+
+func (o *Options) defaults() {
+	if o.RawRetention <= 0 {
+		o.RawRetention = DefaultRawRetention
+	}
+	if o.RollupRetention <= 0 {
+		o.RollupRetention = DefaultRollupRetention
+	}
+	if o.PruneInterval == 0 {
+		o.PruneInterval = DefaultPruneInterval
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Store is the SQLite backend. It is safe for concurrent use.
+type Store struct {
+	opts Options
+	// w is the single writer connection; r serves concurrent readers (WAL
+	// lets them run beside the writer).
+	w, r *sql.DB
+	// wmu serialises write transactions so the prepared statements below
+	// are used by one batch at a time.
+	wmu                                     sync.Mutex
+	insSample, upRollup, getState, putState *sql.Stmt
+	stop                                    context.CancelFunc
+	loopDone                                chan struct{}
+	closeOnce                               sync.Once
+	closeErr                                error
+}
+
+var _ tsdb.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the store at o.Path, brings its schema up to
+// date and, unless disabled, starts the hourly retention loop that Close
+// stops.
+func Open(ctx context.Context, o Options) (*Store, error) {
+	o.defaults()
+	if o.Path == "" {
+		return nil, errors.New("sqlite store: no database path given")
+	}
+	if err := checkPath(o.Path); err != nil {
+		return nil, err
+	}
+	s := &Store{opts: o}
+	var err error
+	if s.w, err = openDB(o.Path, 1); err != nil {
+		return nil, pathErr(o.Path, err)
+	}
+	if s.r, err = openDB(o.Path, 4); err != nil {
+		_ = s.w.Close()
+		return nil, pathErr(o.Path, err)
+	}
+	if err := s.init(ctx); err != nil {
+		_ = s.w.Close()
+		_ = s.r.Close()
+		return nil, pathErr(o.Path, err)
+	}
+	loopCtx, cancel := context.WithCancel(context.Background())
+	s.stop = cancel
+	s.loopDone = make(chan struct{})
+	if o.PruneInterval > 0 {
+		go s.retentionLoop(loopCtx, o.PruneInterval)
+	} else {
+		close(s.loopDone)
+	}
+	return s, nil
+}
+
+// checkPath makes sure the directory exists and the file can be opened for
+// reading and writing, so a bad path fails with the operating system's plain
+// reason rather than SQLite's "out of memory (14)".
+func checkPath(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return pathErr(path, err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return pathErr(path, err)
+	}
+	return f.Close()
+}
+
+// pathErr gives one line naming the path; an *os.PathError is unwrapped so
+// the path is not said twice.
+func pathErr(path string, err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) && pe.Path == path {
+		err = pe.Err
+	} else if errors.As(err, &pe) {
+		err = fmt.Errorf("%s %s: %w", pe.Op, pe.Path, pe.Err)
+	}
+	return fmt.Errorf("sqlite store %q: %w", path, err)
+}
+
+func openDB(path string, conns int) (*sql.DB, error) {
+	q := url.Values{}
+	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "foreign_keys(ON)"} {
+		q.Add("_pragma", p)
+	}
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+(&url.URL{Path: path}).EscapedPath()+"?"+q.Encode())
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(conns)
+	db.SetMaxIdleConns(conns)
+	db.SetConnMaxIdleTime(0)
+	db.SetConnMaxLifetime(0)
+	return db, nil
+}
+
+func (s *Store) init(ctx context.Context) error {
+	if err := migrate(ctx, s.w); err != nil {
+		return err
+	}
+	var err error
+	prep := func(q string) *sql.Stmt {
+		if err != nil {
+			return nil
+		}
+		var st *sql.Stmt
+		st, err = s.w.PrepareContext(ctx, q)
+		return st
+	}
+	s.insSample = prep(insertSampleSQL)
+	s.upRollup = prep(upsertRollupSQL)
+	s.getState = prep(`SELECT last_start, last_success, consecutive_failures, consecutive_successes, status_since
+		FROM target_state WHERE target_id = ?`)
+	s.putState = prep(`INSERT INTO target_state (target_id, last_start, last_rowid, last_success,
+		consecutive_failures, consecutive_successes, status_since) VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (target_id) DO UPDATE SET last_start = excluded.last_start, last_rowid = excluded.last_rowid,
+		last_success = excluded.last_success, consecutive_failures = excluded.consecutive_failures,
+		consecutive_successes = excluded.consecutive_successes, status_since = excluded.status_since`)
+	return err
+}
+
+// Ping reports whether the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	if err := s.r.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		return fmt.Errorf("sqlite store %q: %w", s.opts.Path, err)
+	}
+	return nil
+}
+
+// Close stops the retention loop and closes the database. It is idempotent.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.stop()
+		<-s.loopDone
+		for _, st := range []*sql.Stmt{s.insSample, s.upRollup, s.getState, s.putState} {
+			if st != nil {
+				_ = st.Close()
+			}
+		}
+		s.closeErr = errors.Join(s.r.Close(), s.w.Close())
+	})
+	return s.closeErr
+}
