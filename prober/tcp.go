@@ -22,7 +22,7 @@ const (
 	// does not match yet once some of it has arrived: a reply split over
 	// several segments still matches, and a server that answered wrongly
 	// and keeps the connection open fails as a mismatch, not as a timeout.
-	tcpReplyQuiet = 250 * time.Millisecond
+	tcpReplyQuiet = 500 * time.Millisecond
 )
 
 // probeTCP connects to t.TCP.Address, optionally over TLS, optionally
@@ -106,12 +106,12 @@ func tcpReadReply(ctx context.Context, conn net.Conn, re *regexp.Regexp) ([]byte
 			return buf.Bytes(), nil
 		}
 		if err != nil {
-			if buf.Len() > 0 && errors.Is(err, os.ErrDeadlineExceeded) && ctx.Err() == nil {
+			if buf.Len() > 0 && errors.Is(err, os.ErrDeadlineExceeded) && !tcpCtxExpired(ctx) {
 				return buf.Bytes(), nil // quiet line
 			}
 			return buf.Bytes(), err
 		}
-		if buf.Len() > 0 && ctx.Err() == nil {
+		if buf.Len() > 0 && !tcpCtxExpired(ctx) {
 			// Something arrived: wait only a short while for the rest,
 			// never past the check's own deadline.
 			quiet := time.Now().Add(tcpReplyQuiet)
@@ -122,6 +122,13 @@ func tcpReadReply(ctx context.Context, conn net.Conn, re *regexp.Regexp) ([]byte
 		}
 	}
 	return buf.Bytes(), nil
+}
+
+// tcpCtxExpired reports whether ctx has ended or reached its deadline (a
+// connection deadline set from it may fire before ctx notices).
+func tcpCtxExpired(ctx context.Context) bool {
+	d, ok := ctx.Deadline()
+	return ctx.Err() != nil || (ok && !time.Now().Before(d))
 }
 
 // tcpTLSConfig builds the client TLS configuration of a tcp check to

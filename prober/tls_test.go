@@ -219,9 +219,10 @@ func TestTLSCheck(t *testing.T) {
 		{name: "chain missing intermediate", addr: tlsCheckServer(t, nil, viaInter), spec: TLSSpec{CAFile: caFile},
 			wantClass: ClassCertError, wantMsg: "unknown authority", wantExpiry: viaInter.cert.NotAfter},
 		{name: "unknown CA (system roots)", addr: tlsCheckServer(t, nil, valid), spec: TLSSpec{},
-			wantClass: ClassCertError, wantMsg: `unknown authority (issuer "upwatch test CA")`, wantExpiry: valid.cert.NotAfter},
+			// The message depends on whether the host has system roots.
+			wantClass: ClassCertError, wantMsg: "certificate", wantExpiry: valid.cert.NotAfter},
 		{name: "other CA", addr: tlsCheckServer(t, nil, valid), spec: TLSSpec{CAFile: otherCAFile},
-			wantClass: ClassCertError, wantMsg: "unknown authority", wantExpiry: valid.cert.NotAfter},
+			wantClass: ClassCertError, wantMsg: `unknown authority (issuer "upwatch test CA")`, wantExpiry: valid.cert.NotAfter},
 		{name: "self-signed", addr: tlsCheckServer(t, nil, selfSigned), spec: TLSSpec{CAFile: caFile},
 			wantClass: ClassCertError, wantMsg: "self-signed", wantExpiry: selfSigned.cert.NotAfter},
 		{name: "expired", addr: tlsCheckServer(t, nil, expired), spec: TLSSpec{CAFile: caFile},
