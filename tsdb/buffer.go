@@ -1,0 +1,275 @@
+package tsdb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/upwatch/upwatch/prober"
+)
+
+// WriterFunc adapts a function to Writer.
+type WriterFunc func(ctx context.Context, samples []prober.Result) error
+
+// WriteSamples calls f.
+func (f WriterFunc) WriteSamples(ctx context.Context, samples []prober.Result) error {
+	return f(ctx, samples)
+}
+
+// ErrClosed is returned by Record once Close has been called.
+var ErrClosed = errors.New("tsdb buffer closed")
+
+// BufferOptions configure NewBuffer. The zero value is usable.
+type BufferOptions struct {
+	// BatchSize is the most samples written at once (default 500).
+	BatchSize int
+	// FlushInterval is the longest a sample waits for its batch to fill
+	// (default 1s).
+	FlushInterval time.Duration
+	// QueueSize is how many samples may wait to be written before Record
+	// blocks (default 10000).
+	QueueSize int
+	// RetryMin and RetryMax bound the backoff between attempts at a failed
+	// write (default 100ms and 10s).
+	RetryMin, RetryMax time.Duration
+	// Registerer receives the buffer's metrics; nil registers none.
+	Registerer prometheus.Registerer
+	// Logger receives write failures (default: discard).
+	Logger *slog.Logger
+}
+
+func (o *BufferOptions) defaults() {
+	if o.BatchSize <= 0 {
+		o.BatchSize = 500
+	}
+	if o.FlushInterval <= 0 {
+		o.FlushInterval = time.Second
+	}
+	if o.QueueSize <= 0 {
+		o.QueueSize = 10000
+	}
+	if o.RetryMin <= 0 {
+		o.RetryMin = 100 * time.Millisecond
+	}
+	if o.RetryMax < o.RetryMin {
+		o.RetryMax = max(10*time.Second, o.RetryMin)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+}
+
+// Buffer batches samples in front of a Writer. Record queues a sample
+// (blocking while the queue is full); a background flusher writes batches of
+// up to BatchSize when one is full or FlushInterval has passed, retrying a
+// failed batch with backoff, in order, until it is written or Close gives
+// up. A sample Record accepted is never dropped silently.
+type Buffer struct {
+	w     Writer
+	o     BufferOptions
+	queue chan prober.Result
+
+	mu       sync.Mutex
+	closed   bool
+	inflight sync.WaitGroup // Record calls between the closed check and their send
+	closing  chan struct{}  // closed by Close: Records still waiting give up
+
+	startOnce sync.Once
+	done      chan struct{} // closed when the flusher has exited
+	ctx       context.Context
+	cancel    context.CancelFunc // stops retries when Close runs out of time
+
+	pending atomic.Int64 // accepted and not yet written
+
+	writeDur prometheus.Histogram
+	written  prometheus.Counter
+	errs     prometheus.Counter
+}
+
+// NewBuffer returns a Buffer writing to w. Call Start to begin flushing
+// and Close to flush what is left. It registers its metrics on
+// o.Registerer and panics if they are already registered there.
+func NewBuffer(w Writer, o BufferOptions) *Buffer {
+	o.defaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	b := &Buffer{
+		w:       w,
+		o:       o,
+		queue:   make(chan prober.Result, o.QueueSize),
+		closing: make(chan struct{}),
+		done:    make(chan struct{}),
+		ctx:     ctx,
+		cancel:  cancel,
+		writeDur: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "upwatch_store_write_duration_seconds",
+			Help:    "Time taken by one batch write to the time-series store, failed attempts included.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 10),
+		}),
+		written: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "upwatch_store_samples_written_total",
+			Help: "Samples written to the time-series store.",
+		}),
+		errs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "upwatch_store_write_errors_total",
+			Help: "Failed batch writes to the time-series store (each is retried).",
+		}),
+	}
+	if o.Registerer != nil {
+		depth := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "upwatch_store_queue_depth",
+			Help: "Samples accepted and not yet written to the time-series store.",
+		}, func() float64 { return float64(b.pending.Load()) })
+		o.Registerer.MustRegister(depth, b.writeDur, b.written, b.errs)
+	}
+	return b
+}
+
+// Start starts the background flusher. Calling it again does nothing.
+func (b *Buffer) Start() {
+	b.startOnce.Do(func() { go b.run() })
+}
+
+// Pending returns how many accepted samples are not yet written.
+func (b *Buffer) Pending() int { return int(b.pending.Load()) }
+
+// Record queues r for writing. While the queue is full it waits for room
+// until ctx ends (returning ctx's error) or the buffer is closed (returning
+// ErrClosed); in both cases r was not accepted.
+func (b *Buffer) Record(ctx context.Context, r prober.Result) error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return ErrClosed
+	}
+	b.inflight.Add(1)
+	b.mu.Unlock()
+	defer b.inflight.Done()
+
+	// Count first so the gauge never goes negative when the flusher writes r
+	// before this goroutine runs again.
+	b.pending.Add(1)
+	select {
+	case b.queue <- r:
+		return nil
+	default:
+	}
+	select {
+	case b.queue <- r:
+		return nil
+	case <-ctx.Done():
+		b.pending.Add(-1)
+		return ctx.Err()
+	case <-b.closing:
+		b.pending.Add(-1)
+		return ErrClosed
+	}
+}
+
+// Close stops accepting samples and writes everything queued, retrying until
+// ctx ends. If ctx ends first it returns an error saying how many samples
+// were not written. Close starts the flusher if Start was not called. Later
+// calls wait for the same flush.
+func (b *Buffer) Close(ctx context.Context) error {
+	b.mu.Lock()
+	if !b.closed {
+		b.closed = true
+		close(b.closing)
+		b.mu.Unlock()
+		b.inflight.Wait() // no Record can send after this
+		close(b.queue)
+	} else {
+		b.mu.Unlock()
+	}
+	b.Start()
+	select {
+	case <-b.done:
+	case <-ctx.Done():
+		b.cancel()
+		<-b.done
+	}
+	if n := b.pending.Load(); n > 0 {
+		cause := context.Cause(ctx)
+		if cause == nil {
+			cause = errors.New("an earlier Close gave up")
+		}
+		return fmt.Errorf("tsdb buffer: %d samples not written: %w", n, cause)
+	}
+	return nil
+}
+
+// run is the flusher: it collects batches and writes them until the queue is
+// closed and drained, or Close cancels b.ctx.
+func (b *Buffer) run() {
+	defer close(b.done)
+	tick := time.NewTicker(b.o.FlushInterval)
+	defer tick.Stop()
+	batch := make([]prober.Result, 0, b.o.BatchSize)
+	for {
+		select {
+		case r, ok := <-b.queue:
+			if !ok {
+				b.flush(batch)
+				return
+			}
+			batch = append(batch, r)
+			if len(batch) < b.o.BatchSize {
+				continue
+			}
+		case <-tick.C:
+			if len(batch) == 0 {
+				continue
+			}
+		}
+		if !b.flush(batch) {
+			return
+		}
+		batch = make([]prober.Result, 0, b.o.BatchSize) // the writer may keep the old one
+		tick.Reset(b.o.FlushInterval)
+	}
+}
+
+// flush writes batch, retrying with capped exponential backoff and jitter
+// until it succeeds (true) or b.ctx ends (false).
+func (b *Buffer) flush(batch []prober.Result) bool {
+	if len(batch) == 0 {
+		return true
+	}
+	delay := b.o.RetryMin
+	var lastErr string
+	for attempt := 1; ; attempt++ {
+		start := time.Now()
+		err := b.w.WriteSamples(b.ctx, batch)
+		b.writeDur.Observe(time.Since(start).Seconds())
+		if err == nil {
+			b.written.Add(float64(len(batch)))
+			b.pending.Add(-int64(len(batch)))
+			if attempt > 1 {
+				b.o.Logger.Info("tsdb write recovered", "samples", len(batch), "attempts", attempt)
+			}
+			return true
+		}
+		b.errs.Inc()
+		if err.Error() != lastErr { // log only when the error changes
+			b.o.Logger.Warn("tsdb write failed, retrying", "samples", len(batch), "attempt", attempt, "err", err)
+			lastErr = err.Error()
+		}
+		// Sleep between delay/2 and delay, then double delay up to RetryMax.
+		sleep := delay/2 + rand.N(delay/2+1)
+		delay = min(2*delay, b.o.RetryMax)
+		t := time.NewTimer(sleep)
+		select {
+		case <-t.C:
+		case <-b.ctx.Done():
+			t.Stop()
+			return false
+		}
+	}
+}
