@@ -1,0 +1,60 @@
+// Package notify holds what every notification channel shares: the rendered
+// Message, the one-method Notifier interface, the status-code → retry policy
+// used by every HTTP notifier, and the templates that render messages.
+//
+// Each channel lives in its own folder (sendgrid, twilio, webhook, smtp).
+// Retries, backoff, deduplication and maintenance muting are not done here:
+// a Notifier makes exactly one attempt and reports whether a failure is
+// worth another; the dispatcher decides when.
+package notify
+
+import (
+	"context"
+	"time"
+)
+
+// Message kinds.
+const (
+	KindDown       = "down"
+	KindUp         = "up"
+	KindReminder   = "reminder"
+	KindDegraded   = "degraded"
+	KindTLSExpiry  = "tls_expiry"
+	KindEscalation = "escalation"
+)
+
+// Kinds lists every message kind, in a stable order.
+var Kinds = []string{KindDown, KindUp, KindReminder, KindDegraded, KindTLSExpiry, KindEscalation}
+
+// Message is one notification to one recipient on one channel, already
+// rendered.
+type Message struct {
+	// Key is the idempotency key (incident + kind + recipient + channel).
+	// Providers that support one get it: SendGrid custom_args, the webhook
+	// X-Upwatch-Key header, the SMTP Message-ID.
+	Key        string
+	Kind       string // one of Kinds
+	IncidentID string
+
+	TargetID, TargetName, TargetURL string
+
+	Cause     string        // error of the first failing check
+	StartedAt time.Time     // first failing check of the incident
+	Duration  time.Duration // outage length (up messages), or how long down so far
+	Link      string        // where to see the incident
+
+	Subject, Text, HTML string // rendered content (see Renderer)
+
+	To Recipient
+}
+
+// Recipient is who a message goes to; each channel uses the field it needs.
+type Recipient struct {
+	Name, Email, Phone, WebhookURL string
+}
+
+// Notifier sends one message. retry reports whether a failure is worth
+// retrying; it is meaningless when err is nil.
+type Notifier interface {
+	Notify(ctx context.Context, m Message) (retry bool, err error)
+}
