@@ -178,24 +178,27 @@ func ceilSecond(t time.Time) int64 {
 }
 
 // Latest returns the newest sample (by start) of every target. It reads
-// target_state, which points at each target's newest sample, so it costs one
-// index lookup per target. A target whose newest sample has been pruned is
-// left out.
+// target_state, which holds each target's newest start, and fetches that
+// sample through the (target_id, start) index: one lookup per target, no
+// scan. Of samples sharing that start the last written wins. A target whose
+// newest sample has been pruned is left out.
 func (s *Store) Latest(ctx context.Context) (map[string]prober.Result, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT s.rowid, `+prefixed("s.", sampleColumns)+`
-		FROM target_state ts JOIN samples s ON s.rowid = ts.last_rowid
-		WHERE s.target_id = ts.target_id AND s.start = ts.last_start`)
+		FROM target_state ts JOIN samples s ON s.target_id = ts.target_id AND s.start = ts.last_start`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite store: latest: %w", err)
 	}
 	defer rows.Close()
 	out := make(map[string]prober.Result)
+	rowids := make(map[string]int64)
 	for rows.Next() {
-		r, _, err := scanSample(rows)
+		r, rowid, err := scanSample(rows)
 		if err != nil {
 			return nil, fmt.Errorf("sqlite store: latest: %w", err)
 		}
-		out[r.TargetID] = r
+		if prev, ok := rowids[r.TargetID]; !ok || rowid > prev {
+			out[r.TargetID], rowids[r.TargetID] = r, rowid
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlite store: latest: %w", err)

@@ -48,7 +48,6 @@ var migrations = []string{
 	CREATE TABLE target_state (
 		target_id             TEXT    NOT NULL PRIMARY KEY,
 		last_start            INTEGER NOT NULL, -- Unix ns
-		last_rowid            INTEGER NOT NULL, -- samples.rowid of the newest sample
 		last_success          INTEGER NOT NULL,
 		consecutive_failures  INTEGER NOT NULL,
 		consecutive_successes INTEGER NOT NULL,
@@ -102,13 +101,31 @@ func migrate(ctx context.Context, db *sql.DB) error {
 const sampleColumns = `target_id, target, kind, location, start, duration, dns, connect, tls, ttfb, transfer,
 	success, error_class, error, status_code, tls_expiry, body_bytes, remote_addr`
 
-const insertSampleSQL = `INSERT INTO samples (` + sampleColumns + `)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+// The write statements, as multi-row inserts: a prefix, one "(?, …)" group
+// per row and a suffix.
+var (
+	insertSample = multiRow{
+		prefix: `INSERT INTO samples (` + sampleColumns + `) VALUES `,
+		cols:   18,
+	}
+	upsertState = multiRow{
+		prefix: `INSERT INTO target_state (target_id, last_start, last_success, consecutive_failures,
+			consecutive_successes, status_since) VALUES `,
+		cols: 6,
+		suffix: ` ON CONFLICT (target_id) DO UPDATE SET last_start = excluded.last_start,
+			last_success = excluded.last_success, consecutive_failures = excluded.consecutive_failures,
+			consecutive_successes = excluded.consecutive_successes, status_since = excluded.status_since`,
+	}
+	upsertRollup = multiRow{
+		prefix: `INSERT INTO rollups (target_id, hour, checks, failures, latency_min, latency_max, latency_sum, ` +
+			bucketColumns("%s", ", ") + `) VALUES `,
+		cols:   7 + tsdb.NumBuckets,
+		suffix: upsertRollupSet,
+	}
+)
 
-var upsertRollupSQL = `INSERT INTO rollups (target_id, hour, checks, failures, latency_min, latency_max, latency_sum, ` +
-	bucketColumns("%s", ", ") + `)
-	VALUES (?, ?, ?, ?, ?, ?, ?` + strings.Repeat(", ?", tsdb.NumBuckets) + `)
-	ON CONFLICT (target_id, hour) DO UPDATE SET
+// upsertRollupSet merges a batch's partial rollup into the stored one.
+var upsertRollupSet = ` ON CONFLICT (target_id, hour) DO UPDATE SET
 		checks = checks + excluded.checks,
 		failures = failures + excluded.failures,
 		latency_min = min(latency_min, excluded.latency_min),

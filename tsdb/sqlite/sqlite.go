@@ -73,14 +73,16 @@ type Store struct {
 	// w is the single writer connection; r serves concurrent readers (WAL
 	// lets them run beside the writer).
 	w, r *sql.DB
-	// wmu serialises write transactions so the prepared statements below
-	// are used by one batch at a time.
-	wmu                                     sync.Mutex
-	insSample, upRollup, getState, putState *sql.Stmt
-	stop                                    context.CancelFunc
-	loopDone                                chan struct{}
-	closeOnce                               sync.Once
-	closeErr                                error
+	// wmu serialises writes: the prepared statements and the in-memory
+	// copy of target_state are used by one batch at a time.
+	wmu                             sync.Mutex
+	insSamples, upRollups, upStates *preparedRows
+	states                          map[string]state
+
+	stop      context.CancelFunc
+	loopDone  chan struct{}
+	closeOnce sync.Once
+	closeErr  error
 }
 
 var _ tsdb.Store = (*Store)(nil)
@@ -106,6 +108,9 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		return nil, pathErr(o.Path, err)
 	}
 	if err := s.init(ctx); err != nil {
+		for _, p := range []*preparedRows{s.insSamples, s.upRollups, s.upStates} {
+			p.close()
+		}
 		_ = s.w.Close()
 		_ = s.r.Close()
 		return nil, pathErr(o.Path, err)
@@ -149,7 +154,7 @@ func pathErr(path string, err error) error {
 
 func openDB(path string, conns int) (*sql.DB, error) {
 	q := url.Values{}
-	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "foreign_keys(ON)"} {
+	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "foreign_keys(ON)", "temp_store(MEMORY)", "cache_size(-32000)", "wal_autocheckpoint(10000)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
@@ -169,24 +174,16 @@ func (s *Store) init(ctx context.Context) error {
 		return err
 	}
 	var err error
-	prep := func(q string) *sql.Stmt {
-		if err != nil {
-			return nil
-		}
-		var st *sql.Stmt
-		st, err = s.w.PrepareContext(ctx, q)
-		return st
+	if s.insSamples, err = prepareRows(ctx, s.w, insertSample); err != nil {
+		return err
 	}
-	s.insSample = prep(insertSampleSQL)
-	s.upRollup = prep(upsertRollupSQL)
-	s.getState = prep(`SELECT last_start, last_success, consecutive_failures, consecutive_successes, status_since
-		FROM target_state WHERE target_id = ?`)
-	s.putState = prep(`INSERT INTO target_state (target_id, last_start, last_rowid, last_success,
-		consecutive_failures, consecutive_successes, status_since) VALUES (?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (target_id) DO UPDATE SET last_start = excluded.last_start, last_rowid = excluded.last_rowid,
-		last_success = excluded.last_success, consecutive_failures = excluded.consecutive_failures,
-		consecutive_successes = excluded.consecutive_successes, status_since = excluded.status_since`)
-	return err
+	if s.upRollups, err = prepareRows(ctx, s.w, upsertRollup); err != nil {
+		return err
+	}
+	if s.upStates, err = prepareRows(ctx, s.w, upsertState); err != nil {
+		return err
+	}
+	return s.loadStates(ctx)
 }
 
 // Ping reports whether the database answers.
@@ -203,10 +200,8 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.stop()
 		<-s.loopDone
-		for _, st := range []*sql.Stmt{s.insSample, s.upRollup, s.getState, s.putState} {
-			if st != nil {
-				_ = st.Close()
-			}
+		for _, p := range []*preparedRows{s.insSamples, s.upRollups, s.upStates} {
+			p.close()
 		}
 		s.closeErr = errors.Join(s.r.Close(), s.w.Close())
 	})
