@@ -32,14 +32,15 @@ func RetryAfter(err error) (time.Duration, bool) {
 }
 
 // RetryableStatus is the one status-code → retry policy every HTTP
-// notifier uses: 5xx, 429 (too many requests) and 408 (request timeout) are
-// worth retrying; any other 4xx is permanent. 1xx–3xx (which a notifier
-// should never end with) are treated as retryable oddities.
+// notifier uses: 5xx, 429 (too many requests) and 408 (request timeout)
+// are worth retrying; any other 4xx is permanent, and so is a 3xx (a
+// notifier does not follow redirects: the endpoint is misconfigured). 1xx
+// and 2xx never reach it.
 func RetryableStatus(code int) bool {
 	switch {
 	case code == http.StatusTooManyRequests, code == http.StatusRequestTimeout:
 		return true
-	case code >= 400 && code < 500:
+	case code >= 300 && code < 500:
 		return false
 	}
 	return true
