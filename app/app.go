@@ -1,0 +1,252 @@
+// Package app wires upwatch's parts together and runs them: the store, the
+// write buffer, the prober, the scheduler and the HTTP server. cmd/upwatch
+// calls Run; so do the end-to-end tests, in-process.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/upwatch/upwatch/config"
+	"github.com/upwatch/upwatch/demo"
+	"github.com/upwatch/upwatch/metrics"
+	"github.com/upwatch/upwatch/prober"
+	"github.com/upwatch/upwatch/prober/schedule"
+	"github.com/upwatch/upwatch/tsdb"
+	"github.com/upwatch/upwatch/tsdb/sqlite"
+)
+
+// Options are what Run needs. Config is required; the rest have defaults.
+type Options struct {
+	Config *config.Config
+	// ConfigPath is re-read on Reload; empty disables reloading.
+	ConfigPath string
+	Getenv     func(string) string
+	Logger     *slog.Logger
+	// Listener, if set, is used instead of listening on Config.Listen
+	// (tests pass one bound to 127.0.0.1:0).
+	Listener net.Listener
+	// Reload asks for the config file to be read again (SIGHUP).
+	Reload <-chan struct{}
+	// Registry receives every metric; a fresh one is made if nil.
+	Registry          *prometheus.Registry
+	Version, Revision string
+	// ShutdownTimeout bounds the drain after ctx ends (default 30s).
+	ShutdownTimeout time.Duration
+	// Ready, if set, is called once everything is serving.
+	Ready func(addr net.Addr)
+}
+
+// DBFile is the embedded database's file name inside the data dir.
+const DBFile = "upwatch.db"
+
+// Run starts upwatch and blocks until ctx ends, then shuts down in order:
+// stop taking HTTP requests, let in-flight checks finish, flush buffered
+// samples, close the store. It returns the first fatal error.
+func Run(ctx context.Context, o Options) error {
+	if o.Config == nil {
+		return errors.New("app: no config")
+	}
+	cfg := o.Config
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if o.Getenv == nil {
+		o.Getenv = os.Getenv
+	}
+	if o.ShutdownTimeout == 0 {
+		o.ShutdownTimeout = 30 * time.Second
+	}
+	reg := o.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	metrics.RegisterBuildInfo(reg, o.Version, o.Revision)
+
+	store, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	ln := o.Listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+			return fmt.Errorf("listen %s: %w", cfg.Listen, errors.Unwrap(err))
+		}
+	}
+
+	buffer := tsdb.NewBuffer(store, tsdb.BufferOptions{Registerer: reg, Logger: log.With("component", "buffer")})
+	buffer.Start()
+	probe := metrics.NewProbe(reg)
+	p := prober.New(prober.Options{Location: cfg.Location, AllowPrivate: cfg.AllowPrivateTargets, Logger: log.With("component", "prober")})
+	sched := schedule.New(schedule.Options{
+		Check:   p.Check,
+		Workers: cfg.Workers,
+		Sink: func(ctx context.Context, r prober.Result) {
+			probe.Observe(r)
+			if err := buffer.Record(ctx, r); err != nil {
+				log.Error("sample not recorded", "target", r.TargetID, "err", err)
+			}
+		},
+		Registerer: reg,
+		Logger:     log.With("component", "scheduler"),
+	})
+	targets := newTargetSet(probe)
+	sched.Update(targets.replace(cfg.Targets))
+
+	srv := &http.Server{
+		Handler:           routes(reg, store, sched, cfg.Demo),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	runCtx, stopChecks := context.WithCancel(ctx)
+	defer stopChecks()
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := sched.Run(runCtx); err != nil {
+			log.Error("scheduler stopped", "err", err)
+		}
+	})
+	if o.ConfigPath != "" && o.Reload != nil {
+		wg.Go(func() { reloadLoop(runCtx, o, log, sched, targets) })
+	}
+	log.Info("upwatch started", "listen", ln.Addr().String(), "targets", len(cfg.Targets),
+		"data_dir", cfg.DataDir, "location", cfg.Location)
+	if o.Ready != nil {
+		o.Ready(ln.Addr())
+	}
+
+	var fatal error
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		fatal = fmt.Errorf("http server: %w", err)
+	}
+	log.Info("shutting down")
+	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(drainCtx); err != nil {
+		log.Warn("http shutdown", "err", err)
+	}
+	stopChecks()
+	wg.Wait() // in-flight checks end by their own timeout; their samples are recorded
+	if err := buffer.Close(drainCtx); err != nil {
+		fatal = errors.Join(fatal, fmt.Errorf("flushing samples: %w", err))
+	}
+	log.Info("stopped")
+	return fatal
+}
+
+func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (*sqlite.Store, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("data dir %s: %w", cfg.DataDir, errors.Unwrap(err))
+	}
+	return sqlite.Open(ctx, sqlite.Options{
+		Path:            filepath.Join(cfg.DataDir, DBFile),
+		RawRetention:    cfg.Storage.Retention.RawRetention(),
+		RollupRetention: cfg.Storage.Retention.RollupRetention(),
+		Logger:          log.With("component", "store"),
+	})
+}
+
+// reloadLoop re-reads the config file on each reload request. A file that
+// does not validate is refused whole and the running targets stay.
+func reloadLoop(ctx context.Context, o Options, log *slog.Logger, sched *schedule.Scheduler, targets *targetSet) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-o.Reload:
+		}
+		cfg, err := config.Load(o.ConfigPath, o.Getenv)
+		if err != nil {
+			log.Error("config reload refused; keeping the running config", "err", err)
+			continue
+		}
+		if restartOnly(o.Config, cfg) {
+			log.Warn("config reload: only targets are reloaded; listen, data_dir, storage, location, workers and demo need a restart")
+		}
+		sched.Update(targets.replace(cfg.Targets))
+		log.Info("config reloaded", "targets", len(cfg.Targets))
+	}
+}
+
+func restartOnly(old, cur *config.Config) bool {
+	return old.Listen != cur.Listen || old.DataDir != cur.DataDir || old.Storage != cur.Storage ||
+		old.Location != cur.Location || old.Workers != cur.Workers || old.Demo != cur.Demo ||
+		old.AllowPrivateTargets != cur.AllowPrivateTargets
+}
+
+// targetSet remembers which targets are configured so removed ones lose
+// their series.
+type targetSet struct {
+	mu    sync.Mutex
+	ids   map[string]bool
+	probe *metrics.Probe
+}
+
+func newTargetSet(probe *metrics.Probe) *targetSet {
+	return &targetSet{ids: map[string]bool{}, probe: probe}
+}
+
+func (s *targetSet) replace(targets []prober.Target) []prober.Target {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	next := make(map[string]bool, len(targets))
+	for _, t := range targets {
+		next[t.ID] = true
+	}
+	for id := range s.ids {
+		if !next[id] {
+			s.probe.Forget(id)
+		}
+	}
+	s.ids = next
+	return targets
+}
+
+func routes(reg *prometheus.Registry, store tsdb.Store, sched *schedule.Scheduler, withDemo bool) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, EnableOpenMetrics: false}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		checks := map[string]string{"store": "ok", "scheduler": "ok"}
+		status := http.StatusOK
+		if err := store.Ping(ctx); err != nil {
+			checks["store"], status = "unreachable: "+err.Error(), http.StatusServiceUnavailable
+		}
+		if !sched.Running() {
+			checks["scheduler"], status = "not running", http.StatusServiceUnavailable
+		}
+		writeJSON(w, status, checks)
+	})
+	if withDemo {
+		mux.Handle("GET /demo/", demo.Handler(time.Now))
+	}
+	return mux
+}
