@@ -166,7 +166,7 @@ func (e *Error) Error() string { return fmt.Sprintf("smtp %s: %d %s", e.Stage, e
 // Temporary reports whether the server may accept later.
 func (e *Error) Temporary() bool { return e.Code < 500 || e.Code > 599 }
 
-// errPolicy marks refusals of our own (no TLS, no auth mechanism): not
+// policyError marks refusals of our own (no TLS, no auth mechanism): not
 // worth retrying until the configuration or server changes.
 type policyError struct{ msg string }
 
