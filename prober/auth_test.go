@@ -506,6 +506,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		require.False(t, res.Success, "target %d should fail", i)
 		require.NotEmpty(t, res.Error)
 		texts[fmt.Sprintf("target %d error", i)] = res.Error
+		t.Logf("%d %s: %s", i, res.ErrorClass, res.Error)
 		b, _ := json.Marshal(res)
 		texts[fmt.Sprintf("target %d json", i)] = string(b)
 	}
