@@ -39,7 +39,8 @@ func probeHTTP(ctx context.Context, p *Prober, t *Target) Result {
 	r = httpDo(ctx, p, t, h, start)
 	if !r.Success {
 		r.Error = h.Auth.scrub(r.Error)
-		p.log.Debug("http check failed", "target", t.ID, "class", r.ErrorClass, "error", r.Error)
+		// The message travels in the Result; the log only notes the failure.
+		p.log.Debug("http check failed", "target", t.ID, "class", r.ErrorClass, "status", r.StatusCode)
 	}
 	return r
 }
