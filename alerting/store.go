@@ -1,0 +1,71 @@
+package alerting
+
+import (
+	"context"
+	"time"
+
+	"github.com/upwatch/upwatch/alerting/notify"
+)
+
+// Notification is one entry of the durable outbox: a rendered message for
+// one recipient on one channel. It is written in the same transaction as the
+// state change that caused it, before anything is sent, so a crash can
+// neither lose it nor (through its Key) queue it twice.
+type Notification struct {
+	// Key is unique: incident (or target) + kind + slot + recipient + channel.
+	Key     string         `json:"key"`
+	Channel string         `json:"channel"` // one of the Channel* constants
+	Message notify.Message `json:"message"`
+
+	Status      NotificationStatus `json:"status"`
+	Attempts    int                `json:"attempts"`
+	NextAttempt time.Time          `json:"next_attempt"`
+	LastError   string             `json:"last_error,omitempty"`
+	CreatedAt   time.Time          `json:"created_at"`
+	SentAt      time.Time          `json:"sent_at,omitempty"`
+}
+
+// The channels a policy can notify on.
+const (
+	ChannelEmail   = "email"   // SendGrid, or SMTP when SendGrid is not configured
+	ChannelSMS     = "sms"     // Twilio
+	ChannelWebhook = "webhook" // signed JSON POST
+)
+
+// NotificationStatus is where a notification is in its life.
+type NotificationStatus string
+
+// The statuses. Pending ones are sent (again) when due; sent and failed are
+// final.
+const (
+	StatusPending NotificationStatus = "pending"
+	StatusSent    NotificationStatus = "sent"
+	StatusFailed  NotificationStatus = "failed"
+)
+
+// StateStore persists what the engine knows, so a restart carries on where
+// it stopped and never re-alerts an incident already notified.
+type StateStore interface {
+	// LoadStates returns every target's last committed state.
+	LoadStates(ctx context.Context) (map[string]State, error)
+	// Commit stores s, upserts the incidents (by ID) and queues the
+	// notifications, in one transaction. Notifications whose Key is already
+	// in the outbox are skipped, so committing the same transition twice
+	// queues nothing new.
+	Commit(ctx context.Context, s State, incidents []Incident, queue []Notification) error
+}
+
+// Outbox is the dispatcher's view of the queued notifications.
+type Outbox interface {
+	// Claim leases up to limit pending notifications due at now for lease,
+	// oldest first, and counts an attempt on each. A leased notification is
+	// not handed to another Claim (another dispatcher) until the lease ends
+	// or it is settled.
+	Claim(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]Notification, error)
+	// Settle records the outcome of an attempt and ends the lease: sent,
+	// failed for good, or pending again from next on.
+	Settle(ctx context.Context, key string, status NotificationStatus, next time.Time, lastError string, at time.Time) error
+	// Pending counts pending notifications and returns the creation time of
+	// the oldest (zero if none).
+	Pending(ctx context.Context) (count int, oldest time.Time, err error)
+}
