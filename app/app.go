@@ -107,7 +107,7 @@ func Run(ctx context.Context, o Options) error {
 		Logger:     log.With("component", "scheduler"),
 	})
 	targets := newTargetSet(probe)
-	sched.Update(targets.replace(cfg.Targets))
+	sched.Update(targets.replace(cfg.ProberTargets()))
 
 	srv := &http.Server{
 		Handler:           routes(reg, store, sched, cfg.Demo),
@@ -187,7 +187,7 @@ func reloadLoop(ctx context.Context, o Options, log *slog.Logger, sched *schedul
 		if restartOnly(o.Config, cfg) {
 			log.Warn("config reload: only targets are reloaded; listen, data_dir, storage, location, workers and demo need a restart")
 		}
-		sched.Update(targets.replace(cfg.Targets))
+		sched.Update(targets.replace(cfg.ProberTargets()))
 		log.Info("config reloaded", "targets", len(cfg.Targets))
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/upwatch/upwatch/alerting"
 	"github.com/upwatch/upwatch/prober"
 )
 
@@ -52,8 +53,13 @@ type Config struct {
 	// new user has something to watch without internet access.
 	Demo bool `yaml:"demo"`
 	Log  Log  `yaml:"log"`
+
+	Alerting      Alerting          `yaml:"alerting"`
+	ContactGroups []ContactGroup    `yaml:"contact_groups"`
+	Policies      []AlertPolicy     `yaml:"alert_policies"`
+	Maintenance   []alerting.Window `yaml:"maintenance"`
 	// Targets are the checks to run.
-	Targets []prober.Target `yaml:"targets"`
+	Targets []Target `yaml:"targets"`
 }
 
 // Storage chooses and tunes the sample store.
@@ -266,7 +272,7 @@ func (c *Config) Validate() []prober.FieldError {
 			seen[id] = i
 		}
 	}
-	return errs
+	return append(errs, c.validateAlerting()...)
 }
 
 func validLocation(s string) bool {

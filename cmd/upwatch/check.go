@@ -50,7 +50,7 @@ func check(args []string, stdout, stderr io.Writer, getenv func(string) string) 
 		found := false
 		for _, t := range cfg.Targets {
 			if t.ID == arg || t.Name == arg {
-				tgt, found = t, true
+				tgt, found = t.Target, true
 				break
 			}
 		}

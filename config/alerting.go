@@ -1,0 +1,244 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/mail"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/upwatch/upwatch/alerting"
+	"github.com/upwatch/upwatch/alerting/notify"
+	"github.com/upwatch/upwatch/alerting/notify/sendgrid"
+	"github.com/upwatch/upwatch/alerting/notify/smtp"
+	"github.com/upwatch/upwatch/alerting/notify/twilio"
+	"github.com/upwatch/upwatch/alerting/notify/webhook"
+	"github.com/upwatch/upwatch/prober"
+)
+
+// Target is a check plus how its outages are told.
+type Target struct {
+	prober.Target `yaml:",inline"`
+	// AlertPolicy names an entry of alert_policies; without one the
+	// target's incidents are recorded but nobody is notified.
+	AlertPolicy string `yaml:"alert_policy,omitempty"`
+	// DependsOn lists target IDs (a gateway, a DNS server); while one of
+	// them is DOWN this target's incidents are recorded but not notified.
+	DependsOn []string `yaml:"depends_on,omitempty"`
+}
+
+// Alerting configures the notification providers and messages.
+type Alerting struct {
+	// TemplatesDir holds template overrides (<kind>.subject.tmpl,
+	// <kind>.txt.tmpl, <kind>.html.tmpl); empty uses the built-in ones.
+	TemplatesDir string `yaml:"templates_dir"`
+	// Link is the base URL put in messages (e.g. your Grafana or status
+	// page); empty uses the target's URL.
+	Link     string           `yaml:"link"`
+	SendGrid *sendgrid.Config `yaml:"sendgrid"`
+	SMTP     *smtp.Config     `yaml:"smtp"`
+	Twilio   *twilio.Config   `yaml:"twilio"`
+	Webhook  *webhook.Config  `yaml:"webhook"`
+}
+
+// ContactGroup is a set of people (and webhooks) told together.
+type ContactGroup struct {
+	Name     string   `yaml:"name"`
+	Members  []Member `yaml:"members"`
+	Webhooks []string `yaml:"webhooks"`
+}
+
+// Member is one person: email and phone are each optional.
+type Member struct {
+	Name  string `yaml:"name"`
+	Email string `yaml:"email"`
+	Phone string `yaml:"phone"` // E.164, e.g. +4915112345678
+}
+
+// AlertPolicy is when to alert (the state machine's thresholds) and whom.
+type AlertPolicy struct {
+	Name            string `yaml:"name"`
+	alerting.Policy `yaml:",inline"`
+	// Channels are email, sms and/or webhook.
+	Channels      []string `yaml:"channels"`
+	ContactGroups []string `yaml:"contact_groups"`
+	// EscalateTo names groups told once the incident has lasted
+	// escalate_after.
+	EscalateTo []string `yaml:"escalate_to"`
+}
+
+var channels = []string{alerting.ChannelEmail, alerting.ChannelSMS, alerting.ChannelWebhook}
+
+func (c *Config) validateAlerting() []prober.FieldError {
+	var errs []prober.FieldError
+	add := func(path, format string, args ...any) {
+		errs = append(errs, prober.FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
+	}
+	provider := func(path string, err error) {
+		if err == nil {
+			return
+		}
+		for _, e := range unjoin(err) {
+			add(path+"."+fieldOf(e), "%s", msgOf(e))
+		}
+	}
+	a := &c.Alerting
+	if a.SendGrid != nil {
+		provider("alerting.sendgrid", a.SendGrid.Validate())
+	}
+	if a.SMTP != nil {
+		provider("alerting.smtp", a.SMTP.Validate())
+	}
+	if a.Twilio != nil {
+		provider("alerting.twilio", a.Twilio.Validate())
+	}
+	if a.Webhook != nil {
+		provider("alerting.webhook", a.Webhook.Validate())
+	}
+	if a.Link != "" {
+		if u, err := url.Parse(a.Link); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+			add("alerting.link", "must be an http or https URL")
+		}
+	}
+	if _, err := notify.NewRenderer(a.TemplatesDir); err != nil {
+		add("alerting.templates_dir", "%v", err)
+	}
+
+	groups := map[string]bool{}
+	for i, g := range c.ContactGroups {
+		p := fmt.Sprintf("contact_groups[%d]", i)
+		if g.Name == "" {
+			add(p+".name", "is required")
+		} else if groups[g.Name] {
+			add(p+".name", "%q is defined twice", g.Name)
+		}
+		groups[g.Name] = true
+		for j, m := range g.Members {
+			mp := fmt.Sprintf("%s.members[%d]", p, j)
+			if m.Email == "" && m.Phone == "" {
+				add(mp, "needs an email or a phone")
+			}
+			if m.Email != "" {
+				if addr, err := mail.ParseAddress(m.Email); err != nil || addr.Address != m.Email {
+					add(mp+".email", "%q is not an email address", m.Email)
+				}
+			}
+			if m.Phone != "" && !twilio.ValidE164(m.Phone) {
+				add(mp+".phone", "%q is not an E.164 number (like +4915112345678)", m.Phone)
+			}
+		}
+		for j, w := range g.Webhooks {
+			if u, err := url.Parse(w); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				add(fmt.Sprintf("%s.webhooks[%d]", p, j), "must be an http or https URL")
+			}
+		}
+	}
+
+	policies := map[string]bool{}
+	for i, pol := range c.Policies {
+		p := fmt.Sprintf("alert_policies[%d]", i)
+		if pol.Name == "" {
+			add(p+".name", "is required")
+		} else if policies[pol.Name] {
+			add(p+".name", "%q is defined twice", pol.Name)
+		}
+		policies[pol.Name] = true
+		if pol.FailureThreshold < 0 || pol.SuccessThreshold < 0 {
+			add(p, "failure_threshold and success_threshold must not be negative")
+		}
+		if len(pol.Channels) == 0 {
+			add(p+".channels", "is required (email, sms, webhook)")
+		}
+		for j, ch := range pol.Channels {
+			cp := fmt.Sprintf("%s.channels[%d]", p, j)
+			switch {
+			case !slices.Contains(channels, ch):
+				add(cp, "unknown channel %q (want email, sms or webhook)", ch)
+			case ch == alerting.ChannelEmail && a.SendGrid == nil && a.SMTP == nil:
+				add(cp, "email needs alerting.sendgrid or alerting.smtp")
+			case ch == alerting.ChannelSMS && a.Twilio == nil:
+				add(cp, "sms needs alerting.twilio")
+			case ch == alerting.ChannelWebhook && a.Webhook == nil:
+				add(cp, "webhook needs alerting.webhook (its secret signs every request)")
+			}
+		}
+		if len(pol.ContactGroups) == 0 {
+			add(p+".contact_groups", "is required")
+		}
+		for j, g := range pol.ContactGroups {
+			if !groups[g] {
+				add(fmt.Sprintf("%s.contact_groups[%d]", p, j), "unknown contact group %q", g)
+			}
+		}
+		for j, g := range pol.EscalateTo {
+			if !groups[g] {
+				add(fmt.Sprintf("%s.escalate_to[%d]", p, j), "unknown contact group %q", g)
+			}
+		}
+		if len(pol.EscalateTo) > 0 && pol.EscalateAfter <= 0 {
+			add(p+".escalate_after", "is required with escalate_to")
+		}
+	}
+
+	for i := range c.Maintenance {
+		for _, e := range c.Maintenance[i].Validate(fmt.Sprintf("maintenance[%d]", i)) {
+			var fe prober.FieldError
+			if errors.As(e, &fe) {
+				errs = append(errs, fe)
+			} else {
+				add(fmt.Sprintf("maintenance[%d]", i), "%v", e)
+			}
+		}
+	}
+
+	ids := map[string]bool{}
+	for _, t := range c.Targets {
+		ids[t.ID] = true
+	}
+	for i, t := range c.Targets {
+		p := fmt.Sprintf("targets[%d]", i)
+		if t.AlertPolicy != "" && !policies[t.AlertPolicy] {
+			add(p+".alert_policy", "unknown alert policy %q", t.AlertPolicy)
+		}
+		for j, d := range t.DependsOn {
+			dp := fmt.Sprintf("%s.depends_on[%d]", p, j)
+			if d == t.ID {
+				add(dp, "a target cannot depend on itself")
+			} else if !ids[d] {
+				add(dp, "unknown target id %q", d)
+			}
+		}
+	}
+	return errs
+}
+
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// fieldOf and msgOf split a provider's "field: message" error.
+func fieldOf(e error) string {
+	f, _, _ := strings.Cut(e.Error(), ": ")
+	return f
+}
+
+func msgOf(e error) string {
+	_, m, ok := strings.Cut(e.Error(), ": ")
+	if !ok {
+		return e.Error()
+	}
+	return m
+}
+
+// ProberTargets returns the checks alone, for the scheduler.
+func (c *Config) ProberTargets() []prober.Target {
+	out := make([]prober.Target, len(c.Targets))
+	for i := range c.Targets {
+		out[i] = c.Targets[i].Target
+	}
+	return out
+}

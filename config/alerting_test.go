@@ -1,0 +1,125 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+const validAlerting = `
+alerting:
+  link: https://status.example.com
+  sendgrid: {api_key: SG.test, from: alerts@example.com}
+  twilio: {account_sid: AC0123456789abcdef0123456789abcdef, auth_token: tok, from: "+15005550006"}
+  webhook: {secret: whsec}
+contact_groups:
+  - name: oncall
+    members:
+      - {name: Alice, email: alice@example.com, phone: "+4915112345678"}
+      - {name: Bob, email: bob@example.com}
+    webhooks: [https://hooks.example.com/upwatch]
+  - name: managers
+    members: [{name: Carol, email: carol@example.com}]
+alert_policies:
+  - name: default
+    failure_threshold: 3
+    success_threshold: 2
+    repeat_interval: 30m
+    channels: [email, sms, webhook]
+    contact_groups: [oncall]
+    escalate_after: 15m
+    escalate_to: [managers]
+maintenance:
+  - {name: sunday, targets: [web], cron: "0 2 * * SUN", duration: 2h, time_zone: Europe/Berlin}
+targets:
+  - {name: gateway, kind: tcp, tcp: {address: "gw:22"}}
+  - {name: web, kind: http, http: {url: "https://example.com/"}, alert_policy: default, depends_on: [gateway]}
+`
+
+func TestAlertingConfig(t *testing.T) {
+	cfg, err := Parse(strings.NewReader(validAlerting), "t.yaml", noEnv)
+	require.NoError(t, err)
+	require.Equal(t, "default", cfg.Targets[1].AlertPolicy)
+	require.Equal(t, []string{"gateway"}, cfg.Targets[1].DependsOn)
+	pol := cfg.Policies[0]
+	require.Equal(t, 30*time.Minute, pol.RepeatInterval)
+	require.Equal(t, 3, pol.FailureThreshold)
+	require.Equal(t, []string{"managers"}, pol.EscalateTo)
+	require.Len(t, cfg.ProberTargets(), 2)
+	require.Equal(t, "web", cfg.ProberTargets()[1].ID)
+}
+
+func TestInvalidAlertingConfig(t *testing.T) {
+	cases := []struct {
+		name, yaml string
+		want       []string
+	}{
+		{"bad contacts", `
+contact_groups:
+  - name: g
+    members:
+      - {email: "not an email"}
+      - {phone: "0151 1234"}
+      - {name: nobody}
+    webhooks: ["ftp://x"]`,
+			[]string{
+				`contact_groups[0].members[0].email: "not an email" is not an email address`,
+				`contact_groups[0].members[1].phone: "0151 1234" is not an E.164 number`,
+				`contact_groups[0].members[2]: needs an email or a phone`,
+				`contact_groups[0].webhooks[0]: must be an http or https URL`,
+			}},
+		{"policy references", `
+contact_groups: [{name: g, members: [{email: a@example.com}]}]
+alert_policies:
+  - {name: p, channels: [email, pager, sms], contact_groups: [g, nope], escalate_to: [other]}`,
+			[]string{
+				"alert_policies[0].channels[0]: email needs alerting.sendgrid or alerting.smtp",
+				`alert_policies[0].channels[1]: unknown channel "pager"`,
+				"alert_policies[0].channels[2]: sms needs alerting.twilio",
+				`alert_policies[0].contact_groups[1]: unknown contact group "nope"`,
+				`alert_policies[0].escalate_to[0]: unknown contact group "other"`,
+				"alert_policies[0].escalate_after: is required with escalate_to",
+			}},
+		{"target references", `
+targets:
+  - {name: a, kind: tcp, tcp: {address: "h:1"}, alert_policy: missing, depends_on: [a, ghost]}`,
+			[]string{
+				`targets[0].alert_policy: unknown alert policy "missing"`,
+				"targets[0].depends_on[0]: a target cannot depend on itself",
+				`targets[0].depends_on[1]: unknown target id "ghost"`,
+			}},
+		{"bad maintenance", `
+maintenance:
+  - {name: m, cron: "61 * * * *", duration: 1h, time_zone: Mars/Olympus}`,
+			[]string{"maintenance[0].time_zone:", "maintenance[0].cron:"}},
+		{"provider config", `
+alerting:
+  twilio: {account_sid: nope, from: "123"}
+  link: "not a url"`,
+			[]string{"alerting.twilio.account_sid", "alerting.twilio.auth_token", "alerting.twilio.from", "alerting.link: must be an http or https URL"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse(strings.NewReader(tc.yaml), "bad.yaml", noEnv)
+			var cerr *Error
+			require.True(t, errors.As(err, &cerr), "want *config.Error, got %v", err)
+			require.Len(t, cerr.Errors, len(tc.want), "errors: %v", cerr)
+			for i, w := range tc.want {
+				require.Contains(t, cerr.Errors[i].Error(), w)
+			}
+		})
+	}
+}
+
+func TestBrokenTemplateIsAConfigError(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "down.subject.tmpl"), []byte("{{ .Nope "), 0o600))
+	_, err := Parse(strings.NewReader("alerting: {templates_dir: "+dir+"}\n"), "t.yaml", noEnv)
+	require.ErrorContains(t, err, "alerting.templates_dir:")
+	require.ErrorContains(t, err, "down.subject.tmpl")
+}
