@@ -1,0 +1,85 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// migrations are applied in order; the schema version is the number applied.
+// Append only: never edit a migration that has shipped.
+var migrations = []string{
+	// 1: alert state, incidents and the notification outbox. Times are Unix
+	// nanoseconds.
+	`CREATE TABLE alert_state (
+		target_id  TEXT    NOT NULL PRIMARY KEY,
+		state      TEXT    NOT NULL, -- alerting.State as JSON
+		updated_at INTEGER NOT NULL
+	) WITHOUT ROWID;
+	CREATE TABLE incidents (
+		id                TEXT    NOT NULL PRIMARY KEY,
+		target_id         TEXT    NOT NULL,
+		start             INTEGER NOT NULL,
+		"end"             INTEGER,          -- NULL while open
+		cause             TEXT    NOT NULL,
+		suppressed        INTEGER NOT NULL,
+		suppressed_reason TEXT    NOT NULL,
+		in_maintenance    INTEGER NOT NULL
+	);
+	CREATE INDEX incidents_target_start ON incidents (target_id, start);
+	CREATE INDEX incidents_start ON incidents (start);
+	CREATE TABLE outbox (
+		key          TEXT    NOT NULL PRIMARY KEY,
+		channel      TEXT    NOT NULL,
+		incident_id  TEXT    NOT NULL, -- from the message, for listing
+		message      TEXT    NOT NULL, -- notify.Message as JSON
+		status       TEXT    NOT NULL,
+		attempts     INTEGER NOT NULL,
+		next_attempt INTEGER NOT NULL,
+		last_error   TEXT    NOT NULL,
+		created_at   INTEGER NOT NULL,
+		sent_at      INTEGER,          -- NULL until sent
+		lease_until  INTEGER           -- NULL unless claimed
+	);
+	CREATE INDEX outbox_status_next ON outbox (status, next_attempt);
+	CREATE INDEX outbox_incident ON outbox (incident_id, created_at);`,
+}
+
+// migrate brings the schema up to date in one write transaction, so two
+// processes opening the same new file do not both migrate it. It returns the
+// schema version.
+func migrate(ctx context.Context, db *sql.DB) (int, error) {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = tx.Rollback() }()
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
+		return 0, err
+	}
+	var version int
+	switch err := tx.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&version); err {
+	case nil:
+	case sql.ErrNoRows:
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (0)`); err != nil {
+			return 0, err
+		}
+	default:
+		return 0, err
+	}
+	if version > len(migrations) {
+		return 0, fmt.Errorf("schema version %d is newer than this upwatch knows (%d); upgrade upwatch", version, len(migrations))
+	}
+	if version == len(migrations) {
+		return version, nil
+	}
+	for i := version; i < len(migrations); i++ {
+		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+			return 0, fmt.Errorf("migration %d: %w", i+1, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE schema_version SET version = ?`, len(migrations)); err != nil {
+		return 0, err
+	}
+	return len(migrations), tx.Commit()
+}
