@@ -19,11 +19,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/upwatch/upwatch/alerting"
+	"github.com/upwatch/upwatch/alerting/notify"
 	"github.com/upwatch/upwatch/config"
 	"github.com/upwatch/upwatch/demo"
 	"github.com/upwatch/upwatch/metrics"
 	"github.com/upwatch/upwatch/prober"
 	"github.com/upwatch/upwatch/prober/schedule"
+	"github.com/upwatch/upwatch/store"
 	"github.com/upwatch/upwatch/tsdb"
 	"github.com/upwatch/upwatch/tsdb/sqlite"
 )
@@ -49,8 +52,12 @@ type Options struct {
 	Ready func(addr net.Addr)
 }
 
-// DBFile is the embedded database's file name inside the data dir.
-const DBFile = "upwatch.db"
+// File names inside the data dir: the samples and the registry (alert
+// state, incidents, outbox).
+const (
+	DBFile       = "upwatch.db"
+	RegistryFile = "registry.db"
+)
 
 // Run starts upwatch and blocks until ctx ends, then shuts down in order:
 // stop taking HTTP requests, let in-flight checks finish, flush buffered
@@ -77,11 +84,11 @@ func Run(ctx context.Context, o Options) error {
 	}
 	metrics.RegisterBuildInfo(reg, o.Version, o.Revision)
 
-	store, err := openStore(ctx, cfg, log)
+	samples, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	defer samples.Close()
 
 	ln := o.Listener
 	if ln == nil {
@@ -90,10 +97,36 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}
 
-	buffer := tsdb.NewBuffer(store, tsdb.BufferOptions{Registerer: reg, Logger: log.With("component", "buffer")})
+	registry, err := store.OpenSQLite(ctx, store.SQLiteOptions{
+		Path: filepath.Join(cfg.DataDir, RegistryFile), Logger: log.With("component", "registry"),
+	})
+	if err != nil {
+		return err
+	}
+	defer registry.Close()
+
+	buffer := tsdb.NewBuffer(samples, tsdb.BufferOptions{Registerer: reg, Logger: log.With("component", "buffer")})
 	buffer.Start()
 	probe := metrics.NewProbe(reg)
 	p := prober.New(prober.Options{Location: cfg.Location, AllowPrivate: cfg.AllowPrivateTargets, Logger: log.With("component", "prober")})
+
+	renderer, err := notify.NewRenderer(cfg.Alerting.TemplatesDir)
+	if err != nil {
+		return err
+	}
+	dispatcher := alerting.NewDispatcher(alerting.DispatcherOptions{
+		Outbox: registry, Notifiers: buildNotifiers(cfg, p),
+		Registerer: reg, Logger: log.With("component", "dispatcher"),
+	})
+	engine, err := alerting.NewEngine(ctx, alerting.EngineOptions{
+		Store: registry, Renderer: renderer, Link: cfg.Alerting.Link, Wake: dispatcher.Wake,
+		Registerer: reg, Logger: log.With("component", "alerting"),
+	})
+	if err != nil {
+		return err
+	}
+	engine.Update(alertRoutes(cfg))
+
 	sched := schedule.New(schedule.Options{
 		Check:   p.Check,
 		Workers: cfg.Workers,
@@ -101,6 +134,9 @@ func Run(ctx context.Context, o Options) error {
 			probe.Observe(r)
 			if err := buffer.Record(ctx, r); err != nil {
 				log.Error("sample not recorded", "target", r.TargetID, "err", err)
+			}
+			if err := engine.Observe(ctx, r); err != nil {
+				log.Error("alert state not committed; retried with the next result", "target", r.TargetID, "err", err)
 			}
 		},
 		Registerer: reg,
@@ -110,7 +146,7 @@ func Run(ctx context.Context, o Options) error {
 	sched.Update(targets.replace(cfg.ProberTargets()))
 
 	srv := &http.Server{
-		Handler:           routes(reg, store, sched, cfg.Demo),
+		Handler:           routes(reg, samples, sched, cfg.Demo),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -129,8 +165,15 @@ func Run(ctx context.Context, o Options) error {
 		}
 	})
 	if o.ConfigPath != "" && o.Reload != nil {
-		wg.Go(func() { reloadLoop(runCtx, o, log, sched, targets) })
+		wg.Go(func() { reloadLoop(runCtx, o, log, sched, engine, targets) })
 	}
+	wg.Go(func() { engine.Run(runCtx, time.Second) })
+	// The dispatcher outlives the checks, so the last transitions' messages
+	// are handed over; what is still queued is sent after a restart.
+	dispatchCtx, stopDispatch := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopDispatch()
+	dispatched := make(chan struct{})
+	go func() { dispatcher.Run(dispatchCtx); close(dispatched) }()
 	log.Info("upwatch started", "listen", ln.Addr().String(), "targets", len(cfg.Targets),
 		"data_dir", cfg.DataDir, "location", cfg.Location)
 	if o.Ready != nil {
@@ -151,6 +194,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	stopChecks()
 	wg.Wait() // in-flight checks end by their own timeout; their samples are recorded
+	dispatcher.Wake()
+	stopDispatch()
+	<-dispatched
 	if err := buffer.Close(drainCtx); err != nil {
 		fatal = errors.Join(fatal, fmt.Errorf("flushing samples: %w", err))
 	}
@@ -172,7 +218,7 @@ func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (*sqli
 
 // reloadLoop re-reads the config file on each reload request. A file that
 // does not validate is refused whole and the running targets stay.
-func reloadLoop(ctx context.Context, o Options, log *slog.Logger, sched *schedule.Scheduler, targets *targetSet) {
+func reloadLoop(ctx context.Context, o Options, log *slog.Logger, sched *schedule.Scheduler, engine *alerting.Engine, targets *targetSet) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -187,6 +233,7 @@ func reloadLoop(ctx context.Context, o Options, log *slog.Logger, sched *schedul
 		if restartOnly(o.Config, cfg) {
 			log.Warn("config reload: only targets are reloaded; listen, data_dir, storage, location, workers and demo need a restart")
 		}
+		engine.Update(alertRoutes(cfg))
 		sched.Update(targets.replace(cfg.ProberTargets()))
 		log.Info("config reloaded", "targets", len(cfg.Targets))
 	}

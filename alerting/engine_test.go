@@ -1,0 +1,318 @@
+package alerting_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/require"
+
+	"github.com/upwatch/upwatch/alerting"
+	"github.com/upwatch/upwatch/alerting/notify"
+	"github.com/upwatch/upwatch/prober"
+	"github.com/upwatch/upwatch/store"
+)
+
+var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
+func openStore(t *testing.T, path string) *store.SQLite {
+	t.Helper()
+	if path == "" {
+		path = filepath.Join(t.TempDir(), "registry.db")
+	}
+	s, err := store.OpenSQLite(context.Background(), store.SQLiteOptions{Path: path})
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+var (
+	alice = notify.Recipient{Name: "Alice", Email: "alice@example.com", Phone: "+4915112345678"}
+	bob   = notify.Recipient{Name: "Bob", Email: "bob@example.com"}
+	carol = notify.Recipient{Name: "Carol", Email: "carol@example.com"}
+)
+
+func route(name string, deps ...string) alerting.Route {
+	return alerting.Route{
+		Name: name, URL: "https://" + name + ".example.com/",
+		Policy:     alerting.Policy{FailureThreshold: 3, SuccessThreshold: 2, RepeatInterval: 10 * time.Minute, EscalateAfter: 30 * time.Minute},
+		Channels:   []string{alerting.ChannelEmail, alerting.ChannelSMS},
+		Recipients: []notify.Recipient{alice, bob},
+		Escalation: []notify.Recipient{carol},
+		DependsOn:  deps,
+	}
+}
+
+func newEngine(t *testing.T, st alerting.StateStore, routes map[string]alerting.Route, windows ...alerting.Window) *alerting.Engine {
+	t.Helper()
+	e, err := alerting.NewEngine(context.Background(), alerting.EngineOptions{Store: st, Now: func() time.Time { return t0 }, Registerer: prometheus.NewRegistry()})
+	require.NoError(t, err)
+	e.Update(routes, windows)
+	return e
+}
+
+// feed sends results for target id: 'x' a failure, '.' a success, one a
+// minute from start.
+func feed(t *testing.T, e *alerting.Engine, id string, start time.Time, pattern string) time.Time {
+	t.Helper()
+	at := start
+	for _, c := range pattern {
+		r := prober.Result{TargetID: id, Target: id, Kind: "http", Start: at, Duration: 100 * time.Millisecond, Success: c == '.'}
+		if c == 'x' {
+			r.ErrorClass, r.Error = prober.ClassStatus, "503 not in 200-399"
+		}
+		require.NoError(t, e.Observe(context.Background(), r))
+		at = at.Add(time.Minute)
+	}
+	return at
+}
+
+func queued(t *testing.T, s *store.SQLite) []alerting.Notification {
+	t.Helper()
+	ns, err := s.Notifications(context.Background(), store.NotificationQuery{Limit: 1000})
+	require.NoError(t, err)
+	sort.Slice(ns, func(i, j int) bool { return ns[i].Key < ns[j].Key })
+	return ns
+}
+
+func kinds(ns []alerting.Notification) map[string]int {
+	out := map[string]int{}
+	for _, n := range ns {
+		out[n.Message.Kind+"/"+n.Channel]++
+	}
+	return out
+}
+
+func TestEngineDownAndUpQueueOneMessagePerRecipientAndChannel(t *testing.T) {
+	s := openStore(t, "")
+	e := newEngine(t, s, map[string]alerting.Route{"web": route("web")})
+
+	next := feed(t, e, "web", t0, "..xx")
+	require.Empty(t, queued(t, s), "two failures are below the threshold")
+	next = feed(t, e, "web", next, "x")
+	ns := queued(t, s)
+	// alice: email + sms; bob: email only (no phone).
+	require.Equal(t, map[string]int{"down/email": 2, "down/sms": 1}, kinds(ns))
+	for _, n := range ns {
+		require.Equal(t, alerting.StatusPending, n.Status)
+		require.Equal(t, t0.Add(2*time.Minute), n.Message.StartedAt, "the incident starts at the first failed check")
+		require.Equal(t, "status: 503 not in 200-399", n.Message.Cause)
+		require.NotEmpty(t, n.Message.Subject)
+		require.NotEmpty(t, n.Message.Text)
+	}
+	st, _ := e.State("web")
+	require.Equal(t, alerting.StatusDown, st.Status)
+
+	// More failures and a lone success do not page again.
+	next = feed(t, e, "web", next, "xx.x")
+	require.Len(t, queued(t, s), 3)
+
+	// Recovery: UP after two successes, the outage measured to the first.
+	feed(t, e, "web", next, "..")
+	ns = queued(t, s)
+	require.Equal(t, map[string]int{"down/email": 2, "down/sms": 1, "up/email": 2, "up/sms": 1}, kinds(ns))
+	for _, n := range ns {
+		if n.Message.Kind == notify.KindUp {
+			require.Equal(t, 7*time.Minute, n.Message.Duration) // 12:02 → 12:09
+			require.Contains(t, n.Message.Text, "7m")
+		}
+	}
+	incs, err := s.Incidents(context.Background(), store.IncidentQuery{TargetID: "web"})
+	require.NoError(t, err)
+	require.Len(t, incs, 1)
+	require.Equal(t, t0.Add(2*time.Minute), incs[0].Start)
+	require.Equal(t, t0.Add(9*time.Minute), incs[0].End)
+}
+
+func TestEngineRestartNeverRepagesAnIncident(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "registry.db")
+	s := openStore(t, path)
+	routes := map[string]alerting.Route{"web": route("web")}
+	e := newEngine(t, s, routes)
+	next := feed(t, e, "web", t0, "xxx")
+	require.Len(t, queued(t, s), 3)
+
+	// A new engine over the same file: the incident is remembered.
+	s2 := openStore(t, path)
+	e2 := newEngine(t, s2, routes)
+	st, ok := e2.State("web")
+	require.True(t, ok)
+	require.Equal(t, alerting.StatusDown, st.Status)
+	// Replaying what the first engine saw, and more failures: nothing new.
+	feed(t, e2, "web", t0, "xxx")
+	next = feed(t, e2, "web", next, "xxx")
+	require.Len(t, queued(t, s2), 3)
+	feed(t, e2, "web", next, "..")
+	require.Equal(t, map[string]int{"down/email": 2, "down/sms": 1, "up/email": 2, "up/sms": 1}, kinds(queued(t, s2)))
+}
+
+func TestEngineSuppressesChildrenOfADownParent(t *testing.T) {
+	s := openStore(t, "")
+	e := newEngine(t, s, map[string]alerting.Route{"gw": route("gw"), "app": route("app", "gw")})
+	feed(t, e, "gw", t0, "xxx")
+	feed(t, e, "app", t0.Add(10*time.Second), "xxx..")
+	for _, n := range queued(t, s) {
+		require.Equal(t, "gw", n.Message.TargetID, "app's notifications are suppressed")
+	}
+	incs, err := s.Incidents(context.Background(), store.IncidentQuery{TargetID: "app"})
+	require.NoError(t, err)
+	require.Len(t, incs, 1, "the child's incident is still recorded")
+	require.True(t, incs[0].Suppressed)
+	require.Equal(t, "parent gw down", incs[0].SuppressedReason)
+}
+
+func TestEngineRecordsButDoesNotNotifyInMaintenance(t *testing.T) {
+	s := openStore(t, "")
+	w := alerting.Window{Name: "deploy", Targets: []string{"web"}, Start: t0, End: t0.Add(time.Hour)}
+	require.Empty(t, w.Validate("maintenance[0]"))
+	e := newEngine(t, s, map[string]alerting.Route{"web": route("web")}, w)
+	feed(t, e, "web", t0, "xxxx..")
+	require.Empty(t, queued(t, s))
+	incs, err := s.Incidents(context.Background(), store.IncidentQuery{TargetID: "web"})
+	require.NoError(t, err)
+	require.Len(t, incs, 1)
+	require.True(t, incs[0].InMaintenance)
+	require.False(t, incs[0].Open())
+}
+
+func TestEngineRemindersAndEscalation(t *testing.T) {
+	s := openStore(t, "")
+	e := newEngine(t, s, map[string]alerting.Route{"web": route("web")})
+	feed(t, e, "web", t0, "xxx") // DOWN at 12:02:00.1, incident from 12:00
+	ctx := context.Background()
+	e.Tick(ctx, t0.Add(5*time.Minute))
+	require.Len(t, queued(t, s), 3, "no reminder before repeat_interval")
+	e.Tick(ctx, t0.Add(13*time.Minute))
+	e.Tick(ctx, t0.Add(13*time.Minute)) // the same tick twice queues nothing new
+	require.Equal(t, map[string]int{"down/email": 2, "down/sms": 1, "reminder/email": 2, "reminder/sms": 1}, kinds(queued(t, s)))
+	e.Tick(ctx, t0.Add(31*time.Minute))
+	k := kinds(queued(t, s))
+	require.Equal(t, 1, k["escalation/email"], "carol hears once the incident is 30 minutes old")
+}
+
+type notifierFunc func(ctx context.Context, m notify.Message) (bool, error)
+
+func (f notifierFunc) Notify(ctx context.Context, m notify.Message) (bool, error) { return f(ctx, m) }
+
+func TestDispatcherSettlesEveryOutcome(t *testing.T) {
+	s := openStore(t, "")
+	e := newEngine(t, s, map[string]alerting.Route{"web": route("web")})
+	feed(t, e, "web", t0, "xxx")
+	now := t0.Add(time.Hour)
+	reg := prometheus.NewRegistry()
+	var smsCalls atomic.Int32
+	d := alerting.NewDispatcher(alerting.DispatcherOptions{
+		Outbox: s,
+		Notifiers: map[string]notify.Notifier{
+			alerting.ChannelEmail: notifierFunc(func(_ context.Context, m notify.Message) (bool, error) {
+				if m.To.Email == bob.Email {
+					return false, errors.New("400 invalid recipient")
+				}
+				return false, nil
+			}),
+			alerting.ChannelSMS: notifierFunc(func(context.Context, notify.Message) (bool, error) {
+				smsCalls.Add(1)
+				return true, &notify.RetryAfterError{After: time.Minute, Err: errors.New("429 slow down")}
+			}),
+		},
+		Now: func() time.Time { return now }, Registerer: reg,
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { d.Run(ctx); close(done) }()
+	require.Eventually(t, func() bool {
+		n, _, err := s.Pending(context.Background())
+		return err == nil && n == 1 && smsCalls.Load() == 1
+	}, 10*time.Second, 10*time.Millisecond)
+	cancel()
+	<-done
+
+	byEmail := map[string]alerting.Notification{}
+	for _, n := range queued(t, s) {
+		byEmail[n.Channel+":"+n.Message.To.Email] = n
+	}
+	require.Equal(t, alerting.StatusSent, byEmail["email:alice@example.com"].Status)
+	require.Equal(t, alerting.StatusFailed, byEmail["email:bob@example.com"].Status)
+	require.Contains(t, byEmail["email:bob@example.com"].LastError, "invalid recipient")
+	sms := byEmail["sms:alice@example.com"]
+	require.Equal(t, alerting.StatusPending, sms.Status)
+	require.False(t, sms.NextAttempt.Before(now.Add(time.Minute)), "Retry-After is respected")
+	require.Equal(t, 1.0, testutil.ToFloat64(counter(t, reg, "email", "sent")))
+	require.Equal(t, 1.0, testutil.ToFloat64(counter(t, reg, "email", "failed")))
+	require.Equal(t, 1.0, testutil.ToFloat64(counter(t, reg, "sms", "retry")))
+}
+
+func counter(t *testing.T, reg *prometheus.Registry, channel, result string) prometheus.Collector {
+	t.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() != "upwatch_notifications_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			l := map[string]string{}
+			for _, p := range m.GetLabel() {
+				l[p.GetName()] = p.GetValue()
+			}
+			if l["channel"] == channel && l["result"] == result {
+				return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "x"}, func() float64 { return m.GetCounter().GetValue() })
+			}
+		}
+	}
+	t.Fatalf("no upwatch_notifications_total{channel=%q,result=%q}", channel, result)
+	return nil
+}
+
+// Two dispatchers over one outbox (two processes sharing a registry) never
+// send the same notification twice.
+func TestTwoDispatchersNeverSendTwice(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "registry.db")
+	s := openStore(t, path)
+	routes := map[string]alerting.Route{}
+	for _, id := range []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j"} {
+		routes[id] = route(id)
+	}
+	e := newEngine(t, s, routes)
+	for id := range routes {
+		feed(t, e, id, t0, "xxx")
+	}
+	total := len(queued(t, s))
+	require.Equal(t, 30, total)
+
+	var mu sync.Mutex
+	sent := map[string]int{}
+	n := notifierFunc(func(_ context.Context, m notify.Message) (bool, error) {
+		mu.Lock()
+		sent[m.Key]++
+		mu.Unlock()
+		return false, nil
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for i := 0; i < 2; i++ {
+		outbox := openStore(t, path)
+		d := alerting.NewDispatcher(alerting.DispatcherOptions{
+			Outbox: outbox, Workers: 2, Poll: 5 * time.Millisecond,
+			Notifiers: map[string]notify.Notifier{alerting.ChannelEmail: n, alerting.ChannelSMS: n},
+		})
+		wg.Go(func() { d.Run(ctx) })
+	}
+	require.Eventually(t, func() bool {
+		c, _, err := s.Pending(context.Background())
+		return err == nil && c == 0
+	}, 20*time.Second, 10*time.Millisecond)
+	cancel()
+	wg.Wait()
+	require.Len(t, sent, total)
+	for k, c := range sent {
+		require.Equal(t, 1, c, "sent %s %d times", k, c)
+	}
+}
