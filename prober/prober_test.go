@@ -1,0 +1,81 @@
+package prober
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// testPanicKind is a check kind that panics, registered before any test
+// runs (so no test races the map).
+const testPanicKind = "test-panic"
+
+func init() {
+	kinds[testPanicKind] = func(context.Context, *Prober, *Target) Result { panic("target made the check explode") }
+}
+
+// A check that panics is recovered and reported, never fatal.
+func TestCheckRecoversFromAPanic(t *testing.T) {
+	p := New(Options{Location: "eu-1"})
+	tgt := &Target{ID: "broken", Name: "broken", Kind: testPanicKind, Interval: time.Minute, Timeout: time.Second}
+	r := p.Check(context.Background(), tgt)
+	require.False(t, r.Success)
+	require.Equal(t, ClassInternal, r.ErrorClass)
+	require.Contains(t, r.Error, "panicked")
+	require.Equal(t, "broken", r.TargetID)
+	require.Equal(t, "eu-1", r.Location)
+	require.False(t, r.Start.IsZero())
+}
+
+func TestCheckUnknownKind(t *testing.T) {
+	r := New(Options{}).Check(context.Background(), &Target{ID: "x", Kind: "gopher", Timeout: time.Second})
+	require.Equal(t, ClassInternal, r.ErrorClass)
+	require.Equal(t, "local", r.Location, "the default location")
+}
+
+func TestIsBlockedAddr(t *testing.T) {
+	for addr, blocked := range map[string]bool{
+		"127.0.0.1": true, "::1": true, "10.1.2.3": true, "172.16.0.1": true, "192.168.1.1": true,
+		"169.254.169.254": true, "fe80::1": true, "fc00::1": true, "0.0.0.0": true, "::": true,
+		"100.64.0.1": true, "224.0.0.1": true, "::ffff:127.0.0.1": true, "fd00:ec2::254": true,
+		"93.184.215.14": false, "2606:2800:21f:cb07:6820:80da:af6b:8b2c": false, "8.8.8.8": false,
+	} {
+		require.Equal(t, blocked, IsBlockedAddr(netip.MustParseAddr(addr)), addr)
+	}
+}
+
+func TestClassify(t *testing.T) {
+	cases := []struct {
+		err  error
+		want ErrorClass
+	}{
+		{fmt.Errorf("x: %w", ErrBlocked), ClassBlocked},
+		{context.DeadlineExceeded, ClassTimeout},
+		{context.Canceled, ClassCanceled},
+		{&net.DNSError{Err: "no such host", Name: "nx.example"}, ClassDNS},
+		{&net.DNSError{Err: "timeout", Name: "slow.example", IsTimeout: true}, ClassTimeout},
+		{&net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}, ClassConnect},
+		{errors.New("tls: handshake failure"), ClassTLS},
+		{errors.New("something odd"), ClassProtocol},
+	}
+	for _, c := range cases {
+		got, _ := Classify(c.err)
+		require.Equal(t, c.want, got, "%v", c.err)
+	}
+}
+
+func TestErrorsHideURLCredentials(t *testing.T) {
+	err := &url.Error{Op: "Get", URL: "https://user:hunter2@example.com/x?token=s3cret&a=b", Err: errors.New("refused")}
+	_, msg := Classify(err)
+	require.NotContains(t, msg, "hunter2")
+	require.NotContains(t, msg, "s3cret")
+	require.True(t, strings.Contains(msg, "example.com"), msg)
+}
