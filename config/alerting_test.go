@@ -123,3 +123,14 @@ func TestBrokenTemplateIsAConfigError(t *testing.T) {
 	require.ErrorContains(t, err, "alerting.templates_dir:")
 	require.ErrorContains(t, err, "down.subject.tmpl")
 }
+
+func TestAlertingExampleIsValid(t *testing.T) {
+	env := map[string]string{"SENDGRID_API_KEY": "SG.x", "TWILIO_AUTH_TOKEN": "t", "UPWATCH_WEBHOOK_SECRET": "w"}
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	cfg, err := Load("../examples/alerting.yaml", noEnv)
+	require.NoError(t, err)
+	require.Len(t, cfg.Policies, 1)
+	require.Equal(t, 2*time.Second, cfg.Policies[0].DegradedLatency)
+}
