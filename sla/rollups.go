@@ -15,11 +15,18 @@ import (
 // inside an hour that still saw checks is not seen. The result is sorted
 // and merged.
 func CoverageFromRollups(rollups []tsdb.Rollup) []Interval {
-	ivs := make([]Interval, 0, len(rollups))
-	for _, r := range rollups {
-		if r.Checks > 0 {
-			ivs = append(ivs, Interval{r.Hour, r.Hour.Add(time.Hour)})
+	var ivs []Interval
+	for i := range rollups {
+		r := &rollups[i]
+		if r.Checks <= 0 {
+			continue
 		}
+		// Rollups usually come sorted: extend the last interval in place.
+		if n := len(ivs); n > 0 && r.Hour.Equal(ivs[n-1].End) {
+			ivs[n-1].End = r.Hour.Add(time.Hour)
+			continue
+		}
+		ivs = append(ivs, Interval{r.Hour, r.Hour.Add(time.Hour)})
 	}
 	return normalize(ivs, time.Time{}, time.Time{})
 }
@@ -63,7 +70,7 @@ func Merge(rs ...[]tsdb.Rollup) []tsdb.Rollup {
 				out = append(out, r)
 				continue
 			}
-			addRollup(&out[i], r)
+			addRollup(&out[i], &r)
 		}
 	}
 	slices.SortFunc(out, func(a, b tsdb.Rollup) int { return a.Hour.Compare(b.Hour) })
@@ -78,7 +85,7 @@ func Merge(rs ...[]tsdb.Rollup) []tsdb.Rollup {
 }
 
 // addRollup folds r into acc.
-func addRollup(acc *tsdb.Rollup, r tsdb.Rollup) {
+func addRollup(acc *tsdb.Rollup, r *tsdb.Rollup) {
 	if r.Checks == 0 {
 		return
 	}

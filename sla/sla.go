@@ -25,9 +25,9 @@
 //     no check data covers that time (the prober may have stopped writing
 //     while the incident stayed open).
 //   - Maintenance = |M|, reported in either mode.
-//   - Up = |E| − Unknown − Downtime, minus Maintenance's remaining part with
-//     ExcludeMaintenance; that is |(C ∪ D) \ D| or |(C ∪ D) \ D \ M|.
-//   - Uptime = Up / (Up + Downtime) × 100, the design's
+//   - Up = |C \ D|, or |C \ D \ M| with ExcludeMaintenance: time with data,
+//     outside incidents (and outside maintenance when excluded).
+//   - Uptime = Up / (Up + Downtime) × 100, which is the design's
 //     1 − downtime / (window − unknown [− maintenance]). Undefined (nil)
 //     when Up + Downtime is 0.
 //
@@ -60,7 +60,9 @@
 // outage wholly inside maintenance is not counted. Incidents is the number
 // of outages counted; LongestOutage the longest length; MTTR =
 // Downtime / Incidents (mean outage length); MTBF = Up / Incidents (mean
-// up time per outage). All three are 0 when there are no incidents.
+// observed up time per outage; unknown and excluded maintenance time do
+// not count). Both divisions truncate to the nanosecond. All three are 0
+// when there are no incidents (MTBF is then undefined, not infinite).
 //
 // # SLO
 //
@@ -204,15 +206,6 @@ func Compute(in Input) Report {
 	elapsed := end.Sub(from)
 	rep.Elapsed = elapsed
 
-	// Rollups in the window; those counted (not wholly in maintenance when
-	// excluded) are summed into one.
-	inWindow := make([]tsdb.Rollup, 0, len(in.Rollups))
-	for _, r := range in.Rollups {
-		if !r.Hour.Before(in.From) && r.Hour.Before(in.To) {
-			inWindow = append(inWindow, r)
-		}
-	}
-
 	// Interval sets, clipped to the elapsed window.
 	var incidents []Interval
 	if len(in.Incidents) > 0 {
@@ -272,10 +265,21 @@ func Compute(in Input) Report {
 		rep.MTBF = rep.Up / time.Duration(rep.Incidents)
 	}
 
-	// Checks and latency.
+	// Checks and latency: the rollups whose hour starts in the window,
+	// less those wholly in maintenance when it is excluded, summed.
+	// Maintenance is not clipped at Now here: an hour in progress that
+	// maintenance will cover to its end counts as covered.
+	var maintAll []Interval
+	if in.ExcludeMaintenance {
+		maintAll = normalize(in.Maintenance, time.Time{}, time.Time{})
+	}
 	var sum tsdb.Rollup
-	for _, r := range inWindow {
-		if in.ExcludeMaintenance && coversWholly(maint, r.Hour, r.Hour.Add(time.Hour)) {
+	for i := range in.Rollups {
+		r := &in.Rollups[i]
+		if r.Hour.Before(in.From) || !r.Hour.Before(in.To) {
+			continue
+		}
+		if in.ExcludeMaintenance && coversWholly(maintAll, r.Hour, r.Hour.Add(time.Hour)) {
 			continue
 		}
 		addRollup(&sum, r)

@@ -3,6 +3,7 @@ package sla
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -674,4 +675,21 @@ func TestComputeAgainstMinuteGrid(t *testing.T) {
 			require.InDelta(t, float64(up)/float64(up+down)*100, *got.Uptime, 1e-9, msg("uptime"))
 		}
 	}
+}
+
+func TestComputeLeavesInputAlone(t *testing.T) {
+	in := Input{From: day, To: at(24, 0), Now: at(12, 0), Rollups: hours(day, 0, 1),
+		Incidents:   []Interval{{at(3, 0), at(2, 0)}, {Start: at(11, 0)}, {at(1, 0), at(2, 0)}},
+		Maintenance: []Interval{{at(5, 0), at(6, 0)}, {at(0, 0), at(1, 0)}}, ExcludeMaintenance: true}
+	incs := slices.Clone(in.Incidents)
+	maint := slices.Clone(in.Maintenance)
+	got := Compute(in)
+	require.Equal(t, incs, in.Incidents)
+	require.Equal(t, maint, in.Maintenance)
+	// [03:00, 02:00) is empty and ignored; [11:00, Now) and [01:00, 02:00)
+	// are 2 h together.
+	require.Equal(t, 2*hour, got.Downtime)
+	require.Equal(t, 2, got.Incidents)
+	// Hour 0 is wholly in maintenance: only hour 1's 120 checks count.
+	require.Equal(t, int64(120), got.Checks)
 }
