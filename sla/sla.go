@@ -135,8 +135,8 @@ type Input struct {
 
 	// Accounting is AccountingTime when empty.
 	Accounting Accounting
-	// SLO is an optional target in percent (99.9); 0 means none. Values
-	// outside [0, 100] are clamped.
+	// SLO is an optional target in percent (99.9); 0, a negative value or
+	// NaN means none, and a value above 100 is read as 100.
 	SLO float64
 }
 
