@@ -79,7 +79,7 @@ func OpenSQLite(ctx context.Context, o SQLiteOptions) (*SQLite, error) {
 		_ = s.w.Close()
 		return nil, pathErr(o.Path, err)
 	}
-	version, err := migrate(ctx, s.w)
+	version, err := migrateRetry(ctx, s.w)
 	if err != nil {
 		_ = s.w.Close()
 		_ = s.r.Close()
@@ -87,6 +87,33 @@ func OpenSQLite(ctx context.Context, o SQLiteOptions) (*SQLite, error) {
 	}
 	o.Logger.Debug("registry store open", "path", o.Path, "schema_version", version)
 	return s, nil
+}
+
+// migrateRetry runs migrate, trying again for a while when the database is
+// busy. busy_timeout covers ordinary lock waits, but SQLite answers
+// SQLITE_BUSY at once when waiting could deadlock, which happens while two
+// processes open a new file together and one switches it to WAL.
+func migrateRetry(ctx context.Context, db *sql.DB) (int, error) {
+	const attempts = 50
+	for i := 1; ; i++ {
+		version, err := migrate(ctx, db)
+		if err == nil || !isBusy(err) || i == attempts {
+			return version, err
+		}
+		t := time.NewTimer(time.Duration(i) * 10 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return 0, err
+		case <-t.C:
+		}
+	}
+}
+
+// isBusy reports whether err is SQLite's SQLITE_BUSY (any extended code).
+func isBusy(err error) bool {
+	var se interface{ Code() int }
+	return errors.As(err, &se) && se.Code()&0xff == 5
 }
 
 // Path returns the database file.
