@@ -1,0 +1,543 @@
+package deploy
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/upwatch/upwatch/config"
+)
+
+const root = ".." // the repository, where docker-compose.yml and the build context are
+
+// ---------------------------------------------------------------- Prometheus
+
+// promtool finds promtool, or skips (fails with UPWATCH_REQUIRE_PROMTOOL).
+func promtool(t *testing.T) string {
+	t.Helper()
+	p, err := exec.LookPath("promtool")
+	if err != nil {
+		if os.Getenv("UPWATCH_REQUIRE_PROMTOOL") != "" {
+			t.Fatal("promtool is not on PATH and UPWATCH_REQUIRE_PROMTOOL is set (apt-get install --no-install-recommends prometheus)")
+		}
+		t.Skip("promtool is not on PATH (Debian package prometheus); set UPWATCH_REQUIRE_PROMTOOL=1 to make this a failure")
+	}
+	return p
+}
+
+func run(t *testing.T, dir, name string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s %s:\n%s", name, strings.Join(args, " "), out)
+	return string(out)
+}
+
+func TestPromtoolCheckConfig(t *testing.T) {
+	out := run(t, "prometheus", promtool(t), "check", "config", "prometheus.yml")
+	require.Contains(t, out, "SUCCESS")
+	require.Contains(t, out, "rules.yml", "prometheus.yml must load rules.yml")
+}
+
+func TestPromtoolCheckRules(t *testing.T) {
+	out := run(t, "prometheus", promtool(t), "check", "rules", "rules.yml")
+	require.Contains(t, out, "SUCCESS")
+}
+
+func TestPromtoolTestRules(t *testing.T) {
+	out := run(t, "prometheus", promtool(t), "test", "rules", "rules_test.yml")
+	require.Contains(t, out, "SUCCESS")
+}
+
+type ruleFile struct {
+	Groups []struct {
+		Name  string `yaml:"name"`
+		Rules []struct {
+			Alert       string            `yaml:"alert"`
+			Record      string            `yaml:"record"`
+			Expr        string            `yaml:"expr"`
+			For         string            `yaml:"for"`
+			Labels      map[string]string `yaml:"labels"`
+			Annotations map[string]string `yaml:"annotations"`
+		} `yaml:"rules"`
+	} `yaml:"groups"`
+}
+
+// TestAlertRulesAreComplete checks the alerts the docs promise exist, carry
+// a severity and a summary, and are each covered by a unit test.
+func TestAlertRulesAreComplete(t *testing.T) {
+	var rf ruleFile
+	b, err := os.ReadFile("prometheus/rules.yml")
+	require.NoError(t, err)
+	require.NoError(t, yaml.Unmarshal(b, &rf))
+	tests, err := os.ReadFile("prometheus/rules_test.yml")
+	require.NoError(t, err)
+	var alerts []string
+	for _, g := range rf.Groups {
+		for _, r := range g.Rules {
+			if r.Alert == "" {
+				continue
+			}
+			alerts = append(alerts, r.Alert)
+			require.Contains(t, []string{"critical", "warning", "info"}, r.Labels["severity"], r.Alert)
+			require.NotEmpty(t, r.Annotations["summary"], r.Alert)
+			require.NotEmpty(t, r.Annotations["description"], r.Alert)
+			require.Regexp(t, `alertname: `+r.Alert+`\n\s+exp_alerts:\s*\n\s+- exp_labels`, string(tests),
+				"%s has no unit test in rules_test.yml that expects it to fire", r.Alert)
+		}
+	}
+	for _, want := range []string{"TargetDown", "TargetFlapping", "CertificateExpiringSoon", "SchedulerLagging", "NotificationsFailing"} {
+		require.Contains(t, alerts, want)
+	}
+}
+
+// ---------------------------------------------------------------- compose
+
+type composeFile struct {
+	Services map[string]struct {
+		Image string `yaml:"image"`
+		Build *struct {
+			Context    string            `yaml:"context"`
+			Dockerfile string            `yaml:"dockerfile"`
+			Args       map[string]string `yaml:"args"`
+		} `yaml:"build"`
+		Command     []string          `yaml:"command"`
+		Environment map[string]string `yaml:"environment"`
+		Volumes     []string          `yaml:"volumes"`
+		Ports       []string          `yaml:"ports"`
+		DependsOn   map[string]struct {
+			Condition string `yaml:"condition"`
+		} `yaml:"depends_on"`
+		Healthcheck *struct {
+			Test        []string `yaml:"test"`
+			Interval    string   `yaml:"interval"`
+			Timeout     string   `yaml:"timeout"`
+			Retries     int      `yaml:"retries"`
+			StartPeriod string   `yaml:"start_period"`
+		} `yaml:"healthcheck"`
+		Restart string `yaml:"restart"`
+	} `yaml:"services"`
+	Volumes map[string]any `yaml:"volumes"`
+}
+
+func loadCompose(t *testing.T) composeFile {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root, "docker-compose.yml"))
+	require.NoError(t, err)
+	var c composeFile
+	dec := yaml.NewDecoder(strings.NewReader(string(b)))
+	dec.KnownFields(true) // an unknown or misspelt key fails here, as in docker compose
+	require.NoError(t, dec.Decode(&c))
+	return c
+}
+
+var envRefRE = regexp.MustCompile(`\$\{([A-Z0-9_]+)(:?[-?][^}]*)?\}`)
+
+func TestComposeStructure(t *testing.T) {
+	c := loadCompose(t)
+	for _, name := range []string{"influxdb", "prometheus", "grafana", "upwatch"} {
+		require.Contains(t, c.Services, name)
+	}
+	for name, s := range c.Services {
+		t.Run(name, func(t *testing.T) {
+			require.True(t, s.Image != "" || s.Build != nil, "no image or build")
+			if s.Build == nil {
+				require.Regexp(t, `^[a-z0-9./_-]+:v?[0-9][A-Za-z0-9._-]*$`, s.Image, "pin a version tag, not latest")
+			}
+			require.NotNil(t, s.Healthcheck, "no healthcheck")
+			require.NotEmpty(t, s.Healthcheck.Test)
+			require.Contains(t, []string{"CMD", "CMD-SHELL"}, s.Healthcheck.Test[0])
+			require.NotEmpty(t, s.Restart)
+			for _, p := range s.Ports {
+				require.True(t, strings.HasPrefix(p, "127.0.0.1:"), "port %q must be published on 127.0.0.1 only", p)
+			}
+			for dep, cond := range s.DependsOn {
+				other, ok := c.Services[dep]
+				require.True(t, ok, "depends on unknown service %q", dep)
+				require.Contains(t, []string{"service_started", "service_healthy", "service_completed_successfully"}, cond.Condition)
+				if cond.Condition == "service_healthy" {
+					require.NotNil(t, other.Healthcheck, "%s waits for %s to be healthy, which has no healthcheck", name, dep)
+				}
+			}
+			for _, v := range s.Volumes {
+				parts := strings.Split(v, ":")
+				require.GreaterOrEqual(t, len(parts), 2, "volume %q", v)
+				src, dst := parts[0], parts[1]
+				require.True(t, strings.HasPrefix(dst, "/"), "volume %q: target must be absolute", v)
+				if strings.HasPrefix(src, ".") || strings.HasPrefix(src, "/") {
+					require.True(t, strings.HasPrefix(src, "./"), "bind mount %q must be relative to the repository", v)
+					_, err := os.Stat(filepath.Join(root, src))
+					require.NoError(t, err, "bind mount %q: the host path does not exist in the repository", v)
+					require.True(t, len(parts) == 3 && parts[2] == "ro", "bind mount %q should be read-only", v)
+				} else {
+					require.Contains(t, c.Volumes, src, "named volume %q is not declared under volumes:", src)
+				}
+			}
+		})
+	}
+
+	// Every named volume is used.
+	for v := range c.Volumes {
+		used := false
+		for _, s := range c.Services {
+			for _, m := range s.Volumes {
+				used = used || strings.HasPrefix(m, v+":")
+			}
+		}
+		require.True(t, used, "volume %s is declared but not used", v)
+	}
+
+	// InfluxDB is initialised from the environment.
+	influx := c.Services["influxdb"]
+	require.Regexp(t, `^influxdb:2\.`, influx.Image)
+	for _, k := range []string{"MODE", "USERNAME", "PASSWORD", "ORG", "BUCKET", "ADMIN_TOKEN"} {
+		require.Contains(t, influx.Environment, "DOCKER_INFLUXDB_INIT_"+k)
+	}
+	require.Equal(t, "setup", influx.Environment["DOCKER_INFLUXDB_INIT_MODE"])
+	for _, k := range []string{"PASSWORD", "ADMIN_TOKEN"} {
+		require.Regexp(t, `^\$\{[A-Z_]+:-`, influx.Environment["DOCKER_INFLUXDB_INIT_"+k], "%s comes from the environment", k)
+	}
+
+	// upwatch: built from deploy/Dockerfile, config mounted where the
+	// ENTRYPOINT reads it, listening on all interfaces inside the network,
+	// storage on the stack's InfluxDB with the same org, bucket and token.
+	up := c.Services["upwatch"]
+	require.NotNil(t, up.Build)
+	require.Equal(t, ".", up.Build.Context)
+	require.Equal(t, "deploy/Dockerfile", up.Build.Dockerfile)
+	require.Equal(t, "0.0.0.0:8080", up.Environment["UPWATCH_LISTEN"])
+	require.Contains(t, up.Volumes, "./deploy/upwatch.docker.yaml:/etc/upwatch/upwatch.yaml:ro")
+	require.Equal(t, "service_healthy", up.DependsOn["influxdb"].Condition)
+	cfg := readDockerConfig(t)
+	require.Equal(t, "influxdb", cfg.Storage.Type)
+	require.Equal(t, "http://influxdb:8086", cfg.Storage.InfluxDB.URL)
+	require.Equal(t, influx.Environment["DOCKER_INFLUXDB_INIT_ORG"], cfg.Storage.InfluxDB.Org)
+	require.Equal(t, influx.Environment["DOCKER_INFLUXDB_INIT_BUCKET"], cfg.Storage.InfluxDB.Bucket)
+	tokenVar, ok := strings.CutPrefix(cfg.Storage.InfluxDB.Token, "env:")
+	require.True(t, ok, "the InfluxDB token must come from the environment, not the file")
+	require.Equal(t, influx.Environment["DOCKER_INFLUXDB_INIT_ADMIN_TOKEN"], up.Environment[tokenVar],
+		"upwatch's %s must be InfluxDB's admin token", tokenVar)
+
+	// Prometheus: the shipped config and rules, enough retention for the
+	// SLA dashboard's months.
+	prom := c.Services["prometheus"]
+	require.Contains(t, prom.Volumes, "./deploy/prometheus:/etc/prometheus:ro")
+	require.Contains(t, prom.Command, "--config.file=/etc/prometheus/prometheus.yml")
+	require.True(t, slices.ContainsFunc(prom.Command, func(s string) bool { return strings.HasPrefix(s, "--storage.tsdb.retention.time=") }))
+	promCfg, err := os.ReadFile("prometheus/prometheus.yml")
+	require.NoError(t, err)
+	require.Contains(t, string(promCfg), "upwatch:8080", "Prometheus must scrape the upwatch service")
+
+	// Grafana: provisioning and dashboards mounted, admin password from the
+	// environment, and every ${VAR} the provisioning uses is set.
+	gf := c.Services["grafana"]
+	require.Contains(t, gf.Volumes, "./grafana/provisioning:/etc/grafana/provisioning:ro")
+	require.Regexp(t, `^\$\{GRAFANA_ADMIN_PASSWORD`, gf.Environment["GF_SECURITY_ADMIN_PASSWORD"])
+	prov, err := os.ReadFile(filepath.Join(root, "grafana/provisioning/datasources/upwatch.yaml"))
+	require.NoError(t, err)
+	var provNoComments strings.Builder
+	for line := range strings.Lines(string(prov)) {
+		if !strings.HasPrefix(strings.TrimSpace(line), "#") {
+			provNoComments.WriteString(line)
+		}
+	}
+	for _, m := range envRefRE.FindAllStringSubmatch(provNoComments.String(), -1) {
+		require.Contains(t, gf.Environment, m[1], "grafana provisioning uses ${%s}, which the grafana service does not set", m[1])
+	}
+	require.Equal(t, influx.Environment["DOCKER_INFLUXDB_INIT_ADMIN_TOKEN"], gf.Environment["INFLUXDB_TOKEN"])
+	require.Equal(t, influx.Environment["DOCKER_INFLUXDB_INIT_ORG"], gf.Environment["INFLUXDB_ORG"])
+	require.Equal(t, influx.Environment["DOCKER_INFLUXDB_INIT_BUCKET"], gf.Environment["INFLUXDB_BUCKET"])
+	for _, s := range c.Services {
+		for k, v := range s.Environment {
+			if strings.HasSuffix(k, "_PATH") && strings.HasPrefix(v, "/etc/grafana/dashboards/") {
+				_, err := os.Stat(filepath.Join(root, "grafana/dashboards", path.Base(v)))
+				require.NoError(t, err, "%s=%s", k, v)
+			}
+		}
+	}
+}
+
+type dockerConfig struct {
+	Storage struct {
+		Type     string `yaml:"type"`
+		InfluxDB struct {
+			URL    string `yaml:"url"`
+			Org    string `yaml:"org"`
+			Bucket string `yaml:"bucket"`
+			Token  string `yaml:"token"`
+		} `yaml:"influxdb"`
+	} `yaml:"storage"`
+}
+
+func readDockerConfig(t *testing.T) dockerConfig {
+	t.Helper()
+	b, err := os.ReadFile("upwatch.docker.yaml")
+	require.NoError(t, err)
+	var c dockerConfig
+	require.NoError(t, yaml.Unmarshal(b, &c))
+	return c
+}
+
+// TestDockerConfigValidates loads the compose stack's upwatch config with
+// upwatch's own validation, with the environment the compose file gives it.
+func TestDockerConfigValidates(t *testing.T) {
+	c := loadCompose(t)
+	env := map[string]string{}
+	for k, v := range c.Services["upwatch"].Environment {
+		env[k] = os.Expand(v, func(name string) string { // ${X:-default} → default
+			if i := strings.Index(name, ":-"); i >= 0 {
+				return name[i+2:]
+			}
+			return ""
+		})
+	}
+	_, err := config.Load("upwatch.docker.yaml", func(k string) string { return env[k] })
+	if err != nil && strings.Contains(err.Error(), "field influxdb not found in type config.Storage") {
+		t.Skipf("config does not know InfluxDB storage yet (%v); the compose config is kept for when it does", err)
+	}
+	var cerr *config.Error
+	if errors.As(err, &cerr) {
+		onlyStorage := true
+		for _, fe := range cerr.Errors {
+			onlyStorage = onlyStorage && strings.HasPrefix(fe.Path, "storage")
+		}
+		if onlyStorage {
+			t.Skipf("config does not accept InfluxDB storage yet (%v); the compose config is kept for when it does", err)
+		}
+	}
+	require.NoError(t, err)
+}
+
+func TestComposeConfigWithDockerCompose(t *testing.T) {
+	var cmd []string
+	if p, err := exec.LookPath("docker-compose"); err == nil {
+		cmd = []string{p}
+	} else if p, err := exec.LookPath("docker"); err == nil && exec.Command(p, "compose", "version").Run() == nil {
+		cmd = []string{p, "compose"}
+	} else {
+		if os.Getenv("UPWATCH_REQUIRE_DOCKER_COMPOSE") != "" {
+			t.Fatal("neither docker-compose nor docker compose is available and UPWATCH_REQUIRE_DOCKER_COMPOSE is set")
+		}
+		t.Skip("neither docker-compose (Debian package docker-compose) nor the docker compose plugin is available")
+	}
+	args := append(cmd[1:], "-f", "docker-compose.yml", "config", "-q")
+	run(t, root, cmd[0], args...)
+}
+
+// ---------------------------------------------------------------- Dockerfile
+
+type instruction struct {
+	line int
+	cmd  string // upper case
+	args string
+}
+
+func parseDockerfile(t *testing.T) []instruction {
+	t.Helper()
+	f, err := os.Open("Dockerfile")
+	require.NoError(t, err)
+	defer f.Close()
+	var out []instruction
+	var cur strings.Builder
+	start := 0
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := sc.Text()
+		trimmed := strings.TrimSpace(line)
+		if cur.Len() == 0 && (trimmed == "" || strings.HasPrefix(trimmed, "#")) {
+			continue
+		}
+		if cur.Len() == 0 {
+			start = n
+		}
+		if s, ok := strings.CutSuffix(trimmed, `\`); ok {
+			cur.WriteString(s + " ")
+			continue
+		}
+		cur.WriteString(trimmed)
+		cmd, args, _ := strings.Cut(cur.String(), " ")
+		out = append(out, instruction{line: start, cmd: strings.ToUpper(cmd), args: strings.TrimSpace(args)})
+		cur.Reset()
+	}
+	require.NoError(t, sc.Err())
+	require.Zero(t, cur.Len(), "Dockerfile ends inside a continued line")
+	return out
+}
+
+func dockerignore(t *testing.T) []string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root, ".dockerignore"))
+	require.NoError(t, err)
+	var pats []string
+	for line := range strings.Lines(string(b)) {
+		line = strings.TrimSpace(line)
+		if line != "" && !strings.HasPrefix(line, "#") {
+			pats = append(pats, line)
+		}
+	}
+	return pats
+}
+
+func ignored(pats []string, p string) bool {
+	p = path.Clean(strings.TrimPrefix(p, "./"))
+	for _, pat := range pats {
+		for q := p; q != "." && q != "/"; q = path.Dir(q) { // a pattern matching a parent excludes the child
+			if ok, _ := path.Match(pat, q); ok {
+				return true
+			}
+			if strings.HasPrefix(pat, "**/") {
+				if ok, _ := path.Match(pat[3:], path.Base(q)); ok {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+func TestDockerfile(t *testing.T) {
+	ins := parseDockerfile(t)
+	pats := dockerignore(t)
+	var froms []string
+	stages := map[string]bool{}
+	var final struct {
+		user, entrypoint, healthcheck string
+		expose                        []string
+	}
+	var buildCmd string
+	for _, in := range ins {
+		where := fmt.Sprintf("Dockerfile:%d %s %s", in.line, in.cmd, in.args)
+		switch in.cmd {
+		case "FROM":
+			froms = append(froms, in.args)
+			fields := strings.Fields(in.args)
+			if len(fields) == 3 && strings.EqualFold(fields[1], "AS") {
+				stages[fields[2]] = true
+			}
+			final.user, final.entrypoint, final.healthcheck, final.expose = "", "", "", nil
+		case "COPY", "ADD":
+			fields := strings.Fields(in.args)
+			var srcs []string
+			fromStage := false
+			for _, f := range fields[:len(fields)-1] {
+				if strings.HasPrefix(f, "--from=") {
+					fromStage = true
+					require.True(t, stages[strings.TrimPrefix(f, "--from=")], "%s: unknown stage", where)
+				}
+				if !strings.HasPrefix(f, "--") {
+					srcs = append(srcs, f)
+				}
+			}
+			if fromStage {
+				continue
+			}
+			for _, src := range srcs {
+				if src == "." {
+					continue
+				}
+				_, err := os.Stat(filepath.Join(root, src))
+				require.NoError(t, err, "%s: %s is not in the build context", where, src)
+				require.False(t, ignored(pats, src), "%s: .dockerignore excludes %s", where, src)
+			}
+		case "RUN":
+			if strings.Contains(in.args, "go build") {
+				buildCmd = in.args
+			}
+		case "USER":
+			final.user = in.args
+		case "ENTRYPOINT":
+			final.entrypoint = in.args
+		case "HEALTHCHECK":
+			final.healthcheck = in.args
+		case "EXPOSE":
+			final.expose = append(final.expose, strings.Fields(in.args)...)
+		}
+	}
+	require.GreaterOrEqual(t, len(froms), 2, "multi-stage build")
+	require.Regexp(t, `^golang:1\.26(\.\d+)?(-\w+)? AS build$`, froms[0])
+	last := froms[len(froms)-1]
+	require.True(t, strings.HasPrefix(last, "gcr.io/distroless/static") || strings.HasPrefix(last, "alpine:"), "small base image, got %s", last)
+
+	// A static, reproducible binary stamped with the version.
+	require.Contains(t, buildCmd, "CGO_ENABLED=0")
+	require.Contains(t, buildCmd, "-trimpath")
+	require.Contains(t, buildCmd, "./cmd/upwatch")
+	main, err := os.ReadFile(filepath.Join(root, "cmd/upwatch/main.go"))
+	require.NoError(t, err)
+	for _, v := range regexp.MustCompile(`-X main\.(\w+)=`).FindAllStringSubmatch(buildCmd, -1) {
+		require.Regexp(t, `(?m)^\s+`+v[1]+`\s+=\s+"`, string(main), "-X main.%s: no such variable in cmd/upwatch", v[1])
+	}
+	require.False(t, ignored(pats, "go.mod") || ignored(pats, "cmd/upwatch/main.go"), ".dockerignore excludes the sources")
+	require.True(t, ignored(pats, ".git") && ignored(pats, "data/upwatch.db"), ".dockerignore should keep .git and local data out of the context")
+
+	// Non-root, port 8080, the config path the compose file mounts.
+	require.NotEmpty(t, final.user)
+	require.NotContains(t, []string{"root", "0", "0:0"}, final.user)
+	require.Contains(t, final.expose, "8080")
+	var entry []string
+	require.NoError(t, json.Unmarshal([]byte(final.entrypoint), &entry), "ENTRYPOINT must be exec form")
+	require.Equal(t, []string{"/usr/local/bin/upwatch", "serve", "-config", "/etc/upwatch/upwatch.yaml"}, entry)
+	require.Contains(t, final.healthcheck, "CMD [")
+}
+
+// TestHealthcheckCommand runs the image's (and the compose file's)
+// HEALTHCHECK command, built from this tree, against a healthy and an
+// unhealthy /healthz: the container's health must follow.
+func TestHealthcheckCommand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	var hc []string
+	for _, in := range parseDockerfile(t) {
+		if in.cmd == "HEALTHCHECK" {
+			_, after, ok := strings.Cut(in.args, "CMD ")
+			require.True(t, ok)
+			require.NoError(t, json.Unmarshal([]byte(after), &hc))
+		}
+	}
+	require.NotEmpty(t, hc)
+	require.Equal(t, hc, loadCompose(t).Services["upwatch"].Healthcheck.Test[1:], "compose and Dockerfile health checks differ")
+	require.Equal(t, "/usr/local/bin/upwatch", hc[0])
+	require.Equal(t, "http://127.0.0.1:8080/healthz", hc[len(hc)-1])
+
+	bin := filepath.Join(t.TempDir(), "upwatch")
+	run(t, root, "go", "build", "-o", bin, "./cmd/upwatch")
+	var healthy atomic.Bool
+	healthy.Store(true)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" && healthy.Load() {
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	args := append(slices.Clone(hc[1:len(hc)-1]), srv.URL+"/healthz")
+	out, err := exec.Command(bin, args...).CombinedOutput()
+	require.NoError(t, err, "healthy: %s", out)
+	healthy.Store(false)
+	out, err = exec.Command(bin, args...).CombinedOutput()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee, "unhealthy must exit non-zero: %s", out)
+	require.Equal(t, 1, ee.ExitCode(), "%s", out)
+}
