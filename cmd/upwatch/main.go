@@ -41,6 +41,8 @@ Usage:
   upwatch serve [flags]            run the service (probe, store, expose /metrics)
   upwatch check [flags] TARGET     run one check now and print every phase timing
   upwatch config validate [flags]  check a config file and list every problem
+  upwatch report decrypt -key-file KEY [FILE|-]
+                                   open an encrypted SLA report and print its JSON
   upwatch version                  print the version
 
 TARGET is the id or name of a target in the config, or a URL:
@@ -66,6 +68,8 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 			return exitUsage
 		}
 		return validate(args[2:], stdout, stderr, getenv)
+	case "report":
+		return reportCmd(args[1:], stdout, stderr, getenv)
 	case "version", "-version", "--version":
 		fmt.Fprintf(stdout, "upwatch %s (revision %s)\n", version, revision)
 		return exitOK
