@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -520,8 +522,7 @@ func TestHealthcheckCommand(t *testing.T) {
 	require.Equal(t, "/usr/local/bin/upwatch", hc[0])
 	require.Equal(t, "http://127.0.0.1:8080/healthz", hc[len(hc)-1])
 
-	bin := filepath.Join(t.TempDir(), "upwatch")
-	run(t, root, "go", "build", "-o", bin, "./cmd/upwatch")
+	bin := upwatchBinary(t)
 	var healthy atomic.Bool
 	healthy.Store(true)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -540,4 +541,147 @@ func TestHealthcheckCommand(t *testing.T) {
 	var ee *exec.ExitError
 	require.ErrorAs(t, err, &ee, "unhealthy must exit non-zero: %s", out)
 	require.Equal(t, 1, ee.ExitCode(), "%s", out)
+}
+
+var built struct {
+	sync.Once
+	path string
+	err  error
+}
+
+// upwatchBinary builds cmd/upwatch once per test run.
+func upwatchBinary(t *testing.T) string {
+	t.Helper()
+	built.Do(func() {
+		dir, err := os.MkdirTemp("", "upwatch-deploy-test")
+		if err != nil {
+			built.err = err
+			return
+		}
+		built.path = filepath.Join(dir, "upwatch")
+		out, err := exec.Command("go", "build", "-o", built.path, "../cmd/upwatch").CombinedOutput()
+		if err != nil {
+			built.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	require.NoError(t, built.err)
+	return built.path
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.path != "" {
+		os.RemoveAll(filepath.Dir(built.path))
+	}
+	os.Exit(code)
+}
+
+// ---------------------------------------------------------------- systemd, Kubernetes
+
+func TestSystemdUnit(t *testing.T) {
+	b, err := os.ReadFile("systemd/upwatch.service")
+	require.NoError(t, err)
+	unit := string(b)
+	require.Contains(t, unit, "\nExecStart=/usr/local/bin/upwatch serve -config /etc/upwatch/upwatch.yaml\n")
+	require.Contains(t, unit, "\nExecReload=/bin/kill -HUP $MAINPID\n", "SIGHUP reloads the targets")
+	require.Contains(t, unit, "\nDynamicUser=yes\n")
+	require.Contains(t, unit, "\nStateDirectory=upwatch\n")
+	require.Contains(t, unit, "\nEnvironment=UPWATCH_DATA_DIR=/var/lib/upwatch\n", "the data dir is the StateDirectory")
+	analyze, err := exec.LookPath("systemd-analyze")
+	if err != nil || testing.Short() {
+		t.Skip("systemd-analyze is not available (or -short): the unit is checked by structure only")
+	}
+	// systemd-analyze wants ExecStart to exist: point it at a fresh build.
+	dir := t.TempDir()
+	bin := upwatchBinary(t)
+	p := filepath.Join(dir, "upwatch.service")
+	require.NoError(t, os.WriteFile(p, []byte(strings.ReplaceAll(unit, "/usr/local/bin/upwatch", bin)), 0o644))
+	out, err := exec.Command(analyze, "verify", p).CombinedOutput()
+	require.NoError(t, err, "systemd-analyze verify:\n%s", out)
+	require.Empty(t, strings.TrimSpace(string(out)), "systemd-analyze verify warns")
+}
+
+type k8sObject struct {
+	APIVersion string `yaml:"apiVersion"`
+	Kind       string `yaml:"kind"`
+	Metadata   struct {
+		Name string `yaml:"name"`
+	} `yaml:"metadata"`
+	Data map[string]string `yaml:"data"`
+	Spec struct {
+		Template struct {
+			Spec struct {
+				SecurityContext struct {
+					RunAsNonRoot bool `yaml:"runAsNonRoot"`
+				} `yaml:"securityContext"`
+				Containers []struct {
+					Image string `yaml:"image"`
+					Env   []struct {
+						Name  string `yaml:"name"`
+						Value string `yaml:"value"`
+					} `yaml:"env"`
+					Ports []struct {
+						ContainerPort int `yaml:"containerPort"`
+					} `yaml:"ports"`
+					LivenessProbe  k8sProbe `yaml:"livenessProbe"`
+					ReadinessProbe k8sProbe `yaml:"readinessProbe"`
+					VolumeMounts   []struct {
+						Name      string `yaml:"name"`
+						MountPath string `yaml:"mountPath"`
+					} `yaml:"volumeMounts"`
+				} `yaml:"containers"`
+			} `yaml:"spec"`
+		} `yaml:"template"`
+	} `yaml:"spec"`
+}
+
+type k8sProbe struct {
+	HTTPGet struct {
+		Path string `yaml:"path"`
+	} `yaml:"httpGet"`
+}
+
+func TestKubernetesManifests(t *testing.T) {
+	f, err := os.Open("k8s/upwatch.yaml")
+	require.NoError(t, err)
+	defer f.Close()
+	dec := yaml.NewDecoder(f)
+	objs := map[string]k8sObject{}
+	for {
+		var o k8sObject
+		err := dec.Decode(&o)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		require.NoError(t, err)
+		require.NotEmpty(t, o.APIVersion)
+		require.NotEmpty(t, o.Metadata.Name)
+		objs[o.Kind] = o
+	}
+	for _, k := range []string{"ConfigMap", "PersistentVolumeClaim", "Deployment", "Service"} {
+		require.Contains(t, objs, k)
+	}
+	dep := objs["Deployment"].Spec.Template.Spec
+	require.True(t, dep.SecurityContext.RunAsNonRoot)
+	require.Len(t, dep.Containers, 1)
+	c := dep.Containers[0]
+	require.Equal(t, 8080, c.Ports[0].ContainerPort)
+	require.Equal(t, "/healthz", c.LivenessProbe.HTTPGet.Path)
+	require.Equal(t, "/readyz", c.ReadinessProbe.HTTPGet.Path)
+	mounts := map[string]string{}
+	for _, m := range c.VolumeMounts {
+		mounts[m.MountPath] = m.Name
+	}
+	require.Equal(t, "config", mounts["/etc/upwatch"], "the image reads /etc/upwatch/upwatch.yaml")
+	require.Equal(t, "data", mounts["/var/lib/upwatch"], "the image keeps its data in /var/lib/upwatch")
+	cfg := objs["ConfigMap"].Data["upwatch.yaml"]
+	require.NotEmpty(t, cfg)
+	var env []string
+	for _, e := range c.Env {
+		env = append(env, e.Name)
+	}
+	require.Contains(t, env, "UPWATCH_LISTEN")
+	for _, m := range regexp.MustCompile(`env:([A-Z0-9_]+)`).FindAllStringSubmatch(cfg, -1) {
+		require.Contains(t, env, m[1], "the config reads %s, which the container does not set", m[1])
+	}
 }
