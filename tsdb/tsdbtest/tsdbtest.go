@@ -6,6 +6,11 @@
 //	}
 //
 // Stores may return times in any location: the suite compares instants.
+//
+// A store may treat a second sample with the same target, location, kind,
+// name and start (to the nanosecond) as replacing the first — InfluxDB
+// does, because a point is identified by its series and timestamp — so the
+// suite never writes two such samples. A real prober cannot produce them.
 package tsdbtest
 
 import (
@@ -60,7 +65,8 @@ func Run(t *testing.T, open func(t *testing.T) tsdb.Store) {
 }
 
 // Sample returns a successful sample of target at T0+offset with every field
-// set, so round trips notice a dropped column.
+// set, so round trips notice a dropped column. TLSExpiry is a whole second,
+// as X.509 validity times are; stores may keep it at second precision.
 func Sample(target string, offset time.Duration, latency time.Duration) prober.Result {
 	return prober.Result{
 		TargetID: target,
@@ -73,7 +79,7 @@ func Sample(target string, offset time.Duration, latency time.Duration) prober.R
 			TTFB: latency / 7, Transfer: latency / 6},
 		Success:    true,
 		StatusCode: 200,
-		TLSExpiry:  time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC),
+		TLSExpiry:  time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
 		BodyBytes:  1234,
 		RemoteAddr: "192.0.2.10:443",
 	}
@@ -392,7 +398,9 @@ func testRollupMerge(t *testing.T, s tsdb.Store) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	var rs []prober.Result
 	for i := range 600 {
-		r := Sample("a", time.Duration(rng.IntN(4*3600))*time.Second, time.Duration(rng.Int64N(int64(40*time.Second))))
+		// +i ns keeps starts distinct (see the package comment).
+		r := Sample("a", time.Duration(rng.IntN(4*3600))*time.Second+time.Duration(i),
+			time.Duration(rng.Int64N(int64(40*time.Second))))
 		if i%7 == 0 {
 			r = Failed(r)
 		}
