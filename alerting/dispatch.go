@@ -20,8 +20,8 @@ type DispatcherOptions struct {
 	Notifiers map[string]notify.Notifier
 	// Workers bounds concurrent sends (default 8).
 	Workers int
-	// Lease is how long a claimed notification is ours (default 2m); it
-	// must exceed SendTimeout.
+	// Lease is how long a claimed notification is ours (default
+	// SendTimeout + 30s); it must exceed SendTimeout.
 	Lease time.Duration
 	// SendTimeout bounds one attempt (default 30s).
 	SendTimeout time.Duration
@@ -61,8 +61,8 @@ func NewDispatcher(o DispatcherOptions) *Dispatcher {
 			*d = v
 		}
 	}
-	def(&o.Lease, 2*time.Minute)
 	def(&o.SendTimeout, 30*time.Second)
+	def(&o.Lease, o.SendTimeout+30*time.Second)
 	def(&o.Poll, time.Second)
 	def(&o.RetryMin, time.Second)
 	def(&o.RetryMax, 10*time.Minute)

@@ -170,6 +170,13 @@ func Run(ctx context.Context, o Options) error {
 	wg.Go(func() { engine.Run(runCtx, time.Second) })
 	// The dispatcher outlives the checks, so the last transitions' messages
 	// are handed over; what is still queued is sent after a restart.
+	// This process owns the embedded registry alone: leases still held were
+	// left by a crash of ours, and their messages should go out now.
+	if n, err := registry.ReleaseLeases(ctx); err != nil {
+		log.Error("releasing stale outbox leases", "err", err)
+	} else if n > 0 {
+		log.Info("released outbox leases left by an earlier run", "notifications", n)
+	}
 	dispatchCtx, stopDispatch := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopDispatch()
 	dispatched := make(chan struct{})

@@ -173,3 +173,25 @@ func (s *SQLite) Notifications(ctx context.Context, q NotificationQuery) ([]aler
 	}
 	return out, nil
 }
+
+// ReleaseLeases ends every lease on pending notifications and returns how
+// many it ended. A process that owns the registry alone (the embedded
+// SQLite default) calls it at start: leases still held are its own, left by
+// a crash, and waiting for them to run out would delay messages that matter
+// most right after a failure. Processes that share a registry must not.
+func (s *SQLite) ReleaseLeases(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE outbox SET lease_until = NULL
+			WHERE status = 'pending' AND lease_until IS NOT NULL`)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("registry store: release leases: %w", err)
+	}
+	return n, nil
+}
