@@ -7,7 +7,7 @@ REVISION  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.revision=$(REVISION)
 CONFIG    ?= examples/upwatch.yaml
 
-.PHONY: all build run test vet fmt lint bench clean
+.PHONY: all build run test vet fmt lint bench image compose-check clean
 
 all: build
 
@@ -34,7 +34,15 @@ test: lint
 
 # Benchmarks: prober throughput, store write throughput, scheduler lag.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3s ./prober/ ./tsdb/... ./prober/schedule/ ./app/
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3s ./prober/ ./app/ ./tsdb/... ./prober/schedule/ ./sla/
+
+# Needs a Docker engine (not on the CI machines; the compose file is
+# validated there by `docker-compose config -q` in the deploy tests).
+image:
+	docker build -f deploy/Dockerfile --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) -t upwatch:$(VERSION) .
+
+compose-check:
+	docker-compose -f docker-compose.yml config -q
 
 clean:
 	rm -rf bin
