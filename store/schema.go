@@ -43,6 +43,80 @@ var migrations = []string{
 	);
 	CREATE INDEX outbox_status_next ON outbox (status, next_attempt);
 	CREATE INDEX outbox_incident ON outbox (incident_id, created_at);`,
+
+	// 2: tenancy and the API's objects. Every object row carries its
+	// tenant; specs are JSON; secrets are sealed with crypt.MasterKey.
+	`CREATE TABLE tenants (
+		id         TEXT    NOT NULL PRIMARY KEY,
+		name       TEXT    NOT NULL,
+		created_at INTEGER NOT NULL
+	) WITHOUT ROWID;
+	CREATE TABLE api_keys (
+		id           TEXT    NOT NULL PRIMARY KEY,
+		tenant_id    TEXT    NOT NULL REFERENCES tenants (id),
+		name         TEXT    NOT NULL,
+		prefix       TEXT    NOT NULL, -- the first characters of the key, to find it and show it
+		hash         BLOB    NOT NULL, -- SHA-256 of the whole key; the key itself is never stored
+		scopes       TEXT    NOT NULL, -- JSON array
+		created_at   INTEGER NOT NULL,
+		expires_at   INTEGER,          -- NULL: never
+		revoked_at   INTEGER,          -- NULL: valid
+		last_used_at INTEGER           -- NULL: never used
+	) WITHOUT ROWID;
+	CREATE INDEX api_keys_prefix ON api_keys (prefix);
+	CREATE INDEX api_keys_tenant ON api_keys (tenant_id, created_at);
+	CREATE TABLE audit_log (
+		id          INTEGER PRIMARY KEY AUTOINCREMENT,
+		tenant_id   TEXT    NOT NULL,
+		key_id      TEXT    NOT NULL,
+		action      TEXT    NOT NULL,
+		object_type TEXT    NOT NULL,
+		object_id   TEXT    NOT NULL,
+		at          INTEGER NOT NULL
+	);
+	CREATE INDEX audit_log_tenant ON audit_log (tenant_id, id);
+	CREATE TABLE api_targets (
+		id         TEXT    NOT NULL PRIMARY KEY, -- unique across tenants: series are keyed by it
+		tenant_id  TEXT    NOT NULL REFERENCES tenants (id),
+		spec       TEXT    NOT NULL, -- JSON, credentials left out
+		secrets    BLOB,             -- sealed credentials, NULL if none
+		paused     INTEGER NOT NULL,
+		created_at INTEGER NOT NULL,
+		updated_at INTEGER NOT NULL
+	) WITHOUT ROWID;
+	CREATE INDEX api_targets_tenant ON api_targets (tenant_id, id);
+	CREATE TABLE contact_groups (
+		tenant_id  TEXT    NOT NULL REFERENCES tenants (id),
+		id         TEXT    NOT NULL,
+		spec       TEXT    NOT NULL,
+		created_at INTEGER NOT NULL,
+		updated_at INTEGER NOT NULL,
+		PRIMARY KEY (tenant_id, id)
+	) WITHOUT ROWID;
+	CREATE TABLE alert_policies (
+		tenant_id  TEXT    NOT NULL REFERENCES tenants (id),
+		id         TEXT    NOT NULL,
+		spec       TEXT    NOT NULL,
+		created_at INTEGER NOT NULL,
+		updated_at INTEGER NOT NULL,
+		PRIMARY KEY (tenant_id, id)
+	) WITHOUT ROWID;
+	CREATE TABLE maintenance_windows (
+		tenant_id  TEXT    NOT NULL REFERENCES tenants (id),
+		id         TEXT    NOT NULL,
+		spec       TEXT    NOT NULL,
+		created_at INTEGER NOT NULL,
+		updated_at INTEGER NOT NULL,
+		PRIMARY KEY (tenant_id, id)
+	) WITHOUT ROWID;
+	CREATE TABLE report_keys (
+		tenant_id  TEXT    NOT NULL REFERENCES tenants (id),
+		kid        TEXT    NOT NULL,
+		secret     BLOB    NOT NULL, -- sealed with the master key
+		created_at INTEGER NOT NULL,
+		retired_at INTEGER,          -- NULL: current
+		PRIMARY KEY (tenant_id, kid)
+	) WITHOUT ROWID;`,
 }
 
 // migrate brings the schema up to date in one write transaction, so two

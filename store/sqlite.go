@@ -16,6 +16,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/upwatch/upwatch/alerting"
+	"github.com/upwatch/upwatch/crypt"
 )
 
 // SQLiteOptions configure OpenSQLite. Only Path is required.
@@ -28,6 +29,9 @@ type SQLiteOptions struct {
 	// Now is the clock for updated_at and for notifications queued without
 	// a CreatedAt (default time.Now).
 	Now func() time.Time
+	// MasterKey seals the report keys (CreateReportKey) and opens them;
+	// without one those methods fail with crypt.ErrNoMasterKey.
+	MasterKey crypt.MasterKey
 }
 
 // SQLite is the embedded registry store: one SQLite file in WAL mode, opened

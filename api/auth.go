@@ -1,0 +1,230 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"math/big"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/upwatch/upwatch/store"
+)
+
+// Scope is what an API key may do.
+type Scope string
+
+// The scopes. admin implies write, read and reports; write implies read.
+const (
+	ScopePublic  Scope = "" // no key needed
+	ScopeRead    Scope = "read"
+	ScopeWrite   Scope = "write"
+	ScopeAdmin   Scope = "admin"
+	ScopeReports Scope = "reports"
+)
+
+// Scopes lists the scopes a key can hold.
+var Scopes = []Scope{ScopeRead, ScopeWrite, ScopeAdmin, ScopeReports}
+
+func validScope(s string) bool { return slices.Contains(Scopes, Scope(s)) }
+
+// Principal is the authenticated caller.
+type Principal struct {
+	TenantID string
+	KeyID    string
+	Scopes   []Scope
+}
+
+// Has reports whether the caller holds need, directly or implied.
+func (p Principal) Has(need Scope) bool {
+	for _, s := range p.Scopes {
+		switch {
+		case s == need, s == ScopeAdmin:
+			return true
+		case s == ScopeWrite && need == ScopeRead:
+			return true
+		}
+	}
+	return false
+}
+
+// Key format: "uw_" + 43 base62 characters (256 random bits). The first
+// keyPrefixLen characters (with "uw_") are stored to find the key and to
+// show it; the registry keeps only the SHA-256 of the whole key.
+const (
+	KeyPrefix    = "uw_"
+	keySecretLen = 43
+	keyPrefixLen = len(KeyPrefix) + 8
+)
+
+const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+// randomString returns n base62 characters from crypto/rand.
+func randomString(n int) (string, error) {
+	b := make([]byte, n)
+	max := big.NewInt(int64(len(base62)))
+	for i := range b {
+		v, err := rand.Int(rand.Reader, max)
+		if err != nil {
+			return "", err
+		}
+		b[i] = base62[v.Int64()]
+	}
+	return string(b), nil
+}
+
+// NewKey returns a new API key, its display prefix and its hash.
+func NewKey() (key, prefix string, hash []byte, err error) {
+	secret, err := randomString(keySecretLen)
+	if err != nil {
+		return "", "", nil, err
+	}
+	key = KeyPrefix + secret
+	return key, key[:keyPrefixLen], HashKey(key), nil
+}
+
+// HashKey is what the registry stores of a key.
+func HashKey(key string) []byte {
+	sum := sha256.Sum256([]byte(key))
+	return sum[:]
+}
+
+// wellFormed reports whether key looks like one NewKey made.
+func wellFormed(key string) bool {
+	if !strings.HasPrefix(key, KeyPrefix) || len(key) != len(KeyPrefix)+keySecretLen {
+		return false
+	}
+	for _, c := range key[len(KeyPrefix):] {
+		if !strings.ContainsRune(base62, c) {
+			return false
+		}
+	}
+	return true
+}
+
+var errUnauthorized = errors.New("unauthorized")
+
+func unauthorized(detail string) error {
+	return Problem(http.StatusUnauthorized, "Unauthorized", detail)
+}
+
+// authenticate finds the caller's key. Every failure is a 401 that says
+// what kind of problem it is, never the key.
+func (s *Server) authenticate(r *http.Request) (Principal, error) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return Principal{}, unauthorized("an API key is required: Authorization: Bearer uw_...")
+	}
+	scheme, key, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return Principal{}, unauthorized("use Authorization: Bearer <API key>")
+	}
+	key = strings.TrimSpace(key)
+	if !wellFormed(key) {
+		return Principal{}, unauthorized("the API key is malformed")
+	}
+	k, err := s.lookupKey(r.Context(), key)
+	if err != nil {
+		return Principal{}, err
+	}
+	now := s.o.Now()
+	switch {
+	case !k.RevokedAt.IsZero():
+		return Principal{}, unauthorized("the API key is revoked")
+	case !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt):
+		return Principal{}, unauthorized("the API key has expired")
+	}
+	s.touch(r.Context(), k.ID, now)
+	p := Principal{TenantID: k.TenantID, KeyID: k.ID}
+	for _, sc := range k.Scopes {
+		p.Scopes = append(p.Scopes, Scope(sc))
+	}
+	return p, nil
+}
+
+// lookupKey finds key by its prefix and compares hashes in constant time.
+func (s *Server) lookupKey(ctx context.Context, key string) (store.APIKey, error) {
+	cands, err := s.o.Store.APIKeysByPrefix(ctx, key[:keyPrefixLen])
+	if err != nil {
+		return store.APIKey{}, err
+	}
+	want := HashKey(key)
+	var found *store.APIKey
+	for i := range cands {
+		if subtle.ConstantTimeCompare(cands[i].Hash, want) == 1 {
+			found = &cands[i]
+		}
+	}
+	if found == nil {
+		return store.APIKey{}, unauthorized("the API key is not known")
+	}
+	return *found, nil
+}
+
+// touch records last use at most once a minute per key; a failure is logged
+// (with the key id only) and does not fail the request.
+func (s *Server) touch(ctx context.Context, keyID string, now time.Time) {
+	s.mu.Lock()
+	last, ok := s.touched[keyID]
+	if ok && now.Sub(last) < time.Minute && !now.Before(last) {
+		s.mu.Unlock()
+		return
+	}
+	s.touched[keyID] = now
+	s.mu.Unlock()
+	if err := s.o.Store.TouchAPIKey(ctx, keyID, now); err != nil {
+		s.log.Warn("api key last use not recorded", "key_id", keyID, "err", err)
+	}
+}
+
+// limiter is a token bucket per key.
+type limiter struct {
+	rate  RateLimit
+	now   func() time.Time
+	mu    sync.Mutex
+	bkts  map[string]*bucket
+	calls int
+}
+
+type bucket struct {
+	tokens float64
+	at     time.Time
+}
+
+func newLimiter(rate RateLimit, now func() time.Time) *limiter {
+	return &limiter{rate: rate, now: now, bkts: map[string]*bucket{}}
+}
+
+// allow takes a token for id; when none is left it says how long until one is.
+func (l *limiter) allow(id string) (time.Duration, bool) {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.calls++
+	if l.calls%4096 == 0 { // forget idle keys now and then
+		for k, b := range l.bkts {
+			if now.Sub(b.at) > time.Hour {
+				delete(l.bkts, k)
+			}
+		}
+	}
+	b, ok := l.bkts[id]
+	if !ok {
+		b = &bucket{tokens: float64(l.rate.Burst), at: now}
+		l.bkts[id] = b
+	}
+	if el := now.Sub(b.at); el > 0 {
+		b.tokens = min(float64(l.rate.Burst), b.tokens+el.Seconds()*l.rate.RPS)
+		b.at = now
+	}
+	if b.tokens >= 1 {
+		b.tokens--
+		return 0, true
+	}
+	return time.Duration((1 - b.tokens) / l.rate.RPS * float64(time.Second)), false
+}

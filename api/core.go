@@ -1,0 +1,5 @@
+package api
+
+import "github.com/gorilla/mux"
+
+func (s *Server) registerCoreRoutes(r *mux.Router) {}

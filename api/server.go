@@ -1,0 +1,249 @@
+// Package api is upwatch's REST API under /api/v1 (DESIGN §3, §5): API
+// keys and tenants, targets, contact groups, alert policies, maintenance
+// windows, the status board, history, SLA and encrypted reports, described
+// by the OpenAPI document at /api/v1/openapi.json. It reads and writes
+// through interfaces it declares itself (Registry, IncidentReader,
+// tsdb.Reader); app wires the real stores in.
+//
+// # Extension points (for handlers in other files of this package)
+//
+//   - Register a route with s.route(r, method, path, scope, h): path is
+//     relative to /api/v1 ("/targets/{id}/sla"), scope is the one the key
+//     needs (ScopeRead, ScopeWrite, ScopeAdmin, ScopeReports; ScopePublic
+//     for none), h is a handlerFunc that gets the authenticated Principal and
+//     returns an error. s.route handles authentication, scope, the per-key
+//     rate limit and turns errors into RFC 9457 problem details. Every route
+//     registered this way is in the authorization-matrix test automatically.
+//   - History, SLA, export and report routes go in registerDataRoutes
+//     (routes_data.go).
+//   - Errors: return Problem(status, title, detail), ValidationProblem(errs)
+//     (422 with errors[].path) or any other error (500, logged, not shown).
+//   - Input: decodeJSON(r, &v) (1 MiB limit → 413, unknown field → 400,
+//     Content-Type not JSON → 415, syntax → 400). Output: writeJSON(w, status, v).
+//   - A target of the caller's tenant: s.targetOf(ctx, p.TenantID, id)
+//     returns TargetInfo or a 404 problem (also for another tenant's target).
+//   - Report keys: s.o.Store.CreateReportKey / ReportKeys (newest first) /
+//     LookupReportKey / RetireReportKey. The store seals the secret with the
+//     master key (store.SQLiteOptions.MasterKey; AAD = tenant + kid), so the
+//     API handles report.Key values in clear and must never log or return
+//     the secret except once, as a JWK, on creation.
+//   - OpenAPI: each file api/openapi/*.yaml is a fragment (core.yaml holds
+//     openapi/info/security); their paths (full, "/api/v1/...") and
+//     components.schemas/responses/parameters are merged, duplicate keys are
+//     an error. Error responses use $ref: '#/components/responses/Problem'.
+//   - Tests: newHarness(t) in harness_test.go serves a Server over httptest
+//     with a real SQLite registry and sample store, two tenants ("default",
+//     "other") with a key of every scope, and validates every response
+//     against the served OpenAPI document.
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/upwatch/upwatch/alerting"
+	"github.com/upwatch/upwatch/config"
+	"github.com/upwatch/upwatch/crypt"
+	"github.com/upwatch/upwatch/store"
+	"github.com/upwatch/upwatch/tsdb"
+)
+
+// Prefix is where the API is mounted.
+const Prefix = "/api/v1"
+
+// RateLimit is a per-key token bucket: RPS requests a second on average,
+// Burst at once.
+type RateLimit struct {
+	RPS   float64
+	Burst int
+}
+
+// DefaultRateLimit is used when Options.RateLimit is zero.
+var DefaultRateLimit = RateLimit{RPS: 20, Burst: 40}
+
+// IncidentReader lists incidents (store.Store does).
+type IncidentReader interface {
+	Incidents(ctx context.Context, q store.IncidentQuery) ([]alerting.Incident, error)
+}
+
+// Options configure a Server. Store is required.
+type Options struct {
+	Store     Registry
+	Samples   tsdb.Reader
+	Incidents IncidentReader
+	// States gives a target's alert state (alerting.Engine.State).
+	States func(targetID string) (alerting.State, bool)
+	// MasterKey seals target credentials (AAD = tenant id + target id).
+	MasterKey crypt.MasterKey
+	// Config returns the running config: its targets, contact groups,
+	// policies and windows belong to tenant "default" and are read-only
+	// here; its alerting providers decide which channels policies may use.
+	// Nil means an empty config.
+	Config func() *config.Config
+	Logger *slog.Logger
+	Now    func() time.Time
+	// OnChange is called after a target, group, policy or maintenance write
+	// so the running scheduler and engine pick it up.
+	OnChange func(tenantID string)
+	// RateLimit per API key; zero uses DefaultRateLimit.
+	RateLimit RateLimit
+}
+
+// Server is the API. Build it with New; serve Handler.
+type Server struct {
+	o      Options
+	log    *slog.Logger
+	doc    []byte // the OpenAPI document as JSON
+	router *mux.Router
+
+	limiter *limiter
+
+	mu     sync.Mutex
+	routes map[string]Scope // "METHOD /api/v1/path" → scope, for tests
+	// touched remembers when each key's last_used_at was last written, so a
+	// busy key costs one write a minute, not one per request.
+	touched map[string]time.Time
+}
+
+// New builds the API.
+func New(o Options) (*Server, error) {
+	if o.Store == nil {
+		return nil, errors.New("api: no registry store")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.OnChange == nil {
+		o.OnChange = func(string) {}
+	}
+	if o.States == nil {
+		o.States = func(string) (alerting.State, bool) { return alerting.State{}, false }
+	}
+	if o.Config == nil {
+		empty := &config.Config{}
+		o.Config = func() *config.Config { return empty }
+	}
+	if o.RateLimit.RPS <= 0 || o.RateLimit.Burst <= 0 {
+		o.RateLimit = DefaultRateLimit
+	}
+	doc, err := openAPIDocument()
+	if err != nil {
+		return nil, fmt.Errorf("api: OpenAPI document: %w", err)
+	}
+	s := &Server{
+		o: o, log: o.Logger, doc: doc,
+		limiter: newLimiter(o.RateLimit, o.Now),
+		routes:  map[string]Scope{}, touched: map[string]time.Time{},
+	}
+	s.router = s.buildRouter()
+	return s, nil
+}
+
+// Handler serves everything under /api/v1.
+func (s *Server) Handler() http.Handler { return s.router }
+
+func (s *Server) buildRouter() *mux.Router {
+	root := mux.NewRouter()
+	root.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, r, Problem(http.StatusNotFound, "Not Found", "no such resource: "+r.URL.Path).(*ProblemError))
+	})
+	root.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, r, Problem(http.StatusMethodNotAllowed, "Method Not Allowed", r.Method+" is not allowed on "+r.URL.Path).(*ProblemError))
+	})
+	r := root.PathPrefix(Prefix).Subrouter()
+	s.route(r, http.MethodGet, "/openapi.json", ScopePublic, s.getOpenAPI)
+	s.registerCoreRoutes(r)
+	s.registerDataRoutes(r)
+	return root
+}
+
+// handlerFunc is an API handler: p is the authenticated caller; a returned
+// error becomes a problem document.
+type handlerFunc func(w http.ResponseWriter, r *http.Request, p Principal) error
+
+// route registers h for method and path (relative to /api/v1), requiring
+// scope (ScopePublic: no key).
+func (s *Server) route(r *mux.Router, method, path string, scope Scope, h handlerFunc) {
+	s.mu.Lock()
+	s.routes[method+" "+Prefix+path] = scope
+	s.mu.Unlock()
+	r.Handle(path, s.wrap(scope, h)).Methods(method)
+}
+
+// RouteScopes returns every registered route ("METHOD /api/v1/path") with
+// the scope it needs.
+func (s *Server) RouteScopes() map[string]Scope {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]Scope, len(s.routes))
+	for k, v := range s.routes {
+		out[k] = v
+	}
+	return out
+}
+
+// Routes lists the registered routes, sorted.
+func (s *Server) Routes() []string {
+	m := s.RouteScopes()
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (s *Server) wrap(scope Scope, h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var p Principal
+		if scope != ScopePublic {
+			var err error
+			if p, err = s.authenticate(r); err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			if !p.Has(scope) {
+				s.fail(w, r, Problem(http.StatusForbidden, "Forbidden", fmt.Sprintf("this key lacks the %q scope", scope)))
+				return
+			}
+			if wait, ok := s.limiter.allow(p.KeyID); !ok {
+				secs := int(wait/time.Second) + 1
+				w.Header().Set("Retry-After", fmt.Sprint(secs))
+				s.fail(w, r, Problem(http.StatusTooManyRequests, "Too Many Requests", fmt.Sprintf("rate limit of this key exceeded; retry in %d s", secs)))
+				return
+			}
+		}
+		if err := h(w, r, p); err != nil {
+			s.fail(w, r, err)
+		}
+	})
+}
+
+// fail writes err as a problem; errors that are not problems are logged and
+// answered 500 without detail.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var pe *ProblemError
+	if !errors.As(err, &pe) {
+		s.log.Error("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		pe = Problem(http.StatusInternalServerError, "Internal Server Error", "the request could not be completed; see the server log").(*ProblemError)
+	}
+	writeProblem(w, r, pe)
+}
+
+func (s *Server) getOpenAPI(w http.ResponseWriter, _ *http.Request, _ Principal) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-cache")
+	_, err := w.Write(s.doc)
+	return err
+}

@@ -1,0 +1,533 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/upwatch/upwatch/report"
+)
+
+// DefaultTenant owns the targets, groups, policies and windows of the
+// config file, and the bootstrap admin key.
+const DefaultTenant = "default"
+
+// Errors of the tenancy methods; test with errors.Is.
+var (
+	// ErrNotFound: no such object in that tenant.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: the id is taken (for targets: by any tenant).
+	ErrConflict = errors.New("already exists")
+)
+
+// Tenant is one customer of the API; every object belongs to one.
+type Tenant struct {
+	ID, Name  string
+	CreatedAt time.Time
+}
+
+// APIKey is what the registry keeps of an API key: never the key itself,
+// only its SHA-256 hash and its first characters (Prefix) to find and show it.
+type APIKey struct {
+	ID, TenantID, Name string
+	Prefix             string
+	Hash               []byte
+	Scopes             []string
+	CreatedAt          time.Time
+	ExpiresAt          time.Time // zero: never
+	RevokedAt          time.Time // zero: valid
+	LastUsedAt         time.Time // zero: never used
+}
+
+// AuditEntry records one write made through the API.
+type AuditEntry struct {
+	ID                   int64
+	TenantID, KeyID      string
+	Action               string // create, update, delete, pause, resume, revoke, ...
+	ObjectType, ObjectID string
+	At                   time.Time
+}
+
+// AuditQuery pages through a tenant's audit log, newest first.
+type AuditQuery struct {
+	// Before continues below this entry id (0: from the newest).
+	Before int64
+	Limit  int
+}
+
+// TargetRecord is a target created through the API. Spec is its JSON with
+// the credentials left out; Secrets are the credentials, sealed by the
+// caller (the API binds them to tenant and target id).
+type TargetRecord struct {
+	TenantID, ID         string
+	Spec                 []byte
+	Secrets              []byte
+	Paused               bool
+	CreatedAt, UpdatedAt time.Time
+}
+
+// ObjectKind names one of the tenant-scoped object tables.
+type ObjectKind string
+
+// The object kinds.
+const (
+	ContactGroups      ObjectKind = "contact_groups"
+	AlertPolicies      ObjectKind = "alert_policies"
+	MaintenanceWindows ObjectKind = "maintenance_windows"
+)
+
+func (k ObjectKind) valid() bool {
+	return k == ContactGroups || k == AlertPolicies || k == MaintenanceWindows
+}
+
+// Object is a contact group, alert policy or maintenance window: its id is
+// unique within the tenant and its Spec is JSON.
+type Object struct {
+	TenantID, ID         string
+	Spec                 []byte
+	CreatedAt, UpdatedAt time.Time
+}
+
+// isConstraint reports whether err is SQLITE_CONSTRAINT (any extended code).
+func isConstraint(err error) bool {
+	var se interface{ Code() int }
+	return errors.As(err, &se) && se.Code()&0xff == 19
+}
+
+func wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) {
+		return fmt.Errorf("registry store: %s: %w", op, err)
+	}
+	if isConstraint(err) {
+		return fmt.Errorf("registry store: %s: %w", op, ErrConflict)
+	}
+	return fmt.Errorf("registry store: %s: %w", op, err)
+}
+
+// affected turns "no row changed" into ErrNotFound.
+func affected(res sql.Result, err error) error {
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// CreateTenant adds a tenant; ErrConflict if the id is taken.
+func (s *SQLite) CreateTenant(ctx context.Context, t Tenant) error {
+	if t.ID == "" {
+		return errors.New("registry store: create tenant: empty id")
+	}
+	_, err := s.w.ExecContext(ctx, `INSERT INTO tenants (id, name, created_at) VALUES (?, ?, ?)`,
+		t.ID, t.Name, nanos(t.CreatedAt))
+	return wrap("create tenant "+t.ID, err)
+}
+
+// Tenant returns one tenant, or ErrNotFound.
+func (s *SQLite) Tenant(ctx context.Context, id string) (Tenant, error) {
+	var t Tenant
+	var created sql.NullInt64
+	err := s.r.QueryRowContext(ctx, `SELECT id, name, created_at FROM tenants WHERE id = ?`, id).Scan(&t.ID, &t.Name, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	}
+	t.CreatedAt = fromNanos(created)
+	return t, wrap("tenant "+id, err)
+}
+
+// Tenants lists every tenant by id.
+func (s *SQLite) Tenants(ctx context.Context) ([]Tenant, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id, name, created_at FROM tenants ORDER BY id`)
+	if err != nil {
+		return nil, wrap("tenants", err)
+	}
+	defer func() { _ = rows.Close() }()
+	var out []Tenant
+	for rows.Next() {
+		var t Tenant
+		var created sql.NullInt64
+		if err := rows.Scan(&t.ID, &t.Name, &created); err != nil {
+			return nil, wrap("tenants", err)
+		}
+		t.CreatedAt = fromNanos(created)
+		out = append(out, t)
+	}
+	return out, wrap("tenants", rows.Err())
+}
+
+const keyColumns = `id, tenant_id, name, prefix, hash, scopes, created_at, expires_at, revoked_at, last_used_at`
+
+func scanKeys(rows *sql.Rows) ([]APIKey, error) {
+	defer func() { _ = rows.Close() }()
+	var out []APIKey
+	for rows.Next() {
+		var k APIKey
+		var scopes string
+		var created, expires, revoked, used sql.NullInt64
+		if err := rows.Scan(&k.ID, &k.TenantID, &k.Name, &k.Prefix, &k.Hash, &scopes, &created, &expires, &revoked, &used); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(scopes), &k.Scopes); err != nil {
+			return nil, fmt.Errorf("key %s: scopes: %w", k.ID, err)
+		}
+		k.CreatedAt, k.ExpiresAt, k.RevokedAt, k.LastUsedAt = fromNanos(created), fromNanos(expires), fromNanos(revoked), fromNanos(used)
+		out = append(out, k)
+	}
+	return out, rows.Err()
+}
+
+// CreateAPIKey stores a key's hash; the tenant must exist.
+func (s *SQLite) CreateAPIKey(ctx context.Context, k APIKey) error {
+	if k.ID == "" || k.TenantID == "" || len(k.Hash) == 0 || k.Prefix == "" {
+		return errors.New("registry store: create API key: id, tenant, prefix and hash are required")
+	}
+	scopes, err := json.Marshal(k.Scopes)
+	if err != nil {
+		return wrap("create API key", err)
+	}
+	_, err = s.w.ExecContext(ctx, `INSERT INTO api_keys (`+keyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		k.ID, k.TenantID, k.Name, k.Prefix, k.Hash, string(scopes), nanos(k.CreatedAt),
+		nullNanos(k.ExpiresAt), nullNanos(k.RevokedAt), nullNanos(k.LastUsedAt))
+	return wrap("create API key "+k.ID, err)
+}
+
+// APIKeysByPrefix returns the keys (of any tenant) whose Prefix is prefix;
+// the caller compares hashes.
+func (s *SQLite) APIKeysByPrefix(ctx context.Context, prefix string) ([]APIKey, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE prefix = ?`, prefix)
+	if err != nil {
+		return nil, wrap("API keys by prefix", err)
+	}
+	keys, err := scanKeys(rows)
+	return keys, wrap("API keys by prefix", err)
+}
+
+// APIKeys lists a tenant's keys, oldest first, revoked ones included.
+func (s *SQLite) APIKeys(ctx context.Context, tenantID string) ([]APIKey, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE tenant_id = ? ORDER BY created_at, id`, tenantID)
+	if err != nil {
+		return nil, wrap("API keys", err)
+	}
+	keys, err := scanKeys(rows)
+	return keys, wrap("API keys", err)
+}
+
+// APIKey returns one of a tenant's keys, or ErrNotFound.
+func (s *SQLite) APIKey(ctx context.Context, tenantID, id string) (APIKey, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE tenant_id = ? AND id = ?`, tenantID, id)
+	if err != nil {
+		return APIKey{}, wrap("API key", err)
+	}
+	keys, err := scanKeys(rows)
+	if err == nil && len(keys) == 0 {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return APIKey{}, wrap("API key "+id, err)
+	}
+	return keys[0], nil
+}
+
+// RevokeAPIKey marks a tenant's key revoked at at (a key already revoked
+// keeps its first time); ErrNotFound if the tenant has no such key.
+func (s *SQLite) RevokeAPIKey(ctx context.Context, tenantID, id string, at time.Time) error {
+	err := affected(s.w.ExecContext(ctx, `UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE tenant_id = ? AND id = ?`,
+		nanos(at), tenantID, id))
+	return wrap("revoke API key "+id, err)
+}
+
+// TouchAPIKey sets a key's last_used_at (never backwards).
+func (s *SQLite) TouchAPIKey(ctx context.Context, id string, at time.Time) error {
+	_, err := s.w.ExecContext(ctx, `UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`,
+		nanos(at), id, nanos(at))
+	return wrap("touch API key "+id, err)
+}
+
+// AppendAudit adds an entry to the audit log.
+func (s *SQLite) AppendAudit(ctx context.Context, e AuditEntry) error {
+	_, err := s.w.ExecContext(ctx, `INSERT INTO audit_log (tenant_id, key_id, action, object_type, object_id, at) VALUES (?, ?, ?, ?, ?, ?)`,
+		e.TenantID, e.KeyID, e.Action, e.ObjectType, e.ObjectID, nanos(e.At))
+	return wrap("append audit", err)
+}
+
+// Audit lists a tenant's audit entries, newest first.
+func (s *SQLite) Audit(ctx context.Context, tenantID string, q AuditQuery) ([]AuditEntry, error) {
+	query := `SELECT id, tenant_id, key_id, action, object_type, object_id, at FROM audit_log WHERE tenant_id = ?`
+	args := []any{tenantID}
+	if q.Before > 0 {
+		query, args = query+` AND id < ?`, append(args, q.Before)
+	}
+	rows, err := s.r.QueryContext(ctx, query+` ORDER BY id DESC LIMIT ?`, append(args, clampLimit(q.Limit))...)
+	if err != nil {
+		return nil, wrap("audit", err)
+	}
+	defer func() { _ = rows.Close() }()
+	var out []AuditEntry
+	for rows.Next() {
+		var e AuditEntry
+		var at sql.NullInt64
+		if err := rows.Scan(&e.ID, &e.TenantID, &e.KeyID, &e.Action, &e.ObjectType, &e.ObjectID, &at); err != nil {
+			return nil, wrap("audit", err)
+		}
+		e.At = fromNanos(at)
+		out = append(out, e)
+	}
+	return out, wrap("audit", rows.Err())
+}
+
+// CreateTarget stores an API target; ErrConflict if any tenant already has
+// a target with that id.
+func (s *SQLite) CreateTarget(ctx context.Context, t TargetRecord) error {
+	if t.ID == "" || t.TenantID == "" {
+		return errors.New("registry store: create target: id and tenant are required")
+	}
+	_, err := s.w.ExecContext(ctx, `INSERT INTO api_targets (id, tenant_id, spec, secrets, paused, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		t.ID, t.TenantID, string(t.Spec), t.Secrets, t.Paused, nanos(t.CreatedAt), nanos(t.UpdatedAt))
+	return wrap("create target "+t.ID, err)
+}
+
+// UpdateTarget replaces a tenant's target (spec, secrets, paused,
+// updated_at); ErrNotFound if the tenant has no such target.
+func (s *SQLite) UpdateTarget(ctx context.Context, t TargetRecord) error {
+	err := affected(s.w.ExecContext(ctx, `UPDATE api_targets SET spec = ?, secrets = ?, paused = ?, updated_at = ? WHERE tenant_id = ? AND id = ?`,
+		string(t.Spec), t.Secrets, t.Paused, nanos(t.UpdatedAt), t.TenantID, t.ID))
+	return wrap("update target "+t.ID, err)
+}
+
+// DeleteTarget removes a tenant's target; ErrNotFound if there is none.
+func (s *SQLite) DeleteTarget(ctx context.Context, tenantID, id string) error {
+	err := affected(s.w.ExecContext(ctx, `DELETE FROM api_targets WHERE tenant_id = ? AND id = ?`, tenantID, id))
+	return wrap("delete target "+id, err)
+}
+
+const targetColumns = `id, tenant_id, spec, secrets, paused, created_at, updated_at`
+
+func scanTargets(rows *sql.Rows) ([]TargetRecord, error) {
+	defer func() { _ = rows.Close() }()
+	var out []TargetRecord
+	for rows.Next() {
+		var t TargetRecord
+		var spec string
+		var created, updated sql.NullInt64
+		if err := rows.Scan(&t.ID, &t.TenantID, &spec, &t.Secrets, &t.Paused, &created, &updated); err != nil {
+			return nil, err
+		}
+		t.Spec, t.CreatedAt, t.UpdatedAt = []byte(spec), fromNanos(created), fromNanos(updated)
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// Target returns a tenant's target, or ErrNotFound (also when another
+// tenant has it).
+func (s *SQLite) Target(ctx context.Context, tenantID, id string) (TargetRecord, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+targetColumns+` FROM api_targets WHERE tenant_id = ? AND id = ?`, tenantID, id)
+	if err != nil {
+		return TargetRecord{}, wrap("target", err)
+	}
+	ts, err := scanTargets(rows)
+	if err == nil && len(ts) == 0 {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return TargetRecord{}, wrap("target "+id, err)
+	}
+	return ts[0], nil
+}
+
+// TargetExists reports whether any tenant has a target with this id.
+func (s *SQLite) TargetExists(ctx context.Context, id string) (bool, error) {
+	var n int
+	err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM api_targets WHERE id = ?`, id).Scan(&n)
+	return n > 0, wrap("target exists", err)
+}
+
+// Targets lists a tenant's targets by id; an empty tenantID lists every
+// tenant's (for the scheduler).
+func (s *SQLite) Targets(ctx context.Context, tenantID string) ([]TargetRecord, error) {
+	query, args := `SELECT `+targetColumns+` FROM api_targets`, []any{}
+	if tenantID != "" {
+		query, args = query+` WHERE tenant_id = ?`, append(args, tenantID)
+	}
+	rows, err := s.r.QueryContext(ctx, query+` ORDER BY tenant_id, id`, args...)
+	if err != nil {
+		return nil, wrap("targets", err)
+	}
+	ts, err := scanTargets(rows)
+	return ts, wrap("targets", err)
+}
+
+func checkKind(k ObjectKind) error {
+	if !k.valid() {
+		return fmt.Errorf("unknown object kind %q", k)
+	}
+	return nil
+}
+
+// CreateObject stores a group, policy or window; ErrConflict if the tenant
+// already has one of that kind with that id.
+func (s *SQLite) CreateObject(ctx context.Context, kind ObjectKind, o Object) error {
+	if err := checkKind(kind); err != nil {
+		return wrap("create object", err)
+	}
+	if o.ID == "" || o.TenantID == "" {
+		return fmt.Errorf("registry store: create %s: id and tenant are required", kind)
+	}
+	_, err := s.w.ExecContext(ctx, `INSERT INTO `+string(kind)+` (tenant_id, id, spec, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
+		o.TenantID, o.ID, string(o.Spec), nanos(o.CreatedAt), nanos(o.UpdatedAt))
+	return wrap(fmt.Sprintf("create %s %s", kind, o.ID), err)
+}
+
+// UpdateObject replaces an object's spec and updated_at; ErrNotFound if the
+// tenant has none with that id.
+func (s *SQLite) UpdateObject(ctx context.Context, kind ObjectKind, o Object) error {
+	if err := checkKind(kind); err != nil {
+		return wrap("update object", err)
+	}
+	err := affected(s.w.ExecContext(ctx, `UPDATE `+string(kind)+` SET spec = ?, updated_at = ? WHERE tenant_id = ? AND id = ?`,
+		string(o.Spec), nanos(o.UpdatedAt), o.TenantID, o.ID))
+	return wrap(fmt.Sprintf("update %s %s", kind, o.ID), err)
+}
+
+// DeleteObject removes an object; ErrNotFound if there is none.
+func (s *SQLite) DeleteObject(ctx context.Context, kind ObjectKind, tenantID, id string) error {
+	if err := checkKind(kind); err != nil {
+		return wrap("delete object", err)
+	}
+	err := affected(s.w.ExecContext(ctx, `DELETE FROM `+string(kind)+` WHERE tenant_id = ? AND id = ?`, tenantID, id))
+	return wrap(fmt.Sprintf("delete %s %s", kind, id), err)
+}
+
+// Objects lists a tenant's objects of a kind by id; an empty tenantID
+// lists every tenant's.
+func (s *SQLite) Objects(ctx context.Context, kind ObjectKind, tenantID string) ([]Object, error) {
+	if err := checkKind(kind); err != nil {
+		return nil, wrap("objects", err)
+	}
+	query, args := `SELECT tenant_id, id, spec, created_at, updated_at FROM `+string(kind), []any{}
+	if tenantID != "" {
+		query, args = query+` WHERE tenant_id = ?`, append(args, tenantID)
+	}
+	rows, err := s.r.QueryContext(ctx, query+` ORDER BY tenant_id, id`, args...)
+	if err != nil {
+		return nil, wrap(string(kind), err)
+	}
+	defer func() { _ = rows.Close() }()
+	var out []Object
+	for rows.Next() {
+		var o Object
+		var spec string
+		var created, updated sql.NullInt64
+		if err := rows.Scan(&o.TenantID, &o.ID, &spec, &created, &updated); err != nil {
+			return nil, wrap(string(kind), err)
+		}
+		o.Spec, o.CreatedAt, o.UpdatedAt = []byte(spec), fromNanos(created), fromNanos(updated)
+		out = append(out, o)
+	}
+	return out, wrap(string(kind), rows.Err())
+}
+
+// Object returns one of a tenant's objects, or ErrNotFound.
+func (s *SQLite) Object(ctx context.Context, kind ObjectKind, tenantID, id string) (Object, error) {
+	if err := checkKind(kind); err != nil {
+		return Object{}, wrap("object", err)
+	}
+	o := Object{TenantID: tenantID, ID: id}
+	var spec string
+	var created, updated sql.NullInt64
+	err := s.r.QueryRowContext(ctx, `SELECT spec, created_at, updated_at FROM `+string(kind)+` WHERE tenant_id = ? AND id = ?`,
+		tenantID, id).Scan(&spec, &created, &updated)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	}
+	o.Spec, o.CreatedAt, o.UpdatedAt = []byte(spec), fromNanos(created), fromNanos(updated)
+	return o, wrap(fmt.Sprintf("%s %s", kind, id), err)
+}
+
+// reportKeyAAD binds a sealed report key to its tenant and kid.
+func reportKeyAAD(tenantID, kid string) []byte {
+	return []byte("upwatch report key\x00" + tenantID + "\x00" + kid)
+}
+
+// CreateReportKey stores a tenant's report key, its secret sealed with
+// SQLiteOptions.MasterKey (additional data: tenant and kid). It fails with
+// crypt.ErrNoMasterKey when the store has no master key.
+func (s *SQLite) CreateReportKey(ctx context.Context, tenantID string, k report.Key) error {
+	if tenantID == "" || k.ID == "" || len(k.Secret) != report.KeySize {
+		return fmt.Errorf("registry store: create report key: tenant, kid and a %d-byte secret are required", report.KeySize)
+	}
+	sealed, err := s.opts.MasterKey.Seal([]byte(k.Secret), reportKeyAAD(tenantID, k.ID))
+	if err != nil {
+		return fmt.Errorf("registry store: create report key %s: %w", k.ID, err)
+	}
+	_, err = s.w.ExecContext(ctx, `INSERT INTO report_keys (tenant_id, kid, secret, created_at) VALUES (?, ?, ?, ?)`,
+		tenantID, k.ID, sealed, nanos(k.CreatedAt))
+	return wrap("create report key "+k.ID, err)
+}
+
+// RetireReportKey marks a key retired at at; it still opens old reports.
+func (s *SQLite) RetireReportKey(ctx context.Context, tenantID, kid string, at time.Time) error {
+	err := affected(s.w.ExecContext(ctx, `UPDATE report_keys SET retired_at = COALESCE(retired_at, ?) WHERE tenant_id = ? AND kid = ?`,
+		nanos(at), tenantID, kid))
+	return wrap("retire report key "+kid, err)
+}
+
+func (s *SQLite) openReportKey(tenantID, kid string, sealed []byte, created sql.NullInt64) (report.Key, error) {
+	secret, err := s.opts.MasterKey.Open(sealed, reportKeyAAD(tenantID, kid))
+	if err != nil {
+		return report.Key{}, fmt.Errorf("registry store: report key %s: %w", kid, err)
+	}
+	return report.Key{ID: kid, Secret: secret, CreatedAt: fromNanos(created)}, nil
+}
+
+// ReportKeys returns a tenant's report keys, newest first, retired ones
+// included.
+func (s *SQLite) ReportKeys(ctx context.Context, tenantID string) ([]report.Key, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT kid, secret, created_at FROM report_keys WHERE tenant_id = ? ORDER BY created_at DESC, kid DESC`, tenantID)
+	if err != nil {
+		return nil, wrap("report keys", err)
+	}
+	defer func() { _ = rows.Close() }()
+	var out []report.Key
+	for rows.Next() {
+		var kid string
+		var sealed []byte
+		var created sql.NullInt64
+		if err := rows.Scan(&kid, &sealed, &created); err != nil {
+			return nil, wrap("report keys", err)
+		}
+		k, err := s.openReportKey(tenantID, kid, sealed, created)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, k)
+	}
+	return out, wrap("report keys", rows.Err())
+}
+
+// LookupReportKey finds one of a tenant's report keys by kid.
+func (s *SQLite) LookupReportKey(ctx context.Context, tenantID, kid string) (report.Key, bool, error) {
+	var sealed []byte
+	var created sql.NullInt64
+	err := s.r.QueryRowContext(ctx, `SELECT secret, created_at FROM report_keys WHERE tenant_id = ? AND kid = ?`, tenantID, kid).Scan(&sealed, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return report.Key{}, false, nil
+	}
+	if err != nil {
+		return report.Key{}, false, wrap("report key "+kid, err)
+	}
+	k, err := s.openReportKey(tenantID, kid, sealed, created)
+	return k, err == nil, err
+}
