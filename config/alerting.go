@@ -108,77 +108,21 @@ func (c *Config) validateAlerting() []prober.FieldError {
 	groups := map[string]bool{}
 	for i, g := range c.ContactGroups {
 		p := fmt.Sprintf("contact_groups[%d]", i)
-		if g.Name == "" {
-			add(p+".name", "is required")
-		} else if groups[g.Name] {
+		if g.Name != "" && groups[g.Name] {
 			add(p+".name", "%q is defined twice", g.Name)
 		}
 		groups[g.Name] = true
-		for j, m := range g.Members {
-			mp := fmt.Sprintf("%s.members[%d]", p, j)
-			if m.Email == "" && m.Phone == "" {
-				add(mp, "needs an email or a phone")
-			}
-			if m.Email != "" {
-				if addr, err := mail.ParseAddress(m.Email); err != nil || addr.Address != m.Email {
-					add(mp+".email", "%q is not an email address", m.Email)
-				}
-			}
-			if m.Phone != "" && !twilio.ValidE164(m.Phone) {
-				add(mp+".phone", "%q is not an E.164 number (like +4915112345678)", m.Phone)
-			}
-		}
-		for j, w := range g.Webhooks {
-			if u, err := url.Parse(w); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				add(fmt.Sprintf("%s.webhooks[%d]", p, j), "must be an http or https URL")
-			}
-		}
+		errs = append(errs, ValidateContactGroup(p, g)...)
 	}
 
 	policies := map[string]bool{}
 	for i, pol := range c.Policies {
 		p := fmt.Sprintf("alert_policies[%d]", i)
-		if pol.Name == "" {
-			add(p+".name", "is required")
-		} else if policies[pol.Name] {
+		if pol.Name != "" && policies[pol.Name] {
 			add(p+".name", "%q is defined twice", pol.Name)
 		}
 		policies[pol.Name] = true
-		if pol.FailureThreshold < 0 || pol.SuccessThreshold < 0 {
-			add(p, "failure_threshold and success_threshold must not be negative")
-		}
-		if len(pol.Channels) == 0 {
-			add(p+".channels", "is required (email, sms, webhook)")
-		}
-		for j, ch := range pol.Channels {
-			cp := fmt.Sprintf("%s.channels[%d]", p, j)
-			switch {
-			case !slices.Contains(channels, ch):
-				add(cp, "unknown channel %q (want email, sms or webhook)", ch)
-			case ch == alerting.ChannelEmail && a.SendGrid == nil && a.SMTP == nil:
-				add(cp, "email needs alerting.sendgrid or alerting.smtp")
-			case ch == alerting.ChannelSMS && a.Twilio == nil:
-				add(cp, "sms needs alerting.twilio")
-			case ch == alerting.ChannelWebhook && a.Webhook == nil:
-				add(cp, "webhook needs alerting.webhook (its secret signs every request)")
-			}
-		}
-		if len(pol.ContactGroups) == 0 {
-			add(p+".contact_groups", "is required")
-		}
-		for j, g := range pol.ContactGroups {
-			if !groups[g] {
-				add(fmt.Sprintf("%s.contact_groups[%d]", p, j), "unknown contact group %q", g)
-			}
-		}
-		for j, g := range pol.EscalateTo {
-			if !groups[g] {
-				add(fmt.Sprintf("%s.escalate_to[%d]", p, j), "unknown contact group %q", g)
-			}
-		}
-		if len(pol.EscalateTo) > 0 && pol.EscalateAfter <= 0 {
-			add(p+".escalate_after", "is required with escalate_to")
-		}
+		errs = append(errs, a.ValidatePolicy(p, pol, func(name string) bool { return groups[name] })...)
 	}
 
 	for i := range c.Maintenance {
@@ -209,6 +153,89 @@ func (c *Config) validateAlerting() []prober.FieldError {
 				add(dp, "unknown target id %q", d)
 			}
 		}
+	}
+	return errs
+}
+
+// ValidateContactGroup checks one contact group; path is where it is
+// (e.g. "contact_groups[2]") and prefixes every error. Names must be unique
+// among a file's (or a tenant's) groups; that is the caller's check.
+func ValidateContactGroup(path string, g ContactGroup) []prober.FieldError {
+	var errs []prober.FieldError
+	add := func(path, format string, args ...any) {
+		errs = append(errs, prober.FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
+	}
+	if g.Name == "" {
+		add(path+".name", "is required")
+	}
+	for j, m := range g.Members {
+		mp := fmt.Sprintf("%s.members[%d]", path, j)
+		if m.Email == "" && m.Phone == "" {
+			add(mp, "needs an email or a phone")
+		}
+		if m.Email != "" {
+			if addr, err := mail.ParseAddress(m.Email); err != nil || addr.Address != m.Email {
+				add(mp+".email", "%q is not an email address", m.Email)
+			}
+		}
+		if m.Phone != "" && !twilio.ValidE164(m.Phone) {
+			add(mp+".phone", "%q is not an E.164 number (like +4915112345678)", m.Phone)
+		}
+	}
+	for j, w := range g.Webhooks {
+		if u, err := url.Parse(w); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add(fmt.Sprintf("%s.webhooks[%d]", path, j), "must be an http or https URL")
+		}
+	}
+	return errs
+}
+
+// ValidatePolicy checks one alert policy against the providers configured
+// in a; path prefixes every error and groupExists says whether a contact
+// group name is defined. Names must be unique; that is the caller's check.
+func (a Alerting) ValidatePolicy(path string, pol AlertPolicy, groupExists func(string) bool) []prober.FieldError {
+	var errs []prober.FieldError
+	add := func(path, format string, args ...any) {
+		errs = append(errs, prober.FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
+	}
+	p := path
+	if pol.Name == "" {
+		add(p+".name", "is required")
+	}
+	if pol.FailureThreshold < 0 || pol.SuccessThreshold < 0 {
+		add(p, "failure_threshold and success_threshold must not be negative")
+	}
+	if len(pol.Channels) == 0 {
+		add(p+".channels", "is required (email, sms, webhook)")
+	}
+	for j, ch := range pol.Channels {
+		cp := fmt.Sprintf("%s.channels[%d]", p, j)
+		switch {
+		case !slices.Contains(channels, ch):
+			add(cp, "unknown channel %q (want email, sms or webhook)", ch)
+		case ch == alerting.ChannelEmail && a.SendGrid == nil && a.SMTP == nil:
+			add(cp, "email needs alerting.sendgrid or alerting.smtp")
+		case ch == alerting.ChannelSMS && a.Twilio == nil:
+			add(cp, "sms needs alerting.twilio")
+		case ch == alerting.ChannelWebhook && a.Webhook == nil:
+			add(cp, "webhook needs alerting.webhook (its secret signs every request)")
+		}
+	}
+	if len(pol.ContactGroups) == 0 {
+		add(p+".contact_groups", "is required")
+	}
+	for j, g := range pol.ContactGroups {
+		if !groupExists(g) {
+			add(fmt.Sprintf("%s.contact_groups[%d]", p, j), "unknown contact group %q", g)
+		}
+	}
+	for j, g := range pol.EscalateTo {
+		if !groupExists(g) {
+			add(fmt.Sprintf("%s.escalate_to[%d]", p, j), "unknown contact group %q", g)
+		}
+	}
+	if len(pol.EscalateTo) > 0 && pol.EscalateAfter <= 0 {
+		add(p+".escalate_after", "is required with escalate_to")
 	}
 	return errs
 }
