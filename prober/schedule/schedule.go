@@ -72,8 +72,9 @@ type Scheduler struct {
 	onStart func(id string, planned, started time.Time)
 }
 
-// entry is one scheduled target. Only the fields' owner under Scheduler.mu
-// touches it; target is immutable once set and shared with workers.
+// entry is one scheduled target, guarded by Scheduler.mu. The Target that
+// target points to is never modified: a change replaces the pointer, and
+// workers read the old one safely.
 type entry struct {
 	id       string
 	fp       string

@@ -83,6 +83,16 @@ func (h *harness) run(t *testing.T) {
 	})
 }
 
+// unblockAtCleanup returns a function that closes ch once. It also runs at
+// cleanup, before the scheduler stops, so a failing test does not hang
+// waiting for a blocked check.
+func unblockAtCleanup(t *testing.T, ch chan struct{}) func() {
+	var once sync.Once
+	open := func() { once.Do(func() { close(ch) }) }
+	t.Cleanup(open)
+	return open
+}
+
 func (h *harness) startsOf(id string) []started {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -287,6 +297,7 @@ func TestBoundedConcurrency(t *testing.T) {
 			}
 			h.s.Update(ts)
 			h.run(t)
+			unblockAtCleanup(t, release)
 			// Make every target due at once.
 			last := t0
 			for _, tg := range ts {
@@ -298,7 +309,7 @@ func TestBoundedConcurrency(t *testing.T) {
 			for done := 0; done < n; done++ {
 				want := min(workers, n-done)
 				require.Eventually(t, func() bool { return cur.Load() == int64(want) }, wait, tick)
-				require.Equal(t, float64(want), testutil.ToFloat64(h.s.m.inFlight))
+				require.Eventually(t, func() bool { return testutil.ToFloat64(h.s.m.inFlight) == float64(want) }, wait, tick)
 				release <- struct{}{}
 			}
 			require.Eventually(t, func() bool { return h.nResults() == n }, wait, tick)
@@ -322,6 +333,7 @@ func TestSlowCheckSkipsSlots(t *testing.T) {
 	h := newHarness(t, 4, check)
 	h.s.Update([]prober.Target{target("slow", time.Second)})
 	h.run(t)
+	open := unblockAtCleanup(t, release)
 
 	first := h.next(t, "slow")
 	h.clk.Set(first)
@@ -332,7 +344,7 @@ func TestSlowCheckSkipsSlots(t *testing.T) {
 		require.Eventually(t, func() bool { return testutil.ToFloat64(h.s.m.skipped) == float64(k) }, wait, tick)
 		require.Equal(t, first.Add(time.Duration(k+1)*time.Second), h.next(t, "slow"))
 	}
-	close(release)
+	open()
 	h.waitIdle(t)
 	h.clk.Set(first.Add(4 * time.Second))
 	require.Eventually(t, func() bool { return h.nStarts() == 2 }, wait, tick)
@@ -498,6 +510,7 @@ func TestRemoveWhileInFlight(t *testing.T) {
 	a := target("a", time.Second)
 	h.s.Update([]prober.Target{a})
 	h.run(t)
+	unblockAtCleanup(t, release)
 	first := h.next(t, "a")
 	h.clk.Set(first)
 	require.Eventually(t, func() bool { return h.nStarts() == 1 }, wait, tick)
@@ -507,12 +520,13 @@ func TestRemoveWhileInFlight(t *testing.T) {
 	_, ok := h.s.nextRun("a")
 	require.False(t, ok)
 
-	// Added back while its old check still runs: its slots (the current
-	// one, then the next) are skipped, not overlapped.
+	// Added back while its old check still runs: its next slot is
+	// skipped, not overlapped.
+	h.clk.Set(first.Add(500 * time.Millisecond))
 	h.s.Update([]prober.Target{a})
-	require.Equal(t, first, h.next(t, "a"))
+	require.Equal(t, first.Add(time.Second), h.next(t, "a"))
 	h.clk.Set(first.Add(time.Second))
-	require.Eventually(t, func() bool { return testutil.ToFloat64(h.s.m.skipped) == 2 }, wait, tick)
+	require.Eventually(t, func() bool { return testutil.ToFloat64(h.s.m.skipped) == 1 }, wait, tick)
 	h.s.Update(nil)
 
 	release <- struct{}{}
@@ -574,6 +588,7 @@ func TestShutdownWaitsForInFlight(t *testing.T) {
 	h := newHarness(t, 2, check)
 	h.s.Update([]prober.Target{target("a", time.Second), target("b", time.Second)})
 	h.run(t)
+	open := unblockAtCleanup(t, release)
 	h.clk.Set(t0.Add(time.Second))
 	require.Eventually(t, func() bool { return h.nStarts() == 2 }, wait, tick)
 
@@ -587,7 +602,7 @@ func TestShutdownWaitsForInFlight(t *testing.T) {
 	// Nothing new starts once shutdown began.
 	h.clk.Set(t0.Add(5 * time.Second))
 
-	close(release)
+	open()
 	require.NoError(t, <-h.done)
 	h.done <- nil // for the cleanup
 	require.NoError(t, <-checkErr, "check context cancelled at shutdown")
