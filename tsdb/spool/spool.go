@@ -710,3 +710,15 @@ func (s *Spool) closeFiles() error {
 	s.w, s.r, s.cur = nil, nil, nil
 	return errors.Join(errs...)
 }
+
+// ReplayedCounter is upwatch_spool_replayed_total, for tests that do not
+// register the spool's metrics.
+func (s *Spool) ReplayedCounter() prometheus.Counter { return s.replayed }
+
+// Abandon closes the files without syncing the cursor or marking the spool
+// closed: what a killed process leaves behind. For crash tests only.
+func (s *Spool) Abandon() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_ = s.closeFiles()
+}
