@@ -94,16 +94,18 @@ func (p *providers) twilio(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(body, "UP") || strings.Contains(body, "back up") {
 		kind = "up"
 	}
-	p.record(delivery{channel: "sms", to: r.PostForm.Get("To"), kind: kind, body: body, at: time.Now()})
+	n := p.record(delivery{channel: "sms", to: r.PostForm.Get("To"), kind: kind, body: body, at: time.Now()})
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusCreated)
-	fmt.Fprintf(w, `{"sid":"SM%032d","status":"queued"}`, len(p.accepted))
+	fmt.Fprintf(w, `{"sid":"SM%032d","status":"queued"}`, n)
 }
 
-func (p *providers) record(d delivery) {
+// record keeps d and returns how many deliveries there are now.
+func (p *providers) record(d delivery) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.accepted = append(p.accepted, d)
+	return len(p.accepted)
 }
 
 func (p *providers) count(channel, kind string) int {
