@@ -18,6 +18,7 @@ import (
 
 	"github.com/upwatch/upwatch/alerting"
 	"github.com/upwatch/upwatch/prober"
+	"github.com/upwatch/upwatch/secret"
 )
 
 // Defaults.
@@ -64,9 +65,11 @@ type Config struct {
 
 // Storage chooses and tunes the sample store.
 type Storage struct {
-	// Type is "sqlite" (embedded, the default).
+	// Type is "sqlite" (embedded, the default) or "influxdb".
 	Type      string    `yaml:"type"`
 	Retention Retention `yaml:"retention"`
+	// InfluxDB configures type influxdb.
+	InfluxDB InfluxDB `yaml:"influxdb"`
 }
 
 // Retention says how long data is kept.
@@ -164,11 +167,18 @@ func (c *Config) applyEnv(getenv func(string) string) []prober.FieldError {
 		"UPWATCH_LOCATION":   &c.Location,
 		"UPWATCH_LOG_LEVEL":  &c.Log.Level,
 		"UPWATCH_LOG_FORMAT": &c.Log.Format,
+
+		"UPWATCH_INFLUXDB_URL":    &c.Storage.InfluxDB.URL,
+		"UPWATCH_INFLUXDB_ORG":    &c.Storage.InfluxDB.Org,
+		"UPWATCH_INFLUXDB_BUCKET": &c.Storage.InfluxDB.Bucket,
 	}
 	for name, dst := range str {
 		if v := getenv(name); v != "" {
 			*dst = v
 		}
+	}
+	if v := getenv("UPWATCH_INFLUXDB_TOKEN"); v != "" {
+		c.Storage.InfluxDB.Token = secret.New(v)
 	}
 	ints := map[string]*int{
 		"UPWATCH_WORKERS":               &c.Workers,
@@ -224,6 +234,7 @@ func (c *Config) Normalize() {
 	if c.Workers == 0 {
 		c.Workers = DefaultWorkers
 	}
+	c.normalizeInflux()
 	for i := range c.Targets {
 		c.Targets[i].Normalize()
 	}
@@ -238,9 +249,10 @@ func (c *Config) Validate() []prober.FieldError {
 	if _, _, err := splitHostPort(c.Listen); err != nil {
 		add("listen", "%v", err)
 	}
-	if c.Storage.Type != "sqlite" {
-		add("storage.type", "unknown storage %q (want sqlite)", c.Storage.Type)
+	if c.Storage.Type != "sqlite" && c.Storage.Type != "influxdb" {
+		add("storage.type", "unknown storage %q (want sqlite or influxdb)", c.Storage.Type)
 	}
+	errs = append(errs, c.validateInflux()...)
 	if c.Storage.Retention.RawDays < 1 {
 		add("storage.retention.raw_days", "must be at least 1")
 	}
