@@ -1,0 +1,478 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/upwatch/upwatch/alerting"
+	"github.com/upwatch/upwatch/config"
+	"github.com/upwatch/upwatch/prober"
+	"github.com/upwatch/upwatch/store"
+)
+
+// objectKind describes one of the tenant-scoped object collections:
+// contact groups, alert policies and maintenance windows. Their documents
+// have the config file's shape.
+type objectKind struct {
+	kind      store.ObjectKind
+	path      string // under /api/v1
+	noun      string // for messages
+	auditType string
+	// idFromName: the object's name is its id (groups and policies are
+	// referred to by name); else ids are generated with idPrefix.
+	idFromName bool
+	idPrefix   string
+	// decode reads a document into the object's value.
+	decode func(doc map[string]any) (any, error)
+	// name returns the value's name.
+	name func(v any) string
+	// validate checks a value of tenant.
+	validate func(s *Server, ctx context.Context, tenant string, v any) []prober.FieldError
+	// fromConfig lists the config file's objects (tenant "default").
+	fromConfig func(c *config.Config) []configObject
+	// inUse says what still refers to the object, if anything.
+	inUse func(s *Server, ctx context.Context, tenant, id string) (string, error)
+}
+
+type configObject struct {
+	id string
+	v  any
+}
+
+// objectKinds is set in init: its functions refer back to it.
+var objectKinds []*objectKind
+
+func init() {
+	objectKinds = []*objectKind{
+		{
+			kind: store.ContactGroups, path: "/contact-groups", noun: "contact group", auditType: "contact_group",
+			idFromName: true,
+			decode: func(doc map[string]any) (any, error) {
+				var g config.ContactGroup
+				err := fromDocument(doc, &g)
+				return g, err
+			},
+			name: func(v any) string { return v.(config.ContactGroup).Name },
+			validate: func(_ *Server, _ context.Context, _ string, v any) []prober.FieldError {
+				return trimPaths(config.ValidateContactGroup("group", v.(config.ContactGroup)), "group.")
+			},
+			fromConfig: func(c *config.Config) []configObject {
+				var out []configObject
+				for _, g := range c.ContactGroups {
+					out = append(out, configObject{g.Name, g})
+				}
+				return out
+			},
+			inUse: func(s *Server, ctx context.Context, tenant, id string) (string, error) {
+				ps, err := s.policiesOf(ctx, tenant)
+				if err != nil {
+					return "", err
+				}
+				for _, p := range ps {
+					if slices.Contains(p.ContactGroups, id) || slices.Contains(p.EscalateTo, id) {
+						return "alert policy " + quote(p.Name), nil
+					}
+				}
+				return "", nil
+			},
+		},
+		{
+			kind: store.AlertPolicies, path: "/alert-policies", noun: "alert policy", auditType: "alert_policy",
+			idFromName: true,
+			decode: func(doc map[string]any) (any, error) {
+				var p config.AlertPolicy
+				err := fromDocument(doc, &p)
+				return p, err
+			},
+			name: func(v any) string { return v.(config.AlertPolicy).Name },
+			validate: func(s *Server, ctx context.Context, tenant string, v any) []prober.FieldError {
+				groups, err := s.groupsOf(ctx, tenant)
+				if err != nil {
+					return []prober.FieldError{{Path: "contact_groups", Msg: "could not be checked"}}
+				}
+				exists := func(n string) bool {
+					return slices.ContainsFunc(groups, func(g config.ContactGroup) bool { return g.Name == n })
+				}
+				return trimPaths(s.o.Config().Alerting.ValidatePolicy("policy", v.(config.AlertPolicy), exists), "policy.")
+			},
+			fromConfig: func(c *config.Config) []configObject {
+				var out []configObject
+				for _, p := range c.Policies {
+					out = append(out, configObject{p.Name, p})
+				}
+				return out
+			},
+			inUse: func(s *Server, ctx context.Context, tenant, id string) (string, error) {
+				ts, err := s.targetsOf(ctx, tenant)
+				if err != nil {
+					return "", err
+				}
+				for _, t := range ts {
+					if t.Target.AlertPolicy == id {
+						return "target " + quote(t.Target.ID), nil
+					}
+				}
+				return "", nil
+			},
+		},
+		{
+			kind: store.MaintenanceWindows, path: "/maintenance-windows", noun: "maintenance window", auditType: "maintenance_window",
+			idPrefix: "mw_",
+			decode: func(doc map[string]any) (any, error) {
+				var w alerting.Window
+				err := fromDocument(doc, &w)
+				return w, err
+			},
+			name: func(v any) string { return v.(alerting.Window).Name },
+			validate: func(s *Server, ctx context.Context, tenant string, v any) []prober.FieldError {
+				w := v.(alerting.Window)
+				var errs []prober.FieldError
+				for _, e := range w.Validate("window") {
+					var fe prober.FieldError
+					if errors.As(e, &fe) {
+						errs = append(errs, fe)
+					} else {
+						errs = append(errs, prober.FieldError{Path: "window", Msg: e.Error()})
+					}
+				}
+				errs = trimPaths(errs, "window.")
+				if len(w.Targets) > 0 {
+					ts, err := s.targetsOf(ctx, tenant)
+					if err != nil {
+						return append(errs, prober.FieldError{Path: "targets", Msg: "could not be checked"})
+					}
+					for i, id := range w.Targets {
+						if !slices.ContainsFunc(ts, func(t TargetInfo) bool { return t.Target.ID == id }) {
+							errs = append(errs, prober.FieldError{Path: fmt.Sprintf("targets[%d]", i), Msg: fmt.Sprintf("unknown target id %q", id)})
+						}
+					}
+				}
+				return errs
+			},
+			fromConfig: func(c *config.Config) []configObject {
+				var out []configObject
+				for i, w := range c.Maintenance {
+					out = append(out, configObject{"config-" + strconv.Itoa(i), w})
+				}
+				return out
+			},
+			inUse: func(*Server, context.Context, string, string) (string, error) { return "", nil },
+		},
+	}
+}
+
+func trimPaths(errs []prober.FieldError, prefix string) []prober.FieldError {
+	for i := range errs {
+		errs[i].Path = strings.TrimPrefix(errs[i].Path, prefix)
+		if errs[i].Path == strings.TrimSuffix(prefix, ".") {
+			errs[i].Path = ""
+		}
+	}
+	return errs
+}
+
+// objectReadOnly are fields a document read with GET holds that input
+// ignores.
+var objectReadOnly = []string{"source", "created_at", "updated_at"}
+
+// objectInfo is one object with where it comes from.
+type objectInfo struct {
+	ID, Source           string
+	V                    any
+	CreatedAt, UpdatedAt time.Time
+}
+
+func (k *objectKind) view(o objectInfo) (map[string]any, error) {
+	doc, err := toDocument(o.V)
+	if err != nil {
+		return nil, err
+	}
+	doc["id"], doc["source"] = o.ID, o.Source
+	if o.Source == SourceAPI {
+		doc["created_at"] = o.CreatedAt.UTC().Format(time.RFC3339Nano)
+		doc["updated_at"] = o.UpdatedAt.UTC().Format(time.RFC3339Nano)
+	}
+	return doc, nil
+}
+
+func (k *objectKind) open(o store.Object) (objectInfo, error) {
+	var doc map[string]any
+	if err := json.Unmarshal(o.Spec, &doc); err != nil {
+		return objectInfo{}, fmt.Errorf("%s %s: stored spec: %w", k.noun, o.ID, err)
+	}
+	v, err := k.decode(doc)
+	if err != nil {
+		return objectInfo{}, fmt.Errorf("%s %s: stored spec: %w", k.noun, o.ID, err)
+	}
+	return objectInfo{ID: o.ID, Source: SourceAPI, V: v, CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt}, nil
+}
+
+// objectsOf lists a tenant's objects of kind k: the config file's first
+// (tenant "default"), then the API's.
+func (s *Server) objectsOf(ctx context.Context, k *objectKind, tenant string) ([]objectInfo, error) {
+	var out []objectInfo
+	if tenant == store.DefaultTenant {
+		for _, c := range k.fromConfig(s.o.Config()) {
+			out = append(out, objectInfo{ID: c.id, Source: SourceConfig, V: c.v})
+		}
+	}
+	os, err := s.o.Store.Objects(ctx, k.kind, tenant)
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range os {
+		oi, err := k.open(o)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, oi)
+	}
+	return out, nil
+}
+
+func (s *Server) objectOf(ctx context.Context, k *objectKind, tenant, id string) (objectInfo, error) {
+	o, err := s.o.Store.Object(ctx, k.kind, tenant, id)
+	switch {
+	case err == nil:
+		return k.open(o)
+	case !errors.Is(err, store.ErrNotFound):
+		return objectInfo{}, err
+	}
+	if tenant == store.DefaultTenant {
+		for _, c := range k.fromConfig(s.o.Config()) {
+			if c.id == id {
+				return objectInfo{ID: c.id, Source: SourceConfig, V: c.v}, nil
+			}
+		}
+	}
+	return objectInfo{}, notFound(k.noun, id)
+}
+
+func kindOf(ks store.ObjectKind) *objectKind {
+	for _, k := range objectKinds {
+		if k.kind == ks {
+			return k
+		}
+	}
+	panic("unknown object kind " + string(ks))
+}
+
+// groupsOf and policiesOf are a tenant's contact groups and policies.
+func (s *Server) groupsOf(ctx context.Context, tenant string) ([]config.ContactGroup, error) {
+	os, err := s.objectsOf(ctx, kindOf(store.ContactGroups), tenant)
+	out := make([]config.ContactGroup, 0, len(os))
+	for _, o := range os {
+		out = append(out, o.V.(config.ContactGroup))
+	}
+	return out, err
+}
+
+func (s *Server) policiesOf(ctx context.Context, tenant string) ([]config.AlertPolicy, error) {
+	os, err := s.objectsOf(ctx, kindOf(store.AlertPolicies), tenant)
+	out := make([]config.AlertPolicy, 0, len(os))
+	for _, o := range os {
+		out = append(out, o.V.(config.AlertPolicy))
+	}
+	return out, err
+}
+
+func (s *Server) policyExists(ctx context.Context, tenant, name string) (bool, error) {
+	ps, err := s.policiesOf(ctx, tenant)
+	return slices.ContainsFunc(ps, func(p config.AlertPolicy) bool { return p.Name == name }), err
+}
+
+func (s *Server) listObjects(k *objectKind) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, p Principal) error {
+		os, err := s.objectsOf(r.Context(), k, p.TenantID)
+		if err != nil {
+			return err
+		}
+		out := []map[string]any{}
+		for _, o := range os {
+			v, err := k.view(o)
+			if err != nil {
+				return err
+			}
+			out = append(out, v)
+		}
+		writeJSON(w, http.StatusOK, newList(out))
+		return nil
+	}
+}
+
+func (s *Server) getObject(k *objectKind) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, p Principal) error {
+		o, err := s.objectOf(r.Context(), k, p.TenantID, mux.Vars(r)["id"])
+		if err != nil {
+			return err
+		}
+		v, err := k.view(o)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, v)
+		return nil
+	}
+}
+
+// readValue reads and validates an object document; id is the path id on
+// update ("" on create).
+func (s *Server) readValue(r *http.Request, k *objectKind, tenant, id string) (any, string, error) {
+	doc, err := readObject(r)
+	if err != nil {
+		return nil, "", err
+	}
+	for _, f := range objectReadOnly {
+		delete(doc, f)
+	}
+	if v, ok := doc["id"]; ok {
+		if id == "" || v != id {
+			return nil, "", ValidationProblem([]prober.FieldError{{Path: "id", Msg: "is chosen by the server (or is the name); leave it out"}})
+		}
+		delete(doc, "id")
+	}
+	if id != "" && k.idFromName {
+		if _, ok := doc["name"]; !ok {
+			doc["name"] = id
+		}
+	}
+	v, err := k.decode(doc)
+	if err != nil {
+		return nil, "", err
+	}
+	if errs := k.validate(s, r.Context(), tenant, v); len(errs) > 0 {
+		return nil, "", ValidationProblem(errs)
+	}
+	if k.idFromName {
+		name := k.name(v)
+		if id != "" && name != id {
+			return nil, "", ValidationProblem([]prober.FieldError{{Path: "name", Msg: fmt.Sprintf("cannot change (it is the id, %q)", id)}})
+		}
+		if len(name) > 128 {
+			return nil, "", ValidationProblem([]prober.FieldError{{Path: "name", Msg: "must be at most 128 characters"}})
+		}
+		id = name
+	}
+	if id == "" {
+		if id, err = randomID(k.idPrefix); err != nil {
+			return nil, "", err
+		}
+	}
+	return v, id, nil
+}
+
+func (s *Server) createObject(k *objectKind) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, p Principal) error {
+		ctx := r.Context()
+		v, id, err := s.readValue(r, k, p.TenantID, "")
+		if err != nil {
+			return err
+		}
+		if _, err := s.objectOf(ctx, k, p.TenantID, id); err == nil {
+			return Problem(http.StatusConflict, "Conflict", fmt.Sprintf("%s %q already exists", k.noun, id))
+		}
+		doc, err := toDocument(v)
+		if err != nil {
+			return err
+		}
+		spec, err := json.Marshal(doc)
+		if err != nil {
+			return err
+		}
+		now := s.o.Now()
+		if err := s.o.Store.CreateObject(ctx, k.kind, store.Object{TenantID: p.TenantID, ID: id, Spec: spec, CreatedAt: now, UpdatedAt: now}); err != nil {
+			return storeErr(err, k.noun, id)
+		}
+		if err := s.changed(ctx, p, "create", k.auditType, id); err != nil {
+			return err
+		}
+		out, err := k.view(objectInfo{ID: id, Source: SourceAPI, V: v, CreatedAt: now, UpdatedAt: now})
+		if err != nil {
+			return err
+		}
+		w.Header().Set("Location", Prefix+k.path+"/"+id)
+		writeJSON(w, http.StatusCreated, out)
+		return nil
+	}
+}
+
+func (s *Server) writableObject(ctx context.Context, k *objectKind, p Principal, id string) (objectInfo, error) {
+	o, err := s.objectOf(ctx, k, p.TenantID, id)
+	if err != nil {
+		return o, err
+	}
+	if o.Source == SourceConfig {
+		return o, Problem(http.StatusConflict, "Conflict", fmt.Sprintf("%s %q is declared in the config file; change it there", k.noun, id))
+	}
+	return o, nil
+}
+
+func (s *Server) putObject(k *objectKind) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, p Principal) error {
+		ctx := r.Context()
+		id := mux.Vars(r)["id"]
+		cur, err := s.writableObject(ctx, k, p, id)
+		if err != nil {
+			return err
+		}
+		v, _, err := s.readValue(r, k, p.TenantID, id)
+		if err != nil {
+			return err
+		}
+		doc, err := toDocument(v)
+		if err != nil {
+			return err
+		}
+		spec, err := json.Marshal(doc)
+		if err != nil {
+			return err
+		}
+		now := s.o.Now()
+		if err := s.o.Store.UpdateObject(ctx, k.kind, store.Object{TenantID: p.TenantID, ID: id, Spec: spec, UpdatedAt: now}); err != nil {
+			return storeErr(err, k.noun, id)
+		}
+		if err := s.changed(ctx, p, "update", k.auditType, id); err != nil {
+			return err
+		}
+		out, err := k.view(objectInfo{ID: id, Source: SourceAPI, V: v, CreatedAt: cur.CreatedAt, UpdatedAt: now})
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, out)
+		return nil
+	}
+}
+
+func (s *Server) deleteObject(k *objectKind) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, p Principal) error {
+		ctx := r.Context()
+		id := mux.Vars(r)["id"]
+		if _, err := s.writableObject(ctx, k, p, id); err != nil {
+			return err
+		}
+		by, err := k.inUse(s, ctx, p.TenantID, id)
+		if err != nil {
+			return err
+		}
+		if by != "" {
+			return Problem(http.StatusConflict, "Conflict", fmt.Sprintf("%s %q is used by %s; change that first", k.noun, id, by))
+		}
+		if err := s.o.Store.DeleteObject(ctx, k.kind, p.TenantID, id); err != nil {
+			return storeErr(err, k.noun, id)
+		}
+		if err := s.changed(ctx, p, "delete", k.auditType, id); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+}

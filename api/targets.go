@@ -1,0 +1,487 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/upwatch/upwatch/config"
+	"github.com/upwatch/upwatch/prober"
+	"github.com/upwatch/upwatch/secret"
+	"github.com/upwatch/upwatch/store"
+)
+
+// sensitiveHeader matches request header names whose values are shown as
+// "<secret>" (their values are still stored in the spec).
+var sensitiveHeader = regexp.MustCompile(`(?i)authorization|cookie|token|secret|api[-_]?key|password`)
+
+var authSecretFields = []string{"password", "token", "key", "client_secret"}
+
+// targetView is a target as the API shows it: the config file's shape,
+// credentials as "<secret>", plus source, paused and times.
+func targetView(ti TargetInfo) (map[string]any, error) {
+	doc, err := targetDocument(ti.Target)
+	if err != nil {
+		return nil, err
+	}
+	if h, ok := doc["http"].(map[string]any); ok {
+		if a, ok := h["auth"].(map[string]any); ok {
+			for _, f := range authSecretFields {
+				if _, set := a[f]; set {
+					a[f] = secret.Redacted
+				}
+			}
+		}
+		if hs, ok := h["headers"].(map[string]any); ok {
+			for name := range hs {
+				if sensitiveHeader.MatchString(name) {
+					hs[name] = secret.Redacted
+				}
+			}
+		}
+		if u, ok := h["url"].(string); ok {
+			h["url"] = prober.RedactURL(u)
+		}
+	}
+	doc["source"] = ti.Source
+	doc["paused"] = ti.Target.Paused
+	if ti.Source == SourceAPI {
+		doc["created_at"] = ti.CreatedAt.UTC().Format(time.RFC3339Nano)
+		doc["updated_at"] = ti.UpdatedAt.UTC().Format(time.RFC3339Nano)
+	}
+	return doc, nil
+}
+
+// labelFilter parses ?label=k=v (repeatable; all must match).
+func labelFilter(r *http.Request) (map[string]string, error) {
+	out := map[string]string{}
+	for _, l := range r.URL.Query()["label"] {
+		k, v, ok := strings.Cut(l, "=")
+		if !ok || k == "" {
+			return nil, Problem(http.StatusBadRequest, "Bad Request", fmt.Sprintf("label filter %q must be name=value", l))
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+func matches(labels, want map[string]string) bool {
+	for k, v := range want {
+		if got, ok := labels[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Server) listTargets(w http.ResponseWriter, r *http.Request, p Principal) error {
+	want, err := labelFilter(r)
+	if err != nil {
+		return err
+	}
+	source := r.URL.Query().Get("source")
+	if source != "" && source != SourceAPI && source != SourceConfig {
+		return Problem(http.StatusBadRequest, "Bad Request", "source must be api or config")
+	}
+	ts, err := s.targetsOf(r.Context(), p.TenantID)
+	if err != nil {
+		return err
+	}
+	out := []map[string]any{}
+	for _, ti := range ts {
+		if !matches(ti.Target.Labels, want) || (source != "" && ti.Source != source) {
+			continue
+		}
+		v, err := targetView(ti)
+		if err != nil {
+			return err
+		}
+		out = append(out, v)
+	}
+	writeJSON(w, http.StatusOK, newList(out))
+	return nil
+}
+
+func (s *Server) getTarget(w http.ResponseWriter, r *http.Request, p Principal) error {
+	ti, err := s.targetOf(r.Context(), p.TenantID, mux.Vars(r)["id"])
+	if err != nil {
+		return err
+	}
+	v, err := targetView(ti)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, v)
+	return nil
+}
+
+// idTaken reports whether a target id is used by any tenant or the config.
+func (s *Server) idTaken(ctx context.Context, id string) (bool, error) {
+	for _, t := range s.o.Config().Targets {
+		if t.ID == id {
+			return true, nil
+		}
+	}
+	return s.o.Store.TargetExists(ctx, id)
+}
+
+func (s *Server) createTarget(w http.ResponseWriter, r *http.Request, p Principal) error {
+	ctx := r.Context()
+	doc, err := readObject(r)
+	if err != nil {
+		return err
+	}
+	t, err := targetFromDocument(doc)
+	if err != nil {
+		return err
+	}
+	if t.ID == "" {
+		if t.ID, err = randomID("tgt_"); err != nil {
+			return err
+		}
+	}
+	t.Normalize()
+	if errs := s.validateTarget(ctx, p.TenantID, &t, nil); len(errs) > 0 {
+		return ValidationProblem(errs)
+	}
+	if taken, err := s.idTaken(ctx, t.ID); err != nil {
+		return err
+	} else if taken {
+		return Problem(http.StatusConflict, "Conflict", fmt.Sprintf("target id %q is taken; choose another or leave id out", t.ID))
+	}
+	now := s.o.Now()
+	rec, err := SealTarget(p.TenantID, t, s.o.MasterKey)
+	if err != nil {
+		return err
+	}
+	rec.CreatedAt, rec.UpdatedAt = now, now
+	if err := s.o.Store.CreateTarget(ctx, rec); err != nil {
+		return storeErr(err, "target", t.ID)
+	}
+	if err := s.changed(ctx, p, "create", "target", t.ID); err != nil {
+		return err
+	}
+	return s.writeTarget(w, http.StatusCreated, TargetInfo{TenantID: p.TenantID, Source: SourceAPI, Target: t, CreatedAt: now, UpdatedAt: now})
+}
+
+func (s *Server) writeTarget(w http.ResponseWriter, status int, ti TargetInfo) error {
+	v, err := targetView(ti)
+	if err != nil {
+		return err
+	}
+	if status == http.StatusCreated {
+		w.Header().Set("Location", Prefix+"/targets/"+ti.Target.ID)
+	}
+	writeJSON(w, status, v)
+	return nil
+}
+
+// writable returns the caller's API target id; config targets are 409.
+func (s *Server) writable(ctx context.Context, p Principal, id string) (TargetInfo, error) {
+	ti, err := s.targetOf(ctx, p.TenantID, id)
+	if err != nil {
+		return ti, err
+	}
+	if ti.Source == SourceConfig {
+		return ti, Problem(http.StatusConflict, "Conflict", fmt.Sprintf("target %q is declared in the config file; change it there", id))
+	}
+	return ti, nil
+}
+
+func (s *Server) putTarget(w http.ResponseWriter, r *http.Request, p Principal) error {
+	ctx := r.Context()
+	cur, err := s.writable(ctx, p, mux.Vars(r)["id"])
+	if err != nil {
+		return err
+	}
+	doc, err := readObject(r)
+	if err != nil {
+		return err
+	}
+	return s.replaceTarget(w, r, p, cur, doc)
+}
+
+func (s *Server) patchTarget(w http.ResponseWriter, r *http.Request, p Principal) error {
+	ctx := r.Context()
+	cur, err := s.writable(ctx, p, mux.Vars(r)["id"])
+	if err != nil {
+		return err
+	}
+	patch, err := readObject(r)
+	if err != nil {
+		return err
+	}
+	doc, err := targetView(cur)
+	if err != nil {
+		return err
+	}
+	return s.replaceTarget(w, r, p, cur, mergePatch(doc, patch))
+}
+
+// replaceTarget stores doc as the new version of cur. "<secret>" in a
+// credential (or a redacted header or URL) keeps the current value.
+func (s *Server) replaceTarget(w http.ResponseWriter, r *http.Request, p Principal, cur TargetInfo, doc map[string]any) error {
+	ctx := r.Context()
+	id := cur.Target.ID
+	if v, ok := doc["id"]; ok && v != id {
+		return ValidationProblem([]prober.FieldError{{Path: "id", Msg: fmt.Sprintf("cannot change (the target is %q)", id)}})
+	}
+	t, err := targetFromDocument(doc)
+	if err != nil {
+		return err
+	}
+	t.ID = id
+	keepSecrets(&t, cur.Target)
+	t.Normalize()
+	if errs := s.validateTarget(ctx, p.TenantID, &t, &cur.Target); len(errs) > 0 {
+		return ValidationProblem(errs)
+	}
+	rec, err := SealTarget(p.TenantID, t, s.o.MasterKey)
+	if err != nil {
+		return err
+	}
+	rec.CreatedAt, rec.UpdatedAt = cur.CreatedAt, s.o.Now()
+	if err := s.o.Store.UpdateTarget(ctx, rec); err != nil {
+		return storeErr(err, "target", id)
+	}
+	if err := s.changed(ctx, p, "update", "target", id); err != nil {
+		return err
+	}
+	return s.writeTarget(w, http.StatusOK, TargetInfo{TenantID: p.TenantID, Source: SourceAPI, Target: t, CreatedAt: rec.CreatedAt, UpdatedAt: rec.UpdatedAt})
+}
+
+// keepSecrets puts cur's values where t says "<secret>".
+func keepSecrets(t *config.Target, cur config.Target) {
+	if t.HTTP == nil {
+		return
+	}
+	var ca *prober.Auth
+	var ch map[string]string
+	curURL := ""
+	if cur.HTTP != nil {
+		ca, ch, curURL = cur.HTTP.Auth, cur.HTTP.Headers, cur.HTTP.URL
+	}
+	if a := t.HTTP.Auth; a != nil {
+		keep := func(dst *secret.Secret, old func(*prober.Auth) secret.Secret) {
+			if dst.Reveal() != secret.Redacted {
+				return
+			}
+			*dst = secret.Secret{}
+			if ca != nil {
+				*dst = old(ca)
+			}
+		}
+		keep(&a.Password, func(o *prober.Auth) secret.Secret { return o.Password })
+		keep(&a.Token, func(o *prober.Auth) secret.Secret { return o.Token })
+		keep(&a.Key, func(o *prober.Auth) secret.Secret { return o.Key })
+		keep(&a.ClientSecret, func(o *prober.Auth) secret.Secret { return o.ClientSecret })
+	}
+	for name, v := range t.HTTP.Headers {
+		if v == secret.Redacted {
+			t.HTTP.Headers[name] = ch[name]
+		}
+	}
+	if curURL != "" && t.HTTP.URL == prober.RedactURL(curURL) {
+		t.HTTP.URL = curURL
+	}
+}
+
+// validateTarget checks an API target: the config's rules, plus what only
+// the config file may do (read server files, env: and file: credentials),
+// its policy and dependencies within the tenant. cur is the stored version
+// on update.
+func (s *Server) validateTarget(ctx context.Context, tenant string, t *config.Target, cur *config.Target) []prober.FieldError {
+	var errs []prober.FieldError
+	for _, e := range t.Validate("target") {
+		e.Path = strings.TrimPrefix(e.Path, "target.")
+		errs = append(errs, e)
+	}
+	add := func(path, format string, args ...any) {
+		errs = append(errs, prober.FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
+	}
+	const noFiles = "server files are only for targets in the config file"
+	fileFields := func(path string, tc prober.TLSClient) {
+		if tc.CAFile != "" {
+			add(path+".ca_file", noFiles)
+		}
+		if tc.CertFile != "" {
+			add(path+".cert_file", noFiles)
+		}
+		if tc.KeyFile != "" {
+			add(path+".key_file", noFiles)
+		}
+	}
+	if t.HTTP != nil {
+		fileFields("http.tls_config", t.HTTP.TLS)
+		if a := t.HTTP.Auth; a != nil {
+			for name, sec := range map[string]secret.Secret{"password": a.Password, "token": a.Token, "key": a.Key, "client_secret": a.ClientSecret} {
+				if sec.Reveal() == secret.Redacted {
+					add("http.auth."+name, "send the credential itself (%q only keeps the stored one on update)", secret.Redacted)
+				}
+			}
+		}
+		for name, v := range t.HTTP.Headers {
+			if v == secret.Redacted {
+				add("http.headers."+name, "send the value itself")
+			}
+		}
+	}
+	if t.TCP != nil {
+		fileFields("tcp.tls_config", t.TCP.TLSConfig)
+	}
+	if t.TLS != nil && t.TLS.CAFile != "" {
+		add("tls.ca_file", noFiles)
+	}
+	if t.AlertPolicy != "" {
+		ok, err := s.policyExists(ctx, tenant, t.AlertPolicy)
+		if err != nil {
+			add("alert_policy", "could not be checked")
+		} else if !ok {
+			add("alert_policy", "unknown alert policy %q", t.AlertPolicy)
+		}
+	}
+	if len(t.DependsOn) > 0 {
+		ts, err := s.targetsOf(ctx, tenant)
+		if err != nil {
+			add("depends_on", "could not be checked")
+			return errs
+		}
+		ids := map[string]bool{}
+		for _, x := range ts {
+			ids[x.Target.ID] = true
+		}
+		for j, d := range t.DependsOn {
+			switch {
+			case d == t.ID:
+				add(fmt.Sprintf("depends_on[%d]", j), "a target cannot depend on itself")
+			case !ids[d]:
+				add(fmt.Sprintf("depends_on[%d]", j), "unknown target id %q", d)
+			}
+		}
+	}
+	_ = cur
+	return errs
+}
+
+func (s *Server) deleteTarget(w http.ResponseWriter, r *http.Request, p Principal) error {
+	ctx := r.Context()
+	id := mux.Vars(r)["id"]
+	if _, err := s.writable(ctx, p, id); err != nil {
+		return err
+	}
+	ts, err := s.targetsOf(ctx, p.TenantID)
+	if err != nil {
+		return err
+	}
+	for _, x := range ts {
+		if slices.Contains(x.Target.DependsOn, id) {
+			return Problem(http.StatusConflict, "Conflict", fmt.Sprintf("target %q depends on it; change that first", x.Target.ID))
+		}
+	}
+	if err := s.o.Store.DeleteTarget(ctx, p.TenantID, id); err != nil {
+		return storeErr(err, "target", id)
+	}
+	if err := s.changed(ctx, p, "delete", "target", id); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) pauseTarget(pause bool) handlerFunc {
+	action := map[bool]string{true: "pause", false: "resume"}[pause]
+	return func(w http.ResponseWriter, r *http.Request, p Principal) error {
+		ctx := r.Context()
+		cur, err := s.writable(ctx, p, mux.Vars(r)["id"])
+		if err != nil {
+			return err
+		}
+		t := cur.Target
+		t.Paused = pause
+		rec, err := SealTarget(p.TenantID, t, s.o.MasterKey)
+		if err != nil {
+			return err
+		}
+		rec.CreatedAt, rec.UpdatedAt = cur.CreatedAt, s.o.Now()
+		if err := s.o.Store.UpdateTarget(ctx, rec); err != nil {
+			return storeErr(err, "target", t.ID)
+		}
+		if err := s.changed(ctx, p, action, "target", t.ID); err != nil {
+			return err
+		}
+		cur.Target, cur.UpdatedAt = t, rec.UpdatedAt
+		return s.writeTarget(w, http.StatusOK, cur)
+	}
+}
+
+type lastCheck struct {
+	At         time.Time `json:"at"`
+	Location   string    `json:"location,omitempty"`
+	Success    bool      `json:"success"`
+	DurationMS float64   `json:"duration_ms"`
+	ErrorClass string    `json:"error_class,omitempty"`
+	Error      string    `json:"error,omitempty"`
+	StatusCode int       `json:"status_code,omitempty"`
+}
+
+type statusEntry struct {
+	ID        string            `json:"id"`
+	Name      string            `json:"name"`
+	Kind      string            `json:"kind"`
+	Source    string            `json:"source"`
+	Paused    bool              `json:"paused"`
+	Labels    map[string]string `json:"labels,omitempty"`
+	State     string            `json:"state"`
+	Since     *time.Time        `json:"since,omitempty"`
+	LastCheck *lastCheck        `json:"last_check,omitempty"`
+}
+
+// getStatus is the status board: every target of the tenant with its
+// state, since when, and its last check.
+func (s *Server) getStatus(w http.ResponseWriter, r *http.Request, p Principal) error {
+	ctx := r.Context()
+	want, err := labelFilter(r)
+	if err != nil {
+		return err
+	}
+	ts, err := s.targetsOf(ctx, p.TenantID)
+	if err != nil {
+		return err
+	}
+	var latest map[string]prober.Result
+	if s.o.Samples != nil {
+		if latest, err = s.o.Samples.Latest(ctx); err != nil {
+			return err
+		}
+	}
+	out := []statusEntry{}
+	for _, ti := range ts {
+		t := ti.Target
+		if !matches(t.Labels, want) {
+			continue
+		}
+		e := statusEntry{ID: t.ID, Name: t.Name, Kind: t.Kind, Source: ti.Source, Paused: t.Paused, Labels: t.Labels, State: "unknown"}
+		if st, ok := s.o.States(t.ID); ok && st.Status != "" {
+			e.State, e.Since = string(st.Status), timePtr(st.Since)
+		}
+		if t.Paused {
+			e.State = "paused"
+		}
+		if res, ok := latest[t.ID]; ok {
+			e.LastCheck = &lastCheck{At: res.Start.UTC(), Location: res.Location, Success: res.Success,
+				DurationMS: float64(res.Duration) / float64(time.Millisecond), ErrorClass: string(res.ErrorClass),
+				Error: res.Error, StatusCode: res.StatusCode}
+		}
+		out = append(out, e)
+	}
+	writeJSON(w, http.StatusOK, newList(out))
+	return nil
+}
+
+var _ = store.ErrNotFound
