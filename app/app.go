@@ -28,6 +28,8 @@ import (
 	"github.com/upwatch/upwatch/prober/schedule"
 	"github.com/upwatch/upwatch/store"
 	"github.com/upwatch/upwatch/tsdb"
+	"github.com/upwatch/upwatch/tsdb/influx"
+	"github.com/upwatch/upwatch/tsdb/spool"
 	"github.com/upwatch/upwatch/tsdb/sqlite"
 )
 
@@ -84,7 +86,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	metrics.RegisterBuildInfo(reg, o.Version, o.Revision)
 
-	samples, err := openStore(ctx, cfg, log)
+	samples, err := openStore(ctx, cfg, log, reg)
 	if err != nil {
 		return err
 	}
@@ -105,7 +107,11 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer registry.Close()
 
-	buffer := tsdb.NewBuffer(samples, tsdb.BufferOptions{Registerer: reg, Logger: log.With("component", "buffer")})
+	bufOpts := tsdb.BufferOptions{Registerer: reg, Logger: log.With("component", "buffer")}
+	if cfg.Storage.Type == "influxdb" {
+		bufOpts.BatchSize, bufOpts.FlushInterval = cfg.Storage.InfluxDB.BatchSize, cfg.Storage.InfluxDB.FlushInterval
+	}
+	buffer := tsdb.NewBuffer(samples, bufOpts)
 	buffer.Start()
 	probe := metrics.NewProbe(reg)
 	p := prober.New(prober.Options{Location: cfg.Location, AllowPrivate: cfg.AllowPrivateTargets, Logger: log.With("component", "prober")})
@@ -211,9 +217,16 @@ func Run(ctx context.Context, o Options) error {
 	return fatal
 }
 
-func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (*sqlite.Store, error) {
+func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (tsdb.Store, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("data dir %s: %w", cfg.DataDir, errors.Unwrap(err))
+	}
+	if in := cfg.Storage.InfluxDB; cfg.Storage.Type == "influxdb" {
+		return influx.Open(influx.Options{
+			URL: in.URL, Org: in.Org, Bucket: in.Bucket, Token: in.Token.Reveal(), Timeout: in.Timeout,
+			Spool:      spool.Options{Dir: in.Spool.Dir, MaxBytes: in.Spool.MaxBytes, Full: spool.FullPolicy(in.Spool.Full)},
+			Registerer: reg, Logger: log.With("component", "store"),
+		})
 	}
 	return sqlite.Open(ctx, sqlite.Options{
 		Path:            filepath.Join(cfg.DataDir, DBFile),
@@ -291,7 +304,18 @@ func routes(reg *prometheus.Registry, store tsdb.Store, sched *schedule.Schedule
 		defer cancel()
 		checks := map[string]string{"store": "ok", "scheduler": "ok"}
 		status := http.StatusOK
-		if err := store.Ping(ctx); err != nil {
+		sp, spooled := store.(interface{ SpoolStats() (spool.Stats, bool) })
+		var st spool.Stats
+		if spooled {
+			st, spooled = sp.SpoolStats()
+		}
+		if spooled {
+			checks["spool"] = fmt.Sprintf("%d samples waiting (%d bytes)", st.Samples, st.Bytes)
+		}
+		if err := store.Ping(ctx); err != nil && spooled {
+			// Still ready: samples wait in the spool and are replayed.
+			checks["store"] = "unreachable, samples spooled to disk: " + err.Error()
+		} else if err != nil {
 			checks["store"], status = "unreachable: "+err.Error(), http.StatusServiceUnavailable
 		}
 		if !sched.Running() {
