@@ -205,7 +205,7 @@ func TestRestartReplaysSpool(t *testing.T) {
 }
 
 // closedURL is an address nothing listens on.
-func closedURL(t *testing.T) string {
+func closedURL(t testing.TB) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	addr := ln.Addr().String()
