@@ -99,8 +99,13 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}
 
+	masterKey, err := loadMasterKey(cfg, o.Getenv, log)
+	if err != nil {
+		return err
+	}
 	registry, err := store.OpenSQLite(ctx, store.SQLiteOptions{
 		Path: filepath.Join(cfg.DataDir, RegistryFile), Logger: log.With("component", "registry"),
+		MasterKey: masterKey,
 	})
 	if err != nil {
 		return err
@@ -131,7 +136,6 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	engine.Update(alertRoutes(cfg))
 
 	sched := schedule.New(schedule.Options{
 		Check:   p.Check,
@@ -149,10 +153,14 @@ func Run(ctx context.Context, o Options) error {
 		Logger:     log.With("component", "scheduler"),
 	})
 	targets := newTargetSet(probe)
-	sched.Update(targets.replace(cfg.ProberTargets()))
+	apiHandler, live, err := startAPI(ctx, apiDeps{cfg: cfg, getenv: o.Getenv, log: log, registry: registry, samples: samples,
+		masterKey: masterKey, engine: engine, sched: sched, targets: targets})
+	if err != nil {
+		return err
+	}
 
 	srv := &http.Server{
-		Handler:           routes(reg, samples, sched, cfg.Demo),
+		Handler:           mountAPI(routes(reg, samples, sched, cfg.Demo), apiHandler),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -171,7 +179,7 @@ func Run(ctx context.Context, o Options) error {
 		}
 	})
 	if o.ConfigPath != "" && o.Reload != nil {
-		wg.Go(func() { reloadLoop(runCtx, o, log, sched, engine, targets) })
+		wg.Go(func() { reloadLoop(runCtx, o, log, live) })
 	}
 	wg.Go(func() { engine.Run(runCtx, time.Second) })
 	// The dispatcher outlives the checks, so the last transitions' messages
@@ -238,7 +246,7 @@ func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger, reg pr
 
 // reloadLoop re-reads the config file on each reload request. A file that
 // does not validate is refused whole and the running targets stay.
-func reloadLoop(ctx context.Context, o Options, log *slog.Logger, sched *schedule.Scheduler, engine *alerting.Engine, targets *targetSet) {
+func reloadLoop(ctx context.Context, o Options, log *slog.Logger, live *liveTargets) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -253,8 +261,7 @@ func reloadLoop(ctx context.Context, o Options, log *slog.Logger, sched *schedul
 		if restartOnly(o.Config, cfg) {
 			log.Warn("config reload: only targets are reloaded; listen, data_dir, storage, location, workers and demo need a restart")
 		}
-		engine.Update(alertRoutes(cfg))
-		sched.Update(targets.replace(cfg.ProberTargets()))
+		live.reload(ctx, cfg)
 		log.Info("config reloaded", "targets", len(cfg.Targets))
 	}
 }
