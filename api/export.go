@@ -101,4 +101,3 @@ func safeFileName(id string) string {
 		return '_'
 	}, id)
 }
-
