@@ -7,83 +7,78 @@ package metrics
 import (
 	"runtime"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/upwatch/upwatch/prober"
 )
 
-// Probe holds the latest result of every target as gauges.
+// Probe holds the latest result of every target and turns it into series
+// when scraped. It keeps one small struct per target rather than a labelled
+// child per series: with ten thousand targets the labelled children cost
+// tens of megabytes, this a few.
 type Probe struct {
-	mu    sync.Mutex
-	kinds map[string]string // target ID → kind, to delete series on Forget
-
-	success    *prometheus.GaugeVec
-	duration   *prometheus.GaugeVec
-	httpPhase  *prometheus.GaugeVec
-	httpStatus *prometheus.GaugeVec
-	sslExpiry  *prometheus.GaugeVec
-	dnsLookup  *prometheus.GaugeVec
-	checks     *prometheus.CounterVec
-	failures   *prometheus.CounterVec
+	mu       sync.RWMutex
+	targets  map[string]*targetSeries
+	failures map[prober.ErrorClass]uint64
 }
 
-// targetLabels are on every per-target series.
-var targetLabels = []string{"target", "kind", "location"}
+// targetSeries is what the series of one target are made from.
+type targetSeries struct {
+	kind, location string
+	success        bool
+	duration       time.Duration
+	phases         prober.Phases
+	statusCode     int
+	tlsExpiry      time.Time
+	dnsTimed       bool // a dns phase is meaningful for this result
+	ok, failed     uint64
+}
 
-// httpPhases maps our phase names to blackbox_exporter's.
-var httpPhases = []string{"resolve", "connect", "tls", "processing", "transfer"}
+// httpPhases are blackbox_exporter's phase names, in prober.Phases order.
+var httpPhases = [...]string{"resolve", "connect", "tls", "processing", "transfer"}
+
+var (
+	targetLabels = []string{"target", "kind", "location"}
+	descSuccess  = prometheus.NewDesc("probe_success", "Whether the last check succeeded (1) or failed (0).", targetLabels, nil)
+	descDuration = prometheus.NewDesc("probe_duration_seconds", "Total duration of the last check in seconds.", targetLabels, nil)
+	descPhase    = prometheus.NewDesc("probe_http_duration_seconds", "Duration of each phase of the last HTTP check in seconds.",
+		append(append([]string{}, targetLabels...), "phase"), nil)
+	descStatus = prometheus.NewDesc("probe_http_status_code", "HTTP status code of the last check (0 if none).", targetLabels, nil)
+	descExpiry = prometheus.NewDesc("probe_ssl_earliest_cert_expiry", "Earliest expiry of the peer's certificates as a Unix timestamp.", targetLabels, nil)
+	descDNS    = prometheus.NewDesc("probe_dns_lookup_time_seconds", "Name resolution time of the last check in seconds.", targetLabels, nil)
+	descChecks = prometheus.NewDesc("upwatch_checks_total", "Checks run, by target and result (success or failure).",
+		append(append([]string{}, targetLabels...), "result"), nil)
+	descFailures = prometheus.NewDesc("upwatch_check_failures_total", "Failed checks by failure class, over all targets.", []string{"class"}, nil)
+)
 
 // NewProbe registers the probe series on reg.
 func NewProbe(reg prometheus.Registerer) *Probe {
-	gauge := func(name, help string, extra ...string) *prometheus.GaugeVec {
-		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, append(append([]string{}, targetLabels...), extra...))
-	}
-	p := &Probe{
-		kinds:      make(map[string]string),
-		success:    gauge("probe_success", "Whether the last check succeeded (1) or failed (0)."),
-		duration:   gauge("probe_duration_seconds", "Total duration of the last check in seconds."),
-		httpPhase:  gauge("probe_http_duration_seconds", "Duration of each phase of the last HTTP check in seconds.", "phase"),
-		httpStatus: gauge("probe_http_status_code", "HTTP status code of the last check (0 if none)."),
-		sslExpiry:  gauge("probe_ssl_earliest_cert_expiry", "Earliest expiry of the peer's certificates as a Unix timestamp."),
-		dnsLookup:  gauge("probe_dns_lookup_time_seconds", "Name resolution time of the last check in seconds."),
-		checks: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "upwatch_checks_total", Help: "Checks run, by target and result (success or failure).",
-		}, append(append([]string{}, targetLabels...), "result")),
-		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "upwatch_check_failures_total", Help: "Failed checks by failure class, over all targets.",
-		}, []string{"class"}),
-	}
-	reg.MustRegister(p.success, p.duration, p.httpPhase, p.httpStatus, p.sslExpiry, p.dnsLookup, p.checks, p.failures)
+	p := &Probe{targets: map[string]*targetSeries{}, failures: map[prober.ErrorClass]uint64{}}
+	reg.MustRegister(p)
 	return p
 }
 
 // Observe records r.
 func (p *Probe) Observe(r prober.Result) {
 	p.mu.Lock()
-	p.kinds[r.TargetID] = r.Kind
-	p.mu.Unlock()
-	l := prometheus.Labels{"target": r.TargetID, "kind": r.Kind, "location": r.Location}
-	p.success.With(l).Set(boolFloat(r.Success))
-	p.duration.With(l).Set(r.Duration.Seconds())
-	result := "success"
-	if !r.Success {
-		result = "failure"
-		p.failures.WithLabelValues(string(r.ErrorClass)).Inc()
+	defer p.mu.Unlock()
+	s, ok := p.targets[r.TargetID]
+	if !ok || s.kind != r.Kind || s.location != r.Location {
+		s = &targetSeries{kind: r.Kind, location: r.Location}
+		p.targets[r.TargetID] = s
 	}
-	p.checks.WithLabelValues(r.TargetID, r.Kind, r.Location, result).Inc()
-	if r.Kind == "http" || r.Kind == "dns" || r.Phases.DNS > 0 {
-		p.dnsLookup.With(l).Set(r.Phases.DNS.Seconds())
-	}
-	if r.Kind == "http" {
-		ph := r.Phases
-		for i, d := range []float64{ph.DNS.Seconds(), ph.Connect.Seconds(), ph.TLS.Seconds(), ph.TTFB.Seconds(), ph.Transfer.Seconds()} {
-			p.httpPhase.WithLabelValues(r.TargetID, r.Kind, r.Location, httpPhases[i]).Set(d)
-		}
-		p.httpStatus.With(l).Set(float64(r.StatusCode))
-	}
+	s.success, s.duration, s.phases, s.statusCode = r.Success, r.Duration, r.Phases, r.StatusCode
+	s.dnsTimed = r.Kind == "http" || r.Kind == "dns" || r.Phases.DNS > 0
 	if !r.TLSExpiry.IsZero() {
-		p.sslExpiry.With(l).Set(float64(r.TLSExpiry.Unix()))
+		s.tlsExpiry = r.TLSExpiry
+	}
+	if r.Success {
+		s.ok++
+	} else {
+		s.failed++
+		p.failures[r.ErrorClass]++
 	}
 }
 
@@ -91,13 +86,50 @@ func (p *Probe) Observe(r prober.Result) {
 // removed target does not look alive forever.
 func (p *Probe) Forget(targetID string) {
 	p.mu.Lock()
-	delete(p.kinds, targetID)
-	p.mu.Unlock()
-	match := prometheus.Labels{"target": targetID}
-	for _, v := range []*prometheus.GaugeVec{p.success, p.duration, p.httpPhase, p.httpStatus, p.sslExpiry, p.dnsLookup} {
-		v.DeletePartialMatch(match)
+	defer p.mu.Unlock()
+	delete(p.targets, targetID)
+}
+
+// Describe implements prometheus.Collector.
+func (p *Probe) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descSuccess, descDuration, descPhase, descStatus, descExpiry, descDNS, descChecks, descFailures} {
+		ch <- d
 	}
-	p.checks.DeletePartialMatch(match)
+}
+
+// Collect implements prometheus.Collector.
+func (p *Probe) Collect(ch chan<- prometheus.Metric) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	for id, s := range p.targets {
+		gauge(descSuccess, boolFloat(s.success), id, s.kind, s.location)
+		gauge(descDuration, s.duration.Seconds(), id, s.kind, s.location)
+		if s.dnsTimed {
+			gauge(descDNS, s.phases.DNS.Seconds(), id, s.kind, s.location)
+		}
+		if s.kind == "http" {
+			ph := s.phases
+			for i, d := range [...]time.Duration{ph.DNS, ph.Connect, ph.TLS, ph.TTFB, ph.Transfer} {
+				gauge(descPhase, d.Seconds(), id, s.kind, s.location, httpPhases[i])
+			}
+			gauge(descStatus, float64(s.statusCode), id, s.kind, s.location)
+		}
+		if !s.tlsExpiry.IsZero() {
+			gauge(descExpiry, float64(s.tlsExpiry.Unix()), id, s.kind, s.location)
+		}
+		if s.ok > 0 {
+			ch <- prometheus.MustNewConstMetric(descChecks, prometheus.CounterValue, float64(s.ok), id, s.kind, s.location, "success")
+		}
+		if s.failed > 0 {
+			ch <- prometheus.MustNewConstMetric(descChecks, prometheus.CounterValue, float64(s.failed), id, s.kind, s.location, "failure")
+		}
+	}
+	for class, n := range p.failures {
+		ch <- prometheus.MustNewConstMetric(descFailures, prometheus.CounterValue, float64(n), string(class))
+	}
 }
 
 func boolFloat(b bool) float64 {
