@@ -7,7 +7,7 @@ REVISION  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.revision=$(REVISION)
 CONFIG    ?= examples/upwatch.yaml
 
-.PHONY: all build run test vet fmt lint bench load image compose-check clean
+.PHONY: all build run test test-integration vet fmt lint bench load image compose-check clean
 
 all: build
 
@@ -31,6 +31,13 @@ lint: vet
 # .ci/run installs and starts them.
 test: lint
 	$(GO) test -race -count=1 ./...
+
+# The tests against a real InfluxDB 1.8.10 (built once into a cache dir,
+# started on loopback, stopped on exit); `make test` skips them without one.
+test-integration:
+	bash .ci/services/influxdb.sh install
+	set -e; eval "$$(bash .ci/services/influxdb.sh start)"; trap 'bash .ci/services/influxdb.sh stop' EXIT; \
+	  UPWATCH_REQUIRE_INFLUX=1 $(GO) test -race -count=1 ./tsdb/... ./app/ ./grafana/
 
 # Benchmarks: prober throughput, store write throughput, scheduler lag.
 bench:
