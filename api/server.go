@@ -42,6 +42,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"sort"
 	"sync"
@@ -154,14 +155,18 @@ func New(o Options) (*Server, error) {
 func (s *Server) Handler() http.Handler { return s.router }
 
 func (s *Server) buildRouter() *mux.Router {
-	root := mux.NewRouter()
-	root.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	notFound := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, Problem(http.StatusNotFound, "Not Found", "no such resource: "+r.URL.Path).(*ProblemError))
 	})
-	root.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	notAllowed := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, Problem(http.StatusMethodNotAllowed, "Method Not Allowed", r.Method+" is not allowed on "+r.URL.Path).(*ProblemError))
 	})
-	r := root.PathPrefix(Prefix).Subrouter()
+	root := mux.NewRouter()
+	root.NotFoundHandler, root.MethodNotAllowedHandler = notFound, notAllowed
+	// Routes are registered on the root with Prefix prepended: a PathPrefix
+	// subrouter answers 404 instead of 405 for a method mismatch
+	// (gorilla/mux #509).
+	r := root
 	s.route(r, http.MethodGet, "/openapi.json", ScopePublic, s.getOpenAPI)
 	s.registerCoreRoutes(r)
 	s.registerDataRoutes(r)
@@ -172,13 +177,14 @@ func (s *Server) buildRouter() *mux.Router {
 // error becomes a problem document.
 type handlerFunc func(w http.ResponseWriter, r *http.Request, p Principal) error
 
-// route registers h for method and path (relative to /api/v1), requiring
-// scope (ScopePublic: no key).
+// route registers h on r (the API's root router) for method and path
+// (relative to /api/v1: route prepends Prefix), requiring scope
+// (ScopePublic: no key).
 func (s *Server) route(r *mux.Router, method, path string, scope Scope, h handlerFunc) {
 	s.mu.Lock()
 	s.routes[method+" "+Prefix+path] = scope
 	s.mu.Unlock()
-	r.Handle(path, s.wrap(scope, h)).Methods(method)
+	r.Handle(Prefix+path, s.wrap(scope, h)).Methods(method)
 }
 
 // RouteScopes returns every registered route ("METHOD /api/v1/path") with
@@ -218,7 +224,7 @@ func (s *Server) wrap(scope Scope, h handlerFunc) http.Handler {
 				return
 			}
 			if wait, ok := s.limiter.allow(p.KeyID); !ok {
-				secs := int(wait/time.Second) + 1
+				secs := max(1, int(math.Ceil(wait.Seconds())))
 				w.Header().Set("Retry-After", fmt.Sprint(secs))
 				s.fail(w, r, Problem(http.StatusTooManyRequests, "Too Many Requests", fmt.Sprintf("rate limit of this key exceeded; retry in %d s", secs)))
 				return
