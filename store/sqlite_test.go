@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -9,13 +10,16 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/upwatch/upwatch/crypt"
 	"github.com/upwatch/upwatch/store"
 	"github.com/upwatch/upwatch/store/storetest"
 )
 
 func openSQLite(t *testing.T, path string) *store.SQLite {
 	t.Helper()
-	s, err := store.OpenSQLite(t.Context(), store.SQLiteOptions{Path: path})
+	mk, err := crypt.NewMasterKey(bytes.Repeat([]byte{9}, crypt.KeySize))
+	require.NoError(t, err)
+	s, err := store.OpenSQLite(t.Context(), store.SQLiteOptions{Path: path, MasterKey: mk})
 	require.NoError(t, err)
 	return s
 }
@@ -70,7 +74,9 @@ func TestOpenSQLiteConcurrentFirstOpen(t *testing.T) {
 	errs := make(chan error, 4)
 	for range 4 {
 		go func() {
-			s, err := store.OpenSQLite(t.Context(), store.SQLiteOptions{Path: path})
+			mk, err := crypt.NewMasterKey(bytes.Repeat([]byte{9}, crypt.KeySize))
+			require.NoError(t, err)
+			s, err := store.OpenSQLite(t.Context(), store.SQLiteOptions{Path: path, MasterKey: mk})
 			if err == nil {
 				err = s.Close()
 			}

@@ -73,6 +73,11 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, opts ...Option) {
 		{"Ping", testPing, false},
 		{"RestartKeepsEverything", testRestart, true},
 		{"ConcurrentClaimersNeverDoubleClaim", testConcurrentClaimers, true},
+		{"TenantsAndKeys", testTenantsAndKeys, false},
+		{"AuditLog", testAuditLog, false},
+		{"TargetsAreTenantScoped", testTargets, false},
+		{"ObjectsAreTenantScoped", testObjects, false},
+		{"ReportKeys", testReportKeys, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
