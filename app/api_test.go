@@ -1,0 +1,149 @@
+package app
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/upwatch/upwatch/alerting"
+	"github.com/upwatch/upwatch/api"
+	"github.com/upwatch/upwatch/config"
+	"github.com/upwatch/upwatch/prober"
+)
+
+func apiCall(t *testing.T, method, url, key string, body any) (int, map[string]any) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		require.NoError(t, err)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+key)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var m map[string]any
+	b, _ := io.ReadAll(resp.Body)
+	_ = json.Unmarshal(b, &m)
+	return resp.StatusCode, m
+}
+
+// TestAPITargetsRunLive creates a target through the API of a running
+// instance, sees it checked, and deletes it again.
+func TestAPITargetsRunLive(t *testing.T) {
+	srv := httptest.NewServer(&flapper{})
+	defer srv.Close()
+	cfg := testConfig(t, "allow_private_targets: true\n")
+	key, _, _, err := api.NewKey()
+	require.NoError(t, err)
+	var logs syncBuf
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	r := start(t, cfg, Options{Logger: log, Getenv: func(name string) string {
+		if name == EnvBootstrapKey {
+			return key
+		}
+		return ""
+	}})
+
+	// No master key configured: one was made in the data dir, 0600, with a warning.
+	fi, err := os.Stat(filepath.Join(cfg.DataDir, MasterKeyFile))
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	assert.Contains(t, logs.String(), "no master key configured")
+
+	has := func(id string) bool {
+		return metricValue(get(t, r.addr+"/metrics"), "probe_success", `target="`+id+`"`) >= 0
+	}
+	status, body := apiCall(t, http.MethodPost, r.addr+"/api/v1/targets", key, map[string]any{
+		"id": "api-web", "name": "API web", "kind": "http", "interval": "1s", "timeout": "500ms",
+		"http": map[string]any{"url": srv.URL + "/", "auth": map[string]any{"type": "bearer", "token": "s3cr3t-t0ken"}},
+	})
+	require.Equal(t, http.StatusCreated, status, body)
+	require.Eventually(t, func() bool { return has("api-web") }, 10*time.Second, 50*time.Millisecond)
+
+	status, body = apiCall(t, http.MethodGet, r.addr+"/api/v1/status", key, nil)
+	require.Equal(t, http.StatusOK, status)
+	require.Len(t, body["items"], 1)
+
+	status, _ = apiCall(t, http.MethodDelete, r.addr+"/api/v1/targets/api-web", key, nil)
+	require.Equal(t, http.StatusNoContent, status)
+	assert.False(t, has("api-web"), "deleting stops the target and drops its series at once")
+	assert.NotContains(t, logs.String(), "s3cr3t-t0ken")
+	assert.NotContains(t, logs.String(), key)
+	r.shutdown(t)
+}
+
+// syncBuf is a goroutine-safe log sink.
+type syncBuf struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}
+
+// TestMergeScopesWindowsToTheirTenant: a window of one tenant (or of the
+// config file) never covers another tenant's targets.
+func TestMergeScopesWindowsToTheirTenant(t *testing.T) {
+	mk := func(id string, labels map[string]string) config.Target {
+		ct := config.Target{Target: prober.Target{ID: id, Name: id, Kind: "tcp", Labels: labels, TCP: &prober.TCPSpec{Address: "a.example.com:1"}}}
+		ct.Normalize()
+		return ct
+	}
+	win := func(w alerting.Window) alerting.Window {
+		require.Empty(t, w.Validate("w"))
+		return w
+	}
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	cfg := &config.Config{Targets: []config.Target{mk("cfg", nil)},
+		Maintenance: []alerting.Window{win(alerting.Window{Start: start, End: start.Add(time.Hour)})}}
+	ten := api.Tenancy{
+		Targets: []api.TargetInfo{
+			{TenantID: "default", Source: api.SourceAPI, Target: mk("a1", map[string]string{"env": "prod"})},
+			{TenantID: "b", Source: api.SourceAPI, Target: mk("b1", map[string]string{"env": "prod"})},
+		},
+		Windows: map[string][]alerting.Window{"b": {win(alerting.Window{Labels: map[string]string{"env": "prod"}, Start: start, End: start.Add(time.Hour)})}},
+	}
+	targets, routes, windows := merge(cfg, ten)
+	assert.Len(t, targets, 3)
+	assert.Len(t, routes, 3)
+	require.Len(t, windows, 2)
+	at := start.Add(time.Minute)
+	covered := func(id string, labels map[string]string) (n int) {
+		for i := range windows {
+			if windows[i].Active(at, id, labels) {
+				n++
+			}
+		}
+		return n
+	}
+	assert.Equal(t, 1, covered("cfg", nil))
+	assert.Equal(t, 1, covered("a1", map[string]string{"env": "prod"}), "the config's window covers tenant default only")
+	assert.Equal(t, 1, covered("b1", map[string]string{"env": "prod"}), "b's window covers b's targets only")
+}
