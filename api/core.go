@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -140,5 +139,3 @@ func mergePatch(doc, patch map[string]any) map[string]any {
 	}
 	return doc
 }
-
-var _ = io.EOF

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -409,5 +408,3 @@ func mustKeys(t *testing.T, h *harness, tenant string) []store.APIKey {
 	require.NoError(t, err)
 	return ks
 }
-
-var _ = fmt.Sprint

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -279,5 +278,3 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, p Principal) 
 	writeJSON(w, http.StatusOK, l)
 	return nil
 }
-
-var _ = errors.New

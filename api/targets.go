@@ -14,7 +14,6 @@ import (
 	"github.com/upwatch/upwatch/config"
 	"github.com/upwatch/upwatch/prober"
 	"github.com/upwatch/upwatch/secret"
-	"github.com/upwatch/upwatch/store"
 )
 
 // sensitiveHeader matches request header names whose values are shown as
@@ -147,7 +146,7 @@ func (s *Server) createTarget(w http.ResponseWriter, r *http.Request, p Principa
 		}
 	}
 	t.Normalize()
-	if errs := s.validateTarget(ctx, p.TenantID, &t, nil); len(errs) > 0 {
+	if errs := s.validateTarget(ctx, p.TenantID, &t); len(errs) > 0 {
 		return ValidationProblem(errs)
 	}
 	if taken, err := s.idTaken(ctx, t.ID); err != nil {
@@ -239,7 +238,7 @@ func (s *Server) replaceTarget(w http.ResponseWriter, r *http.Request, p Princip
 	t.ID = id
 	keepSecrets(&t, cur.Target)
 	t.Normalize()
-	if errs := s.validateTarget(ctx, p.TenantID, &t, &cur.Target); len(errs) > 0 {
+	if errs := s.validateTarget(ctx, p.TenantID, &t); len(errs) > 0 {
 		return ValidationProblem(errs)
 	}
 	rec, err := SealTarget(p.TenantID, t, s.o.MasterKey)
@@ -294,9 +293,8 @@ func keepSecrets(t *config.Target, cur config.Target) {
 
 // validateTarget checks an API target: the config's rules, plus what only
 // the config file may do (read server files, env: and file: credentials),
-// its policy and dependencies within the tenant. cur is the stored version
-// on update.
-func (s *Server) validateTarget(ctx context.Context, tenant string, t *config.Target, cur *config.Target) []prober.FieldError {
+// its policy and dependencies within the tenant.
+func (s *Server) validateTarget(ctx context.Context, tenant string, t *config.Target) []prober.FieldError {
 	var errs []prober.FieldError
 	for _, e := range t.Validate("target") {
 		e.Path = strings.TrimPrefix(e.Path, "target.")
@@ -365,7 +363,6 @@ func (s *Server) validateTarget(ctx context.Context, tenant string, t *config.Ta
 			}
 		}
 	}
-	_ = cur
 	return errs
 }
 
@@ -483,5 +480,3 @@ func (s *Server) getStatus(w http.ResponseWriter, r *http.Request, p Principal) 
 	writeJSON(w, http.StatusOK, newList(out))
 	return nil
 }
-
-var _ = store.ErrNotFound
