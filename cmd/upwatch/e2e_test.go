@@ -38,8 +38,9 @@ type providers struct {
 	t        *testing.T
 	mu       sync.Mutex
 	accepted []delivery
-	attempts atomic.Int32
-	failing  atomic.Bool // answer 500 to every email
+	attempts atomic.Int32 // email requests
+	smsTries atomic.Int32 // SMS requests
+	failing  atomic.Bool  // answer 500 to every email and SMS
 }
 
 func (p *providers) sendgrid(w http.ResponseWriter, r *http.Request) {
@@ -77,6 +78,7 @@ func (p *providers) sendgrid(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *providers) twilio(w http.ResponseWriter, r *http.Request) {
+	p.smsTries.Add(1)
 	user, pass, ok := r.BasicAuth()
 	if r.Method != http.MethodPost || r.URL.Path != "/2010-04-01/Accounts/"+e2eTwilioSID+"/Messages.json" ||
 		!ok || user != e2eTwilioSID || pass != e2eTwilioToken {
@@ -87,6 +89,12 @@ func (p *providers) twilio(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil || r.PostForm.Get("To") == "" || r.PostForm.Get("From") != "+15005550006" || r.PostForm.Get("Body") == "" {
 		p.t.Errorf("twilio stand-in: malformed form %v", r.PostForm)
 		http.Error(w, `{"code":21604,"message":"bad"}`, http.StatusBadRequest)
+		return
+	}
+	if p.failing.Load() {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusInternalServerError)
+		fmt.Fprint(w, `{"code":20500,"message":"Internal Server Error"}`)
 		return
 	}
 	body := r.PostForm.Get("Body")
@@ -252,18 +260,20 @@ targets:
 	time.Sleep(1500 * time.Millisecond)
 	require.Len(t, p.all(), 6, "exactly one DOWN and one UP per recipient and channel")
 
-	// kill -9 between detection and sending: SendGrid fails, so the DOWN
-	// emails wait in the outbox when the process dies.
+	// kill -9 between detection and sending: the providers fail, so the
+	// DOWN messages wait in the outbox when the process dies. (A kill after a
+	// provider accepted a message but before the outbox recorded it would
+	// send that one again: no provider here offers idempotent sends.)
 	p.failing.Store(true)
-	before := p.attempts.Load()
+	emailsBefore, smsBefore := p.attempts.Load(), p.smsTries.Load()
 	down.Store(true)
-	require.Eventually(t, func() bool { return p.attempts.Load() > before && p.count("sms", "down") == 2 },
+	require.Eventually(t, func() bool { return p.attempts.Load() >= emailsBefore+2 && p.smsTries.Load() > smsBefore },
 		20*time.Second, 20*time.Millisecond, "the second DOWN was detected and tried")
 	b.kill9(t)
 	p.failing.Store(false)
 	b.start(t, listen)
-	require.Eventually(t, func() bool { return p.count("email", "down") == 4 }, 30*time.Second, 50*time.Millisecond,
-		"the queued DOWN emails go out after the restart")
+	require.Eventually(t, func() bool { return p.count("email", "down") == 4 && p.count("sms", "down") == 2 },
+		30*time.Second, 50*time.Millisecond, "the queued DOWN messages go out after the restart")
 	down.Store(false)
 	require.Eventually(t, func() bool { return p.count("email", "up") == 4 && p.count("sms", "up") == 2 },
 		30*time.Second, 50*time.Millisecond)
