@@ -142,8 +142,18 @@ func freePort(t *testing.T) string {
 	return ln.Addr().String()
 }
 
+// buildBinary builds upwatch into dir.
+func buildBinary(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "upwatch")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	require.NoError(t, err, "go build: %s", out)
+	return bin
+}
+
 type binary struct {
 	path, config string
+	env          []string // added to the test's environment
 	cmd          *exec.Cmd
 	log          *os.File
 }
@@ -151,7 +161,7 @@ type binary struct {
 func (b *binary) start(t *testing.T, listen string) {
 	t.Helper()
 	b.cmd = exec.Command(b.path, "serve", "-config", b.config)
-	b.cmd.Env = append(os.Environ(), "UPWATCH_SENDGRID_KEY="+e2eSendGridKey)
+	b.cmd.Env = append(os.Environ(), b.env...)
 	b.cmd.Stdout, b.cmd.Stderr = b.log, b.log
 	require.NoError(t, b.cmd.Start())
 	require.Eventually(t, func() bool {
@@ -185,10 +195,7 @@ func TestAlertingEndToEnd(t *testing.T) {
 		t.Skip("builds and runs the binary")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "upwatch")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "go build: %s", out)
+	bin := buildBinary(t, dir)
 
 	var down atomic.Bool
 	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -232,7 +239,7 @@ targets:
 	logf, err := os.Create(filepath.Join(dir, "upwatch.log"))
 	require.NoError(t, err)
 	defer logf.Close()
-	b := &binary{path: bin, config: cfg, log: logf}
+	b := &binary{path: bin, config: cfg, log: logf, env: []string{"UPWATCH_SENDGRID_KEY=" + e2eSendGridKey}}
 	defer func() {
 		if t.Failed() {
 			logs, _ := os.ReadFile(logf.Name())
