@@ -41,6 +41,8 @@ Usage:
   upwatch serve [flags]            run the service (probe, store, expose /metrics)
   upwatch check [flags] TARGET     run one check now and print every phase timing
   upwatch config validate [flags]  check a config file and list every problem
+  upwatch keygen api-key|master-key
+                                   print a new admin API key or master key
   upwatch report decrypt -key-file KEY [FILE|-]
                                    open an encrypted SLA report and print its JSON
   upwatch version                  print the version
@@ -68,6 +70,8 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 			return exitUsage
 		}
 		return validate(args[2:], stdout, stderr, getenv)
+	case "keygen":
+		return keygen(args[1:], stdout, stderr)
 	case "report":
 		return reportCmd(args[1:], stdout, stderr, getenv)
 	case "version", "-version", "--version":

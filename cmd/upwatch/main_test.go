@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/upwatch/upwatch/crypt"
 )
 
 func runCLI(env map[string]string, args ...string) (code int, stdout, stderr string) {
@@ -133,4 +135,18 @@ func TestCheckConfiguredTarget(t *testing.T) {
 	code, _, errOut = runCLI(nil, "check", "-config", cfg, "nope")
 	require.Equal(t, exitUsage, code)
 	require.Contains(t, errOut, `no target with id or name "nope"`)
+}
+
+func TestKeygen(t *testing.T) {
+	code, out, _ := runCLI(nil, "keygen", "api-key")
+	require.Equal(t, 0, code)
+	require.Regexp(t, `^uw_[0-9A-Za-z]{43}\n$`, out)
+	code, out, _ = runCLI(nil, "keygen", "master-key")
+	require.Equal(t, 0, code)
+	key := strings.TrimSpace(out)
+	code, _, errOut := runCLI(map[string]string{}, "keygen")
+	require.Equal(t, exitUsage, code)
+	require.Contains(t, errOut, "api-key|master-key")
+	_, err := crypt.LoadMasterKey(func(k string) string { return map[string]string{"UPWATCH_MASTER_KEY": key}[k] })
+	require.NoError(t, err, "the printed master key loads")
 }

@@ -1,0 +1,32 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/upwatch/upwatch/api"
+	"github.com/upwatch/upwatch/crypt"
+)
+
+// keygen prints a new secret for first-time setup: an admin API key for
+// UPWATCH_BOOTSTRAP_KEY, or a master key for UPWATCH_MASTER_KEY. Nothing is
+// stored; the caller keeps it.
+func keygen(args []string, stdout, stderr io.Writer) int {
+	if len(args) != 1 || (args[0] != "api-key" && args[0] != "master-key") {
+		fmt.Fprintln(stderr, "usage: upwatch keygen api-key|master-key")
+		return exitUsage
+	}
+	var key string
+	var err error
+	if args[0] == "api-key" {
+		key, _, _, err = api.NewKey()
+	} else {
+		key, err = crypt.GenerateMasterKey()
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "upwatch keygen:", err)
+		return exitFailed
+	}
+	fmt.Fprintln(stdout, key)
+	return exitOK
+}
