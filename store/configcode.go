@@ -1,0 +1,80 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// TargetBatch is a set of writes to one tenant's API targets, applied
+// together by ApplyTargets (config as code: PUT /api/v1/targets?format=yaml).
+type TargetBatch struct {
+	TenantID string
+	// Create are new targets; ErrConflict if any tenant has one of the ids.
+	Create []TargetRecord
+	// Update replace existing targets of the tenant (spec, secrets, paused,
+	// updated_at); ErrNotFound if the tenant has no target with an id.
+	Update []TargetRecord
+	// Delete are ids of the tenant's targets; ErrNotFound if one is missing.
+	Delete []string
+	// Audit entries are appended in the same transaction.
+	Audit []AuditEntry
+}
+
+// Empty reports whether the batch writes nothing.
+func (b TargetBatch) Empty() bool {
+	return len(b.Create) == 0 && len(b.Update) == 0 && len(b.Delete) == 0 && len(b.Audit) == 0
+}
+
+// ApplyTargets applies b in one transaction: every write or none. Records
+// and audit entries must belong to b.TenantID. Deletes run first, then
+// updates, then creates, then the audit entries.
+func (s *SQLite) ApplyTargets(ctx context.Context, b TargetBatch) error {
+	if b.TenantID == "" {
+		return errors.New("registry store: apply targets: no tenant")
+	}
+	for _, t := range append(append([]TargetRecord(nil), b.Create...), b.Update...) {
+		if t.ID == "" || t.TenantID != b.TenantID {
+			return fmt.Errorf("registry store: apply targets: target %q must have an id and belong to tenant %q", t.ID, b.TenantID)
+		}
+	}
+	for _, e := range b.Audit {
+		if e.TenantID != b.TenantID {
+			return fmt.Errorf("registry store: apply targets: audit entry of tenant %q in a batch of %q", e.TenantID, b.TenantID)
+		}
+	}
+	if b.Empty() {
+		return nil
+	}
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		for _, id := range b.Delete {
+			if err := affected(tx.ExecContext(ctx, `DELETE FROM api_targets WHERE tenant_id = ? AND id = ?`, b.TenantID, id)); err != nil {
+				return wrap("delete target "+id, err)
+			}
+		}
+		for _, t := range b.Update {
+			if err := affected(tx.ExecContext(ctx, `UPDATE api_targets SET spec = ?, secrets = ?, paused = ?, updated_at = ? WHERE tenant_id = ? AND id = ?`,
+				string(t.Spec), t.Secrets, t.Paused, nanos(t.UpdatedAt), t.TenantID, t.ID)); err != nil {
+				return wrap("update target "+t.ID, err)
+			}
+		}
+		for _, t := range b.Create {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO api_targets (id, tenant_id, spec, secrets, paused, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+				t.ID, t.TenantID, string(t.Spec), t.Secrets, t.Paused, nanos(t.CreatedAt), nanos(t.UpdatedAt)); err != nil {
+				return wrap("create target "+t.ID, err)
+			}
+		}
+		for _, e := range b.Audit {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO audit_log (tenant_id, key_id, action, object_type, object_id, at) VALUES (?, ?, ?, ?, ?, ?)`,
+				e.TenantID, e.KeyID, e.Action, e.ObjectType, e.ObjectID, nanos(e.At)); err != nil {
+				return wrap("append audit", err)
+			}
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrConflict) {
+		return wrap("apply targets", err)
+	}
+	return err
+}

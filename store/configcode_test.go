@@ -1,0 +1,79 @@
+package store_test
+
+import (
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/upwatch/upwatch/store"
+)
+
+func TestApplyTargets(t *testing.T) {
+	ctx := t.Context()
+	s := openSQLite(t, filepath.Join(t.TempDir(), "registry.db"))
+	t.Cleanup(func() { _ = s.Close() })
+	t0 := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	for _, id := range []string{"a", "b"} {
+		require.NoError(t, s.CreateTenant(ctx, store.Tenant{ID: id, CreatedAt: t0}))
+	}
+	rec := func(tenant, id, spec string) store.TargetRecord {
+		return store.TargetRecord{TenantID: tenant, ID: id, Spec: []byte(spec), CreatedAt: t0, UpdatedAt: t0}
+	}
+	for _, r := range []store.TargetRecord{rec("a", "keep", `{"v":1}`), rec("a", "change", `{"v":1}`), rec("a", "drop", `{"v":1}`), rec("b", "theirs", `{"v":1}`)} {
+		require.NoError(t, s.CreateTarget(ctx, r))
+	}
+	ids := func(tenant string) map[string]string {
+		ts, err := s.Targets(ctx, tenant)
+		require.NoError(t, err)
+		out := map[string]string{}
+		for _, x := range ts {
+			out[x.ID] = string(x.Spec)
+		}
+		return out
+	}
+	before := ids("a")
+	auditLen := func(tenant string) int {
+		es, err := s.Audit(ctx, tenant, store.AuditQuery{})
+		require.NoError(t, err)
+		return len(es)
+	}
+
+	// Failures leave everything as it was.
+	t1 := t0.Add(time.Hour)
+	changed := rec("a", "change", `{"v":2}`)
+	changed.UpdatedAt = t1
+	audit := []store.AuditEntry{{TenantID: "a", KeyID: "k", Action: "update", ObjectType: "target", ObjectID: "change", At: t1}}
+	for name, b := range map[string]store.TargetBatch{
+		"create taken by another tenant": {TenantID: "a", Update: []store.TargetRecord{changed}, Create: []store.TargetRecord{rec("a", "theirs", `{}`)}, Audit: audit},
+		"update of another tenant's":     {TenantID: "a", Delete: []string{"drop"}, Update: []store.TargetRecord{rec("a", "theirs", `{}`)}},
+		"delete of a missing one":        {TenantID: "a", Update: []store.TargetRecord{changed}, Delete: []string{"drop", "nope"}},
+	} {
+		err := s.ApplyTargets(ctx, b)
+		require.Error(t, err, name)
+		assert.True(t, errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound), "%s: %v", name, err)
+		assert.Equal(t, before, ids("a"), name)
+		assert.Equal(t, 0, auditLen("a"), name)
+	}
+	require.Error(t, s.ApplyTargets(ctx, store.TargetBatch{TenantID: "a", Create: []store.TargetRecord{rec("b", "x", `{}`)}}), "records of another tenant")
+
+	// Success: all of it, audit included.
+	require.NoError(t, s.ApplyTargets(ctx, store.TargetBatch{
+		TenantID: "a",
+		Create:   []store.TargetRecord{rec("a", "new", `{"v":3}`)},
+		Update:   []store.TargetRecord{changed},
+		Delete:   []string{"drop"},
+		Audit:    append(audit, store.AuditEntry{TenantID: "a", KeyID: "k", Action: "create", ObjectType: "target", ObjectID: "new", At: t1}),
+	}))
+	assert.Equal(t, map[string]string{"keep": `{"v":1}`, "change": `{"v":2}`, "new": `{"v":3}`}, ids("a"))
+	got, err := s.Target(ctx, "a", "change")
+	require.NoError(t, err)
+	assert.Equal(t, t0, got.CreatedAt)
+	assert.Equal(t, t1, got.UpdatedAt)
+	assert.Equal(t, 2, auditLen("a"))
+	assert.Equal(t, map[string]string{"theirs": `{"v":1}`}, ids("b"))
+	require.NoError(t, s.ApplyTargets(ctx, store.TargetBatch{TenantID: "a"}), "an empty batch")
+}
