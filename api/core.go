@@ -27,6 +27,7 @@ func (s *Server) registerCoreRoutes(r *mux.Router) {
 
 	s.route(r, http.MethodGet, "/targets", ScopeRead, s.listTargets)
 	s.route(r, http.MethodPost, "/targets", ScopeWrite, s.createTarget)
+	s.route(r, http.MethodPut, "/targets", ScopeWrite, s.applyTargets)
 	s.route(r, http.MethodGet, "/targets/{id}", ScopeRead, s.getTarget)
 	s.route(r, http.MethodPut, "/targets/{id}", ScopeWrite, s.putTarget)
 	s.route(r, http.MethodPatch, "/targets/{id}", ScopeWrite, s.patchTarget)

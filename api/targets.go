@@ -80,6 +80,11 @@ func matches(labels, want map[string]string) bool {
 }
 
 func (s *Server) listTargets(w http.ResponseWriter, r *http.Request, p Principal) error {
+	if isYAML, err := yamlFormat(r); err != nil {
+		return err
+	} else if isYAML {
+		return s.exportTargets(w, r, p) // config as code (configcode.go)
+	}
 	want, err := labelFilter(r)
 	if err != nil {
 		return err
