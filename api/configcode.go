@@ -312,6 +312,7 @@ func (s *Server) planTargets(ctx context.Context, p Principal, items []map[strin
 	var unknown []FieldIssue
 	var errs []prober.FieldError
 	ts := make([]config.Target, len(items))
+	decoded := make([]bool, len(items))
 	for i, doc := range items {
 		prefix := fmt.Sprintf("targets[%d]", i)
 		t, err := targetFromDocument(doc)
@@ -337,7 +338,7 @@ func (s *Server) planTargets(ctx context.Context, p Principal, items []map[strin
 		if cur, ok := mine[t.ID]; ok {
 			keepSecrets(&t, cur.Target)
 		}
-		ts[i] = t
+		ts[i], decoded[i] = t, true
 	}
 	if len(unknown) > 0 {
 		names := make([]string, len(unknown))
@@ -348,15 +349,15 @@ func (s *Server) planTargets(ctx context.Context, p Principal, items []map[strin
 		pe.Errors = unknown
 		return plan, pe
 	}
-	if len(errs) > 0 {
-		return plan, ValidationProblem(errs)
-	}
 
 	// Validate: the API's rules for each target (dependencies apart), ids
-	// unique in the document, dependencies within what the tenant will have.
+	// unique in the document, dependencies within what the tenant will have;
+	// items that did not decode are left out (their errors are in errs).
 	will := map[string]bool{}
-	for _, t := range ts {
-		will[t.ID] = true
+	for i, t := range ts {
+		if decoded[i] {
+			will[t.ID] = true
+		}
 	}
 	if p.TenantID == store.DefaultTenant {
 		for id := range fromFile {
@@ -365,6 +366,9 @@ func (s *Server) planTargets(ctx context.Context, p Principal, items []map[strin
 	}
 	seen := map[string]int{}
 	for i := range ts {
+		if !decoded[i] {
+			continue
+		}
 		prefix := fmt.Sprintf("targets[%d]", i)
 		t := ts[i]
 		deps := t.DependsOn
