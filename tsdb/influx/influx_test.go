@@ -52,11 +52,20 @@ func freshBucket(t testing.TB, base string) string {
 	// InfluxDB 1.8 may leave a point out of a Flux read that runs right
 	// after the write that created its shard; create the shard the tests
 	// write into (the week of tsdbtest.T0) beforehand.
-	resp, err := http.Post(base+"/write?db="+db, "text/plain",
-		strings.NewReader(fmt.Sprintf("warmup v=1i %d\n", tsdbtest.T0.Add(-time.Hour).UnixNano())))
-	require.NoError(t, err)
-	resp.Body.Close()
-	require.Equal(t, http.StatusNoContent, resp.StatusCode)
+	// Under load 1.8 can answer "database not found" for a moment after
+	// CREATE DATABASE; a few tries cover it.
+	status := 0
+	for try := 0; try < 50 && status != http.StatusNoContent; try++ {
+		if try > 0 {
+			time.Sleep(20 * time.Millisecond)
+		}
+		resp, err := http.Post(base+"/write?db="+db, "text/plain",
+			strings.NewReader(fmt.Sprintf("warmup v=1i %d\n", tsdbtest.T0.Add(-time.Hour).UnixNano())))
+		require.NoError(t, err)
+		resp.Body.Close()
+		status = resp.StatusCode
+	}
+	require.Equal(t, http.StatusNoContent, status)
 	return db + "/autogen"
 }
 
