@@ -7,16 +7,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/upwatch/upwatch/alerting"
 	"github.com/upwatch/upwatch/crypt"
+	"github.com/upwatch/upwatch/internal/sqlitedb"
 )
 
 // SQLiteOptions configure OpenSQLite. Only Path is required.
@@ -71,23 +68,23 @@ func OpenSQLite(ctx context.Context, o SQLiteOptions) (*SQLite, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	if err := checkPath(o.Path); err != nil {
+	if err := sqlitedb.CheckPath("registry store", o.Path); err != nil {
 		return nil, err
 	}
 	s := &SQLite{opts: o}
 	var err error
-	if s.w, err = openDB(o.Path, 1); err != nil {
-		return nil, pathErr(o.Path, err)
+	if s.w, err = sqlitedb.Open(o.Path, 1); err != nil {
+		return nil, sqlitedb.PathError("registry store", o.Path, err)
 	}
-	if s.r, err = openDB(o.Path, 4); err != nil {
+	if s.r, err = sqlitedb.Open(o.Path, 4); err != nil {
 		_ = s.w.Close()
-		return nil, pathErr(o.Path, err)
+		return nil, sqlitedb.PathError("registry store", o.Path, err)
 	}
 	version, err := migrateRetry(ctx, s.w)
 	if err != nil {
 		_ = s.w.Close()
 		_ = s.r.Close()
-		return nil, pathErr(o.Path, err)
+		return nil, sqlitedb.PathError("registry store", o.Path, err)
 	}
 	o.Logger.Debug("registry store open", "path", o.Path, "schema_version", version)
 	return s, nil
@@ -101,7 +98,7 @@ func migrateRetry(ctx context.Context, db *sql.DB) (int, error) {
 	const attempts = 50
 	for i := 1; ; i++ {
 		version, err := migrate(ctx, db)
-		if err == nil || !isBusy(err) || i == attempts {
+		if err == nil || !sqlitedb.IsBusy(err) || i == attempts {
 			return version, err
 		}
 		t := time.NewTimer(time.Duration(i) * 10 * time.Millisecond)
@@ -114,57 +111,8 @@ func migrateRetry(ctx context.Context, db *sql.DB) (int, error) {
 	}
 }
 
-// isBusy reports whether err is SQLite's SQLITE_BUSY (any extended code).
-func isBusy(err error) bool {
-	var se interface{ Code() int }
-	return errors.As(err, &se) && se.Code()&0xff == 5
-}
-
 // Path returns the database file.
 func (s *SQLite) Path() string { return s.opts.Path }
-
-// checkPath makes sure the directory exists and the file can be opened for
-// reading and writing, so a bad path fails with the operating system's plain
-// reason rather than SQLite's "out of memory (14)".
-func checkPath(path string) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return pathErr(path, err)
-	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return pathErr(path, err)
-	}
-	return f.Close()
-}
-
-// pathErr gives one line naming the path; an *os.PathError is unwrapped so
-// the path is not said twice.
-func pathErr(path string, err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) && pe.Path == path {
-		err = pe.Err
-	} else if errors.As(err, &pe) {
-		err = fmt.Errorf("%s %s: %w", pe.Op, pe.Path, pe.Err)
-	}
-	return fmt.Errorf("registry store %q: %w", path, err)
-}
-
-func openDB(path string, conns int) (*sql.DB, error) {
-	q := url.Values{}
-	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "foreign_keys(ON)", "temp_store(MEMORY)"} {
-		q.Add("_pragma", p)
-	}
-	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+(&url.URL{Path: path}).EscapedPath()+"?"+q.Encode())
-	if err != nil {
-		return nil, err
-	}
-	db.SetMaxOpenConns(conns)
-	db.SetMaxIdleConns(conns)
-	db.SetConnMaxIdleTime(0)
-	db.SetConnMaxLifetime(0)
-	return db, nil
-}
 
 // Ping reports whether the database answers.
 func (s *SQLite) Ping(ctx context.Context) error {

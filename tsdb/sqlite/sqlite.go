@@ -14,14 +14,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
+	"github.com/upwatch/upwatch/internal/sqlitedb"
 	"github.com/upwatch/upwatch/tsdb"
 )
 
@@ -95,17 +92,17 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if o.Path == "" {
 		return nil, errors.New("sqlite store: no database path given")
 	}
-	if err := checkPath(o.Path); err != nil {
+	if err := sqlitedb.CheckPath("sqlite store", o.Path); err != nil {
 		return nil, err
 	}
 	s := &Store{opts: o}
 	var err error
-	if s.w, err = openDB(o.Path, 1); err != nil {
-		return nil, pathErr(o.Path, err)
+	if s.w, err = sqlitedb.Open(o.Path, 1, "cache_size(-32000)", "wal_autocheckpoint(10000)"); err != nil {
+		return nil, sqlitedb.PathError("sqlite store", o.Path, err)
 	}
-	if s.r, err = openDB(o.Path, 4); err != nil {
+	if s.r, err = sqlitedb.Open(o.Path, 4, "cache_size(-32000)", "wal_autocheckpoint(10000)"); err != nil {
 		_ = s.w.Close()
-		return nil, pathErr(o.Path, err)
+		return nil, sqlitedb.PathError("sqlite store", o.Path, err)
 	}
 	if err := s.init(ctx); err != nil {
 		for _, p := range []*preparedRows{s.insSamples, s.upRollups, s.upStates} {
@@ -113,7 +110,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		}
 		_ = s.w.Close()
 		_ = s.r.Close()
-		return nil, pathErr(o.Path, err)
+		return nil, sqlitedb.PathError("sqlite store", o.Path, err)
 	}
 	loopCtx, cancel := context.WithCancel(context.Background())
 	s.stop = cancel
@@ -124,49 +121,6 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		close(s.loopDone)
 	}
 	return s, nil
-}
-
-// checkPath makes sure the directory exists and the file can be opened for
-// reading and writing, so a bad path fails with the operating system's plain
-// reason rather than SQLite's "out of memory (14)".
-func checkPath(path string) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return pathErr(path, err)
-	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return pathErr(path, err)
-	}
-	return f.Close()
-}
-
-// pathErr gives one line naming the path; an *os.PathError is unwrapped so
-// the path is not said twice.
-func pathErr(path string, err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) && pe.Path == path {
-		err = pe.Err
-	} else if errors.As(err, &pe) {
-		err = fmt.Errorf("%s %s: %w", pe.Op, pe.Path, pe.Err)
-	}
-	return fmt.Errorf("sqlite store %q: %w", path, err)
-}
-
-func openDB(path string, conns int) (*sql.DB, error) {
-	q := url.Values{}
-	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "foreign_keys(ON)", "temp_store(MEMORY)", "cache_size(-32000)", "wal_autocheckpoint(10000)"} {
-		q.Add("_pragma", p)
-	}
-	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+(&url.URL{Path: path}).EscapedPath()+"?"+q.Encode())
-	if err != nil {
-		return nil, err
-	}
-	db.SetMaxOpenConns(conns)
-	db.SetMaxIdleConns(conns)
-	db.SetConnMaxIdleTime(0)
-	db.SetConnMaxLifetime(0)
-	return db, nil
 }
 
 func (s *Store) init(ctx context.Context) error {
