@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-
 	"github.com/upwatch/upwatch/alerting"
 	"github.com/upwatch/upwatch/crypt"
 	"github.com/upwatch/upwatch/internal/sqlitedb"

@@ -17,7 +17,6 @@ import (
 	"sync"
 	"time"
 
-
 	"github.com/upwatch/upwatch/internal/sqlitedb"
 	"github.com/upwatch/upwatch/tsdb"
 )
