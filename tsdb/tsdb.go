@@ -7,6 +7,7 @@ package tsdb
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/upwatch/upwatch/prober"
@@ -40,6 +41,11 @@ type Reader interface {
 	// Rollups returns the target's hourly buckets whose hour starts in
 	// [from, to), oldest first.
 	Rollups(ctx context.Context, targetID string, from, to time.Time) ([]Rollup, error)
+	// RollupTotals sums, for each of the given targets, the hourly buckets
+	// whose hour starts in [from, to): the answer is exactly Total of what
+	// Rollups returns for that target and range, read in one pass for many
+	// targets. Every target given has an entry, zero when it has no data.
+	RollupTotals(ctx context.Context, targetIDs []string, from, to time.Time) (map[string]RollupTotal, error)
 	// Latest returns the newest sample of every target, keyed by target ID.
 	Latest(ctx context.Context) (map[string]prober.Result, error)
 }
@@ -104,6 +110,75 @@ func (r *Rollup) Add(res prober.Result) {
 	}
 	r.LatencySum += res.Duration
 	r.Buckets[BucketIndex(res.Duration)]++
+}
+
+// Merge folds o into r as if their checks had been added one by one:
+// counts, latency sum and buckets add; min and max are taken over the
+// rollups with checks. A rollup without checks changes nothing. Hour and
+// TargetID are left alone.
+func (r *Rollup) Merge(o Rollup) {
+	if o.Checks <= 0 {
+		return
+	}
+	if r.Checks <= 0 {
+		r.LatencyMin, r.LatencyMax = o.LatencyMin, o.LatencyMax
+	} else {
+		r.LatencyMin = min(r.LatencyMin, o.LatencyMin)
+		r.LatencyMax = max(r.LatencyMax, o.LatencyMax)
+	}
+	r.Checks += o.Checks
+	r.Failures += o.Failures
+	r.LatencySum += o.LatencySum
+	for i, n := range o.Buckets {
+		r.Buckets[i] += n
+	}
+}
+
+// HourRange is a run of whole hours [From, To).
+type HourRange struct {
+	From, To time.Time
+}
+
+// RollupTotal is a target's hourly rollups over a range, summed: what an
+// SLA needs of them without reading every hour.
+type RollupTotal struct {
+	// Sum merges (Rollup.Merge) every rollup of the range; its TargetID is
+	// the target's and its Hour is zero.
+	Sum Rollup
+	// Covered are the hours with at least one check, consecutive hours
+	// joined into one range, oldest first; nil when there are none.
+	Covered []HourRange
+}
+
+// Total sums one target's rollups (any order) the way RollupTotals does.
+func Total(targetID string, rollups []Rollup) RollupTotal {
+	t := RollupTotal{Sum: Rollup{TargetID: targetID}}
+	hours := make([]time.Time, 0, len(rollups))
+	for _, r := range rollups {
+		if r.Checks <= 0 {
+			continue
+		}
+		t.Sum.Merge(r)
+		hours = append(hours, r.Hour.UTC())
+	}
+	slices.SortFunc(hours, time.Time.Compare)
+	for _, h := range hours {
+		t.Covered = AddHour(t.Covered, h)
+	}
+	return t
+}
+
+// AddHour appends the hour starting at h to ranges, sorted and added in
+// order: it extends the last range when h is where it ends (or inside
+// it), or starts a new one.
+func AddHour(ranges []HourRange, h time.Time) []HourRange {
+	if n := len(ranges); n > 0 && !h.After(ranges[n-1].To) && !h.Before(ranges[n-1].From) {
+		if end := h.Add(time.Hour); end.After(ranges[n-1].To) {
+			ranges[n-1].To = end
+		}
+		return ranges
+	}
+	return append(ranges, HourRange{From: h, To: h.Add(time.Hour)})
 }
 
 // ErrInvalidCursor is returned for a cursor that this store did not issue.

@@ -316,3 +316,21 @@ func seconds(v any) time.Duration {
 	}
 	return time.Duration(math.Round(f * 1e9))
 }
+
+// RollupTotals sums each target's hourly buckets whose hour starts in
+// [from, to). It folds the raw samples target by target, as Rollups does,
+// so the figures are exactly the embedded store's.
+func (s *Store) RollupTotals(ctx context.Context, targetIDs []string, from, to time.Time) (map[string]tsdb.RollupTotal, error) {
+	out := make(map[string]tsdb.RollupTotal, len(targetIDs))
+	for _, id := range targetIDs {
+		if _, ok := out[id]; ok {
+			continue
+		}
+		rs, err := s.Rollups(ctx, id, from, to)
+		if err != nil {
+			return nil, err
+		}
+		out[id] = tsdb.Total(id, rs)
+	}
+	return out, nil
+}

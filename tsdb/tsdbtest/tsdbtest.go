@@ -50,6 +50,7 @@ func Run(t *testing.T, open func(t *testing.T) tsdb.Store) {
 		{"Rollups", testRollups},
 		{"RollupHalfOpenHours", testRollupRange},
 		{"RollupMergeAcrossBatchesOutOfOrder", testRollupMerge},
+		{"RollupTotals", testRollupTotals},
 		{"Latest", testLatest},
 		{"ManyTargets", testManyTargets},
 		{"ConcurrentWritesAndReads", testConcurrent},
@@ -415,6 +416,74 @@ func testRollupMerge(t *testing.T, s tsdb.Store) {
 	got, err := s.Rollups(context.Background(), "a", T0, T0.Add(4*time.Hour))
 	require.NoError(t, err)
 	require.Equal(t, sortedRollups(expectRollups(rs)), normalizeRollups(got))
+}
+
+func normalizeTotal(t tsdb.RollupTotal) tsdb.RollupTotal {
+	t.Sum.Hour = t.Sum.Hour.UTC().Round(0)
+	for i := range t.Covered {
+		t.Covered[i].From, t.Covered[i].To = t.Covered[i].From.UTC().Round(0), t.Covered[i].To.UTC().Round(0)
+	}
+	return t
+}
+
+// testRollupTotals: RollupTotals answers exactly tsdb.Total of Rollups,
+// for many targets at once (more than a store may ask for in one query),
+// over ranges of every shape.
+func testRollupTotals(t *testing.T, s tsdb.Store) {
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(5, 6))
+	const targets = 260
+	var ids []string
+	var rs []prober.Result
+	for j := range targets {
+		id := fmt.Sprintf("t%03d", j)
+		ids = append(ids, id)
+		if j%13 == 0 {
+			continue // no data at all
+		}
+		for h := range 8 {
+			// Every third target has gaps: some hours without checks.
+			if j%3 == 0 && (h+j)%4 == 1 {
+				continue
+			}
+			for k := range 1 + (h+j)%3 {
+				r := Sample(id, time.Duration(h)*time.Hour+time.Duration(k)*17*time.Minute+time.Duration(j),
+					time.Duration(rng.Int64N(int64(40*time.Second))))
+				if rng.IntN(6) == 0 {
+					r = Failed(r)
+				}
+				rs = append(rs, r)
+			}
+		}
+	}
+	write(t, s, rs...)
+
+	h := func(i int) time.Time { return T0.Add(time.Duration(i) * time.Hour) }
+	asked := append([]string{"nobody", ids[1]}, ids...) // unknown and repeated IDs too
+	for _, r := range [][2]time.Time{
+		{h(0), h(8)}, {h(-5), h(20)}, {h(2), h(5)}, {h(1).Add(time.Nanosecond), h(6).Add(time.Minute)},
+		{h(3), h(3)}, {h(5), h(2)}, {time.Time{}, time.Time{}}, {time.Time{}, h(4)}, {h(4), time.Time{}},
+	} {
+		got, err := s.RollupTotals(ctx, asked, r[0], r[1])
+		require.NoError(t, err)
+		require.Len(t, got, targets+1, "%v", r)
+		for _, id := range asked {
+			ru, err := s.Rollups(ctx, id, r[0], r[1])
+			require.NoError(t, err)
+			want := tsdb.Total(id, ru)
+			require.Equal(t, normalizeTotal(want), normalizeTotal(got[id]), "%s %v", id, r)
+		}
+	}
+
+	// Worked by hand: t003 skips the hours h with (h+3)%4 == 1, i.e. 2 and 6.
+	got, err := s.RollupTotals(ctx, []string{"t003", "t013"}, h(0), h(8))
+	require.NoError(t, err)
+	require.Equal(t, []tsdb.HourRange{{From: h(0), To: h(2)}, {From: h(3), To: h(6)}, {From: h(7), To: h(8)}}, normalizeTotal(got["t003"]).Covered)
+	require.EqualValues(t, 1+2+1+2+3+2, got["t003"].Sum.Checks) // hours 0,1,3,4,5,7: 1+(h+3)%3 checks each
+	require.Equal(t, tsdb.RollupTotal{Sum: tsdb.Rollup{TargetID: "t013"}}, got["t013"])
+	none, err := s.RollupTotals(ctx, nil, h(0), h(8))
+	require.NoError(t, err)
+	require.Empty(t, none)
 }
 
 func testLatest(t *testing.T, s tsdb.Store) {
