@@ -103,19 +103,19 @@ func newSelectorDoc(selector string, q slaQuery, now time.Time, results []target
 		Targets: make([]targetFiguresDoc, 0, len(results)),
 	}
 	reps := make([]sla.Report, 0, len(results))
-	rollups := make([][]tsdb.Rollup, 0, len(results))
+	counted := make([]tsdb.Rollup, 0, len(results))
 	for _, res := range results {
 		doc.Targets = append(doc.Targets, targetFiguresDoc{
 			TargetID: res.Target.Target.ID, Name: res.Target.Target.Name,
 			Labels: res.Target.Target.Labels, slaFigures: newFigures(res.Report),
 		})
 		reps = append(reps, res.Report)
-		rollups = append(rollups, res.Rollups)
+		counted = append(counted, res.Counted)
 	}
 	// The window as computed for any target (they share it); with no
 	// target, as Compute would state it.
 	win := sla.Compute(sla.Input{From: q.From, To: q.To, Now: now, Data: []sla.Interval{}})
 	doc.Window = newWindowDoc(win, q.Period, q.TimeZone)
-	doc.Aggregate = aggregate(reps, rollups, q.Accounting, q.SLO)
+	doc.Aggregate = aggregate(reps, counted, q.Accounting, q.SLO)
 	return doc
 }

@@ -31,11 +31,12 @@ func unavailable(what string) error {
 	return Problem(http.StatusServiceUnavailable, "Service Unavailable", what+" is not configured on this server")
 }
 
-// targetSLA is one target's computed report and the rollups it counted.
+// targetSLA is one target's computed report and the sum of the rollups it
+// counted for checks and latency.
 type targetSLA struct {
 	Target  TargetInfo
 	Report  sla.Report
-	Rollups []tsdb.Rollup
+	Counted tsdb.Rollup
 }
 
 // slaInputs are what computeSLA needs besides the target.
@@ -46,9 +47,21 @@ type slaInputs struct {
 	// incidents, when set, holds every incident of the tenant in the
 	// window by target (read once for many targets); nil reads per target.
 	incidents map[string][]alerting.Incident
+	// totals, when set, holds the rollup totals of every target over the
+	// hours starting in [From, To), and first those of the hour holding
+	// From when it starts before From (read once for many targets); nil
+	// reads per target.
+	totals, first map[string]tsdb.RollupTotal
 }
 
 // computeSLA reads one target's inputs and computes its SLA.
+//
+// sla.Compute wants the target's hourly rollups, but only for two things:
+// the hours with checks (coverage) and the sum of the rollups it counts
+// (checks, failures, latency histogram). The sample store sums them
+// (RollupTotals), so a 30-day report over 1 000 targets does not move
+// 720 000 rows: Compute gets the covered hours as Data and the sum as one
+// rollup stamped with an hour it counts, which gives the same figures.
 func (s *Server) computeSLA(ctx context.Context, ti TargetInfo, in slaInputs) (targetSLA, error) {
 	id := ti.Target.ID
 	incs, ok := in.incidents[id]
@@ -58,30 +71,135 @@ func (s *Server) computeSLA(ctx context.Context, ti TargetInfo, in slaInputs) (t
 			return targetSLA{}, err
 		}
 	}
-	// The hour holding From may start before it: ask from its start so the
-	// first, partial hour counts as covered.
-	rollups, err := s.o.Samples.Rollups(ctx, id, in.q.From.UTC().Truncate(time.Hour), in.q.To)
-	if err != nil {
-		return targetSLA{}, fmt.Errorf("rollups of %s: %w", id, err)
-	}
 	maint, err := maintenanceOf(in.windows, id, ti.Target.Labels, in.q.From, in.q.To)
 	if err != nil {
 		return targetSLA{}, err
 	}
+	data, counted, stamp, err := s.rollupInputs(ctx, id, in, maint)
+	if err != nil {
+		return targetSLA{}, fmt.Errorf("rollups of %s: %w", id, err)
+	}
 	input := sla.Input{
 		From: in.q.From, To: in.q.To, Now: in.now,
 		Maintenance: maint, ExcludeMaintenance: in.q.ExcludeMaintenance,
-		Rollups: rollups, Accounting: in.q.Accounting, SLO: in.q.SLO,
+		Data: data, Accounting: in.q.Accounting, SLO: in.q.SLO,
+	}
+	if counted.Checks > 0 {
+		r := counted
+		r.Hour = stamp
+		input.Rollups = []tsdb.Rollup{r}
 	}
 	for _, inc := range incs {
 		input.Incidents = append(input.Incidents, sla.Interval{Start: inc.Start, End: inc.End})
 	}
 	rep := sla.Compute(input)
-	return targetSLA{Target: ti, Report: rep, Rollups: countedRollups(rollups, in.q, maint)}, nil
+	return targetSLA{Target: ti, Report: rep, Counted: counted}, nil
+}
+
+// rollupInputs returns what sla.Compute needs of a target's rollups: the
+// hours with checks from the one holding From (which may start before it:
+// that first, partial hour counts as covered) to To; the sum of the
+// rollups whose hour starts in [From, To), less the hours wholly inside
+// maintenance when it is excluded (as sla.Compute counts them); and an
+// hour that Compute counts, to stamp the sum with.
+func (s *Server) rollupInputs(ctx context.Context, id string, in slaInputs, maint []sla.Interval) (
+	data []sla.Interval, counted tsdb.Rollup, stamp time.Time, err error) {
+	q := in.q
+	start := ceilHour(q.From)
+	read := func(m map[string]tsdb.RollupTotal, from, to time.Time) (tsdb.RollupTotal, error) {
+		if t, ok := m[id]; ok {
+			return t, nil
+		}
+		got, err := s.o.Samples.RollupTotals(ctx, []string{id}, from, to)
+		return got[id], err
+	}
+	total, err := read(in.totals, start, q.To)
+	if err != nil {
+		return nil, counted, stamp, err
+	}
+	data = []sla.Interval{} // non-nil: Compute must not derive coverage itself
+	if start.After(q.From) {
+		first, err := read(in.first, q.From.UTC().Truncate(time.Hour), start)
+		if err != nil {
+			return nil, counted, stamp, err
+		}
+		data = appendCovered(data, first.Covered)
+	}
+	data = appendCovered(data, total.Covered)
+	counted, stamp = total.Sum, start
+	if !q.ExcludeMaintenance || total.Sum.Checks == 0 {
+		return data, counted, stamp, nil
+	}
+	excluded := maintenanceHours(maint, start, q.To)
+	if len(excluded) == 0 {
+		return data, counted, stamp, nil
+	}
+	// Sum the runs of hours between the excluded ones; stamp with the
+	// first hour that is not excluded.
+	counted = tsdb.Rollup{TargetID: id}
+	stamped := false
+	at := start
+	for i := 0; i <= len(excluded); i++ {
+		end := q.To
+		if i < len(excluded) {
+			end = excluded[i].From
+		}
+		if at.Before(end) {
+			if !stamped {
+				stamp, stamped = at, true
+			}
+			got, err := s.o.Samples.RollupTotals(ctx, []string{id}, at, end)
+			if err != nil {
+				return nil, counted, stamp, err
+			}
+			counted.Merge(got[id].Sum)
+		}
+		if i < len(excluded) {
+			at = excluded[i].To
+		}
+	}
+	return data, counted, stamp, nil
+}
+
+func appendCovered(data []sla.Interval, hours []tsdb.HourRange) []sla.Interval {
+	for _, h := range hours {
+		data = append(data, sla.Interval{Start: h.From, End: h.To})
+	}
+	return data
+}
+
+// ceilHour returns the first hour start at or after t.
+func ceilHour(t time.Time) time.Time {
+	h := t.UTC().Truncate(time.Hour)
+	if h.Before(t) {
+		h = h.Add(time.Hour)
+	}
+	return h
+}
+
+// maintenanceHours returns the hours starting in [from, to) that lie
+// wholly inside maintenance, as sorted runs.
+func maintenanceHours(maint []sla.Interval, from, to time.Time) []tsdb.HourRange {
+	var out []tsdb.HourRange
+	for _, iv := range sla.Union(maint) {
+		lo := ceilHour(iv.Start)
+		if lo.Before(from) {
+			lo = from
+		}
+		hi := iv.End.UTC().Truncate(time.Hour) // the hour ending at or before End
+		if hi.After(to) {
+			hi = to
+		}
+		if lo.Before(hi) {
+			out = append(out, tsdb.HourRange{From: lo, To: ceilHour(hi)})
+		}
+	}
+	return out
 }
 
 // computeSLAs computes the SLA of every target, slaWorkers at a time, in
-// the order given. Incidents are read once for the whole tenant.
+// the order given. Incidents and rollup totals are read once for all
+// targets.
 func (s *Server) computeSLAs(ctx context.Context, targets []TargetInfo, in slaInputs) ([]targetSLA, error) {
 	if len(targets) > 1 {
 		all, err := s.incidentsIn(ctx, "", in.q.From, in.q.To)
@@ -89,12 +207,23 @@ func (s *Server) computeSLAs(ctx context.Context, targets []TargetInfo, in slaIn
 			return nil, err
 		}
 		in.incidents = make(map[string][]alerting.Incident, len(targets))
+		ids := make([]string, 0, len(targets))
 		for _, t := range targets {
 			in.incidents[t.Target.ID] = nil
+			ids = append(ids, t.Target.ID)
 		}
 		for _, inc := range all {
 			if _, ok := in.incidents[inc.TargetID]; ok {
 				in.incidents[inc.TargetID] = append(in.incidents[inc.TargetID], inc)
+			}
+		}
+		start := ceilHour(in.q.From)
+		if in.totals, err = s.o.Samples.RollupTotals(ctx, ids, start, in.q.To); err != nil {
+			return nil, fmt.Errorf("rollups: %w", err)
+		}
+		if start.After(in.q.From) {
+			if in.first, err = s.o.Samples.RollupTotals(ctx, ids, in.q.From.UTC().Truncate(time.Hour), start); err != nil {
+				return nil, fmt.Errorf("rollups: %w", err)
 			}
 		}
 	}
@@ -244,31 +373,4 @@ func maintenanceOf(windows []alerting.Window, id string, labels map[string]strin
 		}
 	}
 	return out, nil
-}
-
-// countedRollups returns the rollups sla.Compute counted for checks and
-// latency: hour in [From, To), and not wholly inside maintenance when it
-// is excluded.
-func countedRollups(rollups []tsdb.Rollup, q slaQuery, maint []sla.Interval) []tsdb.Rollup {
-	var m []sla.Interval
-	if q.ExcludeMaintenance {
-		m = sla.Union(maint)
-	}
-	out := make([]tsdb.Rollup, 0, len(rollups))
-	for _, r := range rollups {
-		if r.Hour.Before(q.From) || !r.Hour.Before(q.To) {
-			continue
-		}
-		if wholly(m, r.Hour, r.Hour.Add(time.Hour)) {
-			continue
-		}
-		out = append(out, r)
-	}
-	return out
-}
-
-// wholly reports whether the merged, sorted intervals contain [s, e).
-func wholly(ivs []sla.Interval, s, e time.Time) bool {
-	i := sort.Search(len(ivs), func(i int) bool { return ivs[i].Start.After(s) })
-	return i > 0 && !ivs[i-1].End.Before(e)
 }

@@ -251,10 +251,10 @@ func newSLODoc(s sla.SLOStatus, acc sla.Accounting) *sloDoc {
 	return d
 }
 
-// aggregate pools several targets' reports (see aggregateMethod). rollups
-// are the targets' hourly rollups, for the latency percentiles; slo is the
-// caller's SLO (0 for none).
-func aggregate(reps []sla.Report, rollups [][]tsdb.Rollup, acc sla.Accounting, slo float64) aggregateDoc {
+// aggregate pools several targets' reports (see aggregateMethod). counted
+// are the sums of the rollups each target's report counted, for the
+// latency percentiles; slo is the caller's SLO (0 for none).
+func aggregate(reps []sla.Report, counted []tsdb.Rollup, acc sla.Accounting, slo float64) aggregateDoc {
 	var sum sla.Report
 	sum.Accounting = acc
 	var covered, elapsed float64
@@ -294,10 +294,10 @@ func aggregate(reps []sla.Report, rollups [][]tsdb.Rollup, acc sla.Accounting, s
 		}
 	}
 	// Percentiles from the summed histograms of the rollups the targets'
-	// reports counted (the callers pass those already filtered).
+	// reports counted.
 	var all tsdb.Rollup
-	for _, m := range sla.Merge(rollups...) {
-		addRollupTo(&all, m)
+	for _, c := range counted {
+		all.Merge(c)
 	}
 	sum.LatencyP50 = sla.Quantile(all, 0.50)
 	sum.LatencyP95 = sla.Quantile(all, 0.95)
@@ -321,26 +321,6 @@ func aggregate(reps []sla.Report, rollups [][]tsdb.Rollup, acc sla.Accounting, s
 		agg.MeanUptimePercent, agg.MinUptimePercent = &mean, &worst
 	}
 	return agg
-}
-
-// addRollupTo adds r's checks and histogram into acc (min and max over the
-// non-empty ones).
-func addRollupTo(acc *tsdb.Rollup, r tsdb.Rollup) {
-	if r.Checks == 0 {
-		return
-	}
-	if acc.Checks == 0 {
-		acc.LatencyMin, acc.LatencyMax = r.LatencyMin, r.LatencyMax
-	} else {
-		acc.LatencyMin = min(acc.LatencyMin, r.LatencyMin)
-		acc.LatencyMax = max(acc.LatencyMax, r.LatencyMax)
-	}
-	acc.Checks += r.Checks
-	acc.Failures += r.Failures
-	acc.LatencySum += r.LatencySum
-	for i, n := range r.Buckets {
-		acc.Buckets[i] += n
-	}
 }
 
 // pooledSLO applies slo to pooled figures the way sla.Compute does for one
