@@ -99,7 +99,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if s.w, err = sqlitedb.Open(o.Path, 1, "cache_size(-32000)", "wal_autocheckpoint(10000)"); err != nil {
 		return nil, sqlitedb.PathError("sqlite store", o.Path, err)
 	}
-	if s.r, err = sqlitedb.Open(o.Path, 4, "cache_size(-32000)", "wal_autocheckpoint(10000)"); err != nil {
+	if s.r, err = sqlitedb.Open(o.Path, readConns, "cache_size(-32000)", "wal_autocheckpoint(10000)"); err != nil {
 		_ = s.w.Close()
 		return nil, sqlitedb.PathError("sqlite store", o.Path, err)
 	}

@@ -2,16 +2,22 @@ package sqlite
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/upwatch/upwatch/tsdb"
 )
 
+// readConns is how many connections serve reads.
+const readConns = 4
+
 // totalsChunk is how many targets one RollupTotals statement asks for.
-const totalsChunk = 250
+const totalsChunk = 125
 
 // RollupTotals sums each target's hourly buckets whose hour starts in
 // [from, to) inside SQLite, one statement per totalsChunk targets: the
@@ -39,15 +45,36 @@ func (s *Store) RollupTotals(ctx context.Context, targetIDs []string, from, to t
 	if lo >= hi {
 		return out, nil
 	}
-	var gaps []string
+	// Chunks run on the reader connections side by side: the work is the
+	// database engine's, in this goroutine or another.
+	var chunks [][]string
 	for len(ids) > 0 {
 		chunk := ids[:min(len(ids), totalsChunk)]
 		ids = ids[len(chunk):]
-		g, err := s.sumChunk(ctx, chunk, lo, hi, out)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite store: rollup totals: %w", err)
-		}
-		gaps = append(gaps, g...)
+		chunks = append(chunks, chunk)
+	}
+	sums := make([]map[string]tsdb.RollupTotal, len(chunks))
+	gapsOf := make([][]string, len(chunks))
+	errs := make([]error, len(chunks))
+	sem := make(chan struct{}, readConns)
+	var wg sync.WaitGroup
+	for i, chunk := range chunks {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			sums[i] = make(map[string]tsdb.RollupTotal, len(chunk))
+			gapsOf[i], errs[i] = s.sumChunk(ctx, chunk, lo, hi, sums[i])
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("sqlite store: rollup totals: %w", err)
+	}
+	var gaps []string
+	for i := range chunks {
+		maps.Copy(out, sums[i])
+		gaps = append(gaps, gapsOf[i]...)
 	}
 	for len(gaps) > 0 {
 		chunk := gaps[:min(len(gaps), totalsChunk)]
