@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -21,6 +22,15 @@ type reportKeyDoc struct {
 	CreatedAt time.Time `json:"created_at"`
 	// Current is true for the key that seals new reports.
 	Current bool `json:"current"`
+	// RetiredAt is when a rotation superseded the key; absent while it is
+	// current.
+	RetiredAt *time.Time `json:"retired_at,omitempty"`
+}
+
+// reportKeyInfos is implemented by registries that can list report keys'
+// metadata (store.SQLite does) without opening their secrets.
+type reportKeyInfos interface {
+	ReportKeyInfos(ctx context.Context, tenantID string) ([]store.ReportKeyInfo, error)
 }
 
 // newReportKeyDoc is the answer that creates a key: the only time its JWK
@@ -104,13 +114,28 @@ func (s *Server) newReportKey(w http.ResponseWriter, r *http.Request, p Principa
 }
 
 func (s *Server) listReportKeys(w http.ResponseWriter, r *http.Request, p Principal) error {
-	keys, err := s.o.Store.ReportKeys(r.Context(), p.TenantID)
-	if err != nil {
-		return err
-	}
-	doc := reportKeysDoc{Keys: make([]reportKeyDoc, 0, len(keys))}
-	for i, k := range keys {
-		doc.Keys = append(doc.Keys, reportKeyDoc{KID: k.ID, CreatedAt: k.CreatedAt.UTC(), Current: i == 0})
+	doc := reportKeysDoc{Keys: []reportKeyDoc{}}
+	if ri, ok := s.o.Store.(reportKeyInfos); ok {
+		keys, err := ri.ReportKeyInfos(r.Context(), p.TenantID)
+		if err != nil {
+			return err
+		}
+		for i, k := range keys {
+			d := reportKeyDoc{KID: k.KID, CreatedAt: k.CreatedAt.UTC(), Current: i == 0}
+			if !k.RetiredAt.IsZero() {
+				at := k.RetiredAt.UTC()
+				d.RetiredAt = &at
+			}
+			doc.Keys = append(doc.Keys, d)
+		}
+	} else {
+		keys, err := s.o.Store.ReportKeys(r.Context(), p.TenantID)
+		if err != nil {
+			return err
+		}
+		for i, k := range keys {
+			doc.Keys = append(doc.Keys, reportKeyDoc{KID: k.ID, CreatedAt: k.CreatedAt.UTC(), Current: i == 0})
+		}
 	}
 	writeJSON(w, http.StatusOK, doc)
 	return nil

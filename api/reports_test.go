@@ -166,6 +166,14 @@ func TestReports(t *testing.T) {
 	require.Equal(t, []string{kid3, kid2, kid1}, []string{list.Keys[0].KID, list.Keys[1].KID, list.Keys[2].KID})
 	require.True(t, list.Keys[0].Current)
 	require.False(t, list.Keys[1].Current)
+	// Each key retired when the next one was made; the current one has no
+	// retired_at.
+	require.Nil(t, list.Keys[0].RetiredAt)
+	require.NotContains(t, string(r.Body), `"retired_at":null`)
+	require.NotNil(t, list.Keys[1].RetiredAt)
+	require.True(t, list.Keys[1].RetiredAt.Equal(list.Keys[0].CreatedAt), "%v", list.Keys[1].RetiredAt)
+	require.NotNil(t, list.Keys[2].RetiredAt)
+	require.True(t, list.Keys[2].RetiredAt.Equal(list.Keys[1].CreatedAt), "%v", list.Keys[2].RetiredAt)
 
 	// Keys are per tenant: tenant B sees none and has no report.
 	r = h.do(http.MethodGet, Prefix+"/report-keys", h.key(tenantB, ScopeAdmin), nil)

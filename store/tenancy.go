@@ -517,6 +517,41 @@ func (s *SQLite) ReportKeys(ctx context.Context, tenantID string) ([]report.Key,
 	return out, wrap("report keys", rows.Err())
 }
 
+// ReportKeyInfo is a report key's metadata, without its secret.
+type ReportKeyInfo struct {
+	KID       string
+	CreatedAt time.Time
+	// RetiredAt is when a rotation superseded the key; zero while it is
+	// current.
+	RetiredAt time.Time
+}
+
+// ReportKeyInfos returns the metadata of a tenant's report keys, newest
+// first (the order of ReportKeys), retired ones included. Secrets are not
+// read.
+func (s *SQLite) ReportKeyInfos(ctx context.Context, tenantID string) ([]ReportKeyInfo, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT kid, created_at, retired_at FROM report_keys WHERE tenant_id = ?
+		ORDER BY created_at DESC, kid DESC`, tenantID)
+	if err != nil {
+		return nil, wrap("report keys", err)
+	}
+	defer func() { _ = rows.Close() }()
+	var out []ReportKeyInfo
+	for rows.Next() {
+		var k ReportKeyInfo
+		var created, retired sql.NullInt64
+		if err := rows.Scan(&k.KID, &created, &retired); err != nil {
+			return nil, wrap("report keys", err)
+		}
+		k.CreatedAt = fromNanos(created)
+		if retired.Valid {
+			k.RetiredAt = fromNanos(retired)
+		}
+		out = append(out, k)
+	}
+	return out, wrap("report keys", rows.Err())
+}
+
 // LookupReportKey finds one of a tenant's report keys by kid.
 func (s *SQLite) LookupReportKey(ctx context.Context, tenantID, kid string) (report.Key, bool, error) {
 	var sealed []byte
