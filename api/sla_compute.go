@@ -48,20 +48,34 @@ type slaInputs struct {
 	// window by target (read once for many targets); nil reads per target.
 	incidents map[string][]alerting.Incident
 	// totals, when set, holds the rollup totals of every target over the
-	// hours starting in [From, To), and first those of the hour holding
-	// From when it starts before From (read once for many targets); nil
-	// reads per target.
-	totals, first map[string]tsdb.RollupTotal
+	// whole hours of the window, first those of the hour holding From when
+	// it starts before From, and last those of the hour holding To when To
+	// is not on the hour (read once for many targets); nil reads per target.
+	totals, first, last map[string]tsdb.RollupTotal
+}
+
+// edges splits a window into its whole hours [start, end) and the partial
+// hours at either end: [From, start) when From is not on the hour, and
+// [end, To) when To is not (a window inside one hour is all first edge).
+func edges(from, to time.Time) (start, end time.Time, firstEdge, lastEdge bool) {
+	start = ceilHour(from)
+	end = to.UTC().Truncate(time.Hour)
+	firstEdge = start.After(from)
+	lastEdge = end.Before(to) && !end.Before(start)
+	if end.Before(start) {
+		end = start
+	}
+	return start, end, firstEdge, lastEdge
 }
 
 // computeSLA reads one target's inputs and computes its SLA.
 //
-// sla.Compute wants the target's hourly rollups, but only for two things:
-// the hours with checks (coverage) and the sum of the rollups it counts
-// (checks, failures, latency histogram). The sample store sums them
-// (RollupTotals), so a 30-day report over 1 000 targets does not move
-// 720 000 rows: Compute gets the covered hours as Data and the sum as one
-// rollup stamped with an hour it counts, which gives the same figures.
+// sla.Compute needs of the samples only the hours with checks (coverage)
+// and the checks of the window summed (checks, failures, latency
+// histogram). The sample store sums whole hours (RollupTotals), so a 30-day
+// report over 1 000 targets does not move 720 000 rows; the partial hours
+// at the window's edges are summed from raw samples, so a window of twenty
+// minutes counts exactly its own checks.
 func (s *Server) computeSLA(ctx context.Context, ti TargetInfo, in slaInputs) (targetSLA, error) {
 	id := ti.Target.ID
 	incs, ok := in.incidents[id]
@@ -75,19 +89,14 @@ func (s *Server) computeSLA(ctx context.Context, ti TargetInfo, in slaInputs) (t
 	if err != nil {
 		return targetSLA{}, err
 	}
-	data, counted, stamp, err := s.rollupInputs(ctx, id, in, maint)
+	data, counted, err := s.rollupInputs(ctx, id, in, maint)
 	if err != nil {
 		return targetSLA{}, fmt.Errorf("rollups of %s: %w", id, err)
 	}
 	input := sla.Input{
 		From: in.q.From, To: in.q.To, Now: in.now,
 		Maintenance: maint, ExcludeMaintenance: in.q.ExcludeMaintenance,
-		Data: data, Accounting: in.q.Accounting, SLO: in.q.SLO,
-	}
-	if counted.Checks > 0 {
-		r := counted
-		r.Hour = stamp
-		input.Rollups = []tsdb.Rollup{r}
+		Data: data, Counted: &counted, Accounting: in.q.Accounting, SLO: in.q.SLO,
 	}
 	for _, inc := range incs {
 		input.Incidents = append(input.Incidents, sla.Interval{Start: inc.Start, End: inc.End})
@@ -96,61 +105,74 @@ func (s *Server) computeSLA(ctx context.Context, ti TargetInfo, in slaInputs) (t
 	return targetSLA{Target: ti, Report: rep, Counted: counted}, nil
 }
 
-// rollupInputs returns what sla.Compute needs of a target's rollups: the
-// hours with checks from the one holding From (which may start before it:
-// that first, partial hour counts as covered) to To; the sum of the
-// rollups whose hour starts in [From, To), less the hours wholly inside
-// maintenance when it is excluded (as sla.Compute counts them); and an
-// hour that Compute counts, to stamp the sum with.
+// rollupInputs returns what sla.Compute needs of a target's samples: the
+// hours with checks from the one holding From to the one holding To (the
+// partial edge hours count as covered when they had checks), and the
+// window's checks summed: whole hours from the rollups, less those wholly
+// inside maintenance when it is excluded, and the partial edge hours from
+// the raw samples inside the window (less those in maintenance). Edge hours
+// older than raw retention count in full from their rollup.
 func (s *Server) rollupInputs(ctx context.Context, id string, in slaInputs, maint []sla.Interval) (
-	data []sla.Interval, counted tsdb.Rollup, stamp time.Time, err error) {
+	data []sla.Interval, counted tsdb.Rollup, err error) {
 	q := in.q
-	start := ceilHour(q.From)
+	start, end, firstEdge, lastEdge := edges(q.From, q.To)
 	read := func(m map[string]tsdb.RollupTotal, from, to time.Time) (tsdb.RollupTotal, error) {
-		if t, ok := m[id]; ok {
+		if t, ok := m[id]; ok || m != nil {
 			return t, nil
 		}
 		got, err := s.o.Samples.RollupTotals(ctx, []string{id}, from, to)
 		return got[id], err
 	}
-	total, err := read(in.totals, start, q.To)
-	if err != nil {
-		return nil, counted, stamp, err
-	}
+	counted = tsdb.Rollup{TargetID: id}
 	data = []sla.Interval{} // non-nil: Compute must not derive coverage itself
-	if start.After(q.From) {
-		first, err := read(in.first, q.From.UTC().Truncate(time.Hour), start)
+	if firstEdge {
+		hour, err := read(in.first, q.From.UTC().Truncate(time.Hour), start)
 		if err != nil {
-			return nil, counted, stamp, err
+			return nil, counted, err
 		}
-		data = appendCovered(data, first.Covered)
+		data = appendCovered(data, hour.Covered)
+		edgeEnd := start
+		if q.To.Before(edgeEnd) {
+			edgeEnd = q.To
+		}
+		if err := s.countEdge(ctx, id, q.From, edgeEnd, hour, in, maint, &counted); err != nil {
+			return nil, counted, err
+		}
+	}
+	total, err := read(in.totals, start, end)
+	if err != nil {
+		return nil, counted, err
 	}
 	data = appendCovered(data, total.Covered)
-	counted, stamp = total.Sum, start
-	if !q.ExcludeMaintenance || total.Sum.Checks == 0 {
-		return data, counted, stamp, nil
+	if lastEdge {
+		hour, err := read(in.last, end, q.To)
+		if err != nil {
+			return nil, counted, err
+		}
+		data = appendCovered(data, hour.Covered)
+		if err := s.countEdge(ctx, id, end, q.To, hour, in, maint, &counted); err != nil {
+			return nil, counted, err
+		}
 	}
-	excluded := maintenanceHours(maint, start, q.To)
+	excluded := []tsdb.HourRange(nil)
+	if q.ExcludeMaintenance && total.Sum.Checks > 0 {
+		excluded = maintenanceHours(maint, start, end)
+	}
 	if len(excluded) == 0 {
-		return data, counted, stamp, nil
+		counted.Merge(total.Sum)
+		return data, counted, nil
 	}
-	// Sum the runs of hours between the excluded ones; stamp with the
-	// first hour that is not excluded.
-	counted = tsdb.Rollup{TargetID: id}
-	stamped := false
+	// Sum the runs of hours between the excluded ones.
 	at := start
 	for i := 0; i <= len(excluded); i++ {
-		end := q.To
+		stop := end
 		if i < len(excluded) {
-			end = excluded[i].From
+			stop = excluded[i].From
 		}
-		if at.Before(end) {
-			if !stamped {
-				stamp, stamped = at, true
-			}
-			got, err := s.o.Samples.RollupTotals(ctx, []string{id}, at, end)
+		if at.Before(stop) {
+			got, err := s.o.Samples.RollupTotals(ctx, []string{id}, at, stop)
 			if err != nil {
-				return nil, counted, stamp, err
+				return nil, counted, err
 			}
 			counted.Merge(got[id].Sum)
 		}
@@ -158,7 +180,61 @@ func (s *Server) rollupInputs(ctx context.Context, id string, in slaInputs, main
 			at = excluded[i].To
 		}
 	}
-	return data, counted, stamp, nil
+	return data, counted, nil
+}
+
+// countEdge adds the checks of a partial hour [from, to) from the raw
+// samples. When the hour's rollup has checks but no raw sample is left
+// (older than raw retention), the whole hour's rollup stands in.
+func (s *Server) countEdge(ctx context.Context, id string, from, to time.Time, hour tsdb.RollupTotal,
+	in slaInputs, maint []sla.Interval, counted *tsdb.Rollup) error {
+	if hour.Sum.Checks == 0 {
+		return nil
+	}
+	var edge tsdb.Rollup
+	q := tsdb.SampleQuery{TargetID: id, From: from, To: to}
+	seen := 0
+	for {
+		page, err := s.o.Samples.Samples(ctx, q)
+		if err != nil {
+			return err
+		}
+		for _, r := range page.Samples {
+			seen++
+			if in.q.ExcludeMaintenance && inAny(maint, r.Start) {
+				continue
+			}
+			edge.Add(r)
+		}
+		if page.NextCursor == "" || len(page.Samples) == 0 {
+			break
+		}
+		q.Cursor = page.NextCursor
+	}
+	if seen == 0 {
+		// None in the edge: either the hour's checks fell outside it, or
+		// its raw samples are gone (retention). Only the latter leaves the
+		// whole hour without a raw sample.
+		hourStart := from.UTC().Truncate(time.Hour)
+		page, err := s.o.Samples.Samples(ctx, tsdb.SampleQuery{TargetID: id, From: hourStart, To: hourStart.Add(time.Hour), Limit: 1})
+		if err != nil {
+			return err
+		}
+		if len(page.Samples) == 0 {
+			edge = hour.Sum
+		}
+	}
+	counted.Merge(edge)
+	return nil
+}
+
+func inAny(ivs []sla.Interval, t time.Time) bool {
+	for _, iv := range ivs {
+		if !t.Before(iv.Start) && t.Before(iv.End) {
+			return true
+		}
+	}
+	return false
 }
 
 func appendCovered(data []sla.Interval, hours []tsdb.HourRange) []sla.Interval {
@@ -217,12 +293,17 @@ func (s *Server) computeSLAs(ctx context.Context, targets []TargetInfo, in slaIn
 				in.incidents[inc.TargetID] = append(in.incidents[inc.TargetID], inc)
 			}
 		}
-		start := ceilHour(in.q.From)
-		if in.totals, err = s.o.Samples.RollupTotals(ctx, ids, start, in.q.To); err != nil {
+		start, end, firstEdge, lastEdge := edges(in.q.From, in.q.To)
+		if in.totals, err = s.o.Samples.RollupTotals(ctx, ids, start, end); err != nil {
 			return nil, fmt.Errorf("rollups: %w", err)
 		}
-		if start.After(in.q.From) {
+		if firstEdge {
 			if in.first, err = s.o.Samples.RollupTotals(ctx, ids, in.q.From.UTC().Truncate(time.Hour), start); err != nil {
+				return nil, fmt.Errorf("rollups: %w", err)
+			}
+		}
+		if lastEdge {
+			if in.last, err = s.o.Samples.RollupTotals(ctx, ids, end, in.q.To); err != nil {
 				return nil, fmt.Errorf("rollups: %w", err)
 			}
 		}

@@ -238,10 +238,12 @@ func TestSLAGolden(t *testing.T) {
 	t.Run("a window starting mid-hour", func(t *testing.T) {
 		// [00:30, 12:00) of start-edge: the incident covers [00:30, 00:45)
 		// = 900 s of the 41 400 s; the partial first hour counts as covered
-		// (rollups are hourly) but its checks do not (11 × 120 = 1 320).
+		// (rollups are hourly) and its own checks, from 00:30 on, are
+		// counted from the raw samples: 60 + 11 × 120 = 1 380, the 30 of
+		// [00:30, 00:45) failed.
 		doc := get("start-edge", url.Values{"from": {at(0, 30).Format(time.RFC3339)}, "to": {at(12, 0).Format(time.RFC3339)}})
 		requireSLA(t, want{uptime: f(40500.0 / 41400 * 100), up: 40500, down: 900, coverage: 100, incidents: 1,
-			longest: 900, mttr: f(900), mtbf: f(40500), checks: 1320, failed: 0, latency: true}, doc)
+			longest: 900, mttr: f(900), mtbf: f(40500), checks: 1380, failed: 30, latency: true}, doc)
 	})
 }
 

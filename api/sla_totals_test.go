@@ -20,10 +20,11 @@ import (
 	"github.com/upwatch/upwatch/tsdb/sqlite"
 )
 
-// referenceSLA is how the SLA was computed before rollup totals: every
-// hourly rollup from the hour holding From, handed to sla.Compute, and
-// the counted ones (hour in [From, To), not wholly in maintenance when it
-// is excluded) summed hour by hour.
+// referenceSLA computes the SLA the slow, obvious way: coverage from every
+// hourly rollup from the hour holding From, and the counted checks from
+// the raw samples one by one — those of whole hours in the window unless
+// the hour lies wholly inside excluded maintenance, and those of the
+// partial edge hours unless the sample itself is in excluded maintenance.
 func referenceSLA(t *testing.T, st tsdb.Reader, ti TargetInfo, in slaInputs) targetSLA {
 	t.Helper()
 	id := ti.Target.ID
@@ -31,41 +32,46 @@ func referenceSLA(t *testing.T, st tsdb.Reader, ti TargetInfo, in slaInputs) tar
 	require.NoError(t, err)
 	maint, err := maintenanceOf(in.windows, id, ti.Target.Labels, in.q.From, in.q.To)
 	require.NoError(t, err)
-	input := sla.Input{
-		From: in.q.From, To: in.q.To, Now: in.now,
-		Maintenance: maint, ExcludeMaintenance: in.q.ExcludeMaintenance,
-		Rollups: rollups, Accounting: in.q.Accounting, SLO: in.q.SLO,
-	}
-	for _, inc := range in.incidents[id] {
-		input.Incidents = append(input.Incidents, sla.Interval{Start: inc.Start, End: inc.End})
-	}
 	var m []sla.Interval
 	if in.q.ExcludeMaintenance {
 		m = sla.Union(maint)
 	}
-	var counted []tsdb.Rollup
-	for _, r := range rollups {
-		if r.Hour.Before(in.q.From) || !r.Hour.Before(in.q.To) {
+	inMaint := func(from, to time.Time) bool { // [from, to) wholly inside m
+		i := sort.Search(len(m), func(i int) bool { return m[i].Start.After(from) })
+		return i > 0 && !m[i-1].End.Before(to)
+	}
+	sum := tsdb.Rollup{TargetID: id}
+	page, err := st.Samples(context.Background(), tsdb.SampleQuery{TargetID: id, From: in.q.From, To: in.q.To, Limit: 10000})
+	require.NoError(t, err)
+	require.Empty(t, page.NextCursor)
+	for _, r := range page.Samples {
+		hour := r.Start.UTC().Truncate(time.Hour)
+		whole := !hour.Before(in.q.From) && !hour.Add(time.Hour).After(in.q.To)
+		if whole && inMaint(hour, hour.Add(time.Hour)) || !whole && inMaint(r.Start, r.Start.Add(time.Nanosecond)) {
 			continue
 		}
-		i := sort.Search(len(m), func(i int) bool { return m[i].Start.After(r.Hour) })
-		if i > 0 && !m[i-1].End.Before(r.Hour.Add(time.Hour)) {
-			continue
-		}
-		counted = append(counted, r)
+		var one tsdb.Rollup
+		one.Add(r)
+		sum.Merge(one)
 	}
-	var sum tsdb.Rollup
-	for _, r := range sla.Merge(counted) {
-		sum.Merge(r)
+	input := sla.Input{
+		From: in.q.From, To: in.q.To, Now: in.now,
+		Maintenance: maint, ExcludeMaintenance: in.q.ExcludeMaintenance,
+		Data: sla.CoverageFromRollups(rollups), Counted: &sum, Accounting: in.q.Accounting, SLO: in.q.SLO,
 	}
-	sum.TargetID = id
+	if input.Data == nil {
+		input.Data = []sla.Interval{}
+	}
+	for _, inc := range in.incidents[id] {
+		input.Incidents = append(input.Incidents, sla.Interval{Start: inc.Start, End: inc.End})
+	}
 	return targetSLA{Target: ti, Report: sla.Compute(input), Counted: sum}
 }
 
-// TestSLAFromTotalsMatchesRollups: the SLA computed from rollup totals is
-// the one computed from every hourly rollup, for windows on and off the
-// hour, with gaps, incidents and maintenance included or excluded, one
-// target at a time and for many at once (and so the pooled aggregate).
+// TestSLAFromTotalsMatchesRollups: the SLA computed from rollup totals and
+// raw edge hours is the one computed sample by sample, for windows on and
+// off the hour, with gaps, incidents and maintenance included or excluded,
+// one target at a time and for many at once (and so the pooled aggregate).
 func TestSLAFromTotalsMatchesRollups(t *testing.T) {
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(t.TempDir(), "s.db"), PruneInterval: -1,

@@ -46,12 +46,14 @@
 //
 // # Checks, latency
 //
-// Checks, FailedChecks and the latency percentiles come from the rollups
-// whose Hour starts in [From, To) (rollups are whole hours, so a window
-// that does not start on an hour boundary counts the checks of its whole
-// last hour and none of its partial first hour). With ExcludeMaintenance,
-// hours lying wholly inside maintenance are left out; hours partly inside
-// are counted in full. Percentiles: see Quantile.
+// Checks, FailedChecks and the latency percentiles come from Counted when
+// the caller summed them itself (exactly, e.g. from raw samples at the
+// window's partial edge hours); otherwise from the rollups whose Hour
+// starts in [From, To) (rollups are whole hours, so a window that does not
+// start on an hour boundary counts the checks of its whole last hour and
+// none of its partial first hour). With ExcludeMaintenance, hours lying
+// wholly inside maintenance are left out; hours partly inside are counted
+// in full. Percentiles: see Quantile.
 //
 // # Outages
 //
@@ -132,6 +134,10 @@ type Input struct {
 	// Rollups are the hourly rollups of the target (or the Merge of several
 	// targets' rollups); those whose Hour is outside [From, To) are ignored.
 	Rollups []tsdb.Rollup
+	// Counted, when set, is the window's checks already summed (and
+	// maintenance already left out) by the caller; Rollups then serve only
+	// to derive Data when it is nil.
+	Counted *tsdb.Rollup
 
 	// Accounting is AccountingTime when empty.
 	Accounting Accounting
@@ -274,15 +280,19 @@ func Compute(in Input) Report {
 		maintAll = normalize(in.Maintenance, time.Time{}, time.Time{})
 	}
 	var sum tsdb.Rollup
-	for i := range in.Rollups {
-		r := &in.Rollups[i]
-		if r.Hour.Before(in.From) || !r.Hour.Before(in.To) {
-			continue
+	if in.Counted != nil {
+		sum = *in.Counted
+	} else {
+		for i := range in.Rollups {
+			r := &in.Rollups[i]
+			if r.Hour.Before(in.From) || !r.Hour.Before(in.To) {
+				continue
+			}
+			if in.ExcludeMaintenance && coversWholly(maintAll, r.Hour, r.Hour.Add(time.Hour)) {
+				continue
+			}
+			addRollup(&sum, r)
 		}
-		if in.ExcludeMaintenance && coversWholly(maintAll, r.Hour, r.Hour.Add(time.Hour)) {
-			continue
-		}
-		addRollup(&sum, r)
 	}
 	rep.Checks, rep.FailedChecks = sum.Checks, sum.Failures
 	rep.LatencyP50 = Quantile(sum, 0.50)

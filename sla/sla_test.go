@@ -693,3 +693,24 @@ func TestComputeLeavesInputAlone(t *testing.T) {
 	// Hour 0 is wholly in maintenance: only hour 1's 120 checks count.
 	require.Equal(t, int64(120), got.Checks)
 }
+
+// A caller that summed the window's checks itself (exact edge hours) hands
+// them over as Counted; the rollups are then not summed again.
+func TestCountedOverridesRollups(t *testing.T) {
+	from := time.Date(2026, 11, 25, 12, 10, 0, 0, time.UTC)
+	to := from.Add(30 * time.Minute)
+	counted := tsdb.Rollup{Checks: 60, Failures: 6, LatencyMin: 10 * time.Millisecond, LatencyMax: 40 * time.Millisecond, LatencySum: 1500 * time.Millisecond}
+	counted.Buckets[tsdb.BucketIndex(20*time.Millisecond)] = 60
+	rep := Compute(Input{
+		From: from, To: to, Accounting: AccountingChecks,
+		Data:    []Interval{{Start: from, End: to}},
+		Rollups: []tsdb.Rollup{{Hour: from.Truncate(time.Hour), Checks: 120, Failures: 50}},
+		Counted: &counted,
+	})
+	if rep.Checks != 60 || rep.FailedChecks != 6 {
+		t.Fatalf("checks %d failed %d, want 60 and 6 from Counted", rep.Checks, rep.FailedChecks)
+	}
+	if rep.Uptime == nil || *rep.Uptime != 90 {
+		t.Fatalf("uptime %v, want 90", rep.Uptime)
+	}
+}
