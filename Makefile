@@ -43,10 +43,11 @@ test-integration:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3s ./prober/ ./app/ ./tsdb/... ./prober/schedule/ ./sla/
 
-# The load harness: the whole service with 10,000 targets at 30 s for 90 s;
-# prints scheduler lag quantiles, checks/s and resident memory.
+# The load harness: the whole service with 10,000 targets at 30 s for 90 s
+# (scheduler lag quantiles, checks/s, resident memory), and API target
+# reads at 500 requests/s (latency quantiles).
 load:
-	UPWATCH_LOAD=1 $(GO) test -count=1 -run TestLoadTenThousandTargets -v -timeout 10m ./app/
+	UPWATCH_LOAD=1 $(GO) test -count=1 -run 'TestLoadTenThousandTargets|TestLoadTargetReads' -v -timeout 10m ./app/ ./api/
 
 # Needs a Docker engine (not on the CI machines; the compose file is
 # validated there by `docker-compose config -q` in the deploy tests).
