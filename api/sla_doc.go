@@ -302,9 +302,7 @@ func aggregate(reps []sla.Report, counted []tsdb.Rollup, acc sla.Accounting, slo
 	sum.LatencyP50 = sla.Quantile(all, 0.50)
 	sum.LatencyP95 = sla.Quantile(all, 0.95)
 	sum.LatencyP99 = sla.Quantile(all, 0.99)
-	if slo > 0 && !math.IsNaN(slo) {
-		sum.SLO = pooledSLO(sum, acc, slo)
-	}
+	sla.ApplySLO(&sum, slo)
 
 	agg := aggregateDoc{
 		Method: aggregateMethod, Targets: len(reps), TargetsWithData: len(uptimes),
@@ -321,25 +319,4 @@ func aggregate(reps []sla.Report, counted []tsdb.Rollup, acc sla.Accounting, slo
 		agg.MeanUptimePercent, agg.MinUptimePercent = &mean, &worst
 	}
 	return agg
-}
-
-// pooledSLO applies slo to pooled figures the way sla.Compute does for one
-// target (to 1e-4 percent).
-func pooledSLO(sum sla.Report, acc sla.Accounting, slo float64) *sla.SLOStatus {
-	ppm := math.Round(min(slo, 100) * 1e4)
-	s := &sla.SLOStatus{Target: ppm / 1e4}
-	allowed := (1e6 - ppm) / 1e6
-	switch acc {
-	case sla.AccountingChecks:
-		s.BudgetChecks = float64(sum.Checks) * allowed
-		s.UsedChecks = float64(sum.FailedChecks)
-		s.LeftChecks = s.BudgetChecks - s.UsedChecks
-		s.Met = sum.Uptime != nil && *sum.Uptime >= s.Target
-	default:
-		s.Budget = time.Duration(math.Round(float64(sum.Up+sum.Downtime) * allowed))
-		s.Used = sum.Downtime
-		s.Left = s.Budget - s.Used
-		s.Met = sum.Uptime != nil && s.Left >= 0
-	}
-	return s
 }

@@ -70,7 +70,7 @@ func Merge(rs ...[]tsdb.Rollup) []tsdb.Rollup {
 				out = append(out, r)
 				continue
 			}
-			addRollup(&out[i], &r)
+			out[i].Merge(r)
 		}
 	}
 	slices.SortFunc(out, func(a, b tsdb.Rollup) int { return a.Hour.Compare(b.Hour) })
@@ -82,25 +82,6 @@ func Merge(rs ...[]tsdb.Rollup) []tsdb.Rollup {
 		}
 	}
 	return out
-}
-
-// addRollup folds r into acc.
-func addRollup(acc *tsdb.Rollup, r *tsdb.Rollup) {
-	if r.Checks == 0 {
-		return
-	}
-	if acc.Checks == 0 {
-		acc.LatencyMin, acc.LatencyMax = r.LatencyMin, r.LatencyMax
-	} else {
-		acc.LatencyMin = min(acc.LatencyMin, r.LatencyMin)
-		acc.LatencyMax = max(acc.LatencyMax, r.LatencyMax)
-	}
-	acc.Checks += r.Checks
-	acc.Failures += r.Failures
-	acc.LatencySum += r.LatencySum
-	for i, n := range r.Buckets {
-		acc.Buckets[i] += n
-	}
 }
 
 // Quantile estimates the q-quantile (0 ≤ q ≤ 1) of the latencies in a

@@ -291,7 +291,7 @@ func Compute(in Input) Report {
 			if in.ExcludeMaintenance && coversWholly(maintAll, r.Hour, r.Hour.Add(time.Hour)) {
 				continue
 			}
-			addRollup(&sum, r)
+			sum.Merge(*r)
 		}
 	}
 	rep.Checks, rep.FailedChecks = sum.Checks, sum.Failures
@@ -313,29 +313,37 @@ func Compute(in Input) Report {
 		}
 	}
 
-	// SLO.
-	if in.SLO > 0 && !math.IsNaN(in.SLO) {
-		ppm := int64(math.Round(min(in.SLO, 100) * ppmScale / 100))
-		s := &SLOStatus{Target: float64(ppm) * 100 / ppmScale}
-		allowed := uint64(ppmScale - ppm)
-		switch acc {
-		case AccountingTime:
-			s.Budget = time.Duration(mulDivRound(uint64(rep.Up+rep.Downtime), allowed, ppmScale))
-			s.Used = rep.Downtime
-			s.Left = s.Budget - s.Used
-			s.Met = rep.HasData() && s.Left >= 0
-		case AccountingChecks:
-			s.BudgetChecks = float64(rep.Checks) * float64(allowed) / ppmScale
-			s.UsedChecks = float64(rep.FailedChecks)
-			s.LeftChecks = s.BudgetChecks - s.UsedChecks
-			// Compare exactly: failed ≤ checks × allowed / 1e6.
-			hi, lo := bits.Mul64(uint64(rep.FailedChecks), ppmScale)
-			bhi, blo := bits.Mul64(uint64(rep.Checks), allowed)
-			s.Met = rep.HasData() && (hi < bhi || hi == bhi && lo <= blo)
-		}
-		rep.SLO = s
-	}
+	ApplySLO(&rep, in.SLO)
 	return rep
+}
+
+// ApplySLO sets rep.SLO for a target of slo percent (read to 1e-4 percent;
+// none when slo is not positive): the error budget of rep's accounting, what
+// rep used of it and what is left. Callers that pool several reports (label
+// selectors) apply it to the pooled figures.
+func ApplySLO(rep *Report, slo float64) {
+	if slo <= 0 || math.IsNaN(slo) {
+		return
+	}
+	ppm := int64(math.Round(min(slo, 100) * ppmScale / 100))
+	s := &SLOStatus{Target: float64(ppm) * 100 / ppmScale}
+	allowed := uint64(ppmScale - ppm)
+	switch rep.Accounting {
+	case AccountingChecks:
+		s.BudgetChecks = float64(rep.Checks) * float64(allowed) / ppmScale
+		s.UsedChecks = float64(rep.FailedChecks)
+		s.LeftChecks = s.BudgetChecks - s.UsedChecks
+		// Compare exactly: failed ≤ checks × allowed / 1e6.
+		hi, lo := bits.Mul64(uint64(rep.FailedChecks), ppmScale)
+		bhi, blo := bits.Mul64(uint64(rep.Checks), allowed)
+		s.Met = rep.HasData() && (hi < bhi || hi == bhi && lo <= blo)
+	default:
+		s.Budget = time.Duration(mulDivRound(uint64(rep.Up+rep.Downtime), allowed, ppmScale))
+		s.Used = rep.Downtime
+		s.Left = s.Budget - s.Used
+		s.Met = rep.HasData() && s.Left >= 0
+	}
+	rep.SLO = s
 }
 
 // coversWholly reports whether the normalized set ivs contains [s, e).
