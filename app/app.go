@@ -214,7 +214,15 @@ func Run(ctx context.Context, o Options) error {
 		log.Warn("http shutdown", "err", err)
 	}
 	stopChecks()
-	wg.Wait() // in-flight checks end by their own timeout; their samples are recorded
+	// In-flight checks end by their own timeout and their samples are
+	// recorded; the shutdown timeout bounds the wait all the same.
+	checksDone := make(chan struct{})
+	go func() { wg.Wait(); close(checksDone) }()
+	select {
+	case <-checksDone:
+	case <-drainCtx.Done():
+		log.Error("checks still running at the shutdown timeout; not waiting for them", "timeout", o.ShutdownTimeout)
+	}
 	dispatcher.Wake()
 	stopDispatch()
 	<-dispatched
