@@ -3,17 +3,14 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -70,15 +67,7 @@ func TestAPIEndToEnd(t *testing.T) {
 	dir := t.TempDir()
 	bin := buildBinary(t, dir)
 
-	var down atomic.Bool
-	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		if down.Load() {
-			http.Error(w, "out of order", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "fine")
-	}))
-	defer target.Close()
+	target, down := flakyTarget(t)
 
 	listen := freePort(t)
 	cfg := filepath.Join(dir, "upwatch.yaml")

@@ -142,6 +142,21 @@ func freePort(t *testing.T) string {
 	return ln.Addr().String()
 }
 
+// flakyTarget is a target the test takes down (503) and up at will.
+func flakyTarget(t *testing.T) (*httptest.Server, *atomic.Bool) {
+	t.Helper()
+	down := &atomic.Bool{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if down.Load() {
+			http.Error(w, "out of order", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "fine")
+	}))
+	t.Cleanup(srv.Close)
+	return srv, down
+}
+
 // buildBinary builds upwatch into dir.
 func buildBinary(t *testing.T, dir string) string {
 	t.Helper()
@@ -197,15 +212,7 @@ func TestAlertingEndToEnd(t *testing.T) {
 	dir := t.TempDir()
 	bin := buildBinary(t, dir)
 
-	var down atomic.Bool
-	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		if down.Load() {
-			http.Error(w, "maintenance gone wrong", http.StatusBadGateway)
-			return
-		}
-		fmt.Fprintln(w, "all good")
-	}))
-	defer target.Close()
+	target, down := flakyTarget(t)
 	p := &providers{t: t}
 	sg := httptest.NewServer(http.HandlerFunc(p.sendgrid))
 	defer sg.Close()
