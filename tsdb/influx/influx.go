@@ -7,10 +7,13 @@
 // influxdb-client-go's blocking write API, one request per batch. With a
 // spool directory set, a batch InfluxDB cannot take (connection refused,
 // timeout, 5xx, 429, 401/403/404) is appended to a bounded on-disk spool and
-// replayed in order when InfluxDB answers again; while the spool holds
-// anything, new batches queue behind it so order is kept. Replaying a batch
-// that had in fact been written is harmless: a point is identified by its
-// series and timestamp, so writing it again overwrites it with itself.
+// replayed when InfluxDB answers again; while the spool holds
+// anything, new batches queue behind it. Replay sends a few spooled batches
+// at once (Options.Replay.InFlight) and advances the spool's cursor past a
+// batch only once it and every batch before it were written. Replaying a
+// batch that had in fact been written is harmless, and so is writing batches
+// out of order: a point is identified by its series and timestamp, so
+// writing it again overwrites it with itself.
 //
 // Reads are Flux queries that use only functions of Flux 0.65 (InfluxDB
 // 1.8's): range, filter, limit, last, pivot, group, sort, keep.
@@ -43,6 +46,10 @@ const (
 // Defaults for Options.
 const (
 	DefaultTimeout = 10 * time.Second
+	// DefaultReplayInFlight is how many spooled batches are replayed at
+	// once: one request at a time runs at InfluxDB's single-request ingest
+	// rate, while a few overlap its parsing and WAL writes.
+	DefaultReplayInFlight = 4
 )
 
 // Options configure Open. URL and Bucket are required.
@@ -67,7 +74,8 @@ type Options struct {
 	// take is spooled there and replayed. Its Registerer and Logger default
 	// to the ones below.
 	Spool spool.Options
-	// Replay tunes the backoff of the spool replayer.
+	// Replay tunes the spool replayer: its backoff, and how many batches it
+	// sends at once (default DefaultReplayInFlight).
 	Replay spool.ReplayOptions
 
 	// Registerer receives the store's and the spool's metrics; nil
@@ -115,8 +123,15 @@ func Open(o Options) (*Store, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultTimeout
 	}
+	if o.Replay.InFlight <= 0 {
+		o.Replay.InFlight = DefaultReplayInFlight
+	}
 	if o.HTTPClient == nil {
-		o.HTTPClient = &http.Client{Timeout: o.Timeout}
+		// Keep a connection per replay request alive (the default
+		// transport keeps two per host).
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = max(t.MaxIdleConnsPerHost, o.Replay.InFlight+1)
+		o.HTTPClient = &http.Client{Timeout: o.Timeout, Transport: t}
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

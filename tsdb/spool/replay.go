@@ -33,13 +33,37 @@ type ReplayOptions struct {
 	// RetryMin and RetryMax bound the backoff after a failed send (default
 	// 100ms and 10s).
 	RetryMin, RetryMax time.Duration
+	// InFlight is how many records Replay sends at once (default 1: one
+	// after the other). With more, send is called concurrently and records
+	// may reach the store out of order, but they are still committed in
+	// order.
+	InFlight int
 }
 
-// Replay sends the spool's records with send, oldest first, committing each
-// one send accepted, until ctx ends or the spool is closed. A failed send is
-// retried with capped exponential backoff and jitter; one wrapped with
-// Permanent is discarded. While the spool is empty Replay waits for appends.
-// Run one Replay per spool.
+// slot is a record Replay has read and not yet committed.
+type slot struct {
+	e     Entry
+	err   error // send's answer, once done
+	state slotState
+}
+
+type slotState int
+
+const (
+	sending slotState = iota
+	sent              // accepted, or refused for good: ready to commit
+	failed            // to be sent again after the backoff
+)
+
+// Replay sends the spool's records with send, oldest first, until ctx ends
+// or the spool is closed. Up to o.InFlight records are sent at once; a
+// record is committed once send accepted it and every record before it is
+// committed, so the spool's cursor never passes a record that was not
+// written, and a crash replays at most InFlight records again. A failed
+// send stops new ones; once those in flight have answered, the failed ones
+// are sent again after a capped exponential backoff with jitter. A record
+// whose send failed with a Permanent error is discarded. While the spool is
+// empty Replay waits for appends. Run one Replay per spool.
 func (s *Spool) Replay(ctx context.Context, send func(context.Context, Record) error, o ReplayOptions) {
 	if o.RetryMin <= 0 {
 		o.RetryMin = 100 * time.Millisecond
@@ -47,6 +71,7 @@ func (s *Spool) Replay(ctx context.Context, send func(context.Context, Record) e
 	if o.RetryMax < o.RetryMin {
 		o.RetryMax = max(10*time.Second, o.RetryMin)
 	}
+	o.InFlight = max(o.InFlight, 1)
 	log := s.o.Logger
 	delay := o.RetryMin
 	var lastErr string
@@ -63,22 +88,119 @@ func (s *Spool) Replay(ctx context.Context, send func(context.Context, Record) e
 			return false
 		}
 	}
-	for ctx.Err() == nil {
-		e, ok, err := s.Peek()
-		if errors.Is(err, ErrClosed) {
-			return
-		}
-		if err != nil {
+
+	var pending []*slot // read and not committed, in spool order
+	results := make(chan *slot, o.InFlight)
+	inflight := 0
+	halted := false // a send failed: start no new one until the retry
+	launch := func(sl *slot) {
+		sl.state = sending
+		inflight++
+		go func() {
+			sl.err = send(ctx, sl.e.Record)
+			results <- sl
+		}()
+	}
+	receive := func(sl *slot) {
+		inflight--
+		switch err := sl.err; {
+		case err == nil:
+			sl.state = sent
+			if !halted {
+				if failing {
+					log.Info("spool: replay resumed", "waiting_samples", s.Stats().Samples)
+					failing, lastErr = false, ""
+				}
+				delay = o.RetryMin
+			}
+		case IsPermanent(err):
+			sl.state = sent
+		case ctx.Err() != nil:
+			sl.state = failed
+		default:
+			sl.state = failed
+			halted, failing = true, true
 			if err.Error() != lastErr {
-				log.Error("spool: read failed, retrying", "err", err)
+				log.Warn("spool: replay failed, retrying", "samples", sl.e.Samples, "err", err)
 				lastErr = err.Error()
 			}
+		}
+	}
+	// settle commits the records at the head of pending that are done;
+	// false means the spool is closed.
+	settle := func() bool {
+		for len(pending) > 0 && pending[0].state == sent {
+			sl := pending[0]
+			pending = pending[1:]
+			var err error
+			if sl.err != nil {
+				log.Error("spool: the store refused spooled samples for good; discarded", "samples", sl.e.Samples, "err", sl.err)
+				err = s.Reject(sl.e)
+			} else {
+				err = s.Commit(sl.e)
+			}
+			if errors.Is(err, ErrClosed) {
+				return false
+			}
+			if err != nil {
+				log.Error("spool: commit failed", "err", err)
+			}
+		}
+		return true
+	}
+	// Never return with a send still running.
+	defer func() {
+		for inflight > 0 {
+			receive(<-results)
+		}
+		settle()
+	}()
+
+	for ctx.Err() == nil {
+		if !settle() {
+			return
+		}
+		if halted && inflight == 0 {
 			if !sleep() {
 				return
 			}
-			continue
+			halted = false
+			for _, sl := range pending {
+				if sl.state == failed {
+					launch(sl)
+				}
+			}
 		}
-		if !ok {
+		for !halted && len(pending) < o.InFlight {
+			var e Entry
+			var ok bool
+			var err error
+			if len(pending) == 0 {
+				e, ok, err = s.Peek()
+			} else {
+				e, ok, err = s.Next(pending[len(pending)-1].e)
+			}
+			if errors.Is(err, ErrClosed) {
+				return
+			}
+			if err != nil { // from Peek: nothing is in flight
+				if err.Error() != lastErr {
+					log.Error("spool: read failed, retrying", "err", err)
+					lastErr = err.Error()
+				}
+				if !sleep() {
+					return
+				}
+				continue
+			}
+			if !ok {
+				break
+			}
+			sl := &slot{e: e}
+			pending = append(pending, sl)
+			launch(sl)
+		}
+		if inflight == 0 { // the spool is empty
 			select {
 			case <-s.data:
 			case <-ctx.Done():
@@ -86,36 +208,6 @@ func (s *Spool) Replay(ctx context.Context, send func(context.Context, Record) e
 			}
 			continue
 		}
-		err = send(ctx, e.Record)
-		switch {
-		case err == nil:
-			if failing {
-				log.Info("spool: replay resumed", "waiting_samples", s.Stats().Samples)
-				failing, lastErr = false, ""
-			}
-			delay = o.RetryMin
-			err = s.Commit(e)
-		case IsPermanent(err):
-			log.Error("spool: the store refused spooled samples for good; discarded", "samples", e.Samples, "err", err)
-			err = s.Reject(e)
-		case ctx.Err() != nil:
-			return
-		default:
-			failing = true
-			if err.Error() != lastErr {
-				log.Warn("spool: replay failed, retrying", "samples", e.Samples, "err", err)
-				lastErr = err.Error()
-			}
-			if !sleep() {
-				return
-			}
-			continue
-		}
-		if errors.Is(err, ErrClosed) {
-			return
-		}
-		if err != nil {
-			log.Error("spool: commit failed", "err", err)
-		}
+		receive(<-results)
 	}
 }

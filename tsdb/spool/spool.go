@@ -161,6 +161,8 @@ type Spool struct {
 	w        *os.File   // the last segment, open for writing (nil until needed)
 	r        *os.File   // the first segment, open for reading
 	rID      uint64     // which segment r is
+	ra       *os.File   // a later segment, open for reading ahead (Next)
+	raID     uint64     // which segment ra is
 	readOff  int64      // next record to read in segs[0]
 	readDone int64      // samples of segs[0] already committed
 	readRecs int64      // records of segs[0] already committed
@@ -562,6 +564,10 @@ func (s *Spool) removeHead() error {
 		_ = s.r.Close()
 		s.r = nil
 	}
+	if s.ra != nil && s.raID == seg.id {
+		_ = s.ra.Close()
+		s.ra = nil
+	}
 	if len(s.segs) == 1 && s.w != nil {
 		_ = s.w.Close()
 		s.w = nil
@@ -606,7 +612,7 @@ func (s *Spool) Peek() (e Entry, ok bool, err error) {
 			}
 			s.rID = seg.id
 		}
-		e, err = s.readAt(seg)
+		e, err = readAt(s.r, seg, s.readOff)
 		if err == nil {
 			return e, true, nil
 		}
@@ -624,17 +630,18 @@ func (s *Spool) Peek() (e Entry, ok bool, err error) {
 	}
 }
 
-func (s *Spool) readAt(seg *segment) (Entry, error) {
+// readAt reads the record at off in seg, whose file is f.
+func readAt(f *os.File, seg *segment, off int64) (Entry, error) {
 	var fh [frameHead]byte
-	if _, err := s.r.ReadAt(fh[:], s.readOff); err != nil {
+	if _, err := f.ReadAt(fh[:], off); err != nil {
 		return Entry{}, err
 	}
 	n := int64(binary.BigEndian.Uint32(fh[:4]))
-	if n < countLen || s.readOff+frameHead+n > seg.size {
+	if n < countLen || off+frameHead+n > seg.size {
 		return Entry{}, errors.New("bad frame length")
 	}
 	body := make([]byte, n)
-	if _, err := s.r.ReadAt(body, s.readOff+frameHead); err != nil {
+	if _, err := f.ReadAt(body, off+frameHead); err != nil {
 		return Entry{}, err
 	}
 	if crc32.Checksum(body, castagnoli) != binary.BigEndian.Uint32(fh[4:]) {
@@ -642,12 +649,70 @@ func (s *Spool) readAt(seg *segment) (Entry, error) {
 	}
 	return Entry{
 		Record: Record{Samples: int(binary.BigEndian.Uint32(body)), Data: body[countLen:]},
-		seg:    seg.id, off: s.readOff, next: s.readOff + frameHead + n,
+		seg:    seg.id, off: off, next: off + frameHead + n,
 	}, nil
 }
 
-// Commit removes e, which Peek returned, from the spool. If e was dropped
-// in the meantime (the spool was full) Commit does nothing.
+// Next returns the record after prev (which Peek or Next returned) without
+// committing anything, so a replayer can send several records at once and
+// still commit them in order. ok is false when there is no record after prev
+// yet, when prev is no longer in the spool (its segment was dropped), or when
+// the next record cannot be read: Peek reports and skips that one once
+// everything before it is committed.
+func (s *Spool) Next(prev Entry) (e Entry, ok bool, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return Entry{}, false, ErrClosed
+	}
+	i := slices.IndexFunc(s.segs, func(seg *segment) bool { return seg.id == prev.seg })
+	if i < 0 || (i == 0 && prev.off < s.readOff) {
+		return Entry{}, false, nil
+	}
+	off := prev.next
+	for off >= s.segs[i].size {
+		if i++; i == len(s.segs) {
+			return Entry{}, false, nil
+		}
+		off = headerLen
+	}
+	seg := s.segs[i]
+	f, err := s.reader(seg.id)
+	if err != nil {
+		return Entry{}, false, nil
+	}
+	e, err = readAt(f, seg, off)
+	if err != nil {
+		return Entry{}, false, nil
+	}
+	return e, true, nil
+}
+
+// reader returns a file open for reading segment id: the head's reader, or
+// the read-ahead one, (re)opened as needed.
+func (s *Spool) reader(id uint64) (*os.File, error) {
+	if s.r != nil && s.rID == id {
+		return s.r, nil
+	}
+	if s.ra != nil && s.raID == id {
+		return s.ra, nil
+	}
+	if s.ra != nil {
+		_ = s.ra.Close()
+		s.ra = nil
+	}
+	f, err := os.Open(s.segPath(id))
+	if err != nil {
+		return nil, err
+	}
+	s.ra, s.raID = f, id
+	return f, nil
+}
+
+// Commit removes e, which Peek or Next returned, from the spool. Records are
+// committed in order: if e is not the oldest uncommitted record (it was
+// dropped in the meantime because the spool was full, or one before it is
+// still uncommitted) Commit does nothing.
 func (s *Spool) Commit(e Entry) error {
 	return s.commit(e, s.replayed)
 }
@@ -702,12 +767,12 @@ func (s *Spool) Close() error {
 
 func (s *Spool) closeFiles() error {
 	var errs []error
-	for _, f := range []*os.File{s.w, s.r, s.cur} {
+	for _, f := range []*os.File{s.w, s.r, s.ra, s.cur} {
 		if f != nil {
 			errs = append(errs, f.Close())
 		}
 	}
-	s.w, s.r, s.cur = nil, nil, nil
+	s.w, s.r, s.ra, s.cur = nil, nil, nil, nil
 	return errors.Join(errs...)
 }
 

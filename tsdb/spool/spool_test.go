@@ -410,3 +410,69 @@ func TestReplayRetriesAndRejects(t *testing.T) {
 	require.EqualValues(t, samplesOf(5, 6), testutil.ToFloat64(s.rejected))
 	require.True(t, s.Empty())
 }
+
+func TestNextReadsAheadAcrossSegments(t *testing.T) {
+	s := open(t, Options{MaxBytes: 1 << 20, SegmentBytes: 8 << 10})
+	appendN(t, s, 0, 30, 1000) // several segments
+	e, ok, err := s.Peek()
+	require.NoError(t, err)
+	require.True(t, ok)
+	ahead := []Entry{e}
+	for {
+		n, ok, err := s.Next(ahead[len(ahead)-1])
+		require.NoError(t, err)
+		if !ok {
+			break
+		}
+		ahead = append(ahead, n)
+	}
+	require.Len(t, ahead, 30)
+	for i, e := range ahead {
+		require.Equal(t, rec(i, 1000), e.Record)
+	}
+	require.NoError(t, s.Commit(ahead[1]), "out of order: ignored")
+	require.EqualValues(t, 30, s.Stats().Records)
+	for _, e := range ahead[:20] {
+		require.NoError(t, s.Commit(e))
+	}
+	require.Equal(t, seq(20, 30), drain(t, s))
+}
+
+func TestReplayInFlightRetriesAndRejects(t *testing.T) {
+	s := open(t, Options{MaxBytes: 1 << 20, SegmentBytes: 8 << 10})
+	appendN(t, s, 0, 40, 500)
+	var mu sync.Mutex
+	got := map[int]int{}
+	tries := map[int]int{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.Replay(ctx, func(_ context.Context, r Record) error {
+			var i int
+			_, _ = fmt.Sscanf(string(r.Data), "record-%06d|", &i)
+			mu.Lock()
+			defer mu.Unlock()
+			tries[i]++
+			switch {
+			case i%5 == 3 && tries[i] <= 2: // transient
+				return errors.New("503")
+			case i == 7:
+				return Permanent(errors.New("400"))
+			}
+			got[i]++
+			if len(got) == 39 {
+				cancel()
+			}
+			return nil
+		}, ReplayOptions{RetryMin: 1, RetryMax: 2, InFlight: 3})
+	}()
+	<-done
+	for i := range 40 {
+		if i != 7 {
+			require.Equal(t, 1, got[i], "record %d written once", i)
+		}
+	}
+	require.EqualValues(t, samplesOf(7, 8), testutil.ToFloat64(s.rejected))
+	require.True(t, s.Empty())
+}
