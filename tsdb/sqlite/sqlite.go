@@ -71,9 +71,9 @@ type Store struct {
 	w, r *sql.DB
 	// wmu serialises writes: the prepared statements and the in-memory
 	// copy of target_state are used by one batch at a time.
-	wmu                             sync.Mutex
-	insSamples, upRollups, upStates *preparedRows
-	states                          map[string]state
+	wmu    sync.Mutex
+	wr     writer
+	states map[string]state
 
 	stop      context.CancelFunc
 	loopDone  chan struct{}
@@ -104,9 +104,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		return nil, sqlitedb.PathError("sqlite store", o.Path, err)
 	}
 	if err := s.init(ctx); err != nil {
-		for _, p := range []*preparedRows{s.insSamples, s.upRollups, s.upStates} {
-			p.close()
-		}
+		s.closeStatements()
 		_ = s.w.Close()
 		_ = s.r.Close()
 		return nil, sqlitedb.PathError("sqlite store", o.Path, err)
@@ -126,17 +124,28 @@ func (s *Store) init(ctx context.Context) error {
 	if err := migrate(ctx, s.w); err != nil {
 		return err
 	}
-	var err error
-	if s.insSamples, err = prepareRows(ctx, s.w, insertSample); err != nil {
+	if err := s.loadStates(ctx); err != nil {
 		return err
 	}
-	if s.upRollups, err = prepareRows(ctx, s.w, upsertRollup); err != nil {
+	// Prepare the write statements now, so a bad one fails Open.
+	c, err := s.w.Conn(ctx)
+	if err != nil {
 		return err
 	}
-	if s.upStates, err = prepareRows(ctx, s.w, upsertState); err != nil {
-		return err
+	defer c.Close()
+	return c.Raw(func(dc any) error { return s.wr.prepare(ctx, dc) })
+}
+
+// closeStatements closes the write statements on the writer connection.
+func (s *Store) closeStatements() {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	c, err := s.w.Conn(context.Background())
+	if err != nil {
+		return
 	}
-	return s.loadStates(ctx)
+	defer c.Close()
+	_ = c.Raw(func(dc any) error { s.wr.close(dc); return nil })
 }
 
 // Ping reports whether the database answers.
@@ -153,9 +162,7 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.stop()
 		<-s.loopDone
-		for _, p := range []*preparedRows{s.insSamples, s.upRollups, s.upStates} {
-			p.close()
-		}
+		s.closeStatements()
 		s.closeErr = errors.Join(s.r.Close(), s.w.Close())
 	})
 	return s.closeErr

@@ -1,9 +1,11 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
-	"database/sql"
+	"database/sql/driver"
 	"fmt"
+	"maps"
 	"math/bits"
 	"slices"
 	"strings"
@@ -29,16 +31,17 @@ func (m multiRow) sql(rows int) string {
 	return m.prefix + strings.Repeat(group+", ", rows-1) + group + m.suffix
 }
 
-// preparedRows holds a multiRow prepared for 1, 2, 4, … rows.
+// preparedRows holds a multiRow prepared for 1, 2, 4, … rows on the writer
+// connection, at the driver level (see writeTx).
 type preparedRows struct {
-	cols  int
-	stmts [maxRowsLog2 + 1]*sql.Stmt
+	m     multiRow
+	stmts [maxRowsLog2 + 1]driver.Stmt
 }
 
-func prepareRows(ctx context.Context, db *sql.DB, m multiRow) (*preparedRows, error) {
-	p := &preparedRows{cols: m.cols}
+func prepareRows(ctx context.Context, c driver.ConnPrepareContext, m multiRow) (*preparedRows, error) {
+	p := &preparedRows{m: m}
 	for i := range p.stmts {
-		st, err := db.PrepareContext(ctx, m.sql(1<<i))
+		st, err := c.PrepareContext(ctx, m.sql(1<<i))
 		if err != nil {
 			p.close()
 			return nil, err
@@ -60,17 +63,86 @@ func (p *preparedRows) close() {
 }
 
 // exec inserts args (cols values per row) in chunks of the largest prepared
-// sizes that fit.
-func (p *preparedRows) exec(ctx context.Context, tx *sql.Tx, args []any) error {
-	for rows := len(args) / p.cols; rows > 0; {
+// sizes that fit. It renumbers the ordinals of each chunk from 1, as the
+// driver expects.
+func (p *preparedRows) exec(ctx context.Context, args []driver.NamedValue) error {
+	cols := p.m.cols
+	for rows := len(args) / cols; rows > 0; {
 		i := min(bits.Len(uint(rows))-1, maxRowsLog2)
 		n := 1 << i
-		if _, err := tx.StmtContext(ctx, p.stmts[i]).ExecContext(ctx, args[:n*p.cols]...); err != nil {
+		chunk := args[:n*cols]
+		for j := range chunk {
+			chunk[j].Ordinal = j + 1
+		}
+		if _, err := p.stmts[i].(driver.StmtExecContext).ExecContext(ctx, chunk); err != nil {
 			return err
 		}
-		args, rows = args[n*p.cols:], rows-n
+		args, rows = args[n*cols:], rows-n
 	}
 	return nil
+}
+
+// namedArgs collects statement arguments as the driver takes them: int64,
+// bool, string or nil, no conversion by database/sql.
+type namedArgs []driver.NamedValue
+
+func (a namedArgs) add(vs ...driver.Value) namedArgs {
+	for _, v := range vs {
+		a = append(a, driver.NamedValue{Value: v})
+	}
+	return a
+}
+
+// reset empties a for reuse, dropping the values it held.
+func (a namedArgs) reset() namedArgs {
+	clear(a)
+	return a[:0]
+}
+
+// writer is the driver-level side of the single writer connection: the
+// write statements prepared on it and argument buffers reused across
+// batches. It is used under Store.wmu only.
+type writer struct {
+	conn                              any // the driver connection the statements belong to
+	insSamples, upRollups, upStates   *preparedRows
+	sampleArgs, rollupArgs, stateArgs namedArgs
+}
+
+// prepare prepares the write statements on dc unless they already are.
+// Statements of an earlier connection (one database/sql has discarded) are
+// dropped unclosed: that connection is closed and took them with it.
+func (w *writer) prepare(ctx context.Context, dc any) error {
+	if w.conn == dc {
+		return nil
+	}
+	c, ok := dc.(driver.ConnPrepareContext)
+	if !ok {
+		return fmt.Errorf("driver connection %T cannot prepare with a context", dc)
+	}
+	w.conn, w.insSamples, w.upRollups, w.upStates = nil, nil, nil, nil
+	var p [3]*preparedRows
+	for i, m := range []multiRow{insertSample, upsertRollup, upsertState} {
+		var err error
+		if p[i], err = prepareRows(ctx, c, m); err != nil {
+			for _, q := range p {
+				q.close()
+			}
+			return err
+		}
+	}
+	w.conn, w.insSamples, w.upRollups, w.upStates = dc, p[0], p[1], p[2]
+	return nil
+}
+
+// close closes the statements if they belong to dc.
+func (w *writer) close(dc any) {
+	if w.conn != dc {
+		return
+	}
+	for _, p := range []*preparedRows{w.insSamples, w.upRollups, w.upStates} {
+		p.close()
+	}
+	w.conn, w.insSamples, w.upRollups, w.upStates = nil, nil, nil, nil
 }
 
 type rollupKey struct {
@@ -88,16 +160,17 @@ func (s *Store) WriteSamples(ctx context.Context, samples []prober.Result) error
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 
-	sampleArgs := make([]any, 0, len(samples)*insertSample.cols)
-	rollups := make(map[rollupKey]*tsdb.Rollup)
-	byTarget := make(map[string][]int) // indexes of each target's samples
+	w := &s.wr
+	w.sampleArgs = w.sampleArgs.reset()
+	rollups := make(map[rollupKey]*tsdb.Rollup, len(samples))
+	byTarget := make(map[string][]int, len(samples)) // indexes of each target's samples
 	for i := range samples {
 		r := &samples[i]
-		var tlsExpiry any
+		var tlsExpiry driver.Value
 		if !r.TLSExpiry.IsZero() {
 			tlsExpiry = r.TLSExpiry.UnixNano()
 		}
-		sampleArgs = append(sampleArgs, r.TargetID, r.Target, r.Kind, r.Location, r.Start.UnixNano(),
+		w.sampleArgs = w.sampleArgs.add(r.TargetID, r.Target, r.Kind, r.Location, r.Start.UnixNano(),
 			int64(r.Duration), int64(r.Phases.DNS), int64(r.Phases.Connect), int64(r.Phases.TLS),
 			int64(r.Phases.TTFB), int64(r.Phases.Transfer), r.Success, string(r.ErrorClass), r.Error,
 			int64(r.StatusCode), tlsExpiry, r.BodyBytes, r.RemoteAddr)
@@ -111,20 +184,27 @@ func (s *Store) WriteSamples(ctx context.Context, samples []prober.Result) error
 		byTarget[r.TargetID] = append(byTarget[r.TargetID], i)
 	}
 
-	rollupArgs := make([]any, 0, len(rollups)*upsertRollup.cols)
-	for k, ru := range rollups {
-		rollupArgs = append(rollupArgs, k.target, k.hour, ru.Checks, ru.Failures,
+	// Rollups and states are written in key order: neighbouring rows share
+	// B-tree pages.
+	keys := slices.SortedFunc(maps.Keys(rollups), func(a, b rollupKey) int {
+		return cmp.Or(strings.Compare(a.target, b.target), cmp.Compare(a.hour, b.hour))
+	})
+	w.rollupArgs = w.rollupArgs.reset()
+	for _, k := range keys {
+		ru := rollups[k]
+		w.rollupArgs = w.rollupArgs.add(k.target, k.hour, ru.Checks, ru.Failures,
 			int64(ru.LatencyMin), int64(ru.LatencyMax), int64(ru.LatencySum))
 		for _, b := range ru.Buckets {
-			rollupArgs = append(rollupArgs, b)
+			w.rollupArgs = append(w.rollupArgs, driver.NamedValue{Value: b})
 		}
 	}
 
 	// Run state comes from the in-memory copy of target_state (this Store is
 	// its only writer); it is updated only once the transaction commits.
 	states := make(map[string]state, len(byTarget))
-	stateArgs := make([]any, 0, len(byTarget)*upsertState.cols)
-	for target, idx := range byTarget {
+	w.stateArgs = w.stateArgs.reset()
+	for _, target := range slices.Sorted(maps.Keys(byTarget)) {
+		idx := byTarget[target]
 		st := s.states[target]
 		slices.SortStableFunc(idx, func(a, b int) int { return samples[a].Start.Compare(samples[b].Start) })
 		changed := false
@@ -133,18 +213,18 @@ func (s *Store) WriteSamples(ctx context.Context, samples []prober.Result) error
 		}
 		if changed {
 			states[target] = st
-			stateArgs = append(stateArgs, target, st.lastStart, st.lastSuccess, st.failures, st.successes, st.since)
+			w.stateArgs = w.stateArgs.add(target, st.lastStart, st.lastSuccess, st.failures, st.successes, st.since)
 		}
 	}
 
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		if err := s.insSamples.exec(ctx, tx, sampleArgs); err != nil {
+	err := s.writeTx(ctx, func() error {
+		if err := w.insSamples.exec(ctx, w.sampleArgs); err != nil {
 			return err
 		}
-		if err := s.upRollups.exec(ctx, tx, rollupArgs); err != nil {
+		if err := w.upRollups.exec(ctx, w.rollupArgs); err != nil {
 			return err
 		}
-		return s.upStates.exec(ctx, tx, stateArgs)
+		return w.upStates.exec(ctx, w.stateArgs)
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite store: write %d samples: %w", len(samples), err)
@@ -155,17 +235,34 @@ func (s *Store) WriteSamples(ctx context.Context, samples []prober.Result) error
 	return nil
 }
 
-// inTx runs fn in a write transaction on the single writer connection.
-func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.w.BeginTx(ctx, nil)
+// writeTx runs fn in a write transaction on the single writer connection,
+// with the write statements prepared on it. It works at the driver level:
+// database/sql would copy and convert every argument of every statement,
+// which costs more than SQLite binding them. The caller holds s.wmu.
+func (s *Store) writeTx(ctx context.Context, fn func() error) error {
+	c, err := s.w.Conn(ctx)
 	if err != nil {
 		return err
 	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	return tx.Commit()
+	defer c.Close()
+	return c.Raw(func(dc any) error {
+		if err := s.wr.prepare(ctx, dc); err != nil {
+			return err
+		}
+		b, ok := dc.(driver.ConnBeginTx)
+		if !ok {
+			return fmt.Errorf("driver connection %T cannot begin with a context", dc)
+		}
+		tx, err := b.BeginTx(ctx, driver.TxOptions{})
+		if err != nil {
+			return err
+		}
+		if err := fn(); err != nil {
+			_ = tx.Rollback()
+			return err
+		}
+		return tx.Commit()
+	})
 }
 
 // state is one target's run tracking as stored in target_state.
