@@ -276,7 +276,7 @@ upwatch_store_write_errors_total 1
 func TestBufferDefaults(t *testing.T) {
 	o := BufferOptions{}
 	o.defaults()
-	require.Equal(t, 500, o.BatchSize)
+	require.Equal(t, 2000, o.BatchSize)
 	require.Equal(t, time.Second, o.FlushInterval)
 	require.Equal(t, 10000, o.QueueSize)
 	require.Equal(t, 100*time.Millisecond, o.RetryMin)

@@ -11,10 +11,17 @@ import (
 	"github.com/upwatch/upwatch/tsdb/tsdbtest"
 )
 
-// BenchmarkWriteSamples writes batches of 500 samples spread over 1000
-// targets, checks every 30s each, as the Buffer would.
+// BenchmarkWriteSamples writes batches of 500 and of 2000 samples (the
+// write buffer's default batch) spread over 1000 targets, as
+// tsdb.Buffer hands them to the store, and reports samples/s.
 func BenchmarkWriteSamples(b *testing.B) {
-	const batch, targets = 500, 1000
+	for _, batch := range []int{500, 2000} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) { benchmarkWrite(b, batch) })
+	}
+}
+
+func benchmarkWrite(b *testing.B, batch int) {
+	const targets = 1000
 	s, err := Open(context.Background(), Options{Path: filepath.Join(b.TempDir(), "bench.db"), PruneInterval: -1})
 	if err != nil {
 		b.Fatal(err)
