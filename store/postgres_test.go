@@ -1,0 +1,360 @@
+package store_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/upwatch/upwatch/alerting"
+	"github.com/upwatch/upwatch/alerting/notify"
+	"github.com/upwatch/upwatch/api"
+	"github.com/upwatch/upwatch/crypt"
+	"github.com/upwatch/upwatch/report"
+	"github.com/upwatch/upwatch/store"
+	"github.com/upwatch/upwatch/store/storetest"
+)
+
+var (
+	_ store.Store         = (*store.Postgres)(nil)
+	_ alerting.StateStore = (*store.Postgres)(nil)
+	_ alerting.Outbox     = (*store.Postgres)(nil)
+	_ api.Registry        = (*store.Postgres)(nil)
+	_ api.TargetBatcher   = (*store.Postgres)(nil)
+)
+
+// postgresBaseURL is the test server's URL (.ci/services/postgres.sh start
+// prints it). Without one the test is skipped, unless
+// UPWATCH_REQUIRE_POSTGRES is set, when it fails.
+func postgresBaseURL(t *testing.T) string {
+	t.Helper()
+	u := os.Getenv("UPWATCH_TEST_POSTGRES_URL")
+	if u == "" {
+		if os.Getenv("UPWATCH_REQUIRE_POSTGRES") != "" {
+			t.Fatal("UPWATCH_REQUIRE_POSTGRES is set but UPWATCH_TEST_POSTGRES_URL is not: start the server with " +
+				`eval "$(.ci/services/postgres.sh start)"`)
+		}
+		t.Skip("PostgreSQL tests skipped: UPWATCH_TEST_POSTGRES_URL is not set " +
+			`(run: .ci/services/postgres.sh install && eval "$(.ci/services/postgres.sh start)")`)
+	}
+	return u
+}
+
+// postgresSchemaURL creates a new, empty schema in the test database and
+// returns the server URL with search_path set to it. The schema is dropped
+// when the test ends.
+func postgresSchemaURL(t *testing.T) string {
+	t.Helper()
+	base := postgresBaseURL(t)
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	schema := "upwatch_test_" + hex.EncodeToString(b[:])
+	conn, err := pgx.Connect(t.Context(), base)
+	require.NoError(t, err, "connecting to UPWATCH_TEST_POSTGRES_URL")
+	defer func() { _ = conn.Close(t.Context()) }()
+	_, err = conn.Exec(t.Context(), "CREATE SCHEMA "+schema)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		ctx := context.Background() // t.Context() has ended by now
+		conn, err := pgx.Connect(ctx, base)
+		if err != nil {
+			t.Errorf("dropping schema %s: %v", schema, err)
+			return
+		}
+		defer func() { _ = conn.Close(ctx) }()
+		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			t.Errorf("dropping schema %s: %v", schema, err)
+		}
+	})
+	u, err := url.Parse(base)
+	require.NoError(t, err)
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func testMasterKey(t *testing.T) crypt.MasterKey {
+	t.Helper()
+	mk, err := crypt.NewMasterKey(bytes.Repeat([]byte{9}, crypt.KeySize))
+	require.NoError(t, err)
+	return mk
+}
+
+func openPostgres(t *testing.T, u string) *store.Postgres {
+	t.Helper()
+	s, err := store.OpenPostgres(t.Context(), store.PostgresOptions{URL: u, MasterKey: testMasterKey(t)})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func TestPostgresContract(t *testing.T) {
+	postgresBaseURL(t)
+	t.Parallel()
+	var mu sync.Mutex
+	urls := map[store.Store]string{}
+	storetest.Run(t,
+		func(t *testing.T) store.Store {
+			u := postgresSchemaURL(t)
+			s := openPostgres(t, u)
+			mu.Lock()
+			urls[s] = u
+			mu.Unlock()
+			return s
+		},
+		storetest.WithReopen(func(t *testing.T, s store.Store) store.Store {
+			mu.Lock()
+			u := urls[s]
+			mu.Unlock()
+			require.NotEmpty(t, u)
+			return openPostgres(t, u)
+		}),
+	)
+}
+
+func TestPostgresConcurrentFirstOpen(t *testing.T) {
+	postgresBaseURL(t)
+	t.Parallel()
+	// Processes starting at once on a new database migrate it once.
+	u := postgresSchemaURL(t)
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			s, err := store.OpenPostgres(t.Context(), store.PostgresOptions{URL: u})
+			if err == nil {
+				err = s.Close()
+			}
+			errs <- err
+		}()
+	}
+	for range 4 {
+		require.NoError(t, <-errs)
+	}
+	s := openPostgres(t, u) // migrations already applied
+	require.NoError(t, s.Ping(t.Context()))
+	require.NoError(t, s.Close())
+	require.NoError(t, s.Close(), "Close is idempotent")
+}
+
+func TestPostgresRefusesNewerSchema(t *testing.T) {
+	postgresBaseURL(t)
+	t.Parallel()
+	u := postgresSchemaURL(t)
+	require.NoError(t, openPostgres(t, u).Close())
+	conn, err := pgx.Connect(t.Context(), u)
+	require.NoError(t, err)
+	defer func() { _ = conn.Close(t.Context()) }()
+	_, err = conn.Exec(t.Context(), "UPDATE schema_version SET version = 99")
+	require.NoError(t, err)
+	_, err = store.OpenPostgres(t.Context(), store.PostgresOptions{URL: u})
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "newer than this upwatch knows")
+}
+
+// The URL may hold a password: errors never show it.
+func TestPostgresErrorsHideURL(t *testing.T) {
+	ctx := t.Context()
+	_, err := store.OpenPostgres(ctx, store.PostgresOptions{})
+	require.Error(t, err)
+
+	for _, u := range []string{
+		"postgres://upwatch:s3cr3tpw@127.0.0.1:1/db?sslmode=disable&connect_timeout=5", // nothing listens
+		"postgres://upwatch:s3cr3tpw@127.0.0.1:notaport/db",                            // does not parse
+		"host=127.0.0.1 port=1 password=s3cr3tpw sslmode=disable connect_timeout=5",
+		"postgres://upwatch:s3cr3tpw@127.0.0.1:1/db?sslmode=bogus",
+	} {
+		_, err := store.OpenPostgres(ctx, store.PostgresOptions{URL: u})
+		require.Error(t, err, u)
+		assert.NotContains(t, err.Error(), "s3cr3tpw")
+	}
+
+	// A search_path whose schema does not exist is named as the problem.
+	if os.Getenv("UPWATCH_TEST_POSTGRES_URL") == "" {
+		return
+	}
+	base, err := url.Parse(os.Getenv("UPWATCH_TEST_POSTGRES_URL"))
+	require.NoError(t, err)
+	q := base.Query()
+	q.Set("search_path", "upwatch_no_such_schema")
+	base.RawQuery = q.Encode()
+	_, err = store.OpenPostgres(ctx, store.PostgresOptions{URL: base.String()})
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "search_path")
+}
+
+// After a crash of a process that owned the registry alone, ReleaseLeases
+// frees the leases it held.
+func TestPostgresReleaseLeases(t *testing.T) {
+	postgresBaseURL(t)
+	t.Parallel()
+	ctx := t.Context()
+	u := postgresSchemaURL(t)
+	s := openPostgres(t, u)
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	st := alerting.State{TargetID: "web", Status: alerting.StatusDown}
+	queue := []alerting.Notification{
+		{Key: "a", Channel: alerting.ChannelEmail, Message: notify.Message{Key: "a"}, NextAttempt: now, CreatedAt: now},
+		{Key: "b", Channel: alerting.ChannelEmail, Message: notify.Message{Key: "b"}, NextAttempt: now, CreatedAt: now},
+	}
+	require.NoError(t, s.Commit(ctx, st, nil, queue))
+	claimed, err := s.Claim(ctx, now, time.Hour, 10)
+	require.NoError(t, err)
+	require.Len(t, claimed, 2)
+	require.NoError(t, s.Settle(ctx, "a", alerting.StatusSent, time.Time{}, "", now))
+	require.NoError(t, s.Close()) // the process dies holding b's lease
+
+	s = openPostgres(t, u)
+	again, err := s.Claim(ctx, now.Add(time.Second), time.Hour, 10)
+	require.NoError(t, err)
+	require.Empty(t, again, "b is still leased")
+	n, err := s.ReleaseLeases(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, n, "only the pending one")
+	again, err = s.Claim(ctx, now.Add(time.Second), time.Hour, 10)
+	require.NoError(t, err)
+	require.Len(t, again, 1)
+	require.Equal(t, "b", again[0].Key)
+	require.Equal(t, 2, again[0].Attempts)
+}
+
+// A commit queues many notifications (more than one INSERT holds) and
+// skips duplicate keys within the batch, keeping the first.
+func TestPostgresCommitLargeQueue(t *testing.T) {
+	postgresBaseURL(t)
+	t.Parallel()
+	ctx := t.Context()
+	s := openPostgres(t, postgresSchemaURL(t))
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+	var queue []alerting.Notification
+	for i := range 2500 {
+		k := "k" + strings.Repeat("x", i%3) + time.Duration(i).String()
+		queue = append(queue, alerting.Notification{Key: k, Channel: alerting.ChannelWebhook,
+			Message: notify.Message{Key: k, IncidentID: "inc"}, CreatedAt: t0.Add(time.Duration(i))})
+	}
+	dup := queue[7]
+	dup.LastError = "second copy"
+	queue = append(queue, dup)
+	require.NoError(t, s.Commit(ctx, alerting.NewState("web"), nil, queue))
+	n, oldest, err := s.Pending(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 2500, n)
+	require.Equal(t, t0, oldest)
+	got, err := s.Claim(ctx, t0.Add(time.Hour), time.Minute, 8)
+	require.NoError(t, err)
+	require.Len(t, got, 8)
+	require.Equal(t, queue[7].Key, got[7].Key)
+	require.Empty(t, got[7].LastError, "the first copy wins")
+}
+
+func TestPostgresApplyTargets(t *testing.T) {
+	postgresBaseURL(t)
+	t.Parallel()
+	ctx := t.Context()
+	s := openPostgres(t, postgresSchemaURL(t))
+	t0 := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	for _, id := range []string{"a", "b"} {
+		require.NoError(t, s.CreateTenant(ctx, store.Tenant{ID: id, CreatedAt: t0}))
+	}
+	rec := func(tenant, id, spec string) store.TargetRecord {
+		return store.TargetRecord{TenantID: tenant, ID: id, Spec: []byte(spec), CreatedAt: t0, UpdatedAt: t0}
+	}
+	for _, r := range []store.TargetRecord{rec("a", "keep", `{"v":1}`), rec("a", "change", `{"v":1}`), rec("a", "drop", `{"v":1}`), rec("b", "theirs", `{"v":1}`)} {
+		require.NoError(t, s.CreateTarget(ctx, r))
+	}
+	ids := func(tenant string) map[string]string {
+		ts, err := s.Targets(ctx, tenant)
+		require.NoError(t, err)
+		out := map[string]string{}
+		for _, x := range ts {
+			out[x.ID] = string(x.Spec)
+		}
+		return out
+	}
+	before := ids("a")
+	auditLen := func(tenant string) int {
+		es, err := s.Audit(ctx, tenant, store.AuditQuery{})
+		require.NoError(t, err)
+		return len(es)
+	}
+	t1 := t0.Add(time.Hour)
+	changed := rec("a", "change", `{"v":2}`)
+	changed.UpdatedAt = t1
+	audit := []store.AuditEntry{{TenantID: "a", KeyID: "k", Action: "update", ObjectType: "target", ObjectID: "change", At: t1}}
+	for name, b := range map[string]store.TargetBatch{
+		"create taken by another tenant": {TenantID: "a", Update: []store.TargetRecord{changed}, Create: []store.TargetRecord{rec("a", "theirs", `{}`)}, Audit: audit},
+		"update of another tenant's":     {TenantID: "a", Delete: []string{"drop"}, Update: []store.TargetRecord{rec("a", "theirs", `{}`)}},
+		"delete of a missing one":        {TenantID: "a", Update: []store.TargetRecord{changed}, Delete: []string{"drop", "nope"}},
+	} {
+		err := s.ApplyTargets(ctx, b)
+		require.Error(t, err, name)
+		assert.True(t, errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound), "%s: %v", name, err)
+		assert.Equal(t, before, ids("a"), name)
+		assert.Equal(t, 0, auditLen("a"), name)
+	}
+	require.Error(t, s.ApplyTargets(ctx, store.TargetBatch{TenantID: "a", Create: []store.TargetRecord{rec("b", "x", `{}`)}}), "records of another tenant")
+
+	require.NoError(t, s.ApplyTargets(ctx, store.TargetBatch{
+		TenantID: "a",
+		Create:   []store.TargetRecord{rec("a", "new", `{"v":3}`)},
+		Update:   []store.TargetRecord{changed},
+		Delete:   []string{"drop"},
+		Audit:    append(audit, store.AuditEntry{TenantID: "a", KeyID: "k", Action: "create", ObjectType: "target", ObjectID: "new", At: t1}),
+	}))
+	assert.Equal(t, map[string]string{"keep": `{"v":1}`, "change": `{"v":2}`, "new": `{"v":3}`}, ids("a"))
+	got, err := s.Target(ctx, "a", "change")
+	require.NoError(t, err)
+	assert.Equal(t, t0, got.CreatedAt)
+	assert.Equal(t, t1, got.UpdatedAt)
+	assert.Equal(t, 2, auditLen("a"))
+	assert.Equal(t, map[string]string{"theirs": `{"v":1}`}, ids("b"))
+	require.NoError(t, s.ApplyTargets(ctx, store.TargetBatch{TenantID: "a"}), "an empty batch")
+}
+
+func TestPostgresReportKeyInfos(t *testing.T) {
+	postgresBaseURL(t)
+	t.Parallel()
+	ctx := t.Context()
+	s := openPostgres(t, postgresSchemaURL(t))
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	for _, id := range []string{"a", "b"} {
+		require.NoError(t, s.CreateTenant(ctx, store.Tenant{ID: id, Name: id, CreatedAt: t0}))
+	}
+	none, err := s.ReportKeyInfos(ctx, "a")
+	require.NoError(t, err)
+	require.Empty(t, none)
+	k1, err := report.NewKey(t0)
+	require.NoError(t, err)
+	k2, err := report.NewKey(t0.Add(time.Hour))
+	require.NoError(t, err)
+	kb, err := report.NewKey(t0)
+	require.NoError(t, err)
+	require.NoError(t, s.CreateReportKey(ctx, "a", k1))
+	require.NoError(t, s.CreateReportKey(ctx, "a", k2))
+	require.NoError(t, s.CreateReportKey(ctx, "b", kb))
+	require.NoError(t, s.RetireReportKey(ctx, "a", k1.ID, t0.Add(time.Hour)))
+	require.NoError(t, s.RetireReportKey(ctx, "a", k1.ID, t0.Add(5*time.Hour)), "retiring again keeps the first time")
+	got, err := s.ReportKeyInfos(ctx, "a")
+	require.NoError(t, err)
+	require.Equal(t, []store.ReportKeyInfo{
+		{KID: k2.ID, CreatedAt: t0.Add(time.Hour)},
+		{KID: k1.ID, CreatedAt: t0, RetiredAt: t0.Add(time.Hour)},
+	}, got)
+	keys, err := s.ReportKeys(ctx, "a")
+	require.NoError(t, err)
+	require.Equal(t, []string{keys[0].ID, keys[1].ID}, []string{got[0].KID, got[1].KID}, "the order of ReportKeys")
+	got, err = s.ReportKeyInfos(ctx, "b")
+	require.NoError(t, err)
+	require.Equal(t, []store.ReportKeyInfo{{KID: kb.ID, CreatedAt: t0}}, got)
+}
