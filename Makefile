@@ -32,12 +32,15 @@ lint: vet
 test: lint
 	$(GO) test -race -count=1 ./...
 
-# The tests against a real InfluxDB 1.8.10 (built once into a cache dir,
-# started on loopback, stopped on exit); `make test` skips them without one.
+# The tests against a real InfluxDB 1.8.10 (built once into a cache dir)
+# and PostgreSQL 15, started on loopback and stopped on exit; `make test`
+# skips them without the servers.
 test-integration:
 	bash .ci/services/influxdb.sh install
-	set -e; eval "$$(bash .ci/services/influxdb.sh start)"; trap 'bash .ci/services/influxdb.sh stop' EXIT; \
-	  UPWATCH_REQUIRE_INFLUX=1 $(GO) test -race -count=1 ./tsdb/... ./app/ ./grafana/
+	bash .ci/services/postgres.sh install
+	set -e; eval "$$(bash .ci/services/influxdb.sh start)"; eval "$$(bash .ci/services/postgres.sh start)"; \
+	  trap 'bash .ci/services/influxdb.sh stop; bash .ci/services/postgres.sh stop' EXIT; \
+	  UPWATCH_REQUIRE_INFLUX=1 UPWATCH_REQUIRE_POSTGRES=1 $(GO) test -race -count=1 ./tsdb/... ./store/... ./app/ ./grafana/
 
 # Benchmarks: prober throughput, store write throughput, scheduler lag.
 bench:

@@ -92,7 +92,7 @@ type apiDeps struct {
 	cfg       *config.Config
 	getenv    func(string) string
 	log       *slog.Logger
-	registry  *store.SQLite
+	registry  registryStore
 	samples   tsdb.Reader
 	masterKey crypt.MasterKey
 	engine    *alerting.Engine
@@ -143,7 +143,7 @@ func mountAPI(rest, apiHandler http.Handler) http.Handler {
 type liveTargets struct {
 	mu      sync.Mutex
 	cfg     atomic.Pointer[config.Config]
-	reg     *store.SQLite
+	reg     api.Registry
 	mk      crypt.MasterKey
 	engine  *alerting.Engine
 	sched   *schedule.Scheduler

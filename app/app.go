@@ -21,7 +21,9 @@ import (
 
 	"github.com/upwatch/upwatch/alerting"
 	"github.com/upwatch/upwatch/alerting/notify"
+	"github.com/upwatch/upwatch/api"
 	"github.com/upwatch/upwatch/config"
+	"github.com/upwatch/upwatch/crypt"
 	"github.com/upwatch/upwatch/demo"
 	"github.com/upwatch/upwatch/metrics"
 	"github.com/upwatch/upwatch/prober"
@@ -103,10 +105,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	registry, err := store.OpenSQLite(ctx, store.SQLiteOptions{
-		Path: filepath.Join(cfg.DataDir, RegistryFile), Logger: log.With("component", "registry"),
-		MasterKey: masterKey,
-	})
+	registry, ownsRegistry, err := openRegistry(ctx, cfg, masterKey, log.With("component", "registry"))
 	if err != nil {
 		return err
 	}
@@ -184,12 +183,15 @@ func Run(ctx context.Context, o Options) error {
 	wg.Go(func() { engine.Run(runCtx, time.Second) })
 	// The dispatcher outlives the checks, so the last transitions' messages
 	// are handed over; what is still queued is sent after a restart.
-	// This process owns the embedded registry alone: leases still held were
-	// left by a crash of ours, and their messages should go out now.
-	if n, err := registry.ReleaseLeases(ctx); err != nil {
-		log.Error("releasing stale outbox leases", "err", err)
-	} else if n > 0 {
-		log.Info("released outbox leases left by an earlier run", "notifications", n)
+	// A process that owns the embedded registry alone knows that leases
+	// still held were left by a crash of its own, and their messages should
+	// go out now. A shared registry's leases may be another dispatcher's.
+	if ownsRegistry {
+		if n, err := registry.ReleaseLeases(ctx); err != nil {
+			log.Error("releasing stale outbox leases", "err", err)
+		} else if n > 0 {
+			log.Info("released outbox leases left by an earlier run", "notifications", n)
+		}
 	}
 	dispatchCtx, stopDispatch := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopDispatch()
@@ -231,6 +233,30 @@ func Run(ctx context.Context, o Options) error {
 	}
 	log.Info("stopped")
 	return fatal
+}
+
+// registryStore is what upwatch needs of the registry; the embedded
+// SQLite file and PostgreSQL both provide it.
+type registryStore interface {
+	api.Registry
+	api.IncidentReader
+	alerting.StateStore
+	alerting.Outbox
+	ReleaseLeases(ctx context.Context) (int64, error)
+	Close() error
+}
+
+// openRegistry opens the configured registry and says whether this process
+// owns it alone (the embedded file) or shares it (PostgreSQL).
+func openRegistry(ctx context.Context, cfg *config.Config, mk crypt.MasterKey, log *slog.Logger) (registryStore, bool, error) {
+	if cfg.Registry.Type == "postgres" {
+		pg, err := store.OpenPostgres(ctx, store.PostgresOptions{URL: cfg.Registry.Postgres.URL.Reveal(), MasterKey: mk, Logger: log})
+		return pg, false, err
+	}
+	db, err := store.OpenSQLite(ctx, store.SQLiteOptions{
+		Path: filepath.Join(cfg.DataDir, RegistryFile), Logger: log, MasterKey: mk,
+	})
+	return db, true, err
 }
 
 func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (tsdb.Store, error) {

@@ -43,6 +43,8 @@ type Config struct {
 	// DataDir holds the embedded database.
 	DataDir string  `yaml:"data_dir"`
 	Storage Storage `yaml:"storage"`
+	// Registry holds tenants, API objects, alert state and the outbox.
+	Registry Registry `yaml:"registry"`
 	// Location names this prober; every sample carries it.
 	Location string `yaml:"location"`
 	// AllowPrivateTargets lets checks reach loopback, private and
@@ -167,6 +169,7 @@ func (c *Config) applyEnv(getenv func(string) string) []prober.FieldError {
 		"UPWATCH_LOCATION":   &c.Location,
 		"UPWATCH_LOG_LEVEL":  &c.Log.Level,
 		"UPWATCH_LOG_FORMAT": &c.Log.Format,
+		"UPWATCH_REGISTRY":   &c.Registry.Type,
 
 		"UPWATCH_INFLUXDB_URL":    &c.Storage.InfluxDB.URL,
 		"UPWATCH_INFLUXDB_ORG":    &c.Storage.InfluxDB.Org,
@@ -234,6 +237,7 @@ func (c *Config) Normalize() {
 	if c.Workers == 0 {
 		c.Workers = DefaultWorkers
 	}
+	c.Registry.normalize()
 	c.normalizeInflux()
 	for i := range c.Targets {
 		c.Targets[i].Normalize()
@@ -284,6 +288,7 @@ func (c *Config) Validate() []prober.FieldError {
 			seen[id] = i
 		}
 	}
+	errs = append(errs, c.Registry.validate()...)
 	return append(errs, c.validateAlerting()...)
 }
 

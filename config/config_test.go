@@ -207,3 +207,22 @@ targets:
 `), "t.yaml", noEnv)
 	require.ErrorContains(t, err, "UPWATCH_TEST_UNSET_VAR is not set")
 }
+
+func TestRegistryConfig(t *testing.T) {
+	cfg, err := Parse(strings.NewReader(""), "t.yaml", noEnv)
+	require.NoError(t, err)
+	require.Equal(t, "sqlite", cfg.Registry.Type)
+
+	t.Setenv("UPWATCH_TEST_PG_URL", "postgres://upwatch:hunter2@db:5432/upwatch")
+	cfg, err = Parse(strings.NewReader("registry: {type: postgres, postgres: {url: env:UPWATCH_TEST_PG_URL}}\n"), "t.yaml", noEnv)
+	require.NoError(t, err)
+	require.Equal(t, "postgres://upwatch:hunter2@db:5432/upwatch", cfg.Registry.Postgres.URL.Reveal())
+
+	_, err = Parse(strings.NewReader("registry: {type: postgres}\n"), "t.yaml", noEnv)
+	require.ErrorContains(t, err, "registry.postgres.url: is required with registry.type postgres")
+	_, err = Parse(strings.NewReader("registry: {type: postgres, postgres: {url: \"mysql://u:hunter2@x/db\"}}\n"), "t.yaml", noEnv)
+	require.ErrorContains(t, err, "registry.postgres.url: must be a postgres:// URL")
+	require.NotContains(t, err.Error(), "hunter2")
+	_, err = Parse(strings.NewReader("registry: {type: etcd}\n"), "t.yaml", noEnv)
+	require.ErrorContains(t, err, `registry.type: unknown registry "etcd"`)
+}
