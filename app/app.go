@@ -33,6 +33,7 @@ import (
 	"github.com/upwatch/upwatch/tsdb/influx"
 	"github.com/upwatch/upwatch/tsdb/spool"
 	"github.com/upwatch/upwatch/tsdb/sqlite"
+	"github.com/upwatch/upwatch/tsdb/victoria"
 )
 
 // Options are what Run needs. Config is required; the rest have defaults.
@@ -117,6 +118,10 @@ func Run(ctx context.Context, o Options) error {
 	}
 	buffer := tsdb.NewBuffer(samples, bufOpts)
 	buffer.Start()
+	mirror, err := openMirror(cfg, log, reg)
+	if err != nil {
+		return err
+	}
 	probe := metrics.NewProbe(reg)
 	p := prober.New(prober.Options{Location: cfg.Location, AllowPrivate: cfg.AllowPrivateTargets, Logger: log.With("component", "prober")})
 
@@ -144,6 +149,7 @@ func Run(ctx context.Context, o Options) error {
 			if err := buffer.Record(ctx, r); err != nil {
 				log.Error("sample not recorded", "target", r.TargetID, "err", err)
 			}
+			mirror.record(r)
 			if err := engine.Observe(ctx, r); err != nil {
 				log.Error("alert state not committed; retried with the next result", "target", r.TargetID, "err", err)
 			}
@@ -231,6 +237,7 @@ func Run(ctx context.Context, o Options) error {
 	if err := buffer.Close(drainCtx); err != nil {
 		fatal = errors.Join(fatal, fmt.Errorf("flushing samples: %w", err))
 	}
+	mirror.close(drainCtx, log)
 	log.Info("stopped")
 	return fatal
 }
@@ -276,6 +283,67 @@ func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger, reg pr
 		RollupRetention: cfg.Storage.Retention.RollupRetention(),
 		Logger:          log.With("component", "store"),
 	})
+}
+
+// mirror copies samples to the optional VictoriaMetrics write target
+// through its own Buffer, so a slow or absent server only fills that queue:
+// record never waits, and a sample that finds the queue full is dropped and
+// counted. A nil mirror does nothing.
+type mirror struct {
+	buf     *tsdb.Buffer
+	dropped prometheus.Counter
+	timeout time.Duration
+}
+
+// noWait is an already cancelled context: Buffer.Record with it takes a
+// sample only if the queue has room.
+var noWait = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
+
+func openMirror(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (*mirror, error) {
+	vm := cfg.Storage.VictoriaMetrics
+	if vm.URL == "" {
+		return nil, nil
+	}
+	w, err := victoria.New(victoria.Options{URL: vm.URL, Timeout: vm.Timeout, Registerer: reg, Logger: log.With("component", "victoriametrics")})
+	if err != nil {
+		return nil, err
+	}
+	m := &mirror{
+		buf: tsdb.NewBuffer(w, tsdb.BufferOptions{
+			MetricPrefix: "upwatch_victoriametrics", Registerer: reg, Logger: log.With("component", "victoriametrics"),
+		}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "upwatch_victoriametrics_dropped_samples_total",
+			Help: "Samples not sent to VictoriaMetrics because its queue was full.",
+		}),
+		timeout: vm.Timeout,
+	}
+	reg.MustRegister(m.dropped)
+	m.buf.Start()
+	return m, nil
+}
+
+func (m *mirror) record(r prober.Result) {
+	if m != nil && m.buf.Record(noWait, r) != nil {
+		m.dropped.Inc()
+	}
+}
+
+// close sends what is queued, for at most the request timeout: the mirror
+// is best effort and does not hold up shutdown for long.
+func (m *mirror) close(ctx context.Context, log *slog.Logger) {
+	if m == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, m.timeout)
+	defer cancel()
+	if err := m.buf.Close(ctx); err != nil {
+		log.Warn("samples not sent to VictoriaMetrics", "err", err)
+	}
 }
 
 // reloadLoop re-reads the config file on each reload request. A file that

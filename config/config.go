@@ -72,6 +72,9 @@ type Storage struct {
 	Retention Retention `yaml:"retention"`
 	// InfluxDB configures type influxdb.
 	InfluxDB InfluxDB `yaml:"influxdb"`
+	// VictoriaMetrics, when its URL is set, receives a copy of every
+	// sample whatever the type.
+	VictoriaMetrics VictoriaMetrics `yaml:"victoriametrics"`
 }
 
 // Retention says how long data is kept.
@@ -239,6 +242,7 @@ func (c *Config) Normalize() {
 	}
 	c.Registry.normalize()
 	c.normalizeInflux()
+	c.normalizeVictoria()
 	for i := range c.Targets {
 		c.Targets[i].Normalize()
 	}
@@ -257,6 +261,7 @@ func (c *Config) Validate() []prober.FieldError {
 		add("storage.type", "unknown storage %q (want sqlite or influxdb)", c.Storage.Type)
 	}
 	errs = append(errs, c.validateInflux()...)
+	errs = append(errs, c.validateVictoria()...)
 	if c.Storage.Retention.RawDays < 1 {
 		add("storage.retention.raw_days", "must be at least 1")
 	}

@@ -123,3 +123,43 @@ func redactURL(s string) string {
 	}
 	return u.Redacted()
 }
+
+// DefaultVictoriaTimeout is the default of storage.victoriametrics.timeout.
+const DefaultVictoriaTimeout = 10 * time.Second
+
+// VictoriaMetrics configures an optional extra write target: every sample is
+// also sent, in the InfluxDB line-protocol schema, to <url>/api/v2/write.
+// It is never read from, and a slow or absent server never holds up checks
+// (its queue drops samples when full). See docs/influxdb.md.
+type VictoriaMetrics struct {
+	// URL of the server, e.g. http://vm:8428; empty turns the mirror off.
+	URL string `yaml:"url"`
+	// Timeout bounds each request (default 10s).
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+func (c *Config) normalizeVictoria() {
+	if vm := &c.Storage.VictoriaMetrics; vm.URL != "" && vm.Timeout == 0 {
+		vm.Timeout = DefaultVictoriaTimeout
+	}
+}
+
+func (c *Config) validateVictoria() []prober.FieldError {
+	vm := c.Storage.VictoriaMetrics
+	if vm.URL == "" {
+		return nil
+	}
+	var errs []prober.FieldError
+	add := func(path, format string, args ...any) {
+		errs = append(errs, prober.FieldError{Path: "storage.victoriametrics." + path, Msg: fmt.Sprintf(format, args...)})
+	}
+	if u, err := url.Parse(vm.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		add("url", "must be an http:// or https:// URL with a host (got %q)", redactURL(vm.URL))
+	} else if u.User != nil {
+		add("url", "must not hold credentials")
+	}
+	if vm.Timeout <= 0 || vm.Timeout > 5*time.Minute {
+		add("timeout", "must be more than 0 and at most 5m")
+	}
+	return errs
+}

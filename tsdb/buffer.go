@@ -44,6 +44,10 @@ type BufferOptions struct {
 	RetryMin, RetryMax time.Duration
 	// Registerer receives the buffer's metrics; nil registers none.
 	Registerer prometheus.Registerer
+	// MetricPrefix names the metrics (default "upwatch_store", giving
+	// upwatch_store_queue_depth and so on); a second Buffer on the same
+	// Registerer needs its own.
+	MetricPrefix string
 	// Logger receives write failures (default: discard).
 	Logger *slog.Logger
 }
@@ -66,6 +70,9 @@ func (o *BufferOptions) defaults() {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.MetricPrefix == "" {
+		o.MetricPrefix = "upwatch_store"
 	}
 }
 
@@ -111,22 +118,22 @@ func NewBuffer(w Writer, o BufferOptions) *Buffer {
 		ctx:     ctx,
 		cancel:  cancel,
 		writeDur: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "upwatch_store_write_duration_seconds",
+			Name:    o.MetricPrefix + "_write_duration_seconds",
 			Help:    "Time taken by one batch write to the time-series store, failed attempts included.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 10),
 		}),
 		written: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "upwatch_store_samples_written_total",
+			Name: o.MetricPrefix + "_samples_written_total",
 			Help: "Samples written to the time-series store.",
 		}),
 		errs: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "upwatch_store_write_errors_total",
+			Name: o.MetricPrefix + "_write_errors_total",
 			Help: "Failed batch writes to the time-series store (each is retried).",
 		}),
 	}
 	if o.Registerer != nil {
 		depth := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "upwatch_store_queue_depth",
+			Name: o.MetricPrefix + "_queue_depth",
 			Help: "Samples accepted and not yet written to the time-series store.",
 		}, func() float64 { return float64(b.pending.Load()) })
 		o.Registerer.MustRegister(depth, b.writeDur, b.written, b.errs)
