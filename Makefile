@@ -38,9 +38,11 @@ test: lint
 test-integration:
 	bash .ci/services/influxdb.sh install
 	bash .ci/services/postgres.sh install
+	bash .ci/services/victoria.sh install
 	set -e; eval "$$(bash .ci/services/influxdb.sh start)"; eval "$$(bash .ci/services/postgres.sh start)"; \
-	  trap 'bash .ci/services/influxdb.sh stop; bash .ci/services/postgres.sh stop' EXIT; \
-	  UPWATCH_REQUIRE_INFLUX=1 UPWATCH_REQUIRE_POSTGRES=1 $(GO) test -race -count=1 ./tsdb/... ./store/... ./app/ ./grafana/
+	  eval "$$(bash .ci/services/victoria.sh start)"; \
+	  trap 'bash .ci/services/influxdb.sh stop; bash .ci/services/postgres.sh stop; bash .ci/services/victoria.sh stop' EXIT; \
+	  UPWATCH_REQUIRE_INFLUX=1 UPWATCH_REQUIRE_POSTGRES=1 UPWATCH_REQUIRE_VM=1 $(GO) test -race -count=1 ./tsdb/... ./store/... ./app/ ./grafana/
 
 # Benchmarks: prober throughput, store write throughput, scheduler lag.
 bench:
