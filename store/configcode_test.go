@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"context"
 	"errors"
 	"path/filepath"
 	"testing"
@@ -9,13 +10,28 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/upwatch/upwatch/api"
 	"github.com/upwatch/upwatch/store"
 )
 
+// tenancyStore is what the tenancy tests below need of a registry; the
+// SQLite and the PostgreSQL stores both run them.
+type tenancyStore interface {
+	api.Registry
+	api.TargetBatcher
+	ReportKeyInfos(ctx context.Context, tenantID string) ([]store.ReportKeyInfo, error)
+}
+
 func TestApplyTargets(t *testing.T) {
-	ctx := t.Context()
 	s := openSQLite(t, filepath.Join(t.TempDir(), "registry.db"))
 	t.Cleanup(func() { _ = s.Close() })
+	testApplyTargets(t, s)
+}
+
+// testApplyTargets: a batch applies whole or not at all, audit included,
+// and never touches another tenant's targets.
+func testApplyTargets(t *testing.T, s tenancyStore) {
+	ctx := t.Context()
 	t0 := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
 	for _, id := range []string{"a", "b"} {
 		require.NoError(t, s.CreateTenant(ctx, store.Tenant{ID: id, CreatedAt: t0}))

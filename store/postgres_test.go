@@ -2,7 +2,6 @@ package store_test
 
 import (
 	"bytes"
-	"errors"
 	"net/url"
 	"os"
 	"strings"
@@ -18,7 +17,6 @@ import (
 	"github.com/upwatch/upwatch/alerting/notify"
 	"github.com/upwatch/upwatch/api"
 	"github.com/upwatch/upwatch/crypt"
-	"github.com/upwatch/upwatch/report"
 	"github.com/upwatch/upwatch/store"
 	"github.com/upwatch/upwatch/store/storetest"
 )
@@ -210,100 +208,11 @@ func TestPostgresCommitLargeQueue(t *testing.T) {
 func TestPostgresApplyTargets(t *testing.T) {
 	postgresBaseURL(t)
 	t.Parallel()
-	ctx := t.Context()
-	s := openPostgres(t, postgresSchemaURL(t))
-	t0 := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
-	for _, id := range []string{"a", "b"} {
-		require.NoError(t, s.CreateTenant(ctx, store.Tenant{ID: id, CreatedAt: t0}))
-	}
-	rec := func(tenant, id, spec string) store.TargetRecord {
-		return store.TargetRecord{TenantID: tenant, ID: id, Spec: []byte(spec), CreatedAt: t0, UpdatedAt: t0}
-	}
-	for _, r := range []store.TargetRecord{rec("a", "keep", `{"v":1}`), rec("a", "change", `{"v":1}`), rec("a", "drop", `{"v":1}`), rec("b", "theirs", `{"v":1}`)} {
-		require.NoError(t, s.CreateTarget(ctx, r))
-	}
-	ids := func(tenant string) map[string]string {
-		ts, err := s.Targets(ctx, tenant)
-		require.NoError(t, err)
-		out := map[string]string{}
-		for _, x := range ts {
-			out[x.ID] = string(x.Spec)
-		}
-		return out
-	}
-	before := ids("a")
-	auditLen := func(tenant string) int {
-		es, err := s.Audit(ctx, tenant, store.AuditQuery{})
-		require.NoError(t, err)
-		return len(es)
-	}
-	t1 := t0.Add(time.Hour)
-	changed := rec("a", "change", `{"v":2}`)
-	changed.UpdatedAt = t1
-	audit := []store.AuditEntry{{TenantID: "a", KeyID: "k", Action: "update", ObjectType: "target", ObjectID: "change", At: t1}}
-	for name, b := range map[string]store.TargetBatch{
-		"create taken by another tenant": {TenantID: "a", Update: []store.TargetRecord{changed}, Create: []store.TargetRecord{rec("a", "theirs", `{}`)}, Audit: audit},
-		"update of another tenant's":     {TenantID: "a", Delete: []string{"drop"}, Update: []store.TargetRecord{rec("a", "theirs", `{}`)}},
-		"delete of a missing one":        {TenantID: "a", Update: []store.TargetRecord{changed}, Delete: []string{"drop", "nope"}},
-	} {
-		err := s.ApplyTargets(ctx, b)
-		require.Error(t, err, name)
-		assert.True(t, errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound), "%s: %v", name, err)
-		assert.Equal(t, before, ids("a"), name)
-		assert.Equal(t, 0, auditLen("a"), name)
-	}
-	require.Error(t, s.ApplyTargets(ctx, store.TargetBatch{TenantID: "a", Create: []store.TargetRecord{rec("b", "x", `{}`)}}), "records of another tenant")
-
-	require.NoError(t, s.ApplyTargets(ctx, store.TargetBatch{
-		TenantID: "a",
-		Create:   []store.TargetRecord{rec("a", "new", `{"v":3}`)},
-		Update:   []store.TargetRecord{changed},
-		Delete:   []string{"drop"},
-		Audit:    append(audit, store.AuditEntry{TenantID: "a", KeyID: "k", Action: "create", ObjectType: "target", ObjectID: "new", At: t1}),
-	}))
-	assert.Equal(t, map[string]string{"keep": `{"v":1}`, "change": `{"v":2}`, "new": `{"v":3}`}, ids("a"))
-	got, err := s.Target(ctx, "a", "change")
-	require.NoError(t, err)
-	assert.Equal(t, t0, got.CreatedAt)
-	assert.Equal(t, t1, got.UpdatedAt)
-	assert.Equal(t, 2, auditLen("a"))
-	assert.Equal(t, map[string]string{"theirs": `{"v":1}`}, ids("b"))
-	require.NoError(t, s.ApplyTargets(ctx, store.TargetBatch{TenantID: "a"}), "an empty batch")
+	testApplyTargets(t, openPostgres(t, postgresSchemaURL(t)))
 }
 
 func TestPostgresReportKeyInfos(t *testing.T) {
 	postgresBaseURL(t)
 	t.Parallel()
-	ctx := t.Context()
-	s := openPostgres(t, postgresSchemaURL(t))
-	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	for _, id := range []string{"a", "b"} {
-		require.NoError(t, s.CreateTenant(ctx, store.Tenant{ID: id, Name: id, CreatedAt: t0}))
-	}
-	none, err := s.ReportKeyInfos(ctx, "a")
-	require.NoError(t, err)
-	require.Empty(t, none)
-	k1, err := report.NewKey(t0)
-	require.NoError(t, err)
-	k2, err := report.NewKey(t0.Add(time.Hour))
-	require.NoError(t, err)
-	kb, err := report.NewKey(t0)
-	require.NoError(t, err)
-	require.NoError(t, s.CreateReportKey(ctx, "a", k1))
-	require.NoError(t, s.CreateReportKey(ctx, "a", k2))
-	require.NoError(t, s.CreateReportKey(ctx, "b", kb))
-	require.NoError(t, s.RetireReportKey(ctx, "a", k1.ID, t0.Add(time.Hour)))
-	require.NoError(t, s.RetireReportKey(ctx, "a", k1.ID, t0.Add(5*time.Hour)), "retiring again keeps the first time")
-	got, err := s.ReportKeyInfos(ctx, "a")
-	require.NoError(t, err)
-	require.Equal(t, []store.ReportKeyInfo{
-		{KID: k2.ID, CreatedAt: t0.Add(time.Hour)},
-		{KID: k1.ID, CreatedAt: t0, RetiredAt: t0.Add(time.Hour)},
-	}, got)
-	keys, err := s.ReportKeys(ctx, "a")
-	require.NoError(t, err)
-	require.Equal(t, []string{keys[0].ID, keys[1].ID}, []string{got[0].KID, got[1].KID}, "the order of ReportKeys")
-	got, err = s.ReportKeyInfos(ctx, "b")
-	require.NoError(t, err)
-	require.Equal(t, []store.ReportKeyInfo{{KID: kb.ID, CreatedAt: t0}}, got)
+	testReportKeyInfos(t, openPostgres(t, postgresSchemaURL(t)))
 }

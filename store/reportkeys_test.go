@@ -15,7 +15,10 @@ import (
 // with the time each was retired (zero while current), and no other
 // tenant's keys.
 func TestReportKeyInfos(t *testing.T) {
-	s := openSQLite(t, filepath.Join(t.TempDir(), "r.db"))
+	testReportKeyInfos(t, openSQLite(t, filepath.Join(t.TempDir(), "r.db")))
+}
+
+func testReportKeyInfos(t *testing.T, s tenancyStore) {
 	ctx := t.Context()
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	for _, id := range []string{"a", "b"} {
