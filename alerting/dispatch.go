@@ -184,8 +184,10 @@ func (d *Dispatcher) send(ctx context.Context, n Notification) {
 		return
 	}
 	if until, paused := d.pausedUntil(n.Channel, now); paused {
-		// Rate-limited: wait without spending the attempt on the provider.
-		settle(StatusPending, until, n.LastError)
+		// Rate-limited: wait without trying the provider or counting an attempt.
+		if err := d.o.Outbox.Defer(ctx, n.Key, until); err != nil {
+			d.o.Logger.Error("deferring notification", "key", n.Key, "err", err)
+		}
 		return
 	}
 	sendCtx, cancel := context.WithTimeout(ctx, d.o.SendTimeout)

@@ -65,6 +65,10 @@ type Outbox interface {
 	// Settle records the outcome of an attempt and ends the lease: sent,
 	// failed for good, or pending again from next on.
 	Settle(ctx context.Context, key string, status NotificationStatus, next time.Time, lastError string, at time.Time) error
+	// Defer ends the lease of a claimed, still pending notification and
+	// makes it due at next, giving back the attempt Claim counted: nothing
+	// was tried, so the backoff must not grow.
+	Defer(ctx context.Context, key string, next time.Time) error
 	// Pending counts pending notifications and returns the creation time of
 	// the oldest (zero if none).
 	Pending(ctx context.Context) (count int, oldest time.Time, err error)

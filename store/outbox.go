@@ -124,6 +124,22 @@ func (s *SQLite) Settle(ctx context.Context, key string, status alerting.Notific
 	return nil
 }
 
+// Defer hands a claimed notification back until next without spending an
+// attempt on it: the dispatcher did not try the provider (its channel is
+// paused), so the backoff must not grow.
+func (s *SQLite) Defer(ctx context.Context, key string, next time.Time) error {
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE outbox SET next_attempt = ?, lease_until = NULL,
+			attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END
+			WHERE key = ? AND status = 'pending'`, nanos(next), key)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("registry store: defer %q: %w", key, err)
+	}
+	return nil
+}
+
 // Pending counts the pending notifications and returns the creation time of
 // the oldest (zero if none).
 func (s *SQLite) Pending(ctx context.Context) (int, time.Time, error) {

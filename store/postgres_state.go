@@ -202,6 +202,21 @@ func (s *Postgres) Claim(ctx context.Context, now time.Time, lease time.Duration
 	return out, nil
 }
 
+// Defer hands a claimed notification back until next without spending an
+// attempt on it (see SQLite.Defer).
+func (s *Postgres) Defer(ctx context.Context, key string, next time.Time) error {
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE outbox SET next_attempt = $1, lease_until = NULL,
+			attempts = GREATEST(attempts - 1, 0)
+			WHERE key = $2 AND status = 'pending'`, nanos(next), key)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("registry store: defer %q: %w", key, err)
+	}
+	return nil
+}
+
 // Settle records the outcome of an attempt and ends the lease: sent (sent_at
 // = at), failed for good, or pending again from next on. lastError is kept,
 // cut to MaxLastError bytes. An unknown key is ErrUnknownKey; a notification

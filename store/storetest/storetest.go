@@ -68,6 +68,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, opts ...Option) {
 		{"ClaimRejectsBadLease", testClaimValidation, false},
 		{"SettleTransitions", testSettle, false},
 		{"SettleUnknownAndFinal", testSettleErrors, false},
+		{"DeferGivesTheAttemptBack", testDefer, false},
 		{"Pending", testPending, false},
 		{"NotificationQuery", testNotificationQuery, false},
 		{"Ping", testPing, false},
@@ -515,6 +516,34 @@ func testSettle(t *testing.T, _ *suite, s store.Store) {
 	got, err = s.Claim(c, next.Add(24*time.Hour), lease, 10)
 	require.NoError(t, err)
 	require.Empty(t, got)
+}
+
+// A deferred notification (its channel paused) is due again at next with
+// the attempt Claim counted given back; a final one is left alone.
+func testDefer(t *testing.T, _ *suite, s store.Store) {
+	c := ctx(t)
+	commitNotes(t, s, note("paused", "inc", T0), note("done", "inc", T0.Add(1)))
+	now := T0.Add(time.Minute)
+	got, err := s.Claim(c, now, time.Hour, 10)
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	require.NoError(t, s.Settle(c, "done", alerting.StatusSent, time.Time{}, "", now))
+
+	next := now.Add(30 * time.Second)
+	require.NoError(t, s.Defer(c, "paused", next))
+	require.NoError(t, s.Defer(c, "done", next), "deferring a settled notification changes nothing")
+	require.Equal(t, alerting.StatusSent, get(t, s, "done").Status)
+	n := get(t, s, "paused")
+	require.Equal(t, 0, n.Attempts, "nothing was tried")
+	require.Equal(t, next, n.NextAttempt)
+
+	got, err = s.Claim(c, next.Add(-time.Nanosecond), time.Hour, 10)
+	require.NoError(t, err)
+	require.Empty(t, got, "not due before next")
+	got, err = s.Claim(c, next, time.Hour, 10)
+	require.NoError(t, err, "the lease ended with the deferral")
+	require.Equal(t, []string{"paused"}, keys(got))
+	require.Equal(t, 1, got[0].Attempts)
 }
 
 func testSettleErrors(t *testing.T, _ *suite, s store.Store) {
