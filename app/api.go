@@ -98,6 +98,7 @@ type apiDeps struct {
 	engine    *alerting.Engine
 	sched     *schedule.Scheduler
 	targets   *targetSet
+	now       func() time.Time
 }
 
 // startAPI stores the bootstrap key, builds the API and applies the config
@@ -107,7 +108,7 @@ func startAPI(ctx context.Context, d apiDeps) (http.Handler, *liveTargets, error
 	if err != nil {
 		return nil, nil, err
 	}
-	created, err := api.Bootstrap(ctx, d.registry, key, time.Now())
+	created, err := api.Bootstrap(ctx, d.registry, key, d.now())
 	if err != nil {
 		return nil, nil, fmt.Errorf("bootstrap key: %w", err)
 	}
@@ -120,7 +121,7 @@ func startAPI(ctx context.Context, d apiDeps) (http.Handler, *liveTargets, error
 	live.apply(ctx)
 	srv, err := api.New(api.Options{
 		Store: d.registry, Samples: d.samples, Incidents: d.registry, States: d.engine.State,
-		MasterKey: d.masterKey, Config: live.cfg.Load, Logger: d.log.With("component", "api"),
+		MasterKey: d.masterKey, Config: live.cfg.Load, Now: d.now, Logger: d.log.With("component", "api"),
 		OnChange: func(string) { live.apply(context.WithoutCancel(ctx)) },
 	})
 	if err != nil {

@@ -25,6 +25,7 @@ import (
 	"github.com/upwatch/upwatch/config"
 	"github.com/upwatch/upwatch/crypt"
 	"github.com/upwatch/upwatch/demo"
+	"github.com/upwatch/upwatch/internal/clock"
 	"github.com/upwatch/upwatch/metrics"
 	"github.com/upwatch/upwatch/prober"
 	"github.com/upwatch/upwatch/prober/schedule"
@@ -55,6 +56,9 @@ type Options struct {
 	ShutdownTimeout time.Duration
 	// Ready, if set, is called once everything is serving.
 	Ready func(addr net.Addr)
+	// Now is the one clock of every component (default time.Now): tests
+	// run the service at the date they choose.
+	Now func() time.Time
 }
 
 // File names inside the data dir: the samples and the registry (alert
@@ -82,6 +86,7 @@ func Run(ctx context.Context, o Options) error {
 	if o.ShutdownTimeout == 0 {
 		o.ShutdownTimeout = 30 * time.Second
 	}
+	o.Now = clock.Or(o.Now)
 	reg := o.Registry
 	if reg == nil {
 		reg = prometheus.NewRegistry()
@@ -89,7 +94,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	metrics.RegisterBuildInfo(reg, o.Version, o.Revision)
 
-	samples, err := openStore(ctx, cfg, log, reg)
+	samples, err := openStore(ctx, cfg, o.Now, log, reg)
 	if err != nil {
 		return err
 	}
@@ -106,7 +111,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	registry, ownsRegistry, err := openRegistry(ctx, cfg, masterKey, log.With("component", "registry"))
+	registry, ownsRegistry, err := openRegistry(ctx, cfg, masterKey, o.Now, log.With("component", "registry"))
 	if err != nil {
 		return err
 	}
@@ -123,18 +128,18 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	probe := metrics.NewProbe(reg)
-	p := prober.New(prober.Options{Location: cfg.Location, AllowPrivate: cfg.AllowPrivateTargets, Logger: log.With("component", "prober")})
+	p := prober.New(prober.Options{Location: cfg.Location, AllowPrivate: cfg.AllowPrivateTargets, Now: o.Now, Logger: log.With("component", "prober")})
 
 	renderer, err := notify.NewRenderer(cfg.Alerting.TemplatesDir)
 	if err != nil {
 		return err
 	}
 	dispatcher := alerting.NewDispatcher(alerting.DispatcherOptions{
-		Outbox: registry, Notifiers: buildNotifiers(cfg, p),
+		Outbox: registry, Notifiers: buildNotifiers(cfg, p), Now: o.Now,
 		Registerer: reg, Logger: log.With("component", "dispatcher"),
 	})
 	engine, err := alerting.NewEngine(ctx, alerting.EngineOptions{
-		Store: registry, Renderer: renderer, Link: cfg.Alerting.Link, Wake: dispatcher.Wake,
+		Store: registry, Renderer: renderer, Link: cfg.Alerting.Link, Wake: dispatcher.Wake, Now: o.Now,
 		Registerer: reg, Logger: log.With("component", "alerting"),
 	})
 	if err != nil {
@@ -156,16 +161,17 @@ func Run(ctx context.Context, o Options) error {
 		},
 		Registerer: reg,
 		Logger:     log.With("component", "scheduler"),
+		Now:        o.Now,
 	})
 	targets := newTargetSet(probe)
 	apiHandler, live, err := startAPI(ctx, apiDeps{cfg: cfg, getenv: o.Getenv, log: log, registry: registry, samples: samples,
-		masterKey: masterKey, engine: engine, sched: sched, targets: targets})
+		masterKey: masterKey, engine: engine, sched: sched, targets: targets, now: o.Now})
 	if err != nil {
 		return err
 	}
 
 	srv := &http.Server{
-		Handler:           mountAPI(routes(reg, samples, sched, cfg.Demo), apiHandler),
+		Handler:           mountAPI(routes(reg, samples, sched, cfg.Demo, o.Now), apiHandler),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -255,18 +261,18 @@ type registryStore interface {
 
 // openRegistry opens the configured registry and says whether this process
 // owns it alone (the embedded file) or shares it (PostgreSQL).
-func openRegistry(ctx context.Context, cfg *config.Config, mk crypt.MasterKey, log *slog.Logger) (registryStore, bool, error) {
+func openRegistry(ctx context.Context, cfg *config.Config, mk crypt.MasterKey, now func() time.Time, log *slog.Logger) (registryStore, bool, error) {
 	if cfg.Registry.Type == "postgres" {
-		pg, err := store.OpenPostgres(ctx, store.PostgresOptions{URL: cfg.Registry.Postgres.URL.Reveal(), MasterKey: mk, Logger: log})
+		pg, err := store.OpenPostgres(ctx, store.PostgresOptions{URL: cfg.Registry.Postgres.URL.Reveal(), MasterKey: mk, Now: now, Logger: log})
 		return pg, false, err
 	}
 	db, err := store.OpenSQLite(ctx, store.SQLiteOptions{
-		Path: filepath.Join(cfg.DataDir, RegistryFile), Logger: log, MasterKey: mk,
+		Path: filepath.Join(cfg.DataDir, RegistryFile), Logger: log, MasterKey: mk, Now: now,
 	})
 	return db, true, err
 }
 
-func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (tsdb.Store, error) {
+func openStore(ctx context.Context, cfg *config.Config, now func() time.Time, log *slog.Logger, reg prometheus.Registerer) (tsdb.Store, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("data dir %s: %w", cfg.DataDir, errors.Unwrap(err))
 	}
@@ -281,6 +287,7 @@ func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger, reg pr
 		Path:            filepath.Join(cfg.DataDir, DBFile),
 		RawRetention:    cfg.Storage.Retention.RawRetention(),
 		RollupRetention: cfg.Storage.Retention.RollupRetention(),
+		Now:             now,
 		Logger:          log.With("component", "store"),
 	})
 }
@@ -402,7 +409,7 @@ func (s *targetSet) replace(targets []prober.Target) []prober.Target {
 	return targets
 }
 
-func routes(reg *prometheus.Registry, store tsdb.Store, sched *schedule.Scheduler, withDemo bool) http.Handler {
+func routes(reg *prometheus.Registry, store tsdb.Store, sched *schedule.Scheduler, withDemo bool, now func() time.Time) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, EnableOpenMetrics: false}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -433,7 +440,7 @@ func routes(reg *prometheus.Registry, store tsdb.Store, sched *schedule.Schedule
 		writeJSON(w, status, checks)
 	})
 	if withDemo {
-		mux.Handle("GET /demo/", demo.Handler(time.Now))
+		mux.Handle("GET /demo/", demo.Handler(now))
 	}
 	return mux
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/upwatch/upwatch/config"
+	"github.com/upwatch/upwatch/internal/clock/clocktest"
 	"github.com/upwatch/upwatch/tsdb"
 	"github.com/upwatch/upwatch/tsdb/sqlite"
 )
@@ -134,7 +135,10 @@ targets:
     tcp: {address: "`+srv.Listener.Addr().String()+`"}
 `)
 	reg := prometheus.NewRegistry()
-	r := start(t, cfg, Options{Registry: reg})
+	// The service runs years ahead of the test's day: every sample must be
+	// stamped by the injected clock, none by the wall clock.
+	base := clocktest.Start().AddDate(7, 0, 0)
+	r := start(t, cfg, Options{Registry: reg, Now: clocktest.Running(base)})
 
 	success := func() float64 { return metricValue(get(t, r.addr+"/metrics"), "probe_success", `target="flap"`) }
 	require.Eventually(t, func() bool { return success() == 1 }, 10*time.Second, 50*time.Millisecond)
@@ -158,11 +162,12 @@ targets:
 	store, err := sqlite.Open(context.Background(), sqlite.Options{Path: filepath.Join(cfg.DataDir, DBFile)})
 	require.NoError(t, err)
 	defer store.Close()
-	page, err := store.Samples(context.Background(), tsdb.SampleQuery{TargetID: "flap", From: time.Unix(0, 0), To: time.Now().Add(time.Hour), Limit: 10000})
+	page, err := store.Samples(context.Background(), tsdb.SampleQuery{TargetID: "flap", From: time.Unix(0, 0), To: base.AddDate(1, 0, 0), Limit: 10000})
 	require.NoError(t, err)
 	var ok, failed int
 	for _, s := range page.Samples {
 		require.Equal(t, "local", s.Location)
+		require.WithinRange(t, s.Start, base, base.Add(10*time.Minute), "stamped by the injected clock")
 		if s.Success {
 			ok++
 			require.Equal(t, 200, s.StatusCode)

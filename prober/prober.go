@@ -19,6 +19,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/upwatch/upwatch/internal/clock"
 )
 
 // Func checks t and returns the verdict. It must honour ctx (which carries
@@ -53,6 +55,9 @@ type Options struct {
 	// addresses. Off by default: see DESIGN §5 (SSRF guard).
 	AllowPrivate bool
 	Logger       *slog.Logger
+	// Now stamps each Result's Start (default time.Now); durations are
+	// measured on the monotonic clock whatever it says.
+	Now func() time.Time
 }
 
 // Prober runs checks. It is safe for concurrent use.
@@ -61,6 +66,7 @@ type Prober struct {
 	allowPrivate bool
 	log          *slog.Logger
 	oauth        *oauthCache
+	now          func() time.Time
 }
 
 // New returns a Prober.
@@ -71,7 +77,7 @@ func New(o Options) *Prober {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Prober{location: o.Location, allowPrivate: o.AllowPrivate, log: o.Logger, oauth: newOAuthCache()}
+	return &Prober{location: o.Location, allowPrivate: o.AllowPrivate, log: o.Logger, oauth: newOAuthCache(), now: clock.Or(o.Now)}
 }
 
 // Location is where this prober runs from.
@@ -81,7 +87,8 @@ func (p *Prober) Location() string { return p.location }
 // and validated. A panicking check is recovered and reported as a failed
 // Result of class internal: a target can never take the process down.
 func (p *Prober) Check(ctx context.Context, t *Target) (res Result) {
-	start := time.Now()
+	began := time.Now() // monotonic, for the duration
+	start := p.now()
 	base := Result{TargetID: t.ID, Target: t.Name, Kind: t.Kind, Location: p.location, Start: start}
 	defer func() {
 		if v := recover(); v != nil {
@@ -89,7 +96,7 @@ func (p *Prober) Check(ctx context.Context, t *Target) (res Result) {
 			res = base.Fail(ClassInternal, fmt.Sprintf("check panicked: %v", v))
 		}
 		res.TargetID, res.Target, res.Kind, res.Location, res.Start = base.TargetID, base.Target, base.Kind, base.Location, start
-		res.Duration = time.Since(start)
+		res.Duration = time.Since(began)
 		if res.Success {
 			res.ErrorClass, res.Error = ClassNone, ""
 		}

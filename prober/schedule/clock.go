@@ -20,20 +20,26 @@ type timer interface {
 	Stop()
 }
 
-type realClock struct{}
+// realClock reads now (time.Now, or the composition root's clock, which
+// may be shifted from the wall clock) and arms real timers for the
+// distance from it.
+type realClock struct{ now func() time.Time }
 
-func (realClock) Now() time.Time { return time.Now() }
+func (c realClock) Now() time.Time { return c.now() }
 
-func (realClock) NewTimer() timer {
+func (c realClock) NewTimer() timer {
 	t := time.NewTimer(time.Hour)
 	t.Stop()
-	return realTimer{t}
+	return realTimer{t, c.now}
 }
 
 // realTimer relies on Go ≥ 1.23 timer semantics: Reset and Stop discard a
 // tick that was not received yet.
-type realTimer struct{ t *time.Timer }
+type realTimer struct {
+	t   *time.Timer
+	now func() time.Time
+}
 
 func (r realTimer) C() <-chan time.Time  { return r.t.C }
-func (r realTimer) ResetAt(at time.Time) { r.t.Reset(time.Until(at)) }
+func (r realTimer) ResetAt(at time.Time) { r.t.Reset(at.Sub(r.now())) }
 func (r realTimer) Stop()                { r.t.Stop() }

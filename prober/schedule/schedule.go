@@ -21,6 +21,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	uwclock "github.com/upwatch/upwatch/internal/clock"
 	"github.com/upwatch/upwatch/prober"
 )
 
@@ -44,8 +45,10 @@ type Options struct {
 	// Registerer receives the scheduler's metrics; nil registers none.
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger // nil discards logs
+	// Now is the clock slots are planned on (default time.Now).
+	Now func() time.Time
 
-	clock clock // tests only; nil is the real clock
+	clock clock // tests only; nil is a real clock reading Now
 }
 
 // Scheduler runs checks of a changing set of targets. Update may be called
@@ -117,7 +120,7 @@ func New(o Options) *Scheduler {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	if s.clock == nil {
-		s.clock = realClock{}
+		s.clock = realClock{now: uwclock.Or(o.Now)}
 	}
 	return s
 }
