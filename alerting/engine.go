@@ -118,14 +118,23 @@ func NewEngine(ctx context.Context, o EngineOptions) (*Engine, error) {
 	return e, nil
 }
 
-// Update replaces the routes and maintenance windows. Targets no longer
-// routed keep their stored state (they may come back) but lose their series.
+// Update replaces the routes and maintenance windows. A target no longer
+// routed (deleted, or gone from the config file) loses its series, and its
+// open incident is closed: nothing checks it any more.
 func (e *Engine) Update(routes map[string]Route, windows []Window) {
+	gone := e.update(routes, windows)
+	for _, id := range gone {
+		e.retire(id)
+	}
+}
+
+func (e *Engine) update(routes map[string]Route, windows []Window) (gone []string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for id := range e.routes {
 		if _, ok := routes[id]; !ok {
 			e.up.DeleteLabelValues(id)
+			gone = append(gone, id)
 		}
 	}
 	e.routes = maps.Clone(routes)
@@ -137,9 +146,42 @@ func (e *Engine) Update(routes map[string]Route, windows []Window) {
 			ts.mu.Unlock()
 		}
 	}
+	return gone
 }
 
 // State returns a target's current state (for the API and tests).
+// retire ends the open incident of a target that is no longer routed, at
+// now, and forgets its run, so its outage does not grow for ever. Nobody is
+// told: there is no recovery to announce.
+func (e *Engine) retire(id string) {
+	e.mu.RLock()
+	ts, ok := e.targets[id]
+	e.mu.RUnlock()
+	if !ok {
+		return
+	}
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if ts.state.Incident == nil {
+		return
+	}
+	inc := *ts.state.Incident
+	inc.End = e.o.Now()
+	if inc.End.Before(inc.Start) {
+		inc.End = inc.Start
+	}
+	next := NewState(id)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := e.o.Store.Commit(ctx, next, []Incident{inc}, nil); err != nil {
+		e.commitErr.Inc()
+		e.o.Logger.Error("closing the incident of a removed target", "target", id, "incident", inc.ID, "err", err)
+		return
+	}
+	ts.state = next
+	e.o.Logger.Info("target removed; its open incident is closed", "target", id, "incident", inc.ID)
+}
+
 func (e *Engine) State(targetID string) (State, bool) {
 	e.mu.RLock()
 	ts, ok := e.targets[targetID]

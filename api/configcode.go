@@ -395,18 +395,11 @@ func (s *Server) planTargets(ctx context.Context, p Principal, items []map[strin
 		return plan, ValidationProblem(errs)
 	}
 
-	// Conflicts: config-file ids, ids of other tenants.
+	// Conflicts: the config file's ids (tenant default's). Other tenants'
+	// ids are theirs: nothing here may tell they exist.
 	for _, t := range ts {
 		if fromFile[t.ID] {
 			return plan, Problem(http.StatusConflict, "Conflict", fmt.Sprintf("target %q is declared in the config file; leave it out of the document and change it there", t.ID))
-		}
-		if _, ok := mine[t.ID]; ok {
-			continue
-		}
-		if taken, err := s.o.Store.TargetExists(ctx, t.ID); err != nil {
-			return plan, err
-		} else if taken {
-			return plan, Problem(http.StatusConflict, "Conflict", fmt.Sprintf("target id %q is taken; choose another", t.ID))
 		}
 	}
 

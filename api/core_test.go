@@ -163,8 +163,12 @@ func TestTenantIsolation(t *testing.T) {
 	assert.Equal(t, http.StatusNotFound, h.do(http.MethodPost, Prefix+"/targets/mine/pause", b, nil).Status)
 	assert.Empty(t, h.do(http.MethodGet, Prefix+"/targets", b, nil).JSON(t)["items"])
 	assert.Empty(t, h.do(http.MethodGet, Prefix+"/status", b, nil).JSON(t)["items"])
-	// Ids are global: B cannot take A's id, and gets 409 without learning more.
-	assert.Equal(t, http.StatusConflict, h.do(http.MethodPost, Prefix+"/targets", b, httpTarget("mine")).Status)
+	// Ids are per tenant: B can take an id A has, without learning that A
+	// has it, and gets a target of its own.
+	assert.Equal(t, http.StatusCreated, h.do(http.MethodPost, Prefix+"/targets", b, httpTarget("mine")).Status)
+	assert.Equal(t, http.StatusConflict, h.do(http.MethodPost, Prefix+"/targets", b, httpTarget("mine")).Status, "its own id again")
+	require.Equal(t, http.StatusNoContent, h.do(http.MethodDelete, Prefix+"/targets/mine", b, nil).Status)
+	assert.Equal(t, http.StatusOK, h.do(http.MethodGet, Prefix+"/targets/mine", h.key(tenantA, ScopeRead), nil).Status, "A's is untouched")
 	// Generated ids.
 	r := h.do(http.MethodPost, Prefix+"/targets", b, httpTarget(""))
 	require.Equal(t, http.StatusCreated, r.Status)

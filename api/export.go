@@ -33,7 +33,7 @@ func (s *Server) getExport(w http.ResponseWriter, r *http.Request, p Principal) 
 	if s.o.Samples == nil {
 		return unavailable("the sample store")
 	}
-	q := tsdb.SampleQuery{TargetID: ti.Target.ID, From: from, To: to, Limit: exportPageSize}
+	q := tsdb.SampleQuery{TargetID: ti.Key, From: from, To: to, Limit: exportPageSize}
 	// Read the first page before answering, so a store error is still a
 	// proper problem.
 	page, err := s.o.Samples.Samples(r.Context(), q)
@@ -60,7 +60,7 @@ func (s *Server) getExport(w http.ResponseWriter, r *http.Request, p Principal) 
 
 	for {
 		for _, res := range page.Samples {
-			if err := sw.Write(res); err != nil {
+			if err := sw.Write(ti.shown(res)); err != nil {
 				s.abortStream(r, err)
 			}
 		}

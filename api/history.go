@@ -78,7 +78,7 @@ func (s *Server) getSamples(w http.ResponseWriter, r *http.Request, p Principal)
 		return err
 	}
 	doc := samplesDoc{TargetID: ti.Target.ID, From: from.UTC(), To: to.UTC()}
-	q := tsdb.SampleQuery{TargetID: ti.Target.ID, From: from, To: to, Limit: limit, Cursor: v.Get("cursor")}
+	q := tsdb.SampleQuery{TargetID: ti.Key, From: from, To: to, Limit: limit, Cursor: v.Get("cursor")}
 
 	if step == 0 {
 		page, err := s.o.Samples.Samples(r.Context(), q)
@@ -87,7 +87,7 @@ func (s *Server) getSamples(w http.ResponseWriter, r *http.Request, p Principal)
 		}
 		doc.Samples = make([]sampleDoc, 0, len(page.Samples))
 		for _, res := range page.Samples {
-			doc.Samples = append(doc.Samples, newSampleDoc(res))
+			doc.Samples = append(doc.Samples, newSampleDoc(ti.shown(res)))
 		}
 		if page.NextCursor != "" {
 			doc.NextCursor = &page.NextCursor
@@ -160,11 +160,11 @@ func (s *Server) getLatest(w http.ResponseWriter, r *http.Request, p Principal) 
 	if err != nil {
 		return fmt.Errorf("latest: %w", err)
 	}
-	res, ok := latest[ti.Target.ID]
+	res, ok := latest[ti.Key]
 	if !ok {
 		return Problem(http.StatusNotFound, "Not Found", fmt.Sprintf("target %q has no check result yet", ti.Target.ID))
 	}
-	writeJSON(w, http.StatusOK, newSampleDoc(res))
+	writeJSON(w, http.StatusOK, newSampleDoc(ti.shown(res)))
 	return nil
 }
 
@@ -228,12 +228,12 @@ func (s *Server) getTargetIncidents(w http.ResponseWriter, r *http.Request, p Pr
 	if s.o.Incidents == nil {
 		return unavailable("the incident store")
 	}
-	q.TargetID = ti.Target.ID
+	q.TargetID = ti.Key
 	incs, err := s.o.Incidents.Incidents(r.Context(), q)
 	if err != nil {
 		return fmt.Errorf("incidents: %w", err)
 	}
-	writeJSON(w, http.StatusOK, s.incidentsDoc(incs, q.Limit))
+	writeJSON(w, http.StatusOK, s.incidentsDoc(incs, q.Limit, map[string]string{ti.Key: ti.Target.ID}))
 	return nil
 }
 
@@ -252,20 +252,23 @@ func (s *Server) getIncidents(w http.ResponseWriter, r *http.Request, p Principa
 		return err
 	}
 	var all []alerting.Incident
+	ids := make(map[string]string, len(targets))
 	for _, t := range targets {
-		q.TargetID = t.Target.ID
+		ids[t.Key] = t.Target.ID
+		q.TargetID = t.Key
 		incs, err := s.o.Incidents.Incidents(r.Context(), q)
 		if err != nil {
 			return fmt.Errorf("incidents: %w", err)
 		}
 		all = append(all, incs...)
 	}
-	writeJSON(w, http.StatusOK, s.incidentsDoc(all, q.Limit))
+	writeJSON(w, http.StatusOK, s.incidentsDoc(all, q.Limit, ids))
 	return nil
 }
 
-// incidentsDoc sorts newest first and keeps limit.
-func (s *Server) incidentsDoc(incs []alerting.Incident, limit int) incidentsDoc {
+// incidentsDoc sorts newest first and keeps limit; ids maps the targets'
+// keys, which the incidents carry, to the ids the caller knows them by.
+func (s *Server) incidentsDoc(incs []alerting.Incident, limit int, ids map[string]string) incidentsDoc {
 	sort.SliceStable(incs, func(i, j int) bool {
 		if !incs[i].Start.Equal(incs[j].Start) {
 			return incs[i].Start.After(incs[j].Start)
@@ -278,6 +281,7 @@ func (s *Server) incidentsDoc(incs []alerting.Incident, limit int) incidentsDoc 
 	now := s.o.Now()
 	doc := incidentsDoc{Incidents: make([]incidentDoc, 0, len(incs))}
 	for _, inc := range incs {
+		inc.TargetID = ids[inc.TargetID]
 		doc.Incidents = append(doc.Incidents, newIncidentDoc(inc, now))
 	}
 	return doc

@@ -26,8 +26,9 @@ func (h *harness) configTarget(id string, labels map[string]string) {
 	h.cfg.Targets = append(h.cfg.Targets, t)
 }
 
-// registryTarget stores an http target of tenant in the registry.
-func (h *harness) registryTarget(tenant, id string, labels map[string]string) {
+// registryTarget stores an http target of tenant in the registry and
+// returns the key its data belongs to.
+func (h *harness) registryTarget(tenant, id string, labels map[string]string) string {
 	h.t.Helper()
 	t := config.Target{Target: prober.Target{ID: id, Name: id + " site", Kind: "http", Labels: labels,
 		Interval: 30 * time.Second, HTTP: &prober.HTTPSpec{URL: "https://" + id + ".example/"}}}
@@ -35,7 +36,9 @@ func (h *harness) registryTarget(tenant, id string, labels map[string]string) {
 	rec, err := SealTarget(tenant, t, h.mk)
 	require.NoError(h.t, err)
 	rec.CreatedAt, rec.UpdatedAt = h.clock.Now(), h.clock.Now()
-	require.NoError(h.t, h.reg.CreateTarget(h.t.Context(), rec))
+	key, err := h.reg.CreateTarget(h.t.Context(), rec)
+	require.NoError(h.t, err)
+	return key
 }
 
 // setClock moves the harness clock to t.

@@ -165,11 +165,11 @@ func TestIncidentRoutes(t *testing.T) {
 	h.setClock(t0.Add(10 * time.Hour))
 	h.configTarget("web", nil)
 	h.configTarget("db", nil)
-	h.registryTarget(tenantB, "theirs", nil)
+	theirs := h.registryTarget(tenantB, "theirs", nil)
 	h.incident("web", t0.Add(time.Hour), t0.Add(time.Hour+45*time.Minute))
 	h.incident("web", t0.Add(5*time.Hour), time.Time{}) // open
 	h.incident("db", t0.Add(3*time.Hour), t0.Add(3*time.Hour+10*time.Second))
-	h.incident("theirs", t0.Add(2*time.Hour), time.Time{})
+	h.incident(theirs, t0.Add(2*time.Hour), time.Time{})
 	key := h.key(tenantA, ScopeRead)
 
 	r := h.do(http.MethodGet, Prefix+"/targets/web/incidents", key, nil)

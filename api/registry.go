@@ -25,11 +25,10 @@ type Registry interface {
 	AppendAudit(ctx context.Context, e store.AuditEntry) error
 	Audit(ctx context.Context, tenantID string, q store.AuditQuery) ([]store.AuditEntry, error)
 
-	CreateTarget(ctx context.Context, t store.TargetRecord) error
+	CreateTarget(ctx context.Context, t store.TargetRecord) (string, error)
 	UpdateTarget(ctx context.Context, t store.TargetRecord) error
 	DeleteTarget(ctx context.Context, tenantID, id string) error
 	Target(ctx context.Context, tenantID, id string) (store.TargetRecord, error)
-	TargetExists(ctx context.Context, id string) (bool, error)
 	Targets(ctx context.Context, tenantID string) ([]store.TargetRecord, error)
 
 	CreateObject(ctx context.Context, kind store.ObjectKind, o store.Object) error

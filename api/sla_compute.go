@@ -77,7 +77,7 @@ func edges(from, to time.Time) (start, end time.Time, firstEdge, lastEdge bool) 
 // at the window's edges are summed from raw samples, so a window of twenty
 // minutes counts exactly its own checks.
 func (s *Server) computeSLA(ctx context.Context, ti TargetInfo, in slaInputs) (targetSLA, error) {
-	id := ti.Target.ID
+	id := ti.Key // the target's data belongs to its key
 	incs, ok := in.incidents[id]
 	if !ok && in.incidents == nil {
 		var err error
@@ -85,7 +85,7 @@ func (s *Server) computeSLA(ctx context.Context, ti TargetInfo, in slaInputs) (t
 			return targetSLA{}, err
 		}
 	}
-	maint, err := maintenanceOf(in.windows, id, ti.Target.Labels, in.q.From, in.q.To)
+	maint, err := maintenanceOf(in.windows, ti.Target.ID, ti.Target.Labels, in.q.From, in.q.To)
 	if err != nil {
 		return targetSLA{}, err
 	}
@@ -285,8 +285,8 @@ func (s *Server) computeSLAs(ctx context.Context, targets []TargetInfo, in slaIn
 		in.incidents = make(map[string][]alerting.Incident, len(targets))
 		ids := make([]string, 0, len(targets))
 		for _, t := range targets {
-			in.incidents[t.Target.ID] = nil
-			ids = append(ids, t.Target.ID)
+			in.incidents[t.Key] = nil
+			ids = append(ids, t.Key)
 		}
 		for _, inc := range all {
 			if _, ok := in.incidents[inc.TargetID]; ok {

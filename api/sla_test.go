@@ -331,13 +331,13 @@ func TestSelectorSLA(t *testing.T) {
 	h.configTarget("web-2", map[string]string{"team": "web", "env": "staging"})
 	h.configTarget("db", map[string]string{"team": "db", "env": "prod"})
 	h.registryTarget(tenantA, "web-3", map[string]string{"team": "web", "env": "prod"})
-	h.registryTarget(tenantB, "web-b", map[string]string{"team": "web", "env": "prod"})
-	for _, id := range []string{"web-1", "web-2", "db", "web-b"} {
+	webB := h.registryTarget(tenantB, "web-b", map[string]string{"team": "web", "env": "prod"})
+	for _, id := range []string{"web-1", "web-2", "db", webB} {
 		h.checks(id, at(0, 0), at(24, 0), 30*time.Second, nil)
 	}
 	// web-1: down 2 h; web-2: up all day; web-3: no data.
 	h.incident("web-1", at(10, 0), at(12, 0))
-	h.incident("web-b", at(0, 0), at(24, 0))
+	h.incident(webB, at(0, 0), at(24, 0))
 	key := h.key(tenantA, ScopeRead)
 
 	r := h.do(http.MethodGet, Prefix+"/sla?selector=team%3Dweb&period=day&day=2026-03-10", key, nil)

@@ -88,7 +88,7 @@ func TestSLAFromTotalsMatchesRollups(t *testing.T) {
 	var batch []prober.Result
 	for j := range 12 {
 		id := fmt.Sprintf("t%02d", j)
-		targets = append(targets, TargetInfo{Target: config.Target{Target: prober.Target{ID: id, Name: id,
+		targets = append(targets, TargetInfo{Key: id, Target: config.Target{Target: prober.Target{ID: id, Name: id,
 			Labels: map[string]string{"team": []string{"a", "b"}[j%2]}}}})
 		if j == 5 {
 			continue // no data

@@ -24,10 +24,26 @@ const (
 // TargetInfo is one target of a tenant, from the API or the config file.
 // Target is normalized and holds its credentials: never return or log them.
 type TargetInfo struct {
-	TenantID             string
-	Source               string // SourceAPI or SourceConfig
-	Target               config.Target
+	TenantID string
+	Source   string // SourceAPI or SourceConfig
+	Target   config.Target
+	// Key is what the target's samples, incidents and state belong to:
+	// store.TargetRecord.Key for an API target, the id for a config one.
+	// Read data by it, never by the id, which another target may have had.
+	Key                  string
 	CreatedAt, UpdatedAt time.Time // zero for config targets
+}
+
+// configTarget is a config file target as a TargetInfo of tenant default.
+func configTarget(t config.Target) TargetInfo {
+	return TargetInfo{TenantID: store.DefaultTenant, Source: SourceConfig, Target: t, Key: t.ID}
+}
+
+// shown is r as the target's tenant knows it: under the target's id, not
+// its key.
+func (ti TargetInfo) shown(r prober.Result) prober.Result {
+	r.TargetID = ti.Target.ID
+	return r
 }
 
 // targetOf returns the caller's target id, or a 404 problem (also when the
@@ -43,7 +59,7 @@ func (s *Server) targetOf(ctx context.Context, tenantID, id string) (TargetInfo,
 	if tenantID == store.DefaultTenant {
 		for _, t := range s.o.Config().Targets {
 			if t.ID == id {
-				return TargetInfo{TenantID: tenantID, Source: SourceConfig, Target: t}, nil
+				return configTarget(t), nil
 			}
 		}
 	}
@@ -56,7 +72,7 @@ func (s *Server) targetsOf(ctx context.Context, tenantID string) ([]TargetInfo, 
 	var out []TargetInfo
 	if tenantID == store.DefaultTenant {
 		for _, t := range s.o.Config().Targets {
-			out = append(out, TargetInfo{TenantID: tenantID, Source: SourceConfig, Target: t})
+			out = append(out, configTarget(t))
 		}
 	}
 	recs, err := s.o.Store.Targets(ctx, tenantID)
@@ -121,7 +137,7 @@ func SealTarget(tenantID string, t config.Target, mk crypt.MasterKey) (store.Tar
 // OpenTarget reverses SealTarget: the normalized, validated target with its
 // credentials.
 func OpenTarget(rec store.TargetRecord, mk crypt.MasterKey) (TargetInfo, error) {
-	ti := TargetInfo{TenantID: rec.TenantID, Source: SourceAPI, CreatedAt: rec.CreatedAt, UpdatedAt: rec.UpdatedAt}
+	ti := TargetInfo{TenantID: rec.TenantID, Source: SourceAPI, Key: rec.Key, CreatedAt: rec.CreatedAt, UpdatedAt: rec.UpdatedAt}
 	var doc map[string]any
 	if err := json.Unmarshal(rec.Spec, &doc); err != nil {
 		return ti, fmt.Errorf("target %s: stored spec: %w", rec.ID, err)

@@ -14,6 +14,7 @@ import (
 	"github.com/upwatch/upwatch/config"
 	"github.com/upwatch/upwatch/prober"
 	"github.com/upwatch/upwatch/secret"
+	"github.com/upwatch/upwatch/store"
 )
 
 // sensitiveHeader matches request header names whose values are shown as
@@ -125,14 +126,13 @@ func (s *Server) getTarget(w http.ResponseWriter, r *http.Request, p Principal) 
 	return nil
 }
 
-// idTaken reports whether a target id is used by any tenant or the config.
-func (s *Server) idTaken(ctx context.Context, id string) (bool, error) {
-	for _, t := range s.o.Config().Targets {
-		if t.ID == id {
-			return true, nil
-		}
+// inConfig reports whether the config file declares a target id of the
+// tenant: ids are per tenant, and the file's targets are tenant default's.
+func (s *Server) inConfig(tenantID, id string) bool {
+	if tenantID != store.DefaultTenant {
+		return false
 	}
-	return s.o.Store.TargetExists(ctx, id)
+	return slices.ContainsFunc(s.o.Config().Targets, func(t config.Target) bool { return t.ID == id })
 }
 
 func (s *Server) createTarget(w http.ResponseWriter, r *http.Request, p Principal) error {
@@ -154,10 +154,8 @@ func (s *Server) createTarget(w http.ResponseWriter, r *http.Request, p Principa
 	if errs := s.validateTarget(ctx, p.TenantID, &t); len(errs) > 0 {
 		return ValidationProblem(errs)
 	}
-	if taken, err := s.idTaken(ctx, t.ID); err != nil {
-		return err
-	} else if taken {
-		return Problem(http.StatusConflict, "Conflict", fmt.Sprintf("target id %q is taken; choose another or leave id out", t.ID))
+	if s.inConfig(p.TenantID, t.ID) {
+		return Problem(http.StatusConflict, "Conflict", fmt.Sprintf("target id %q is declared in the config file; choose another or leave id out", t.ID))
 	}
 	now := s.o.Now()
 	rec, err := SealTarget(p.TenantID, t, s.o.MasterKey)
@@ -165,13 +163,14 @@ func (s *Server) createTarget(w http.ResponseWriter, r *http.Request, p Principa
 		return err
 	}
 	rec.CreatedAt, rec.UpdatedAt = now, now
-	if err := s.o.Store.CreateTarget(ctx, rec); err != nil {
-		return storeErr(err, "target", t.ID)
+	key, err := s.o.Store.CreateTarget(ctx, rec)
+	if err != nil {
+		return storeErr(err, "target", t.ID) // a conflict is one of the tenant's own ids
 	}
 	if err := s.changed(ctx, p, "create", "target", t.ID); err != nil {
 		return err
 	}
-	return s.writeTarget(w, http.StatusCreated, TargetInfo{TenantID: p.TenantID, Source: SourceAPI, Target: t, CreatedAt: now, UpdatedAt: now})
+	return s.writeTarget(w, http.StatusCreated, TargetInfo{TenantID: p.TenantID, Source: SourceAPI, Target: t, Key: key, CreatedAt: now, UpdatedAt: now})
 }
 
 func (s *Server) writeTarget(w http.ResponseWriter, status int, ti TargetInfo) error {
@@ -469,13 +468,13 @@ func (s *Server) getStatus(w http.ResponseWriter, r *http.Request, p Principal) 
 			continue
 		}
 		e := statusEntry{ID: t.ID, Name: t.Name, Kind: t.Kind, Source: ti.Source, Paused: t.Paused, Labels: t.Labels, State: "unknown"}
-		if st, ok := s.o.States(t.ID); ok && st.Status != "" {
+		if st, ok := s.o.States(ti.Key); ok && st.Status != "" {
 			e.State, e.Since = string(st.Status), timePtr(st.Since)
 		}
 		if t.Paused {
 			e.State = "paused"
 		}
-		if res, ok := latest[t.ID]; ok {
+		if res, ok := latest[ti.Key]; ok {
 			e.LastCheck = &lastCheck{At: res.Start.UTC(), Location: res.Location, Success: res.Success,
 				DurationMS: float64(res.Duration) / float64(time.Millisecond), ErrorClass: string(res.ErrorClass),
 				Error: res.Error, StatusCode: res.StatusCode}

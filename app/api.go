@@ -117,8 +117,9 @@ func startAPI(ctx context.Context, d apiDeps) (http.Handler, *liveTargets, error
 	}
 	live := &liveTargets{reg: d.registry, mk: d.masterKey, engine: d.engine, sched: d.sched, targets: d.targets,
 		log: d.log.With("component", "api")}
-	live.cfg.Store(d.cfg)
-	live.apply(ctx)
+	if err := live.reload(ctx, d.cfg); err != nil {
+		return nil, nil, fmt.Errorf("config: %w", err)
+	}
 	srv, err := api.New(api.Options{
 		Store: d.registry, Samples: d.samples, Incidents: d.registry, States: d.engine.State,
 		MasterKey: d.masterKey, Config: live.cfg.Load, Now: d.now, Logger: d.log.With("component", "api"),
@@ -152,46 +153,76 @@ type liveTargets struct {
 	log     *slog.Logger
 }
 
-func (l *liveTargets) reload(ctx context.Context, cfg *config.Config) {
+// reload runs cfg's targets with the API's, unless cfg declares an id
+// tenant default already has as an API target: then it changes nothing and
+// says which.
+func (l *liveTargets) reload(ctx context.Context, cfg *config.Config) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ten := l.tenancy(ctx)
+	if err := clashes(cfg, ten); err != nil {
+		return err
+	}
 	l.cfg.Store(cfg)
-	l.apply(ctx)
+	l.run(cfg, ten)
+	return nil
 }
 
-// apply rebuilds what runs. A failure to read the registry keeps what runs.
+// apply rebuilds what runs after an API write.
 func (l *liveTargets) apply(ctx context.Context) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	cfg := l.cfg.Load()
+	l.run(l.cfg.Load(), l.tenancy(ctx))
+}
+
+// tenancy reads the API's objects; what cannot be read is left out, loudly.
+func (l *liveTargets) tenancy(ctx context.Context) api.Tenancy {
 	ten, err := api.LoadTenancy(ctx, l.reg, l.mk)
 	if err != nil {
 		l.log.Error("some API objects could not be loaded; they are left out", "err", err)
 	}
+	return ten
+}
+
+func (l *liveTargets) run(cfg *config.Config, ten api.Tenancy) {
 	targets, routes, windows := merge(cfg, ten)
 	l.engine.Update(routes, windows)
 	l.sched.Update(l.targets.replace(targets))
 }
 
 // merge builds the scheduler's targets and the engine's routes and windows
-// from the config file (tenant "default") and the API's objects. A window
-// covers only targets of its own tenant: it is resolved to the list of
-// those it applies to.
+// from the config file (tenant "default") and the API's objects. What runs
+// is keyed by each target's key (api.TargetInfo.Key), never by its id: ids
+// are per tenant and can be taken again. depends_on and maintenance windows
+// name ids of their own tenant; they are resolved to keys here, so a window
+// covers only targets of its own tenant.
 func merge(cfg *config.Config, ten api.Tenancy) ([]prober.Target, map[string]alerting.Route, []alerting.Window) {
-	targets := cfg.ProberTargets()
+	targets := cfg.ProberTargets() // a config target's key is its id
 	routes, _ := alertRoutes(cfg)
-	byTenant := map[string][]config.Target{store.DefaultTenant: cfg.Targets}
+	byTenant := map[string][]api.TargetInfo{}
+	keys := map[string]map[string]string{} // tenant → id → key
+	add := func(ti api.TargetInfo) {
+		byTenant[ti.TenantID] = append(byTenant[ti.TenantID], ti)
+		if keys[ti.TenantID] == nil {
+			keys[ti.TenantID] = map[string]string{}
+		}
+		keys[ti.TenantID][ti.Target.ID] = ti.Key
+	}
+	for _, t := range cfg.Targets {
+		add(api.TargetInfo{TenantID: store.DefaultTenant, Source: api.SourceConfig, Target: t, Key: t.ID})
+	}
 	for _, ti := range ten.Targets {
-		byTenant[ti.TenantID] = append(byTenant[ti.TenantID], ti.Target)
+		add(ti)
 	}
 	globalHook := ""
 	if cfg.Alerting.Webhook != nil {
 		globalHook = cfg.Alerting.Webhook.URL
 	}
 	for _, ti := range ten.Targets {
-		if _, dup := routes[ti.Target.ID]; dup {
-			continue // a config target took the id since; the config wins
-		}
 		t := ti.Target
-		targets = append(targets, t.Target)
+		pt := t.Target
+		pt.ID = ti.Key
+		targets = append(targets, pt)
 		groups := map[string]config.ContactGroup{}
 		policies := map[string]config.AlertPolicy{}
 		if ti.TenantID == store.DefaultTenant {
@@ -208,22 +239,27 @@ func merge(cfg *config.Config, ten api.Tenancy) ([]prober.Target, map[string]ale
 		for _, p := range ten.Policies[ti.TenantID] {
 			policies[p.Name] = p
 		}
-		r := alerting.Route{Name: t.Name, URL: targetURL(t.Target), Labels: t.Labels, DependsOn: t.DependsOn}
+		r := alerting.Route{Name: t.Name, URL: targetURL(t.Target), Labels: t.Labels}
+		for _, parent := range t.DependsOn {
+			if k, ok := keys[ti.TenantID][parent]; ok {
+				r.DependsOn = append(r.DependsOn, k)
+			}
+		}
 		if pol, ok := policies[t.AlertPolicy]; ok {
 			r.Policy = pol.Policy
 			r.Channels = pol.Channels
 			r.Recipients = recipients(groups, pol.ContactGroups, globalHook)
 			r.Escalation = recipients(groups, pol.EscalateTo, globalHook)
 		}
-		routes[t.ID] = r
+		routes[ti.Key] = r
 	}
 	var windows []alerting.Window
 	resolve := func(tenant string, ws []alerting.Window) {
 		for _, w := range ws {
 			var ids []string
-			for _, t := range byTenant[tenant] {
-				if w.Applies(t.ID, t.Labels) {
-					ids = append(ids, t.ID)
+			for _, ti := range byTenant[tenant] {
+				if w.Applies(ti.Target.ID, ti.Target.Labels) {
+					ids = append(ids, ti.Key)
 				}
 			}
 			if len(ids) == 0 {
@@ -238,4 +274,21 @@ func merge(cfg *config.Config, ten api.Tenancy) ([]prober.Target, map[string]ale
 		resolve(tenant, ws)
 	}
 	return targets, routes, windows
+}
+
+// clashes names the config file's targets whose id tenant default also
+// uses for an API target. Such a file is refused: one id, two targets.
+func clashes(cfg *config.Config, ten api.Tenancy) error {
+	var errs []error
+	for _, ti := range ten.Targets {
+		if ti.TenantID != store.DefaultTenant {
+			continue
+		}
+		for i, t := range cfg.Targets {
+			if t.ID == ti.Target.ID {
+				errs = append(errs, fmt.Errorf("targets[%d]: id %q is already an API target of tenant default; rename one of them", i, t.ID))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }

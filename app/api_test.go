@@ -76,7 +76,8 @@ func TestAPITargetsRunLive(t *testing.T) {
 		"http": map[string]any{"url": srv.URL + "/", "auth": map[string]any{"type": "bearer", "token": "s3cr3t-t0ken"}},
 	})
 	require.Equal(t, http.StatusCreated, status, body)
-	require.Eventually(t, func() bool { return has("api-web") }, 10*time.Second, 50*time.Millisecond)
+	// Series of API targets are named by key: <tenant>/<id>.
+	require.Eventually(t, func() bool { return has("default/api-web") }, 10*time.Second, 50*time.Millisecond)
 
 	status, body = apiCall(t, http.MethodGet, r.addr+"/api/v1/status", key, nil)
 	require.Equal(t, http.StatusOK, status)
@@ -84,7 +85,7 @@ func TestAPITargetsRunLive(t *testing.T) {
 
 	status, _ = apiCall(t, http.MethodDelete, r.addr+"/api/v1/targets/api-web", key, nil)
 	require.Equal(t, http.StatusNoContent, status)
-	assert.False(t, has("api-web"), "deleting stops the target and drops its series at once")
+	assert.False(t, has("default/api-web"), "deleting stops the target and drops its series at once")
 	assert.NotContains(t, logs.String(), "s3cr3t-t0ken")
 	assert.NotContains(t, logs.String(), key)
 	r.shutdown(t)
@@ -125,8 +126,8 @@ func TestMergeScopesWindowsToTheirTenant(t *testing.T) {
 		Maintenance: []alerting.Window{win(alerting.Window{Start: start, End: start.Add(time.Hour)})}}
 	ten := api.Tenancy{
 		Targets: []api.TargetInfo{
-			{TenantID: "default", Source: api.SourceAPI, Target: mk("a1", map[string]string{"env": "prod"})},
-			{TenantID: "b", Source: api.SourceAPI, Target: mk("b1", map[string]string{"env": "prod"})},
+			{TenantID: "default", Source: api.SourceAPI, Target: mk("a1", map[string]string{"env": "prod"}), Key: "default/a1"},
+			{TenantID: "b", Source: api.SourceAPI, Target: mk("b1", map[string]string{"env": "prod"}), Key: "b/b1"},
 		},
 		Windows: map[string][]alerting.Window{"b": {win(alerting.Window{Labels: map[string]string{"env": "prod"}, Start: start, End: start.Add(time.Hour)})}},
 	}
@@ -144,6 +145,8 @@ func TestMergeScopesWindowsToTheirTenant(t *testing.T) {
 		return n
 	}
 	assert.Equal(t, 1, covered("cfg", nil))
-	assert.Equal(t, 1, covered("a1", map[string]string{"env": "prod"}), "the config's window covers tenant default only")
-	assert.Equal(t, 1, covered("b1", map[string]string{"env": "prod"}), "b's window covers b's targets only")
+	assert.Equal(t, 1, covered("default/a1", map[string]string{"env": "prod"}), "the config's window covers tenant default only")
+	assert.Equal(t, 1, covered("b/b1", map[string]string{"env": "prod"}), "b's window covers b's targets only")
+	assert.Contains(t, routes, "default/a1", "what runs is keyed by the target's key")
+	assert.Equal(t, []string{"default/a1", "b/b1"}, []string{targets[1].ID, targets[2].ID})
 }

@@ -370,7 +370,10 @@ func reloadLoop(ctx context.Context, o Options, log *slog.Logger, live *liveTarg
 		if restartOnly(o.Config, cfg) {
 			log.Warn("config reload: only targets are reloaded; listen, data_dir, storage, location, workers and demo need a restart")
 		}
-		live.reload(ctx, cfg)
+		if err := live.reload(ctx, cfg); err != nil {
+			log.Error("config reload refused; keeping the running config", "err", err)
+			continue
+		}
 		log.Info("config reloaded", "targets", len(cfg.Targets))
 	}
 }

@@ -11,7 +11,8 @@ import (
 // together by ApplyTargets (config as code: PUT /api/v1/targets?format=yaml).
 type TargetBatch struct {
 	TenantID string
-	// Create are new targets; ErrConflict if any tenant has one of the ids.
+	// Create are new targets; ErrConflict if the tenant has one of the ids.
+	// ApplyTargets sets their Key.
 	Create []TargetRecord
 	// Update replace existing targets of the tenant (spec, secrets, paused,
 	// updated_at); ErrNotFound if the tenant has no target with an id.
@@ -59,10 +60,9 @@ func (s *SQLite) ApplyTargets(ctx context.Context, b TargetBatch) error {
 				return wrap("update target "+t.ID, err)
 			}
 		}
-		for _, t := range b.Create {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO api_targets (id, tenant_id, spec, secrets, paused, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-				t.ID, t.TenantID, string(t.Spec), t.Secrets, t.Paused, nanos(t.CreatedAt), nanos(t.UpdatedAt)); err != nil {
-				return wrap("create target "+t.ID, err)
+		for i := range b.Create {
+			if err := insertTarget(ctx, tx, sqliteBind, &b.Create[i]); err != nil {
+				return wrap("create target "+b.Create[i].ID, err)
 			}
 		}
 		for _, e := range b.Audit {

@@ -40,7 +40,8 @@ func testApplyTargets(t *testing.T, s tenancyStore) {
 		return store.TargetRecord{TenantID: tenant, ID: id, Spec: []byte(spec), CreatedAt: t0, UpdatedAt: t0}
 	}
 	for _, r := range []store.TargetRecord{rec("a", "keep", `{"v":1}`), rec("a", "change", `{"v":1}`), rec("a", "drop", `{"v":1}`), rec("b", "theirs", `{"v":1}`)} {
-		require.NoError(t, s.CreateTarget(ctx, r))
+		_, err := s.CreateTarget(ctx, r)
+		require.NoError(t, err)
 	}
 	ids := func(tenant string) map[string]string {
 		ts, err := s.Targets(ctx, tenant)
@@ -64,7 +65,7 @@ func testApplyTargets(t *testing.T, s tenancyStore) {
 	changed.UpdatedAt = t1
 	audit := []store.AuditEntry{{TenantID: "a", KeyID: "k", Action: "update", ObjectType: "target", ObjectID: "change", At: t1}}
 	for name, b := range map[string]store.TargetBatch{
-		"create taken by another tenant": {TenantID: "a", Update: []store.TargetRecord{changed}, Create: []store.TargetRecord{rec("a", "theirs", `{}`)}, Audit: audit},
+		"create of an id the tenant has": {TenantID: "a", Update: []store.TargetRecord{changed}, Create: []store.TargetRecord{rec("a", "keep", `{}`)}, Audit: audit},
 		"update of another tenant's":     {TenantID: "a", Delete: []string{"drop"}, Update: []store.TargetRecord{rec("a", "theirs", `{}`)}},
 		"delete of a missing one":        {TenantID: "a", Update: []store.TargetRecord{changed}, Delete: []string{"drop", "nope"}},
 	} {
@@ -76,15 +77,21 @@ func testApplyTargets(t *testing.T, s tenancyStore) {
 	}
 	require.Error(t, s.ApplyTargets(ctx, store.TargetBatch{TenantID: "a", Create: []store.TargetRecord{rec("b", "x", `{}`)}}), "records of another tenant")
 
-	// Success: all of it, audit included.
+	// Success: all of it, audit included; an id another tenant has is
+	// free, and its target gets a key of its own.
 	require.NoError(t, s.ApplyTargets(ctx, store.TargetBatch{
 		TenantID: "a",
-		Create:   []store.TargetRecord{rec("a", "new", `{"v":3}`)},
+		Create:   []store.TargetRecord{rec("a", "new", `{"v":3}`), rec("a", "theirs", `{"v":4}`)},
 		Update:   []store.TargetRecord{changed},
 		Delete:   []string{"drop"},
 		Audit:    append(audit, store.AuditEntry{TenantID: "a", KeyID: "k", Action: "create", ObjectType: "target", ObjectID: "new", At: t1}),
 	}))
-	assert.Equal(t, map[string]string{"keep": `{"v":1}`, "change": `{"v":2}`, "new": `{"v":3}`}, ids("a"))
+	assert.Equal(t, map[string]string{"keep": `{"v":1}`, "change": `{"v":2}`, "new": `{"v":3}`, "theirs": `{"v":4}`}, ids("a"))
+	mine, err := s.Target(ctx, "a", "theirs")
+	require.NoError(t, err)
+	theirs, err := s.Target(ctx, "b", "theirs")
+	require.NoError(t, err)
+	assert.NotEqual(t, theirs.Key, mine.Key)
 	got, err := s.Target(ctx, "a", "change")
 	require.NoError(t, err)
 	assert.Equal(t, t0, got.CreatedAt)

@@ -121,6 +121,22 @@ var postgresMigrations = []string{
 		retired_at BIGINT,          -- NULL: current
 		PRIMARY KEY (tenant_id, kid)
 	);`,
+
+	// 3: per-tenant target ids and never-reused keys (see SQLite's 3).
+	`CREATE TABLE target_keys (
+		target_key TEXT   NOT NULL PRIMARY KEY,
+		tenant_id  TEXT   NOT NULL,
+		id         TEXT   NOT NULL,
+		created_at BIGINT NOT NULL
+	);
+	CREATE INDEX target_keys_tenant_id ON target_keys (tenant_id, id);
+	INSERT INTO target_keys (target_key, tenant_id, id, created_at) SELECT id, tenant_id, id, created_at FROM api_targets;
+	ALTER TABLE api_targets ADD COLUMN target_key TEXT REFERENCES target_keys (target_key);
+	UPDATE api_targets SET target_key = id;
+	ALTER TABLE api_targets ALTER COLUMN target_key SET NOT NULL;
+	ALTER TABLE api_targets ADD CONSTRAINT api_targets_target_key UNIQUE (target_key);
+	ALTER TABLE api_targets DROP CONSTRAINT api_targets_pkey;
+	ALTER TABLE api_targets ADD PRIMARY KEY (tenant_id, id);`,
 }
 
 // migrate brings the schema up to date in one transaction that holds an

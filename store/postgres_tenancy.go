@@ -153,15 +153,14 @@ func (s *Postgres) Audit(ctx context.Context, tenantID string, q AuditQuery) ([]
 	return out, pgWrap("audit", rows.Err())
 }
 
-// CreateTarget stores an API target; ErrConflict if any tenant already has
-// a target with that id.
-func (s *Postgres) CreateTarget(ctx context.Context, t TargetRecord) error {
+// CreateTarget stores an API target under a new key and returns that key;
+// ErrConflict if the tenant already has a target with that id.
+func (s *Postgres) CreateTarget(ctx context.Context, t TargetRecord) (string, error) {
 	if t.ID == "" || t.TenantID == "" {
-		return errors.New("registry store: create target: id and tenant are required")
+		return "", errors.New("registry store: create target: id and tenant are required")
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO api_targets (id, tenant_id, spec, secrets, paused, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		t.ID, t.TenantID, string(t.Spec), t.Secrets, t.Paused, nanos(t.CreatedAt), nanos(t.UpdatedAt))
-	return pgWrap("create target "+t.ID, err)
+	err := s.withTx(ctx, func(tx *sql.Tx) error { return insertTarget(ctx, tx, postgresBind, &t) })
+	return t.Key, pgWrap("create target "+t.ID, err)
 }
 
 // UpdateTarget replaces a tenant's target (spec, secrets, paused,
@@ -193,13 +192,6 @@ func (s *Postgres) Target(ctx context.Context, tenantID, id string) (TargetRecor
 		return TargetRecord{}, pgWrap("target "+id, err)
 	}
 	return ts[0], nil
-}
-
-// TargetExists reports whether any tenant has a target with this id.
-func (s *Postgres) TargetExists(ctx context.Context, id string) (bool, error) {
-	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM api_targets WHERE id = $1`, id).Scan(&n)
-	return n > 0, pgWrap("target exists", err)
 }
 
 // Targets lists a tenant's targets by id; an empty tenantID lists every
@@ -426,10 +418,9 @@ func (s *Postgres) ApplyTargets(ctx context.Context, b TargetBatch) error {
 				return pgWrap("update target "+t.ID, err)
 			}
 		}
-		for _, t := range b.Create {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO api_targets (id, tenant_id, spec, secrets, paused, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-				t.ID, t.TenantID, string(t.Spec), t.Secrets, t.Paused, nanos(t.CreatedAt), nanos(t.UpdatedAt)); err != nil {
-				return pgWrap("create target "+t.ID, err)
+		for i := range b.Create {
+			if err := insertTarget(ctx, tx, postgresBind, &b.Create[i]); err != nil {
+				return pgWrap("create target "+b.Create[i].ID, err)
 			}
 		}
 		for _, e := range b.Audit {

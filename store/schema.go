@@ -117,6 +117,34 @@ var migrations = []string{
 		retired_at INTEGER,          -- NULL: current
 		PRIMARY KEY (tenant_id, kid)
 	) WITHOUT ROWID;`,
+
+	// 3: target ids are per tenant; a target's data belongs to its key,
+	// which is never reused (target_keys keeps every key ever given out).
+	// Targets from before keep their id as their key, so their data stays
+	// theirs.
+	`CREATE TABLE target_keys (
+		target_key TEXT    NOT NULL PRIMARY KEY,
+		tenant_id  TEXT    NOT NULL,
+		id         TEXT    NOT NULL,
+		created_at INTEGER NOT NULL
+	) WITHOUT ROWID;
+	CREATE INDEX target_keys_tenant_id ON target_keys (tenant_id, id);
+	INSERT INTO target_keys (target_key, tenant_id, id, created_at) SELECT id, tenant_id, id, created_at FROM api_targets;
+	CREATE TABLE api_targets_v3 (
+		tenant_id  TEXT    NOT NULL REFERENCES tenants (id),
+		id         TEXT    NOT NULL,
+		target_key TEXT    NOT NULL UNIQUE REFERENCES target_keys (target_key),
+		spec       TEXT    NOT NULL, -- JSON, credentials left out
+		secrets    BLOB,             -- sealed credentials, NULL if none
+		paused     INTEGER NOT NULL,
+		created_at INTEGER NOT NULL,
+		updated_at INTEGER NOT NULL,
+		PRIMARY KEY (tenant_id, id)
+	) WITHOUT ROWID;
+	INSERT INTO api_targets_v3 (tenant_id, id, target_key, spec, secrets, paused, created_at, updated_at)
+		SELECT tenant_id, id, id, spec, secrets, paused, created_at, updated_at FROM api_targets;
+	DROP TABLE api_targets;
+	ALTER TABLE api_targets_v3 RENAME TO api_targets;`,
 }
 
 // migrate brings the schema up to date in one write transaction, so two

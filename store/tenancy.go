@@ -62,7 +62,10 @@ type AuditQuery struct {
 // the credentials left out; Secrets are the credentials, sealed by the
 // caller (the API binds them to tenant and target id).
 type TargetRecord struct {
-	TenantID, ID         string
+	TenantID, ID string
+	// Key is what the target's data belongs to; CreateTarget and
+	// ApplyTargets assign it, and it is never reused (see targetKey).
+	Key                  string
 	Spec                 []byte
 	Secrets              []byte
 	Paused               bool
@@ -287,15 +290,14 @@ func (s *SQLite) Audit(ctx context.Context, tenantID string, q AuditQuery) ([]Au
 	return out, wrap("audit", rows.Err())
 }
 
-// CreateTarget stores an API target; ErrConflict if any tenant already has
-// a target with that id.
-func (s *SQLite) CreateTarget(ctx context.Context, t TargetRecord) error {
+// CreateTarget stores an API target under a new key and returns that key;
+// ErrConflict if the tenant already has a target with that id.
+func (s *SQLite) CreateTarget(ctx context.Context, t TargetRecord) (string, error) {
 	if t.ID == "" || t.TenantID == "" {
-		return errors.New("registry store: create target: id and tenant are required")
+		return "", errors.New("registry store: create target: id and tenant are required")
 	}
-	_, err := s.w.ExecContext(ctx, `INSERT INTO api_targets (id, tenant_id, spec, secrets, paused, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		t.ID, t.TenantID, string(t.Spec), t.Secrets, t.Paused, nanos(t.CreatedAt), nanos(t.UpdatedAt))
-	return wrap("create target "+t.ID, err)
+	err := s.withTx(ctx, func(tx *sql.Tx) error { return insertTarget(ctx, tx, sqliteBind, &t) })
+	return t.Key, wrap("create target "+t.ID, err)
 }
 
 // UpdateTarget replaces a tenant's target (spec, secrets, paused,
@@ -312,7 +314,7 @@ func (s *SQLite) DeleteTarget(ctx context.Context, tenantID, id string) error {
 	return wrap("delete target "+id, err)
 }
 
-const targetColumns = `id, tenant_id, spec, secrets, paused, created_at, updated_at`
+const targetColumns = `id, tenant_id, target_key, spec, secrets, paused, created_at, updated_at`
 
 func scanTargets(rows *sql.Rows) ([]TargetRecord, error) {
 	defer func() { _ = rows.Close() }()
@@ -321,7 +323,7 @@ func scanTargets(rows *sql.Rows) ([]TargetRecord, error) {
 		var t TargetRecord
 		var spec string
 		var created, updated sql.NullInt64
-		if err := rows.Scan(&t.ID, &t.TenantID, &spec, &t.Secrets, &t.Paused, &created, &updated); err != nil {
+		if err := rows.Scan(&t.ID, &t.TenantID, &t.Key, &spec, &t.Secrets, &t.Paused, &created, &updated); err != nil {
 			return nil, err
 		}
 		t.Spec, t.CreatedAt, t.UpdatedAt = []byte(spec), fromNanos(created), fromNanos(updated)
@@ -345,13 +347,6 @@ func (s *SQLite) Target(ctx context.Context, tenantID, id string) (TargetRecord,
 		return TargetRecord{}, wrap("target "+id, err)
 	}
 	return ts[0], nil
-}
-
-// TargetExists reports whether any tenant has a target with this id.
-func (s *SQLite) TargetExists(ctx context.Context, id string) (bool, error) {
-	var n int
-	err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM api_targets WHERE id = ?`, id).Scan(&n)
-	return n > 0, wrap("target exists", err)
 }
 
 // Targets lists a tenant's targets by id; an empty tenantID lists every

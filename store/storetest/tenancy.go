@@ -29,11 +29,10 @@ type Tenancy interface {
 	TouchAPIKey(ctx context.Context, id string, at time.Time) error
 	AppendAudit(ctx context.Context, e store.AuditEntry) error
 	Audit(ctx context.Context, tenantID string, q store.AuditQuery) ([]store.AuditEntry, error)
-	CreateTarget(ctx context.Context, t store.TargetRecord) error
+	CreateTarget(ctx context.Context, t store.TargetRecord) (string, error)
 	UpdateTarget(ctx context.Context, t store.TargetRecord) error
 	DeleteTarget(ctx context.Context, tenantID, id string) error
 	Target(ctx context.Context, tenantID, id string) (store.TargetRecord, error)
-	TargetExists(ctx context.Context, id string) (bool, error)
 	Targets(ctx context.Context, tenantID string) ([]store.TargetRecord, error)
 	CreateObject(ctx context.Context, kind store.ObjectKind, o store.Object) error
 	UpdateObject(ctx context.Context, kind store.ObjectKind, o store.Object) error
@@ -129,29 +128,35 @@ func testAuditLog(t *testing.T, _ *suite, s store.Store) {
 func testTargets(t *testing.T, _ *suite, s store.Store) {
 	tn := tenancy(t, s)
 	rec := store.TargetRecord{TenantID: "a", ID: "web", Spec: []byte(`{"name":"web"}`), Secrets: []byte{1, 2, 3}, CreatedAt: T0, UpdatedAt: T0}
-	require.NoError(t, tn.CreateTarget(ctx(t), rec))
+	key, err := tn.CreateTarget(ctx(t), rec)
+	require.NoError(t, err)
+	assert.Equal(t, "a/web", key)
+	_, err = tn.CreateTarget(ctx(t), rec)
+	require.ErrorIs(t, err, store.ErrConflict, "an id is unique within its tenant")
 	other := rec
 	other.TenantID = "b"
-	require.ErrorIs(t, tn.CreateTarget(ctx(t), other), store.ErrConflict, "ids are unique across tenants")
-	ok, err := tn.TargetExists(ctx(t), "web")
-	require.NoError(t, err)
-	assert.True(t, ok)
-	_, err = tn.Target(ctx(t), "b", "web")
-	require.ErrorIs(t, err, store.ErrNotFound)
 	require.ErrorIs(t, tn.UpdateTarget(ctx(t), other), store.ErrNotFound)
 	require.ErrorIs(t, tn.DeleteTarget(ctx(t), "b", "web"), store.ErrNotFound)
+	_, err = tn.Target(ctx(t), "b", "web")
+	require.ErrorIs(t, err, store.ErrNotFound)
+	otherKey, err := tn.CreateTarget(ctx(t), other)
+	require.NoError(t, err, "ids are per tenant")
+	assert.NotEqual(t, key, otherKey, "and so are the keys their data belongs to")
+	require.NoError(t, tn.DeleteTarget(ctx(t), "b", "web"))
 
 	rec.Spec, rec.Secrets, rec.Paused, rec.UpdatedAt = []byte(`{"name":"web2"}`), nil, true, T0.Add(time.Hour)
 	require.NoError(t, tn.UpdateTarget(ctx(t), rec))
 	got, err := tn.Target(ctx(t), "a", "web")
 	require.NoError(t, err)
+	assert.Equal(t, key, got.Key, "an update keeps the key")
 	assert.JSONEq(t, `{"name":"web2"}`, string(got.Spec))
 	assert.Empty(t, got.Secrets)
 	assert.True(t, got.Paused)
 	assert.True(t, T0.Equal(got.CreatedAt))
 	assert.True(t, T0.Add(time.Hour).Equal(got.UpdatedAt))
 
-	require.NoError(t, tn.CreateTarget(ctx(t), store.TargetRecord{TenantID: "b", ID: "api", Spec: []byte(`{}`), CreatedAt: T0, UpdatedAt: T0}))
+	_, err = tn.CreateTarget(ctx(t), store.TargetRecord{TenantID: "b", ID: "api", Spec: []byte(`{}`), CreatedAt: T0, UpdatedAt: T0})
+	require.NoError(t, err)
 	all, err := tn.Targets(ctx(t), "")
 	require.NoError(t, err)
 	assert.Len(t, all, 2)
@@ -160,8 +165,19 @@ func testTargets(t *testing.T, _ *suite, s store.Store) {
 	require.Len(t, onlyB, 1)
 	assert.Equal(t, "api", onlyB[0].ID)
 	require.NoError(t, tn.DeleteTarget(ctx(t), "a", "web"))
-	ok, _ = tn.TargetExists(ctx(t), "web")
-	assert.False(t, ok)
+	_, err = tn.Target(ctx(t), "a", "web")
+	require.ErrorIs(t, err, store.ErrNotFound)
+
+	// A deleted id can be taken again, by its tenant or another, but never
+	// with a key that was given out before: the old data stays unreachable.
+	seen := map[string]bool{key: true, otherKey: true}
+	for _, tenant := range []string{"a", "b", "a"} {
+		k, err := tn.CreateTarget(ctx(t), store.TargetRecord{TenantID: tenant, ID: "web", Spec: []byte(`{}`), CreatedAt: T0, UpdatedAt: T0})
+		require.NoError(t, err)
+		require.False(t, seen[k], "key %s reused", k)
+		seen[k] = true
+		require.NoError(t, tn.DeleteTarget(ctx(t), tenant, "web"))
+	}
 }
 
 func testObjects(t *testing.T, _ *suite, s store.Store) {
