@@ -10,6 +10,7 @@ import (
 
 	"github.com/upwatch/upwatch/alerting"
 	"github.com/upwatch/upwatch/alerting/notify"
+	"github.com/upwatch/upwatch/internal/sqlitedb"
 )
 
 // After a crash, the leases the dead process held are released at start, so
@@ -46,4 +47,35 @@ func TestReleaseLeases(t *testing.T) {
 	require.Len(t, again, 1)
 	require.Equal(t, "b", again[0].Key)
 	require.Equal(t, 2, again[0].Attempts)
+}
+
+// A registry from before per-tenant ids (schema 2) keeps its targets'
+// data: each keeps its id as its key, and taking the id again after a
+// delete gets a new key.
+func TestMigrationKeepsOldTargetsKeys(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "registry.db")
+	db, err := sqlitedb.Open(path, 1)
+	require.NoError(t, err)
+	_, err = db.ExecContext(ctx, `CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (2);`)
+	require.NoError(t, err)
+	for _, m := range migrations[:2] {
+		_, err = db.ExecContext(ctx, m)
+		require.NoError(t, err)
+	}
+	_, err = db.ExecContext(ctx, `INSERT INTO tenants VALUES ('acme', 'Acme', 1);
+		INSERT INTO api_targets (id, tenant_id, spec, secrets, paused, created_at, updated_at) VALUES ('web', 'acme', '{}', NULL, 0, 1, 1)`)
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+
+	s, err := OpenSQLite(ctx, SQLiteOptions{Path: path})
+	require.NoError(t, err)
+	defer s.Close()
+	rec, err := s.Target(ctx, "acme", "web")
+	require.NoError(t, err)
+	require.Equal(t, "web", rec.Key, "an old target's data stays its own")
+	require.NoError(t, s.DeleteTarget(ctx, "acme", "web"))
+	key, err := s.CreateTarget(ctx, TargetRecord{TenantID: "acme", ID: "web", Spec: []byte(`{}`), CreatedAt: time.Unix(2, 0), UpdatedAt: time.Unix(2, 0)})
+	require.NoError(t, err)
+	require.Equal(t, "acme/web~2", key)
 }
