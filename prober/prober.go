@@ -19,6 +19,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/upwatch/upwatch/internal/ssrf"
 )
 
 // Func checks t and returns the verdict. It must honour ctx (which carries
@@ -49,18 +51,19 @@ func KindNames() []string {
 type Options struct {
 	// Location names where the checks run from; every Result carries it.
 	Location string
-	// AllowPrivate lets checks reach loopback, private and link-local
-	// addresses. Off by default: see DESIGN §5 (SSRF guard).
+	// AllowPrivate lets checks reach loopback, private, link-local and
+	// every other special-purpose address, and the host's own addresses.
+	// Off by default: see DESIGN §5 (SSRF guard).
 	AllowPrivate bool
 	Logger       *slog.Logger
 }
 
 // Prober runs checks. It is safe for concurrent use.
 type Prober struct {
-	location     string
-	allowPrivate bool
-	log          *slog.Logger
-	oauth        *oauthCache
+	location string
+	guard    *ssrf.Guard // nil when private targets are allowed
+	log      *slog.Logger
+	oauth    *oauthCache
 }
 
 // New returns a Prober.
@@ -71,7 +74,11 @@ func New(o Options) *Prober {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Prober{location: o.Location, allowPrivate: o.AllowPrivate, log: o.Logger, oauth: newOAuthCache()}
+	p := &Prober{location: o.Location, log: o.Logger, oauth: newOAuthCache()}
+	if !o.AllowPrivate {
+		p.guard = ssrf.New()
+	}
+	return p
 }
 
 // Location is where this prober runs from.
@@ -118,7 +125,7 @@ func (p *Prober) Check(ctx context.Context, t *Target) (res Result) {
 }
 
 // ErrBlocked is returned (wrapped) when the SSRF guard refuses an address.
-var ErrBlocked = errors.New("address not allowed")
+var ErrBlocked = ssrf.ErrBlocked
 
 // Classify maps an error from dialing, TLS or HTTP to a failure class and a
 // short message with credentials removed from any URL.
