@@ -493,12 +493,64 @@ func TestHTTPSSRFGuard(t *testing.T) {
 	require.Zero(t, hits.Load(), "the guard must stop the request before it is sent")
 
 	t.Run("oauth2 token endpoint", func(t *testing.T) {
-		res := htCheck(t, p, htTarget(t, "http://192.0.2.1/", func(h *prober.HTTPSpec) {
-			h.Auth = &prober.Auth{Type: "oauth2", TokenURL: srv.URL + "/token", ClientID: "id", ClientSecret: htSecret("s3cret-value")}
-		}))
-		require.Equal(t, prober.ClassBlocked, res.ErrorClass, res.Error)
+		for _, tokenURL := range []string{srv.URL + "/token", "http://[64:ff9b::a9fe:a9fe]/token"} {
+			res := htCheck(t, p, htTarget(t, "http://192.0.2.1/", func(h *prober.HTTPSpec) {
+				h.Auth = &prober.Auth{Type: "oauth2", TokenURL: tokenURL, ClientID: "id", ClientSecret: htSecret("s3cret-value")}
+			}))
+			require.Equal(t, prober.ClassBlocked, res.ErrorClass, res.Error)
+			require.Contains(t, res.Error, "oauth2 token", "the token fetch, not the target, was refused")
+		}
 		require.Zero(t, hits.Load())
 	})
+
+	// Ranges and embedded forms the guard once let through: the metadata
+	// address behind NAT64 failed as "connect", not "blocked". Refused
+	// before any packet is sent, so none of these leaves the machine.
+	t.Run("special-purpose and embedded forms", func(t *testing.T) {
+		for _, host := range []string{
+			"[64:ff9b::a9fe:a9fe]", "[64:ff9b::7f00:1]", "[2002:a9fe:a9fe::1]", "[2001:0:4136:e378:8000:63bf:80ff:fffe]",
+			"240.0.0.1", "192.0.2.1", "198.51.100.1", "203.0.113.1", "192.88.99.1", "[3fff::1]", "[5f00::1]",
+		} {
+			res := htCheck(t, p, htTarget(t, "http://"+host+"/", nil))
+			require.Equal(t, prober.ClassBlocked, res.ErrorClass, "%s: %s", host, res.Error)
+		}
+	})
+}
+
+// TestHTTPSSRFGuardHostAddress: a service bound to 0.0.0.0 answers on
+// every address of the host; the guard refuses them all, not only
+// loopback. Allowing private targets reaches it, so the address is live.
+func TestHTTPSSRFGuardHostAddress(t *testing.T) {
+	var ip net.IP
+	addrs, err := net.InterfaceAddrs()
+	require.NoError(t, err)
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && !n.IP.IsLinkLocalUnicast() {
+			ip = n.IP
+			break
+		}
+	}
+	if ip == nil {
+		t.Skip("the host has no non-loopback interface address")
+	}
+	ln, err := net.Listen("tcp", "0.0.0.0:0")
+	if ip.To4() == nil {
+		ln, err = net.Listen("tcp", "[::]:0")
+	}
+	require.NoError(t, err)
+	var hits atomic.Int64
+	srv := &http.Server{Handler: http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }), ErrorLog: htQuietLog()}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	url := "http://" + net.JoinHostPort(ip.String(), strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)) + "/"
+
+	res := htCheck(t, prober.New(prober.Options{}), htTarget(t, url, nil))
+	require.Equal(t, prober.ClassBlocked, res.ErrorClass, res.Error)
+	require.Zero(t, hits.Load())
+
+	res = htCheck(t, htProber(), htTarget(t, url, nil))
+	require.True(t, res.Success, res.Error)
+	require.EqualValues(t, 1, hits.Load())
 }
 
 // TestHTTPConcurrentChecks runs many checks of several targets on one

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/upwatch/upwatch/internal/clock"
+	"github.com/upwatch/upwatch/internal/ssrf"
 )
 
 // Func checks t and returns the verdict. It must honour ctx (which carries
@@ -51,8 +52,9 @@ func KindNames() []string {
 type Options struct {
 	// Location names where the checks run from; every Result carries it.
 	Location string
-	// AllowPrivate lets checks reach loopback, private and link-local
-	// addresses. Off by default: see DESIGN §5 (SSRF guard).
+	// AllowPrivate lets checks reach loopback, private, link-local and
+	// every other special-purpose address, and the host's own addresses.
+	// Off by default: see DESIGN §5 (SSRF guard).
 	AllowPrivate bool
 	Logger       *slog.Logger
 	// Now stamps each Result's Start (default time.Now); durations are
@@ -62,11 +64,11 @@ type Options struct {
 
 // Prober runs checks. It is safe for concurrent use.
 type Prober struct {
-	location     string
-	allowPrivate bool
-	log          *slog.Logger
-	oauth        *oauthCache
-	now          func() time.Time
+	location string
+	guard    *ssrf.Guard // nil when private targets are allowed
+	log      *slog.Logger
+	oauth    *oauthCache
+	now      func() time.Time
 }
 
 // New returns a Prober.
@@ -77,7 +79,11 @@ func New(o Options) *Prober {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Prober{location: o.Location, allowPrivate: o.AllowPrivate, log: o.Logger, oauth: newOAuthCache(), now: clock.Or(o.Now)}
+	p := &Prober{location: o.Location, log: o.Logger, oauth: newOAuthCache(), now: clock.Or(o.Now)}
+	if !o.AllowPrivate {
+		p.guard = ssrf.New()
+	}
+	return p
 }
 
 // Location is where this prober runs from.
@@ -125,7 +131,7 @@ func (p *Prober) Check(ctx context.Context, t *Target) (res Result) {
 }
 
 // ErrBlocked is returned (wrapped) when the SSRF guard refuses an address.
-var ErrBlocked = errors.New("address not allowed")
+var ErrBlocked = ssrf.ErrBlocked
 
 // Classify maps an error from dialing, TLS or HTTP to a failure class and a
 // short message with credentials removed from any URL.

@@ -10,6 +10,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/upwatch/upwatch/internal/ssrf"
 )
 
 // MaxResponseBody is how much of a provider's answer is read.
@@ -43,13 +45,15 @@ func (e *HTTPError) Error() string {
 // policy: a 2xx returns its body (at most MaxResponseBody bytes); any other
 // status returns an *HTTPError, wrapped in a *RetryAfterError when the
 // provider sent a usable Retry-After, and retry from RetryableStatus. A
-// transport error or timeout is retryable, and the URL in it is redacted to
-// scheme and host. detail, if not nil, turns an error body into the
+// transport error or timeout is retryable, unless the SSRF guard refused
+// the address (ssrf.ErrBlocked: permanent), and the URL in it is redacted
+// to scheme and host. detail, if not nil, turns an error body into the
 // provider's explanation; it must cope with garbage.
 func Do(client *http.Client, req *http.Request, provider string, detail func(body []byte) string) (body []byte, retry bool, err error) {
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, true, fmt.Errorf("%s: %w", provider, RedactURL(err))
+		// An address the SSRF guard refuses stays refused: no retry.
+		return nil, !errors.Is(err, ssrf.ErrBlocked), fmt.Errorf("%s: %w", provider, RedactURL(err))
 	}
 	defer resp.Body.Close()
 	body, rerr := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBody))

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/upwatch/upwatch/alerting/notify"
 	"github.com/upwatch/upwatch/alerting/notify/notifytest"
 	"github.com/upwatch/upwatch/alerting/notify/webhook"
+	"github.com/upwatch/upwatch/internal/ssrf"
 	"github.com/upwatch/upwatch/secret"
 )
 
@@ -139,6 +141,29 @@ func TestUnreachableURLIsRedacted(t *testing.T) {
 	notifytest.AssertNoSecret(t, err, hookSecret, pathToken)
 	if !strings.Contains(err.Error(), "127.0.0.1:1") {
 		t.Errorf("error %q should name the host", err)
+	}
+}
+
+// A URL the SSRF guard refuses is a permanent failure: nothing reaches
+// the server and the dispatcher does not retry it.
+func TestBlockedAddressIsPermanent(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { calls.Add(1) }))
+	defer srv.Close()
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	guarded := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{Control: ssrf.New().Control}).DialContext}}
+	n := webhook.New(webhook.Config{URL: srv.URL + "/hooks/" + pathToken, Secret: secret.New(hookSecret)}, guarded)
+	for _, u := range []string{"", "http://[64:ff9b::7f00:1]:" + port + "/hooks/" + pathToken} {
+		m := message()
+		m.To.WebhookURL = u
+		retry, err := n.Notify(context.Background(), m)
+		if !errors.Is(err, ssrf.ErrBlocked) || retry {
+			t.Errorf("URL %q: retry %v, err %v; want a permanent ssrf.ErrBlocked", u, retry, err)
+		}
+		notifytest.AssertNoSecret(t, err, hookSecret, pathToken)
+	}
+	if calls.Load() != 0 {
+		t.Errorf("%d requests reached the server", calls.Load())
 	}
 }
 
