@@ -46,8 +46,8 @@ type Target struct {
 
 // HTTPSpec configures an http check.
 type HTTPSpec struct {
-	URL     string            `yaml:"url" json:"url"`
-	Method  string            `yaml:"method,omitempty" json:"method,omitempty"` // default GET
+	URL    string `yaml:"url" json:"url"`
+	Method string `yaml:"method,omitempty" json:"method,omitempty"` // default GET
 	// Headers are sent with every request. A value may be env:NAME or
 	// file:/path (config file only), resolved by Validate.
 	Headers map[string]string `yaml:"headers,omitempty" json:"headers,omitempty"`
