@@ -96,6 +96,17 @@ func RedactURL(raw string, what URLSecrecy) string {
 	return u.String()
 }
 
+// IsRedactedURL reports whether raw is a URL as RedactURL(..., URLWhole)
+// shows it: a redacted webhook sent back without its stored original.
+func IsRedactedURL(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil || u.Path != "/…" || len(u.Fragment) != 8 {
+		return false
+	}
+	_, err = hex.DecodeString(u.Fragment)
+	return err == nil
+}
+
 // URLHash is a short digest of a secret URL: enough to tell two apart in a
 // log, far too little to recover either.
 func URLHash(raw string) string {

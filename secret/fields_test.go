@@ -42,6 +42,8 @@ func TestRedactURL(t *testing.T) {
 		require.Equal(t, c.whole, RedactURL(c.in, URLWhole), c.in)
 	}
 	require.NotEqual(t, RedactURL("https://h/a", URLWhole), RedactURL("https://h/b", URLWhole))
+	require.True(t, IsRedactedURL(RedactURL("https://h/a?token=x", URLWhole)))
+	require.False(t, IsRedactedURL("https://h/a?token=x"))
 }
 
 func TestUnredactURL(t *testing.T) {
