@@ -272,8 +272,9 @@ func lit(v string) secret.Secret {
 // read with GET can be sent back with PUT.
 var readOnlyTargetFields = []string{"source", "created_at", "updated_at"}
 
-// targetDocument is t in the API's (and config file's) shape; credentials
-// show as "<secret>".
+// targetDocument is t in the API's (and config file's) shape; auth
+// secrets show as "<secret>", headers and the URL as they are (show a
+// target through redactTarget).
 func targetDocument(t config.Target) (map[string]any, error) { return toDocument(t) }
 
 // targetFromDocument decodes an API target document (not yet normalized or
