@@ -5,12 +5,14 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/upwatch/upwatch/alerting/notify"
+	"github.com/upwatch/upwatch/secret"
 )
 
 // DispatcherOptions configure a Dispatcher.
@@ -174,7 +176,7 @@ func (d *Dispatcher) send(ctx context.Context, n Notification) {
 	settle := func(status NotificationStatus, next time.Time, msg string) {
 		if err := d.o.Outbox.Settle(ctx, n.Key, status, next, msg, d.o.Now()); err != nil {
 			// The lease runs out and the notification is claimed again.
-			d.o.Logger.Error("settling notification", "key", n.Key, "err", err)
+			d.o.Logger.Error("settling notification", "key", logKey(n), "err", err)
 		}
 	}
 	notifier, ok := d.o.Notifiers[n.Channel]
@@ -251,8 +253,26 @@ func (d *Dispatcher) logErr(n Notification, err error) {
 	d.lastErr[n.Channel] = msg
 	d.mu.Unlock()
 	if changed {
-		d.o.Logger.Warn("notification failed", "channel", n.Channel, "key", n.Key, "attempt", n.Attempts, "err", err)
+		d.o.Logger.Warn("notification failed", "channel", n.Channel, "key", logKey(n), "attempt", n.Attempts, "err", err)
 	}
+}
+
+// logKey is n's key fit for a log. A webhook's key ends with its URL,
+// whose path or query is the credential: that part is shown as
+// secret.RedactURL does (scheme, host and a short hash).
+func logKey(n Notification) string {
+	if n.Channel != ChannelWebhook {
+		return n.Key
+	}
+	addr := n.Message.To.WebhookURL
+	if addr == "" || !strings.HasSuffix(n.Key, "|"+addr) {
+		i := strings.Index(n.Key, "|"+ChannelWebhook+"|")
+		if i < 0 {
+			return "<webhook key>"
+		}
+		addr = n.Key[i+len(ChannelWebhook)+2:]
+	}
+	return strings.TrimSuffix(n.Key, addr) + secret.RedactURL(addr, secret.URLWhole)
 }
 
 func (d *Dispatcher) clearErr(channel string) {

@@ -8,10 +8,9 @@ package api
 //   - Config-file targets are left out of the export (they are read-only
 //     here; the export's header comment names them) and are never touched
 //     by a PUT; a document naming one of their ids is a 409.
-//   - Credentials are exported as "<secret>" (sensitive headers and URL
-//     userinfo and query values redacted as GET /targets/{id} does); in a
-//     PUT, "<secret>" (or the redacted URL) keeps the stored value of the
-//     target with that id. env: and file: references are refused (422):
+//   - Credentials are exported redacted as GET /targets/{id} shows them
+//     (redactTarget); in a PUT, "<secret>" (xxxxx in a URL) keeps the
+//     stored value of the target with that id. env: and file: references are refused (422):
 //     they read the server's environment and files.
 //   - The whole document is validated first, with the config's own rules
 //     plus the API's (no server files, policies and dependencies within the
@@ -38,7 +37,6 @@ import (
 
 	"github.com/upwatch/upwatch/config"
 	"github.com/upwatch/upwatch/prober"
-	"github.com/upwatch/upwatch/secret"
 	"github.com/upwatch/upwatch/store"
 )
 
@@ -108,7 +106,7 @@ func (s *Server) exportTargets(w http.ResponseWriter, r *http.Request, p Princip
 			fromFile = append(fromFile, ti.Target.ID)
 			continue
 		}
-		doc.Targets = append(doc.Targets, redactedTarget(ti.Target))
+		doc.Targets = append(doc.Targets, redactTarget(ti.Target))
 	}
 	var buf bytes.Buffer
 	fmt.Fprintf(&buf, "# upwatch targets of tenant %q managed through the API.\n", p.TenantID)
@@ -130,29 +128,6 @@ func (s *Server) exportTargets(w http.ResponseWriter, r *http.Request, p Princip
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(buf.Bytes())
 	return nil
-}
-
-// redactedTarget is a copy of t whose credentials marshal as "<secret>":
-// auth secrets do by themselves; sensitive headers and the URL's userinfo
-// and query values are redacted as targetView does.
-func redactedTarget(t config.Target) config.Target {
-	if t.HTTP == nil {
-		return t
-	}
-	h := *t.HTTP
-	if len(h.Headers) > 0 {
-		hs := make(map[string]string, len(h.Headers))
-		for name, v := range h.Headers {
-			if sensitiveHeader.MatchString(name) {
-				v = secret.Redacted
-			}
-			hs[name] = v
-		}
-		h.Headers = hs
-	}
-	h.URL = prober.RedactURL(h.URL)
-	t.HTTP = &h
-	return t
 }
 
 // applyTargets answers PUT /targets?format=yaml.
@@ -473,10 +448,11 @@ func changedFields(a, b config.Target) ([]string, error) {
 	}
 	set := map[string]bool{}
 	diffDocs("", da, db, set)
-	sa, sb := authSecrets(a), authSecrets(b)
-	for i, f := range authSecretFields {
-		if sa[i] != sb[i] {
-			set["http.auth."+f] = true
+	_, sa := splitSecrets(a)
+	_, sb := splitSecrets(b)
+	for _, f := range (&prober.Auth{}).SecretFields() {
+		if sa.Auth[f.Name] != sb.Auth[f.Name] {
+			set["http.auth."+f.Name] = true
 		}
 	}
 	out := make([]string, 0, len(set))
@@ -485,15 +461,6 @@ func changedFields(a, b config.Target) ([]string, error) {
 	}
 	sort.Strings(out)
 	return out, nil
-}
-
-// authSecrets are t's credentials in the order of authSecretFields.
-func authSecrets(t config.Target) [4]string {
-	if t.HTTP == nil || t.HTTP.Auth == nil {
-		return [4]string{}
-	}
-	a := t.HTTP.Auth
-	return [4]string{a.Password.Reveal(), a.Token.Reveal(), a.Key.Reveal(), a.ClientSecret.Reveal()}
 }
 
 // diffDocs adds to set the path of every value that differs between a and

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,7 +16,9 @@ import (
 
 	"github.com/upwatch/upwatch/alerting"
 	"github.com/upwatch/upwatch/config"
+	"github.com/upwatch/upwatch/crypt"
 	"github.com/upwatch/upwatch/prober"
+	"github.com/upwatch/upwatch/secret"
 	"github.com/upwatch/upwatch/store"
 )
 
@@ -41,6 +44,13 @@ type objectKind struct {
 	fromConfig func(c *config.Config) []configObject
 	// inUse says what still refers to the object, if anything.
 	inUse func(s *Server, ctx context.Context, tenant, id string) (string, error)
+	// redact, when set, returns the value fit to show and to store in
+	// the spec, and the credentials it took out (sealed apart, see
+	// sealObject); unredact puts them back. keep puts cur's credentials
+	// where an update shows them redacted.
+	redact   func(v any) (any, []string)
+	unredact func(v any, secrets []string) any
+	keep     func(v, cur any) any
 }
 
 type configObject struct {
@@ -72,6 +82,9 @@ func init() {
 				}
 				return out
 			},
+			redact:   redactGroup,
+			unredact: unredactGroup,
+			keep:     keepGroupWebhooks,
 			inUse: func(s *Server, ctx context.Context, tenant, id string) (string, error) {
 				ps, err := s.policiesOf(ctx, tenant)
 				if err != nil {
@@ -192,7 +205,11 @@ type objectInfo struct {
 }
 
 func (k *objectKind) view(o objectInfo) (map[string]any, error) {
-	doc, err := toDocument(o.V)
+	v := o.V
+	if k.redact != nil {
+		v, _ = k.redact(v)
+	}
+	doc, err := toDocument(v)
 	if err != nil {
 		return nil, err
 	}
@@ -204,16 +221,108 @@ func (k *objectKind) view(o objectInfo) (map[string]any, error) {
 	return doc, nil
 }
 
-func (k *objectKind) open(o store.Object) (objectInfo, error) {
+// sealedField is the spec field that holds an object's sealed credentials
+// (the store keeps one spec per object; the rest of it is in clear).
+const sealedField = "sealed_secrets"
+
+func objectAAD(k *objectKind, tenant, id string) []byte {
+	return []byte("upwatch " + string(k.kind) + " secrets\x00" + tenant + "\x00" + id)
+}
+
+// spec is the stored form of v: its document with credentials redacted,
+// and those sealed with mk under sealedField.
+func (k *objectKind) spec(tenant, id string, v any, mk crypt.MasterKey) ([]byte, error) {
+	var secrets []string
+	if k.redact != nil {
+		v, secrets = k.redact(v)
+	}
+	doc, err := toDocument(v)
+	if err != nil {
+		return nil, err
+	}
+	if len(secrets) > 0 {
+		plain, err := json.Marshal(secrets)
+		if err != nil {
+			return nil, err
+		}
+		sealed, err := mk.Seal(plain, objectAAD(k, tenant, id))
+		if err != nil {
+			return nil, fmt.Errorf("sealing the credentials of %s %s: %w", k.noun, id, err)
+		}
+		doc[sealedField] = base64.StdEncoding.EncodeToString(sealed)
+	}
+	return json.Marshal(doc)
+}
+
+// open reverses spec. A spec written before credentials were sealed holds
+// them in clear and opens as it is (ResealStored rewrites it).
+func (k *objectKind) open(o store.Object, mk crypt.MasterKey) (objectInfo, error) {
 	var doc map[string]any
 	if err := json.Unmarshal(o.Spec, &doc); err != nil {
 		return objectInfo{}, fmt.Errorf("%s %s: stored spec: %w", k.noun, o.ID, err)
 	}
+	sealed, _ := doc[sealedField].(string)
+	delete(doc, sealedField)
 	v, err := k.decode(doc)
 	if err != nil {
 		return objectInfo{}, fmt.Errorf("%s %s: stored spec: %w", k.noun, o.ID, err)
 	}
+	if sealed != "" && k.unredact != nil {
+		b, err := base64.StdEncoding.DecodeString(sealed)
+		if err != nil {
+			return objectInfo{}, fmt.Errorf("%s %s: credentials do not decode", k.noun, o.ID)
+		}
+		plain, err := mk.Open(b, objectAAD(k, o.TenantID, o.ID))
+		if err != nil {
+			return objectInfo{}, fmt.Errorf("%s %s: credentials: %w", k.noun, o.ID, err)
+		}
+		var secrets []string
+		if err := json.Unmarshal(plain, &secrets); err != nil {
+			return objectInfo{}, fmt.Errorf("%s %s: credentials do not decode", k.noun, o.ID)
+		}
+		v = k.unredact(v, secrets)
+	}
 	return objectInfo{ID: o.ID, Source: SourceAPI, V: v, CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt}, nil
+}
+
+// redactGroup takes a contact group's webhook URLs out: each is a
+// credential as a whole (its path or query is the token).
+func redactGroup(v any) (any, []string) {
+	g := v.(config.ContactGroup)
+	if len(g.Webhooks) == 0 {
+		return g, nil
+	}
+	secrets := g.Webhooks
+	g.Webhooks = make([]string, len(secrets))
+	for i, w := range secrets {
+		g.Webhooks[i] = secret.RedactURL(w, secret.URLWhole)
+	}
+	return g, secrets
+}
+
+func unredactGroup(v any, secrets []string) any {
+	g := v.(config.ContactGroup)
+	if len(secrets) == len(g.Webhooks) {
+		g.Webhooks = secrets
+	}
+	return g
+}
+
+// keepGroupWebhooks puts back each stored webhook whose redacted form an
+// update sends.
+func keepGroupWebhooks(v, cur any) any {
+	g, c := v.(config.ContactGroup), cur.(config.ContactGroup)
+	ws := slices.Clone(g.Webhooks)
+	for i, w := range ws {
+		for _, stored := range c.Webhooks {
+			if w == secret.RedactURL(stored, secret.URLWhole) {
+				ws[i] = stored
+				break
+			}
+		}
+	}
+	g.Webhooks = ws
+	return g
 }
 
 // objectsOf lists a tenant's objects of kind k: the config file's first
@@ -230,7 +339,7 @@ func (s *Server) objectsOf(ctx context.Context, k *objectKind, tenant string) ([
 		return nil, err
 	}
 	for _, o := range os {
-		oi, err := k.open(o)
+		oi, err := k.open(o, s.o.MasterKey)
 		if err != nil {
 			return nil, err
 		}
@@ -243,7 +352,7 @@ func (s *Server) objectOf(ctx context.Context, k *objectKind, tenant, id string)
 	o, err := s.o.Store.Object(ctx, k.kind, tenant, id)
 	switch {
 	case err == nil:
-		return k.open(o)
+		return k.open(o, s.o.MasterKey)
 	case !errors.Is(err, store.ErrNotFound):
 		return objectInfo{}, err
 	}
@@ -349,6 +458,11 @@ func (s *Server) readValue(r *http.Request, k *objectKind, tenant, id string) (a
 	if err != nil {
 		return nil, "", err
 	}
+	if id != "" && k.keep != nil {
+		if cur, err := s.objectOf(r.Context(), k, tenant, id); err == nil {
+			v = k.keep(v, cur.V)
+		}
+	}
 	if errs := k.validate(s, r.Context(), tenant, v); len(errs) > 0 {
 		return nil, "", ValidationProblem(errs)
 	}
@@ -380,11 +494,7 @@ func (s *Server) createObject(k *objectKind) handlerFunc {
 		if _, err := s.objectOf(ctx, k, p.TenantID, id); err == nil {
 			return Problem(http.StatusConflict, "Conflict", fmt.Sprintf("%s %q already exists", k.noun, id))
 		}
-		doc, err := toDocument(v)
-		if err != nil {
-			return err
-		}
-		spec, err := json.Marshal(doc)
+		spec, err := k.spec(p.TenantID, id, v, s.o.MasterKey)
 		if err != nil {
 			return err
 		}
@@ -428,11 +538,7 @@ func (s *Server) putObject(k *objectKind) handlerFunc {
 		if err != nil {
 			return err
 		}
-		doc, err := toDocument(v)
-		if err != nil {
-			return err
-		}
-		spec, err := json.Marshal(doc)
+		spec, err := k.spec(p.TenantID, id, v, s.o.MasterKey)
 		if err != nil {
 			return err
 		}

@@ -5,7 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/upwatch/upwatch/config"
@@ -89,32 +90,128 @@ func (s *Server) targetsOf(ctx context.Context, tenantID string) ([]TargetInfo, 
 	return out, nil
 }
 
-// targetSecrets are the credentials of a target, sealed apart from its spec.
+// targetSecrets are the credentials of a target, sealed apart from its
+// spec: the auth fields by name at the top level (password, token, key,
+// client_secret, as rows written before headers and URLs were sealed have
+// them), the secret headers' values and the URL holding credentials.
 type targetSecrets struct {
-	Password     string `json:"password,omitempty"`
-	Token        string `json:"token,omitempty"`
-	Key          string `json:"key,omitempty"`
-	ClientSecret string `json:"client_secret,omitempty"`
+	Auth    map[string]string `json:"-"`
+	Headers map[string]string `json:"headers,omitempty"`
+	URL     string            `json:"url,omitempty"`
+}
+
+func (s targetSecrets) empty() bool { return len(s.Auth) == 0 && len(s.Headers) == 0 && s.URL == "" }
+
+func (s targetSecrets) MarshalJSON() ([]byte, error) {
+	m := map[string]any{}
+	for k, v := range s.Auth {
+		m[k] = v
+	}
+	if len(s.Headers) > 0 {
+		m["headers"] = s.Headers
+	}
+	if s.URL != "" {
+		m["url"] = s.URL
+	}
+	return json.Marshal(m)
+}
+
+func (s *targetSecrets) UnmarshalJSON(b []byte) error {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	for k, raw := range m {
+		var err error
+		switch k {
+		case "headers":
+			err = json.Unmarshal(raw, &s.Headers)
+		case "url":
+			err = json.Unmarshal(raw, &s.URL)
+		default:
+			var v string
+			if err = json.Unmarshal(raw, &v); err == nil && v != "" {
+				if s.Auth == nil {
+					s.Auth = map[string]string{}
+				}
+				s.Auth[k] = v
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func secretsAAD(tenantID, targetID string) []byte {
 	return []byte("upwatch target secrets\x00" + tenantID + "\x00" + targetID)
 }
 
+// splitSecrets returns a copy of t with every credential taken out (auth
+// fields empty, secret headers "<secret>", the URL redacted) and the
+// credentials taken. t itself is not changed.
+func splitSecrets(t config.Target) (config.Target, targetSecrets) {
+	var sec targetSecrets
+	if t.HTTP == nil {
+		return t, sec
+	}
+	h := *t.HTTP
+	if h.Auth != nil {
+		a := *h.Auth
+		for _, f := range a.SecretFields() {
+			if v := f.Value.Reveal(); v != "" {
+				if sec.Auth == nil {
+					sec.Auth = map[string]string{}
+				}
+				sec.Auth[f.Name] = v
+			}
+			*f.Value = secret.Secret{}
+		}
+		h.Auth = &a
+	}
+	if len(h.Headers) > 0 {
+		hs := make(map[string]string, len(h.Headers))
+		for name, v := range h.Headers {
+			if h.SecretHeader(name) {
+				if sec.Headers == nil {
+					sec.Headers = map[string]string{}
+				}
+				sec.Headers[name], v = v, secret.Redacted
+			}
+			hs[name] = v
+		}
+		h.Headers = hs
+	}
+	if shown := secret.RedactURL(h.URL, secret.URLCredentials); shown != h.URL {
+		sec.URL, h.URL = h.URL, shown
+	}
+	t.HTTP = &h
+	return t, sec
+}
+
+// redactTarget is a copy of t fit to show: every credential as
+// "<secret>" (the URL's as xxxxx). GET, lists and the YAML export all show
+// targets through it.
+func redactTarget(t config.Target) config.Target {
+	r, sec := splitSecrets(t)
+	if r.HTTP != nil && r.HTTP.Auth != nil {
+		for _, f := range r.HTTP.Auth.SecretFields() {
+			if sec.Auth[f.Name] != "" {
+				*f.Value = secret.New(secret.Redacted)
+			}
+		}
+	}
+	return r
+}
+
 // SealTarget turns an API target into its registry record: the spec as
-// JSON with the credentials left out, the credentials sealed with mk
+// JSON with every credential left out (auth fields, secret headers, the
+// URL's password and secret query values), the credentials sealed with mk
 // (additional data: tenant and target id).
 func SealTarget(tenantID string, t config.Target, mk crypt.MasterKey) (store.TargetRecord, error) {
 	rec := store.TargetRecord{TenantID: tenantID, ID: t.ID, Paused: t.Paused}
-	var sec targetSecrets
-	if t.HTTP != nil && t.HTTP.Auth != nil {
-		a := *t.HTTP.Auth
-		sec = targetSecrets{a.Password.Reveal(), a.Token.Reveal(), a.Key.Reveal(), a.ClientSecret.Reveal()}
-		a.Password, a.Token, a.Key, a.ClientSecret = secret.Secret{}, secret.Secret{}, secret.Secret{}, secret.Secret{}
-		h := *t.HTTP
-		h.Auth = &a
-		t.HTTP = &h
-	}
+	t, sec := splitSecrets(t)
 	doc, err := targetDocument(t)
 	if err != nil {
 		return rec, err
@@ -122,7 +219,7 @@ func SealTarget(tenantID string, t config.Target, mk crypt.MasterKey) (store.Tar
 	if rec.Spec, err = json.Marshal(doc); err != nil {
 		return rec, err
 	}
-	if sec != (targetSecrets{}) {
+	if !sec.empty() {
 		plain, err := json.Marshal(sec)
 		if err != nil {
 			return rec, err
@@ -135,14 +232,15 @@ func SealTarget(tenantID string, t config.Target, mk crypt.MasterKey) (store.Tar
 }
 
 // OpenTarget reverses SealTarget: the normalized, validated target with its
-// credentials.
+// credentials. Records written before headers and URLs were sealed hold
+// those in the spec and open as they are (ResealTargets rewrites them).
 func OpenTarget(rec store.TargetRecord, mk crypt.MasterKey) (TargetInfo, error) {
 	ti := TargetInfo{TenantID: rec.TenantID, Source: SourceAPI, Key: rec.Key, CreatedAt: rec.CreatedAt, UpdatedAt: rec.UpdatedAt}
 	var doc map[string]any
 	if err := json.Unmarshal(rec.Spec, &doc); err != nil {
 		return ti, fmt.Errorf("target %s: stored spec: %w", rec.ID, err)
 	}
-	t, err := targetFromDocument(doc)
+	t, err := decodeTarget(doc)
 	if err != nil {
 		return ti, fmt.Errorf("target %s: stored spec does not decode: %w", rec.ID, err)
 	}
@@ -155,9 +253,21 @@ func OpenTarget(rec store.TargetRecord, mk crypt.MasterKey) (TargetInfo, error) 
 		if err := json.Unmarshal(plain, &sec); err != nil {
 			return ti, fmt.Errorf("target %s: credentials do not decode", rec.ID)
 		}
-		if t.HTTP != nil && t.HTTP.Auth != nil {
-			a := t.HTTP.Auth
-			a.Password, a.Token, a.Key, a.ClientSecret = lit(sec.Password), lit(sec.Token), lit(sec.Key), lit(sec.ClientSecret)
+		if h := t.HTTP; h != nil {
+			if h.Auth != nil {
+				for _, f := range h.Auth.SecretFields() {
+					*f.Value = lit(sec.Auth[f.Name])
+				}
+			}
+			for name, v := range sec.Headers {
+				if h.Headers == nil {
+					h.Headers = map[string]string{}
+				}
+				h.Headers[name] = v
+			}
+			if sec.URL != "" {
+				h.URL = sec.URL
+			}
 		}
 	}
 	t.ID, t.Paused = rec.ID, rec.Paused
@@ -178,30 +288,45 @@ func lit(v string) secret.Secret {
 // read with GET can be sent back with PUT.
 var readOnlyTargetFields = []string{"source", "created_at", "updated_at"}
 
-// targetDocument is t in the API's (and config file's) shape; credentials
-// show as "<secret>".
+// targetDocument is t in the API's (and config file's) shape; auth
+// secrets show as "<secret>", headers and the URL as they are (show a
+// target through redactTarget).
 func targetDocument(t config.Target) (map[string]any, error) { return toDocument(t) }
 
 // targetFromDocument decodes an API target document (not yet normalized or
 // validated). Credentials given as env: or file: references are refused:
 // those read the server's environment and files.
 func targetFromDocument(doc map[string]any) (config.Target, error) {
+	if h, ok := doc["http"].(map[string]any); ok {
+		const onlyConfig = "env: and file: references are only for the config file; send the credential itself"
+		var errs []prober.FieldError
+		if a, ok := h["auth"].(map[string]any); ok {
+			for _, f := range (&prober.Auth{}).SecretFields() {
+				if v, ok := a[f.Name].(string); ok && prober.IsSecretRef(v) {
+					errs = append(errs, prober.FieldError{Path: "http.auth." + f.Name, Msg: onlyConfig})
+				}
+			}
+		}
+		if hs, ok := h["headers"].(map[string]any); ok {
+			for _, name := range slices.Sorted(maps.Keys(hs)) {
+				if v, ok := hs[name].(string); ok && prober.IsSecretRef(v) {
+					errs = append(errs, prober.FieldError{Path: "http.headers." + name, Msg: onlyConfig})
+				}
+			}
+		}
+		if len(errs) > 0 {
+			return config.Target{}, ValidationProblem(errs)
+		}
+	}
+	return decodeTarget(doc)
+}
+
+// decodeTarget decodes a target document as it is (a stored spec holds no
+// references: the API refused them).
+func decodeTarget(doc map[string]any) (config.Target, error) {
 	var t config.Target
 	for _, f := range readOnlyTargetFields {
 		delete(doc, f)
-	}
-	if h, ok := doc["http"].(map[string]any); ok {
-		if a, ok := h["auth"].(map[string]any); ok {
-			var errs []prober.FieldError
-			for _, f := range []string{"password", "token", "key", "client_secret"} {
-				if v, ok := a[f].(string); ok && (strings.HasPrefix(v, "env:") || strings.HasPrefix(v, "file:")) {
-					errs = append(errs, prober.FieldError{Path: "http.auth." + f, Msg: "env: and file: references are only for the config file; send the credential itself"})
-				}
-			}
-			if len(errs) > 0 {
-				return t, ValidationProblem(errs)
-			}
-		}
 	}
 	err := fromDocument(doc, &t)
 	return t, err

@@ -3,8 +3,8 @@ package api
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -17,37 +17,12 @@ import (
 	"github.com/upwatch/upwatch/store"
 )
 
-// sensitiveHeader matches request header names whose values are shown as
-// "<secret>" (their values are still stored in the spec).
-var sensitiveHeader = regexp.MustCompile(`(?i)authorization|cookie|token|secret|api[-_]?key|password`)
-
-var authSecretFields = []string{"password", "token", "key", "client_secret"}
-
 // targetView is a target as the API shows it: the config file's shape,
-// credentials as "<secret>", plus source, paused and times.
+// credentials redacted (redactTarget), plus source, paused and times.
 func targetView(ti TargetInfo) (map[string]any, error) {
-	doc, err := targetDocument(ti.Target)
+	doc, err := targetDocument(redactTarget(ti.Target))
 	if err != nil {
 		return nil, err
-	}
-	if h, ok := doc["http"].(map[string]any); ok {
-		if a, ok := h["auth"].(map[string]any); ok {
-			for _, f := range authSecretFields {
-				if _, set := a[f]; set {
-					a[f] = secret.Redacted
-				}
-			}
-		}
-		if hs, ok := h["headers"].(map[string]any); ok {
-			for name := range hs {
-				if sensitiveHeader.MatchString(name) {
-					hs[name] = secret.Redacted
-				}
-			}
-		}
-		if u, ok := h["url"].(string); ok {
-			h["url"] = prober.RedactURL(u)
-		}
 	}
 	doc["source"] = ti.Source
 	doc["paused"] = ti.Target.Paused
@@ -259,40 +234,35 @@ func (s *Server) replaceTarget(w http.ResponseWriter, r *http.Request, p Princip
 	return s.writeTarget(w, http.StatusOK, TargetInfo{TenantID: p.TenantID, Source: SourceAPI, Target: t, CreatedAt: rec.CreatedAt, UpdatedAt: rec.UpdatedAt})
 }
 
-// keepSecrets puts cur's values where t says "<secret>".
+// keepSecrets puts cur's values where t shows them redacted: "<secret>"
+// in an auth field or a header, xxxxx in the URL (secret.UnredactURL). A
+// redaction cur cannot fill stays, for validateTarget to refuse.
 func keepSecrets(t *config.Target, cur config.Target) {
-	if t.HTTP == nil {
+	if t.HTTP == nil || cur.HTTP == nil {
 		return
 	}
-	var ca *prober.Auth
-	var ch map[string]string
-	curURL := ""
-	if cur.HTTP != nil {
-		ca, ch, curURL = cur.HTTP.Auth, cur.HTTP.Headers, cur.HTTP.URL
-	}
+	ch := cur.HTTP
 	if a := t.HTTP.Auth; a != nil {
-		keep := func(dst *secret.Secret, old func(*prober.Auth) secret.Secret) {
-			if dst.Reveal() != secret.Redacted {
-				return
+		var old []prober.SecretField
+		if ch.Auth != nil {
+			old = ch.Auth.SecretFields()
+		}
+		for i, f := range a.SecretFields() {
+			if f.Value.Reveal() != secret.Redacted {
+				continue
 			}
-			*dst = secret.Secret{}
-			if ca != nil {
-				*dst = old(ca)
+			*f.Value = secret.Secret{}
+			if old != nil {
+				*f.Value = *old[i].Value
 			}
 		}
-		keep(&a.Password, func(o *prober.Auth) secret.Secret { return o.Password })
-		keep(&a.Token, func(o *prober.Auth) secret.Secret { return o.Token })
-		keep(&a.Key, func(o *prober.Auth) secret.Secret { return o.Key })
-		keep(&a.ClientSecret, func(o *prober.Auth) secret.Secret { return o.ClientSecret })
 	}
 	for name, v := range t.HTTP.Headers {
-		if v == secret.Redacted {
-			t.HTTP.Headers[name] = ch[name]
+		if old, ok := ch.Headers[name]; ok && v == secret.Redacted {
+			t.HTTP.Headers[name] = old
 		}
 	}
-	if curURL != "" && t.HTTP.URL == prober.RedactURL(curURL) {
-		t.HTTP.URL = curURL
-	}
+	t.HTTP.URL = secret.UnredactURL(t.HTTP.URL, ch.URL)
 }
 
 // validateTarget checks an API target: the config's rules, plus what only
@@ -322,16 +292,19 @@ func (s *Server) validateTarget(ctx context.Context, tenant string, t *config.Ta
 	if t.HTTP != nil {
 		fileFields("http.tls_config", t.HTTP.TLS)
 		if a := t.HTTP.Auth; a != nil {
-			for name, sec := range map[string]secret.Secret{"password": a.Password, "token": a.Token, "key": a.Key, "client_secret": a.ClientSecret} {
-				if sec.Reveal() == secret.Redacted {
-					add("http.auth."+name, "send the credential itself (%q only keeps the stored one on update)", secret.Redacted)
+			for _, f := range a.SecretFields() {
+				if f.Value.Reveal() == secret.Redacted {
+					add("http.auth."+f.Name, "send the credential itself (%q only keeps the stored one on update)", secret.Redacted)
 				}
 			}
 		}
-		for name, v := range t.HTTP.Headers {
-			if v == secret.Redacted {
-				add("http.headers."+name, "send the value itself")
+		for _, name := range slices.Sorted(maps.Keys(t.HTTP.Headers)) {
+			if t.HTTP.Headers[name] == secret.Redacted {
+				add("http.headers."+name, "send the value itself (%q only keeps the stored one on update)", secret.Redacted)
 			}
+		}
+		if secret.HasMask(t.HTTP.URL) {
+			add("http.url", "send the credentials in it (%s only keeps the stored ones on update)", secret.URLMask)
 		}
 	}
 	if t.TCP != nil {

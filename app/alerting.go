@@ -13,6 +13,7 @@ import (
 	"github.com/upwatch/upwatch/alerting/notify/webhook"
 	"github.com/upwatch/upwatch/config"
 	"github.com/upwatch/upwatch/prober"
+	"github.com/upwatch/upwatch/secret"
 )
 
 // buildNotifiers is the one place that knows every provider: it makes the
@@ -107,7 +108,7 @@ func recipients(groups map[string]config.ContactGroup, names []string, globalHoo
 func targetURL(t prober.Target) string {
 	switch {
 	case t.HTTP != nil:
-		return prober.RedactURL(t.HTTP.URL)
+		return secret.RedactURL(t.HTTP.URL, secret.URLCredentials)
 	case t.TCP != nil:
 		return "tcp://" + t.TCP.Address
 	case t.TLS != nil:

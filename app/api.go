@@ -115,6 +115,11 @@ func startAPI(ctx context.Context, d apiDeps) (http.Handler, *liveTargets, error
 	if created {
 		d.log.Info("bootstrap admin key stored (hashed) for tenant default")
 	}
+	if n, err := api.ResealStored(ctx, d.registry, d.masterKey); err != nil {
+		d.log.Error("sealing the credentials of stored API objects", "sealed", n, "err", err)
+	} else if n > 0 {
+		d.log.Info("sealed the credentials of stored API objects written in clear", "count", n)
+	}
 	live := &liveTargets{reg: d.registry, mk: d.masterKey, engine: d.engine, sched: d.sched, targets: d.targets,
 		log: d.log.With("component", "api")}
 	if err := live.reload(ctx, d.cfg); err != nil {

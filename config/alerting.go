@@ -15,6 +15,7 @@ import (
 	"github.com/upwatch/upwatch/alerting/notify/twilio"
 	"github.com/upwatch/upwatch/alerting/notify/webhook"
 	"github.com/upwatch/upwatch/prober"
+	"github.com/upwatch/upwatch/secret"
 )
 
 // Target is a check plus how its outages are told.
@@ -185,6 +186,8 @@ func ValidateContactGroup(path string, g ContactGroup) []prober.FieldError {
 	for j, w := range g.Webhooks {
 		if u, err := url.Parse(w); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			add(fmt.Sprintf("%s.webhooks[%d]", path, j), "must be an http or https URL")
+		} else if secret.IsRedactedURL(w) {
+			add(fmt.Sprintf("%s.webhooks[%d]", path, j), "is a redacted URL: send the URL itself (on update, a stored webhook's redacted form keeps it)")
 		}
 	}
 	return errs

@@ -286,6 +286,7 @@ func (c *Config) Validate() []prober.FieldError {
 	for i := range c.Targets {
 		p := fmt.Sprintf("targets[%d]", i)
 		errs = append(errs, c.Targets[i].Validate(p)...)
+		errs = append(errs, c.Targets[i].ResolveRefs(p)...)
 		id := c.Targets[i].ID
 		if j, dup := seen[id]; dup && id != "" {
 			add(p+".id", "%q is already used by targets[%d] (give one of them a distinct id or name)", id, j)

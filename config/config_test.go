@@ -2,6 +2,8 @@ package config
 
 import (
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +11,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/upwatch/upwatch/prober"
 )
 
 func noEnv(string) string { return "" }
@@ -225,4 +229,44 @@ func TestRegistryConfig(t *testing.T) {
 	require.NotContains(t, err.Error(), "hunter2")
 	_, err = Parse(strings.NewReader("registry: {type: etcd}\n"), "t.yaml", noEnv)
 	require.ErrorContains(t, err, `registry.type: unknown registry "etcd"`)
+}
+
+// Header values may be env: and file: references, like the auth fields:
+// resolved when the config loads and sent resolved (they used to be sent
+// literally); a missing variable names the header's path.
+func TestHeaderReferences(t *testing.T) {
+	t.Setenv("UPWATCH_TEST_HEADER_KEY", "from-env")
+	f := filepath.Join(t.TempDir(), "cookie")
+	require.NoError(t, os.WriteFile(f, []byte("session=from-file\n"), 0o600))
+	var got http.Header
+	srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { got = r.Header.Clone() }))
+	t.Cleanup(srv.Close)
+	cfg, err := Parse(strings.NewReader(`
+targets:
+  - name: a
+    kind: http
+    http:
+      url: "`+srv.URL+`"
+      headers:
+        X-Api-Key: env:UPWATCH_TEST_HEADER_KEY
+        Cookie: file:`+f+`
+        Accept: text/plain
+`), "t.yaml", noEnv)
+	require.NoError(t, err)
+	pt := cfg.Targets[0].Target
+	res := prober.New(prober.Options{AllowPrivate: true}).Check(t.Context(), &pt)
+	require.True(t, res.Success, res.Error)
+	require.Equal(t, "from-env", got.Get("X-Api-Key"))
+	require.Equal(t, "session=from-file", got.Get("Cookie"))
+	require.Equal(t, "text/plain", got.Get("Accept"))
+
+	_, err = Parse(strings.NewReader(`
+targets:
+  - name: a
+    kind: http
+    http:
+      url: "https://example.com/"
+      headers: {X-Api-Key: "env:UPWATCH_TEST_HEADER_MISSING"}
+`), "t.yaml", noEnv)
+	require.ErrorContains(t, err, "targets[0].http.headers.X-Api-Key: environment variable UPWATCH_TEST_HEADER_MISSING is not set")
 }

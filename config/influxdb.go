@@ -90,7 +90,7 @@ func (c *Config) validateInflux() []prober.FieldError {
 	if in.URL == "" {
 		add("url", "is required with storage.type influxdb")
 	} else if u, err := url.Parse(in.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		add("url", "must be an http:// or https:// URL with a host (got %q)", redactURL(in.URL))
+		add("url", "must be an http:// or https:// URL with a host (got %q)", secret.RedactURL(in.URL, secret.URLCredentials))
 	} else if u.User != nil {
 		add("url", "must not hold credentials; use token")
 	}
@@ -113,15 +113,6 @@ func (c *Config) validateInflux() []prober.FieldError {
 		add("spool.full", "must be drop_oldest or block (got %q)", in.Spool.Full)
 	}
 	return errs
-}
-
-// redactURL hides a password in a URL that is echoed in an error.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
-	}
-	return u.Redacted()
 }
 
 // DefaultVictoriaTimeout is the default of storage.victoriametrics.timeout.
@@ -154,7 +145,7 @@ func (c *Config) validateVictoria() []prober.FieldError {
 		errs = append(errs, prober.FieldError{Path: "storage.victoriametrics." + path, Msg: fmt.Sprintf(format, args...)})
 	}
 	if u, err := url.Parse(vm.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		add("url", "must be an http:// or https:// URL with a host (got %q)", redactURL(vm.URL))
+		add("url", "must be an http:// or https:// URL with a host (got %q)", secret.RedactURL(vm.URL, secret.URLCredentials))
 	} else if u.User != nil {
 		add("url", "must not hold credentials")
 	}

@@ -72,6 +72,7 @@ func httpDo(ctx context.Context, p *Prober, t *Target, h *HTTPSpec, start time.T
 	}
 	req.Header.Set("User-Agent", httpUserAgent)
 	for k, v := range h.Headers {
+		v = h.headerValue(k, v)
 		if strings.EqualFold(k, "Host") {
 			req.Host = v
 			continue

@@ -22,6 +22,7 @@ import (
 
 	"github.com/upwatch/upwatch/internal/clock"
 	"github.com/upwatch/upwatch/internal/ssrf"
+	"github.com/upwatch/upwatch/secret"
 )
 
 // Func checks t and returns the verdict. It must honour ctx (which carries
@@ -174,31 +175,12 @@ func Classify(err error) (ErrorClass, string) {
 	return ClassProtocol, msg
 }
 
-// redactError renders err with any URL's userinfo and query values hidden,
-// since either may hold a credential.
+// redactError renders err with any URL's password and secret query values
+// hidden.
 func redactError(err error) string {
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		return fmt.Sprintf("%s %q: %s", ue.Op, RedactURL(ue.URL), redactError(ue.Err))
+		return fmt.Sprintf("%s %q: %s", ue.Op, secret.RedactURL(ue.URL, secret.URLCredentials), redactError(ue.Err))
 	}
 	return err.Error()
-}
-
-// RedactURL hides the password and query values of a URL.
-func RedactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "<unparseable url>"
-	}
-	if u.User != nil {
-		u.User = url.User(u.User.Username())
-	}
-	if u.RawQuery != "" {
-		q := u.Query()
-		for k := range q {
-			q.Set(k, "xxx")
-		}
-		u.RawQuery = q.Encode()
-	}
-	return u.Redacted()
 }

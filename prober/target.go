@@ -4,10 +4,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -43,10 +46,16 @@ type Target struct {
 
 // HTTPSpec configures an http check.
 type HTTPSpec struct {
-	URL     string            `yaml:"url" json:"url"`
-	Method  string            `yaml:"method,omitempty" json:"method,omitempty"` // default GET
+	URL    string `yaml:"url" json:"url"`
+	Method string `yaml:"method,omitempty" json:"method,omitempty"` // default GET
+	// Headers are sent with every request. A value may be env:NAME or
+	// file:/path (config file only), resolved by Validate.
 	Headers map[string]string `yaml:"headers,omitempty" json:"headers,omitempty"`
-	Body    string            `yaml:"body,omitempty" json:"body,omitempty"`
+	// SecretHeaders names headers whose values are credentials though
+	// secret.SensitiveHeader does not recognise their names: sealed at rest
+	// and redacted like Authorization.
+	SecretHeaders []string `yaml:"secret_headers,omitempty" json:"secret_headers,omitempty"`
+	Body          string   `yaml:"body,omitempty" json:"body,omitempty"`
 	// FollowRedirects defaults to true; MaxRedirects to 10.
 	FollowRedirects *bool `yaml:"follow_redirects,omitempty" json:"follow_redirects,omitempty"`
 	MaxRedirects    int   `yaml:"max_redirects,omitempty" json:"max_redirects,omitempty"`
@@ -73,6 +82,26 @@ type HTTPSpec struct {
 	compiledRegex []*regexp.Regexp
 	compiledHdr   map[string]*regexp.Regexp
 	statusRanges  []statusRange
+	headerRefs    map[string]secret.Secret // resolved env: and file: header values
+}
+
+// SecretHeader reports whether the value of header name is a credential.
+func (h *HTTPSpec) SecretHeader(name string) bool {
+	return secret.SensitiveHeader(name, h.SecretHeaders)
+}
+
+// IsSecretRef reports whether v is an env: or file: reference.
+func IsSecretRef(v string) bool {
+	return strings.HasPrefix(v, "env:") || strings.HasPrefix(v, "file:")
+}
+
+// headerValue is what is sent for header name given as v: the resolved
+// value of a reference, else v.
+func (h *HTTPSpec) headerValue(name, v string) string {
+	if s, ok := h.headerRefs[name]; ok {
+		return s.Reveal()
+	}
+	return v
 }
 
 // TLSClient is how a check talks TLS to its target.
@@ -246,7 +275,7 @@ func (h *HTTPSpec) validate(p string) []FieldError {
 	case h.URL == "":
 		add("url", "is required")
 	case err != nil:
-		add("url", "is not a URL: %v", err)
+		add("url", "is not a URL: %v", errors.Unwrap(err)) // the *url.Error would quote the URL and its password
 	case u.Scheme != "http" && u.Scheme != "https":
 		add("url", "scheme must be http or https (got %q)", u.Scheme)
 	case u.Host == "":
@@ -297,7 +326,57 @@ func (h *HTTPSpec) validate(p string) []FieldError {
 	if a := h.Auth; a != nil {
 		errs = append(errs, a.validate(p+".auth")...)
 	}
+	for i, name := range h.SecretHeaders {
+		named := false
+		for k := range h.Headers {
+			named = named || strings.EqualFold(k, name)
+		}
+		if !named {
+			add(fmt.Sprintf("secret_headers[%d]", i), "names no header in headers (got %q)", name)
+		}
+	}
 	return errs
+}
+
+// ResolveRefs reads the env: and file: references among the HTTP header
+// values (the auth fields resolve while the YAML is decoded). Only the
+// config file may do this: API targets refuse references, since they would
+// read the server's environment and files.
+func (t *Target) ResolveRefs(prefix string) []FieldError {
+	if t.HTTP == nil {
+		return nil
+	}
+	h := t.HTTP
+	var errs []FieldError
+	h.headerRefs = nil
+	for _, name := range slices.Sorted(maps.Keys(h.Headers)) {
+		v := h.Headers[name]
+		if !IsSecretRef(v) {
+			continue
+		}
+		s, err := secret.Parse(v)
+		if err != nil {
+			errs = append(errs, FieldError{Path: prefix + ".http.headers." + name, Msg: err.Error()})
+			continue
+		}
+		if h.headerRefs == nil {
+			h.headerRefs = map[string]secret.Secret{}
+		}
+		h.headerRefs[name] = s
+	}
+	return errs
+}
+
+// SecretField is one credential of an Auth, by its field name.
+type SecretField struct {
+	Name  string
+	Value *secret.Secret
+}
+
+// SecretFields are a's credentials (password, token, key, client_secret):
+// the one list that sealing, redaction and comparison go through.
+func (a *Auth) SecretFields() []SecretField {
+	return []SecretField{{"password", &a.Password}, {"token", &a.Token}, {"key", &a.Key}, {"client_secret", &a.ClientSecret}}
 }
 
 func (a *Auth) validate(p string) []FieldError {
@@ -435,9 +514,15 @@ func (t *Target) Fingerprint() string {
 	h := sha256.New()
 	h.Write(b)
 	if a := t.authOrNil(); a != nil {
-		for _, s := range []secret.Secret{a.Password, a.Token, a.Key, a.ClientSecret} {
+		for _, f := range a.SecretFields() {
 			h.Write([]byte{0})
-			h.Write([]byte(s.Reveal()))
+			h.Write([]byte(f.Value.Reveal()))
+		}
+	}
+	if t.HTTP != nil {
+		for _, name := range slices.Sorted(maps.Keys(t.HTTP.headerRefs)) {
+			h.Write([]byte{0})
+			h.Write([]byte(name + "\x00" + t.HTTP.headerRefs[name].Reveal()))
 		}
 	}
 	return hex.EncodeToString(h.Sum(nil)[:16])

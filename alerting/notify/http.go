@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/upwatch/upwatch/internal/ssrf"
+	"github.com/upwatch/upwatch/secret"
 )
 
 // MaxResponseBody is how much of a provider's answer is read.
@@ -83,29 +84,17 @@ func Do(client *http.Client, req *http.Request, provider string, detail func(bod
 }
 
 // RedactURL strips the path, query and user info from the URL of a
-// *url.Error, so webhook tokens in paths and credentials never reach an
-// error or a log. Other errors are returned as is.
+// *url.Error (secret.RedactURL, URLWhole), so webhook tokens in paths and
+// credentials never reach an error or a log. Other errors are returned as
+// is.
 func RedactURL(err error) error {
 	var ue *url.Error
 	if !errors.As(err, &ue) {
 		return err
 	}
 	c := *ue
-	c.URL = RedactedURL(ue.URL)
+	c.URL = secret.RedactURL(ue.URL, secret.URLWhole)
 	return &c
-}
-
-// RedactedURL returns only the scheme and host of raw.
-func RedactedURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return "<url>"
-	}
-	s := u.Scheme + "://" + u.Host
-	if u.Path != "" || u.RawQuery != "" {
-		s += "/…"
-	}
-	return s
 }
 
 // maxSnippet is how many runes of a provider's body an error quotes.

@@ -166,7 +166,7 @@ func (n *Notifier) Notify(ctx context.Context, m notify.Message) (bool, error) {
 	if m.Key != "" {
 		req.Header.Set(HeaderKey, headerSafe(m.Key))
 	}
-	_, retry, err := notify.Do(n.client, req, "webhook "+notify.RedactedURL(target), nil)
+	_, retry, err := notify.Do(n.client, req, "webhook "+secret.RedactURL(target, secret.URLWhole), nil)
 	return retry, err
 }
 
