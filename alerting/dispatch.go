@@ -188,7 +188,7 @@ func (d *Dispatcher) send(ctx context.Context, n Notification) {
 	if until, paused := d.pausedUntil(n.Channel, now); paused {
 		// Rate-limited: wait without trying the provider or counting an attempt.
 		if err := d.o.Outbox.Defer(ctx, n.Key, until); err != nil {
-			d.o.Logger.Error("deferring notification", "key", n.Key, "err", err)
+			d.o.Logger.Error("deferring notification", "key", logKey(n), "err", err)
 		}
 		return
 	}

@@ -2,6 +2,8 @@ package alerting
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -412,7 +414,7 @@ func (e *Engine) notifications(route Route, targetID string, tr Transition) []No
 				continue
 			}
 			m := notify.Message{
-				Key:        fmt.Sprintf("%s|%s|%s|%s|%s", subject, kind, slot, ch, addr),
+				Key:        fmt.Sprintf("%s|%s|%s|%s|%s", subject, kind, slot, ch, keyAddress(ch, addr)),
 				Kind:       kind,
 				IncidentID: tr.Incident.ID,
 				TargetID:   targetID, TargetName: route.Name, TargetURL: route.URL,
@@ -442,6 +444,16 @@ func (e *Engine) notifications(route Route, targetID string, tr Transition) []No
 }
 
 // address is the recipient's address on a channel, "" if it has none.
+// keyAddress is addr as a notification key holds it: a webhook's URL is a
+// credential, so the key (which logs and listings show) holds its hash.
+func keyAddress(channel, addr string) string {
+	if channel != ChannelWebhook {
+		return addr
+	}
+	sum := sha256.Sum256([]byte(addr))
+	return "sha256:" + hex.EncodeToString(sum[:12])
+}
+
 func address(channel string, r notify.Recipient) string {
 	switch channel {
 	case ChannelEmail:

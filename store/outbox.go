@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/upwatch/upwatch/alerting"
+	"github.com/upwatch/upwatch/crypt"
 )
 
 // notificationColumns are scanned by scanNotification, in this order.
@@ -18,7 +20,7 @@ const notificationColumns = `key, channel, message, status, attempts, next_attem
 
 type scanner interface{ Scan(dest ...any) error }
 
-func scanNotification(sc scanner) (alerting.Notification, error) {
+func scanNotification(sc scanner, mk crypt.MasterKey) (alerting.Notification, error) {
 	var n alerting.Notification
 	var msg, status string
 	var next, created, sent sql.NullInt64
@@ -28,9 +30,39 @@ func scanNotification(sc scanner) (alerting.Notification, error) {
 	if err := json.Unmarshal([]byte(msg), &n.Message); err != nil {
 		return n, fmt.Errorf("notification %q: message: %w", n.Key, err)
 	}
+	if sealed, ok := strings.CutPrefix(n.Message.To.WebhookURL, sealedPrefix); ok {
+		b, err := base64.RawStdEncoding.DecodeString(sealed)
+		if err == nil {
+			b, err = mk.Open(b, webhookAAD(n.Key))
+		}
+		if err != nil {
+			return n, fmt.Errorf("notification %q: webhook address: %w", n.Key, err)
+		}
+		n.Message.To.WebhookURL = string(b)
+	}
 	n.Status = alerting.NotificationStatus(status)
 	n.NextAttempt, n.CreatedAt, n.SentAt = fromNanos(next), fromNanos(created), fromNanos(sent)
 	return n, nil
+}
+
+// A webhook's URL is its credential (a secret path or ?token=): the outbox
+// stores it sealed with the master key, as sealedPrefix + base64. A store
+// without a master key (tests) keeps it as it is.
+const sealedPrefix = "sealed:"
+
+func webhookAAD(key string) []byte { return []byte("upwatch outbox webhook\x00" + key) }
+
+// encodeMessage is n's message as the outbox stores it.
+func encodeMessage(n alerting.Notification, mk crypt.MasterKey) ([]byte, error) {
+	m := n.Message
+	if m.To.WebhookURL != "" && len(mk.KeyIDs()) > 0 {
+		sealed, err := mk.Seal([]byte(m.To.WebhookURL), webhookAAD(n.Key))
+		if err != nil {
+			return nil, err
+		}
+		m.To.WebhookURL = sealedPrefix + base64.RawStdEncoding.EncodeToString(sealed)
+	}
+	return json.Marshal(m)
 }
 
 // Claim leases up to limit pending notifications that are due at now and not
@@ -59,7 +91,7 @@ func (s *SQLite) Claim(ctx context.Context, now time.Time, lease time.Duration, 
 		}
 		defer func() { _ = rows.Close() }()
 		for rows.Next() {
-			n, err := scanNotification(rows)
+			n, err := scanNotification(rows, s.opts.MasterKey)
 			if err != nil {
 				return err
 			}
@@ -178,7 +210,7 @@ func (s *SQLite) Notifications(ctx context.Context, q NotificationQuery) ([]aler
 	defer func() { _ = rows.Close() }()
 	var out []alerting.Notification
 	for rows.Next() {
-		n, err := scanNotification(rows)
+		n, err := scanNotification(rows, s.opts.MasterKey)
 		if err != nil {
 			return nil, fmt.Errorf("registry store: notifications: %w", err)
 		}

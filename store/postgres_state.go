@@ -54,7 +54,7 @@ func (s *Postgres) Commit(ctx context.Context, st alerting.State, incidents []al
 	}
 	msgs := make([][]byte, len(queue))
 	for i, n := range queue {
-		if msgs[i], err = json.Marshal(n.Message); err != nil {
+		if msgs[i], err = encodeMessage(n, s.opts.MasterKey); err != nil {
 			return fmt.Errorf("registry store: commit notification %q: %w", n.Key, err)
 		}
 	}
@@ -181,7 +181,7 @@ func (s *Postgres) Claim(ctx context.Context, now time.Time, lease time.Duration
 		}
 		defer func() { _ = rows.Close() }()
 		for rows.Next() {
-			n, err := scanNotification(rows)
+			n, err := scanNotification(rows, s.opts.MasterKey)
 			if err != nil {
 				return err
 			}
@@ -302,7 +302,7 @@ func (s *Postgres) Notifications(ctx context.Context, q NotificationQuery) ([]al
 	defer func() { _ = rows.Close() }()
 	var out []alerting.Notification
 	for rows.Next() {
-		n, err := scanNotification(rows)
+		n, err := scanNotification(rows, s.opts.MasterKey)
 		if err != nil {
 			return nil, fmt.Errorf("registry store: notifications: %w", err)
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/upwatch/upwatch/alerting"
 	"github.com/upwatch/upwatch/alerting/notify"
+	"github.com/upwatch/upwatch/crypt"
 	"github.com/upwatch/upwatch/internal/sqlitedb"
 )
 
@@ -78,4 +79,36 @@ func TestMigrationKeepsOldTargetsKeys(t *testing.T) {
 	key, err := s.CreateTarget(ctx, TargetRecord{TenantID: "acme", ID: "web", Spec: []byte(`{}`), CreatedAt: time.Unix(2, 0), UpdatedAt: time.Unix(2, 0)})
 	require.NoError(t, err)
 	require.Equal(t, "acme/web~2", key)
+}
+
+// A webhook's URL (its credential) is sealed in the outbox and comes back
+// whole to the dispatcher.
+func TestOutboxSealsWebhookURLs(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "registry.db")
+	mk, err := crypt.GenerateMasterKey()
+	require.NoError(t, err)
+	key, err := crypt.LoadMasterKey(func(name string) string {
+		if name == crypt.EnvKey {
+			return mk
+		}
+		return ""
+	})
+	require.NoError(t, err)
+	s, err := OpenSQLite(ctx, SQLiteOptions{Path: path, MasterKey: key})
+	require.NoError(t, err)
+	defer s.Close()
+	hook := "https://hooks.example.com/services/T0/B0/SECRETPATH?token=SECRETTOKEN"
+	at := time.Unix(1000, 0)
+	n := alerting.Notification{Key: "inc|down||webhook|sha256:0011", Channel: alerting.ChannelWebhook, CreatedAt: at, NextAttempt: at,
+		Message: notify.Message{Key: "inc|down||webhook|sha256:0011", Kind: "down", To: notify.Recipient{Name: "ops", WebhookURL: hook}}}
+	require.NoError(t, s.Commit(ctx, alerting.NewState("web"), nil, []alerting.Notification{n}))
+
+	var raw string
+	require.NoError(t, s.r.QueryRowContext(ctx, `SELECT key || message FROM outbox`).Scan(&raw))
+	require.NotContains(t, raw, "SECRET")
+	got, err := s.Claim(ctx, at, time.Minute, 10)
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	require.Equal(t, hook, got[0].Message.To.WebhookURL)
 }

@@ -51,7 +51,7 @@ func (s *SQLite) Commit(ctx context.Context, st alerting.State, incidents []aler
 	}
 	msgs := make([][]byte, len(queue))
 	for i, n := range queue {
-		if msgs[i], err = json.Marshal(n.Message); err != nil {
+		if msgs[i], err = encodeMessage(n, s.opts.MasterKey); err != nil {
 			return fmt.Errorf("registry store: commit notification %q: %w", n.Key, err)
 		}
 	}
