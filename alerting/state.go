@@ -108,6 +108,20 @@ type State struct {
 	// open incident has been escalated.
 	LastNotifiedAt time.Time `json:"last_notified_at"`
 	Escalated      bool      `json:"escalated"`
+
+	// Hold is set while the DOWN messages of the open incident wait for
+	// the target's parents to answer; the engine sets and clears it. It is
+	// part of the state so a restart keeps holding (and then releases or
+	// suppresses) them rather than losing or re-deciding them.
+	Hold *Hold `json:"hold,omitempty"`
+}
+
+// Hold is a DOWN whose messages wait until every parent has answered a
+// check started at or after Since, or until Until, whichever comes first.
+type Hold struct {
+	Since time.Time  `json:"since"`
+	Until time.Time  `json:"until"`
+	Down  Transition `json:"down"`
 }
 
 // NewState returns the state of a target never seen before: UNKNOWN.
