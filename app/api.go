@@ -207,7 +207,7 @@ func merge(cfg *config.Config, ten api.Tenancy) ([]prober.Target, map[string]ale
 		for _, p := range ten.Policies[ti.TenantID] {
 			policies[p.Name] = p
 		}
-		r := alerting.Route{Name: t.Name, URL: targetURL(t.Target), Labels: t.Labels, DependsOn: t.DependsOn}
+		r := alerting.Route{Name: t.Name, URL: targetURL(t.Target), Labels: t.Labels, DependsOn: t.DependsOn, Interval: t.Interval}
 		if pol, ok := policies[t.AlertPolicy]; ok {
 			r.Policy = pol.Policy
 			r.Channels = pol.Channels

@@ -133,15 +133,19 @@ func Run(ctx context.Context, o Options) error {
 		Outbox: registry, Notifiers: buildNotifiers(cfg, p),
 		Registerer: reg, Logger: log.With("component", "dispatcher"),
 	})
+	// The engine asks the scheduler (made next: its sink feeds the engine)
+	// for an immediate check of a parent a child's DOWN waits for.
+	var sched *schedule.Scheduler
 	engine, err := alerting.NewEngine(ctx, alerting.EngineOptions{
 		Store: registry, Renderer: renderer, Link: cfg.Alerting.Link, Wake: dispatcher.Wake,
+		CheckNow:   func(id string) { sched.CheckNow(id) },
 		Registerer: reg, Logger: log.With("component", "alerting"),
 	})
 	if err != nil {
 		return err
 	}
 
-	sched := schedule.New(schedule.Options{
+	sched = schedule.New(schedule.Options{
 		Check:   p.Check,
 		Workers: cfg.Workers,
 		Sink: func(ctx context.Context, r prober.Result) {
