@@ -527,7 +527,7 @@ func (e *Engine) notifications(route Route, targetID string, tr Transition) []No
 	case KindTLSExpiring:
 		subject, slot = targetID, strconv.FormatInt(tr.TLSExpiry.Unix(), 10)
 	case KindDegraded:
-		subject, slot = targetID, strconv.FormatInt(tr.At.Unix(), 10)
+		subject, slot = targetID, strconv.FormatInt(tr.Since.Unix(), 10)
 	}
 	link := e.o.Link
 	if link == "" {
@@ -550,6 +550,9 @@ func (e *Engine) notifications(route Route, targetID string, tr Transition) []No
 				Duration:  tr.Duration,
 				Link:      link,
 				To:        rcpt,
+			}
+			if tr.Kind == KindDegraded && !tr.Since.IsZero() {
+				m.StartedAt = tr.Since // "slow since": when the slowness began
 			}
 			if m.StartedAt.IsZero() {
 				m.StartedAt = tr.At

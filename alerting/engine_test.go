@@ -392,3 +392,24 @@ func TestThousandTargetsDownAtOnce(t *testing.T) {
 	require.LessOrEqual(t, email.early, 16*(email.calls/500+1))
 	require.LessOrEqual(t, sms.early, 16*(sms.calls/500+1))
 }
+
+// The DEGRADED message says since when the target is slow: the start of the
+// first slow check of the run, not when the engine decided.
+func TestEngineDegradedMessageSaysWhenSlownessBegan(t *testing.T) {
+	s := openStore(t, "")
+	r := route("web")
+	r.Policy.DegradedLatency = time.Second
+	e := newEngine(t, s, map[string]alerting.Route{"web": r})
+	feed(t, e, "web", t0, "..") // UP
+	at := t0.Add(2 * time.Minute)
+	for range 3 {
+		require.NoError(t, e.Observe(context.Background(), prober.Result{TargetID: "web", Kind: "http", Start: at, Duration: 2 * time.Second, Success: true}))
+		at = at.Add(time.Minute)
+	}
+	ns := queued(t, s)
+	require.Equal(t, map[string]int{"degraded/email": 2, "degraded/sms": 1}, kinds(ns))
+	for _, n := range ns {
+		require.Equal(t, t0.Add(2*time.Minute), n.Message.StartedAt)
+		require.Contains(t, n.Message.Text, "since 2026-11-25 12:02:00 UTC")
+	}
+}

@@ -200,6 +200,9 @@ type Transition struct {
 	Duration time.Duration `json:"duration,omitempty"`
 	// TLSExpiry is the certificate expiry for tls_expiring.
 	TLSExpiry time.Time `json:"tls_expiry,omitempty"`
+	// Since is, for degraded, when the slowness began: the start of the
+	// first slow check of the run (At is when it was decided).
+	Since time.Time `json:"since,omitempty"`
 }
 
 // Cause formats a failed result's error as "class: message".
@@ -328,7 +331,7 @@ func stepDegraded(s *State, p Policy, r prober.Result, at time.Time) []Transitio
 	}
 	s.Degraded = true
 	return []Transition{{
-		Kind: KindDegraded, TargetID: s.TargetID, At: at,
+		Kind: KindDegraded, TargetID: s.TargetID, At: at, Since: s.DegradedSince,
 		Cause: fmt.Sprintf("latency %s above %s for %d checks in a row",
 			r.Duration, p.DegradedLatency, s.SlowChecks),
 	}}
