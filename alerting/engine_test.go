@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -412,4 +413,42 @@ func TestEngineDegradedMessageSaysWhenSlownessBegan(t *testing.T) {
 		require.Equal(t, t0.Add(2*time.Minute), n.Message.StartedAt)
 		require.Contains(t, n.Message.Text, "since 2026-11-25 12:02:00 UTC")
 	}
+}
+
+// upwatch_incidents_total starts at 0 for every routed target (so the first
+// incident is an increase), and a target that goes away takes its series
+// with it, even if a result of it arrives afterwards.
+func TestEngineSeriesFollowTheRoutes(t *testing.T) {
+	s := openStore(t, "")
+	reg := prometheus.NewRegistry()
+	e, err := alerting.NewEngine(context.Background(), alerting.EngineOptions{Store: s, Now: func() time.Time { return t0 }, Registerer: reg})
+	require.NoError(t, err)
+	e.Update(map[string]alerting.Route{"web": route("web"), "db": route("db")}, nil)
+	want := func(s string) {
+		t.Helper()
+		require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(s), "upwatch_incidents_total", "upwatch_target_up"))
+	}
+	want(`
+# HELP upwatch_incidents_total Incidents opened, by target.
+# TYPE upwatch_incidents_total counter
+upwatch_incidents_total{target="db"} 0
+upwatch_incidents_total{target="web"} 0
+`)
+	next := feed(t, e, "web", t0, "xxx")
+	want(`
+# HELP upwatch_incidents_total Incidents opened, by target.
+# TYPE upwatch_incidents_total counter
+upwatch_incidents_total{target="db"} 0
+upwatch_incidents_total{target="web"} 1
+# HELP upwatch_target_up Target state after thresholds: 1 up, 0 down, -1 unknown.
+# TYPE upwatch_target_up gauge
+upwatch_target_up{target="web"} 0
+`)
+	e.Update(map[string]alerting.Route{"db": route("db")}, nil)
+	feed(t, e, "web", next, "..xxx")
+	want(`
+# HELP upwatch_incidents_total Incidents opened, by target.
+# TYPE upwatch_incidents_total counter
+upwatch_incidents_total{target="db"} 0
+`)
 }

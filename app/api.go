@@ -166,6 +166,14 @@ func (l *liveTargets) apply(ctx context.Context) {
 		l.log.Error("some API objects could not be loaded; they are left out", "err", err)
 	}
 	targets, routes, windows := merge(cfg, ten)
+	// A paused target is not routed: it exports no state (a DOWN one would
+	// keep upwatch_target_up 0 and fire TargetDown) and sends no reminders;
+	// its stored state waits for it to resume.
+	for _, t := range targets {
+		if t.Paused {
+			delete(routes, t.ID)
+		}
+	}
 	l.engine.Update(routes, windows)
 	l.sched.Update(l.targets.replace(targets))
 }

@@ -378,31 +378,24 @@ func restartOnly(old, cur *config.Config) bool {
 		old.AllowPrivateTargets != cur.AllowPrivateTargets
 }
 
-// targetSet remembers which targets are configured so removed ones lose
-// their series.
+// targetSet keeps the probe series to the targets that are checked, so
+// removed and paused ones lose theirs.
 type targetSet struct {
-	mu    sync.Mutex
-	ids   map[string]bool
 	probe *metrics.Probe
 }
 
 func newTargetSet(probe *metrics.Probe) *targetSet {
-	return &targetSet{ids: map[string]bool{}, probe: probe}
+	return &targetSet{probe: probe}
 }
 
 func (s *targetSet) replace(targets []prober.Target) []prober.Target {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	next := make(map[string]bool, len(targets))
+	ids := make([]string, 0, len(targets))
 	for _, t := range targets {
-		next[t.ID] = true
-	}
-	for id := range s.ids {
-		if !next[id] {
-			s.probe.Forget(id)
+		if !t.Paused {
+			ids = append(ids, t.ID)
 		}
 	}
-	s.ids = next
+	s.probe.Retain(ids)
 	return targets
 }
 
