@@ -370,7 +370,7 @@ func TestThousandTargetsDownAtOnce(t *testing.T) {
 		Outbox: s, Workers: 16, Poll: 10 * time.Millisecond, RetryMin: 10 * time.Millisecond,
 		// The messages were created at the engine's t0, the dispatcher runs
 		// on the wall clock (for Retry-After): their age is not the point.
-		MaxAge: 100 * 365 * 24 * time.Hour,
+		MaxAge:    100 * 365 * 24 * time.Hour,
 		Notifiers: map[string]notify.Notifier{alerting.ChannelEmail: notifier(email), alerting.ChannelSMS: notifier(sms)},
 	})
 	ctx, cancel := context.WithCancel(context.Background())
