@@ -352,9 +352,14 @@ func (e *Engine) applyAt(ctx context.Context, ts *targetState, route Route, pare
 	for _, p := range ask {
 		e.o.CheckNow(p)
 	}
-	if next.Hold != nil && prev.Hold == nil {
+	switch {
+	case next.Hold != nil && prev.Hold == nil:
 		e.o.Logger.Info("down notifications held until the parents answer", "target", next.TargetID,
 			"parents", ask, "until", next.Hold.Until)
+	case next.Hold == nil && prev.Hold != nil:
+		e.o.Logger.Info("held down notifications decided", "target", next.TargetID,
+			"incident", prev.Hold.Down.Incident.ID, "notifications", len(queue),
+			"suppressed", next.Incident != nil && next.Incident.Suppressed)
 	}
 	for _, tr := range trs {
 		e.o.Logger.Info("transition", "target", next.TargetID, "kind", tr.Kind, "incident", tr.Incident.ID,
