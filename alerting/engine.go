@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -31,9 +32,13 @@ type Route struct {
 	Recipients []notify.Recipient
 	// Escalation recipients get the escalation message.
 	Escalation []notify.Recipient
-	// DependsOn lists parent target IDs: while one is DOWN, this target's
-	// notifications are suppressed.
+	// DependsOn lists parent target IDs: while one is DOWN or failing, this
+	// target's notifications are suppressed.
 	DependsOn []string
+	// Interval is how often the target is checked (prober.DefaultInterval
+	// if zero). A child waits for this target, as a parent, at most
+	// Interval × FailureThreshold before paging on its own.
+	Interval time.Duration
 }
 
 // EngineOptions configure an Engine.
@@ -43,7 +48,10 @@ type EngineOptions struct {
 	// Link is the base URL put in messages; empty uses the target's URL.
 	Link string
 	// Wake is called after notifications were queued (pokes the dispatcher).
-	Wake       func()
+	Wake func()
+	// CheckNow asks for an immediate check of a target (a parent whose
+	// answer a child's DOWN waits for); nil waits for the parent's schedule.
+	CheckNow   func(targetID string)
 	Now        func() time.Time
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
@@ -86,6 +94,9 @@ func NewEngine(ctx context.Context, o EngineOptions) (*Engine, error) {
 	if o.Wake == nil {
 		o.Wake = func() {}
 	}
+	if o.CheckNow == nil {
+		o.CheckNow = func(string) {}
+	}
 	if o.Renderer == nil {
 		r, err := notify.NewRenderer("")
 		if err != nil {
@@ -121,8 +132,13 @@ func NewEngine(ctx context.Context, o EngineOptions) (*Engine, error) {
 }
 
 // Update replaces the routes and maintenance windows. A target no longer
-// routed (deleted, or gone from the config file) loses its series, and its
-// open incident is closed: nothing checks it any more.
+// routed (deleted, paused, or gone from the config file) loses its series,
+// and its open incident is closed: nothing checks it any more. A newly
+// routed target's incident counter starts at 0, so its first incident is an
+// increase.
+//
+// Lock order: a target's lock may be held while taking e.mu, never the
+// reverse, and never two targets' locks at once.
 func (e *Engine) Update(routes map[string]Route, windows []Window) {
 	gone := e.update(routes, windows)
 	for _, id := range gone {
@@ -132,23 +148,39 @@ func (e *Engine) Update(routes map[string]Route, windows []Window) {
 
 func (e *Engine) update(routes map[string]Route, windows []Window) (gone []string) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	for id := range e.routes {
 		if _, ok := routes[id]; !ok {
 			e.up.DeleteLabelValues(id)
+			e.incidents.DeleteLabelValues(id)
 			gone = append(gone, id)
 		}
 	}
 	e.routes = maps.Clone(routes)
 	e.windows = windows
+	known := make(map[string]*targetState, len(routes))
 	for id := range routes {
+		e.incidents.WithLabelValues(id)
 		if ts, ok := e.targets[id]; ok {
-			ts.mu.Lock()
-			e.up.WithLabelValues(id).Set(statusValue(ts.state.Status))
-			ts.mu.Unlock()
+			known[id] = ts
 		}
 	}
+	e.mu.Unlock()
+	for id, ts := range known {
+		ts.mu.Lock()
+		e.setUp(id, ts.state.Status)
+		ts.mu.Unlock()
+	}
 	return gone
+}
+
+// setUp sets a target's upwatch_target_up unless it is no longer routed,
+// so a late result cannot bring back the series of a removed target.
+func (e *Engine) setUp(id string, s Status) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if _, ok := e.routes[id]; ok {
+		e.up.WithLabelValues(id).Set(statusValue(s))
+	}
 }
 
 // State returns a target's current state (for the API and tests).
@@ -222,11 +254,14 @@ func (e *Engine) Observe(ctx context.Context, r prober.Result) error {
 	if !routed {
 		return nil
 	}
+	// The parents are read first, each under its own lock: holding this
+	// target's lock while waiting for a parent's could deadlock.
+	parents := e.parents(route)
 	ts := e.target(r.TargetID)
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	next, trs := Step(ts.state, route.Policy, r)
-	return e.apply(ctx, ts, route, next, trs)
+	return e.apply(ctx, ts, route, parents, next, trs)
 }
 
 // Tick emits reminders and escalations that are due at now.
@@ -241,14 +276,23 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) {
 	}
 	e.mu.RUnlock()
 	for _, id := range ids {
+		route := routes[id]
+		var parents []parentView
+		st, _ := e.State(id)
+		held := st.Hold != nil
+		if held {
+			parents = e.parents(route)
+		}
 		ts := e.target(id)
 		ts.mu.Lock()
-		if ts.state.Status == StatusDown {
-			next, trs := Tick(ts.state, routes[id].Policy, now)
-			if len(trs) > 0 {
-				if err := e.apply(ctx, ts, routes[id], next, trs); err != nil {
-					e.o.Logger.Error("committing reminder", "target", id, "err", err)
-				}
+		next, trs := ts.state, []Transition(nil)
+		if next.Status == StatusDown && next.Hold == nil {
+			// Reminders and escalations wait while the DOWN is held.
+			next, trs = Tick(next, route.Policy, now)
+		}
+		if len(trs) > 0 || (next.Hold != nil && held) {
+			if err := e.applyAt(ctx, ts, route, parents, next, trs, now); err != nil {
+				e.o.Logger.Error("committing reminder", "target", id, "err", err)
 			}
 		}
 		ts.mu.Unlock()
@@ -269,40 +313,67 @@ func (e *Engine) Run(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// apply commits next with the incidents and notifications the transitions
-// call for. Called with ts.mu held.
-func (e *Engine) apply(ctx context.Context, ts *targetState, route Route, next State, trs []Transition) error {
+func (e *Engine) apply(ctx context.Context, ts *targetState, route Route, parents []parentView, next State, trs []Transition) error {
+	return e.applyAt(ctx, ts, route, parents, next, trs, e.o.Now())
+}
+
+// applyAt commits next with the incidents and notifications the
+// transitions call for, given a snapshot of the target's parents taken
+// before ts.mu. Called with ts.mu held.
+//
+// Whether an incident is told is decided at DOWN and travels with the
+// incident to its reminders and UP. A parent that is DOWN, or whose last
+// check failed, suppresses it. If a parent has not been checked since the
+// child's deciding check began (the parent's check may simply come later
+// in the interval), the DOWN messages are held in the state, the parents
+// are asked for a check at once, and the messages go out when every parent
+// has answered healthy, when the parents' grace passes, or when the
+// incident ends; a parent answering failing suppresses them.
+func (e *Engine) applyAt(ctx context.Context, ts *targetState, route Route, parents []parentView, next State, trs []Transition, now time.Time) error {
 	prev := ts.state
 	var incidents []Incident
 	var queue []Notification
+	if next.Hold != nil {
+		var resolved bool
+		incidents, queue, resolved = e.resolveHold(&next, route, parents, trs, now)
+		if resolved {
+			next.Hold = nil
+		}
+	}
+	var ask []string
+	downs := 0
 	for _, tr := range trs {
 		switch tr.Kind {
 		case KindDown:
-			// Decide once, at DOWN, whether this incident is told; the
-			// decision travels with the incident to its reminders and UP.
 			inc := next.Incident
-			if parent, down := e.parentDown(route); down {
-				inc.Suppressed, inc.SuppressedReason = true, "parent "+parent+" down"
+			reason, wait := parentVerdict(parents, next.LastCheck)
+			if reason != "" {
+				inc.Suppressed, inc.SuppressedReason = true, reason
 			}
 			inc.InMaintenance = e.inMaintenance(tr.At, next.TargetID, route.Labels)
 			next.Incident = inc
 			tr.Incident = *inc
 			incidents = append(incidents, *inc)
-			e.incidents.WithLabelValues(next.TargetID).Inc()
+			downs++
+			if reason == "" && len(wait) > 0 && !inc.InMaintenance {
+				next.Hold = &Hold{Since: next.LastCheck, Until: tr.At.Add(grace(parents)), Down: tr}
+				ask = wait
+				continue
+			}
 		case KindUp:
 			incidents = append(incidents, tr.Incident)
 		}
 		queue = append(queue, e.notifications(route, next.TargetID, tr)...)
 	}
 	// Commit when anything a restart must not forget changed: a transition,
-	// the start of a new run (incident attribution), or the status. Counts
-	// inside a run are not worth a write per check; after a restart a run
-	// resumes from its last committed count, which only delays a verdict.
-	if len(trs) == 0 && prev.RunStart.Equal(next.RunStart) && prev.Status == next.Status {
+	// a hold, the start of a new run (incident attribution), or the status.
+	// Counts inside a run are not worth a write per check; after a restart a
+	// run resumes from its last committed count, which only delays a verdict.
+	if len(trs) == 0 && len(incidents) == 0 && len(queue) == 0 && prev.Hold == next.Hold &&
+		prev.RunStart.Equal(next.RunStart) && prev.Status == next.Status {
 		ts.state = next
 		return nil
 	}
-	now := e.o.Now()
 	for i := range queue {
 		queue[i].Status, queue[i].CreatedAt, queue[i].NextAttempt = StatusPending, now, now
 	}
@@ -311,9 +382,28 @@ func (e *Engine) apply(ctx context.Context, ts *targetState, route Route, next S
 		return fmt.Errorf("committing alert state of %s: %w", next.TargetID, err)
 	}
 	ts.state = next
-	e.up.WithLabelValues(next.TargetID).Set(statusValue(next.Status))
+	e.setUp(next.TargetID, next.Status)
+	if downs > 0 {
+		e.mu.RLock()
+		if _, ok := e.routes[next.TargetID]; ok {
+			e.incidents.WithLabelValues(next.TargetID).Add(float64(downs))
+		}
+		e.mu.RUnlock()
+	}
 	if len(queue) > 0 {
 		e.o.Wake()
+	}
+	for _, p := range ask {
+		e.o.CheckNow(p)
+	}
+	switch {
+	case next.Hold != nil && prev.Hold == nil:
+		e.o.Logger.Info("down notifications held until the parents answer", "target", next.TargetID,
+			"parents", ask, "until", next.Hold.Until)
+	case next.Hold == nil && prev.Hold != nil:
+		e.o.Logger.Info("held down notifications decided", "target", next.TargetID,
+			"incident", prev.Hold.Down.Incident.ID, "notifications", len(queue),
+			"suppressed", next.Incident != nil && next.Incident.Suppressed)
 	}
 	for _, tr := range trs {
 		e.o.Logger.Info("transition", "target", next.TargetID, "kind", tr.Kind, "incident", tr.Incident.ID,
@@ -332,13 +422,99 @@ func countFor(q []Notification, tr Transition) int {
 	return n
 }
 
-func (e *Engine) parentDown(route Route) (string, bool) {
-	for _, p := range route.DependsOn {
-		if st, ok := e.State(p); ok && st.Status == StatusDown {
-			return p, true
+// parentView is a snapshot of one routed parent.
+type parentView struct {
+	id    string
+	state State // zero if never seen
+	grace time.Duration
+}
+
+// parents snapshots the routed parents of route, each under its own lock.
+// The caller must hold no target's lock.
+func (e *Engine) parents(route Route) []parentView {
+	if len(route.DependsOn) == 0 {
+		return nil
+	}
+	e.mu.RLock()
+	out := make([]parentView, 0, len(route.DependsOn))
+	for _, id := range route.DependsOn {
+		if pr, ok := e.routes[id]; ok {
+			iv := pr.Interval
+			if iv <= 0 {
+				iv = prober.DefaultInterval
+			}
+			out = append(out, parentView{id: id, grace: iv * time.Duration(pr.Policy.WithDefaults().FailureThreshold)})
 		}
 	}
-	return "", false
+	e.mu.RUnlock()
+	for i := range out {
+		out[i].state, _ = e.State(out[i].id)
+	}
+	return out
+}
+
+// parentVerdict says what the parents mean for a child's DOWN decided by a
+// check that began at since: a reason to suppress it (a parent DOWN, or
+// failing on its last check), or the parents not checked since then.
+func parentVerdict(parents []parentView, since time.Time) (reason string, wait []string) {
+	for _, p := range parents {
+		switch {
+		case p.state.Status == StatusDown:
+			return "parent " + p.id + " down", nil
+		case p.state.ConsecutiveFailures > 0:
+			return "parent " + p.id + " failing", nil
+		}
+	}
+	for _, p := range parents {
+		if p.state.LastCheck.Before(since) {
+			wait = append(wait, p.id)
+		}
+	}
+	return "", wait
+}
+
+// grace is how long a child's DOWN may wait for its parents: the longest
+// of their interval × failure threshold.
+func grace(parents []parentView) time.Duration {
+	var g time.Duration
+	for _, p := range parents {
+		g = max(g, p.grace)
+	}
+	return g
+}
+
+// resolveHold decides a held DOWN (s.Hold) at now: suppressed if a parent
+// is failing, released once every parent answered, the grace passed, or
+// the incident ended (trs holds its UP). It returns the incidents to store
+// and the messages to queue, and marks the incident (and an UP of it in
+// trs) suppressed when it is.
+func (e *Engine) resolveHold(s *State, route Route, parents []parentView, trs []Transition, now time.Time) ([]Incident, []Notification, bool) {
+	h := s.Hold
+	ended := s.Incident == nil || s.Incident.ID != h.Down.Incident.ID
+	reason, wait := parentVerdict(parents, h.Since)
+	switch {
+	case reason != "":
+		// An UP in trs stores the ended incident itself.
+		for i := range trs {
+			if trs[i].Incident.ID == h.Down.Incident.ID {
+				trs[i].Incident.Suppressed, trs[i].Incident.SuppressedReason = true, reason
+			}
+		}
+		if ended {
+			return nil, nil, true
+		}
+		inc := *s.Incident
+		inc.Suppressed, inc.SuppressedReason = true, reason
+		s.Incident = &inc
+		return []Incident{inc}, nil, true
+	case len(wait) == 0 || !now.Before(h.Until) || ended || slices.ContainsFunc(trs, func(t Transition) bool { return t.Kind == KindUp }):
+		down := h.Down
+		if !ended {
+			down.Incident = *s.Incident
+		}
+		return nil, e.notifications(route, s.TargetID, down), true
+	}
+	return nil, nil, false
 }
 
 func (e *Engine) inMaintenance(at time.Time, targetID string, labels map[string]string) bool {
@@ -400,7 +576,7 @@ func (e *Engine) notifications(route Route, targetID string, tr Transition) []No
 	case KindTLSExpiring:
 		subject, slot = targetID, strconv.FormatInt(tr.TLSExpiry.Unix(), 10)
 	case KindDegraded:
-		subject, slot = targetID, strconv.FormatInt(tr.At.Unix(), 10)
+		subject, slot = targetID, strconv.FormatInt(tr.Since.Unix(), 10)
 	}
 	link := e.o.Link
 	if link == "" {
@@ -423,6 +599,9 @@ func (e *Engine) notifications(route Route, targetID string, tr Transition) []No
 				Duration:  tr.Duration,
 				Link:      link,
 				To:        rcpt,
+			}
+			if tr.Kind == KindDegraded && !tr.Since.IsZero() {
+				m.StartedAt = tr.Since // "slow since": when the slowness began
 			}
 			if m.StartedAt.IsZero() {
 				m.StartedAt = tr.At

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -433,4 +434,63 @@ func TestThousandTargetsDownAtOnce(t *testing.T) {
 	// no new batch may start in it. Allow for the in-flight workers.
 	require.LessOrEqual(t, email.early, 16*(email.calls/500+1))
 	require.LessOrEqual(t, sms.early, 16*(sms.calls/500+1))
+}
+
+// The DEGRADED message says since when the target is slow: the start of the
+// first slow check of the run, not when the engine decided.
+func TestEngineDegradedMessageSaysWhenSlownessBegan(t *testing.T) {
+	s := openStore(t, "")
+	r := route("web")
+	r.Policy.DegradedLatency = time.Second
+	e := newEngine(t, s, map[string]alerting.Route{"web": r})
+	feed(t, e, "web", t0, "..") // UP
+	at := t0.Add(2 * time.Minute)
+	for range 3 {
+		require.NoError(t, e.Observe(context.Background(), prober.Result{TargetID: "web", Kind: "http", Start: at, Duration: 2 * time.Second, Success: true}))
+		at = at.Add(time.Minute)
+	}
+	ns := queued(t, s)
+	require.Equal(t, map[string]int{"degraded/email": 2, "degraded/sms": 1}, kinds(ns))
+	for _, n := range ns {
+		require.Equal(t, t0.Add(2*time.Minute), n.Message.StartedAt)
+		require.Contains(t, n.Message.Text, "since "+t0.Add(2*time.Minute).Format("2006-01-02 15:04:05 MST"))
+	}
+}
+
+// upwatch_incidents_total starts at 0 for every routed target (so the first
+// incident is an increase), and a target that goes away takes its series
+// with it, even if a result of it arrives afterwards.
+func TestEngineSeriesFollowTheRoutes(t *testing.T) {
+	s := openStore(t, "")
+	reg := prometheus.NewRegistry()
+	e, err := alerting.NewEngine(context.Background(), alerting.EngineOptions{Store: s, Now: func() time.Time { return t0 }, Registerer: reg})
+	require.NoError(t, err)
+	e.Update(map[string]alerting.Route{"web": route("web"), "db": route("db")}, nil)
+	want := func(s string) {
+		t.Helper()
+		require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(s), "upwatch_incidents_total", "upwatch_target_up"))
+	}
+	want(`
+# HELP upwatch_incidents_total Incidents opened, by target.
+# TYPE upwatch_incidents_total counter
+upwatch_incidents_total{target="db"} 0
+upwatch_incidents_total{target="web"} 0
+`)
+	next := feed(t, e, "web", t0, "xxx")
+	want(`
+# HELP upwatch_incidents_total Incidents opened, by target.
+# TYPE upwatch_incidents_total counter
+upwatch_incidents_total{target="db"} 0
+upwatch_incidents_total{target="web"} 1
+# HELP upwatch_target_up Target state after thresholds: 1 up, 0 down, -1 unknown.
+# TYPE upwatch_target_up gauge
+upwatch_target_up{target="web"} 0
+`)
+	e.Update(map[string]alerting.Route{"db": route("db")}, nil)
+	feed(t, e, "web", next, "..xxx")
+	want(`
+# HELP upwatch_incidents_total Incidents opened, by target.
+# TYPE upwatch_incidents_total counter
+upwatch_incidents_total{target="db"} 0
+`)
 }

@@ -108,6 +108,20 @@ type State struct {
 	// open incident has been escalated.
 	LastNotifiedAt time.Time `json:"last_notified_at"`
 	Escalated      bool      `json:"escalated"`
+
+	// Hold is set while the DOWN messages of the open incident wait for
+	// the target's parents to answer; the engine sets and clears it. It is
+	// part of the state so a restart keeps holding (and then releases or
+	// suppresses) them rather than losing or re-deciding them.
+	Hold *Hold `json:"hold,omitempty"`
+}
+
+// Hold is a DOWN whose messages wait until every parent has answered a
+// check started at or after Since, or until Until, whichever comes first.
+type Hold struct {
+	Since time.Time  `json:"since"`
+	Until time.Time  `json:"until"`
+	Down  Transition `json:"down"`
 }
 
 // NewState returns the state of a target never seen before: UNKNOWN.
@@ -186,6 +200,9 @@ type Transition struct {
 	Duration time.Duration `json:"duration,omitempty"`
 	// TLSExpiry is the certificate expiry for tls_expiring.
 	TLSExpiry time.Time `json:"tls_expiry,omitempty"`
+	// Since is, for degraded, when the slowness began: the start of the
+	// first slow check of the run (At is when it was decided).
+	Since time.Time `json:"since,omitempty"`
 }
 
 // Cause formats a failed result's error as "class: message".
@@ -314,7 +331,7 @@ func stepDegraded(s *State, p Policy, r prober.Result, at time.Time) []Transitio
 	}
 	s.Degraded = true
 	return []Transition{{
-		Kind: KindDegraded, TargetID: s.TargetID, At: at,
+		Kind: KindDegraded, TargetID: s.TargetID, At: at, Since: s.DegradedSince,
 		Cause: fmt.Sprintf("latency %s above %s for %d checks in a row",
 			r.Duration, p.DegradedLatency, s.SlowChecks),
 	}}

@@ -354,6 +354,7 @@ func TestDegraded(t *testing.T) {
 		require.Len(t, ts, 2)
 		require.Equal(t, "latency 2s above 1s for 3 checks in a row", ts[0].Cause)
 		require.Equal(t, Incident{}, ts[0].Incident)
+		require.Equal(t, at(1), ts[0].Since, "slow since the first slow check, not the deciding one")
 		require.Equal(t, "latency 100ms back under 1s", ts[1].Cause)
 		require.Equal(t, at(5).Sub(at(1)), ts[1].Duration, "slow since the first slow check")
 	})

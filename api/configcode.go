@@ -339,6 +339,19 @@ func (s *Server) planTargets(ctx context.Context, p Principal, items []map[strin
 			will[id] = true
 		}
 	}
+	// The dependency graph the tenant will have: the document's targets and
+	// (for the default tenant) the config file's.
+	graph := map[string][]string{}
+	if p.TenantID == store.DefaultTenant {
+		for _, t := range s.o.Config().Targets {
+			graph[t.ID] = t.DependsOn
+		}
+	}
+	for i, t := range ts {
+		if decoded[i] {
+			graph[t.ID] = t.DependsOn
+		}
+	}
 	seen := map[string]int{}
 	for i := range ts {
 		if !decoded[i] {
@@ -364,6 +377,9 @@ func (s *Server) planTargets(ctx context.Context, p Principal, items []map[strin
 			case !will[d]:
 				errs = append(errs, prober.FieldError{Path: path, Msg: fmt.Sprintf("unknown target id %q (not in the document nor the config file)", d)})
 			}
+		}
+		if cyc := config.DependencyCycle(t.ID, func(id string) []string { return graph[id] }); cyc != nil {
+			errs = append(errs, prober.FieldError{Path: prefix + ".depends_on", Msg: "cycle " + strings.Join(cyc, " → ")})
 		}
 	}
 	if len(errs) > 0 {

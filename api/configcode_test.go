@@ -360,3 +360,56 @@ func TestConfigCodeAtomic(t *testing.T) {
 	require.ErrorIs(t, err, store.ErrConflict)
 	assert.ElementsMatch(t, []string{"late", "later"}, keys(h.apiTargets(tenantA)))
 }
+
+// A dependency cycle (a parent DOWN suppresses its children) is refused on
+// create, update and config-as-code, naming depends_on.
+func TestDependencyCyclesRefused(t *testing.T) {
+	h := newHarness(t)
+	w := h.key(tenantA, ScopeWrite)
+	fieldErrors := func(r response) map[string]string {
+		t.Helper()
+		require.Equal(t, http.StatusUnprocessableEntity, r.Status, string(r.Body))
+		out := map[string]string{}
+		for _, e := range r.problem(t).Errors {
+			out[e.Path] = e.Message
+		}
+		return out
+	}
+	h.post(tenantA, tcpTarget("a"))
+	b := tcpTarget("b")
+	b["depends_on"] = []string{"a"}
+	h.post(tenantA, b)
+	c := tcpTarget("c")
+	c["depends_on"] = []string{"b"}
+	h.post(tenantA, c)
+
+	// a → c closes a → c → b → a.
+	doc := h.do(http.MethodGet, Prefix+"/targets/a", w, nil).JSON(t)
+	doc["depends_on"] = []string{"c"}
+	got := fieldErrors(h.do(http.MethodPut, Prefix+"/targets/a", w, doc))
+	assert.Equal(t, "cycle a → c → b → a", got["depends_on"])
+	r := h.do(http.MethodPatch, Prefix+"/targets/a", w, `{"depends_on":["b"]}`, "Content-Type", "application/merge-patch+json")
+	assert.Equal(t, "cycle a → b → a", fieldErrors(r)["depends_on"])
+	doc["depends_on"] = []string{"a"}
+	assert.Contains(t, fieldErrors(h.do(http.MethodPut, Prefix+"/targets/a", w, doc)), "depends_on[0]", "self-dependency")
+	// Nothing changed.
+	ti, err := h.srv.targetOf(t.Context(), tenantA, "a")
+	require.NoError(t, err)
+	assert.Empty(t, ti.Target.DependsOn)
+
+	// Config as code: the whole document is the graph.
+	bad := `
+targets:
+  - {id: x, name: x, kind: tcp, depends_on: [y], tcp: {address: a.example.com:1}}
+  - {id: y, name: y, kind: tcp, depends_on: [z], tcp: {address: a.example.com:1}}
+  - {id: z, name: z, kind: tcp, depends_on: [x], tcp: {address: a.example.com:1}}
+  - {id: ok, name: ok, kind: tcp, depends_on: [x], tcp: {address: a.example.com:1}}
+`
+	got = fieldErrors(h.apply(tenantA, bad, "&dry_run=true"))
+	assert.Equal(t, map[string]string{
+		"targets[0].depends_on": "cycle x → y → z → x",
+		"targets[1].depends_on": "cycle y → z → x → y",
+		"targets[2].depends_on": "cycle z → x → y → z",
+	}, got)
+	diffOf(t, h.apply(tenantA, strings.Replace(bad, "depends_on: [x], tcp", "tcp", 1), "&dry_run=true"))
+}

@@ -11,14 +11,16 @@ import (
 	"time"
 
 	"github.com/upwatch/upwatch/alerting"
+	"github.com/upwatch/upwatch/prober"
 	"github.com/upwatch/upwatch/sla"
 	"github.com/upwatch/upwatch/store"
 	"github.com/upwatch/upwatch/tsdb"
 )
 
 // SLA figures come from the target's incidents (the registry), its hourly
-// rollups (the sample store: checks, latency histograms and, to the hour,
-// data coverage) and the maintenance windows that cover it, expanded over
+// rollups (the sample store: checks, latency histograms and data coverage,
+// the hours with checks trimmed to the second from raw samples where a run
+// of them begins and ends) and the maintenance windows that cover it, expanded over
 // the window. sla.Compute does the arithmetic, so every backend answers
 // the same.
 
@@ -92,6 +94,9 @@ func (s *Server) computeSLA(ctx context.Context, ti TargetInfo, in slaInputs) (t
 	data, counted, err := s.rollupInputs(ctx, id, in, maint)
 	if err != nil {
 		return targetSLA{}, fmt.Errorf("rollups of %s: %w", id, err)
+	}
+	if data, err = s.trimCoverage(ctx, id, ti.Target.Interval, data); err != nil {
+		return targetSLA{}, fmt.Errorf("samples of %s: %w", id, err)
 	}
 	input := sla.Input{
 		From: in.q.From, To: in.q.To, Now: in.now,
@@ -181,6 +186,49 @@ func (s *Server) rollupInputs(ctx context.Context, id string, in slaInputs, main
 		}
 	}
 	return data, counted, nil
+}
+
+// trimCoverage narrows the hours with checks to the second at the edges of
+// each run of them: data begins at the first check of a run's first hour
+// and ends one interval after the last check of its last hour, so a window
+// that starts (or a target that stops) mid-hour does not count the minutes
+// without checks as covered (and so as up). A check within one interval
+// across the run's edge (the hour beyond was not read) keeps the edge; an
+// hour whose raw samples are gone (retention) stays covered in full.
+func (s *Server) trimCoverage(ctx context.Context, id string, interval time.Duration, data []sla.Interval) ([]sla.Interval, error) {
+	if interval <= 0 {
+		interval = prober.DefaultInterval
+	}
+	runs := sla.Union(data)
+	for i := range runs {
+		start, end := runs[i].Start, runs[i].End
+		page, err := s.o.Samples.Samples(ctx, tsdb.SampleQuery{TargetID: id, From: start.Add(-interval), To: start.Add(time.Hour), Limit: 1})
+		if err != nil {
+			return nil, err
+		}
+		if len(page.Samples) > 0 && page.Samples[0].Start.After(start) {
+			runs[i].Start = page.Samples[0].Start
+		}
+		var last time.Time
+		q := tsdb.SampleQuery{TargetID: id, From: end.Add(-time.Hour), To: end.Add(interval), Limit: 10000} // the store's largest page
+		for {
+			page, err := s.o.Samples.Samples(ctx, q)
+			if err != nil {
+				return nil, err
+			}
+			if n := len(page.Samples); n > 0 {
+				last = page.Samples[n-1].Start
+			}
+			if page.NextCursor == "" || len(page.Samples) == 0 {
+				break
+			}
+			q.Cursor = page.NextCursor
+		}
+		if !last.IsZero() && last.Add(interval).Before(end) {
+			runs[i].End = last.Add(interval)
+		}
+	}
+	return runs, nil
 }
 
 // countEdge adds the checks of a partial hour [from, to) from the raw

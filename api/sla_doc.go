@@ -129,7 +129,8 @@ type checksDoc struct {
 // under checks accounting it is a number of failed checks.
 type sloDoc struct {
 	TargetPercent float64 `json:"target_percent"`
-	Met           bool    `json:"met"`
+	// Met is null when there is no data to judge by.
+	Met *bool `json:"met"`
 	// BudgetLeftPercent is left / budget × 100 (negative when overspent);
 	// null when the budget is zero.
 	BudgetLeftPercent *float64     `json:"budget_left_percent"`
@@ -225,13 +226,16 @@ func newFigures(rep sla.Report) slaFigures {
 		}
 	}
 	if s := rep.SLO; s != nil {
-		f.SLO = newSLODoc(*s, rep.Accounting)
+		f.SLO = newSLODoc(*s, rep.Accounting, rep.HasData())
 	}
 	return f
 }
 
-func newSLODoc(s sla.SLOStatus, acc sla.Accounting) *sloDoc {
-	d := &sloDoc{TargetPercent: s.Target, Met: s.Met}
+func newSLODoc(s sla.SLOStatus, acc sla.Accounting, hasData bool) *sloDoc {
+	d := &sloDoc{TargetPercent: s.Target}
+	if hasData {
+		d.Met = &s.Met
+	}
 	switch acc {
 	case sla.AccountingChecks:
 		b, u, l := s.BudgetChecks, s.UsedChecks, s.LeftChecks

@@ -201,13 +201,15 @@ func TestSLAGolden(t *testing.T) {
 			get("gap", day))
 	})
 	t.Run("window with no checks", func(t *testing.T) {
-		// Nothing known: uptime null, the whole day unknown, SLO not met
-		// with a zero budget.
+		// Nothing known: uptime null, the whole day unknown, SLO neither
+		// met nor missed (null) with a zero budget.
 		doc := get("silent", with("slo", "99.9"))
 		requireSLA(t, want{unknown: 86400}, doc)
 		slo := doc["slo"].(map[string]any)
 		require.Equal(t, 99.9, slo["target_percent"])
-		require.Equal(t, false, slo["met"])
+		met, ok := slo["met"]
+		require.True(t, ok, "met is present")
+		require.Nil(t, met, "met is null without data")
 		require.Nil(t, slo["budget_left_percent"])
 		require.Equal(t, 0.0, secs(t, slo, "budget"))
 	})
@@ -245,6 +247,46 @@ func TestSLAGolden(t *testing.T) {
 		requireSLA(t, want{uptime: f(40500.0 / 41400 * 100), up: 40500, down: 900, coverage: 100, incidents: 1,
 			longest: 900, mttr: f(900), mtbf: f(40500), checks: 1380, failed: 30, latency: true}, doc)
 	})
+}
+
+// TestSLACoverageToTheSecond: time before a target's first check and after
+// its last is unknown to the second, not rounded to the hour (and so not
+// counted as up).
+func TestSLACoverageToTheSecond(t *testing.T) {
+	h := newHarness(t)
+	h.setClock(at(24, 0))
+	h.configTarget("late", nil)
+	// Checks every 30 s from 12:30:00 to 13:19:30: data [12:30, 13:20).
+	h.checks("late", at(12, 30), at(13, 20), 30*time.Second, nil)
+	key := h.key(tenantA, ScopeRead)
+	get := func(from, to time.Time, slo string) map[string]any {
+		t.Helper()
+		q := url.Values{"from": {from.Format(time.RFC3339)}, "to": {to.Format(time.RFC3339)}}
+		if slo != "" {
+			q.Set("slo", slo)
+		}
+		r := h.do(http.MethodGet, Prefix+"/targets/late/sla?"+q.Encode(), key, nil)
+		require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+		return r.JSON(t)
+	}
+
+	// [12:00, 13:20): the first 30 minutes have no check.
+	requireSLA(t, want{uptime: f(100), up: 3000, unknown: 1800, coverage: 3000.0 / 4800 * 100,
+		checks: 100, latency: true}, get(at(12, 0), at(13, 20), ""))
+	// [12:00, 14:00): and none after 13:20.
+	requireSLA(t, want{uptime: f(100), up: 3000, unknown: 4200, coverage: 3000.0 / 7200 * 100,
+		checks: 100, latency: true}, get(at(12, 0), at(14, 0), ""))
+	// Off the hour: [12:10, 13:10).
+	requireSLA(t, want{uptime: f(100), up: 2400, unknown: 1200, coverage: 2400.0 / 3600 * 100,
+		checks: 80, latency: true}, get(at(12, 10), at(13, 10), ""))
+	// A window with no data at all: SLO met is null.
+	doc := get(at(15, 0), at(16, 0), "99.9")
+	requireSLA(t, want{unknown: 3600}, doc)
+	met, ok := doc["slo"].(map[string]any)["met"]
+	require.True(t, ok)
+	require.Nil(t, met)
+	// With data it is a boolean.
+	require.Equal(t, true, get(at(12, 0), at(14, 0), "99.9")["slo"].(map[string]any)["met"])
 }
 
 // TestSLAPeriods checks calendar periods: a day, a month across the

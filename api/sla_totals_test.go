@@ -21,7 +21,9 @@ import (
 )
 
 // referenceSLA computes the SLA the slow, obvious way: coverage from every
-// hourly rollup from the hour holding From, and the counted checks from
+// hourly rollup from the hour holding From, each run of covered hours
+// trimmed to its first check and to one interval after its last (found by
+// scanning every raw sample), and the counted checks from
 // the raw samples one by one — those of whole hours in the window unless
 // the hour lies wholly inside excluded maintenance, and those of the
 // partial edge hours unless the sample itself is in excluded maintenance.
@@ -54,10 +56,37 @@ func referenceSLA(t *testing.T, st tsdb.Reader, ti TargetInfo, in slaInputs) tar
 		one.Add(r)
 		sum.Merge(one)
 	}
+	all, err := st.Samples(context.Background(), tsdb.SampleQuery{TargetID: id, From: time.Unix(0, 0), To: in.q.To.Add(24 * time.Hour), Limit: 10000})
+	require.NoError(t, err)
+	require.Empty(t, all.NextCursor)
+	iv := ti.Target.Interval
+	if iv == 0 {
+		iv = prober.DefaultInterval
+	}
+	data := sla.CoverageFromRollups(rollups)
+	for i, run := range data {
+		for _, r := range all.Samples {
+			if !r.Start.Before(run.Start.Add(-iv)) {
+				if r.Start.After(run.Start) {
+					data[i].Start = r.Start
+				}
+				break
+			}
+		}
+		var last time.Time
+		for _, r := range all.Samples {
+			if !r.Start.Before(run.End.Add(-time.Hour)) && r.Start.Before(run.End.Add(iv)) {
+				last = r.Start
+			}
+		}
+		if !last.IsZero() && last.Add(iv).Before(run.End) {
+			data[i].End = last.Add(iv)
+		}
+	}
 	input := sla.Input{
 		From: in.q.From, To: in.q.To, Now: in.now,
 		Maintenance: maint, ExcludeMaintenance: in.q.ExcludeMaintenance,
-		Data: sla.CoverageFromRollups(rollups), Counted: &sum, Accounting: in.q.Accounting, SLO: in.q.SLO,
+		Data: data, Counted: &sum, Accounting: in.q.Accounting, SLO: in.q.SLO,
 	}
 	if input.Data == nil {
 		input.Data = []sla.Interval{}

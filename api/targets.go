@@ -328,9 +328,12 @@ func (s *Server) validateTarget(ctx context.Context, tenant string, t *config.Ta
 			return errs
 		}
 		ids := map[string]bool{}
+		deps := map[string][]string{}
 		for _, x := range ts {
 			ids[x.Target.ID] = true
+			deps[x.Target.ID] = x.Target.DependsOn
 		}
+		deps[t.ID] = t.DependsOn
 		for j, d := range t.DependsOn {
 			switch {
 			case d == t.ID:
@@ -338,6 +341,9 @@ func (s *Server) validateTarget(ctx context.Context, tenant string, t *config.Ta
 			case !ids[d]:
 				add(fmt.Sprintf("depends_on[%d]", j), "unknown target id %q", d)
 			}
+		}
+		if cyc := config.DependencyCycle(t.ID, func(id string) []string { return deps[id] }); cyc != nil {
+			add("depends_on", "cycle %s", strings.Join(cyc, " → "))
 		}
 	}
 	return errs

@@ -66,7 +66,7 @@ func alertRoutes(cfg *config.Config) (map[string]alerting.Route, []alerting.Wind
 	}
 	routes := make(map[string]alerting.Route, len(cfg.Targets))
 	for _, t := range cfg.Targets {
-		r := alerting.Route{Name: t.Name, URL: targetURL(t.Target), Labels: t.Labels, DependsOn: t.DependsOn}
+		r := alerting.Route{Name: t.Name, URL: targetURL(t.Target), Labels: t.Labels, DependsOn: t.DependsOn, Interval: t.Interval}
 		if pol, ok := policies[t.AlertPolicy]; ok {
 			r.Policy = pol.Policy
 			r.Channels = pol.Channels

@@ -191,6 +191,14 @@ func (l *liveTargets) tenancy(ctx context.Context) api.Tenancy {
 
 func (l *liveTargets) run(cfg *config.Config, ten api.Tenancy) {
 	targets, routes, windows := merge(cfg, ten)
+	// A paused target is not routed: it exports no state (a DOWN one would
+	// keep upwatch_target_up 0 and fire TargetDown) and sends no reminders;
+	// its stored state waits for it to resume.
+	for _, t := range targets {
+		if t.Paused {
+			delete(routes, t.ID)
+		}
+	}
 	l.engine.Update(routes, windows)
 	l.sched.Update(l.targets.replace(targets))
 }
@@ -244,7 +252,7 @@ func merge(cfg *config.Config, ten api.Tenancy) ([]prober.Target, map[string]ale
 		for _, p := range ten.Policies[ti.TenantID] {
 			policies[p.Name] = p
 		}
-		r := alerting.Route{Name: t.Name, URL: targetURL(t.Target), Labels: t.Labels}
+		r := alerting.Route{Name: t.Name, URL: targetURL(t.Target), Labels: t.Labels, Interval: t.Interval}
 		for _, parent := range t.DependsOn {
 			if k, ok := keys[ti.TenantID][parent]; ok {
 				r.DependsOn = append(r.DependsOn, k)

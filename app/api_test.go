@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -48,7 +49,8 @@ func apiCall(t *testing.T, method, url, key string, body any) (int, map[string]a
 // TestAPITargetsRunLive creates a target through the API of a running
 // instance, sees it checked, and deletes it again.
 func TestAPITargetsRunLive(t *testing.T) {
-	srv := httptest.NewServer(&flapper{})
+	flap := &flapper{}
+	srv := httptest.NewServer(flap)
 	defer srv.Close()
 	cfg := testConfig(t, "allow_private_targets: true\n")
 	key, _, _, err := api.NewKey()
@@ -82,10 +84,30 @@ func TestAPITargetsRunLive(t *testing.T) {
 	status, body = apiCall(t, http.MethodGet, r.addr+"/api/v1/status", key, nil)
 	require.Equal(t, http.StatusOK, status)
 	require.Len(t, body["items"], 1)
+	// The incident counter exists from the start, so the first incident is
+	// an increase.
+	assert.Equal(t, 0.0, metricValue(get(t, r.addr+"/metrics"), "upwatch_incidents_total", `target="default/api-web"`))
+
+	// Paused while down: no probe_success 0, no upwatch_target_up 0 left
+	// behind (they fired TargetDown); resumed: checked again.
+	flap.down.Store(true)
+	require.Eventually(t, func() bool {
+		m := get(t, r.addr+"/metrics")
+		return metricValue(m, "upwatch_target_up", `target="default/api-web"`) == 0 &&
+			metricValue(m, "upwatch_incidents_total", `target="default/api-web"`) == 1
+	}, 30*time.Second, 50*time.Millisecond)
+	status, _ = apiCall(t, http.MethodPost, r.addr+"/api/v1/targets/api-web/pause", key, nil)
+	require.Equal(t, http.StatusOK, status)
+	assert.Empty(t, seriesOf(get(t, r.addr+"/metrics"), "default/api-web"), "a paused target exports no per-target series")
+	status, _ = apiCall(t, http.MethodPost, r.addr+"/api/v1/targets/api-web/resume", key, nil)
+	require.Equal(t, http.StatusOK, status)
+	flap.down.Store(false)
+	require.Eventually(t, func() bool { return has("default/api-web") }, 10*time.Second, 50*time.Millisecond)
 
 	status, _ = apiCall(t, http.MethodDelete, r.addr+"/api/v1/targets/api-web", key, nil)
 	require.Equal(t, http.StatusNoContent, status)
 	assert.False(t, has("default/api-web"), "deleting stops the target and drops its series at once")
+	assert.Empty(t, seriesOf(get(t, r.addr+"/metrics"), "default/api-web"), "no per-target series outlives the target")
 	assert.NotContains(t, logs.String(), "s3cr3t-t0ken")
 	assert.NotContains(t, logs.String(), key)
 	r.shutdown(t)
@@ -149,4 +171,15 @@ func TestMergeScopesWindowsToTheirTenant(t *testing.T) {
 	assert.Equal(t, 1, covered("b/b1", map[string]string{"env": "prod"}), "b's window covers b's targets only")
 	assert.Contains(t, routes, "default/a1", "what runs is keyed by the target's key")
 	assert.Equal(t, []string{"default/a1", "b/b1"}, []string{targets[1].ID, targets[2].ID})
+}
+
+// seriesOf lists the exposition's lines of series labelled target=id.
+func seriesOf(exposition, id string) []string {
+	var out []string
+	for line := range strings.Lines(exposition) {
+		if !strings.HasPrefix(line, "#") && strings.Contains(line, `target="`+id+`"`) {
+			out = append(out, line)
+		}
+	}
+	return out
 }

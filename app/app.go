@@ -138,15 +138,19 @@ func Run(ctx context.Context, o Options) error {
 		Outbox: registry, Notifiers: buildNotifiers(cfg, p), Now: o.Now,
 		Registerer: reg, Logger: log.With("component", "dispatcher"),
 	})
+	// The engine asks the scheduler (made next: its sink feeds the engine)
+	// for an immediate check of a parent a child's DOWN waits for.
+	var sched *schedule.Scheduler
 	engine, err := alerting.NewEngine(ctx, alerting.EngineOptions{
 		Store: registry, Renderer: renderer, Link: cfg.Alerting.Link, Wake: dispatcher.Wake, Now: o.Now,
+		CheckNow:   func(id string) { sched.CheckNow(id) },
 		Registerer: reg, Logger: log.With("component", "alerting"),
 	})
 	if err != nil {
 		return err
 	}
 
-	sched := schedule.New(schedule.Options{
+	sched = schedule.New(schedule.Options{
 		Check:   p.Check,
 		Workers: cfg.Workers,
 		Sink: func(ctx context.Context, r prober.Result) {
@@ -384,31 +388,24 @@ func restartOnly(old, cur *config.Config) bool {
 		old.AllowPrivateTargets != cur.AllowPrivateTargets
 }
 
-// targetSet remembers which targets are configured so removed ones lose
-// their series.
+// targetSet keeps the probe series to the targets that are checked, so
+// removed and paused ones lose theirs.
 type targetSet struct {
-	mu    sync.Mutex
-	ids   map[string]bool
 	probe *metrics.Probe
 }
 
 func newTargetSet(probe *metrics.Probe) *targetSet {
-	return &targetSet{ids: map[string]bool{}, probe: probe}
+	return &targetSet{probe: probe}
 }
 
 func (s *targetSet) replace(targets []prober.Target) []prober.Target {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	next := make(map[string]bool, len(targets))
+	ids := make([]string, 0, len(targets))
 	for _, t := range targets {
-		next[t.ID] = true
-	}
-	for id := range s.ids {
-		if !next[id] {
-			s.probe.Forget(id)
+		if !t.Paused {
+			ids = append(ids, t.ID)
 		}
 	}
-	s.ids = next
+	s.probe.Retain(ids)
 	return targets
 }
 

@@ -138,8 +138,10 @@ func (c *Config) validateAlerting() []prober.FieldError {
 	}
 
 	ids := map[string]bool{}
+	deps := map[string][]string{}
 	for _, t := range c.Targets {
 		ids[t.ID] = true
+		deps[t.ID] = t.DependsOn
 	}
 	for i, t := range c.Targets {
 		p := fmt.Sprintf("targets[%d]", i)
@@ -154,8 +156,47 @@ func (c *Config) validateAlerting() []prober.FieldError {
 				add(dp, "unknown target id %q", d)
 			}
 		}
+		if cyc := DependencyCycle(t.ID, func(id string) []string { return deps[id] }); cyc != nil {
+			add(p+".depends_on", "cycle %s", strings.Join(cyc, " → "))
+		}
 	}
 	return errs
+}
+
+// DependencyCycle returns a cycle of depends_on edges through id, as the ids
+// along it from id back to id (a, b, a), or nil if there is none. A parent
+// DOWN suppresses its children, so a cycle would let an outage silence
+// itself (and made the engine wait on itself). Self-dependencies are left
+// out: they have their own error.
+func DependencyCycle(id string, dependsOn func(id string) []string) []string {
+	path := []string{id}
+	seen := map[string]bool{id: true}
+	var walk func(n string) bool
+	walk = func(n string) bool {
+		for _, p := range dependsOn(n) {
+			if p == n {
+				continue
+			}
+			if p == id {
+				path = append(path, p)
+				return true
+			}
+			if seen[p] {
+				continue
+			}
+			seen[p] = true
+			path = append(path, p)
+			if walk(p) {
+				return true
+			}
+			path = path[:len(path)-1]
+		}
+		return false
+	}
+	if walk(id) {
+		return path
+	}
+	return nil
 }
 
 // ValidateContactGroup checks one contact group; path is where it is

@@ -93,6 +93,21 @@ targets:
 				"targets[0].depends_on[0]: a target cannot depend on itself",
 				`targets[0].depends_on[1]: unknown target id "ghost"`,
 			}},
+		{"dependency cycles", `
+targets:
+  - {name: ok, kind: tcp, tcp: {address: "h:1"}}
+  - {name: a, kind: tcp, tcp: {address: "h:1"}, depends_on: [ok, b]}
+  - {name: b, kind: tcp, tcp: {address: "h:1"}, depends_on: [a]}
+  - {name: c, kind: tcp, tcp: {address: "h:1"}, depends_on: [d]}
+  - {name: d, kind: tcp, tcp: {address: "h:1"}, depends_on: [e]}
+  - {name: e, kind: tcp, tcp: {address: "h:1"}, depends_on: [c, ok]}`,
+			[]string{
+				"targets[1].depends_on: cycle a → b → a",
+				"targets[2].depends_on: cycle b → a → b",
+				"targets[3].depends_on: cycle c → d → e → c",
+				"targets[4].depends_on: cycle d → e → c → d",
+				"targets[5].depends_on: cycle e → c → d → e",
+			}},
 		{"bad maintenance", `
 maintenance:
   - {name: m, cron: "61 * * * *", duration: 1h, time_zone: Mars/Olympus}`,

@@ -22,6 +22,10 @@ type Probe struct {
 	mu       sync.RWMutex
 	targets  map[string]*targetSeries
 	failures map[prober.ErrorClass]uint64
+	// active, once Retain was called, is the set of targets that export
+	// series; results of others (a check that ended after its target was
+	// deleted or paused) are not recorded.
+	active map[string]bool
 }
 
 // targetSeries is what the series of one target are made from.
@@ -64,6 +68,9 @@ func NewProbe(reg prometheus.Registerer) *Probe {
 func (p *Probe) Observe(r prober.Result) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.active != nil && !p.active[r.TargetID] {
+		return
+	}
 	s, ok := p.targets[r.TargetID]
 	if !ok || s.kind != r.Kind || s.location != r.Location {
 		s = &targetSeries{kind: r.Kind, location: r.Location}
@@ -88,6 +95,25 @@ func (p *Probe) Forget(targetID string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	delete(p.targets, targetID)
+}
+
+// Retain makes ids the targets that export series: every other target's
+// series are deleted, and its results ignored from now on, so a paused or
+// deleted target neither keeps its last probe_success (0 after a failure)
+// nor gets it back from a check that was still running.
+func (p *Probe) Retain(ids []string) {
+	active := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		active[id] = true
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.active = active
+	for id := range p.targets {
+		if !active[id] {
+			delete(p.targets, id)
+		}
+	}
 }
 
 // Describe implements prometheus.Collector.

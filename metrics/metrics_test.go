@@ -87,3 +87,25 @@ func TestBuildInfo(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
 }
+
+// Retain keeps the series of the checked targets only, and a check of a
+// removed (or paused) target that ends afterwards does not bring them back.
+func TestRetainDropsOtherTargetsAndTheirLateResults(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	p := NewProbe(reg)
+	p.Observe(prober.Result{TargetID: "paused", Kind: "http", Location: "local"})
+	p.Observe(prober.Result{TargetID: "kept", Kind: "http", Location: "local", Success: true})
+	p.Retain([]string{"kept"})
+	p.Observe(prober.Result{TargetID: "paused", Kind: "http", Location: "local"})
+	want := `
+# HELP probe_success Whether the last check succeeded (1) or failed (0).
+# TYPE probe_success gauge
+probe_success{kind="http",location="local",target="kept"} 1
+`
+	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(want), "probe_success"))
+	p.Retain([]string{"kept", "paused"})
+	p.Observe(prober.Result{TargetID: "paused", Kind: "http", Location: "local", Success: true})
+	n, err := testutil.GatherAndCount(reg, "probe_success")
+	require.NoError(t, err)
+	require.Equal(t, 2, n, "resumed")
+}

@@ -65,6 +65,7 @@ type Scheduler struct {
 	entries map[string]*entry   // scheduled targets by ID
 	due     entryHeap           // the same entries, earliest next run first
 	busy    map[string]struct{} // IDs with a check queued or running, even if since removed
+	urgent  map[string]struct{} // IDs asked for by CheckNow, not yet queued
 
 	wake        chan struct{} // Update → Run: the earliest deadline may have changed
 	started     atomic.Bool   // Run is between its start and its return
@@ -108,6 +109,7 @@ func New(o Options) *Scheduler {
 		m:       newMetrics(o.Registerer),
 		entries: make(map[string]*entry),
 		busy:    make(map[string]struct{}),
+		urgent:  make(map[string]struct{}),
 		wake:    make(chan struct{}, 1),
 	}
 	if s.sink == nil {
@@ -196,6 +198,29 @@ func (s *Scheduler) Update(targets []prober.Target) {
 	if added+changed+removed > 0 {
 		s.log.Info("schedule updated", "targets", n, "added", added, "changed", changed, "removed", removed)
 	}
+	s.poke()
+}
+
+// CheckNow asks for one extra check of target id as soon as a worker is
+// free, outside its schedule: its phase and next slot stay as they were.
+// The check starts after the call (one already queued or running when
+// asked is waited for, then the extra one runs). It reports false if id is
+// not scheduled. Repeated calls before the check starts ask once.
+func (s *Scheduler) CheckNow(id string) bool {
+	s.mu.Lock()
+	_, ok := s.entries[id]
+	if ok {
+		s.urgent[id] = struct{}{}
+	}
+	s.mu.Unlock()
+	if ok {
+		s.poke()
+	}
+	return ok
+}
+
+// poke tells Run to look at its timers and the urgent checks again.
+func (s *Scheduler) poke() {
 	select {
 	case s.wake <- struct{}{}:
 	default:
@@ -273,6 +298,10 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			s.mu.Unlock()
 			arm()
 		case <-s.wake:
+			now := s.clock.Now()
+			s.mu.Lock()
+			queue = s.collectUrgentLocked(now, queue)
+			s.mu.Unlock()
 			arm()
 		case out <- next:
 			queue[head] = job{}
@@ -311,6 +340,25 @@ func (s *Scheduler) collectLocked(now time.Time, queue []job) []job {
 	return queue
 }
 
+// collectUrgentLocked queues the checks asked for by CheckNow. One whose
+// target is busy stays asked for until that check ends.
+func (s *Scheduler) collectUrgentLocked(now time.Time, queue []job) []job {
+	for id := range s.urgent {
+		e, ok := s.entries[id]
+		if !ok {
+			delete(s.urgent, id)
+			continue
+		}
+		if _, busy := s.busy[id]; busy {
+			continue
+		}
+		delete(s.urgent, id)
+		s.busy[id] = struct{}{}
+		queue = append(queue, job{target: e.target, planned: now})
+	}
+	return queue
+}
+
 // realignLocked moves every entry whose next run has passed (it was added
 // before Run, or Run was stopped) to its next slot from now, so starting
 // does not fire them all at once.
@@ -333,7 +381,11 @@ func (s *Scheduler) runJob(ctx context.Context, j job) {
 	defer func() {
 		s.mu.Lock()
 		delete(s.busy, id)
+		_, asked := s.urgent[id]
 		s.mu.Unlock()
+		if asked {
+			s.poke()
+		}
 	}()
 	start := s.clock.Now()
 	s.m.lag.Observe(start.Sub(j.planned).Seconds())

@@ -739,3 +739,42 @@ func TestRealClock(t *testing.T) {
 		}
 	}
 }
+
+// CheckNow runs one extra check at once, keeps the target's phase, and
+// waits for a check already running instead of overlapping it.
+func TestCheckNowRunsAnExtraCheckKeepingThePhase(t *testing.T) {
+	release := make(chan struct{})
+	unblock := unblockAtCleanup(t, release)
+	var block atomic.Bool
+	h := newHarness(t, 2, func(ctx context.Context, tg *prober.Target) prober.Result {
+		if block.Load() {
+			<-release
+		}
+		return okCheck(ctx, tg)
+	})
+	const iv = time.Hour
+	h.s.Update([]prober.Target{target("gw", iv)})
+	h.run(t)
+	slot := h.next(t, "gw")
+	require.False(t, h.s.CheckNow("nope"), "an unscheduled target")
+
+	now := t0.Add(time.Second)
+	h.clk.Set(now)
+	require.True(t, h.s.CheckNow("gw"))
+	require.Eventually(t, func() bool { return h.nResults() == 1 }, wait, tick)
+	st := h.startsOf("gw")
+	require.Equal(t, now, st[0].started)
+	require.Equal(t, slot, h.next(t, "gw"), "the schedule is untouched")
+
+	// While a check runs, a request waits for it and then runs once more.
+	block.Store(true)
+	require.True(t, h.s.CheckNow("gw"))
+	require.Eventually(t, func() bool { return len(h.startsOf("gw")) == 2 }, wait, tick)
+	block.Store(false)
+	require.True(t, h.s.CheckNow("gw"))
+	require.True(t, h.s.CheckNow("gw"))
+	unblock()
+	require.Eventually(t, func() bool { return h.nResults() == 3 }, wait, tick)
+	h.waitIdle(t)
+	require.Len(t, h.startsOf("gw"), 3, "two requests during a running check ask once")
+}
