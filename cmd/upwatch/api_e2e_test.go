@@ -100,7 +100,8 @@ func TestAPIEndToEnd(t *testing.T) {
 		require.NoError(t, err)
 		defer resp.Body.Close()
 		text, _ := io.ReadAll(resp.Body)
-		return metricValue(string(text), `upwatch_target_up{target="shop"}`)
+		// An API target's series are labelled with its key, <tenant>/<id>.
+		return metricValue(string(text), `upwatch_target_up{target="default/shop"}`)
 	}
 	require.Eventually(t, func() bool { return targetUp() == 1 }, 20*time.Second, 100*time.Millisecond, "shop goes UP")
 	down.Store(true)
