@@ -225,6 +225,9 @@ func readTargetsDocument(r *http.Request) ([]map[string]any, error) {
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		return nil, Problem(http.StatusBadRequest, "Bad Request", "the body must hold one YAML document")
 	}
+	if !yamlDepthOK(&root, MaxDepth) {
+		return nil, tooDeep()
+	}
 	var errs []prober.FieldError
 	add := func(path, format string, args ...any) {
 		errs = append(errs, prober.FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})

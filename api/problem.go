@@ -1,9 +1,11 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"strings"
@@ -79,16 +81,22 @@ func writeProblem(w http.ResponseWriter, r *http.Request, p *ProblemError) {
 const MaxBodyBytes = 1 << 20
 
 // decodeJSON reads r's body into v: Content-Type must be JSON (415), the
-// body at most MaxBodyBytes (413), one JSON value (400) without unknown
-// fields (400 naming the field).
+// body at most MaxBodyBytes (413) nested at most MaxDepth deep (400), one
+// JSON value (400) without unknown fields (400 naming the field).
 func decodeJSON(r *http.Request, v any) error {
 	ct := r.Header.Get("Content-Type")
 	mt, _, err := mime.ParseMediaType(ct)
 	if ct == "" || err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
 		return Problem(http.StatusUnsupportedMediaType, "Unsupported Media Type", "the body must be application/json")
 	}
-	body := http.MaxBytesReader(nil, r.Body, MaxBodyBytes)
-	dec := json.NewDecoder(body)
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, MaxBodyBytes))
+	if err != nil {
+		return jsonProblem(err)
+	}
+	if !jsonDepthOK(body, MaxDepth) {
+		return tooDeep()
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return jsonProblem(err)
