@@ -25,6 +25,13 @@ type ProblemError struct {
 	Detail   string       `json:"detail,omitempty"`
 	Instance string       `json:"instance,omitempty"`
 	Errors   []FieldIssue `json:"errors,omitempty"`
+
+	// Quota problems (type .../quota) name the limit, its value, the
+	// tenant's usage and what the request would make it.
+	Limit      string `json:"limit,omitempty"`
+	LimitValue any    `json:"limit_value,omitempty"`
+	Usage      any    `json:"usage,omitempty"`
+	Requested  any    `json:"requested,omitempty"`
 }
 
 // FieldIssue is one validation problem with the JSON path of the field.

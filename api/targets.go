@@ -154,6 +154,9 @@ func (s *Server) createTarget(w http.ResponseWriter, r *http.Request, p Principa
 	if errs := s.validateTarget(ctx, p.TenantID, &t); len(errs) > 0 {
 		return ValidationProblem(errs)
 	}
+	if err := s.withinQuota(ctx, p.TenantID, t.Target); err != nil {
+		return err
+	}
 	if taken, err := s.idTaken(ctx, t.ID); err != nil {
 		return err
 	} else if taken {
@@ -245,6 +248,9 @@ func (s *Server) replaceTarget(w http.ResponseWriter, r *http.Request, p Princip
 	t.Normalize()
 	if errs := s.validateTarget(ctx, p.TenantID, &t); len(errs) > 0 {
 		return ValidationProblem(errs)
+	}
+	if err := s.withinQuota(ctx, p.TenantID, t.Target); err != nil {
+		return err
 	}
 	rec, err := SealTarget(p.TenantID, t, s.o.MasterKey)
 	if err != nil {
@@ -406,6 +412,11 @@ func (s *Server) pauseTarget(pause bool) handlerFunc {
 		}
 		t := cur.Target
 		t.Paused = pause
+		if !pause {
+			if err := s.withinQuota(ctx, p.TenantID, t.Target); err != nil {
+				return err
+			}
+		}
 		rec, err := SealTarget(p.TenantID, t, s.o.MasterKey)
 		if err != nil {
 			return err

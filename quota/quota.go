@@ -149,10 +149,14 @@ type Violation struct {
 	Path, Msg string
 }
 
-// Interval checks one written target's interval, at path, against the
-// tenant's minimum.
-func (l Limits) Interval(path string, d time.Duration) *Violation {
-	if d >= l.MinInterval {
+// Interval checks the interval of a target written at path (cur is its
+// current version, nil for a new one) against the tenant's minimum: a new
+// target, a changed interval and a resumed target must keep it; a target
+// left as it was stays, so a raised minimum does not block other edits.
+func (l Limits) Interval(path string, cur *prober.Target, t prober.Target) *Violation {
+	d := t.Interval
+	kept := cur != nil && cur.Interval == d && !(cur.Paused && !t.Paused)
+	if d >= l.MinInterval || kept {
 		return nil
 	}
 	return &Violation{

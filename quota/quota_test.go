@@ -46,11 +46,19 @@ func TestUsage(t *testing.T) {
 	// At the limit exactly: allowed.
 	assert.Empty(t, l.Usage(Usage{}, Usage{Targets: 3, ChecksPerSecond: 1}))
 
-	v := l.Interval("targets[2].interval", time.Second)
+	fast := prober.Target{Interval: time.Second}
+	v := l.Interval("targets[2].interval", nil, fast)
 	require.NotNil(t, v)
 	assert.Equal(t, "10s", v.Value)
 	assert.Equal(t, "targets[2].interval", v.Path)
-	assert.Nil(t, l.Interval("interval", 10*time.Second))
+	assert.Nil(t, l.Interval("interval", nil, prober.Target{Interval: 10 * time.Second}))
+	// Kept as it was (the minimum was raised since): allowed; changed to
+	// another short interval or resumed: refused.
+	assert.Nil(t, l.Interval("interval", &fast, fast))
+	assert.NotNil(t, l.Interval("interval", &fast, prober.Target{Interval: 2 * time.Second}))
+	paused := prober.Target{Interval: time.Second, Paused: true}
+	assert.NotNil(t, l.Interval("interval", &paused, fast))
+	assert.Nil(t, l.Interval("interval", &fast, paused))
 }
 
 func TestValidate(t *testing.T) {
