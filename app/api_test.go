@@ -50,7 +50,8 @@ func apiCall(t *testing.T, method, url, key string, body any) (int, map[string]a
 func TestAPITargetsRunLive(t *testing.T) {
 	srv := httptest.NewServer(&flapper{})
 	defer srv.Close()
-	cfg := testConfig(t, "allow_private_targets: true\n")
+	// A 1s interval needs the quota's minimum lowered (default 10s).
+	cfg := testConfig(t, "allow_private_targets: true\nquotas: {min_interval: 1s}\n")
 	key, _, _, err := api.NewKey()
 	require.NoError(t, err)
 	var logs syncBuf
