@@ -17,6 +17,8 @@ package api
 //     tenant), every error with its path (targets[3].interval); then it is
 //     applied in one store transaction with its audit entries, all or
 //     nothing. dry_run=true answers the diff and applies nothing.
+//   - The tenant's quotas hold for the targets as the document leaves them
+//     (422 quota problem, also for dry_run).
 //   - A target without an id gets its name as id, as in the config file.
 
 import (
@@ -37,6 +39,7 @@ import (
 
 	"github.com/upwatch/upwatch/config"
 	"github.com/upwatch/upwatch/prober"
+	"github.com/upwatch/upwatch/quota"
 	"github.com/upwatch/upwatch/store"
 )
 
@@ -199,6 +202,9 @@ func readTargetsDocument(r *http.Request) ([]map[string]any, error) {
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		return nil, Problem(http.StatusBadRequest, "Bad Request", "the body must hold one YAML document")
+	}
+	if !yamlDepthOK(&root, MaxDepth) {
+		return nil, tooDeep()
 	}
 	var errs []prober.FieldError
 	add := func(path, format string, args ...any) {
@@ -384,6 +390,27 @@ func (s *Server) planTargets(ctx context.Context, p Principal, items []map[strin
 	}
 	if len(errs) > 0 {
 		return plan, ValidationProblem(errs)
+	}
+
+	// Quotas: over the tenant's API targets as the document leaves them.
+	lim := s.o.Config().Quotas.For(p.TenantID)
+	var before, after []prober.Target
+	for _, ti := range mine {
+		before = append(before, ti.Target.Target)
+	}
+	var vs []quota.Violation
+	for i, t := range ts {
+		var cur *prober.Target
+		if c, ok := mine[t.ID]; ok {
+			cur = &c.Target.Target
+		}
+		if v := lim.Interval(fmt.Sprintf("targets[%d].interval", i), cur, t.Target); v != nil {
+			vs = append(vs, *v)
+		}
+		after = append(after, t.Target)
+	}
+	if vs = append(vs, lim.Usage(quota.UsageOf(before), quota.UsageOf(after))...); len(vs) > 0 {
+		return plan, quotaProblem(vs)
 	}
 
 	// Conflicts: the config file's ids (tenant default's). Other tenants'

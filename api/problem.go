@@ -1,9 +1,11 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"strings"
@@ -23,6 +25,13 @@ type ProblemError struct {
 	Detail   string       `json:"detail,omitempty"`
 	Instance string       `json:"instance,omitempty"`
 	Errors   []FieldIssue `json:"errors,omitempty"`
+
+	// Quota problems (type .../quota) name the limit, its value, the
+	// tenant's usage and what the request would make it.
+	Limit      string `json:"limit,omitempty"`
+	LimitValue any    `json:"limit_value,omitempty"`
+	Usage      any    `json:"usage,omitempty"`
+	Requested  any    `json:"requested,omitempty"`
 }
 
 // FieldIssue is one validation problem with the JSON path of the field.
@@ -79,16 +88,22 @@ func writeProblem(w http.ResponseWriter, r *http.Request, p *ProblemError) {
 const MaxBodyBytes = 1 << 20
 
 // decodeJSON reads r's body into v: Content-Type must be JSON (415), the
-// body at most MaxBodyBytes (413), one JSON value (400) without unknown
-// fields (400 naming the field).
+// body at most MaxBodyBytes (413) nested at most MaxDepth deep (400), one
+// JSON value (400) without unknown fields (400 naming the field).
 func decodeJSON(r *http.Request, v any) error {
 	ct := r.Header.Get("Content-Type")
 	mt, _, err := mime.ParseMediaType(ct)
 	if ct == "" || err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
 		return Problem(http.StatusUnsupportedMediaType, "Unsupported Media Type", "the body must be application/json")
 	}
-	body := http.MaxBytesReader(nil, r.Body, MaxBodyBytes)
-	dec := json.NewDecoder(body)
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, MaxBodyBytes))
+	if err != nil {
+		return jsonProblem(err)
+	}
+	if !jsonDepthOK(body, MaxDepth) {
+		return tooDeep()
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return jsonProblem(err)

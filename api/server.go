@@ -18,7 +18,7 @@
 //     (routes_data.go).
 //   - Errors: return Problem(status, title, detail), ValidationProblem(errs)
 //     (422 with errors[].path) or any other error (500, logged, not shown).
-//   - Input: decodeJSON(r, &v) (1 MiB limit → 413, unknown field → 400,
+//   - Input: decodeJSON(r, &v) (1 MiB limit → 413, nesting > MaxDepth → 400, unknown field → 400,
 //     Content-Type not JSON → 415, syntax → 400). Output: writeJSON(w, status, v).
 //   - A target of the caller's tenant: s.targetOf(ctx, p.TenantID, id)
 //     returns TargetInfo or a 404 problem (also for another tenant's

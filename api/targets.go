@@ -129,6 +129,9 @@ func (s *Server) createTarget(w http.ResponseWriter, r *http.Request, p Principa
 	if errs := s.validateTarget(ctx, p.TenantID, &t); len(errs) > 0 {
 		return ValidationProblem(errs)
 	}
+	if err := s.withinQuota(ctx, p.TenantID, t.Target); err != nil {
+		return err
+	}
 	if s.inConfig(p.TenantID, t.ID) {
 		return Problem(http.StatusConflict, "Conflict", fmt.Sprintf("target id %q is declared in the config file; choose another or leave id out", t.ID))
 	}
@@ -219,6 +222,9 @@ func (s *Server) replaceTarget(w http.ResponseWriter, r *http.Request, p Princip
 	t.Normalize()
 	if errs := s.validateTarget(ctx, p.TenantID, &t); len(errs) > 0 {
 		return ValidationProblem(errs)
+	}
+	if err := s.withinQuota(ctx, p.TenantID, t.Target); err != nil {
+		return err
 	}
 	rec, err := SealTarget(p.TenantID, t, s.o.MasterKey)
 	if err != nil {
@@ -384,6 +390,11 @@ func (s *Server) pauseTarget(pause bool) handlerFunc {
 		}
 		t := cur.Target
 		t.Paused = pause
+		if !pause {
+			if err := s.withinQuota(ctx, p.TenantID, t.Target); err != nil {
+				return err
+			}
+		}
 		rec, err := SealTarget(p.TenantID, t, s.o.MasterKey)
 		if err != nil {
 			return err

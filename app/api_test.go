@@ -52,7 +52,8 @@ func TestAPITargetsRunLive(t *testing.T) {
 	flap := &flapper{}
 	srv := httptest.NewServer(flap)
 	defer srv.Close()
-	cfg := testConfig(t, "allow_private_targets: true\n")
+	// A 1s interval needs the quota's minimum lowered (default 10s).
+	cfg := testConfig(t, "allow_private_targets: true\nquotas: {min_interval: 1s}\n")
 	key, _, _, err := api.NewKey()
 	require.NoError(t, err)
 	var logs syncBuf

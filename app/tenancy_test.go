@@ -32,7 +32,7 @@ func TestReusedIDLeaksNothing(t *testing.T) {
 	failing.down.Store(true)
 	srv := httptest.NewServer(failing)
 	defer srv.Close()
-	cfg := testConfig(t, "allow_private_targets: true\n")
+	cfg := testConfig(t, "allow_private_targets: true\nquotas: {min_interval: 1s}\n")
 	keyA, _, _, err := api.NewKey()
 	require.NoError(t, err)
 	base := clocktest.Start()

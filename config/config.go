@@ -18,6 +18,7 @@ import (
 
 	"github.com/upwatch/upwatch/alerting"
 	"github.com/upwatch/upwatch/prober"
+	"github.com/upwatch/upwatch/quota"
 	"github.com/upwatch/upwatch/secret"
 )
 
@@ -56,6 +57,9 @@ type Config struct {
 	// new user has something to watch without internet access.
 	Demo bool `yaml:"demo"`
 	Log  Log  `yaml:"log"`
+	// Quotas limit each tenant's API targets (count, minimum interval,
+	// checks per second); config-file targets are exempt.
+	Quotas quota.Config `yaml:"quotas"`
 
 	Alerting      Alerting          `yaml:"alerting"`
 	ContactGroups []ContactGroup    `yaml:"contact_groups"`
@@ -240,6 +244,7 @@ func (c *Config) Normalize() {
 	if c.Workers == 0 {
 		c.Workers = DefaultWorkers
 	}
+	c.Quotas.Normalize()
 	c.Registry.normalize()
 	c.normalizeInflux()
 	c.normalizeVictoria()
@@ -294,6 +299,7 @@ func (c *Config) Validate() []prober.FieldError {
 			seen[id] = i
 		}
 	}
+	errs = append(errs, c.Quotas.Validate("quotas")...)
 	errs = append(errs, c.Registry.validate()...)
 	return append(errs, c.validateAlerting()...)
 }

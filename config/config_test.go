@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/upwatch/upwatch/prober"
+	"github.com/upwatch/upwatch/quota"
 )
 
 func noEnv(string) string { return "" }
@@ -50,6 +51,22 @@ targets:
 	require.Equal(t, 10*time.Second, tg.Timeout)
 	require.Equal(t, "GET", tg.HTTP.Method)
 	require.True(t, tg.HTTP.MaxBodyBytes > 0)
+	require.Equal(t, quota.Limits{MaxTargets: 1000, MinInterval: 10 * time.Second, MaxChecksPerSecond: 20}, cfg.Quotas.For("default"))
+}
+
+func TestQuotasConfig(t *testing.T) {
+	cfg, err := Parse(strings.NewReader(`
+quotas:
+  max_targets: 50
+  min_interval: 30s
+  tenants:
+    default: {max_targets: 5000, max_checks_per_second: 200}
+`), "t.yaml", noEnv)
+	require.NoError(t, err)
+	require.Equal(t, quota.Limits{MaxTargets: 50, MinInterval: 30 * time.Second, MaxChecksPerSecond: 20}, cfg.Quotas.For("acme"))
+	require.Equal(t, quota.Limits{MaxTargets: 5000, MinInterval: 30 * time.Second, MaxChecksPerSecond: 200}, cfg.Quotas.For("default"))
+	_, err = Parse(strings.NewReader("quotas: {max_target: 5}\n"), "t.yaml", noEnv)
+	require.ErrorContains(t, err, "field max_target not found")
 }
 
 func TestEmptyFileIsValid(t *testing.T) {
@@ -67,7 +84,41 @@ func TestInvalidConfigs(t *testing.T) {
 		{"interval too short", `
 targets:
   - {name: a, kind: tcp, interval: 500ms, timeout: 100ms, tcp: {address: "h:1"}}`,
-			[]string{"targets[0].interval: must be at least 1s"}},
+			[]string{"targets[0].interval: must be between 1s and 24h0m0s (got 500ms)"}},
+		{"interval too long", `
+targets:
+  - {name: a, kind: tcp, interval: 2562047h, tcp: {address: "h:1"}}`,
+			[]string{"targets[0].interval: must be between 1s and 24h0m0s (got 2562047h0m0s)"}},
+		{"timeout above the cap", `
+targets:
+  - {name: a, kind: tcp, interval: 10m, timeout: 2m, tcp: {address: "h:1"}}`,
+			[]string{"targets[0].timeout: must be at most 1m0s (got 2m0s)"}},
+		{"negative timeout", `
+targets:
+  - {name: a, kind: tcp, timeout: -1s, tcp: {address: "h:1"}}`,
+			[]string{"targets[0].timeout: must be positive"}},
+		{"redirects and body cap", `
+targets:
+  - {name: a, kind: http, http: {url: "http://x/", max_redirects: 100000000, max_body_bytes: 1073741824}}`,
+			[]string{
+				"targets[0].http.max_redirects: must be between 0 and 20 (got 100000000)",
+				"targets[0].http.max_body_bytes: must be between 0 and 10485760 (10 MiB) (got 1073741824)",
+			}},
+		{"quotas out of bounds", `
+quotas:
+  max_targets: 0
+  min_interval: 500ms
+  max_checks_per_second: 20000
+  tenants:
+    acme: {max_targets: 200000, min_interval: 25h, max_checks_per_second: -1}`,
+			[]string{
+				// max_targets 0 means the default, so only the others.
+				"quotas.min_interval: must be between 1s and 24h0m0s (got 500ms)",
+				"quotas.max_checks_per_second: must be above 0 and at most 10000 (got 20000)",
+				"quotas.tenants.acme.max_targets: must be between 1 and 100000 (got 200000)",
+				"quotas.tenants.acme.min_interval: must be between 1s and 24h0m0s (got 25h0m0s)",
+				"quotas.tenants.acme.max_checks_per_second: must be above 0 and at most 10000 (got -1)",
+			}},
 		{"timeout longer than interval", `
 targets:
   - {name: a, kind: tcp, interval: 5s, timeout: 6s, tcp: {address: "h:1"}}`,

@@ -90,20 +90,31 @@ func New(o Options) *Prober {
 // Location is where this prober runs from.
 func (p *Prober) Location() string { return p.location }
 
-// Check runs one check of t within t.Timeout. t must have been normalised
-// and validated. A panicking check is recovered and reported as a failed
-// Result of class internal: a target can never take the process down.
+// overrunGrace is how long past its deadline Check waits for a check to
+// return its own (more telling) timeout before it answers one itself.
+const overrunGrace = 100 * time.Millisecond
+
+// Check runs one check of t within t.Timeout: one deadline covers every
+// phase (DNS, connect, TLS, request, redirects, body, OAuth2 token), and
+// Check returns by the deadline plus overrunGrace even if the check does
+// not. A check that timed out records t.Timeout as its duration at most:
+// time past it is the prober's own unwinding, not the target's. t must have
+// been normalised and validated. A panicking check is recovered and
+// reported as a failed Result of class internal: a target can never take
+// the process down.
 func (p *Prober) Check(ctx context.Context, t *Target) (res Result) {
 	began := time.Now() // monotonic, for the duration
 	start := p.now()
 	base := Result{TargetID: t.ID, Target: t.Name, Kind: t.Kind, Location: p.location, Start: start}
 	defer func() {
 		if v := recover(); v != nil {
-			p.log.Error("check panicked", "target", t.ID, "panic", v, "stack", string(debug.Stack()))
-			res = base.Fail(ClassInternal, fmt.Sprintf("check panicked: %v", v))
+			res = p.panicked(base, t, v)
 		}
 		res.TargetID, res.Target, res.Kind, res.Location, res.Start = base.TargetID, base.Target, base.Kind, base.Location, start
 		res.Duration = time.Since(began)
+		if res.ErrorClass == ClassTimeout && res.Duration > t.Timeout {
+			res.Duration = t.Timeout
+		}
 		if res.Success {
 			res.ErrorClass, res.Error = ClassNone, ""
 		}
@@ -114,7 +125,7 @@ func (p *Prober) Check(ctx context.Context, t *Target) (res Result) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, t.Timeout)
 	defer cancel()
-	res = fn(ctx, p, t)
+	res = p.bounded(ctx, fn, t, base)
 	if !res.Success && res.ErrorClass == ClassNone {
 		res.ErrorClass = ClassInternal
 	}
@@ -129,6 +140,40 @@ func (p *Prober) Check(ctx context.Context, t *Target) (res Result) {
 		}
 	}
 	return res
+}
+
+// bounded runs fn on its own goroutine and returns its result, or a
+// timeout once ctx has ended and fn has not returned within overrunGrace
+// (fn then finishes in the background, its result dropped).
+func (p *Prober) bounded(ctx context.Context, fn Func, t *Target, base Result) Result {
+	done := make(chan Result, 1)
+	go func() {
+		defer func() {
+			if v := recover(); v != nil {
+				done <- p.panicked(base, t, v)
+			}
+		}()
+		done <- fn(ctx, p, t)
+	}()
+	select {
+	case r := <-done:
+		return r
+	case <-ctx.Done():
+	}
+	grace := time.NewTimer(overrunGrace)
+	defer grace.Stop()
+	select {
+	case r := <-done:
+		return r
+	case <-grace.C:
+		p.log.Warn("check did not stop at its deadline", "target", t.ID, "kind", t.Kind)
+		return base.Fail(ClassTimeout, "the check did not stop at its deadline")
+	}
+}
+
+func (p *Prober) panicked(base Result, t *Target, v any) Result {
+	p.log.Error("check panicked", "target", t.ID, "panic", v, "stack", string(debug.Stack()))
+	return base.Fail(ClassInternal, fmt.Sprintf("check panicked: %v", v))
 }
 
 // ErrBlocked is returned (wrapped) when the SSRF guard refuses an address.

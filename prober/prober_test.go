@@ -17,8 +17,31 @@ import (
 // runs (so no test races the map).
 const testPanicKind = "test-panic"
 
+// testStuckKind is a check kind that ignores its context for 3s.
+const testStuckKind = "test-stuck"
+
 func init() {
 	kinds[testPanicKind] = func(context.Context, *Prober, *Target) Result { panic("target made the check explode") }
+	kinds[testStuckKind] = func(context.Context, *Prober, *Target) Result {
+		time.Sleep(3 * time.Second)
+		var r Result
+		return r.Fail(ClassProtocol, "returned late")
+	}
+}
+
+// A check that does not stop at its deadline still ends there: Check
+// answers a timeout within the timeout and a generous slack, and records
+// no more than the timeout.
+func TestCheckEndsAtItsDeadline(t *testing.T) {
+	p := New(Options{})
+	tgt := &Target{ID: "stuck", Name: "stuck", Kind: testStuckKind, Interval: time.Minute, Timeout: 500 * time.Millisecond}
+	began := time.Now()
+	r := p.Check(context.Background(), tgt)
+	took := time.Since(began)
+	require.Equal(t, ClassTimeout, r.ErrorClass, r.Error)
+	require.Contains(t, r.Error, "did not stop at its deadline")
+	require.Less(t, took, 2*time.Second, "Check waited for the stuck check")
+	require.LessOrEqual(t, r.Duration, tgt.Timeout)
 }
 
 // A check that panics is recovered and reported, never fatal.

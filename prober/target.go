@@ -25,6 +25,16 @@ const (
 	MinInterval     = time.Second
 )
 
+// Upper bounds of a target's settings: a longer interval would never run
+// in practice, and each of the others lets one target cost the prober
+// unbounded time, memory or requests.
+const (
+	MaxInterval  = 24 * time.Hour
+	MaxTimeout   = 60 * time.Second
+	MaxRedirects = 20
+	MaxBodyBytes = 10 << 20
+)
+
 // Target is one thing to check: what, how often, and what counts as success.
 // Exactly the block named by Kind (http, tcp, dns or tls) is set.
 type Target struct {
@@ -56,7 +66,7 @@ type HTTPSpec struct {
 	// and redacted like Authorization.
 	SecretHeaders []string `yaml:"secret_headers,omitempty" json:"secret_headers,omitempty"`
 	Body          string   `yaml:"body,omitempty" json:"body,omitempty"`
-	// FollowRedirects defaults to true; MaxRedirects to 10.
+	// FollowRedirects defaults to true; MaxRedirects to 10 (at most 20).
 	FollowRedirects *bool `yaml:"follow_redirects,omitempty" json:"follow_redirects,omitempty"`
 	MaxRedirects    int   `yaml:"max_redirects,omitempty" json:"max_redirects,omitempty"`
 	// ExpectStatus lists accepted codes and ranges ("200", "2xx", "200-299").
@@ -72,7 +82,8 @@ type HTTPSpec struct {
 	JSONPath map[string]string `yaml:"json_path,omitempty" json:"json_path,omitempty"`
 	// HeaderMatch maps a response header name to a regex its value must match.
 	HeaderMatch map[string]string `yaml:"header_match,omitempty" json:"header_match,omitempty"`
-	// MaxBodyBytes caps how much of the body is read (default 1 MiB).
+	// MaxBodyBytes caps how much of the body is read (default 1 MiB, at
+	// most 10 MiB).
 	MaxBodyBytes int64 `yaml:"max_body_bytes,omitempty" json:"max_body_bytes,omitempty"`
 	// IPProtocol is "", "ip4" or "ip6": which address family to dial.
 	IPProtocol string    `yaml:"ip_protocol,omitempty" json:"ip_protocol,omitempty"`
@@ -229,12 +240,15 @@ func (t *Target) Validate(prefix string) []FieldError {
 	if !idPattern.MatchString(t.ID) {
 		add("id", "must be 1-128 letters, digits, '.', '_', ':' or '-', starting with a letter or digit (got %q)", t.ID)
 	}
-	if t.Interval < MinInterval {
-		add("interval", "must be at least %s", MinInterval)
+	if t.Interval < MinInterval || t.Interval > MaxInterval {
+		add("interval", "must be between %s and %s (got %s)", MinInterval, MaxInterval, t.Interval)
 	}
-	if t.Timeout <= 0 {
+	switch {
+	case t.Timeout <= 0:
 		add("timeout", "must be positive")
-	} else if t.Timeout > t.Interval {
+	case t.Timeout > MaxTimeout:
+		add("timeout", "must be at most %s (got %s)", MaxTimeout, t.Timeout)
+	case t.Timeout > t.Interval:
 		add("timeout", "must not be longer than the interval (%s)", t.Interval)
 	}
 	blocks := map[string]bool{"http": t.HTTP != nil, "tcp": t.TCP != nil, "dns": t.DNS != nil, "tls": t.TLS != nil}
@@ -281,11 +295,11 @@ func (h *HTTPSpec) validate(p string) []FieldError {
 	case u.Host == "":
 		add("url", "has no host")
 	}
-	if h.MaxRedirects < 0 {
-		add("max_redirects", "must not be negative")
+	if h.MaxRedirects < 0 || h.MaxRedirects > MaxRedirects {
+		add("max_redirects", "must be between 0 and %d (got %d)", MaxRedirects, h.MaxRedirects)
 	}
-	if h.MaxBodyBytes < 0 {
-		add("max_body_bytes", "must not be negative")
+	if h.MaxBodyBytes < 0 || h.MaxBodyBytes > MaxBodyBytes {
+		add("max_body_bytes", "must be between 0 and %d (10 MiB) (got %d)", MaxBodyBytes, h.MaxBodyBytes)
 	}
 	if h.MaxLatency < 0 {
 		add("max_latency", "must not be negative")

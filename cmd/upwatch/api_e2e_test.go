@@ -72,7 +72,7 @@ func TestAPIEndToEnd(t *testing.T) {
 	listen := freePort(t)
 	cfg := filepath.Join(dir, "upwatch.yaml")
 	require.NoError(t, os.WriteFile(cfg, []byte("listen: "+listen+"\ndata_dir: "+filepath.Join(dir, "data")+
-		"\nallow_private_targets: true\n"), 0o600))
+		"\nallow_private_targets: true\nquotas: {min_interval: 1s}\n"), 0o600))
 	admin, _, _, err := api.NewKey()
 	require.NoError(t, err)
 	logf, err := os.Create(filepath.Join(dir, "upwatch.log"))

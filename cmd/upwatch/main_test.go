@@ -64,7 +64,7 @@ targets:
 	code, _, errOut := runCLI(nil, "config", "validate", "-config", bad)
 	require.Equal(t, exitUsage, code)
 	require.Contains(t, errOut, "(3 problems)")
-	require.Contains(t, errOut, "targets[0].interval: must be at least 1s")
+	require.Contains(t, errOut, "targets[0].interval: must be between 1s and 24h0m0s")
 	require.Contains(t, errOut, "targets[0].timeout: must not be longer than the interval (500ms)")
 	require.Contains(t, errOut, `targets[1].http.url: scheme must be http or https (got "ftp")`)
 

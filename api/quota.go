@@ -1,0 +1,84 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/upwatch/upwatch/prober"
+	"github.com/upwatch/upwatch/quota"
+)
+
+// Quota problems are 422s, like other requests that cannot be applied as
+// they are, not 429s: waiting does not help (only deleting, pausing or
+// slowing targets does), and clients retry 429s on their own.
+
+// quotaProblem is the 422 for quota violations: the first one in the limit
+// members (min_interval ones come first), each min_interval one in errors
+// with its path, every broken limit in the detail.
+func quotaProblem(vs []quota.Violation) error {
+	first := vs[0]
+	var msgs []string
+	var issues []FieldIssue
+	for _, v := range vs {
+		if v.Path != "" {
+			issues = append(issues, FieldIssue{Path: v.Path, Message: v.Msg})
+		} else {
+			msgs = append(msgs, v.Msg)
+		}
+	}
+	if len(issues) > 0 {
+		msgs = append([]string{fmt.Sprintf("%d interval(s) under the tenant's min_interval of %s", len(issues), first.Value)}, msgs...)
+	}
+	p := Problem(http.StatusUnprocessableEntity, "Quota Exceeded", strings.Join(msgs, "; ")).(*ProblemError)
+	p.Type = ProblemType + "quota"
+	p.Errors = issues
+	p.Limit, p.LimitValue, p.Usage, p.Requested = first.Limit, first.Value, first.Usage, first.Requested
+	return p
+}
+
+// apiTargetsOf is the tenant's API targets, which quotas count.
+func (s *Server) apiTargetsOf(ctx context.Context, tenant string) ([]prober.Target, error) {
+	ts, err := s.targetsOf(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	var out []prober.Target
+	for _, ti := range ts {
+		if ti.Source == SourceAPI {
+			out = append(out, ti.Target.Target)
+		}
+	}
+	return out, nil
+}
+
+// withinQuota checks writing t through the API (replacing the tenant's
+// target with its id, if there is one) against the tenant's quotas.
+// Concurrent writes of one tenant may each pass and together overshoot a
+// limit by a few targets; the bound still holds to that margin.
+func (s *Server) withinQuota(ctx context.Context, tenant string, t prober.Target) error {
+	lim := s.o.Config().Quotas.For(tenant)
+	before, err := s.apiTargetsOf(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	after := []prober.Target{t}
+	var cur *prober.Target
+	for i, x := range before {
+		if x.ID == t.ID {
+			cur = &before[i]
+		} else {
+			after = append(after, x)
+		}
+	}
+	var vs []quota.Violation
+	if v := lim.Interval("interval", cur, t); v != nil {
+		vs = append(vs, *v)
+	}
+	vs = append(vs, lim.Usage(quota.UsageOf(before), quota.UsageOf(after))...)
+	if len(vs) > 0 {
+		return quotaProblem(vs)
+	}
+	return nil
+}
