@@ -89,6 +89,12 @@ func Run(ctx context.Context, o Options) error {
 	}
 	metrics.RegisterBuildInfo(reg, o.Version, o.Revision)
 
+	lock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer lock.release()
+
 	samples, err := openStore(ctx, cfg, log, reg)
 	if err != nil {
 		return err
