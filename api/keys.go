@@ -96,7 +96,7 @@ func (s *Server) createTenant(w http.ResponseWriter, r *http.Request, p Principa
 		return err
 	}
 	w.Header().Set("Location", Prefix+"/tenants/"+in.ID)
-	writeJSON(w, http.StatusCreated, tenantCreated{viewTenant(t), k})
+	writeSecretJSON(w, http.StatusCreated, tenantCreated{viewTenant(t), k})
 	return nil
 }
 
@@ -169,9 +169,15 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request, p Principal) 
 		return err
 	}
 	w.Header().Set("Location", Prefix+"/keys/"+k.ID)
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusCreated, k)
+	writeSecretJSON(w, http.StatusCreated, k)
 	return nil
+}
+
+// writeSecretJSON writes an answer that carries a secret (a new API key, a
+// report key) with Cache-Control: no-store, so no cache or proxy keeps it.
+func writeSecretJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, status, v)
 }
 
 // issueKey validates in and stores a new key of tenant.
