@@ -80,6 +80,9 @@ func (s *Server) createTenant(w http.ResponseWriter, r *http.Request, p Principa
 	if !tenantIDPattern.MatchString(in.ID) {
 		return ValidationProblem([]prober.FieldError{{Path: "id", Msg: "must be 1-63 lowercase letters, digits, '_' or '-', starting with a letter or digit"}})
 	}
+	if errs := prober.CheckText("name", in.Name); errs != nil {
+		return ValidationProblem(errs)
+	}
 	if in.Name == "" {
 		in.Name = in.ID
 	}
@@ -188,6 +191,7 @@ func (s *Server) issueKey(r *http.Request, tenant string, in keyInput) (keyCreat
 	} else if len(in.Name) > 200 {
 		errs = append(errs, prober.FieldError{Path: "name", Msg: "must be at most 200 characters"})
 	}
+	errs = append(errs, prober.CheckText("name", in.Name)...)
 	if len(in.Scopes) == 0 {
 		errs = append(errs, prober.FieldError{Path: "scopes", Msg: "is required (read, write, admin, reports)"})
 	}
