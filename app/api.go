@@ -122,6 +122,8 @@ func startAPI(ctx context.Context, d apiDeps) (http.Handler, *liveTargets, error
 		Store: d.registry, Samples: d.samples, Incidents: d.registry, States: d.engine.State,
 		MasterKey: d.masterKey, Config: live.cfg.Load, Logger: d.log.With("component", "api"),
 		OnChange: func(string) { live.apply(context.WithoutCancel(ctx)) },
+		AuthFailures: api.AuthFailureLimit{Max: d.cfg.API.AuthFailures.Max, Window: d.cfg.API.AuthFailures.Window,
+			MaxSources: d.cfg.API.AuthFailures.MaxSources},
 	})
 	if err != nil {
 		return nil, nil, err

@@ -171,7 +171,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 
 	srv := &http.Server{
-		Handler:           mountAPI(routes(reg, samples, sched, cfg.Demo), apiHandler),
+		Handler:           mountAPI(routes(reg, samples, sched, cfg), apiHandler),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -367,7 +367,7 @@ func reloadLoop(ctx context.Context, o Options, log *slog.Logger, live *liveTarg
 			continue
 		}
 		if restartOnly(o.Config, cfg) {
-			log.Warn("config reload: only targets are reloaded; listen, data_dir, storage, location, workers and demo need a restart")
+			log.Warn("config reload: only targets are reloaded; listen, data_dir, storage, location, workers, demo, api and metrics need a restart")
 		}
 		live.reload(ctx, cfg)
 		log.Info("config reloaded", "targets", len(cfg.Targets))
@@ -377,7 +377,7 @@ func reloadLoop(ctx context.Context, o Options, log *slog.Logger, live *liveTarg
 func restartOnly(old, cur *config.Config) bool {
 	return old.Listen != cur.Listen || old.DataDir != cur.DataDir || old.Storage != cur.Storage ||
 		old.Location != cur.Location || old.Workers != cur.Workers || old.Demo != cur.Demo ||
-		old.AllowPrivateTargets != cur.AllowPrivateTargets
+		old.AllowPrivateTargets != cur.AllowPrivateTargets || old.API != cur.API || old.Metrics != cur.Metrics
 }
 
 // targetSet remembers which targets are configured so removed ones lose
@@ -408,9 +408,9 @@ func (s *targetSet) replace(targets []prober.Target) []prober.Target {
 	return targets
 }
 
-func routes(reg *prometheus.Registry, store tsdb.Store, sched *schedule.Scheduler, withDemo bool) http.Handler {
+func routes(reg *prometheus.Registry, store tsdb.Store, sched *schedule.Scheduler, cfg *config.Config) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, EnableOpenMetrics: false}))
+	mux.Handle("GET /metrics", protectMetrics(cfg.Metrics, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, EnableOpenMetrics: false})))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -438,7 +438,7 @@ func routes(reg *prometheus.Registry, store tsdb.Store, sched *schedule.Schedule
 		}
 		writeJSON(w, status, checks)
 	})
-	if withDemo {
+	if cfg.Demo {
 		mux.Handle("GET /demo/", demo.Handler(time.Now))
 	}
 	return mux

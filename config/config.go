@@ -56,6 +56,9 @@ type Config struct {
 	// new user has something to watch without internet access.
 	Demo bool `yaml:"demo"`
 	Log  Log  `yaml:"log"`
+	// API tunes the REST API's protections; Metrics guards /metrics.
+	API     API     `yaml:"api"`
+	Metrics Metrics `yaml:"metrics"`
 
 	Alerting      Alerting          `yaml:"alerting"`
 	ContactGroups []ContactGroup    `yaml:"contact_groups"`
@@ -294,6 +297,7 @@ func (c *Config) Validate() []prober.FieldError {
 		}
 	}
 	errs = append(errs, c.Registry.validate()...)
+	errs = append(errs, c.validateAccess()...)
 	return append(errs, c.validateAlerting()...)
 }
 
