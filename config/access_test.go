@@ -49,3 +49,24 @@ metrics:
 	_, err = Parse(strings.NewReader("metrics:\n  basic_auth: {username: prom}\n"), "t.yaml", noEnv)
 	require.ErrorContains(t, err, "metrics.basic_auth.password: is required with a username")
 }
+
+// TestEveryMissingSecretIsReported: two missing env: references and a
+// missing file: one are all named, each with its line, not just the first.
+func TestEveryMissingSecretIsReported(t *testing.T) {
+	_, err := Parse(strings.NewReader(`registry:
+  type: postgres
+  postgres: {url: env:UPWATCH_TEST_MISSING_PG}
+metrics:
+  bearer_token: env:UPWATCH_TEST_MISSING_TOKEN
+  basic_auth: {username: p, password: file:/nonexistent/upwatch-test-password}
+`), "t.yaml", noEnv)
+	require.Error(t, err)
+	for _, want := range []string{
+		"line 3: environment variable UPWATCH_TEST_MISSING_PG is not set",
+		"line 5: environment variable UPWATCH_TEST_MISSING_TOKEN is not set",
+		"line 6: reading secret file: open /nonexistent/upwatch-test-password",
+	} {
+		require.ErrorContains(t, err, want)
+	}
+	require.True(t, strings.HasPrefix(err.Error(), "config t.yaml: "), err.Error())
+}
