@@ -108,7 +108,7 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}
 
-	masterKey, err := loadMasterKey(cfg, o.Getenv, log)
+	masterKey, keySource, err := loadMasterKey(cfg, o.Getenv, log)
 	if err != nil {
 		return err
 	}
@@ -117,6 +117,9 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	defer registry.Close()
+	if err := checkMasterKey(ctx, cfg, registry, masterKey, keySource); err != nil {
+		return err
+	}
 
 	bufOpts := tsdb.BufferOptions{Registerer: reg, Logger: log.With("component", "buffer")}
 	if cfg.Storage.Type == "influxdb" {
