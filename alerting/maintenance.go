@@ -107,6 +107,9 @@ func (w *Window) Validate(path string) []error {
 			add("labels", "empty label name")
 		}
 	}
+	for _, e := range append(prober.CheckText(path+".name", w.Name), prober.CheckLabels(path+".labels", w.Labels)...) {
+		errs = append(errs, e)
+	}
 	return errs
 }
 

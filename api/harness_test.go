@@ -126,6 +126,8 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 		},
 		States:    func(string) (alerting.State, bool) { return alerting.State{}, false },
 		RateLimit: RateLimit{RPS: 1000, Burst: 100000},
+		// The authorization matrix fails authentication on purpose, often.
+		AuthFailures: MaxAuthFailureLimit,
 	}
 	for _, f := range opts {
 		f(&o)

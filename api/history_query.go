@@ -46,8 +46,21 @@ func (q *queryIssues) time(v url.Values, name string) (t time.Time, ok bool) {
 		q.add(name, "must be an RFC 3339 time such as 2026-10-01T00:00:00Z (got %q)", s)
 		return time.Time{}, false
 	}
+	if t.Before(MinQueryTime) || t.After(MaxQueryTime) {
+		q.add(name, "must be from %s to %s (got %q)", MinQueryTime.Format(time.RFC3339), MaxQueryTime.Format(time.RFC3339), s)
+		return time.Time{}, false
+	}
 	return t, true
 }
+
+// MinQueryTime and MaxQueryTime bound every time parameter: the stores
+// count time in int64 nanoseconds since 1970, which covers 1677-09-21 to
+// 2262-04-11; the bounds keep a year's margin for default windows and
+// time zones, so no window wraps around and silently matches nothing.
+var (
+	MinQueryTime = time.Date(1678, 1, 1, 0, 0, 0, 0, time.UTC)
+	MaxQueryTime = time.Date(2262, 1, 1, 0, 0, 0, 0, time.UTC)
+)
 
 // queryInt reads an integer in [lo, hi]; def when absent.
 func (q *queryIssues) int(v url.Values, name string, def, lo, hi int) int {

@@ -80,6 +80,9 @@ func (s *Server) createTenant(w http.ResponseWriter, r *http.Request, p Principa
 	if !tenantIDPattern.MatchString(in.ID) {
 		return ValidationProblem([]prober.FieldError{{Path: "id", Msg: "must be 1-63 lowercase letters, digits, '_' or '-', starting with a letter or digit"}})
 	}
+	if errs := prober.CheckText("name", in.Name); errs != nil {
+		return ValidationProblem(errs)
+	}
 	if in.Name == "" {
 		in.Name = in.ID
 	}
@@ -96,7 +99,7 @@ func (s *Server) createTenant(w http.ResponseWriter, r *http.Request, p Principa
 		return err
 	}
 	w.Header().Set("Location", Prefix+"/tenants/"+in.ID)
-	writeJSON(w, http.StatusCreated, tenantCreated{viewTenant(t), k})
+	writeSecretJSON(w, http.StatusCreated, tenantCreated{viewTenant(t), k})
 	return nil
 }
 
@@ -169,9 +172,15 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request, p Principal) 
 		return err
 	}
 	w.Header().Set("Location", Prefix+"/keys/"+k.ID)
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusCreated, k)
+	writeSecretJSON(w, http.StatusCreated, k)
 	return nil
+}
+
+// writeSecretJSON writes an answer that carries a secret (a new API key, a
+// report key) with Cache-Control: no-store, so no cache or proxy keeps it.
+func writeSecretJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, status, v)
 }
 
 // issueKey validates in and stores a new key of tenant.
@@ -182,6 +191,7 @@ func (s *Server) issueKey(r *http.Request, tenant string, in keyInput) (keyCreat
 	} else if len(in.Name) > 200 {
 		errs = append(errs, prober.FieldError{Path: "name", Msg: "must be at most 200 characters"})
 	}
+	errs = append(errs, prober.CheckText("name", in.Name)...)
 	if len(in.Scopes) == 0 {
 		errs = append(errs, prober.FieldError{Path: "scopes", Msg: "is required (read, write, admin, reports)"})
 	}

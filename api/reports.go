@@ -107,9 +107,8 @@ func (s *Server) newReportKey(w http.ResponseWriter, r *http.Request, p Principa
 	if doc.JWK, err = k.JWK(); err != nil {
 		return err
 	}
-	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Location", Prefix+"/report-keys")
-	writeJSON(w, http.StatusCreated, doc)
+	writeSecretJSON(w, http.StatusCreated, doc)
 	return nil
 }
 

@@ -98,6 +98,9 @@ type Options struct {
 	OnChange func(tenantID string)
 	// RateLimit per API key; zero uses DefaultRateLimit.
 	RateLimit RateLimit
+	// AuthFailures bounds failed authentications per source address; zero
+	// fields use DefaultAuthFailureLimit. Its window runs on Now.
+	AuthFailures AuthFailureLimit
 }
 
 // Server is the API. Build it with New; serve Handler.
@@ -107,7 +110,8 @@ type Server struct {
 	doc    []byte // the OpenAPI document as JSON
 	router *mux.Router
 
-	limiter *limiter
+	limiter   *limiter
+	authFails *authFailures
 
 	mu     sync.Mutex
 	routes map[string]Scope // "METHOD /api/v1/path" → scope, for tests
@@ -146,8 +150,9 @@ func New(o Options) (*Server, error) {
 	}
 	s := &Server{
 		o: o, log: o.Logger, doc: doc,
-		limiter: newLimiter(o.RateLimit, o.Now),
-		routes:  map[string]Scope{}, touched: map[string]time.Time{},
+		limiter:   newLimiter(o.RateLimit, o.Now),
+		authFails: newAuthFailures(o.AuthFailures, o.Now, o.Logger),
+		routes:    map[string]Scope{}, touched: map[string]time.Time{},
 	}
 	s.router = s.buildRouter()
 	return s, nil
@@ -216,8 +221,17 @@ func (s *Server) wrap(scope Scope, h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var p Principal
 		if scope != ScopePublic {
+			src := source(r)
+			if wait, blocked := s.authFails.blocked(src); blocked {
+				s.tooMany(w, r, wait, "too many failed authentications from this address")
+				return
+			}
 			var err error
 			if p, err = s.authenticate(r); err != nil {
+				var pe *ProblemError
+				if errors.As(err, &pe) && pe.Status == http.StatusUnauthorized {
+					s.authFails.fail(src, r.URL.Path, pe.Detail)
+				}
 				s.fail(w, r, err)
 				return
 			}
@@ -226,9 +240,7 @@ func (s *Server) wrap(scope Scope, h handlerFunc) http.Handler {
 				return
 			}
 			if wait, ok := s.limiter.allow(p.KeyID); !ok {
-				secs := max(1, int(math.Ceil(wait.Seconds())))
-				w.Header().Set("Retry-After", fmt.Sprint(secs))
-				s.fail(w, r, Problem(http.StatusTooManyRequests, "Too Many Requests", fmt.Sprintf("rate limit of this key exceeded; retry in %d s", secs)))
+				s.tooMany(w, r, wait, "rate limit of this key exceeded")
 				return
 			}
 		}
@@ -236,6 +248,13 @@ func (s *Server) wrap(scope Scope, h handlerFunc) http.Handler {
 			s.fail(w, r, err)
 		}
 	})
+}
+
+// tooMany answers 429 with Retry-After (whole seconds, at least 1).
+func (s *Server) tooMany(w http.ResponseWriter, r *http.Request, wait time.Duration, why string) {
+	secs := max(1, int(math.Ceil(wait.Seconds())))
+	w.Header().Set("Retry-After", fmt.Sprint(secs))
+	s.fail(w, r, Problem(http.StatusTooManyRequests, "Too Many Requests", fmt.Sprintf("%s; retry in %d s", why, secs)))
 }
 
 // fail writes err as a problem; errors that are not problems are logged and

@@ -36,8 +36,20 @@ const MasterKeyFile = "master.key"
 
 // loadMasterKey reads the master key from the environment; without one it
 // uses <data_dir>/master.key, creating it (0600) on first start, and warns:
-// that key sits beside the data it protects.
-func loadMasterKey(cfg *config.Config, getenv func(string) string, log *slog.Logger) (crypt.MasterKey, error) {
+// that key sits beside the data it protects. It also says where the key
+// came from, for messages.
+func loadMasterKey(cfg *config.Config, getenv func(string) string, log *slog.Logger) (crypt.MasterKey, string, error) {
+	mk, err := loadKey(cfg, getenv, log)
+	switch {
+	case getenv(crypt.EnvKeyFile) != "":
+		return mk, crypt.EnvKeyFile + " (" + getenv(crypt.EnvKeyFile) + ")", err
+	case getenv(crypt.EnvKey) != "":
+		return mk, crypt.EnvKey, err
+	}
+	return mk, filepath.Join(cfg.DataDir, MasterKeyFile), err
+}
+
+func loadKey(cfg *config.Config, getenv func(string) string, log *slog.Logger) (crypt.MasterKey, error) {
 	mk, err := crypt.LoadMasterKey(getenv)
 	if err == nil || !errors.Is(err, crypt.ErrNoMasterKey) || getenv(crypt.EnvKey) != "" || getenv(crypt.EnvKeyFile) != "" {
 		return mk, err
@@ -129,6 +141,8 @@ func startAPI(ctx context.Context, d apiDeps) (http.Handler, *liveTargets, error
 		Store: d.registry, Samples: d.samples, Incidents: d.registry, States: d.engine.State,
 		MasterKey: d.masterKey, Config: live.cfg.Load, Now: d.now, Logger: d.log.With("component", "api"),
 		OnChange: func(string) { live.apply(context.WithoutCancel(ctx)) },
+		AuthFailures: api.AuthFailureLimit{Max: d.cfg.API.AuthFailures.Max, Window: d.cfg.API.AuthFailures.Window,
+			MaxSources: d.cfg.API.AuthFailures.MaxSources},
 	})
 	if err != nil {
 		return nil, nil, err

@@ -94,6 +94,12 @@ func Run(ctx context.Context, o Options) error {
 	}
 	metrics.RegisterBuildInfo(reg, o.Version, o.Revision)
 
+	lock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer lock.release()
+
 	samples, err := openStore(ctx, cfg, o.Now, log, reg)
 	if err != nil {
 		return err
@@ -107,7 +113,7 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}
 
-	masterKey, err := loadMasterKey(cfg, o.Getenv, log)
+	masterKey, keySource, err := loadMasterKey(cfg, o.Getenv, log)
 	if err != nil {
 		return err
 	}
@@ -116,6 +122,9 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	defer registry.Close()
+	if err := checkMasterKey(ctx, cfg, registry, masterKey, keySource); err != nil {
+		return err
+	}
 
 	bufOpts := tsdb.BufferOptions{Registerer: reg, Logger: log.With("component", "buffer")}
 	if cfg.Storage.Type == "influxdb" {
@@ -175,7 +184,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 
 	srv := &http.Server{
-		Handler:           mountAPI(routes(reg, samples, sched, cfg.Demo, o.Now), apiHandler),
+		Handler:           mountAPI(routes(reg, samples, sched, cfg, o.Now), apiHandler),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -372,7 +381,7 @@ func reloadLoop(ctx context.Context, o Options, log *slog.Logger, live *liveTarg
 			continue
 		}
 		if restartOnly(o.Config, cfg) {
-			log.Warn("config reload: only targets are reloaded; listen, data_dir, storage, location, workers and demo need a restart")
+			log.Warn("config reload: only targets are reloaded; listen, data_dir, storage, location, workers, demo, api and metrics need a restart")
 		}
 		if err := live.reload(ctx, cfg); err != nil {
 			log.Error("config reload refused; keeping the running config", "err", err)
@@ -385,7 +394,7 @@ func reloadLoop(ctx context.Context, o Options, log *slog.Logger, live *liveTarg
 func restartOnly(old, cur *config.Config) bool {
 	return old.Listen != cur.Listen || old.DataDir != cur.DataDir || old.Storage != cur.Storage ||
 		old.Location != cur.Location || old.Workers != cur.Workers || old.Demo != cur.Demo ||
-		old.AllowPrivateTargets != cur.AllowPrivateTargets
+		old.AllowPrivateTargets != cur.AllowPrivateTargets || old.API != cur.API || old.Metrics != cur.Metrics
 }
 
 // targetSet keeps the probe series to the targets that are checked, so
@@ -409,9 +418,9 @@ func (s *targetSet) replace(targets []prober.Target) []prober.Target {
 	return targets
 }
 
-func routes(reg *prometheus.Registry, store tsdb.Store, sched *schedule.Scheduler, withDemo bool, now func() time.Time) http.Handler {
+func routes(reg *prometheus.Registry, store tsdb.Store, sched *schedule.Scheduler, cfg *config.Config, now func() time.Time) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, EnableOpenMetrics: false}))
+	mux.Handle("GET /metrics", protectMetrics(cfg.Metrics, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, EnableOpenMetrics: false})))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -439,7 +448,7 @@ func routes(reg *prometheus.Registry, store tsdb.Store, sched *schedule.Schedule
 		}
 		writeJSON(w, status, checks)
 	})
-	if withDemo {
+	if cfg.Demo {
 		mux.Handle("GET /demo/", demo.Handler(now))
 	}
 	return mux

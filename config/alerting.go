@@ -210,8 +210,10 @@ func ValidateContactGroup(path string, g ContactGroup) []prober.FieldError {
 	if g.Name == "" {
 		add(path+".name", "is required")
 	}
+	errs = append(errs, prober.CheckText(path+".name", g.Name)...)
 	for j, m := range g.Members {
 		mp := fmt.Sprintf("%s.members[%d]", path, j)
+		errs = append(errs, prober.CheckText(mp+".name", m.Name)...)
 		if m.Email == "" && m.Phone == "" {
 			add(mp, "needs an email or a phone")
 		}
@@ -246,6 +248,7 @@ func (a Alerting) ValidatePolicy(path string, pol AlertPolicy, groupExists func(
 	if pol.Name == "" {
 		add(p+".name", "is required")
 	}
+	errs = append(errs, prober.CheckText(p+".name", pol.Name)...)
 	if pol.FailureThreshold < 0 || pol.SuccessThreshold < 0 {
 		add(p, "failure_threshold and success_threshold must not be negative")
 	}

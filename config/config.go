@@ -60,6 +60,9 @@ type Config struct {
 	// Quotas limit each tenant's API targets (count, minimum interval,
 	// checks per second); config-file targets are exempt.
 	Quotas quota.Config `yaml:"quotas"`
+	// API tunes the REST API's protections; Metrics guards /metrics.
+	API     API     `yaml:"api"`
+	Metrics Metrics `yaml:"metrics"`
 
 	Alerting      Alerting          `yaml:"alerting"`
 	ContactGroups []ContactGroup    `yaml:"contact_groups"`
@@ -301,6 +304,7 @@ func (c *Config) Validate() []prober.FieldError {
 	}
 	errs = append(errs, c.Quotas.Validate("quotas")...)
 	errs = append(errs, c.Registry.validate()...)
+	errs = append(errs, c.validateAccess()...)
 	return append(errs, c.validateAlerting()...)
 }
 

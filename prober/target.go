@@ -237,6 +237,8 @@ func (t *Target) Validate(prefix string) []FieldError {
 	if t.Name == "" {
 		add("name", "is required")
 	}
+	errs = append(errs, CheckText(prefix+".name", t.Name)...)
+	errs = append(errs, CheckLabels(prefix+".labels", t.Labels)...)
 	if !idPattern.MatchString(t.ID) {
 		add("id", "must be 1-128 letters, digits, '.', '_', ':' or '-', starting with a letter or digit (got %q)", t.ID)
 	}

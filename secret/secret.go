@@ -86,7 +86,9 @@ func (s Secret) MarshalYAML() (any, error) {
 }
 
 // UnmarshalYAML resolves the reference while the config is decoded, so a
-// missing variable or file is reported with the line it is on.
+// missing variable or file is reported with the line it is on. The error is
+// a *yaml.TypeError, which the decoder collects and goes on: every missing
+// secret of a file is reported at once, not just the first.
 func (s *Secret) UnmarshalYAML(n *yaml.Node) error {
 	var ref string
 	if err := n.Decode(&ref); err != nil {
@@ -94,7 +96,7 @@ func (s *Secret) UnmarshalYAML(n *yaml.Node) error {
 	}
 	v, err := Parse(ref)
 	if err != nil {
-		return fmt.Errorf("line %d: %w", n.Line, err)
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %v", n.Line, err)}}
 	}
 	*s = v
 	return nil

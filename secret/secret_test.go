@@ -67,3 +67,13 @@ func TestUnmarshalYAMLNamesTheLine(t *testing.T) {
 	err := yaml.Unmarshal([]byte("\np: env:SECRET_TEST_MISSING\n"), &v)
 	require.ErrorContains(t, err, "line 2")
 }
+
+// TestUnmarshalYAMLReportsEveryMissingSecret: the decoder goes on after a
+// missing reference, so all of them are named at once.
+func TestUnmarshalYAMLReportsEveryMissingSecret(t *testing.T) {
+	var v struct{ A, B, C Secret }
+	err := yaml.Unmarshal([]byte("a: env:SECRET_TEST_MISSING_A\nb: literal\nc: file:/nonexistent/secret-c\n"), &v)
+	require.ErrorContains(t, err, "line 1: environment variable SECRET_TEST_MISSING_A is not set")
+	require.ErrorContains(t, err, "line 3: reading secret file: open /nonexistent/secret-c")
+	require.Equal(t, "literal", v.B.Reveal())
+}

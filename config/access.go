@@ -1,0 +1,83 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/upwatch/upwatch/prober"
+	"github.com/upwatch/upwatch/secret"
+)
+
+// API tunes the REST API's protections.
+type API struct {
+	AuthFailures AuthFailures `yaml:"auth_failures"`
+}
+
+// AuthFailures limits failed authentications per source address (an IPv6
+// source is its /64): after Max failures within Window the source is
+// answered 429 until the window ends. Zero fields take the defaults.
+type AuthFailures struct {
+	Max    int           `yaml:"max"`    // default 20
+	Window time.Duration `yaml:"window"` // default 1m
+	// MaxSources caps how many sources are remembered (default 10000).
+	MaxSources int `yaml:"max_sources"`
+}
+
+// Bounds of AuthFailures (the API clamps to them as well).
+const (
+	MaxAuthFailures       = 100000
+	MaxAuthFailureWindow  = 24 * time.Hour
+	MaxAuthFailureSources = 1000000
+)
+
+// Metrics protects GET /metrics (it lists every tenant's target ids).
+// Off by default; with both set, either credential is accepted. /healthz
+// and /readyz stay open.
+type Metrics struct {
+	// BearerToken, when set, is accepted as Authorization: Bearer <token>.
+	BearerToken secret.Secret `yaml:"bearer_token"`
+	BasicAuth   BasicAuth     `yaml:"basic_auth"`
+}
+
+// BasicAuth is one user name and password for HTTP basic authentication.
+type BasicAuth struct {
+	Username string        `yaml:"username"`
+	Password secret.Secret `yaml:"password"`
+}
+
+// Enabled reports whether /metrics needs credentials.
+func (m Metrics) Enabled() bool {
+	return m.BearerToken.Reveal() != "" || m.BasicAuth.Username != ""
+}
+
+func (c *Config) validateAccess() []prober.FieldError {
+	var errs []prober.FieldError
+	add := func(path, format string, args ...any) {
+		errs = append(errs, prober.FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
+	}
+	af := c.API.AuthFailures
+	if af.Max < 0 || af.Max > MaxAuthFailures {
+		add("api.auth_failures.max", "must be from 1 to %d (0 for the default, 20)", MaxAuthFailures)
+	}
+	if af.Window != 0 && (af.Window < time.Second || af.Window > MaxAuthFailureWindow) {
+		add("api.auth_failures.window", "must be from 1s to %s (0 for the default, 1m)", MaxAuthFailureWindow)
+	}
+	if af.MaxSources < 0 || af.MaxSources > MaxAuthFailureSources {
+		add("api.auth_failures.max_sources", "must be from 1 to %d (0 for the default, 10000)", MaxAuthFailureSources)
+	}
+	if !c.Metrics.BearerToken.IsZero() && c.Metrics.BearerToken.Reveal() == "" {
+		add("metrics.bearer_token", "is empty")
+	}
+	b := c.Metrics.BasicAuth
+	switch {
+	case b.Username == "" && !b.Password.IsZero():
+		add("metrics.basic_auth.username", "is required with a password")
+	case b.Username != "" && b.Password.Reveal() == "":
+		add("metrics.basic_auth.password", "is required with a username (a secret: env:NAME or file:/path)")
+	case strings.Contains(b.Username, ":"):
+		add("metrics.basic_auth.username", "must not contain ':'")
+	}
+	errs = append(errs, prober.CheckText("metrics.basic_auth.username", b.Username)...)
+	return errs
+}

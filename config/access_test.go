@@ -1,0 +1,72 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestAccessSections(t *testing.T) {
+	t.Setenv("UPWATCH_TEST_SCRAPE_PASSWORD", "pw")
+	cfg, err := Parse(strings.NewReader(`
+api:
+  auth_failures: {max: 5, window: 10m, max_sources: 500}
+metrics:
+  basic_auth: {username: prom, password: env:UPWATCH_TEST_SCRAPE_PASSWORD}
+`), "t.yaml", noEnv)
+	require.NoError(t, err)
+	require.Equal(t, AuthFailures{Max: 5, Window: 10 * time.Minute, MaxSources: 500}, cfg.API.AuthFailures)
+	require.True(t, cfg.Metrics.Enabled())
+	require.Equal(t, "pw", cfg.Metrics.BasicAuth.Password.Reveal())
+
+	cfg, err = Parse(strings.NewReader(""), "t.yaml", noEnv)
+	require.NoError(t, err)
+	require.False(t, cfg.Metrics.Enabled(), "/metrics is open by default")
+
+	_, err = Parse(strings.NewReader(`
+api:
+  auth_failures: {max: 100001, window: 25h, max_sources: -1}
+metrics:
+  bearer_token: ""
+  basic_auth: {username: "a:b", password: x}
+`), "t.yaml", noEnv)
+	var ce *Error
+	require.True(t, errors.As(err, &ce), "%v", err)
+	got := map[string]string{}
+	for _, e := range ce.Errors {
+		got[e.Path] = e.Msg
+	}
+	require.Equal(t, map[string]string{
+		"api.auth_failures.max":         "must be from 1 to 100000 (0 for the default, 20)",
+		"api.auth_failures.window":      "must be from 1s to 24h0m0s (0 for the default, 1m)",
+		"api.auth_failures.max_sources": "must be from 1 to 1000000 (0 for the default, 10000)",
+		"metrics.basic_auth.username":   "must not contain ':'",
+	}, got)
+
+	_, err = Parse(strings.NewReader("metrics:\n  basic_auth: {username: prom}\n"), "t.yaml", noEnv)
+	require.ErrorContains(t, err, "metrics.basic_auth.password: is required with a username")
+}
+
+// TestEveryMissingSecretIsReported: two missing env: references and a
+// missing file: one are all named, each with its line, not just the first.
+func TestEveryMissingSecretIsReported(t *testing.T) {
+	_, err := Parse(strings.NewReader(`registry:
+  type: postgres
+  postgres: {url: env:UPWATCH_TEST_MISSING_PG}
+metrics:
+  bearer_token: env:UPWATCH_TEST_MISSING_TOKEN
+  basic_auth: {username: p, password: file:/nonexistent/upwatch-test-password}
+`), "t.yaml", noEnv)
+	require.Error(t, err)
+	for _, want := range []string{
+		"line 3: environment variable UPWATCH_TEST_MISSING_PG is not set",
+		"line 5: environment variable UPWATCH_TEST_MISSING_TOKEN is not set",
+		"line 6: reading secret file: open /nonexistent/upwatch-test-password",
+	} {
+		require.ErrorContains(t, err, want)
+	}
+	require.True(t, strings.HasPrefix(err.Error(), "config t.yaml: "), err.Error())
+}
