@@ -18,9 +18,7 @@ import (
 // notificationColumns are scanned by scanNotification, in this order.
 const notificationColumns = `key, channel, message, status, attempts, next_attempt, last_error, created_at, sent_at`
 
-type scanner interface{ Scan(dest ...any) error }
-
-func scanNotification(sc scanner, mk crypt.MasterKey) (alerting.Notification, error) {
+func (s *Registry) scanNotification(sc scanner) (alerting.Notification, error) {
 	var n alerting.Notification
 	var msg, status string
 	var next, created, sent sql.NullInt64
@@ -33,7 +31,7 @@ func scanNotification(sc scanner, mk crypt.MasterKey) (alerting.Notification, er
 	if sealed, ok := strings.CutPrefix(n.Message.To.WebhookURL, sealedPrefix); ok {
 		b, err := base64.RawStdEncoding.DecodeString(sealed)
 		if err == nil {
-			b, err = mk.Open(b, webhookAAD(n.Key))
+			b, err = s.masterKey.Open(b, webhookAAD(n.Key))
 		}
 		if err != nil {
 			return n, fmt.Errorf("notification %q: webhook address: %w", n.Key, err)
@@ -81,7 +79,6 @@ func (s *Registry) Claim(ctx context.Context, now time.Time, lease time.Duration
 	at, until := now.UnixNano(), now.Add(lease).UnixNano()
 	var out []alerting.Notification
 	err := s.withTx(ctx, func(tx txn) error {
-		out = out[:0] // a retry starts over
 		rows, err := tx.query(ctx, `WITH due AS (
 				SELECT key FROM outbox
 				WHERE status = 'pending' AND next_attempt <= ? AND (lease_until IS NULL OR lease_until <= ?)
@@ -89,18 +86,8 @@ func (s *Registry) Claim(ctx context.Context, now time.Time, lease time.Duration
 			UPDATE outbox SET lease_until = ?, attempts = attempts + 1
 			WHERE key IN (SELECT key FROM due)
 			RETURNING `+notificationColumns, at, at, limit, until)
-		if err != nil {
-			return err
-		}
-		defer func() { _ = rows.Close() }()
-		for rows.Next() {
-			n, err := scanNotification(rows, s.masterKey)
-			if err != nil {
-				return err
-			}
-			out = append(out, n)
-		}
-		return rows.Err()
+		out, err = scanAll(rows, err, s.scanNotification) // a retry starts over
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("registry store: claim: %w", err)
@@ -201,19 +188,8 @@ func (s *Registry) Notifications(ctx context.Context, q NotificationQuery) ([]al
 	}
 	rows, err := s.query(ctx, `SELECT `+notificationColumns+` FROM outbox`+w.String()+` ORDER BY created_at DESC, key DESC LIMIT ?`,
 		append(w.args, clampLimit(q.Limit))...)
+	out, err := scanAll(rows, err, s.scanNotification)
 	if err != nil {
-		return nil, fmt.Errorf("registry store: notifications: %w", err)
-	}
-	defer func() { _ = rows.Close() }()
-	var out []alerting.Notification
-	for rows.Next() {
-		n, err := scanNotification(rows, s.masterKey)
-		if err != nil {
-			return nil, fmt.Errorf("registry store: notifications: %w", err)
-		}
-		out = append(out, n)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("registry store: notifications: %w", err)
 	}
 	return out, nil

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -58,12 +57,7 @@ func OpenPostgres(ctx context.Context, o PostgresOptions) (*Registry, error) {
 	if o.URL == "" {
 		return nil, errors.New("registry store: no PostgreSQL URL given")
 	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
+	o.Logger, o.Now = orDefaults(o.Logger, o.Now)
 	cfg, err := pgx.ParseConfig(o.URL)
 	if err != nil {
 		// The parser's message quotes the URL (password masked, but

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -74,6 +76,17 @@ type dialect struct {
 	lockRow, skipLocked string
 }
 
+// orDefaults fills in an unset logger (discard) and clock (time.Now).
+func orDefaults(l *slog.Logger, now func() time.Time) (*slog.Logger, func() time.Time) {
+	if l == nil {
+		l = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return l, now
+}
+
 // Path returns the SQLite database file; it is empty on PostgreSQL.
 func (s *Registry) Path() string { return s.path }
 
@@ -110,6 +123,26 @@ func (s *Registry) query(ctx context.Context, query string, args ...any) (*sql.R
 // queryRow runs a read of one row.
 func (s *Registry) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
 	return s.r.QueryRowContext(ctx, s.d.bind(query), args...)
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+// scanAll reads every row of a query (rows and err are its answer) with
+// scan, and closes rows.
+func scanAll[T any](rows *sql.Rows, err error, scan func(sc scanner) (T, error)) ([]T, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = rows.Close() }()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
 }
 
 // txn is a write transaction whose queries are bound to the engine.

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"strconv"
 	"time"
@@ -58,12 +57,7 @@ func OpenSQLite(ctx context.Context, o SQLiteOptions) (*Registry, error) {
 	if o.Path == "" {
 		return nil, errors.New("registry store: no database path given")
 	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
+	o.Logger, o.Now = orDefaults(o.Logger, o.Now)
 	if err := sqlitedb.CheckPath("registry store", o.Path); err != nil {
 		return nil, err
 	}

@@ -14,24 +14,26 @@ import (
 // LoadStates returns every target's last committed state, keyed by target ID.
 func (s *Registry) LoadStates(ctx context.Context) (map[string]alerting.State, error) {
 	rows, err := s.query(ctx, `SELECT target_id, state FROM alert_state`)
+	type row struct {
+		id string
+		st alerting.State
+	}
+	states, err := scanAll(rows, err, func(sc scanner) (r row, err error) {
+		var raw string
+		if err := sc.Scan(&r.id, &raw); err != nil {
+			return r, err
+		}
+		if err := json.Unmarshal([]byte(raw), &r.st); err != nil {
+			return r, fmt.Errorf("state of target %q: %w", r.id, err)
+		}
+		return r, nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("registry store: load states: %w", err)
 	}
-	defer func() { _ = rows.Close() }()
-	out := make(map[string]alerting.State)
-	for rows.Next() {
-		var id, raw string
-		if err := rows.Scan(&id, &raw); err != nil {
-			return nil, fmt.Errorf("registry store: load states: %w", err)
-		}
-		var st alerting.State
-		if err := json.Unmarshal([]byte(raw), &st); err != nil {
-			return nil, fmt.Errorf("registry store: load state of target %q: %w", id, err)
-		}
-		out[id] = st
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("registry store: load states: %w", err)
+	out := make(map[string]alerting.State, len(states))
+	for _, r := range states {
+		out[r.id] = r.st
 	}
 	return out, nil
 }
@@ -130,22 +132,13 @@ func (s *Registry) Incidents(ctx context.Context, q IncidentQuery) ([]alerting.I
 	}
 	rows, err := s.query(ctx, `SELECT id, target_id, start, "end", cause, suppressed, suppressed_reason, in_maintenance FROM incidents`+
 		w.String()+` ORDER BY start DESC, id DESC LIMIT ?`, append(w.args, clampLimit(q.Limit))...)
-	if err != nil {
-		return nil, fmt.Errorf("registry store: incidents: %w", err)
-	}
-	defer func() { _ = rows.Close() }()
-	var out []alerting.Incident
-	for rows.Next() {
-		var inc alerting.Incident
+	out, err := scanAll(rows, err, func(sc scanner) (inc alerting.Incident, err error) {
 		var start, end sql.NullInt64
-		if err := rows.Scan(&inc.ID, &inc.TargetID, &start, &end, &inc.Cause, &inc.Suppressed,
-			&inc.SuppressedReason, &inc.InMaintenance); err != nil {
-			return nil, fmt.Errorf("registry store: incidents: %w", err)
-		}
+		err = sc.Scan(&inc.ID, &inc.TargetID, &start, &end, &inc.Cause, &inc.Suppressed, &inc.SuppressedReason, &inc.InMaintenance)
 		inc.Start, inc.End = fromNanos(start), fromNanos(end)
-		out = append(out, inc)
-	}
-	if err := rows.Err(); err != nil {
+		return inc, err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("registry store: incidents: %w", err)
 	}
 	return out, nil

@@ -119,42 +119,29 @@ func (s *Registry) Tenant(ctx context.Context, id string) (Tenant, error) {
 // Tenants lists every tenant by id.
 func (s *Registry) Tenants(ctx context.Context) ([]Tenant, error) {
 	rows, err := s.query(ctx, `SELECT id, name, created_at FROM tenants ORDER BY id`)
-	if err != nil {
-		return nil, s.wrap("tenants", err)
-	}
-	defer func() { _ = rows.Close() }()
-	var out []Tenant
-	for rows.Next() {
-		var t Tenant
+	out, err := scanAll(rows, err, func(sc scanner) (t Tenant, err error) {
 		var created sql.NullInt64
-		if err := rows.Scan(&t.ID, &t.Name, &created); err != nil {
-			return nil, s.wrap("tenants", err)
-		}
+		err = sc.Scan(&t.ID, &t.Name, &created)
 		t.CreatedAt = fromNanos(created)
-		out = append(out, t)
-	}
-	return out, s.wrap("tenants", rows.Err())
+		return t, err
+	})
+	return out, s.wrap("tenants", err)
 }
 
 const keyColumns = `id, tenant_id, name, prefix, hash, scopes, created_at, expires_at, revoked_at, last_used_at`
 
-func scanKeys(rows *sql.Rows) ([]APIKey, error) {
-	defer func() { _ = rows.Close() }()
-	var out []APIKey
-	for rows.Next() {
-		var k APIKey
-		var scopes string
-		var created, expires, revoked, used sql.NullInt64
-		if err := rows.Scan(&k.ID, &k.TenantID, &k.Name, &k.Prefix, &k.Hash, &scopes, &created, &expires, &revoked, &used); err != nil {
-			return nil, err
-		}
-		if err := json.Unmarshal([]byte(scopes), &k.Scopes); err != nil {
-			return nil, fmt.Errorf("key %s: scopes: %w", k.ID, err)
-		}
-		k.CreatedAt, k.ExpiresAt, k.RevokedAt, k.LastUsedAt = fromNanos(created), fromNanos(expires), fromNanos(revoked), fromNanos(used)
-		out = append(out, k)
+func scanKey(sc scanner) (APIKey, error) {
+	var k APIKey
+	var scopes string
+	var created, expires, revoked, used sql.NullInt64
+	if err := sc.Scan(&k.ID, &k.TenantID, &k.Name, &k.Prefix, &k.Hash, &scopes, &created, &expires, &revoked, &used); err != nil {
+		return k, err
 	}
-	return out, rows.Err()
+	if err := json.Unmarshal([]byte(scopes), &k.Scopes); err != nil {
+		return k, fmt.Errorf("key %s: scopes: %w", k.ID, err)
+	}
+	k.CreatedAt, k.ExpiresAt, k.RevokedAt, k.LastUsedAt = fromNanos(created), fromNanos(expires), fromNanos(revoked), fromNanos(used)
+	return k, nil
 }
 
 // CreateAPIKey stores a key's hash; the tenant must exist.
@@ -176,37 +163,22 @@ func (s *Registry) CreateAPIKey(ctx context.Context, k APIKey) error {
 // the caller compares hashes.
 func (s *Registry) APIKeysByPrefix(ctx context.Context, prefix string) ([]APIKey, error) {
 	rows, err := s.query(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE prefix = ?`, prefix)
-	if err != nil {
-		return nil, s.wrap("API keys by prefix", err)
-	}
-	keys, err := scanKeys(rows)
+	keys, err := scanAll(rows, err, scanKey)
 	return keys, s.wrap("API keys by prefix", err)
 }
 
 // APIKeys lists a tenant's keys, oldest first, revoked ones included.
 func (s *Registry) APIKeys(ctx context.Context, tenantID string) ([]APIKey, error) {
 	rows, err := s.query(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE tenant_id = ? ORDER BY created_at, id`, tenantID)
-	if err != nil {
-		return nil, s.wrap("API keys", err)
-	}
-	keys, err := scanKeys(rows)
+	keys, err := scanAll(rows, err, scanKey)
 	return keys, s.wrap("API keys", err)
 }
 
 // APIKey returns one of a tenant's keys, or ErrNotFound.
 func (s *Registry) APIKey(ctx context.Context, tenantID, id string) (APIKey, error) {
 	rows, err := s.query(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE tenant_id = ? AND id = ?`, tenantID, id)
-	if err != nil {
-		return APIKey{}, s.wrap("API key", err)
-	}
-	keys, err := scanKeys(rows)
-	if err == nil && len(keys) == 0 {
-		err = ErrNotFound
-	}
-	if err != nil {
-		return APIKey{}, s.wrap("API key "+id, err)
-	}
-	return keys[0], nil
+	k, err := first(scanAll(rows, err, scanKey))
+	return k, s.wrap("API key "+id, err)
 }
 
 // RevokeAPIKey marks a tenant's key revoked at at (a key already revoked
@@ -239,21 +211,13 @@ func (s *Registry) Audit(ctx context.Context, tenantID string, q AuditQuery) ([]
 		query, args = query+` AND id < ?`, append(args, q.Before)
 	}
 	rows, err := s.query(ctx, query+` ORDER BY id DESC LIMIT ?`, append(args, clampLimit(q.Limit))...)
-	if err != nil {
-		return nil, s.wrap("audit", err)
-	}
-	defer func() { _ = rows.Close() }()
-	var out []AuditEntry
-	for rows.Next() {
-		var e AuditEntry
+	out, err := scanAll(rows, err, func(sc scanner) (e AuditEntry, err error) {
 		var at sql.NullInt64
-		if err := rows.Scan(&e.ID, &e.TenantID, &e.KeyID, &e.Action, &e.ObjectType, &e.ObjectID, &at); err != nil {
-			return nil, s.wrap("audit", err)
-		}
+		err = sc.Scan(&e.ID, &e.TenantID, &e.KeyID, &e.Action, &e.ObjectType, &e.ObjectID, &at)
 		e.At = fromNanos(at)
-		out = append(out, e)
-	}
-	return out, s.wrap("audit", rows.Err())
+		return e, err
+	})
+	return out, s.wrap("audit", err)
 }
 
 // CreateTarget stores an API target under a new key and returns that key;
@@ -282,37 +246,32 @@ func (s *Registry) DeleteTarget(ctx context.Context, tenantID, id string) error 
 
 const targetColumns = `id, tenant_id, target_key, spec, secrets, paused, created_at, updated_at`
 
-func scanTargets(rows *sql.Rows) ([]TargetRecord, error) {
-	defer func() { _ = rows.Close() }()
-	var out []TargetRecord
-	for rows.Next() {
-		var t TargetRecord
-		var spec string
-		var created, updated sql.NullInt64
-		if err := rows.Scan(&t.ID, &t.TenantID, &t.Key, &spec, &t.Secrets, &t.Paused, &created, &updated); err != nil {
-			return nil, err
-		}
-		t.Spec, t.CreatedAt, t.UpdatedAt = []byte(spec), fromNanos(created), fromNanos(updated)
-		out = append(out, t)
-	}
-	return out, rows.Err()
+func scanTarget(sc scanner) (t TargetRecord, err error) {
+	var spec string
+	var created, updated sql.NullInt64
+	err = sc.Scan(&t.ID, &t.TenantID, &t.Key, &spec, &t.Secrets, &t.Paused, &created, &updated)
+	t.Spec, t.CreatedAt, t.UpdatedAt = []byte(spec), fromNanos(created), fromNanos(updated)
+	return t, err
 }
 
 // Target returns a tenant's target, or ErrNotFound (also when another
 // tenant has it).
 func (s *Registry) Target(ctx context.Context, tenantID, id string) (TargetRecord, error) {
 	rows, err := s.query(ctx, `SELECT `+targetColumns+` FROM api_targets WHERE tenant_id = ? AND id = ?`, tenantID, id)
-	if err != nil {
-		return TargetRecord{}, s.wrap("target", err)
-	}
-	ts, err := scanTargets(rows)
-	if err == nil && len(ts) == 0 {
+	t, err := first(scanAll(rows, err, scanTarget))
+	return t, s.wrap("target "+id, err)
+}
+
+// first is the first of list, or ErrNotFound if it is empty.
+func first[T any](list []T, err error) (T, error) {
+	if err == nil && len(list) == 0 {
 		err = ErrNotFound
 	}
 	if err != nil {
-		return TargetRecord{}, s.wrap("target "+id, err)
+		var zero T
+		return zero, err
 	}
-	return ts[0], nil
+	return list[0], nil
 }
 
 // Targets lists a tenant's targets by id; an empty tenantID lists every
@@ -323,10 +282,7 @@ func (s *Registry) Targets(ctx context.Context, tenantID string) ([]TargetRecord
 		query, args = query+` WHERE tenant_id = ?`, append(args, tenantID)
 	}
 	rows, err := s.query(ctx, query+` ORDER BY tenant_id, id`, args...)
-	if err != nil {
-		return nil, s.wrap("targets", err)
-	}
-	ts, err := scanTargets(rows)
+	ts, err := scanAll(rows, err, scanTarget)
 	return ts, s.wrap("targets", err)
 }
 
@@ -382,22 +338,14 @@ func (s *Registry) Objects(ctx context.Context, kind ObjectKind, tenantID string
 		query, args = query+` WHERE tenant_id = ?`, append(args, tenantID)
 	}
 	rows, err := s.query(ctx, query+` ORDER BY tenant_id, id`, args...)
-	if err != nil {
-		return nil, s.wrap(string(kind), err)
-	}
-	defer func() { _ = rows.Close() }()
-	var out []Object
-	for rows.Next() {
-		var o Object
+	out, err := scanAll(rows, err, func(sc scanner) (o Object, err error) {
 		var spec string
 		var created, updated sql.NullInt64
-		if err := rows.Scan(&o.TenantID, &o.ID, &spec, &created, &updated); err != nil {
-			return nil, s.wrap(string(kind), err)
-		}
+		err = sc.Scan(&o.TenantID, &o.ID, &spec, &created, &updated)
 		o.Spec, o.CreatedAt, o.UpdatedAt = []byte(spec), fromNanos(created), fromNanos(updated)
-		out = append(out, o)
-	}
-	return out, s.wrap(string(kind), rows.Err())
+		return o, err
+	})
+	return out, s.wrap(string(kind), err)
 }
 
 // Object returns one of a tenant's objects, or ErrNotFound.
@@ -448,7 +396,7 @@ func (s *Registry) RetireReportKey(ctx context.Context, tenantID, kid string, at
 func (s *Registry) openReportKey(tenantID, kid string, sealed []byte, created sql.NullInt64) (report.Key, error) {
 	secret, err := s.masterKey.Open(sealed, reportKeyAAD(tenantID, kid))
 	if err != nil {
-		return report.Key{}, fmt.Errorf("registry store: report key %s: %w", kid, err)
+		return report.Key{}, fmt.Errorf("report key %s: %w", kid, err)
 	}
 	return report.Key{ID: kid, Secret: secret, CreatedAt: fromNanos(created)}, nil
 }
@@ -457,25 +405,16 @@ func (s *Registry) openReportKey(tenantID, kid string, sealed []byte, created sq
 // included.
 func (s *Registry) ReportKeys(ctx context.Context, tenantID string) ([]report.Key, error) {
 	rows, err := s.query(ctx, `SELECT kid, secret, created_at FROM report_keys WHERE tenant_id = ? ORDER BY created_at DESC, kid DESC`, tenantID)
-	if err != nil {
-		return nil, s.wrap("report keys", err)
-	}
-	defer func() { _ = rows.Close() }()
-	var out []report.Key
-	for rows.Next() {
+	out, err := scanAll(rows, err, func(sc scanner) (report.Key, error) {
 		var kid string
 		var sealed []byte
 		var created sql.NullInt64
-		if err := rows.Scan(&kid, &sealed, &created); err != nil {
-			return nil, s.wrap("report keys", err)
+		if err := sc.Scan(&kid, &sealed, &created); err != nil {
+			return report.Key{}, err
 		}
-		k, err := s.openReportKey(tenantID, kid, sealed, created)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, k)
-	}
-	return out, s.wrap("report keys", rows.Err())
+		return s.openReportKey(tenantID, kid, sealed, created)
+	})
+	return out, s.wrap("report keys", err)
 }
 
 // ReportKeyInfo is a report key's metadata, without its secret.
@@ -493,24 +432,13 @@ type ReportKeyInfo struct {
 func (s *Registry) ReportKeyInfos(ctx context.Context, tenantID string) ([]ReportKeyInfo, error) {
 	rows, err := s.query(ctx, `SELECT kid, created_at, retired_at FROM report_keys WHERE tenant_id = ?
 		ORDER BY created_at DESC, kid DESC`, tenantID)
-	if err != nil {
-		return nil, s.wrap("report keys", err)
-	}
-	defer func() { _ = rows.Close() }()
-	var out []ReportKeyInfo
-	for rows.Next() {
-		var k ReportKeyInfo
+	out, err := scanAll(rows, err, func(sc scanner) (k ReportKeyInfo, err error) {
 		var created, retired sql.NullInt64
-		if err := rows.Scan(&k.KID, &created, &retired); err != nil {
-			return nil, s.wrap("report keys", err)
-		}
-		k.CreatedAt = fromNanos(created)
-		if retired.Valid {
-			k.RetiredAt = fromNanos(retired)
-		}
-		out = append(out, k)
-	}
-	return out, s.wrap("report keys", rows.Err())
+		err = sc.Scan(&k.KID, &created, &retired)
+		k.CreatedAt, k.RetiredAt = fromNanos(created), fromNanos(retired)
+		return k, err
+	})
+	return out, s.wrap("report keys", err)
 }
 
 // LookupReportKey finds one of a tenant's report keys by kid.
@@ -525,5 +453,8 @@ func (s *Registry) LookupReportKey(ctx context.Context, tenantID, kid string) (r
 		return report.Key{}, false, s.wrap("report key "+kid, err)
 	}
 	k, err := s.openReportKey(tenantID, kid, sealed, created)
-	return k, err == nil, err
+	if err != nil {
+		return report.Key{}, false, fmt.Errorf("registry store: %w", err)
+	}
+	return k, true, nil
 }
