@@ -27,22 +27,30 @@ func (b TargetBatch) Empty() bool {
 	return len(b.Create) == 0 && len(b.Update) == 0 && len(b.Delete) == 0 && len(b.Audit) == 0
 }
 
-// ApplyTargets applies b in one transaction: every write or none. Records
-// and audit entries must belong to b.TenantID. Deletes run first, then
-// updates, then creates, then the audit entries.
-func (s *Registry) ApplyTargets(ctx context.Context, b TargetBatch) error {
+// check rejects a batch without a tenant or with records of another.
+func (b TargetBatch) check() error {
 	if b.TenantID == "" {
-		return errors.New("registry store: apply targets: no tenant")
+		return errors.New("no tenant")
 	}
 	for _, t := range append(append([]TargetRecord(nil), b.Create...), b.Update...) {
 		if t.ID == "" || t.TenantID != b.TenantID {
-			return fmt.Errorf("registry store: apply targets: target %q must have an id and belong to tenant %q", t.ID, b.TenantID)
+			return fmt.Errorf("target %q must have an id and belong to tenant %q", t.ID, b.TenantID)
 		}
 	}
 	for _, e := range b.Audit {
 		if e.TenantID != b.TenantID {
-			return fmt.Errorf("registry store: apply targets: audit entry of tenant %q in a batch of %q", e.TenantID, b.TenantID)
+			return fmt.Errorf("audit entry of tenant %q in a batch of %q", e.TenantID, b.TenantID)
 		}
+	}
+	return nil
+}
+
+// ApplyTargets applies b in one transaction: every write or none. Records
+// and audit entries must belong to b.TenantID. Deletes run first, then
+// updates, then creates, then the audit entries.
+func (s *Registry) ApplyTargets(ctx context.Context, b TargetBatch) error {
+	if err := b.check(); err != nil {
+		return fmt.Errorf("registry store: apply targets: %w", err)
 	}
 	if b.Empty() {
 		return nil
