@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 )
@@ -28,53 +27,61 @@ func (b TargetBatch) Empty() bool {
 	return len(b.Create) == 0 && len(b.Update) == 0 && len(b.Delete) == 0 && len(b.Audit) == 0
 }
 
-// ApplyTargets applies b in one transaction: every write or none. Records
-// and audit entries must belong to b.TenantID. Deletes run first, then
-// updates, then creates, then the audit entries.
-func (s *SQLite) ApplyTargets(ctx context.Context, b TargetBatch) error {
+// check rejects a batch without a tenant or with records of another.
+func (b TargetBatch) check() error {
 	if b.TenantID == "" {
-		return errors.New("registry store: apply targets: no tenant")
+		return errors.New("no tenant")
 	}
 	for _, t := range append(append([]TargetRecord(nil), b.Create...), b.Update...) {
 		if t.ID == "" || t.TenantID != b.TenantID {
-			return fmt.Errorf("registry store: apply targets: target %q must have an id and belong to tenant %q", t.ID, b.TenantID)
+			return fmt.Errorf("target %q must have an id and belong to tenant %q", t.ID, b.TenantID)
 		}
 	}
 	for _, e := range b.Audit {
 		if e.TenantID != b.TenantID {
-			return fmt.Errorf("registry store: apply targets: audit entry of tenant %q in a batch of %q", e.TenantID, b.TenantID)
+			return fmt.Errorf("audit entry of tenant %q in a batch of %q", e.TenantID, b.TenantID)
 		}
+	}
+	return nil
+}
+
+// ApplyTargets applies b in one transaction: every write or none. Records
+// and audit entries must belong to b.TenantID. Deletes run first, then
+// updates, then creates, then the audit entries.
+func (s *Registry) ApplyTargets(ctx context.Context, b TargetBatch) error {
+	if err := b.check(); err != nil {
+		return fmt.Errorf("registry store: apply targets: %w", err)
 	}
 	if b.Empty() {
 		return nil
 	}
-	err := s.withTx(ctx, func(tx *sql.Tx) error {
+	err := s.withTx(ctx, func(tx txn) error {
 		for _, id := range b.Delete {
-			if err := affected(tx.ExecContext(ctx, `DELETE FROM api_targets WHERE tenant_id = ? AND id = ?`, b.TenantID, id)); err != nil {
-				return wrap("delete target "+id, err)
+			if err := affected(tx.exec(ctx, `DELETE FROM api_targets WHERE tenant_id = ? AND id = ?`, b.TenantID, id)); err != nil {
+				return s.wrap("delete target "+id, err)
 			}
 		}
 		for _, t := range b.Update {
-			if err := affected(tx.ExecContext(ctx, `UPDATE api_targets SET spec = ?, secrets = ?, paused = ?, updated_at = ? WHERE tenant_id = ? AND id = ?`,
+			if err := affected(tx.exec(ctx, `UPDATE api_targets SET spec = ?, secrets = ?, paused = ?, updated_at = ? WHERE tenant_id = ? AND id = ?`,
 				string(t.Spec), t.Secrets, t.Paused, nanos(t.UpdatedAt), t.TenantID, t.ID)); err != nil {
-				return wrap("update target "+t.ID, err)
+				return s.wrap("update target "+t.ID, err)
 			}
 		}
 		for i := range b.Create {
-			if err := insertTarget(ctx, tx, sqliteBind, &b.Create[i]); err != nil {
-				return wrap("create target "+b.Create[i].ID, err)
+			if err := insertTarget(ctx, tx, &b.Create[i]); err != nil {
+				return s.wrap("create target "+b.Create[i].ID, err)
 			}
 		}
 		for _, e := range b.Audit {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO audit_log (tenant_id, key_id, action, object_type, object_id, at) VALUES (?, ?, ?, ?, ?, ?)`,
+			if _, err := tx.exec(ctx, `INSERT INTO audit_log (tenant_id, key_id, action, object_type, object_id, at) VALUES (?, ?, ?, ?, ?, ?)`,
 				e.TenantID, e.KeyID, e.Action, e.ObjectType, e.ObjectID, nanos(e.At)); err != nil {
-				return wrap("append audit", err)
+				return s.wrap("append audit", err)
 			}
 		}
 		return nil
 	})
 	if err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrConflict) {
-		return wrap("apply targets", err)
+		return s.wrap("apply targets", err)
 	}
 	return err
 }

@@ -18,9 +18,7 @@ import (
 // notificationColumns are scanned by scanNotification, in this order.
 const notificationColumns = `key, channel, message, status, attempts, next_attempt, last_error, created_at, sent_at`
 
-type scanner interface{ Scan(dest ...any) error }
-
-func scanNotification(sc scanner, mk crypt.MasterKey) (alerting.Notification, error) {
+func (s *Registry) scanNotification(sc scanner) (alerting.Notification, error) {
 	var n alerting.Notification
 	var msg, status string
 	var next, created, sent sql.NullInt64
@@ -33,7 +31,7 @@ func scanNotification(sc scanner, mk crypt.MasterKey) (alerting.Notification, er
 	if sealed, ok := strings.CutPrefix(n.Message.To.WebhookURL, sealedPrefix); ok {
 		b, err := base64.RawStdEncoding.DecodeString(sealed)
 		if err == nil {
-			b, err = mk.Open(b, webhookAAD(n.Key))
+			b, err = s.masterKey.Open(b, webhookAAD(n.Key))
 		}
 		if err != nil {
 			return n, fmt.Errorf("notification %q: webhook address: %w", n.Key, err)
@@ -68,9 +66,10 @@ func encodeMessage(n alerting.Notification, mk crypt.MasterKey) ([]byte, error) 
 // Claim leases up to limit pending notifications that are due at now and not
 // leased (or whose lease has ended by now), oldest created first, until
 // now+lease, and counts an attempt on each. The selection and the lease are
-// one write transaction, so concurrent claimers, in this process or another
-// on the same file, never get the same notification while its lease lasts.
-func (s *SQLite) Claim(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]alerting.Notification, error) {
+// one write transaction, and on PostgreSQL the selected rows are locked FOR
+// UPDATE SKIP LOCKED, so concurrent claimers, in this process or another,
+// never get the same notification while its lease lasts.
+func (s *Registry) Claim(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]alerting.Notification, error) {
 	if lease <= 0 {
 		return nil, fmt.Errorf("registry store: claim: lease must be positive, got %s", lease)
 	}
@@ -79,25 +78,16 @@ func (s *SQLite) Claim(ctx context.Context, now time.Time, lease time.Duration, 
 	}
 	at, until := now.UnixNano(), now.Add(lease).UnixNano()
 	var out []alerting.Notification
-	err := s.withTx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `UPDATE outbox SET lease_until = ?, attempts = attempts + 1
-			WHERE key IN (
+	err := s.withTx(ctx, func(tx txn) error {
+		rows, err := tx.query(ctx, `WITH due AS (
 				SELECT key FROM outbox
 				WHERE status = 'pending' AND next_attempt <= ? AND (lease_until IS NULL OR lease_until <= ?)
-				ORDER BY created_at, key LIMIT ?)
-			RETURNING `+notificationColumns, until, at, at, limit)
-		if err != nil {
-			return err
-		}
-		defer func() { _ = rows.Close() }()
-		for rows.Next() {
-			n, err := scanNotification(rows, s.opts.MasterKey)
-			if err != nil {
-				return err
-			}
-			out = append(out, n)
-		}
-		return rows.Err()
+				ORDER BY created_at, key LIMIT ?`+s.d.skipLocked+`)
+			UPDATE outbox SET lease_until = ?, attempts = attempts + 1
+			WHERE key IN (SELECT key FROM due)
+			RETURNING `+notificationColumns, at, at, limit, until)
+		out, err = scanAll(rows, err, s.scanNotification) // a retry starts over
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("registry store: claim: %w", err)
@@ -117,14 +107,14 @@ func (s *SQLite) Claim(ctx context.Context, now time.Time, lease time.Duration, 
 // cut to MaxLastError bytes. An unknown key is ErrUnknownKey; a notification
 // already sent or failed is left alone, and asking for another status than
 // the one it has is ErrSettled.
-func (s *SQLite) Settle(ctx context.Context, key string, status alerting.NotificationStatus, next time.Time, lastError string, at time.Time) error {
+func (s *Registry) Settle(ctx context.Context, key string, status alerting.NotificationStatus, next time.Time, lastError string, at time.Time) error {
 	if !validStatus(status) {
 		return fmt.Errorf("registry store: settle %q: unknown status %q", key, status)
 	}
 	lastError = truncate(lastError, MaxLastError)
-	err := s.withTx(ctx, func(tx *sql.Tx) error {
+	err := s.withTx(ctx, func(tx txn) error {
 		var cur string
-		switch err := tx.QueryRowContext(ctx, `SELECT status FROM outbox WHERE key = ?`, key).Scan(&cur); {
+		switch err := tx.queryRow(ctx, `SELECT status FROM outbox WHERE key = ?`+s.d.lockRow, key).Scan(&cur); {
 		case errors.Is(err, sql.ErrNoRows):
 			return ErrUnknownKey
 		case err != nil:
@@ -139,13 +129,13 @@ func (s *SQLite) Settle(ctx context.Context, key string, status alerting.Notific
 		var err error
 		switch status {
 		case alerting.StatusSent:
-			_, err = tx.ExecContext(ctx, `UPDATE outbox SET status = ?, sent_at = ?, last_error = ?, lease_until = NULL
+			_, err = tx.exec(ctx, `UPDATE outbox SET status = ?, sent_at = ?, last_error = ?, lease_until = NULL
 				WHERE key = ?`, string(status), nanos(at), lastError, key)
 		case alerting.StatusFailed:
-			_, err = tx.ExecContext(ctx, `UPDATE outbox SET status = ?, last_error = ?, lease_until = NULL
+			_, err = tx.exec(ctx, `UPDATE outbox SET status = ?, last_error = ?, lease_until = NULL
 				WHERE key = ?`, string(status), lastError, key)
 		default:
-			_, err = tx.ExecContext(ctx, `UPDATE outbox SET next_attempt = ?, last_error = ?, lease_until = NULL
+			_, err = tx.exec(ctx, `UPDATE outbox SET next_attempt = ?, last_error = ?, lease_until = NULL
 				WHERE key = ?`, nanos(next), lastError, key)
 		}
 		return err
@@ -159,9 +149,9 @@ func (s *SQLite) Settle(ctx context.Context, key string, status alerting.Notific
 // Defer hands a claimed notification back until next without spending an
 // attempt on it: the dispatcher did not try the provider (its channel is
 // paused), so the backoff must not grow.
-func (s *SQLite) Defer(ctx context.Context, key string, next time.Time) error {
-	err := s.withTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE outbox SET next_attempt = ?, lease_until = NULL,
+func (s *Registry) Defer(ctx context.Context, key string, next time.Time) error {
+	err := s.withTx(ctx, func(tx txn) error {
+		_, err := tx.exec(ctx, `UPDATE outbox SET next_attempt = ?, lease_until = NULL,
 			attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END
 			WHERE key = ? AND status = 'pending'`, nanos(next), key)
 		return err
@@ -174,10 +164,10 @@ func (s *SQLite) Defer(ctx context.Context, key string, next time.Time) error {
 
 // Pending counts the pending notifications and returns the creation time of
 // the oldest (zero if none).
-func (s *SQLite) Pending(ctx context.Context) (int, time.Time, error) {
+func (s *Registry) Pending(ctx context.Context) (int, time.Time, error) {
 	var count int
 	var oldest sql.NullInt64
-	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*), MIN(created_at) FROM outbox WHERE status = 'pending'`).
+	if err := s.queryRow(ctx, `SELECT COUNT(*), MIN(created_at) FROM outbox WHERE status = 'pending'`).
 		Scan(&count, &oldest); err != nil {
 		return 0, time.Time{}, fmt.Errorf("registry store: pending: %w", err)
 	}
@@ -185,38 +175,21 @@ func (s *SQLite) Pending(ctx context.Context) (int, time.Time, error) {
 }
 
 // Notifications lists the outbox entries matching q, newest created first.
-func (s *SQLite) Notifications(ctx context.Context, q NotificationQuery) ([]alerting.Notification, error) {
+func (s *Registry) Notifications(ctx context.Context, q NotificationQuery) ([]alerting.Notification, error) {
 	if q.Status != "" && !validStatus(q.Status) {
 		return nil, fmt.Errorf("registry store: notifications: unknown status %q", q.Status)
 	}
-	var where []string
-	var args []any
+	var w where
 	if q.IncidentID != "" {
-		where, args = append(where, `incident_id = ?`), append(args, q.IncidentID)
+		w.add(`incident_id = ?`, q.IncidentID)
 	}
 	if q.Status != "" {
-		where, args = append(where, `status = ?`), append(args, string(q.Status))
+		w.add(`status = ?`, string(q.Status))
 	}
-	query := `SELECT ` + notificationColumns + ` FROM outbox`
-	if len(where) > 0 {
-		query += ` WHERE ` + strings.Join(where, ` AND `)
-	}
-	query += ` ORDER BY created_at DESC, key DESC LIMIT ?`
-	args = append(args, clampLimit(q.Limit))
-	rows, err := s.r.QueryContext(ctx, query, args...)
+	rows, err := s.query(ctx, `SELECT `+notificationColumns+` FROM outbox`+w.String()+` ORDER BY created_at DESC, key DESC LIMIT ?`,
+		append(w.args, clampLimit(q.Limit))...)
+	out, err := scanAll(rows, err, s.scanNotification)
 	if err != nil {
-		return nil, fmt.Errorf("registry store: notifications: %w", err)
-	}
-	defer func() { _ = rows.Close() }()
-	var out []alerting.Notification
-	for rows.Next() {
-		n, err := scanNotification(rows, s.opts.MasterKey)
-		if err != nil {
-			return nil, fmt.Errorf("registry store: notifications: %w", err)
-		}
-		out = append(out, n)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("registry store: notifications: %w", err)
 	}
 	return out, nil
@@ -226,20 +199,58 @@ func (s *SQLite) Notifications(ctx context.Context, q NotificationQuery) ([]aler
 // many it ended. A process that owns the registry alone (the embedded
 // SQLite default) calls it at start: leases still held are its own, left by
 // a crash, and waiting for them to run out would delay messages that matter
-// most right after a failure. Processes that share a registry must not.
-func (s *SQLite) ReleaseLeases(ctx context.Context) (int64, error) {
-	var n int64
-	err := s.withTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE outbox SET lease_until = NULL
-			WHERE status = 'pending' AND lease_until IS NOT NULL`)
-		if err != nil {
-			return err
+// most right after a failure. Processes that share a registry (PostgreSQL)
+// must not: the leases may be another dispatcher's.
+func (s *Registry) ReleaseLeases(ctx context.Context) (int64, error) {
+	res, err := s.exec(ctx, `UPDATE outbox SET lease_until = NULL
+		WHERE status = 'pending' AND lease_until IS NOT NULL`)
+	if err == nil {
+		var n int64
+		if n, err = res.RowsAffected(); err == nil {
+			return n, nil
 		}
-		n, err = res.RowsAffected()
-		return err
-	})
-	if err != nil {
-		return 0, fmt.Errorf("registry store: release leases: %w", err)
 	}
-	return n, nil
+	return 0, fmt.Errorf("registry store: release leases: %w", err)
+}
+
+// insertBatch is how many notifications one INSERT queues (each takes 10
+// parameters, PostgreSQL allows 65535 a statement and SQLite 32766).
+const insertBatch = 1000
+
+// queueNotifications inserts queue (msgs are their encoded messages) in key
+// order, so that concurrent commits of overlapping batches lock keys in the
+// same order, skipping the keys already in the outbox; of two with one key
+// the first wins.
+func queueNotifications(ctx context.Context, tx txn, queue []alerting.Notification, msgs [][]byte, now time.Time) error {
+	order := make([]int, len(queue))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(queue[a].Key, queue[b].Key) })
+	for lo := 0; lo < len(order); lo += insertBatch {
+		batch := order[lo:min(lo+insertBatch, len(order))]
+		values := make([]string, len(batch))
+		args := make([]any, 0, 10*len(batch))
+		for j, i := range batch {
+			n := queue[i]
+			status := n.Status
+			if status == "" {
+				status = alerting.StatusPending
+			}
+			created := n.CreatedAt
+			if created.IsZero() {
+				created = now
+			}
+			values[j] = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)`
+			args = append(args, n.Key, n.Channel, n.Message.IncidentID, string(msgs[i]),
+				string(status), n.Attempts, nanos(n.NextAttempt), truncate(n.LastError, MaxLastError),
+				created.UnixNano(), nullNanos(n.SentAt))
+		}
+		if _, err := tx.exec(ctx, `INSERT INTO outbox
+			(key, channel, incident_id, message, status, attempts, next_attempt, last_error, created_at, sent_at, lease_until)
+			VALUES `+strings.Join(values, ", ")+` ON CONFLICT (key) DO NOTHING`, args...); err != nil {
+			return fmt.Errorf("notifications: %w", err)
+		}
+	}
+	return nil
 }

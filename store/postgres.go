@@ -2,19 +2,17 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"sync"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 
-	"github.com/upwatch/upwatch/alerting"
 	"github.com/upwatch/upwatch/crypt"
 )
 
@@ -34,83 +32,52 @@ type PostgresOptions struct {
 	Now func() time.Time
 }
 
-// postgresMaxConns bounds each Postgres value's connection pool.
+// postgresMaxConns bounds each store's connection pool.
 const postgresMaxConns = 10
 
-// Postgres is the registry store on PostgreSQL (15 or newer), for several
-// processes sharing one registry. It is safe for concurrent use, and any
-// number of Postgres values, in one process or several, may share a
-// database: Claim locks the rows it leases (FOR UPDATE SKIP LOCKED), so two
-// dispatchers never claim the same notification, and migrations take an
+// postgresDialect: PostgreSQL 15 or newer, for several processes sharing
+// one registry. Claim locks the rows it leases (FOR UPDATE SKIP LOCKED), so
+// two dispatchers never claim the same notification, and migrations take an
 // advisory lock, so two processes starting at once do not both migrate.
-//
-// Its answers equal SQLite's: times are stored as Unix nanoseconds (BIGINT)
-// and come back in UTC, the zero time is stored as 0 (or NULL where a column
-// may be empty) and comes back as the zero time. The tables live in the
-// first schema of the connection's search_path.
-type Postgres struct {
-	opts PostgresOptions
-	db   *sql.DB
-	// where names the server for errors and logs: host, port and database,
-	// never the password.
-	where string
-
-	closeOnce sync.Once
-	closeErr  error
+// Times are BIGINT Unix nanoseconds, so answers equal SQLite's. The tables
+// live in the first schema of the connection's search_path.
+var postgresDialect = dialect{
+	bind:       postgresBind,
+	conflict:   pgConstraint,
+	retryable:  pgRetryable,
+	migrations: postgresMigrations,
+	lockSchema: postgresLockSchema,
+	lockRow:    " FOR UPDATE",
+	skipLocked: " FOR UPDATE SKIP LOCKED",
 }
-
-var (
-	_ Store               = (*Postgres)(nil)
-	_ alerting.StateStore = (*Postgres)(nil)
-	_ alerting.Outbox     = (*Postgres)(nil)
-)
 
 // OpenPostgres connects to the database at o.URL and brings the registry
 // schema up to date.
-func OpenPostgres(ctx context.Context, o PostgresOptions) (*Postgres, error) {
+func OpenPostgres(ctx context.Context, o PostgresOptions) (*Registry, error) {
 	if o.URL == "" {
 		return nil, errors.New("registry store: no PostgreSQL URL given")
 	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
+	o.Logger, o.Now = orDefaults(o.Logger, o.Now)
 	cfg, err := pgx.ParseConfig(o.URL)
 	if err != nil {
 		// The parser's message quotes the URL (password masked, but
 		// perhaps not everywhere): say only that it did not parse.
 		return nil, errors.New("registry store: the PostgreSQL URL does not parse (not shown: it may hold a password)")
 	}
-	where := fmt.Sprintf("postgres %s:%d/%s", cfg.Host, cfg.Port, cfg.Database)
-	s := &Postgres{opts: o, db: stdlib.OpenDB(*cfg), where: where}
-	s.db.SetMaxOpenConns(postgresMaxConns)
-	s.db.SetMaxIdleConns(postgresMaxConns)
-	s.db.SetConnMaxIdleTime(5 * time.Minute)
-	version, err := s.migrate(ctx)
+	db := stdlib.OpenDB(*cfg)
+	db.SetMaxOpenConns(postgresMaxConns)
+	db.SetMaxIdleConns(postgresMaxConns)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	s := &Registry{d: postgresDialect, w: db, r: db, masterKey: o.MasterKey, now: o.Now,
+		where: fmt.Sprintf("postgres %s:%d/%s", cfg.Host, cfg.Port, cfg.Database)}
+	version, err := s.migrate(ctx, txAttempts)
 	if err != nil {
-		_ = s.db.Close()
-		return nil, fmt.Errorf("registry store %s: %w", where, err)
+		_ = s.Close()
+		return nil, fmt.Errorf("registry store %s: %w", s.where, err)
 	}
 	o.Logger.Debug("registry store open", "backend", "postgres", "host", cfg.Host, "port", cfg.Port,
 		"database", cfg.Database, "schema_version", version)
 	return s, nil
-}
-
-// Ping reports whether the database answers.
-func (s *Postgres) Ping(ctx context.Context) error {
-	var one int
-	if err := s.db.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
-		return fmt.Errorf("registry store %s: %w", s.where, err)
-	}
-	return nil
-}
-
-// Close closes the connection pool. It is idempotent.
-func (s *Postgres) Close() error {
-	s.closeOnce.Do(func() { s.closeErr = s.db.Close() })
-	return s.closeErr
 }
 
 // pgRetryable reports whether a transaction failed only because of another
@@ -124,44 +91,21 @@ func pgRetryable(err error) bool {
 // (class 23: unique, foreign key, not null, check).
 func pgConstraint(err error) bool {
 	var pe *pgconn.PgError
-	return errors.As(err, &pe) && len(pe.Code) == 5 && pe.Code[:2] == "23"
+	return errors.As(err, &pe) && strings.HasPrefix(pe.Code, "23") && len(pe.Code) == 5
 }
 
-// pgWrap is wrap for PostgreSQL errors: constraint violations are
-// ErrConflict, as SQLite's are.
-func pgWrap(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) {
-		return fmt.Errorf("registry store: %s: %w", op, err)
-	}
-	if pgConstraint(err) {
-		return fmt.Errorf("registry store: %s: %w", op, ErrConflict)
-	}
-	return fmt.Errorf("registry store: %s: %w", op, err)
-}
-
-// withTx runs fn in a transaction and commits it, running it again (a few
-// times) when it lost a deadlock to a concurrent transaction.
-func (s *Postgres) withTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	const attempts = 5
-	for i := 1; ; i++ {
-		err := s.tryTx(ctx, fn)
-		if err == nil || !pgRetryable(err) || i == attempts || ctx.Err() != nil {
-			return err
+// postgresBind numbers ?-placeholders as $1, $2, … (no query of the store
+// holds a ? anywhere else).
+func postgresBind(q string) string {
+	var b strings.Builder
+	n := 0
+	for _, r := range q {
+		if r == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
 		}
+		b.WriteRune(r)
 	}
-}
-
-func (s *Postgres) tryTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = tx.Rollback() }()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	return tx.Commit()
+	return b.String()
 }

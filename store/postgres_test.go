@@ -141,14 +141,20 @@ func TestPostgresErrorsHideURL(t *testing.T) {
 	require.Contains(t, err.Error(), "search_path")
 }
 
-// After a crash of a process that owned the registry alone, ReleaseLeases
-// frees the leases it held.
 func TestPostgresReleaseLeases(t *testing.T) {
 	postgresBaseURL(t)
 	t.Parallel()
-	ctx := t.Context()
 	u := postgresSchemaURL(t)
-	s := openPostgres(t, u)
+	testReleaseLeases(t, func() *store.Registry { return openPostgres(t, u) })
+}
+
+// testReleaseLeases: after a crash of a process that owned the registry
+// alone, the leases it held are released at start (ReleaseLeases), so its
+// notifications go out at once rather than when the leases run out. open
+// opens the same database each time.
+func testReleaseLeases(t *testing.T, open func() *store.Registry) {
+	ctx := t.Context()
+	s := open()
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	st := alerting.State{TargetID: "web", Status: alerting.StatusDown}
 	queue := []alerting.Notification{
@@ -162,7 +168,7 @@ func TestPostgresReleaseLeases(t *testing.T) {
 	require.NoError(t, s.Settle(ctx, "a", alerting.StatusSent, time.Time{}, "", now))
 	require.NoError(t, s.Close()) // the process dies holding b's lease
 
-	s = openPostgres(t, u)
+	s = open()
 	again, err := s.Claim(ctx, now.Add(time.Second), time.Hour, 10)
 	require.NoError(t, err)
 	require.Empty(t, again, "b is still leased")

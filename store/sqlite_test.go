@@ -87,3 +87,12 @@ func TestOpenSQLiteConcurrentFirstOpen(t *testing.T) {
 		require.NoError(t, <-errs)
 	}
 }
+
+func TestReleaseLeases(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "registry.db")
+	testReleaseLeases(t, func() *store.Registry {
+		s := openSQLite(t, path)
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	})
+}

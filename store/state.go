@@ -12,36 +12,38 @@ import (
 )
 
 // LoadStates returns every target's last committed state, keyed by target ID.
-func (s *SQLite) LoadStates(ctx context.Context) (map[string]alerting.State, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT target_id, state FROM alert_state`)
+func (s *Registry) LoadStates(ctx context.Context) (map[string]alerting.State, error) {
+	rows, err := s.query(ctx, `SELECT target_id, state FROM alert_state`)
+	type row struct {
+		id string
+		st alerting.State
+	}
+	states, err := scanAll(rows, err, func(sc scanner) (r row, err error) {
+		var raw string
+		if err := sc.Scan(&r.id, &raw); err != nil {
+			return r, err
+		}
+		if err := json.Unmarshal([]byte(raw), &r.st); err != nil {
+			return r, fmt.Errorf("state of target %q: %w", r.id, err)
+		}
+		return r, nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("registry store: load states: %w", err)
 	}
-	defer func() { _ = rows.Close() }()
-	out := make(map[string]alerting.State)
-	for rows.Next() {
-		var id, raw string
-		if err := rows.Scan(&id, &raw); err != nil {
-			return nil, fmt.Errorf("registry store: load states: %w", err)
-		}
-		var st alerting.State
-		if err := json.Unmarshal([]byte(raw), &st); err != nil {
-			return nil, fmt.Errorf("registry store: load state of target %q: %w", id, err)
-		}
-		out[id] = st
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("registry store: load states: %w", err)
+	out := make(map[string]alerting.State, len(states))
+	for _, r := range states {
+		out[r.id] = r.st
 	}
 	return out, nil
 }
 
 // Commit stores st, upserts the incidents by ID and queues the
 // notifications, in one write transaction. A notification whose Key is
-// already in the outbox is skipped, whatever its status. Queued
-// notifications get status pending unless they name another, and
-// CreatedAt = now if it is zero.
-func (s *SQLite) Commit(ctx context.Context, st alerting.State, incidents []alerting.Incident, queue []alerting.Notification) error {
+// already in the outbox (or earlier in queue) is skipped, whatever its
+// status. Queued notifications get status pending unless they name another,
+// and CreatedAt = now if it is zero.
+func (s *Registry) Commit(ctx context.Context, st alerting.State, incidents []alerting.Incident, queue []alerting.Notification) error {
 	if err := checkCommit(st, incidents, queue); err != nil {
 		return fmt.Errorf("registry store: commit: %w", err)
 	}
@@ -51,61 +53,30 @@ func (s *SQLite) Commit(ctx context.Context, st alerting.State, incidents []aler
 	}
 	msgs := make([][]byte, len(queue))
 	for i, n := range queue {
-		if msgs[i], err = encodeMessage(n, s.opts.MasterKey); err != nil {
+		if msgs[i], err = encodeMessage(n, s.masterKey); err != nil {
 			return fmt.Errorf("registry store: commit notification %q: %w", n.Key, err)
 		}
 	}
-	now := s.opts.Now()
-	err = s.withTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO alert_state (target_id, state, updated_at) VALUES (?, ?, ?)
+	now := s.now()
+	err = s.withTx(ctx, func(tx txn) error {
+		if _, err := tx.exec(ctx, `INSERT INTO alert_state (target_id, state, updated_at) VALUES (?, ?, ?)
 			ON CONFLICT (target_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`,
 			st.TargetID, string(rawState), now.UnixNano()); err != nil {
 			return err
 		}
-		if len(incidents) > 0 {
-			stmt, err := tx.PrepareContext(ctx, `INSERT INTO incidents
+		for _, inc := range incidents {
+			if _, err := tx.exec(ctx, `INSERT INTO incidents
 				(id, target_id, start, "end", cause, suppressed, suppressed_reason, in_maintenance)
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 				ON CONFLICT (id) DO UPDATE SET target_id = excluded.target_id, start = excluded.start,
 					"end" = excluded."end", cause = excluded.cause, suppressed = excluded.suppressed,
-					suppressed_reason = excluded.suppressed_reason, in_maintenance = excluded.in_maintenance`)
-			if err != nil {
-				return err
-			}
-			defer func() { _ = stmt.Close() }()
-			for _, inc := range incidents {
-				if _, err := stmt.ExecContext(ctx, inc.ID, inc.TargetID, nanos(inc.Start), nullNanos(inc.End),
-					inc.Cause, inc.Suppressed, inc.SuppressedReason, inc.InMaintenance); err != nil {
-					return fmt.Errorf("incident %q: %w", inc.ID, err)
-				}
+					suppressed_reason = excluded.suppressed_reason, in_maintenance = excluded.in_maintenance`,
+				inc.ID, inc.TargetID, nanos(inc.Start), nullNanos(inc.End),
+				inc.Cause, inc.Suppressed, inc.SuppressedReason, inc.InMaintenance); err != nil {
+				return fmt.Errorf("incident %q: %w", inc.ID, err)
 			}
 		}
-		if len(queue) > 0 {
-			stmt, err := tx.PrepareContext(ctx, `INSERT INTO outbox
-				(key, channel, incident_id, message, status, attempts, next_attempt, last_error, created_at, sent_at, lease_until)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)
-				ON CONFLICT (key) DO NOTHING`)
-			if err != nil {
-				return err
-			}
-			defer func() { _ = stmt.Close() }()
-			for i, n := range queue {
-				status := n.Status
-				if status == "" {
-					status = alerting.StatusPending
-				}
-				created := n.CreatedAt
-				if created.IsZero() {
-					created = now
-				}
-				if _, err := stmt.ExecContext(ctx, n.Key, n.Channel, n.Message.IncidentID, string(msgs[i]),
-					string(status), n.Attempts, nanos(n.NextAttempt), truncate(n.LastError, MaxLastError),
-					created.UnixNano(), nullNanos(n.SentAt)); err != nil {
-					return fmt.Errorf("notification %q: %w", n.Key, err)
-				}
-			}
-		}
-		return nil
+		return queueNotifications(ctx, tx, queue, msgs, now)
 	})
 	if err != nil {
 		return fmt.Errorf("registry store: commit target %q: %w", st.TargetID, err)
@@ -143,47 +114,50 @@ func checkCommit(st alerting.State, incidents []alerting.Incident, queue []alert
 }
 
 // Incidents lists the incidents matching q, newest start first.
-func (s *SQLite) Incidents(ctx context.Context, q IncidentQuery) ([]alerting.Incident, error) {
+func (s *Registry) Incidents(ctx context.Context, q IncidentQuery) ([]alerting.Incident, error) {
 	if !q.From.IsZero() && !q.To.IsZero() && !q.From.Before(q.To) {
 		return nil, fmt.Errorf("registry store: incidents: from (%s) must be before to (%s)", q.From, q.To)
 	}
-	var where []string
-	var args []any
+	var w where
 	if q.TargetID != "" {
-		where, args = append(where, `target_id = ?`), append(args, q.TargetID)
+		w.add(`target_id = ?`, q.TargetID)
 	}
 	if !q.To.IsZero() {
-		where, args = append(where, `start < ?`), append(args, q.To.UnixNano())
+		w.add(`start < ?`, q.To.UnixNano())
 	}
 	if q.OpenOnly {
-		where = append(where, `"end" IS NULL`)
+		w.add(`"end" IS NULL`)
 	} else if !q.From.IsZero() {
-		where, args = append(where, `("end" IS NULL OR "end" > ?)`), append(args, q.From.UnixNano())
+		w.add(`("end" IS NULL OR "end" > ?)`, q.From.UnixNano())
 	}
-	query := `SELECT id, target_id, start, "end", cause, suppressed, suppressed_reason, in_maintenance FROM incidents`
-	if len(where) > 0 {
-		query += ` WHERE ` + strings.Join(where, ` AND `)
-	}
-	query += ` ORDER BY start DESC, id DESC LIMIT ?`
-	args = append(args, clampLimit(q.Limit))
-	rows, err := s.r.QueryContext(ctx, query, args...)
+	rows, err := s.query(ctx, `SELECT id, target_id, start, "end", cause, suppressed, suppressed_reason, in_maintenance FROM incidents`+
+		w.String()+` ORDER BY start DESC, id DESC LIMIT ?`, append(w.args, clampLimit(q.Limit))...)
+	out, err := scanAll(rows, err, func(sc scanner) (inc alerting.Incident, err error) {
+		var start, end sql.NullInt64
+		err = sc.Scan(&inc.ID, &inc.TargetID, &start, &end, &inc.Cause, &inc.Suppressed, &inc.SuppressedReason, &inc.InMaintenance)
+		inc.Start, inc.End = fromNanos(start), fromNanos(end)
+		return inc, err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("registry store: incidents: %w", err)
 	}
-	defer func() { _ = rows.Close() }()
-	var out []alerting.Incident
-	for rows.Next() {
-		var inc alerting.Incident
-		var start, end sql.NullInt64
-		if err := rows.Scan(&inc.ID, &inc.TargetID, &start, &end, &inc.Cause, &inc.Suppressed,
-			&inc.SuppressedReason, &inc.InMaintenance); err != nil {
-			return nil, fmt.Errorf("registry store: incidents: %w", err)
-		}
-		inc.Start, inc.End = fromNanos(start), fromNanos(end)
-		out = append(out, inc)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("registry store: incidents: %w", err)
-	}
 	return out, nil
+}
+
+// where builds a WHERE clause of conditions joined by AND.
+type where struct {
+	conds []string
+	args  []any
+}
+
+func (w *where) add(cond string, args ...any) {
+	w.conds, w.args = append(w.conds, cond), append(w.args, args...)
+}
+
+// String is the clause with a leading space, or "" without conditions.
+func (w *where) String() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return ` WHERE ` + strings.Join(w.conds, ` AND `)
 }

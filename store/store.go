@@ -1,9 +1,9 @@
 // Package store is the registry store. For now it holds what the alert engine
 // persists: each target's alert state, the incidents and the durable
 // notification outbox (alerting.StateStore and alerting.Outbox), plus the
-// reads the API needs. SQLite (the embedded default, OpenSQLite) implements
-// it; a PostgreSQL implementation must pass the same contract suite,
-// store/storetest.
+// reads the API needs, and the tenancy objects. One implementation, Registry,
+// runs on SQLite (the embedded default, OpenSQLite) and on PostgreSQL
+// (OpenPostgres); both pass the contract suite store/storetest.
 package store
 
 import (

@@ -2,9 +2,7 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"strconv"
-	"strings"
 )
 
 // Every API target's samples, incidents, alert state and notifications
@@ -25,38 +23,20 @@ func targetKey(tenantID, id string, earlier int) string {
 }
 
 // insertTarget gives t a key never used before, records the key for good
-// and stores t, inside tx. bind adapts the ?-placeholders to the engine.
-func insertTarget(ctx context.Context, tx *sql.Tx, bind func(string) string, t *TargetRecord) error {
+// and stores t, inside tx.
+func insertTarget(ctx context.Context, tx txn, t *TargetRecord) error {
 	var earlier int
-	if err := tx.QueryRowContext(ctx, bind(`SELECT COUNT(*) FROM target_keys WHERE tenant_id = ? AND id = ?`),
+	if err := tx.queryRow(ctx, `SELECT COUNT(*) FROM target_keys WHERE tenant_id = ? AND id = ?`,
 		t.TenantID, t.ID).Scan(&earlier); err != nil {
 		return err
 	}
 	t.Key = targetKey(t.TenantID, t.ID, earlier)
-	if _, err := tx.ExecContext(ctx, bind(`INSERT INTO target_keys (target_key, tenant_id, id, created_at) VALUES (?, ?, ?, ?)`),
+	if _, err := tx.exec(ctx, `INSERT INTO target_keys (target_key, tenant_id, id, created_at) VALUES (?, ?, ?, ?)`,
 		t.Key, t.TenantID, t.ID, nanos(t.CreatedAt)); err != nil {
 		return err
 	}
-	_, err := tx.ExecContext(ctx, bind(`INSERT INTO api_targets (tenant_id, id, target_key, spec, secrets, paused, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+	_, err := tx.exec(ctx, `INSERT INTO api_targets (tenant_id, id, target_key, spec, secrets, paused, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		t.TenantID, t.ID, t.Key, string(t.Spec), t.Secrets, t.Paused, nanos(t.CreatedAt), nanos(t.UpdatedAt))
 	return err
-}
-
-// sqliteBind leaves ?-placeholders as they are.
-func sqliteBind(q string) string { return q }
-
-// postgresBind numbers ?-placeholders as $1, $2, …
-func postgresBind(q string) string {
-	var b strings.Builder
-	n := 0
-	for _, r := range q {
-		if r == '?' {
-			n++
-			b.WriteString("$" + strconv.Itoa(n))
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }

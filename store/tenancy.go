@@ -94,274 +94,196 @@ type Object struct {
 	CreatedAt, UpdatedAt time.Time
 }
 
-// isConstraint reports whether err is SQLITE_CONSTRAINT (any extended code).
-func isConstraint(err error) bool {
-	var se interface{ Code() int }
-	return errors.As(err, &se) && se.Code()&0xff == 19
-}
-
-func wrap(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) {
-		return fmt.Errorf("registry store: %s: %w", op, err)
-	}
-	if isConstraint(err) {
-		return fmt.Errorf("registry store: %s: %w", op, ErrConflict)
-	}
-	return fmt.Errorf("registry store: %s: %w", op, err)
-}
-
-// affected turns "no row changed" into ErrNotFound.
-func affected(res sql.Result, err error) error {
-	if err != nil {
-		return err
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return ErrNotFound
-	}
-	return nil
-}
-
 // CreateTenant adds a tenant; ErrConflict if the id is taken.
-func (s *SQLite) CreateTenant(ctx context.Context, t Tenant) error {
+func (s *Registry) CreateTenant(ctx context.Context, t Tenant) error {
 	if t.ID == "" {
 		return errors.New("registry store: create tenant: empty id")
 	}
-	_, err := s.w.ExecContext(ctx, `INSERT INTO tenants (id, name, created_at) VALUES (?, ?, ?)`,
+	_, err := s.exec(ctx, `INSERT INTO tenants (id, name, created_at) VALUES (?, ?, ?)`,
 		t.ID, t.Name, nanos(t.CreatedAt))
-	return wrap("create tenant "+t.ID, err)
+	return s.wrap("create tenant "+t.ID, err)
 }
 
 // Tenant returns one tenant, or ErrNotFound.
-func (s *SQLite) Tenant(ctx context.Context, id string) (Tenant, error) {
+func (s *Registry) Tenant(ctx context.Context, id string) (Tenant, error) {
 	var t Tenant
 	var created sql.NullInt64
-	err := s.r.QueryRowContext(ctx, `SELECT id, name, created_at FROM tenants WHERE id = ?`, id).Scan(&t.ID, &t.Name, &created)
+	err := s.queryRow(ctx, `SELECT id, name, created_at FROM tenants WHERE id = ?`, id).Scan(&t.ID, &t.Name, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = ErrNotFound
 	}
 	t.CreatedAt = fromNanos(created)
-	return t, wrap("tenant "+id, err)
+	return t, s.wrap("tenant "+id, err)
 }
 
 // Tenants lists every tenant by id.
-func (s *SQLite) Tenants(ctx context.Context) ([]Tenant, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT id, name, created_at FROM tenants ORDER BY id`)
-	if err != nil {
-		return nil, wrap("tenants", err)
-	}
-	defer func() { _ = rows.Close() }()
-	var out []Tenant
-	for rows.Next() {
-		var t Tenant
+func (s *Registry) Tenants(ctx context.Context) ([]Tenant, error) {
+	rows, err := s.query(ctx, `SELECT id, name, created_at FROM tenants ORDER BY id`)
+	out, err := scanAll(rows, err, func(sc scanner) (t Tenant, err error) {
 		var created sql.NullInt64
-		if err := rows.Scan(&t.ID, &t.Name, &created); err != nil {
-			return nil, wrap("tenants", err)
-		}
+		err = sc.Scan(&t.ID, &t.Name, &created)
 		t.CreatedAt = fromNanos(created)
-		out = append(out, t)
-	}
-	return out, wrap("tenants", rows.Err())
+		return t, err
+	})
+	return out, s.wrap("tenants", err)
 }
 
 const keyColumns = `id, tenant_id, name, prefix, hash, scopes, created_at, expires_at, revoked_at, last_used_at`
 
-func scanKeys(rows *sql.Rows) ([]APIKey, error) {
-	defer func() { _ = rows.Close() }()
-	var out []APIKey
-	for rows.Next() {
-		var k APIKey
-		var scopes string
-		var created, expires, revoked, used sql.NullInt64
-		if err := rows.Scan(&k.ID, &k.TenantID, &k.Name, &k.Prefix, &k.Hash, &scopes, &created, &expires, &revoked, &used); err != nil {
-			return nil, err
-		}
-		if err := json.Unmarshal([]byte(scopes), &k.Scopes); err != nil {
-			return nil, fmt.Errorf("key %s: scopes: %w", k.ID, err)
-		}
-		k.CreatedAt, k.ExpiresAt, k.RevokedAt, k.LastUsedAt = fromNanos(created), fromNanos(expires), fromNanos(revoked), fromNanos(used)
-		out = append(out, k)
+func scanKey(sc scanner) (APIKey, error) {
+	var k APIKey
+	var scopes string
+	var created, expires, revoked, used sql.NullInt64
+	if err := sc.Scan(&k.ID, &k.TenantID, &k.Name, &k.Prefix, &k.Hash, &scopes, &created, &expires, &revoked, &used); err != nil {
+		return k, err
 	}
-	return out, rows.Err()
+	if err := json.Unmarshal([]byte(scopes), &k.Scopes); err != nil {
+		return k, fmt.Errorf("key %s: scopes: %w", k.ID, err)
+	}
+	k.CreatedAt, k.ExpiresAt, k.RevokedAt, k.LastUsedAt = fromNanos(created), fromNanos(expires), fromNanos(revoked), fromNanos(used)
+	return k, nil
 }
 
 // CreateAPIKey stores a key's hash; the tenant must exist.
-func (s *SQLite) CreateAPIKey(ctx context.Context, k APIKey) error {
+func (s *Registry) CreateAPIKey(ctx context.Context, k APIKey) error {
 	if k.ID == "" || k.TenantID == "" || len(k.Hash) == 0 || k.Prefix == "" {
 		return errors.New("registry store: create API key: id, tenant, prefix and hash are required")
 	}
 	scopes, err := json.Marshal(k.Scopes)
 	if err != nil {
-		return wrap("create API key", err)
+		return s.wrap("create API key", err)
 	}
-	_, err = s.w.ExecContext(ctx, `INSERT INTO api_keys (`+keyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err = s.exec(ctx, `INSERT INTO api_keys (`+keyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		k.ID, k.TenantID, k.Name, k.Prefix, k.Hash, string(scopes), nanos(k.CreatedAt),
 		nullNanos(k.ExpiresAt), nullNanos(k.RevokedAt), nullNanos(k.LastUsedAt))
-	return wrap("create API key "+k.ID, err)
+	return s.wrap("create API key "+k.ID, err)
 }
 
 // APIKeysByPrefix returns the keys (of any tenant) whose Prefix is prefix;
 // the caller compares hashes.
-func (s *SQLite) APIKeysByPrefix(ctx context.Context, prefix string) ([]APIKey, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE prefix = ?`, prefix)
-	if err != nil {
-		return nil, wrap("API keys by prefix", err)
-	}
-	keys, err := scanKeys(rows)
-	return keys, wrap("API keys by prefix", err)
+func (s *Registry) APIKeysByPrefix(ctx context.Context, prefix string) ([]APIKey, error) {
+	rows, err := s.query(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE prefix = ?`, prefix)
+	keys, err := scanAll(rows, err, scanKey)
+	return keys, s.wrap("API keys by prefix", err)
 }
 
 // APIKeys lists a tenant's keys, oldest first, revoked ones included.
-func (s *SQLite) APIKeys(ctx context.Context, tenantID string) ([]APIKey, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE tenant_id = ? ORDER BY created_at, id`, tenantID)
-	if err != nil {
-		return nil, wrap("API keys", err)
-	}
-	keys, err := scanKeys(rows)
-	return keys, wrap("API keys", err)
+func (s *Registry) APIKeys(ctx context.Context, tenantID string) ([]APIKey, error) {
+	rows, err := s.query(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE tenant_id = ? ORDER BY created_at, id`, tenantID)
+	keys, err := scanAll(rows, err, scanKey)
+	return keys, s.wrap("API keys", err)
 }
 
 // APIKey returns one of a tenant's keys, or ErrNotFound.
-func (s *SQLite) APIKey(ctx context.Context, tenantID, id string) (APIKey, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE tenant_id = ? AND id = ?`, tenantID, id)
-	if err != nil {
-		return APIKey{}, wrap("API key", err)
-	}
-	keys, err := scanKeys(rows)
-	if err == nil && len(keys) == 0 {
-		err = ErrNotFound
-	}
-	if err != nil {
-		return APIKey{}, wrap("API key "+id, err)
-	}
-	return keys[0], nil
+func (s *Registry) APIKey(ctx context.Context, tenantID, id string) (APIKey, error) {
+	rows, err := s.query(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE tenant_id = ? AND id = ?`, tenantID, id)
+	k, err := first(scanAll(rows, err, scanKey))
+	return k, s.wrap("API key "+id, err)
 }
 
 // RevokeAPIKey marks a tenant's key revoked at at (a key already revoked
 // keeps its first time); ErrNotFound if the tenant has no such key.
-func (s *SQLite) RevokeAPIKey(ctx context.Context, tenantID, id string, at time.Time) error {
-	err := affected(s.w.ExecContext(ctx, `UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE tenant_id = ? AND id = ?`,
+func (s *Registry) RevokeAPIKey(ctx context.Context, tenantID, id string, at time.Time) error {
+	err := affected(s.exec(ctx, `UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE tenant_id = ? AND id = ?`,
 		nanos(at), tenantID, id))
-	return wrap("revoke API key "+id, err)
+	return s.wrap("revoke API key "+id, err)
 }
 
 // TouchAPIKey sets a key's last_used_at (never backwards).
-func (s *SQLite) TouchAPIKey(ctx context.Context, id string, at time.Time) error {
-	_, err := s.w.ExecContext(ctx, `UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`,
+func (s *Registry) TouchAPIKey(ctx context.Context, id string, at time.Time) error {
+	_, err := s.exec(ctx, `UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`,
 		nanos(at), id, nanos(at))
-	return wrap("touch API key "+id, err)
+	return s.wrap("touch API key "+id, err)
 }
 
 // AppendAudit adds an entry to the audit log.
-func (s *SQLite) AppendAudit(ctx context.Context, e AuditEntry) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO audit_log (tenant_id, key_id, action, object_type, object_id, at) VALUES (?, ?, ?, ?, ?, ?)`,
+func (s *Registry) AppendAudit(ctx context.Context, e AuditEntry) error {
+	_, err := s.exec(ctx, `INSERT INTO audit_log (tenant_id, key_id, action, object_type, object_id, at) VALUES (?, ?, ?, ?, ?, ?)`,
 		e.TenantID, e.KeyID, e.Action, e.ObjectType, e.ObjectID, nanos(e.At))
-	return wrap("append audit", err)
+	return s.wrap("append audit", err)
 }
 
 // Audit lists a tenant's audit entries, newest first.
-func (s *SQLite) Audit(ctx context.Context, tenantID string, q AuditQuery) ([]AuditEntry, error) {
+func (s *Registry) Audit(ctx context.Context, tenantID string, q AuditQuery) ([]AuditEntry, error) {
 	query := `SELECT id, tenant_id, key_id, action, object_type, object_id, at FROM audit_log WHERE tenant_id = ?`
 	args := []any{tenantID}
 	if q.Before > 0 {
 		query, args = query+` AND id < ?`, append(args, q.Before)
 	}
-	rows, err := s.r.QueryContext(ctx, query+` ORDER BY id DESC LIMIT ?`, append(args, clampLimit(q.Limit))...)
-	if err != nil {
-		return nil, wrap("audit", err)
-	}
-	defer func() { _ = rows.Close() }()
-	var out []AuditEntry
-	for rows.Next() {
-		var e AuditEntry
+	rows, err := s.query(ctx, query+` ORDER BY id DESC LIMIT ?`, append(args, clampLimit(q.Limit))...)
+	out, err := scanAll(rows, err, func(sc scanner) (e AuditEntry, err error) {
 		var at sql.NullInt64
-		if err := rows.Scan(&e.ID, &e.TenantID, &e.KeyID, &e.Action, &e.ObjectType, &e.ObjectID, &at); err != nil {
-			return nil, wrap("audit", err)
-		}
+		err = sc.Scan(&e.ID, &e.TenantID, &e.KeyID, &e.Action, &e.ObjectType, &e.ObjectID, &at)
 		e.At = fromNanos(at)
-		out = append(out, e)
-	}
-	return out, wrap("audit", rows.Err())
+		return e, err
+	})
+	return out, s.wrap("audit", err)
 }
 
 // CreateTarget stores an API target under a new key and returns that key;
 // ErrConflict if the tenant already has a target with that id.
-func (s *SQLite) CreateTarget(ctx context.Context, t TargetRecord) (string, error) {
+func (s *Registry) CreateTarget(ctx context.Context, t TargetRecord) (string, error) {
 	if t.ID == "" || t.TenantID == "" {
 		return "", errors.New("registry store: create target: id and tenant are required")
 	}
-	err := s.withTx(ctx, func(tx *sql.Tx) error { return insertTarget(ctx, tx, sqliteBind, &t) })
-	return t.Key, wrap("create target "+t.ID, err)
+	err := s.withTx(ctx, func(tx txn) error { return insertTarget(ctx, tx, &t) })
+	return t.Key, s.wrap("create target "+t.ID, err)
 }
 
 // UpdateTarget replaces a tenant's target (spec, secrets, paused,
 // updated_at); ErrNotFound if the tenant has no such target.
-func (s *SQLite) UpdateTarget(ctx context.Context, t TargetRecord) error {
-	err := affected(s.w.ExecContext(ctx, `UPDATE api_targets SET spec = ?, secrets = ?, paused = ?, updated_at = ? WHERE tenant_id = ? AND id = ?`,
+func (s *Registry) UpdateTarget(ctx context.Context, t TargetRecord) error {
+	err := affected(s.exec(ctx, `UPDATE api_targets SET spec = ?, secrets = ?, paused = ?, updated_at = ? WHERE tenant_id = ? AND id = ?`,
 		string(t.Spec), t.Secrets, t.Paused, nanos(t.UpdatedAt), t.TenantID, t.ID))
-	return wrap("update target "+t.ID, err)
+	return s.wrap("update target "+t.ID, err)
 }
 
 // DeleteTarget removes a tenant's target; ErrNotFound if there is none.
-func (s *SQLite) DeleteTarget(ctx context.Context, tenantID, id string) error {
-	err := affected(s.w.ExecContext(ctx, `DELETE FROM api_targets WHERE tenant_id = ? AND id = ?`, tenantID, id))
-	return wrap("delete target "+id, err)
+func (s *Registry) DeleteTarget(ctx context.Context, tenantID, id string) error {
+	err := affected(s.exec(ctx, `DELETE FROM api_targets WHERE tenant_id = ? AND id = ?`, tenantID, id))
+	return s.wrap("delete target "+id, err)
 }
 
 const targetColumns = `id, tenant_id, target_key, spec, secrets, paused, created_at, updated_at`
 
-func scanTargets(rows *sql.Rows) ([]TargetRecord, error) {
-	defer func() { _ = rows.Close() }()
-	var out []TargetRecord
-	for rows.Next() {
-		var t TargetRecord
-		var spec string
-		var created, updated sql.NullInt64
-		if err := rows.Scan(&t.ID, &t.TenantID, &t.Key, &spec, &t.Secrets, &t.Paused, &created, &updated); err != nil {
-			return nil, err
-		}
-		t.Spec, t.CreatedAt, t.UpdatedAt = []byte(spec), fromNanos(created), fromNanos(updated)
-		out = append(out, t)
-	}
-	return out, rows.Err()
+func scanTarget(sc scanner) (t TargetRecord, err error) {
+	var spec string
+	var created, updated sql.NullInt64
+	err = sc.Scan(&t.ID, &t.TenantID, &t.Key, &spec, &t.Secrets, &t.Paused, &created, &updated)
+	t.Spec, t.CreatedAt, t.UpdatedAt = []byte(spec), fromNanos(created), fromNanos(updated)
+	return t, err
 }
 
 // Target returns a tenant's target, or ErrNotFound (also when another
 // tenant has it).
-func (s *SQLite) Target(ctx context.Context, tenantID, id string) (TargetRecord, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+targetColumns+` FROM api_targets WHERE tenant_id = ? AND id = ?`, tenantID, id)
-	if err != nil {
-		return TargetRecord{}, wrap("target", err)
-	}
-	ts, err := scanTargets(rows)
-	if err == nil && len(ts) == 0 {
+func (s *Registry) Target(ctx context.Context, tenantID, id string) (TargetRecord, error) {
+	rows, err := s.query(ctx, `SELECT `+targetColumns+` FROM api_targets WHERE tenant_id = ? AND id = ?`, tenantID, id)
+	t, err := first(scanAll(rows, err, scanTarget))
+	return t, s.wrap("target "+id, err)
+}
+
+// first is the first of list, or ErrNotFound if it is empty.
+func first[T any](list []T, err error) (T, error) {
+	if err == nil && len(list) == 0 {
 		err = ErrNotFound
 	}
 	if err != nil {
-		return TargetRecord{}, wrap("target "+id, err)
+		var zero T
+		return zero, err
 	}
-	return ts[0], nil
+	return list[0], nil
 }
 
 // Targets lists a tenant's targets by id; an empty tenantID lists every
 // tenant's (for the scheduler).
-func (s *SQLite) Targets(ctx context.Context, tenantID string) ([]TargetRecord, error) {
+func (s *Registry) Targets(ctx context.Context, tenantID string) ([]TargetRecord, error) {
 	query, args := `SELECT `+targetColumns+` FROM api_targets`, []any{}
 	if tenantID != "" {
 		query, args = query+` WHERE tenant_id = ?`, append(args, tenantID)
 	}
-	rows, err := s.r.QueryContext(ctx, query+` ORDER BY tenant_id, id`, args...)
-	if err != nil {
-		return nil, wrap("targets", err)
-	}
-	ts, err := scanTargets(rows)
-	return ts, wrap("targets", err)
+	rows, err := s.query(ctx, query+` ORDER BY tenant_id, id`, args...)
+	ts, err := scanAll(rows, err, scanTarget)
+	return ts, s.wrap("targets", err)
 }
 
 func checkKind(k ObjectKind) error {
@@ -373,82 +295,74 @@ func checkKind(k ObjectKind) error {
 
 // CreateObject stores a group, policy or window; ErrConflict if the tenant
 // already has one of that kind with that id.
-func (s *SQLite) CreateObject(ctx context.Context, kind ObjectKind, o Object) error {
+func (s *Registry) CreateObject(ctx context.Context, kind ObjectKind, o Object) error {
 	if err := checkKind(kind); err != nil {
-		return wrap("create object", err)
+		return s.wrap("create object", err)
 	}
 	if o.ID == "" || o.TenantID == "" {
 		return fmt.Errorf("registry store: create %s: id and tenant are required", kind)
 	}
-	_, err := s.w.ExecContext(ctx, `INSERT INTO `+string(kind)+` (tenant_id, id, spec, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
+	_, err := s.exec(ctx, `INSERT INTO `+string(kind)+` (tenant_id, id, spec, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
 		o.TenantID, o.ID, string(o.Spec), nanos(o.CreatedAt), nanos(o.UpdatedAt))
-	return wrap(fmt.Sprintf("create %s %s", kind, o.ID), err)
+	return s.wrap(fmt.Sprintf("create %s %s", kind, o.ID), err)
 }
 
 // UpdateObject replaces an object's spec and updated_at; ErrNotFound if the
 // tenant has none with that id.
-func (s *SQLite) UpdateObject(ctx context.Context, kind ObjectKind, o Object) error {
+func (s *Registry) UpdateObject(ctx context.Context, kind ObjectKind, o Object) error {
 	if err := checkKind(kind); err != nil {
-		return wrap("update object", err)
+		return s.wrap("update object", err)
 	}
-	err := affected(s.w.ExecContext(ctx, `UPDATE `+string(kind)+` SET spec = ?, updated_at = ? WHERE tenant_id = ? AND id = ?`,
+	err := affected(s.exec(ctx, `UPDATE `+string(kind)+` SET spec = ?, updated_at = ? WHERE tenant_id = ? AND id = ?`,
 		string(o.Spec), nanos(o.UpdatedAt), o.TenantID, o.ID))
-	return wrap(fmt.Sprintf("update %s %s", kind, o.ID), err)
+	return s.wrap(fmt.Sprintf("update %s %s", kind, o.ID), err)
 }
 
 // DeleteObject removes an object; ErrNotFound if there is none.
-func (s *SQLite) DeleteObject(ctx context.Context, kind ObjectKind, tenantID, id string) error {
+func (s *Registry) DeleteObject(ctx context.Context, kind ObjectKind, tenantID, id string) error {
 	if err := checkKind(kind); err != nil {
-		return wrap("delete object", err)
+		return s.wrap("delete object", err)
 	}
-	err := affected(s.w.ExecContext(ctx, `DELETE FROM `+string(kind)+` WHERE tenant_id = ? AND id = ?`, tenantID, id))
-	return wrap(fmt.Sprintf("delete %s %s", kind, id), err)
+	err := affected(s.exec(ctx, `DELETE FROM `+string(kind)+` WHERE tenant_id = ? AND id = ?`, tenantID, id))
+	return s.wrap(fmt.Sprintf("delete %s %s", kind, id), err)
 }
 
 // Objects lists a tenant's objects of a kind by id; an empty tenantID
 // lists every tenant's.
-func (s *SQLite) Objects(ctx context.Context, kind ObjectKind, tenantID string) ([]Object, error) {
+func (s *Registry) Objects(ctx context.Context, kind ObjectKind, tenantID string) ([]Object, error) {
 	if err := checkKind(kind); err != nil {
-		return nil, wrap("objects", err)
+		return nil, s.wrap("objects", err)
 	}
 	query, args := `SELECT tenant_id, id, spec, created_at, updated_at FROM `+string(kind), []any{}
 	if tenantID != "" {
 		query, args = query+` WHERE tenant_id = ?`, append(args, tenantID)
 	}
-	rows, err := s.r.QueryContext(ctx, query+` ORDER BY tenant_id, id`, args...)
-	if err != nil {
-		return nil, wrap(string(kind), err)
-	}
-	defer func() { _ = rows.Close() }()
-	var out []Object
-	for rows.Next() {
-		var o Object
+	rows, err := s.query(ctx, query+` ORDER BY tenant_id, id`, args...)
+	out, err := scanAll(rows, err, func(sc scanner) (o Object, err error) {
 		var spec string
 		var created, updated sql.NullInt64
-		if err := rows.Scan(&o.TenantID, &o.ID, &spec, &created, &updated); err != nil {
-			return nil, wrap(string(kind), err)
-		}
+		err = sc.Scan(&o.TenantID, &o.ID, &spec, &created, &updated)
 		o.Spec, o.CreatedAt, o.UpdatedAt = []byte(spec), fromNanos(created), fromNanos(updated)
-		out = append(out, o)
-	}
-	return out, wrap(string(kind), rows.Err())
+		return o, err
+	})
+	return out, s.wrap(string(kind), err)
 }
 
 // Object returns one of a tenant's objects, or ErrNotFound.
-func (s *SQLite) Object(ctx context.Context, kind ObjectKind, tenantID, id string) (Object, error) {
+func (s *Registry) Object(ctx context.Context, kind ObjectKind, tenantID, id string) (Object, error) {
 	if err := checkKind(kind); err != nil {
-		return Object{}, wrap("object", err)
+		return Object{}, s.wrap("object", err)
 	}
 	o := Object{TenantID: tenantID, ID: id}
 	var spec string
 	var created, updated sql.NullInt64
-	err := s.r.QueryRowContext(ctx, `SELECT spec, created_at, updated_at FROM `+string(kind)+` WHERE tenant_id = ? AND id = ?`,
+	err := s.queryRow(ctx, `SELECT spec, created_at, updated_at FROM `+string(kind)+` WHERE tenant_id = ? AND id = ?`,
 		tenantID, id).Scan(&spec, &created, &updated)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = ErrNotFound
 	}
 	o.Spec, o.CreatedAt, o.UpdatedAt = []byte(spec), fromNanos(created), fromNanos(updated)
-	return o, wrap(fmt.Sprintf("%s %s", kind, id), err)
+	return o, s.wrap(fmt.Sprintf("%s %s", kind, id), err)
 }
 
 // reportKeyAAD binds a sealed report key to its tenant and kid.
@@ -457,59 +371,50 @@ func reportKeyAAD(tenantID, kid string) []byte {
 }
 
 // CreateReportKey stores a tenant's report key, its secret sealed with
-// SQLiteOptions.MasterKey (additional data: tenant and kid). It fails with
+// the store's master key (additional data: tenant and kid). It fails with
 // crypt.ErrNoMasterKey when the store has no master key.
-func (s *SQLite) CreateReportKey(ctx context.Context, tenantID string, k report.Key) error {
+func (s *Registry) CreateReportKey(ctx context.Context, tenantID string, k report.Key) error {
 	if tenantID == "" || k.ID == "" || len(k.Secret) != report.KeySize {
 		return fmt.Errorf("registry store: create report key: tenant, kid and a %d-byte secret are required", report.KeySize)
 	}
-	sealed, err := s.opts.MasterKey.Seal([]byte(k.Secret), reportKeyAAD(tenantID, k.ID))
+	sealed, err := s.masterKey.Seal([]byte(k.Secret), reportKeyAAD(tenantID, k.ID))
 	if err != nil {
 		return fmt.Errorf("registry store: create report key %s: %w", k.ID, err)
 	}
-	_, err = s.w.ExecContext(ctx, `INSERT INTO report_keys (tenant_id, kid, secret, created_at) VALUES (?, ?, ?, ?)`,
+	_, err = s.exec(ctx, `INSERT INTO report_keys (tenant_id, kid, secret, created_at) VALUES (?, ?, ?, ?)`,
 		tenantID, k.ID, sealed, nanos(k.CreatedAt))
-	return wrap("create report key "+k.ID, err)
+	return s.wrap("create report key "+k.ID, err)
 }
 
 // RetireReportKey marks a key retired at at; it still opens old reports.
-func (s *SQLite) RetireReportKey(ctx context.Context, tenantID, kid string, at time.Time) error {
-	err := affected(s.w.ExecContext(ctx, `UPDATE report_keys SET retired_at = COALESCE(retired_at, ?) WHERE tenant_id = ? AND kid = ?`,
+func (s *Registry) RetireReportKey(ctx context.Context, tenantID, kid string, at time.Time) error {
+	err := affected(s.exec(ctx, `UPDATE report_keys SET retired_at = COALESCE(retired_at, ?) WHERE tenant_id = ? AND kid = ?`,
 		nanos(at), tenantID, kid))
-	return wrap("retire report key "+kid, err)
+	return s.wrap("retire report key "+kid, err)
 }
 
-func (s *SQLite) openReportKey(tenantID, kid string, sealed []byte, created sql.NullInt64) (report.Key, error) {
-	secret, err := s.opts.MasterKey.Open(sealed, reportKeyAAD(tenantID, kid))
+func (s *Registry) openReportKey(tenantID, kid string, sealed []byte, created sql.NullInt64) (report.Key, error) {
+	secret, err := s.masterKey.Open(sealed, reportKeyAAD(tenantID, kid))
 	if err != nil {
-		return report.Key{}, fmt.Errorf("registry store: report key %s: %w", kid, err)
+		return report.Key{}, fmt.Errorf("report key %s: %w", kid, err)
 	}
 	return report.Key{ID: kid, Secret: secret, CreatedAt: fromNanos(created)}, nil
 }
 
 // ReportKeys returns a tenant's report keys, newest first, retired ones
 // included.
-func (s *SQLite) ReportKeys(ctx context.Context, tenantID string) ([]report.Key, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT kid, secret, created_at FROM report_keys WHERE tenant_id = ? ORDER BY created_at DESC, kid DESC`, tenantID)
-	if err != nil {
-		return nil, wrap("report keys", err)
-	}
-	defer func() { _ = rows.Close() }()
-	var out []report.Key
-	for rows.Next() {
+func (s *Registry) ReportKeys(ctx context.Context, tenantID string) ([]report.Key, error) {
+	rows, err := s.query(ctx, `SELECT kid, secret, created_at FROM report_keys WHERE tenant_id = ? ORDER BY created_at DESC, kid DESC`, tenantID)
+	out, err := scanAll(rows, err, func(sc scanner) (report.Key, error) {
 		var kid string
 		var sealed []byte
 		var created sql.NullInt64
-		if err := rows.Scan(&kid, &sealed, &created); err != nil {
-			return nil, wrap("report keys", err)
+		if err := sc.Scan(&kid, &sealed, &created); err != nil {
+			return report.Key{}, err
 		}
-		k, err := s.openReportKey(tenantID, kid, sealed, created)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, k)
-	}
-	return out, wrap("report keys", rows.Err())
+		return s.openReportKey(tenantID, kid, sealed, created)
+	})
+	return out, s.wrap("report keys", err)
 }
 
 // ReportKeyInfo is a report key's metadata, without its secret.
@@ -524,40 +429,32 @@ type ReportKeyInfo struct {
 // ReportKeyInfos returns the metadata of a tenant's report keys, newest
 // first (the order of ReportKeys), retired ones included. Secrets are not
 // read.
-func (s *SQLite) ReportKeyInfos(ctx context.Context, tenantID string) ([]ReportKeyInfo, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT kid, created_at, retired_at FROM report_keys WHERE tenant_id = ?
+func (s *Registry) ReportKeyInfos(ctx context.Context, tenantID string) ([]ReportKeyInfo, error) {
+	rows, err := s.query(ctx, `SELECT kid, created_at, retired_at FROM report_keys WHERE tenant_id = ?
 		ORDER BY created_at DESC, kid DESC`, tenantID)
-	if err != nil {
-		return nil, wrap("report keys", err)
-	}
-	defer func() { _ = rows.Close() }()
-	var out []ReportKeyInfo
-	for rows.Next() {
-		var k ReportKeyInfo
+	out, err := scanAll(rows, err, func(sc scanner) (k ReportKeyInfo, err error) {
 		var created, retired sql.NullInt64
-		if err := rows.Scan(&k.KID, &created, &retired); err != nil {
-			return nil, wrap("report keys", err)
-		}
-		k.CreatedAt = fromNanos(created)
-		if retired.Valid {
-			k.RetiredAt = fromNanos(retired)
-		}
-		out = append(out, k)
-	}
-	return out, wrap("report keys", rows.Err())
+		err = sc.Scan(&k.KID, &created, &retired)
+		k.CreatedAt, k.RetiredAt = fromNanos(created), fromNanos(retired)
+		return k, err
+	})
+	return out, s.wrap("report keys", err)
 }
 
 // LookupReportKey finds one of a tenant's report keys by kid.
-func (s *SQLite) LookupReportKey(ctx context.Context, tenantID, kid string) (report.Key, bool, error) {
+func (s *Registry) LookupReportKey(ctx context.Context, tenantID, kid string) (report.Key, bool, error) {
 	var sealed []byte
 	var created sql.NullInt64
-	err := s.r.QueryRowContext(ctx, `SELECT secret, created_at FROM report_keys WHERE tenant_id = ? AND kid = ?`, tenantID, kid).Scan(&sealed, &created)
+	err := s.queryRow(ctx, `SELECT secret, created_at FROM report_keys WHERE tenant_id = ? AND kid = ?`, tenantID, kid).Scan(&sealed, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return report.Key{}, false, nil
 	}
 	if err != nil {
-		return report.Key{}, false, wrap("report key "+kid, err)
+		return report.Key{}, false, s.wrap("report key "+kid, err)
 	}
 	k, err := s.openReportKey(tenantID, kid, sealed, created)
-	return k, err == nil, err
+	if err != nil {
+		return report.Key{}, false, fmt.Errorf("registry store: %w", err)
+	}
+	return k, true, nil
 }
