@@ -1,14 +1,23 @@
-// Package alerting is the pure alert state machine and maintenance windows.
+// Package alerting decides when a target is DOWN or UP and who hears of it,
+// and delivers what was decided exactly once.
 //
-// Step feeds one check result of a target into its State and returns the
-// transitions it caused (down, up, degraded, degraded_recovered,
-// tls_expiring); Tick advances the clock and returns the reminders and the
-// escalation due while a target is down. Both are pure functions of the
-// state, the policy and their input: no I/O, no goroutines, no clock of
-// their own. The caller persists the State after each call, so a restart
-// carries on where it left off and never re-emits a DOWN for an incident
-// already opened.
+// The state machine: Step feeds one check result of a target into its State
+// and returns the transitions it caused (down, up, degraded,
+// degraded_recovered, tls_expiring); Tick advances the clock and returns the
+// reminders and the escalation due while a target is down. Both are pure
+// functions of the state, the policy and their input: no I/O, no
+// goroutines, no clock of their own.
 //
-// Window says when a target's notifications are held back; the engine asks
-// Window.Active and flags the incident, which is still recorded.
+// The Engine runs them for every routed target: it serialises each target's
+// results, applies maintenance windows (Window) and dependencies (a child's
+// DOWN waits for its parents and is suppressed while one fails), renders
+// the messages, and commits the new State, the incidents and the outbox
+// entries in one StateStore transaction before anything is sent, so a
+// restart carries on where it left off and never re-alerts.
+//
+// The Dispatcher sends what the Outbox holds: leases so two dispatchers
+// never send the same message, backoff with jitter, Retry-After pauses per
+// channel, and a final failure for what cannot succeed. Retry, dedup and
+// muting live there once; the notifiers in alerting/notify only talk to
+// their provider.
 package alerting
