@@ -239,11 +239,21 @@ func TestKill9LosesNoCheckInfluxDB(t *testing.T) {
 				b := &binary{path: bin, config: cfg, log: crashLog(t, t.TempDir())}
 				b.start(t, listen)
 				st := openInflux(t, base, bucket)
-				// The spool is replayed once InfluxDB answers.
-				require.Eventually(t, func() bool {
+				// The spool is replayed once InfluxDB answers: wait until it
+				// holds every answered check, or has stopped growing.
+				prev, still := -1, 0
+				for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline) && still < 25; {
 					m, _ := lost(t, st, killed, answered)
-					return m == 0
-				}, 60*time.Second, 200*time.Millisecond)
+					if m == 0 {
+						break
+					}
+					if m == prev {
+						still++
+					} else {
+						prev, still = m, 0
+					}
+					time.Sleep(200 * time.Millisecond)
+				}
 				b.stop(t)
 			}
 			missing, total := lost(t, openInflux(t, base, bucket), killed, answered)
