@@ -299,7 +299,7 @@ func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger, reg pr
 func openWAL(ctx context.Context, cfg *config.Config, store tsdb.Writer, log *slog.Logger, reg prometheus.Registerer) (*wal.WAL, error) {
 	wc := cfg.Storage.WAL
 	w, err := wal.Open(wal.Options{
-		Dir: wc.Dir, MaxBytes: wc.MaxBytes, SyncInterval: wc.SyncInterval, Full: spool.FullPolicy(wc.Full),
+		Dir: wc.Path(cfg.DataDir), MaxBytes: wc.MaxBytes, SyncInterval: wc.SyncInterval, Full: spool.FullPolicy(wc.Full),
 		Registerer: reg, Logger: log,
 	})
 	if err != nil {

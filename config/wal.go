@@ -21,7 +21,7 @@ const (
 // WAL is the write-ahead log every completed check goes to before anything
 // else sees it, so that kill -9 loses none; see CONFIGURATION.md.
 type WAL struct {
-	// Dir holds the log (default <data_dir>/wal).
+	// Dir holds the log; empty means <data_dir>/wal (see Path).
 	Dir string `yaml:"dir"`
 	// MaxBytes bounds its size on disk (default 64 MiB, 1 MiB to 16 GiB).
 	MaxBytes int64 `yaml:"max_bytes"`
@@ -34,11 +34,17 @@ type WAL struct {
 	Full string `yaml:"full"`
 }
 
+// Path is the log's directory: Dir, or <dataDir>/wal. It is resolved when
+// the log is opened, so a data dir set after Normalize still holds it.
+func (w WAL) Path(dataDir string) string {
+	if w.Dir != "" {
+		return w.Dir
+	}
+	return filepath.Join(dataDir, "wal")
+}
+
 func (c *Config) normalizeWAL() {
 	w := &c.Storage.WAL
-	if w.Dir == "" {
-		w.Dir = filepath.Join(c.DataDir, "wal")
-	}
 	if w.MaxBytes == 0 {
 		w.MaxBytes = DefaultWALMaxBytes
 	}
@@ -65,7 +71,7 @@ func (c *Config) validateWAL() []prober.FieldError {
 	if w.Full != "block" && w.Full != "drop_oldest" {
 		add("full", "must be block or drop_oldest (got %q)", w.Full)
 	}
-	if in := c.Storage.InfluxDB; c.Storage.Type == "influxdb" && filepath.Clean(in.Spool.Dir) == filepath.Clean(w.Dir) {
+	if in := c.Storage.InfluxDB; c.Storage.Type == "influxdb" && filepath.Clean(in.Spool.Dir) == filepath.Clean(w.Path(c.DataDir)) {
 		add("dir", "must not be storage.influxdb.spool.dir")
 	}
 	return errs

@@ -13,8 +13,9 @@ import (
 func TestWALDefaults(t *testing.T) {
 	cfg, err := Parse(strings.NewReader("data_dir: /var/lib/upwatch"), "t.yaml", noEnv)
 	require.NoError(t, err)
-	require.Equal(t, WAL{Dir: filepath.Join("/var/lib/upwatch", "wal"), MaxBytes: 64 << 20,
-		SyncInterval: 200 * time.Millisecond, Full: "block"}, cfg.Storage.WAL)
+	require.Equal(t, WAL{MaxBytes: 64 << 20, SyncInterval: 200 * time.Millisecond, Full: "block"}, cfg.Storage.WAL)
+	require.Equal(t, filepath.Join("/var/lib/upwatch", "wal"), cfg.Storage.WAL.Path(cfg.DataDir))
+	require.Equal(t, "/elsewhere", WAL{Dir: "/elsewhere"}.Path(cfg.DataDir))
 }
 
 func TestWALInvalid(t *testing.T) {
