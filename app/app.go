@@ -35,6 +35,7 @@ import (
 	"github.com/upwatch/upwatch/tsdb/spool"
 	"github.com/upwatch/upwatch/tsdb/sqlite"
 	"github.com/upwatch/upwatch/tsdb/victoria"
+	"github.com/upwatch/upwatch/tsdb/wal"
 )
 
 // Options are what Run needs. Config is required; the rest have defaults.
@@ -126,7 +127,12 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 
-	bufOpts := tsdb.BufferOptions{Registerer: reg, Logger: log.With("component", "buffer")}
+	wlog, err := openWAL(ctx, cfg, samples, log.With("component", "wal"), reg)
+	if err != nil {
+		return err
+	}
+	defer wlog.Close()
+	bufOpts := tsdb.BufferOptions{Registerer: reg, Logger: log.With("component", "buffer"), Log: wlog}
 	if cfg.Storage.Type == "influxdb" {
 		bufOpts.BatchSize, bufOpts.FlushInterval = cfg.Storage.InfluxDB.BatchSize, cfg.Storage.InfluxDB.FlushInterval
 	}
@@ -163,10 +169,12 @@ func Run(ctx context.Context, o Options) error {
 		Check:   p.Check,
 		Workers: cfg.Workers,
 		Sink: func(ctx context.Context, r prober.Result) {
-			probe.Observe(r)
+			// The write-ahead log first: nothing else sees a check the
+			// log does not have.
 			if err := buffer.Record(ctx, r); err != nil {
 				log.Error("sample not recorded", "target", r.TargetID, "err", err)
 			}
+			probe.Observe(r)
 			mirror.record(r)
 			if err := engine.Observe(ctx, r); err != nil {
 				log.Error("alert state not committed; retried with the next result", "target", r.TargetID, "err", err)
@@ -303,6 +311,32 @@ func openStore(ctx context.Context, cfg *config.Config, now func() time.Time, lo
 		Now:             now,
 		Logger:          log.With("component", "store"),
 	})
+}
+
+// openWAL opens the write-ahead log and writes what an earlier run left in
+// it to the store, before any new check: that run may have been killed
+// before its buffer wrote them. It waits for the store until ctx ends.
+func openWAL(ctx context.Context, cfg *config.Config, store tsdb.Writer, log *slog.Logger, reg prometheus.Registerer) (*wal.WAL, error) {
+	wc := cfg.Storage.WAL
+	w, err := wal.Open(wal.Options{
+		Dir: wc.Path(cfg.DataDir), MaxBytes: wc.MaxBytes, SyncInterval: wc.SyncInterval, Full: spool.FullPolicy(wc.Full),
+		Registerer: reg, Logger: log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("storage.wal: %w", err)
+	}
+	if st := w.Stats(); st.Samples > 0 {
+		log.Info("write-ahead log holds samples from an earlier run; writing them to the store", "samples", st.Samples)
+	}
+	n, err := w.Replay(ctx, 0, store.WriteSamples)
+	if err != nil {
+		_ = w.Close()
+		return nil, err
+	}
+	if n > 0 {
+		log.Info("write-ahead log replayed", "samples", n)
+	}
+	return w, nil
 }
 
 // mirror copies samples to the optional VictoriaMetrics write target

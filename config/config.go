@@ -82,6 +82,8 @@ type Storage struct {
 	// VictoriaMetrics, when its URL is set, receives a copy of every
 	// sample whatever the type.
 	VictoriaMetrics VictoriaMetrics `yaml:"victoriametrics"`
+	// WAL is the write-ahead log in front of the store.
+	WAL WAL `yaml:"wal"`
 }
 
 // Retention says how long data is kept.
@@ -251,6 +253,7 @@ func (c *Config) Normalize() {
 	c.Registry.normalize()
 	c.normalizeInflux()
 	c.normalizeVictoria()
+	c.normalizeWAL()
 	for i := range c.Targets {
 		c.Targets[i].Normalize()
 	}
@@ -270,6 +273,7 @@ func (c *Config) Validate() []prober.FieldError {
 	}
 	errs = append(errs, c.validateInflux()...)
 	errs = append(errs, c.validateVictoria()...)
+	errs = append(errs, c.validateWAL()...)
 	if c.Storage.Retention.RawDays < 1 {
 		add("storage.retention.raw_days", "must be at least 1")
 	}

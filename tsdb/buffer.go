@@ -50,6 +50,23 @@ type BufferOptions struct {
 	MetricPrefix string
 	// Logger receives write failures (default: discard).
 	Logger *slog.Logger
+	// Log, if set, is the write-ahead log: Record appends every sample to
+	// it before accepting it, and a batch is committed to it once written.
+	Log Log
+}
+
+// Log is a write-ahead log in front of a Buffer (tsdb/wal implements it).
+type Log interface {
+	// Append makes r survive a crash and returns its sequence number.
+	Append(ctx context.Context, r prober.Result) (uint64, error)
+	// Commit says the Writer has stored the samples with these numbers.
+	Commit(seqs []uint64) error
+}
+
+// item is a queued sample and its sequence number in the Log.
+type item struct {
+	r   prober.Result
+	seq uint64
 }
 
 func (o *BufferOptions) defaults() {
@@ -80,11 +97,12 @@ func (o *BufferOptions) defaults() {
 // (blocking while the queue is full); a background flusher writes batches of
 // up to BatchSize when one is full or FlushInterval has passed, retrying a
 // failed batch with backoff, in order, until it is written or Close gives
-// up. A sample Record accepted is never dropped silently.
+// up. A sample Record accepted is never dropped silently; with a Log it is
+// on disk before Record returns and survives a crash of the process.
 type Buffer struct {
 	w     Writer
 	o     BufferOptions
-	queue chan prober.Result
+	queue chan item
 
 	mu       sync.Mutex
 	closed   bool
@@ -112,7 +130,7 @@ func NewBuffer(w Writer, o BufferOptions) *Buffer {
 	b := &Buffer{
 		w:       w,
 		o:       o,
-		queue:   make(chan prober.Result, o.QueueSize),
+		queue:   make(chan item, o.QueueSize),
 		closing: make(chan struct{}),
 		done:    make(chan struct{}),
 		ctx:     ctx,
@@ -149,9 +167,11 @@ func (b *Buffer) Start() {
 // Pending returns how many accepted samples are not yet written.
 func (b *Buffer) Pending() int { return int(b.pending.Load()) }
 
-// Record queues r for writing. While the queue is full it waits for room
-// until ctx ends (returning ctx's error) or the buffer is closed (returning
-// ErrClosed); in both cases r was not accepted.
+// Record queues r for writing, after appending it to the Log if there is
+// one (an error from the Log means r was not accepted). While the queue is
+// full it waits for room until ctx ends (returning ctx's error) or the
+// buffer is closed (returning ErrClosed); then r is not written by this
+// Buffer, but a Log still holds it for the next start.
 func (b *Buffer) Record(ctx context.Context, r prober.Result) error {
 	b.mu.Lock()
 	if b.closed {
@@ -162,16 +182,23 @@ func (b *Buffer) Record(ctx context.Context, r prober.Result) error {
 	b.mu.Unlock()
 	defer b.inflight.Done()
 
+	it := item{r: r}
+	if b.o.Log != nil {
+		var err error
+		if it.seq, err = b.o.Log.Append(ctx, r); err != nil {
+			return err
+		}
+	}
 	// Count first so the gauge never goes negative when the flusher writes r
 	// before this goroutine runs again.
 	b.pending.Add(1)
 	select {
-	case b.queue <- r:
+	case b.queue <- it:
 		return nil
 	default:
 	}
 	select {
-	case b.queue <- r:
+	case b.queue <- it:
 		return nil
 	case <-ctx.Done():
 		b.pending.Add(-1)
@@ -221,14 +248,18 @@ func (b *Buffer) run() {
 	tick := time.NewTicker(b.o.FlushInterval)
 	defer tick.Stop()
 	batch := make([]prober.Result, 0, b.o.BatchSize)
+	var seqs []uint64
 	for {
 		select {
-		case r, ok := <-b.queue:
+		case it, ok := <-b.queue:
 			if !ok {
-				b.flush(batch)
+				b.flush(batch, seqs)
 				return
 			}
-			batch = append(batch, r)
+			batch = append(batch, it.r)
+			if b.o.Log != nil {
+				seqs = append(seqs, it.seq)
+			}
 			if len(batch) < b.o.BatchSize {
 				continue
 			}
@@ -237,17 +268,19 @@ func (b *Buffer) run() {
 				continue
 			}
 		}
-		if !b.flush(batch) {
+		if !b.flush(batch, seqs) {
 			return
 		}
 		batch = make([]prober.Result, 0, b.o.BatchSize) // the writer may keep the old one
+		seqs = seqs[:0]
 		tick.Reset(b.o.FlushInterval)
 	}
 }
 
 // flush writes batch, retrying with capped exponential backoff and jitter
-// until it succeeds (true) or b.ctx ends (false).
-func (b *Buffer) flush(batch []prober.Result) bool {
+// until it succeeds (true) or b.ctx ends (false), and then commits seqs to
+// the Log.
+func (b *Buffer) flush(batch []prober.Result, seqs []uint64) bool {
 	if len(batch) == 0 {
 		return true
 	}
@@ -262,6 +295,11 @@ func (b *Buffer) flush(batch []prober.Result) bool {
 			b.pending.Add(-int64(len(batch)))
 			if attempt > 1 {
 				b.o.Logger.Info("tsdb write recovered", "samples", len(batch), "attempts", attempt)
+			}
+			if b.o.Log != nil {
+				if err := b.o.Log.Commit(seqs); err != nil { // they are written again after a restart
+					b.o.Logger.Warn("write-ahead log commit failed", "err", err)
+				}
 			}
 			return true
 		}

@@ -283,3 +283,55 @@ func TestBufferDefaults(t *testing.T) {
 	require.Equal(t, 10*time.Second, o.RetryMax)
 	require.NotNil(t, o.Logger)
 }
+
+// fakeLog is a Log in memory: what was appended and what committed.
+type fakeLog struct {
+	mu        sync.Mutex
+	appended  []prober.Result
+	committed []uint64
+	fail      error
+}
+
+func (l *fakeLog) Append(_ context.Context, r prober.Result) (uint64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.fail != nil {
+		return 0, l.fail
+	}
+	l.appended = append(l.appended, r)
+	return uint64(len(l.appended) + 100), nil
+}
+
+func (l *fakeLog) Commit(seqs []uint64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.committed = append(l.committed, seqs...)
+	return nil
+}
+
+func TestBufferLogsBeforeAcceptingAndCommitsAfterWriting(t *testing.T) {
+	rec := &recorder{fail: func(call int) error {
+		if call == 1 {
+			return errors.New("store down")
+		}
+		return nil
+	}}
+	log := &fakeLog{}
+	b := NewBuffer(rec.writer(), BufferOptions{BatchSize: 2, FlushInterval: time.Hour, RetryMin: time.Millisecond, Log: log})
+	b.Start()
+	for i := range 4 {
+		require.NoError(t, b.Record(context.Background(), res(i)))
+		log.mu.Lock()
+		require.Len(t, log.appended, i+1, "in the log when Record returns")
+		log.mu.Unlock()
+	}
+	require.NoError(t, b.Close(context.Background()))
+	log.mu.Lock()
+	require.Equal(t, []uint64{101, 102, 103, 104}, log.committed, "committed once written, not when a write failed")
+	log.fail = errors.New("disk full")
+	log.mu.Unlock()
+	b2 := NewBuffer(rec.writer(), BufferOptions{Log: log})
+	defer b2.Close(context.Background())
+	require.ErrorContains(t, b2.Record(context.Background(), res(9)), "disk full", "not accepted without the log")
+	require.Zero(t, b2.Pending())
+}

@@ -91,6 +91,11 @@ type Options struct {
 	SegmentBytes int64
 	// Full is the policy when a record does not fit (default DropOldest).
 	Full FullPolicy
+	// DeferSync makes Append return once the record is written (it then
+	// survives the process being killed) without fsyncing it: the caller
+	// calls Sync, on its own group-commit schedule, to bound what a power
+	// loss takes.
+	DeferSync bool
 	// Registerer receives the spool's metrics; nil registers none.
 	Registerer prometheus.Registerer
 	// Logger receives recovery and drop messages (default: discard).
@@ -418,20 +423,27 @@ func (s *Spool) Empty() bool {
 	return s.records == 0
 }
 
-// Append adds rec and returns once it is on disk (fsynced). If the spool
-// is full it drops the oldest segment or, with Block, waits for room until
-// ctx ends.
+// Append adds rec and returns once it is on disk (fsynced, unless
+// DeferSync). If the spool is full it drops the oldest segment or, with
+// Block, waits for room until ctx ends.
 func (s *Spool) Append(ctx context.Context, rec Record) error {
+	_, err := s.AppendEntry(ctx, rec)
+	return err
+}
+
+// AppendEntry is Append that also returns the record's entry, for a caller
+// that commits records it never reads back.
+func (s *Spool) AppendEntry(ctx context.Context, rec Record) (Entry, error) {
 	frame := int64(frameHead + countLen + len(rec.Data))
 	if frame+headerLen > s.o.MaxBytes {
-		return fmt.Errorf("spool: %d bytes: %w", frame, ErrTooLarge)
+		return Entry{}, fmt.Errorf("spool: %d bytes: %w", frame, ErrTooLarge)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for {
 		if s.closed {
 			s.signal(s.space) // wake the next waiter too
-			return ErrClosed
+			return Entry{}, ErrClosed
 		}
 		need := frame
 		if s.needRotate(frame) {
@@ -446,18 +458,18 @@ func (s *Spool) Append(ctx context.Context, rec Record) error {
 			case <-s.space:
 			case <-ctx.Done():
 				s.mu.Lock()
-				return fmt.Errorf("spool full: %w", context.Cause(ctx))
+				return Entry{}, fmt.Errorf("spool full: %w", context.Cause(ctx))
 			}
 			s.mu.Lock()
 			continue
 		}
 		if err := s.dropOldest(); err != nil {
-			return err
+			return Entry{}, err
 		}
 	}
 	if s.needRotate(frame) {
 		if err := s.rotate(); err != nil {
-			return err
+			return Entry{}, err
 		}
 	}
 	buf := make([]byte, frame)
@@ -468,12 +480,15 @@ func (s *Spool) Append(ctx context.Context, rec Record) error {
 	seg := s.segs[len(s.segs)-1]
 	if _, err := s.w.WriteAt(buf, seg.size); err != nil {
 		_ = s.w.Truncate(seg.size)
-		return fmt.Errorf("spool: append: %w", err)
+		return Entry{}, fmt.Errorf("spool: append: %w", err)
 	}
-	if err := s.w.Sync(); err != nil {
-		_ = s.w.Truncate(seg.size)
-		return fmt.Errorf("spool: append: %w", err)
+	if !s.o.DeferSync {
+		if err := s.w.Sync(); err != nil {
+			_ = s.w.Truncate(seg.size)
+			return Entry{}, fmt.Errorf("spool: append: %w", err)
+		}
 	}
+	e := Entry{Record: rec, seg: seg.id, off: seg.size, next: seg.size + frame}
 	seg.size += frame
 	seg.samples += int64(rec.Samples)
 	seg.records++
@@ -481,6 +496,23 @@ func (s *Spool) Append(ctx context.Context, rec Record) error {
 	s.samples += int64(rec.Samples)
 	s.records++
 	s.signal(s.data)
+	return e, nil
+}
+
+// Sync fsyncs what Append wrote (with DeferSync; otherwise every Append
+// already did).
+func (s *Spool) Sync() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	if s.w == nil {
+		return nil
+	}
+	if err := s.w.Sync(); err != nil {
+		return fmt.Errorf("spool: sync: %w", err)
+	}
 	return nil
 }
 
@@ -498,6 +530,11 @@ func (s *Spool) needRotate(frame int64) bool {
 // rotate starts a new segment for appends.
 func (s *Spool) rotate() error {
 	if s.w != nil {
+		if s.o.DeferSync { // a closed segment is never synced later
+			if err := s.w.Sync(); err != nil {
+				return fmt.Errorf("spool: %w", err)
+			}
+		}
 		if err := s.w.Close(); err != nil {
 			return fmt.Errorf("spool: %w", err)
 		}
@@ -723,14 +760,51 @@ func (s *Spool) Reject(e Entry) error {
 	return s.commit(e, s.rejected)
 }
 
+// CommitAll commits entries, in order, as Commit does one by one, writing
+// the cursor once.
+func (s *Spool) CommitAll(entries []Entry) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	moved := false
+	for _, e := range entries {
+		done, err := s.advance(e, s.replayed)
+		if err != nil {
+			return err
+		}
+		moved = moved || done
+	}
+	if !moved {
+		return nil
+	}
+	return s.writeCursor()
+}
+
 func (s *Spool) commit(e Entry, c prometheus.Counter) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return ErrClosed
 	}
+	if moved, err := s.advance(e, c); !moved || err != nil {
+		return err
+	}
+	return s.writeCursor()
+}
+
+// advance moves the read position past e if e is the oldest uncommitted
+// record, deleting the head segment once it is used up; it reports whether
+// the cursor needs writing.
+func (s *Spool) advance(e Entry, c prometheus.Counter) (bool, error) {
+	for len(s.segs) > 1 && s.readOff >= s.segs[0].size { // used up, kept for appends
+		if err := s.removeHead(); err != nil {
+			return false, err
+		}
+	}
 	if len(s.segs) == 0 || s.segs[0].id != e.seg || s.readOff != e.off {
-		return nil
+		return false, nil
 	}
 	s.readOff = e.next
 	s.readDone += int64(e.Samples)
@@ -738,10 +812,13 @@ func (s *Spool) commit(e Entry, c prometheus.Counter) error {
 	s.samples -= int64(e.Samples)
 	s.records--
 	c.Add(float64(e.Samples))
-	if s.readOff >= s.segs[0].size && (len(s.segs) > 1 || s.records == 0) {
-		return s.removeHead()
+	// A used-up segment goes once a later one exists or, unless the spool
+	// is a write-ahead log (DeferSync) that would create a segment again
+	// with the next append, once everything is committed.
+	if s.readOff >= s.segs[0].size && (len(s.segs) > 1 || (s.records == 0 && !s.o.DeferSync)) {
+		return false, s.removeHead() // writes the cursor
 	}
-	return s.writeCursor()
+	return true, nil
 }
 
 // Wait returns a channel that receives after records are appended; a

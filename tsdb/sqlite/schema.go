@@ -53,6 +53,12 @@ var migrations = []string{
 		consecutive_successes INTEGER NOT NULL,
 		status_since          INTEGER NOT NULL  -- Unix ns
 	) WITHOUT ROWID;`,
+	// 2: a sample is identified by target, start and location, so writing
+	// it again (a write-ahead log replayed after a crash) stores nothing
+	// new. Copies an older version stored are dropped first.
+	`DELETE FROM samples WHERE rowid NOT IN (SELECT min(rowid) FROM samples GROUP BY target_id, start, location);
+	DROP INDEX samples_target_start;
+	CREATE UNIQUE INDEX samples_key ON samples (target_id, start, location);`,
 }
 
 // bucketColumns renders one format per histogram bucket column (b0…b12),
@@ -107,6 +113,7 @@ var (
 	insertSample = multiRow{
 		prefix: `INSERT INTO samples (` + sampleColumns + `) VALUES `,
 		cols:   18,
+		suffix: ` ON CONFLICT (target_id, start, location) DO NOTHING`,
 	}
 	upsertState = multiRow{
 		prefix: `INSERT INTO target_state (target_id, last_start, last_success, consecutive_failures,

@@ -96,7 +96,10 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	}
 	s := &Store{opts: o}
 	var err error
-	if s.w, err = sqlitedb.Open(o.Path, 1, "cache_size(-32000)", "wal_autocheckpoint(10000)"); err != nil {
+	// The writer syncs every commit (one fsync per batch): a nil error from
+	// WriteSamples means the samples survive a power loss, so the
+	// write-ahead log in front of the store may let go of them.
+	if s.w, err = sqlitedb.Open(o.Path, 1, "cache_size(-32000)", "wal_autocheckpoint(10000)", "synchronous(FULL)"); err != nil {
 		return nil, sqlitedb.PathError("sqlite store", o.Path, err)
 	}
 	if s.r, err = sqlitedb.Open(o.Path, readConns, "cache_size(-32000)", "wal_autocheckpoint(10000)"); err != nil {

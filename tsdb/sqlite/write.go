@@ -3,7 +3,9 @@ package sqlite
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"maps"
 	"math/bits"
@@ -63,10 +65,11 @@ func (p *preparedRows) close() {
 }
 
 // exec inserts args (cols values per row) in chunks of the largest prepared
-// sizes that fit. It renumbers the ordinals of each chunk from 1, as the
-// driver expects.
-func (p *preparedRows) exec(ctx context.Context, args []driver.NamedValue) error {
+// sizes that fit, and returns how many rows changed. It renumbers the
+// ordinals of each chunk from 1, as the driver expects.
+func (p *preparedRows) exec(ctx context.Context, args []driver.NamedValue) (int64, error) {
 	cols := p.m.cols
+	var changed int64
 	for rows := len(args) / cols; rows > 0; {
 		i := min(bits.Len(uint(rows))-1, maxRowsLog2)
 		n := 1 << i
@@ -74,13 +77,20 @@ func (p *preparedRows) exec(ctx context.Context, args []driver.NamedValue) error
 		for j := range chunk {
 			chunk[j].Ordinal = j + 1
 		}
-		if _, err := p.stmts[i].(driver.StmtExecContext).ExecContext(ctx, chunk); err != nil {
-			return err
+		res, err := p.stmts[i].(driver.StmtExecContext).ExecContext(ctx, chunk)
+		if err != nil {
+			return changed, err
+		}
+		if c, err := res.RowsAffected(); err == nil {
+			changed += c
 		}
 		args, rows = args[n*cols:], rows-n
 	}
-	return nil
+	return changed, nil
 }
+
+// errStored says a batch holds samples the store already has.
+var errStored = errors.New("batch holds samples already stored")
 
 // namedArgs collects statement arguments as the driver takes them: int64,
 // bool, string or nil, no conversion by database/sql.
@@ -152,13 +162,62 @@ type rollupKey struct {
 
 // WriteSamples stores the batch in one transaction: the raw samples, their
 // hourly rollups (aggregated per batch, then merged into what is stored) and
-// each target's run state. On error nothing of the batch is stored.
+// each target's run state. On error nothing of the batch is stored. A
+// sample with the target, start and location of one already stored (or
+// earlier in the batch) is left out: writing a batch again changes nothing.
 func (s *Store) WriteSamples(ctx context.Context, samples []prober.Result) error {
 	if len(samples) == 0 {
 		return nil
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	err := s.write(ctx, samples)
+	if errors.Is(err, errStored) {
+		// Rare (a replay after a crash): find the new ones and write those.
+		if samples, err = s.unstored(ctx, samples); err == nil {
+			err = s.write(ctx, samples)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite store: write %d samples: %w", len(samples), err)
+	}
+	return nil
+}
+
+// unstored returns the samples of batch that are not stored yet, each key
+// once. The caller holds s.wmu.
+func (s *Store) unstored(ctx context.Context, batch []prober.Result) ([]prober.Result, error) {
+	type key struct {
+		target, location string
+		start            int64
+	}
+	seen := make(map[key]bool, len(batch))
+	out := make([]prober.Result, 0, len(batch))
+	for _, r := range batch {
+		k := key{r.TargetID, r.Location, r.Start.UnixNano()}
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		var one int
+		err := s.w.QueryRowContext(ctx, `SELECT 1 FROM samples WHERE target_id = ? AND start = ? AND location = ?`,
+			k.target, k.start, k.location).Scan(&one)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			out = append(out, r)
+		case err != nil:
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// write is WriteSamples; it fails with errStored, storing nothing, if a
+// sample was already stored. The caller holds s.wmu.
+func (s *Store) write(ctx context.Context, samples []prober.Result) error {
+	if len(samples) == 0 {
+		return nil
+	}
 
 	w := &s.wr
 	w.sampleArgs = w.sampleArgs.reset()
@@ -218,16 +277,21 @@ func (s *Store) WriteSamples(ctx context.Context, samples []prober.Result) error
 	}
 
 	err := s.writeTx(ctx, func() error {
-		if err := w.insSamples.exec(ctx, w.sampleArgs); err != nil {
+		n, err := w.insSamples.exec(ctx, w.sampleArgs)
+		if err != nil {
 			return err
 		}
-		if err := w.upRollups.exec(ctx, w.rollupArgs); err != nil {
+		if n != int64(len(samples)) {
+			return errStored
+		}
+		if _, err := w.upRollups.exec(ctx, w.rollupArgs); err != nil {
 			return err
 		}
-		return w.upStates.exec(ctx, w.stateArgs)
+		_, err = w.upStates.exec(ctx, w.stateArgs)
+		return err
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite store: write %d samples: %w", len(samples), err)
+		return err
 	}
 	for target, st := range states {
 		s.states[target] = st

@@ -55,6 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) tsdb.Store) {
 		{"ManyTargets", testManyTargets},
 		{"ConcurrentWritesAndReads", testConcurrent},
 		{"Ping", testPing},
+		{"WritingAgainIsIdempotent", testRewrite},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -576,4 +577,36 @@ func testConcurrent(t *testing.T, s tsdb.Store) {
 
 func testPing(t *testing.T, s tsdb.Store) {
 	require.NoError(t, s.Ping(context.Background()))
+}
+
+// testRewrite writes samples again, as a write-ahead log replayed after a
+// crash does: alone, mixed with new ones and twice in one batch. Nothing is
+// counted twice: not the samples, the rollups nor the latest sample.
+func testRewrite(t *testing.T, s tsdb.Store) {
+	var first, second []prober.Result
+	for i := range 6 {
+		first = append(first, Sample("a", time.Duration(i)*time.Minute, 10*time.Millisecond))
+		second = append(second, Failed(Sample("a", time.Duration(i+6)*time.Minute, 20*time.Millisecond)))
+	}
+	other := Sample("a", 3*time.Minute, 30*time.Millisecond)
+	other.Location = "us-east" // same start, another location: a sample of its own
+	write(t, s, first...)
+	write(t, s, first...)
+	write(t, s, append(append([]prober.Result{other}, first[3:]...), second...)...)
+	write(t, s, second[5], second[5], first[0])
+
+	want := append(append(append([]prober.Result{}, first...), second...), other)
+	got, _ := all(t, s, tsdb.SampleQuery{TargetID: "a", From: T0, To: T0.Add(time.Hour)})
+	require.ElementsMatch(t, normalizeAll(want), normalizeAll(got))
+
+	rollups, err := s.Rollups(context.Background(), "a", T0, T0.Add(time.Hour))
+	require.NoError(t, err)
+	require.Len(t, rollups, 1)
+	require.Equal(t, int64(len(want)), rollups[0].Checks)
+	require.Equal(t, int64(len(second)), rollups[0].Failures)
+	require.Equal(t, 6*10*time.Millisecond+6*20*time.Millisecond+30*time.Millisecond, rollups[0].LatencySum)
+
+	latest, err := s.Latest(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, Normalize(second[5]), Normalize(latest["a"]))
 }
