@@ -29,7 +29,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"reflect"
 	"slices"
 	"sort"
 	"strconv"
@@ -41,6 +40,7 @@ import (
 	"github.com/upwatch/upwatch/prober"
 	"github.com/upwatch/upwatch/quota"
 	"github.com/upwatch/upwatch/store"
+	"github.com/upwatch/upwatch/tenancy"
 )
 
 // TargetBatcher is what PUT /targets?format=yaml needs of the registry
@@ -95,7 +95,7 @@ func (s *Server) exportTargets(w http.ResponseWriter, r *http.Request, p Princip
 	if len(q["label"]) > 0 {
 		return Problem(http.StatusBadRequest, "Bad Request", "format=yaml exports every API target: applied back, a filtered export would delete the others")
 	}
-	if src := q.Get("source"); src != "" && src != SourceAPI {
+	if src := q.Get("source"); src != "" && src != tenancy.SourceAPI {
 		return Problem(http.StatusBadRequest, "Bad Request", "format=yaml exports the API's targets only (source=api); config-file targets are in the config file")
 	}
 	ts, err := s.targetsOf(r.Context(), p.TenantID)
@@ -105,11 +105,11 @@ func (s *Server) exportTargets(w http.ResponseWriter, r *http.Request, p Princip
 	doc := targetsDocument{Targets: []config.Target{}}
 	var fromFile []string
 	for _, ti := range ts {
-		if ti.Source == SourceConfig {
+		if ti.Source == tenancy.SourceConfig {
 			fromFile = append(fromFile, ti.Target.ID)
 			continue
 		}
-		doc.Targets = append(doc.Targets, redactTarget(ti.Target))
+		doc.Targets = append(doc.Targets, tenancy.RedactTarget(ti.Target))
 	}
 	var buf bytes.Buffer
 	fmt.Fprintf(&buf, "# upwatch targets of tenant %q managed through the API.\n", p.TenantID)
@@ -252,7 +252,7 @@ func readTargetsDocument(r *http.Request) ([]map[string]any, error) {
 			add(fmt.Sprintf("targets[%d]", i), "%s", strings.TrimPrefix(err.Error(), "yaml: "))
 			continue
 		}
-		items[i], _ = stringKeys(m).(map[string]any)
+		items[i], _ = tenancy.StringKeys(m).(map[string]any)
 	}
 	if len(errs) > 0 {
 		return nil, ValidationProblem(errs)
@@ -277,9 +277,9 @@ func (s *Server) planTargets(ctx context.Context, p Principal, items []map[strin
 	if err != nil {
 		return plan, err
 	}
-	mine := map[string]TargetInfo{}
+	mine := map[string]tenancy.TargetInfo{}
 	for _, ti := range current {
-		if ti.Source == SourceAPI {
+		if ti.Source == tenancy.SourceAPI {
 			mine[ti.Target.ID] = ti
 		}
 	}
@@ -317,7 +317,7 @@ func (s *Server) planTargets(ctx context.Context, p Principal, items []map[strin
 		}
 		t.Normalize()
 		if cur, ok := mine[t.ID]; ok {
-			keepSecrets(&t, cur.Target)
+			tenancy.KeepSecrets(&t, cur.Target)
 		}
 		ts[i], decoded[i] = t, true
 	}
@@ -431,7 +431,7 @@ func (s *Server) planTargets(ctx context.Context, p Principal, items []map[strin
 	for _, t := range ts {
 		cur, exists := mine[t.ID]
 		if exists {
-			fields, err := changedFields(cur.Target, t)
+			fields, err := tenancy.ChangedFields(cur.Target, t)
 			if err != nil {
 				return plan, err
 			}
@@ -443,7 +443,7 @@ func (s *Server) planTargets(ctx context.Context, p Principal, items []map[strin
 		} else {
 			plan.diff.Create = append(plan.diff.Create, t.ID)
 		}
-		rec, err := SealTarget(p.TenantID, t, s.o.MasterKey)
+		rec, err := tenancy.SealTarget(p.TenantID, t, s.o.MasterKey)
 		if err != nil {
 			return plan, err
 		}
@@ -476,58 +476,4 @@ func joinPath(prefix, path string) string {
 		return prefix
 	}
 	return prefix + "." + path
-}
-
-// changedFields lists the paths (dotted, "http.url", "labels.env") where b
-// differs from a, credentials compared by value but never shown.
-func changedFields(a, b config.Target) ([]string, error) {
-	da, err := targetDocument(a)
-	if err != nil {
-		return nil, err
-	}
-	db, err := targetDocument(b)
-	if err != nil {
-		return nil, err
-	}
-	set := map[string]bool{}
-	diffDocs("", da, db, set)
-	_, sa := splitSecrets(a)
-	_, sb := splitSecrets(b)
-	for _, f := range (&prober.Auth{}).SecretFields() {
-		if sa.Auth[f.Name] != sb.Auth[f.Name] {
-			set["http.auth."+f.Name] = true
-		}
-	}
-	out := make([]string, 0, len(set))
-	for f := range set {
-		out = append(out, f)
-	}
-	sort.Strings(out)
-	return out, nil
-}
-
-// diffDocs adds to set the path of every value that differs between a and
-// b, descending into maps (lists are compared whole).
-func diffDocs(prefix string, a, b map[string]any, set map[string]bool) {
-	keys := map[string]bool{}
-	for k := range a {
-		keys[k] = true
-	}
-	for k := range b {
-		keys[k] = true
-	}
-	for k := range keys {
-		path := k
-		if prefix != "" {
-			path = prefix + "." + k
-		}
-		ma, aMap := a[k].(map[string]any)
-		mb, bMap := b[k].(map[string]any)
-		switch {
-		case aMap && bMap:
-			diffDocs(path, ma, mb, set)
-		case !reflect.DeepEqual(a[k], b[k]):
-			set[path] = true
-		}
-	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/upwatch/upwatch/config"
 	"github.com/upwatch/upwatch/prober"
 	"github.com/upwatch/upwatch/store"
+	"github.com/upwatch/upwatch/tenancy"
 )
 
 const (
@@ -61,11 +62,11 @@ func TestTargetLifecycle(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotContains(t, string(rec.Spec), password)
 	assert.NotContains(t, string(rec.Secrets), password)
-	ti, err := OpenTarget(rec, h.mk)
+	ti, err := tenancy.OpenTarget(rec, h.mk)
 	require.NoError(t, err)
 	assert.Equal(t, password, ti.Target.HTTP.Auth.Password.Reveal())
 	rec.TenantID = tenantB
-	_, err = OpenTarget(rec, h.mk)
+	_, err = tenancy.OpenTarget(rec, h.mk)
 	require.Error(t, err, "sealed credentials must not open under another tenant")
 
 	// PUT the document read back: "<secret>" keeps the stored credential.

@@ -13,6 +13,7 @@ import (
 	"github.com/upwatch/upwatch/config"
 	"github.com/upwatch/upwatch/crypt"
 	"github.com/upwatch/upwatch/store"
+	"github.com/upwatch/upwatch/tenancy"
 )
 
 // Tenancy is the API-managed part of what runs: every tenant's targets,
@@ -20,7 +21,7 @@ import (
 // opened). app merges it with the config file's into the scheduler and the
 // alert engine.
 type Tenancy struct {
-	Targets  []TargetInfo
+	Targets  []tenancy.TargetInfo
 	Groups   map[string][]config.ContactGroup // by tenant
 	Policies map[string][]config.AlertPolicy  // by tenant
 	Windows  map[string][]alerting.Window     // by tenant, validated
@@ -37,7 +38,7 @@ func LoadTenancy(ctx context.Context, reg Registry, mk crypt.MasterKey) (Tenancy
 	}
 	var errs []error
 	for _, rec := range recs {
-		ti, err := OpenTarget(rec, mk)
+		ti, err := tenancy.OpenTarget(rec, mk)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -86,12 +87,12 @@ func ResealStored(ctx context.Context, reg Registry, mk crypt.MasterKey) (int, e
 	n := 0
 	var errs []error
 	for _, rec := range recs {
-		ti, err := OpenTarget(rec, mk)
+		ti, err := tenancy.OpenTarget(rec, mk)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		sealed, err := SealTarget(rec.TenantID, ti.Target, mk)
+		sealed, err := tenancy.SealTarget(rec.TenantID, ti.Target, mk)
 		if err != nil {
 			errs = append(errs, err)
 			continue

@@ -20,6 +20,7 @@ import (
 	"github.com/upwatch/upwatch/prober"
 	"github.com/upwatch/upwatch/secret"
 	"github.com/upwatch/upwatch/store"
+	"github.com/upwatch/upwatch/tenancy"
 )
 
 // objectKind describes one of the tenant-scoped object collections:
@@ -164,7 +165,7 @@ func init() {
 						return append(errs, prober.FieldError{Path: "targets", Msg: "could not be checked"})
 					}
 					for i, id := range w.Targets {
-						if !slices.ContainsFunc(ts, func(t TargetInfo) bool { return t.Target.ID == id }) {
+						if !slices.ContainsFunc(ts, func(t tenancy.TargetInfo) bool { return t.Target.ID == id }) {
 							errs = append(errs, prober.FieldError{Path: fmt.Sprintf("targets[%d]", i), Msg: fmt.Sprintf("unknown target id %q", id)})
 						}
 					}
@@ -214,7 +215,7 @@ func (k *objectKind) view(o objectInfo) (map[string]any, error) {
 		return nil, err
 	}
 	doc["id"], doc["source"] = o.ID, o.Source
-	if o.Source == SourceAPI {
+	if o.Source == tenancy.SourceAPI {
 		doc["created_at"] = o.CreatedAt.UTC().Format(time.RFC3339Nano)
 		doc["updated_at"] = o.UpdatedAt.UTC().Format(time.RFC3339Nano)
 	}
@@ -282,7 +283,7 @@ func (k *objectKind) open(o store.Object, mk crypt.MasterKey) (objectInfo, error
 		}
 		v = k.unredact(v, secrets)
 	}
-	return objectInfo{ID: o.ID, Source: SourceAPI, V: v, CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt}, nil
+	return objectInfo{ID: o.ID, Source: tenancy.SourceAPI, V: v, CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt}, nil
 }
 
 // redactGroup takes a contact group's webhook URLs out: each is a
@@ -331,7 +332,7 @@ func (s *Server) objectsOf(ctx context.Context, k *objectKind, tenant string) ([
 	var out []objectInfo
 	if tenant == store.DefaultTenant {
 		for _, c := range k.fromConfig(s.o.Config()) {
-			out = append(out, objectInfo{ID: c.id, Source: SourceConfig, V: c.v})
+			out = append(out, objectInfo{ID: c.id, Source: tenancy.SourceConfig, V: c.v})
 		}
 	}
 	os, err := s.o.Store.Objects(ctx, k.kind, tenant)
@@ -359,7 +360,7 @@ func (s *Server) objectOf(ctx context.Context, k *objectKind, tenant, id string)
 	if tenant == store.DefaultTenant {
 		for _, c := range k.fromConfig(s.o.Config()) {
 			if c.id == id {
-				return objectInfo{ID: c.id, Source: SourceConfig, V: c.v}, nil
+				return objectInfo{ID: c.id, Source: tenancy.SourceConfig, V: c.v}, nil
 			}
 		}
 	}
@@ -505,7 +506,7 @@ func (s *Server) createObject(k *objectKind) handlerFunc {
 		if err := s.changed(ctx, p, "create", k.auditType, id); err != nil {
 			return err
 		}
-		out, err := k.view(objectInfo{ID: id, Source: SourceAPI, V: v, CreatedAt: now, UpdatedAt: now})
+		out, err := k.view(objectInfo{ID: id, Source: tenancy.SourceAPI, V: v, CreatedAt: now, UpdatedAt: now})
 		if err != nil {
 			return err
 		}
@@ -520,7 +521,7 @@ func (s *Server) writableObject(ctx context.Context, k *objectKind, p Principal,
 	if err != nil {
 		return o, err
 	}
-	if o.Source == SourceConfig {
+	if o.Source == tenancy.SourceConfig {
 		return o, Problem(http.StatusConflict, "Conflict", fmt.Sprintf("%s %q is declared in the config file; change it there", k.noun, id))
 	}
 	return o, nil
@@ -549,7 +550,7 @@ func (s *Server) putObject(k *objectKind) handlerFunc {
 		if err := s.changed(ctx, p, "update", k.auditType, id); err != nil {
 			return err
 		}
-		out, err := k.view(objectInfo{ID: id, Source: SourceAPI, V: v, CreatedAt: cur.CreatedAt, UpdatedAt: now})
+		out, err := k.view(objectInfo{ID: id, Source: tenancy.SourceAPI, V: v, CreatedAt: cur.CreatedAt, UpdatedAt: now})
 		if err != nil {
 			return err
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/upwatch/upwatch/internal/sqlitedb"
 	"github.com/upwatch/upwatch/prober"
 	"github.com/upwatch/upwatch/store"
+	"github.com/upwatch/upwatch/tenancy"
 )
 
 // rawRegistry is every byte of the registry: each row of the tables that
@@ -156,7 +157,7 @@ func TestTargetCredentialsSealedAtRest(t *testing.T) {
 		t.Helper()
 		rec, err := h.reg.Target(t.Context(), tenantA, "sealed")
 		require.NoError(t, err)
-		ti, err := OpenTarget(rec, h.mk)
+		ti, err := tenancy.OpenTarget(rec, h.mk)
 		require.NoError(t, err)
 		res := prober.New(prober.Options{AllowPrivate: true}).Check(t.Context(), &ti.Target.Target)
 		require.True(t, res.Success, res.Error)
@@ -216,7 +217,7 @@ func TestOldStyleRowsLoadAndAreResealed(t *testing.T) {
 	spec := `{"id":"old","name":"old","kind":"http","interval":"1m0s","timeout":"10s",` +
 		`"http":{"url":"https://u:OLDPASS-S3CRET@example.com/?token=OLDTOKEN-S3CRET","headers":{"X-Api-Key":"OLDKEY-S3CRET","Accept":"text/plain"},` +
 		`"auth":{"type":"basic","username":"bob"}}}`
-	sealed, err := h.mk.Seal([]byte(`{"password":"OLDAUTH-S3CRET"}`), secretsAAD(tenantA, "old"))
+	sealed, err := h.mk.Seal([]byte(`{"password":"OLDAUTH-S3CRET"}`), []byte("upwatch target secrets\x00"+tenantA+"\x00old") /* the stored format */)
 	require.NoError(t, err)
 	_, err = h.reg.CreateTarget(ctx, store.TargetRecord{TenantID: tenantA, ID: "old", Spec: []byte(spec), Secrets: sealed,
 		CreatedAt: harnessT0, UpdatedAt: harnessT0})

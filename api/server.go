@@ -21,7 +21,7 @@
 //   - Input: decodeJSON(r, &v) (1 MiB limit → 413, nesting > MaxDepth → 400, unknown field → 400,
 //     Content-Type not JSON → 415, syntax → 400). Output: writeJSON(w, status, v).
 //   - A target of the caller's tenant: s.targetOf(ctx, p.TenantID, id)
-//     returns TargetInfo or a 404 problem (also for another tenant's
+//     returns tenancy.TargetInfo or a 404 problem (also for another tenant's
 //     target); s.targetsOf(ctx, p.TenantID) lists them all (config-file
 //     targets belong to tenant "default", Source "config").
 //   - Report keys: s.o.Store.CreateReportKey / ReportKeys (newest first) /

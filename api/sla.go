@@ -9,6 +9,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/upwatch/upwatch/sla"
+	"github.com/upwatch/upwatch/tenancy"
 	"github.com/upwatch/upwatch/tsdb"
 )
 
@@ -78,7 +79,7 @@ func (s *Server) selectorSLA(ctx context.Context, r *http.Request, tenantID stri
 	if err != nil {
 		return selectorSLADoc{}, err
 	}
-	var targets []TargetInfo
+	var targets []tenancy.TargetInfo
 	for _, t := range all {
 		if sel.matches(t.Target.Labels) {
 			targets = append(targets, t)

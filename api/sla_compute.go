@@ -14,6 +14,7 @@ import (
 	"github.com/upwatch/upwatch/prober"
 	"github.com/upwatch/upwatch/sla"
 	"github.com/upwatch/upwatch/store"
+	"github.com/upwatch/upwatch/tenancy"
 	"github.com/upwatch/upwatch/tsdb"
 )
 
@@ -36,7 +37,7 @@ func unavailable(what string) error {
 // targetSLA is one target's computed report and the sum of the rollups it
 // counted for checks and latency.
 type targetSLA struct {
-	Target  TargetInfo
+	Target  tenancy.TargetInfo
 	Report  sla.Report
 	Counted tsdb.Rollup
 }
@@ -78,7 +79,7 @@ func edges(from, to time.Time) (start, end time.Time, firstEdge, lastEdge bool) 
 // report over 1 000 targets does not move 720 000 rows; the partial hours
 // at the window's edges are summed from raw samples, so a window of twenty
 // minutes counts exactly its own checks.
-func (s *Server) computeSLA(ctx context.Context, ti TargetInfo, in slaInputs) (targetSLA, error) {
+func (s *Server) computeSLA(ctx context.Context, ti tenancy.TargetInfo, in slaInputs) (targetSLA, error) {
 	id := ti.Key // the target's data belongs to its key
 	incs, ok := in.incidents[id]
 	if !ok && in.incidents == nil {
@@ -324,7 +325,7 @@ func maintenanceHours(maint []sla.Interval, from, to time.Time) []tsdb.HourRange
 // computeSLAs computes the SLA of every target, slaWorkers at a time, in
 // the order given. Incidents and rollup totals are read once for all
 // targets.
-func (s *Server) computeSLAs(ctx context.Context, targets []TargetInfo, in slaInputs) ([]targetSLA, error) {
+func (s *Server) computeSLAs(ctx context.Context, targets []tenancy.TargetInfo, in slaInputs) ([]targetSLA, error) {
 	if len(targets) > 1 {
 		all, err := s.incidentsIn(ctx, "", in.q.From, in.q.To)
 		if err != nil {
@@ -466,7 +467,7 @@ func (s *Server) maintenanceWindows(ctx context.Context, tenantID string) ([]ale
 			return nil, fmt.Errorf("maintenance window %s: stored spec: %w", o.ID, err)
 		}
 		delete(doc, "id")
-		for _, f := range readOnlyTargetFields {
+		for _, f := range tenancy.ReadOnlyFields {
 			delete(doc, f)
 		}
 		var w alerting.Window

@@ -16,6 +16,7 @@ import (
 	"github.com/upwatch/upwatch/prober"
 	"github.com/upwatch/upwatch/sla"
 	"github.com/upwatch/upwatch/store"
+	"github.com/upwatch/upwatch/tenancy"
 	"github.com/upwatch/upwatch/tsdb"
 	"github.com/upwatch/upwatch/tsdb/sqlite"
 )
@@ -27,7 +28,7 @@ import (
 // the raw samples one by one — those of whole hours in the window unless
 // the hour lies wholly inside excluded maintenance, and those of the
 // partial edge hours unless the sample itself is in excluded maintenance.
-func referenceSLA(t *testing.T, st tsdb.Reader, ti TargetInfo, in slaInputs) targetSLA {
+func referenceSLA(t *testing.T, st tsdb.Reader, ti tenancy.TargetInfo, in slaInputs) targetSLA {
 	t.Helper()
 	id := ti.Target.ID
 	rollups, err := st.Rollups(context.Background(), id, in.q.From.UTC().Truncate(time.Hour), in.q.To)
@@ -113,11 +114,11 @@ func TestSLAFromTotalsMatchesRollups(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
 	base := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
 	const days = 4
-	var targets []TargetInfo
+	var targets []tenancy.TargetInfo
 	var batch []prober.Result
 	for j := range 12 {
 		id := fmt.Sprintf("t%02d", j)
-		targets = append(targets, TargetInfo{Key: id, Target: config.Target{Target: prober.Target{ID: id, Name: id,
+		targets = append(targets, tenancy.TargetInfo{Key: id, Target: config.Target{Target: prober.Target{ID: id, Name: id,
 			Labels: map[string]string{"team": []string{"a", "b"}[j%2]}}}})
 		if j == 5 {
 			continue // no data

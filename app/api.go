@@ -20,6 +20,7 @@ import (
 	"github.com/upwatch/upwatch/prober"
 	"github.com/upwatch/upwatch/prober/schedule"
 	"github.com/upwatch/upwatch/store"
+	"github.com/upwatch/upwatch/tenancy"
 	"github.com/upwatch/upwatch/tsdb"
 )
 
@@ -219,16 +220,16 @@ func (l *liveTargets) run(cfg *config.Config, ten api.Tenancy) {
 
 // merge builds the scheduler's targets and the engine's routes and windows
 // from the config file (tenant "default") and the API's objects. What runs
-// is keyed by each target's key (api.TargetInfo.Key), never by its id: ids
+// is keyed by each target's key (tenancy.TargetInfo.Key), never by its id: ids
 // are per tenant and can be taken again. depends_on and maintenance windows
 // name ids of their own tenant; they are resolved to keys here, so a window
 // covers only targets of its own tenant.
 func merge(cfg *config.Config, ten api.Tenancy) ([]prober.Target, map[string]alerting.Route, []alerting.Window) {
 	targets := cfg.ProberTargets() // a config target's key is its id
 	routes, _ := alertRoutes(cfg)
-	byTenant := map[string][]api.TargetInfo{}
+	byTenant := map[string][]tenancy.TargetInfo{}
 	keys := map[string]map[string]string{} // tenant → id → key
-	add := func(ti api.TargetInfo) {
+	add := func(ti tenancy.TargetInfo) {
 		byTenant[ti.TenantID] = append(byTenant[ti.TenantID], ti)
 		if keys[ti.TenantID] == nil {
 			keys[ti.TenantID] = map[string]string{}
@@ -236,7 +237,7 @@ func merge(cfg *config.Config, ten api.Tenancy) ([]prober.Target, map[string]ale
 		keys[ti.TenantID][ti.Target.ID] = ti.Key
 	}
 	for _, t := range cfg.Targets {
-		add(api.TargetInfo{TenantID: store.DefaultTenant, Source: api.SourceConfig, Target: t, Key: t.ID})
+		add(tenancy.TargetInfo{TenantID: store.DefaultTenant, Source: tenancy.SourceConfig, Target: t, Key: t.ID})
 	}
 	for _, ti := range ten.Targets {
 		add(ti)

@@ -21,6 +21,7 @@ import (
 	"github.com/upwatch/upwatch/api"
 	"github.com/upwatch/upwatch/config"
 	"github.com/upwatch/upwatch/prober"
+	"github.com/upwatch/upwatch/tenancy"
 )
 
 func apiCall(t *testing.T, method, url, key string, body any) (int, map[string]any) {
@@ -148,9 +149,9 @@ func TestMergeScopesWindowsToTheirTenant(t *testing.T) {
 	cfg := &config.Config{Targets: []config.Target{mk("cfg", nil)},
 		Maintenance: []alerting.Window{win(alerting.Window{Start: start, End: start.Add(time.Hour)})}}
 	ten := api.Tenancy{
-		Targets: []api.TargetInfo{
-			{TenantID: "default", Source: api.SourceAPI, Target: mk("a1", map[string]string{"env": "prod"}), Key: "default/a1"},
-			{TenantID: "b", Source: api.SourceAPI, Target: mk("b1", map[string]string{"env": "prod"}), Key: "b/b1"},
+		Targets: []tenancy.TargetInfo{
+			{TenantID: "default", Source: tenancy.SourceAPI, Target: mk("a1", map[string]string{"env": "prod"}), Key: "default/a1"},
+			{TenantID: "b", Source: tenancy.SourceAPI, Target: mk("b1", map[string]string{"env": "prod"}), Key: "b/b1"},
 		},
 		Windows: map[string][]alerting.Window{"b": {win(alerting.Window{Labels: map[string]string{"env": "prod"}, Start: start, End: start.Add(time.Hour)})}},
 	}
