@@ -43,15 +43,6 @@ import (
 	"github.com/upwatch/upwatch/tenancy"
 )
 
-// TargetBatcher is what PUT /targets?format=yaml needs of the registry
-// beyond Registry: the tenant's target writes and their audit entries in
-// one transaction (store.SQLite implements it).
-type TargetBatcher interface {
-	ApplyTargets(ctx context.Context, b store.TargetBatch) error
-}
-
-var _ TargetBatcher = (*store.SQLite)(nil)
-
 // YAML media types accepted for a targets document; the export is the first.
 var yamlTypes = []string{"application/yaml", "text/yaml", "application/x-yaml"}
 
@@ -149,10 +140,6 @@ func (s *Server) applyTargets(w http.ResponseWriter, r *http.Request, p Principa
 			return Problem(http.StatusBadRequest, "Bad Request", "dry_run must be true or false")
 		}
 	}
-	batcher, ok := s.o.Store.(TargetBatcher)
-	if !ok {
-		return Problem(http.StatusNotImplemented, "Not Implemented", "this registry store cannot apply a document of targets atomically")
-	}
 	items, err := readTargetsDocument(r)
 	if err != nil {
 		return err
@@ -166,7 +153,7 @@ func (s *Server) applyTargets(w http.ResponseWriter, r *http.Request, p Principa
 		writeJSON(w, http.StatusOK, plan.diff)
 		return nil
 	}
-	if err := batcher.ApplyTargets(ctx, plan.batch); err != nil {
+	if err := s.o.Batch.ApplyTargets(ctx, plan.batch); err != nil {
 		if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
 			return Problem(http.StatusConflict, "Conflict", "the tenant's targets changed while the document was applied; nothing was applied, try again")
 		}

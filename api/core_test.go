@@ -388,7 +388,7 @@ func TestBootstrap(t *testing.T) {
 	key, _, _, err := NewKey()
 	require.NoError(t, err)
 	// Tenant default already has an admin key in the harness: nothing stored.
-	created, err := Bootstrap(t.Context(), h.reg, key, h.clock.Now())
+	created, err := Bootstrap(t.Context(), h.reg, h.reg, key, h.clock.Now())
 	require.NoError(t, err)
 	assert.False(t, created)
 	for _, k := range mustKeys(t, h, tenantA) {
@@ -396,14 +396,14 @@ func TestBootstrap(t *testing.T) {
 			require.NoError(t, h.reg.RevokeAPIKey(t.Context(), tenantA, k.ID, h.clock.Now()))
 		}
 	}
-	created, err = Bootstrap(t.Context(), h.reg, key, h.clock.Now())
+	created, err = Bootstrap(t.Context(), h.reg, h.reg, key, h.clock.Now())
 	require.NoError(t, err)
 	assert.True(t, created)
 	assert.Equal(t, http.StatusOK, h.do(http.MethodGet, Prefix+"/audit", key, nil).Status)
-	created, err = Bootstrap(t.Context(), h.reg, key, h.clock.Now())
+	created, err = Bootstrap(t.Context(), h.reg, h.reg, key, h.clock.Now())
 	require.NoError(t, err)
 	assert.False(t, created, "second start stores nothing")
-	_, err = Bootstrap(t.Context(), h.reg, "not-a-key", h.clock.Now())
+	_, err = Bootstrap(t.Context(), h.reg, h.reg, "not-a-key", h.clock.Now())
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), "not-a-key")
 }

@@ -115,7 +115,7 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	h.cfg.Normalize()
 
 	o := Options{
-		Store: h.reg, Samples: h.samples, Incidents: h.reg, MasterKey: mk,
+		Stores: storesOf(h.reg), Samples: h.samples, Incidents: h.reg, MasterKey: mk,
 		Config: func() *config.Config { return h.cfg },
 		Logger: slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:    h.clock.Now,
@@ -318,4 +318,9 @@ func TestHarnessServesValidDocument(t *testing.T) {
 	require.Equal(t, http.StatusOK, r.Status)
 	r = h.do(http.MethodGet, Prefix+"/no-such-thing", h.key(tenantA, ScopeRead), nil)
 	require.Equal(t, http.StatusNotFound, r.Status)
+}
+
+// storesOf is the registry as every store the API needs.
+func storesOf(reg *store.SQLite) Stores {
+	return Stores{Tenants: reg, Keys: reg, KeyAuth: reg, Audit: reg, Targets: reg, Batch: reg, Objects: reg, ReportKeys: reg}
 }

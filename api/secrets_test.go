@@ -210,7 +210,7 @@ func TestTargetSecretInputRefused(t *testing.T) {
 
 // Rows written before headers, URL credentials and webhooks were sealed
 // (credentials in the clear spec, the old sealed auth format) still load,
-// and ResealStored then stores them sealed.
+// and tenancy.Reseal then stores them sealed.
 func TestOldStyleRowsLoadAndAreResealed(t *testing.T) {
 	h := newHarness(t)
 	ctx := t.Context()
@@ -237,7 +237,7 @@ func TestOldStyleRowsLoadAndAreResealed(t *testing.T) {
 			assert.NotContains(t, string(r.Body), s)
 			assert.NotContains(t, string(g.Body), s)
 		}
-		ten, err := LoadTenancy(ctx, h.reg, h.mk)
+		ten, err := tenancy.Load(ctx, h.reg, h.mk)
 		require.NoError(t, err)
 		require.Len(t, ten.Targets, 1)
 		hs := ten.Targets[0].Target.HTTP
@@ -250,7 +250,7 @@ func TestOldStyleRowsLoadAndAreResealed(t *testing.T) {
 	check()
 	require.Contains(t, h.rawRegistry(), "OLDKEY-S3CRET", "the old row is in clear before")
 
-	n, err := ResealStored(ctx, h.reg, h.mk)
+	n, err := tenancy.Reseal(ctx, h.reg, h.mk)
 	require.NoError(t, err)
 	require.Equal(t, 2, n)
 	raw := h.rawRegistry()
@@ -260,7 +260,7 @@ func TestOldStyleRowsLoadAndAreResealed(t *testing.T) {
 		assert.NotContains(t, rowsOnly(raw), s)
 	}
 	check()
-	n, err = ResealStored(ctx, h.reg, h.mk)
+	n, err = tenancy.Reseal(ctx, h.reg, h.mk)
 	require.NoError(t, err)
 	require.Zero(t, n, "resealing is idempotent")
 }
@@ -304,7 +304,7 @@ func TestContactGroupWebhooksRedacted(t *testing.T) {
 	doc["webhooks"] = []any{shown[1], shown[0]}
 	r := h.do(http.MethodPut, Prefix+"/contact-groups/ops", w, doc)
 	require.Equal(t, http.StatusOK, r.Status, string(r.Body))
-	ten, err := LoadTenancy(t.Context(), h.reg, h.mk)
+	ten, err := tenancy.Load(t.Context(), h.reg, h.mk)
 	require.NoError(t, err)
 	assert.Equal(t, []string{other, hook}, ten.Groups[tenantA][0].Webhooks)
 

@@ -457,7 +457,7 @@ func (s *Server) maintenanceWindows(ctx context.Context, tenantID string) ([]ale
 			}
 		}
 	}
-	objs, err := s.o.Store.Objects(ctx, store.MaintenanceWindows, tenantID)
+	objs, err := s.o.Objects.Objects(ctx, store.MaintenanceWindows, tenantID)
 	if err != nil {
 		return nil, fmt.Errorf("maintenance windows: %w", err)
 	}

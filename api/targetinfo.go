@@ -15,7 +15,7 @@ import (
 // targetOf returns the caller's target id, or a 404 problem (also when the
 // target belongs to another tenant).
 func (s *Server) targetOf(ctx context.Context, tenantID, id string) (tenancy.TargetInfo, error) {
-	rec, err := s.o.Store.Target(ctx, tenantID, id)
+	rec, err := s.o.Targets.Target(ctx, tenantID, id)
 	switch {
 	case err == nil:
 		return tenancy.OpenTarget(rec, s.o.MasterKey)
@@ -41,7 +41,7 @@ func (s *Server) targetsOf(ctx context.Context, tenantID string) ([]tenancy.Targ
 			out = append(out, tenancy.ConfigTarget(t))
 		}
 	}
-	recs, err := s.o.Store.Targets(ctx, tenantID)
+	recs, err := s.o.Targets.Targets(ctx, tenantID)
 	if err != nil {
 		return nil, err
 	}

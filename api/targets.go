@@ -142,7 +142,7 @@ func (s *Server) createTarget(w http.ResponseWriter, r *http.Request, p Principa
 		return err
 	}
 	rec.CreatedAt, rec.UpdatedAt = now, now
-	key, err := s.o.Store.CreateTarget(ctx, rec)
+	key, err := s.o.Targets.CreateTarget(ctx, rec)
 	if err != nil {
 		return storeErr(err, "target", t.ID) // a conflict is one of the tenant's own ids
 	}
@@ -232,7 +232,7 @@ func (s *Server) replaceTarget(w http.ResponseWriter, r *http.Request, p Princip
 		return err
 	}
 	rec.CreatedAt, rec.UpdatedAt = cur.CreatedAt, s.o.Now()
-	if err := s.o.Store.UpdateTarget(ctx, rec); err != nil {
+	if err := s.o.Targets.UpdateTarget(ctx, rec); err != nil {
 		return storeErr(err, "target", id)
 	}
 	if err := s.changed(ctx, p, "update", "target", id); err != nil {
@@ -340,7 +340,7 @@ func (s *Server) deleteTarget(w http.ResponseWriter, r *http.Request, p Principa
 			return Problem(http.StatusConflict, "Conflict", fmt.Sprintf("target %q depends on it; change that first", x.Target.ID))
 		}
 	}
-	if err := s.o.Store.DeleteTarget(ctx, p.TenantID, id); err != nil {
+	if err := s.o.Targets.DeleteTarget(ctx, p.TenantID, id); err != nil {
 		return storeErr(err, "target", id)
 	}
 	if err := s.changed(ctx, p, "delete", "target", id); err != nil {
@@ -370,7 +370,7 @@ func (s *Server) pauseTarget(pause bool) handlerFunc {
 			return err
 		}
 		rec.CreatedAt, rec.UpdatedAt = cur.CreatedAt, s.o.Now()
-		if err := s.o.Store.UpdateTarget(ctx, rec); err != nil {
+		if err := s.o.Targets.UpdateTarget(ctx, rec); err != nil {
 			return storeErr(err, "target", t.ID)
 		}
 		if err := s.changed(ctx, p, action, "target", t.ID); err != nil {

@@ -148,14 +148,14 @@ func TestMergeScopesWindowsToTheirTenant(t *testing.T) {
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	cfg := &config.Config{Targets: []config.Target{mk("cfg", nil)},
 		Maintenance: []alerting.Window{win(alerting.Window{Start: start, End: start.Add(time.Hour)})}}
-	ten := api.Tenancy{
+	ten := tenancy.Set{
 		Targets: []tenancy.TargetInfo{
 			{TenantID: "default", Source: tenancy.SourceAPI, Target: mk("a1", map[string]string{"env": "prod"}), Key: "default/a1"},
 			{TenantID: "b", Source: tenancy.SourceAPI, Target: mk("b1", map[string]string{"env": "prod"}), Key: "b/b1"},
 		},
 		Windows: map[string][]alerting.Window{"b": {win(alerting.Window{Labels: map[string]string{"env": "prod"}, Start: start, End: start.Add(time.Hour)})}},
 	}
-	targets, routes, windows := merge(cfg, ten)
+	targets, routes, windows := tenancy.Routes(cfg, ten)
 	assert.Len(t, targets, 3)
 	assert.Len(t, routes, 3)
 	require.Len(t, windows, 2)

@@ -264,7 +264,14 @@ func Run(ctx context.Context, o Options) error {
 // registryStore is what upwatch needs of the registry; the embedded
 // SQLite file and PostgreSQL both provide it.
 type registryStore interface {
-	api.Registry
+	api.TenantStore
+	api.KeyStore
+	api.KeyAuthenticator
+	api.AuditLog
+	api.TargetStore
+	api.TargetBatcher
+	api.ObjectStore
+	api.ReportKeyStore
 	api.IncidentReader
 	alerting.StateStore
 	alerting.Outbox
