@@ -17,11 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/upwatch/upwatch/alerting"
 	"github.com/upwatch/upwatch/api"
-	"github.com/upwatch/upwatch/config"
-	"github.com/upwatch/upwatch/prober"
-	"github.com/upwatch/upwatch/tenancy"
 )
 
 func apiCall(t *testing.T, method, url, key string, body any) (int, map[string]any) {
@@ -131,48 +127,6 @@ func (s *syncBuf) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.buf.String()
-}
-
-// TestMergeScopesWindowsToTheirTenant: a window of one tenant (or of the
-// config file) never covers another tenant's targets.
-func TestMergeScopesWindowsToTheirTenant(t *testing.T) {
-	mk := func(id string, labels map[string]string) config.Target {
-		ct := config.Target{Target: prober.Target{ID: id, Name: id, Kind: "tcp", Labels: labels, TCP: &prober.TCPSpec{Address: "a.example.com:1"}}}
-		ct.Normalize()
-		return ct
-	}
-	win := func(w alerting.Window) alerting.Window {
-		require.Empty(t, w.Validate("w"))
-		return w
-	}
-	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	cfg := &config.Config{Targets: []config.Target{mk("cfg", nil)},
-		Maintenance: []alerting.Window{win(alerting.Window{Start: start, End: start.Add(time.Hour)})}}
-	ten := tenancy.Set{
-		Targets: []tenancy.TargetInfo{
-			{TenantID: "default", Source: tenancy.SourceAPI, Target: mk("a1", map[string]string{"env": "prod"}), Key: "default/a1"},
-			{TenantID: "b", Source: tenancy.SourceAPI, Target: mk("b1", map[string]string{"env": "prod"}), Key: "b/b1"},
-		},
-		Windows: map[string][]alerting.Window{"b": {win(alerting.Window{Labels: map[string]string{"env": "prod"}, Start: start, End: start.Add(time.Hour)})}},
-	}
-	targets, routes, windows := tenancy.Routes(cfg, ten)
-	assert.Len(t, targets, 3)
-	assert.Len(t, routes, 3)
-	require.Len(t, windows, 2)
-	at := start.Add(time.Minute)
-	covered := func(id string, labels map[string]string) (n int) {
-		for i := range windows {
-			if windows[i].Active(at, id, labels) {
-				n++
-			}
-		}
-		return n
-	}
-	assert.Equal(t, 1, covered("cfg", nil))
-	assert.Equal(t, 1, covered("default/a1", map[string]string{"env": "prod"}), "the config's window covers tenant default only")
-	assert.Equal(t, 1, covered("b/b1", map[string]string{"env": "prod"}), "b's window covers b's targets only")
-	assert.Contains(t, routes, "default/a1", "what runs is keyed by the target's key")
-	assert.Equal(t, []string{"default/a1", "b/b1"}, []string{targets[1].ID, targets[2].ID})
 }
 
 // seriesOf lists the exposition's lines of series labelled target=id.
