@@ -57,6 +57,7 @@ import (
 	"github.com/upwatch/upwatch/alerting"
 	"github.com/upwatch/upwatch/config"
 	"github.com/upwatch/upwatch/crypt"
+	"github.com/upwatch/upwatch/sla/slainput"
 	"github.com/upwatch/upwatch/store"
 	"github.com/upwatch/upwatch/tsdb"
 )
@@ -115,6 +116,7 @@ type Server struct {
 
 	limiter   *limiter
 	authFails *authFailures
+	sla       *slainput.Reader
 
 	mu     sync.Mutex
 	routes map[string]Scope // "METHOD /api/v1/path" → scope, for tests
@@ -155,6 +157,7 @@ func New(o Options) (*Server, error) {
 		o: o, log: o.Logger, doc: doc,
 		limiter:   newLimiter(o.RateLimit, o.Now),
 		authFails: newAuthFailures(o.AuthFailures, o.Now, o.Logger),
+		sla:       slainput.New(o.Samples, o.Incidents, o.Now),
 		routes:    map[string]Scope{}, touched: map[string]time.Time{},
 	}
 	s.router = s.buildRouter()
