@@ -76,4 +76,3 @@ func (s *Server) maintenanceWindows(ctx context.Context, tenantID string) ([]ale
 	}
 	return out, nil
 }
-
