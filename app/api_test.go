@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/upwatch/upwatch/api"
+	"github.com/upwatch/upwatch/internal/logbuf"
 )
 
 func apiCall(t *testing.T, method, url, key string, body any) (int, map[string]any) {
@@ -53,7 +53,7 @@ func TestAPITargetsRunLive(t *testing.T) {
 	cfg := testConfig(t, "allow_private_targets: true\nquotas: {min_interval: 1s}\n")
 	key, _, _, err := api.NewKey()
 	require.NoError(t, err)
-	var logs syncBuf
+	var logs logbuf.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	r := start(t, cfg, Options{Logger: log, Getenv: func(name string) string {
 		if name == EnvBootstrapKey {
@@ -109,24 +109,6 @@ func TestAPITargetsRunLive(t *testing.T) {
 	assert.NotContains(t, logs.String(), "s3cr3t-t0ken")
 	assert.NotContains(t, logs.String(), key)
 	r.shutdown(t)
-}
-
-// syncBuf is a goroutine-safe log sink.
-type syncBuf struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
 }
 
 // seriesOf lists the exposition's lines of series labelled target=id.
