@@ -1,13 +1,11 @@
 package alerting_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,21 +15,9 @@ import (
 	"github.com/upwatch/upwatch/alerting"
 	"github.com/upwatch/upwatch/alerting/notify"
 	"github.com/upwatch/upwatch/alerting/notify/webhook"
+	"github.com/upwatch/upwatch/internal/logbuf"
 	"github.com/upwatch/upwatch/secret"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 // A failing webhook is logged by its host and a hash, never by its secret
 // path or token, whether the receiver answers an error or cannot be
@@ -54,7 +40,7 @@ func TestDispatcherNeverLogsWebhookSecrets(t *testing.T) {
 	feed(t, e, "web", t0, "xxx")
 	require.Len(t, queued(t, s), 2)
 
-	logs := &lockedBuffer{}
+	logs := &logbuf.Buffer{}
 	now := t0.Add(time.Hour)
 	d := alerting.NewDispatcher(alerting.DispatcherOptions{
 		Outbox:    s,

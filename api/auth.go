@@ -149,7 +149,7 @@ func (s *Server) authenticate(r *http.Request) (Principal, error) {
 
 // lookupKey finds key by its prefix and compares hashes in constant time.
 func (s *Server) lookupKey(ctx context.Context, key string) (store.APIKey, error) {
-	cands, err := s.o.Store.APIKeysByPrefix(ctx, key[:keyPrefixLen])
+	cands, err := s.o.KeyAuth.APIKeysByPrefix(ctx, key[:keyPrefixLen])
 	if err != nil {
 		return store.APIKey{}, err
 	}
@@ -177,7 +177,7 @@ func (s *Server) touch(ctx context.Context, keyID string, now time.Time) {
 	}
 	s.touched[keyID] = now
 	s.mu.Unlock()
-	if err := s.o.Store.TouchAPIKey(ctx, keyID, now); err != nil {
+	if err := s.o.KeyAuth.TouchAPIKey(ctx, keyID, now); err != nil {
 		s.log.Warn("api key last use not recorded", "key_id", keyID, "err", err)
 	}
 }

@@ -29,9 +29,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"reflect"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -39,18 +37,9 @@ import (
 
 	"github.com/upwatch/upwatch/config"
 	"github.com/upwatch/upwatch/prober"
-	"github.com/upwatch/upwatch/quota"
 	"github.com/upwatch/upwatch/store"
+	"github.com/upwatch/upwatch/tenancy"
 )
-
-// TargetBatcher is what PUT /targets?format=yaml needs of the registry
-// beyond Registry: the tenant's target writes and their audit entries in
-// one transaction (store.SQLite implements it).
-type TargetBatcher interface {
-	ApplyTargets(ctx context.Context, b store.TargetBatch) error
-}
-
-var _ TargetBatcher = (*store.SQLite)(nil)
 
 // YAML media types accepted for a targets document; the export is the first.
 var yamlTypes = []string{"application/yaml", "text/yaml", "application/x-yaml"}
@@ -58,22 +47,6 @@ var yamlTypes = []string{"application/yaml", "text/yaml", "application/x-yaml"}
 // targetsDocument is the config file's shape, reduced to its targets.
 type targetsDocument struct {
 	Targets []config.Target `yaml:"targets"`
-}
-
-// TargetsDiff is the answer of PUT /targets?format=yaml.
-type TargetsDiff struct {
-	DryRun    bool           `json:"dry_run"`
-	Create    []string       `json:"create"`
-	Update    []TargetChange `json:"update"`
-	Delete    []string       `json:"delete"`
-	Unchanged int            `json:"unchanged"`
-}
-
-// TargetChange names the fields of a target that a document changes (never
-// their values).
-type TargetChange struct {
-	ID     string   `json:"id"`
-	Fields []string `json:"fields"`
 }
 
 // yamlFormat reports whether the request asks for format=yaml; another
@@ -95,7 +68,7 @@ func (s *Server) exportTargets(w http.ResponseWriter, r *http.Request, p Princip
 	if len(q["label"]) > 0 {
 		return Problem(http.StatusBadRequest, "Bad Request", "format=yaml exports every API target: applied back, a filtered export would delete the others")
 	}
-	if src := q.Get("source"); src != "" && src != SourceAPI {
+	if src := q.Get("source"); src != "" && src != tenancy.SourceAPI {
 		return Problem(http.StatusBadRequest, "Bad Request", "format=yaml exports the API's targets only (source=api); config-file targets are in the config file")
 	}
 	ts, err := s.targetsOf(r.Context(), p.TenantID)
@@ -105,11 +78,11 @@ func (s *Server) exportTargets(w http.ResponseWriter, r *http.Request, p Princip
 	doc := targetsDocument{Targets: []config.Target{}}
 	var fromFile []string
 	for _, ti := range ts {
-		if ti.Source == SourceConfig {
+		if ti.Source == tenancy.SourceConfig {
 			fromFile = append(fromFile, ti.Target.ID)
 			continue
 		}
-		doc.Targets = append(doc.Targets, redactTarget(ti.Target))
+		doc.Targets = append(doc.Targets, tenancy.RedactTarget(ti.Target))
 	}
 	var buf bytes.Buffer
 	fmt.Fprintf(&buf, "# upwatch targets of tenant %q managed through the API.\n", p.TenantID)
@@ -149,10 +122,6 @@ func (s *Server) applyTargets(w http.ResponseWriter, r *http.Request, p Principa
 			return Problem(http.StatusBadRequest, "Bad Request", "dry_run must be true or false")
 		}
 	}
-	batcher, ok := s.o.Store.(TargetBatcher)
-	if !ok {
-		return Problem(http.StatusNotImplemented, "Not Implemented", "this registry store cannot apply a document of targets atomically")
-	}
 	items, err := readTargetsDocument(r)
 	if err != nil {
 		return err
@@ -161,19 +130,19 @@ func (s *Server) applyTargets(w http.ResponseWriter, r *http.Request, p Principa
 	if err != nil {
 		return err
 	}
-	plan.diff.DryRun = dryRun
-	if dryRun || plan.batch.Empty() {
-		writeJSON(w, http.StatusOK, plan.diff)
+	plan.Diff.DryRun = dryRun
+	if dryRun || plan.Batch.Empty() {
+		writeJSON(w, http.StatusOK, plan.Diff)
 		return nil
 	}
-	if err := batcher.ApplyTargets(ctx, plan.batch); err != nil {
+	if err := s.o.Batch.ApplyTargets(ctx, plan.Batch); err != nil {
 		if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
 			return Problem(http.StatusConflict, "Conflict", "the tenant's targets changed while the document was applied; nothing was applied, try again")
 		}
 		return err
 	}
 	s.o.OnChange(p.TenantID)
-	writeJSON(w, http.StatusOK, plan.diff)
+	writeJSON(w, http.StatusOK, plan.Diff)
 	return nil
 }
 
@@ -252,7 +221,7 @@ func readTargetsDocument(r *http.Request) ([]map[string]any, error) {
 			add(fmt.Sprintf("targets[%d]", i), "%s", strings.TrimPrefix(err.Error(), "yaml: "))
 			continue
 		}
-		items[i], _ = stringKeys(m).(map[string]any)
+		items[i], _ = tenancy.StringKeys(m).(map[string]any)
 	}
 	if len(errs) > 0 {
 		return nil, ValidationProblem(errs)
@@ -260,66 +229,40 @@ func readTargetsDocument(r *http.Request) ([]map[string]any, error) {
 	return items, nil
 }
 
-// targetsPlan is what a document changes, and the batch that does it.
-type targetsPlan struct {
-	diff  TargetsDiff
-	batch store.TargetBatch
-}
-
-// planTargets decodes and validates every item, then compares the result
-// with the tenant's API targets.
-func (s *Server) planTargets(ctx context.Context, p Principal, items []map[string]any) (targetsPlan, error) {
-	plan := targetsPlan{
-		diff:  TargetsDiff{Create: []string{}, Update: []TargetChange{}, Delete: []string{}},
-		batch: store.TargetBatch{TenantID: p.TenantID},
-	}
+// planTargets decodes every item (unknown fields are a 400, bad values a
+// 422, each path under targets[i]) and plans the document against the
+// tenant's targets (tenancy.Plan).
+func (s *Server) planTargets(ctx context.Context, p Principal, docs []map[string]any) (tenancy.TargetsPlan, error) {
 	current, err := s.targetsOf(ctx, p.TenantID)
 	if err != nil {
-		return plan, err
+		return tenancy.TargetsPlan{}, err
 	}
-	mine := map[string]TargetInfo{}
-	for _, ti := range current {
-		if ti.Source == SourceAPI {
-			mine[ti.Target.ID] = ti
-		}
-	}
-	fromFile := map[string]bool{}
-	for _, t := range s.o.Config().Targets {
-		fromFile[t.ID] = true
-	}
-
-	// Decode: unknown fields are a 400, bad values a 422, each path under
-	// targets[i].
 	var unknown []FieldIssue
-	var errs []prober.FieldError
-	ts := make([]config.Target, len(items))
-	decoded := make([]bool, len(items))
-	for i, doc := range items {
+	var bad []prober.FieldError
+	items := make([]*config.Target, len(docs))
+	for i, doc := range docs {
 		prefix := fmt.Sprintf("targets[%d]", i)
 		t, err := targetFromDocument(doc)
 		if err != nil {
 			var pe *ProblemError
 			if !errors.As(err, &pe) {
-				return plan, err
+				return tenancy.TargetsPlan{}, err
 			}
 			for _, fi := range pe.Errors {
-				path := joinPath(prefix, fi.Path)
+				path := tenancy.JoinPath(prefix, fi.Path)
 				if pe.Status == http.StatusBadRequest {
 					unknown = append(unknown, FieldIssue{Path: path, Message: fi.Message})
 				} else {
-					errs = append(errs, prober.FieldError{Path: path, Msg: fi.Message})
+					bad = append(bad, prober.FieldError{Path: path, Msg: fi.Message})
 				}
 			}
 			if len(pe.Errors) == 0 {
-				errs = append(errs, prober.FieldError{Path: prefix, Msg: pe.Detail})
+				bad = append(bad, prober.FieldError{Path: prefix, Msg: pe.Detail})
 			}
 			continue
 		}
 		t.Normalize()
-		if cur, ok := mine[t.ID]; ok {
-			keepSecrets(&t, cur.Target)
-		}
-		ts[i], decoded[i] = t, true
+		items[i] = &t
 	}
 	if len(unknown) > 0 {
 		names := make([]string, len(unknown))
@@ -328,206 +271,23 @@ func (s *Server) planTargets(ctx context.Context, p Principal, items []map[strin
 		}
 		pe := Problem(http.StatusBadRequest, "Bad Request", "unknown field(s): "+strings.Join(names, ", ")).(*ProblemError)
 		pe.Errors = unknown
-		return plan, pe
+		return tenancy.TargetsPlan{}, pe
 	}
-
-	// Validate: the API's rules for each target (dependencies apart), ids
-	// unique in the document, dependencies within what the tenant will have;
-	// items that did not decode are left out (their errors are in errs).
-	will := map[string]bool{}
-	for i, t := range ts {
-		if decoded[i] {
-			will[t.ID] = true
-		}
+	plan, err := tenancy.Plan(tenancy.PlanInput{
+		TenantID: p.TenantID, KeyID: p.KeyID, Items: items, Undecodable: bad, Current: current, Config: s.o.Config(),
+		Validate:  func(t *config.Target) []prober.FieldError { return s.validateTarget(ctx, p.TenantID, t) },
+		MasterKey: s.o.MasterKey, Now: s.o.Now(),
+	})
+	var invalid *tenancy.InvalidError
+	var over *tenancy.QuotaError
+	var fromFile *tenancy.FileTargetError
+	switch {
+	case errors.As(err, &invalid):
+		return plan, ValidationProblem(invalid.Errors)
+	case errors.As(err, &over):
+		return plan, quotaProblem(over.Violations)
+	case errors.As(err, &fromFile):
+		return plan, Problem(http.StatusConflict, "Conflict", fromFile.Error())
 	}
-	if p.TenantID == store.DefaultTenant {
-		for id := range fromFile {
-			will[id] = true
-		}
-	}
-	// The dependency graph the tenant will have: the document's targets and
-	// (for the default tenant) the config file's.
-	graph := map[string][]string{}
-	if p.TenantID == store.DefaultTenant {
-		for _, t := range s.o.Config().Targets {
-			graph[t.ID] = t.DependsOn
-		}
-	}
-	for i, t := range ts {
-		if decoded[i] {
-			graph[t.ID] = t.DependsOn
-		}
-	}
-	seen := map[string]int{}
-	for i := range ts {
-		if !decoded[i] {
-			continue
-		}
-		prefix := fmt.Sprintf("targets[%d]", i)
-		t := ts[i]
-		deps := t.DependsOn
-		t.DependsOn = nil
-		for _, e := range s.validateTarget(ctx, p.TenantID, &t) {
-			errs = append(errs, prober.FieldError{Path: joinPath(prefix, e.Path), Msg: e.Msg})
-		}
-		if j, dup := seen[t.ID]; dup {
-			errs = append(errs, prober.FieldError{Path: prefix + ".id", Msg: fmt.Sprintf("%q is already used by targets[%d] (give one of them a distinct id or name)", t.ID, j)})
-		} else {
-			seen[t.ID] = i
-		}
-		for j, d := range deps {
-			path := fmt.Sprintf("%s.depends_on[%d]", prefix, j)
-			switch {
-			case d == t.ID:
-				errs = append(errs, prober.FieldError{Path: path, Msg: "a target cannot depend on itself"})
-			case !will[d]:
-				errs = append(errs, prober.FieldError{Path: path, Msg: fmt.Sprintf("unknown target id %q (not in the document nor the config file)", d)})
-			}
-		}
-		if cyc := config.DependencyCycle(t.ID, func(id string) []string { return graph[id] }); cyc != nil {
-			errs = append(errs, prober.FieldError{Path: prefix + ".depends_on", Msg: "cycle " + strings.Join(cyc, " → ")})
-		}
-	}
-	if len(errs) > 0 {
-		return plan, ValidationProblem(errs)
-	}
-
-	// Quotas: over the tenant's API targets as the document leaves them.
-	lim := s.o.Config().Quotas.For(p.TenantID)
-	var before, after []prober.Target
-	for _, ti := range mine {
-		before = append(before, ti.Target.Target)
-	}
-	var vs []quota.Violation
-	for i, t := range ts {
-		var cur *prober.Target
-		if c, ok := mine[t.ID]; ok {
-			cur = &c.Target.Target
-		}
-		if v := lim.Interval(fmt.Sprintf("targets[%d].interval", i), cur, t.Target); v != nil {
-			vs = append(vs, *v)
-		}
-		after = append(after, t.Target)
-	}
-	if vs = append(vs, lim.Usage(quota.UsageOf(before), quota.UsageOf(after))...); len(vs) > 0 {
-		return plan, quotaProblem(vs)
-	}
-
-	// Conflicts: the config file's ids (tenant default's). Other tenants'
-	// ids are theirs: nothing here may tell they exist.
-	for _, t := range ts {
-		if fromFile[t.ID] {
-			return plan, Problem(http.StatusConflict, "Conflict", fmt.Sprintf("target %q is declared in the config file; leave it out of the document and change it there", t.ID))
-		}
-	}
-
-	// Diff and batch.
-	now := s.o.Now()
-	audit := func(action, id string) {
-		plan.batch.Audit = append(plan.batch.Audit, store.AuditEntry{
-			TenantID: p.TenantID, KeyID: p.KeyID, Action: action, ObjectType: "target", ObjectID: id, At: now,
-		})
-	}
-	for _, t := range ts {
-		cur, exists := mine[t.ID]
-		if exists {
-			fields, err := changedFields(cur.Target, t)
-			if err != nil {
-				return plan, err
-			}
-			if len(fields) == 0 {
-				plan.diff.Unchanged++
-				continue
-			}
-			plan.diff.Update = append(plan.diff.Update, TargetChange{ID: t.ID, Fields: fields})
-		} else {
-			plan.diff.Create = append(plan.diff.Create, t.ID)
-		}
-		rec, err := SealTarget(p.TenantID, t, s.o.MasterKey)
-		if err != nil {
-			return plan, err
-		}
-		rec.CreatedAt, rec.UpdatedAt = now, now
-		if exists {
-			rec.CreatedAt = cur.CreatedAt
-			plan.batch.Update = append(plan.batch.Update, rec)
-			audit("update", t.ID)
-		} else {
-			plan.batch.Create = append(plan.batch.Create, rec)
-			audit("create", t.ID)
-		}
-	}
-	for id := range mine {
-		if !will[id] {
-			plan.diff.Delete = append(plan.diff.Delete, id)
-		}
-	}
-	sort.Strings(plan.diff.Delete)
-	for _, id := range plan.diff.Delete {
-		plan.batch.Delete = append(plan.batch.Delete, id)
-		audit("delete", id)
-	}
-	return plan, nil
-}
-
-// joinPath puts a target-relative path under prefix.
-func joinPath(prefix, path string) string {
-	if path == "" {
-		return prefix
-	}
-	return prefix + "." + path
-}
-
-// changedFields lists the paths (dotted, "http.url", "labels.env") where b
-// differs from a, credentials compared by value but never shown.
-func changedFields(a, b config.Target) ([]string, error) {
-	da, err := targetDocument(a)
-	if err != nil {
-		return nil, err
-	}
-	db, err := targetDocument(b)
-	if err != nil {
-		return nil, err
-	}
-	set := map[string]bool{}
-	diffDocs("", da, db, set)
-	_, sa := splitSecrets(a)
-	_, sb := splitSecrets(b)
-	for _, f := range (&prober.Auth{}).SecretFields() {
-		if sa.Auth[f.Name] != sb.Auth[f.Name] {
-			set["http.auth."+f.Name] = true
-		}
-	}
-	out := make([]string, 0, len(set))
-	for f := range set {
-		out = append(out, f)
-	}
-	sort.Strings(out)
-	return out, nil
-}
-
-// diffDocs adds to set the path of every value that differs between a and
-// b, descending into maps (lists are compared whole).
-func diffDocs(prefix string, a, b map[string]any, set map[string]bool) {
-	keys := map[string]bool{}
-	for k := range a {
-		keys[k] = true
-	}
-	for k := range b {
-		keys[k] = true
-	}
-	for k := range keys {
-		path := k
-		if prefix != "" {
-			path = prefix + "." + k
-		}
-		ma, aMap := a[k].(map[string]any)
-		mb, bMap := b[k].(map[string]any)
-		switch {
-		case aMap && bMap:
-			diffDocs(path, ma, mb, set)
-		case !reflect.DeepEqual(a[k], b[k]):
-			set[path] = true
-		}
-	}
+	return plan, err
 }

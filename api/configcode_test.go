@@ -13,6 +13,7 @@ import (
 	"github.com/upwatch/upwatch/config"
 	"github.com/upwatch/upwatch/prober"
 	"github.com/upwatch/upwatch/store"
+	"github.com/upwatch/upwatch/tenancy"
 )
 
 const yamlCT = "application/yaml"
@@ -32,10 +33,10 @@ func (h *harness) apply(tenant, doc, query string) response {
 	return h.do(http.MethodPut, Prefix+"/targets?format=yaml"+query, h.key(tenant, ScopeWrite), doc, "Content-Type", yamlCT)
 }
 
-func diffOf(t *testing.T, r response) TargetsDiff {
+func diffOf(t *testing.T, r response) tenancy.TargetsDiff {
 	t.Helper()
 	require.Equal(t, http.StatusOK, r.Status, string(r.Body))
-	var d TargetsDiff
+	var d tenancy.TargetsDiff
 	require.NoError(t, json.Unmarshal(r.Body, &d))
 	return d
 }
@@ -109,7 +110,7 @@ func TestConfigCodeRoundTrip(t *testing.T) {
 	// Applied back, it changes nothing (dry run or not).
 	for _, q := range []string{"&dry_run=true", ""} {
 		d := diffOf(t, h.apply(tenantA, out, q))
-		assert.Equal(t, TargetsDiff{DryRun: q != "", Create: []string{}, Update: []TargetChange{}, Delete: []string{}, Unchanged: 2}, d)
+		assert.Equal(t, tenancy.TargetsDiff{DryRun: q != "", Create: []string{}, Update: []tenancy.TargetChange{}, Delete: []string{}, Unchanged: 2}, d)
 	}
 	assert.Empty(t, h.changed(), "nothing changed, nothing to tell the scheduler")
 	assert.Len(t, h.auditActions(tenantA), audits)
@@ -123,7 +124,7 @@ func TestConfigCodeRoundTrip(t *testing.T) {
 	assert.Equal(t, 2, diffOf(t, r).Unchanged)
 	empty := h.exportYAML(tenantB)
 	assert.Contains(t, empty, "targets: []")
-	assert.Equal(t, TargetsDiff{DryRun: true, Create: []string{}, Update: []TargetChange{}, Delete: []string{}}, diffOf(t, h.apply(tenantB, empty, "&dry_run=true")))
+	assert.Equal(t, tenancy.TargetsDiff{DryRun: true, Create: []string{}, Update: []tenancy.TargetChange{}, Delete: []string{}}, diffOf(t, h.apply(tenantB, empty, "&dry_run=true")))
 }
 
 // changedDoc is the export of shop, db, gone with: shop's interval and
@@ -166,9 +167,9 @@ func TestConfigCodeApply(t *testing.T) {
 	beforeB, auditsB := h.apiTargets(tenantB), h.auditActions(tenantB)
 	audits := h.auditActions(tenantA)
 
-	want := TargetsDiff{
+	want := tenancy.TargetsDiff{
 		Create: []string{"new-one"},
-		Update: []TargetChange{{ID: "shop", Fields: []string{"http.auth.password", "interval", "labels.tier"}}},
+		Update: []tenancy.TargetChange{{ID: "shop", Fields: []string{"http.auth.password", "interval", "labels.tier"}}},
 		Delete: []string{"gone"}, Unchanged: 1,
 	}
 
@@ -347,16 +348,16 @@ func TestConfigCodeAtomic(t *testing.T) {
 	h.changed()
 	plan, err := h.srv.planTargets(t.Context(), Principal{TenantID: tenantA, KeyID: "k"}, []map[string]any{tcpTarget("late")})
 	require.NoError(t, err)
-	assert.Equal(t, []string{"late"}, plan.diff.Create)
-	assert.Equal(t, []string{"gone"}, plan.diff.Delete)
+	assert.Equal(t, []string{"late"}, plan.Diff.Create)
+	assert.Equal(t, []string{"gone"}, plan.Diff.Delete)
 	h.post(tenantB, tcpTarget("late"))
-	require.NoError(t, h.reg.ApplyTargets(t.Context(), plan.batch), "another tenant's id is no conflict")
+	require.NoError(t, h.reg.ApplyTargets(t.Context(), plan.Batch), "another tenant's id is no conflict")
 	assert.Equal(t, []string{"late"}, keys(h.apiTargets(tenantA)))
 
 	plan, err = h.srv.planTargets(t.Context(), Principal{TenantID: tenantA, KeyID: "k"}, []map[string]any{tcpTarget("late"), tcpTarget("later")})
 	require.NoError(t, err)
 	h.post(tenantA, tcpTarget("later"))
-	err = h.reg.ApplyTargets(t.Context(), plan.batch)
+	err = h.reg.ApplyTargets(t.Context(), plan.Batch)
 	require.ErrorIs(t, err, store.ErrConflict)
 	assert.ElementsMatch(t, []string{"late", "later"}, keys(h.apiTargets(tenantA)))
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/upwatch/upwatch/config"
 	"github.com/upwatch/upwatch/prober"
 	"github.com/upwatch/upwatch/store"
+	"github.com/upwatch/upwatch/tenancy"
 )
 
 const (
@@ -61,11 +62,11 @@ func TestTargetLifecycle(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotContains(t, string(rec.Spec), password)
 	assert.NotContains(t, string(rec.Secrets), password)
-	ti, err := OpenTarget(rec, h.mk)
+	ti, err := tenancy.OpenTarget(rec, h.mk)
 	require.NoError(t, err)
 	assert.Equal(t, password, ti.Target.HTTP.Auth.Password.Reveal())
 	rec.TenantID = tenantB
-	_, err = OpenTarget(rec, h.mk)
+	_, err = tenancy.OpenTarget(rec, h.mk)
 	require.Error(t, err, "sealed credentials must not open under another tenant")
 
 	// PUT the document read back: "<secret>" keeps the stored credential.
@@ -387,7 +388,7 @@ func TestBootstrap(t *testing.T) {
 	key, _, _, err := NewKey()
 	require.NoError(t, err)
 	// Tenant default already has an admin key in the harness: nothing stored.
-	created, err := Bootstrap(t.Context(), h.reg, key, h.clock.Now())
+	created, err := Bootstrap(t.Context(), h.reg, h.reg, key, h.clock.Now())
 	require.NoError(t, err)
 	assert.False(t, created)
 	for _, k := range mustKeys(t, h, tenantA) {
@@ -395,14 +396,14 @@ func TestBootstrap(t *testing.T) {
 			require.NoError(t, h.reg.RevokeAPIKey(t.Context(), tenantA, k.ID, h.clock.Now()))
 		}
 	}
-	created, err = Bootstrap(t.Context(), h.reg, key, h.clock.Now())
+	created, err = Bootstrap(t.Context(), h.reg, h.reg, key, h.clock.Now())
 	require.NoError(t, err)
 	assert.True(t, created)
 	assert.Equal(t, http.StatusOK, h.do(http.MethodGet, Prefix+"/audit", key, nil).Status)
-	created, err = Bootstrap(t.Context(), h.reg, key, h.clock.Now())
+	created, err = Bootstrap(t.Context(), h.reg, h.reg, key, h.clock.Now())
 	require.NoError(t, err)
 	assert.False(t, created, "second start stores nothing")
-	_, err = Bootstrap(t.Context(), h.reg, "not-a-key", h.clock.Now())
+	_, err = Bootstrap(t.Context(), h.reg, h.reg, "not-a-key", h.clock.Now())
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), "not-a-key")
 }

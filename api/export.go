@@ -60,7 +60,7 @@ func (s *Server) getExport(w http.ResponseWriter, r *http.Request, p Principal) 
 
 	for {
 		for _, res := range page.Samples {
-			if err := sw.Write(ti.shown(res)); err != nil {
+			if err := sw.Write(ti.Shown(res)); err != nil {
 				s.abortStream(r, err)
 			}
 		}

@@ -27,6 +27,7 @@ import (
 	"github.com/upwatch/upwatch/alerting"
 	"github.com/upwatch/upwatch/config"
 	"github.com/upwatch/upwatch/crypt"
+	"github.com/upwatch/upwatch/internal/logbuf"
 	"github.com/upwatch/upwatch/store"
 	"github.com/upwatch/upwatch/tsdb/sqlite"
 )
@@ -59,20 +60,6 @@ func (c *testClock) Add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 type harness struct {
 	t       *testing.T
 	srv     *Server
@@ -81,7 +68,7 @@ type harness struct {
 	samples *sqlite.Store
 	mk      crypt.MasterKey
 	clock   *testClock
-	logs    *syncBuffer
+	logs    *logbuf.Buffer
 	cfg     *config.Config
 
 	// keys[tenant][scope] is a valid key with just that scope.
@@ -104,7 +91,7 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	raw := bytes.Repeat([]byte{7}, crypt.KeySize)
 	mk, err := crypt.NewMasterKey(raw)
 	require.NoError(t, err)
-	h := &harness{t: t, mk: mk, clock: &testClock{now: harnessT0}, logs: &syncBuffer{}, keys: map[string]map[Scope]string{}}
+	h := &harness{t: t, mk: mk, clock: &testClock{now: harnessT0}, logs: &logbuf.Buffer{}, keys: map[string]map[Scope]string{}}
 	h.reg, err = store.OpenSQLite(ctx, store.SQLiteOptions{Path: filepath.Join(dir, "registry.db"), MasterKey: mk, Now: h.clock.Now})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = h.reg.Close() })
@@ -115,7 +102,7 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	h.cfg.Normalize()
 
 	o := Options{
-		Store: h.reg, Samples: h.samples, Incidents: h.reg, MasterKey: mk,
+		Stores: storesOf(h.reg), Samples: h.samples, Incidents: h.reg, MasterKey: mk,
 		Config: func() *config.Config { return h.cfg },
 		Logger: slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:    h.clock.Now,
@@ -318,4 +305,9 @@ func TestHarnessServesValidDocument(t *testing.T) {
 	require.Equal(t, http.StatusOK, r.Status)
 	r = h.do(http.MethodGet, Prefix+"/no-such-thing", h.key(tenantA, ScopeRead), nil)
 	require.Equal(t, http.StatusNotFound, r.Status)
+}
+
+// storesOf is the registry as every store the API needs.
+func storesOf(reg *store.SQLite) Stores {
+	return Stores{Tenants: reg, Keys: reg, KeyAuth: reg, Audit: reg, Targets: reg, Batch: reg, Objects: reg, ReportKeys: reg}
 }

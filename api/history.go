@@ -87,7 +87,7 @@ func (s *Server) getSamples(w http.ResponseWriter, r *http.Request, p Principal)
 		}
 		doc.Samples = make([]sampleDoc, 0, len(page.Samples))
 		for _, res := range page.Samples {
-			doc.Samples = append(doc.Samples, newSampleDoc(ti.shown(res)))
+			doc.Samples = append(doc.Samples, newSampleDoc(ti.Shown(res)))
 		}
 		if page.NextCursor != "" {
 			doc.NextCursor = &page.NextCursor
@@ -164,7 +164,7 @@ func (s *Server) getLatest(w http.ResponseWriter, r *http.Request, p Principal) 
 	if !ok {
 		return Problem(http.StatusNotFound, "Not Found", fmt.Sprintf("target %q has no check result yet", ti.Target.ID))
 	}
-	writeJSON(w, http.StatusOK, newSampleDoc(ti.shown(res)))
+	writeJSON(w, http.StatusOK, newSampleDoc(ti.Shown(res)))
 	return nil
 }
 

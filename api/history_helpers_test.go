@@ -9,6 +9,7 @@ import (
 	"github.com/upwatch/upwatch/alerting"
 	"github.com/upwatch/upwatch/config"
 	"github.com/upwatch/upwatch/prober"
+	"github.com/upwatch/upwatch/tenancy"
 )
 
 // Helpers for the history, SLA, export and report tests: targets in the
@@ -33,7 +34,7 @@ func (h *harness) registryTarget(tenant, id string, labels map[string]string) st
 	t := config.Target{Target: prober.Target{ID: id, Name: id + " site", Kind: "http", Labels: labels,
 		Interval: 30 * time.Second, HTTP: &prober.HTTPSpec{URL: "https://" + id + ".example/"}}}
 	t.Normalize()
-	rec, err := SealTarget(tenant, t, h.mk)
+	rec, err := tenancy.SealTarget(tenant, t, h.mk)
 	require.NoError(h.t, err)
 	rec.CreatedAt, rec.UpdatedAt = h.clock.Now(), h.clock.Now()
 	key, err := h.reg.CreateTarget(h.t.Context(), rec)

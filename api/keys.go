@@ -24,7 +24,7 @@ func viewTenant(t store.Tenant) tenantView {
 }
 
 func (s *Server) getTenant(w http.ResponseWriter, r *http.Request, p Principal) error {
-	t, err := s.o.Store.Tenant(r.Context(), p.TenantID)
+	t, err := s.o.Tenants.Tenant(r.Context(), p.TenantID)
 	if err != nil {
 		return storeErr(err, "tenant", p.TenantID)
 	}
@@ -44,7 +44,7 @@ func (s *Server) listTenants(w http.ResponseWriter, r *http.Request, p Principal
 	if err := operator(p); err != nil {
 		return err
 	}
-	ts, err := s.o.Store.Tenants(r.Context())
+	ts, err := s.o.Tenants.Tenants(r.Context())
 	if err != nil {
 		return err
 	}
@@ -88,7 +88,7 @@ func (s *Server) createTenant(w http.ResponseWriter, r *http.Request, p Principa
 	}
 	ctx := r.Context()
 	t := store.Tenant{ID: in.ID, Name: in.Name, CreatedAt: s.o.Now()}
-	if err := s.o.Store.CreateTenant(ctx, t); err != nil {
+	if err := s.o.Tenants.CreateTenant(ctx, t); err != nil {
 		return storeErr(err, "tenant", in.ID)
 	}
 	k, err := s.issueKey(r, in.ID, keyInput{Name: "admin", Scopes: []string{string(ScopeAdmin)}})
@@ -137,7 +137,7 @@ type keyInput struct {
 }
 
 func (s *Server) listKeys(w http.ResponseWriter, r *http.Request, p Principal) error {
-	ks, err := s.o.Store.APIKeys(r.Context(), p.TenantID)
+	ks, err := s.o.Keys.APIKeys(r.Context(), p.TenantID)
 	if err != nil {
 		return err
 	}
@@ -151,7 +151,7 @@ func (s *Server) listKeys(w http.ResponseWriter, r *http.Request, p Principal) e
 
 func (s *Server) getKey(w http.ResponseWriter, r *http.Request, p Principal) error {
 	id := mux.Vars(r)["id"]
-	k, err := s.o.Store.APIKey(r.Context(), p.TenantID, id)
+	k, err := s.o.Keys.APIKey(r.Context(), p.TenantID, id)
 	if err != nil {
 		return storeErr(err, "API key", id)
 	}
@@ -221,7 +221,7 @@ func (s *Server) issueKey(r *http.Request, tenant string, in keyInput) (keyCreat
 	}
 	rec := store.APIKey{ID: id, TenantID: tenant, Name: in.Name, Prefix: prefix, Hash: hash,
 		Scopes: in.Scopes, CreatedAt: now, ExpiresAt: expires}
-	if err := s.o.Store.CreateAPIKey(r.Context(), rec); err != nil {
+	if err := s.o.Keys.CreateAPIKey(r.Context(), rec); err != nil {
 		return keyCreated{}, err
 	}
 	return keyCreated{viewKey(rec), key}, nil
@@ -229,7 +229,7 @@ func (s *Server) issueKey(r *http.Request, tenant string, in keyInput) (keyCreat
 
 func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request, p Principal) error {
 	id := mux.Vars(r)["id"]
-	if err := s.o.Store.RevokeAPIKey(r.Context(), p.TenantID, id, s.o.Now()); err != nil {
+	if err := s.o.Keys.RevokeAPIKey(r.Context(), p.TenantID, id, s.o.Now()); err != nil {
 		return storeErr(err, "API key", id)
 	}
 	if err := s.audit(r.Context(), p, "revoke", "api_key", id); err != nil {
@@ -273,7 +273,7 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, p Principal) 
 		limit = store.DefaultLimit
 	}
 	q.Limit = limit
-	es, err := s.o.Store.Audit(r.Context(), p.TenantID, q)
+	es, err := s.o.Audit.Audit(r.Context(), p.TenantID, q)
 	if err != nil {
 		return err
 	}

@@ -2,13 +2,10 @@ package api
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -16,171 +13,110 @@ import (
 
 	"github.com/upwatch/upwatch/alerting"
 	"github.com/upwatch/upwatch/config"
-	"github.com/upwatch/upwatch/crypt"
 	"github.com/upwatch/upwatch/prober"
-	"github.com/upwatch/upwatch/secret"
 	"github.com/upwatch/upwatch/store"
+	"github.com/upwatch/upwatch/tenancy"
 )
 
-// objectKind describes one of the tenant-scoped object collections:
-// contact groups, alert policies and maintenance windows. Their documents
-// have the config file's shape.
-type objectKind struct {
-	kind      store.ObjectKind
+// objectRoutes serves one kind of tenant-scoped objects (tenancy.Kind):
+// its collection's path and what only the API checks.
+type objectRoutes[T any] struct {
+	*tenancy.Kind[T]
 	path      string // under /api/v1
-	noun      string // for messages
 	auditType string
-	// idFromName: the object's name is its id (groups and policies are
-	// referred to by name); else ids are generated with idPrefix.
-	idFromName bool
-	idPrefix   string
-	// decode reads a document into the object's value.
-	decode func(doc map[string]any) (any, error)
-	// name returns the value's name.
-	name func(v any) string
 	// validate checks a value of tenant.
-	validate func(s *Server, ctx context.Context, tenant string, v any) []prober.FieldError
-	// fromConfig lists the config file's objects (tenant "default").
-	fromConfig func(c *config.Config) []configObject
+	validate func(ctx context.Context, tenant string, v T) []prober.FieldError
 	// inUse says what still refers to the object, if anything.
-	inUse func(s *Server, ctx context.Context, tenant, id string) (string, error)
-	// redact, when set, returns the value fit to show and to store in
-	// the spec, and the credentials it took out (sealed apart, see
-	// sealObject); unredact puts them back. keep puts cur's credentials
-	// where an update shows them redacted.
-	redact   func(v any) (any, []string)
-	unredact func(v any, secrets []string) any
-	keep     func(v, cur any) any
+	inUse func(ctx context.Context, tenant, id string) (string, error)
 }
 
-type configObject struct {
-	id string
-	v  any
+func (s *Server) registerObjectRoutes(r *mux.Router) {
+	registerObjects(s, r, objectRoutes[config.ContactGroup]{
+		Kind: tenancy.ContactGroups, path: "/contact-groups", auditType: "contact_group",
+		validate: func(_ context.Context, _ string, g config.ContactGroup) []prober.FieldError {
+			return trimPaths(config.ValidateContactGroup("group", g), "group.")
+		},
+		inUse: s.groupInUse,
+	})
+	registerObjects(s, r, objectRoutes[config.AlertPolicy]{
+		Kind: tenancy.AlertPolicies, path: "/alert-policies", auditType: "alert_policy",
+		validate: s.validatePolicy, inUse: s.policyInUse,
+	})
+	registerObjects(s, r, objectRoutes[alerting.Window]{
+		Kind: tenancy.MaintenanceWindows, path: "/maintenance-windows", auditType: "maintenance_window",
+		validate: s.validateWindow,
+		inUse:    func(context.Context, string, string) (string, error) { return "", nil },
+	})
 }
 
-// objectKinds is set in init: its functions refer back to it.
-var objectKinds []*objectKind
+func registerObjects[T any](s *Server, r *mux.Router, k objectRoutes[T]) {
+	s.route(r, http.MethodGet, k.path, ScopeRead, listObjects(s, k))
+	s.route(r, http.MethodPost, k.path, ScopeWrite, createObject(s, k))
+	s.route(r, http.MethodGet, k.path+"/{id}", ScopeRead, getObject(s, k))
+	s.route(r, http.MethodPut, k.path+"/{id}", ScopeWrite, putObject(s, k))
+	s.route(r, http.MethodDelete, k.path+"/{id}", ScopeWrite, deleteObject(s, k))
+}
 
-func init() {
-	objectKinds = []*objectKind{
-		{
-			kind: store.ContactGroups, path: "/contact-groups", noun: "contact group", auditType: "contact_group",
-			idFromName: true,
-			decode: func(doc map[string]any) (any, error) {
-				var g config.ContactGroup
-				err := fromDocument(doc, &g)
-				return g, err
-			},
-			name: func(v any) string { return v.(config.ContactGroup).Name },
-			validate: func(_ *Server, _ context.Context, _ string, v any) []prober.FieldError {
-				return trimPaths(config.ValidateContactGroup("group", v.(config.ContactGroup)), "group.")
-			},
-			fromConfig: func(c *config.Config) []configObject {
-				var out []configObject
-				for _, g := range c.ContactGroups {
-					out = append(out, configObject{g.Name, g})
-				}
-				return out
-			},
-			redact:   redactGroup,
-			unredact: unredactGroup,
-			keep:     keepGroupWebhooks,
-			inUse: func(s *Server, ctx context.Context, tenant, id string) (string, error) {
-				ps, err := s.policiesOf(ctx, tenant)
-				if err != nil {
-					return "", err
-				}
-				for _, p := range ps {
-					if slices.Contains(p.ContactGroups, id) || slices.Contains(p.EscalateTo, id) {
-						return "alert policy " + quote(p.Name), nil
-					}
-				}
-				return "", nil
-			},
-		},
-		{
-			kind: store.AlertPolicies, path: "/alert-policies", noun: "alert policy", auditType: "alert_policy",
-			idFromName: true,
-			decode: func(doc map[string]any) (any, error) {
-				var p config.AlertPolicy
-				err := fromDocument(doc, &p)
-				return p, err
-			},
-			name: func(v any) string { return v.(config.AlertPolicy).Name },
-			validate: func(s *Server, ctx context.Context, tenant string, v any) []prober.FieldError {
-				groups, err := s.groupsOf(ctx, tenant)
-				if err != nil {
-					return []prober.FieldError{{Path: "contact_groups", Msg: "could not be checked"}}
-				}
-				exists := func(n string) bool {
-					return slices.ContainsFunc(groups, func(g config.ContactGroup) bool { return g.Name == n })
-				}
-				return trimPaths(s.o.Config().Alerting.ValidatePolicy("policy", v.(config.AlertPolicy), exists), "policy.")
-			},
-			fromConfig: func(c *config.Config) []configObject {
-				var out []configObject
-				for _, p := range c.Policies {
-					out = append(out, configObject{p.Name, p})
-				}
-				return out
-			},
-			inUse: func(s *Server, ctx context.Context, tenant, id string) (string, error) {
-				ts, err := s.targetsOf(ctx, tenant)
-				if err != nil {
-					return "", err
-				}
-				for _, t := range ts {
-					if t.Target.AlertPolicy == id {
-						return "target " + quote(t.Target.ID), nil
-					}
-				}
-				return "", nil
-			},
-		},
-		{
-			kind: store.MaintenanceWindows, path: "/maintenance-windows", noun: "maintenance window", auditType: "maintenance_window",
-			idPrefix: "mw_",
-			decode: func(doc map[string]any) (any, error) {
-				var w alerting.Window
-				err := fromDocument(doc, &w)
-				return w, err
-			},
-			name: func(v any) string { return v.(alerting.Window).Name },
-			validate: func(s *Server, ctx context.Context, tenant string, v any) []prober.FieldError {
-				w := v.(alerting.Window)
-				var errs []prober.FieldError
-				for _, e := range w.Validate("window") {
-					var fe prober.FieldError
-					if errors.As(e, &fe) {
-						errs = append(errs, fe)
-					} else {
-						errs = append(errs, prober.FieldError{Path: "window", Msg: e.Error()})
-					}
-				}
-				errs = trimPaths(errs, "window.")
-				if len(w.Targets) > 0 {
-					ts, err := s.targetsOf(ctx, tenant)
-					if err != nil {
-						return append(errs, prober.FieldError{Path: "targets", Msg: "could not be checked"})
-					}
-					for i, id := range w.Targets {
-						if !slices.ContainsFunc(ts, func(t TargetInfo) bool { return t.Target.ID == id }) {
-							errs = append(errs, prober.FieldError{Path: fmt.Sprintf("targets[%d]", i), Msg: fmt.Sprintf("unknown target id %q", id)})
-						}
-					}
-				}
-				return errs
-			},
-			fromConfig: func(c *config.Config) []configObject {
-				var out []configObject
-				for i, w := range c.Maintenance {
-					out = append(out, configObject{"config-" + strconv.Itoa(i), w})
-				}
-				return out
-			},
-			inUse: func(*Server, context.Context, string, string) (string, error) { return "", nil },
-		},
+func (s *Server) groupInUse(ctx context.Context, tenant, id string) (string, error) {
+	ps, err := s.policiesOf(ctx, tenant)
+	if err != nil {
+		return "", err
 	}
+	for _, p := range ps {
+		if slices.Contains(p.ContactGroups, id) || slices.Contains(p.EscalateTo, id) {
+			return "alert policy " + quote(p.Name), nil
+		}
+	}
+	return "", nil
+}
+
+func (s *Server) validatePolicy(ctx context.Context, tenant string, p config.AlertPolicy) []prober.FieldError {
+	groups, err := s.groupsOf(ctx, tenant)
+	if err != nil {
+		return []prober.FieldError{{Path: "contact_groups", Msg: "could not be checked"}}
+	}
+	exists := func(n string) bool {
+		return slices.ContainsFunc(groups, func(g config.ContactGroup) bool { return g.Name == n })
+	}
+	return trimPaths(s.o.Config().Alerting.ValidatePolicy("policy", p, exists), "policy.")
+}
+
+func (s *Server) policyInUse(ctx context.Context, tenant, id string) (string, error) {
+	ts, err := s.targetsOf(ctx, tenant)
+	if err != nil {
+		return "", err
+	}
+	for _, t := range ts {
+		if t.Target.AlertPolicy == id {
+			return "target " + quote(t.Target.ID), nil
+		}
+	}
+	return "", nil
+}
+
+func (s *Server) validateWindow(ctx context.Context, tenant string, w alerting.Window) []prober.FieldError {
+	var errs []prober.FieldError
+	for _, e := range w.Validate("window") {
+		var fe prober.FieldError
+		if errors.As(e, &fe) {
+			errs = append(errs, fe)
+		} else {
+			errs = append(errs, prober.FieldError{Path: "window", Msg: e.Error()})
+		}
+	}
+	errs = trimPaths(errs, "window.")
+	if len(w.Targets) > 0 {
+		ts, err := s.targetsOf(ctx, tenant)
+		if err != nil {
+			return append(errs, prober.FieldError{Path: "targets", Msg: "could not be checked"})
+		}
+		for i, id := range w.Targets {
+			if !slices.ContainsFunc(ts, func(t tenancy.TargetInfo) bool { return t.Target.ID == id }) {
+				errs = append(errs, prober.FieldError{Path: fmt.Sprintf("targets[%d]", i), Msg: fmt.Sprintf("unknown target id %q", id)})
+			}
+		}
+	}
+	return errs
 }
 
 func trimPaths(errs []prober.FieldError, prefix string) []prober.FieldError {
@@ -197,201 +133,39 @@ func trimPaths(errs []prober.FieldError, prefix string) []prober.FieldError {
 // ignores.
 var objectReadOnly = []string{"source", "created_at", "updated_at"}
 
-// objectInfo is one object with where it comes from.
-type objectInfo struct {
-	ID, Source           string
-	V                    any
-	CreatedAt, UpdatedAt time.Time
-}
-
-func (k *objectKind) view(o objectInfo) (map[string]any, error) {
-	v := o.V
-	if k.redact != nil {
-		v, _ = k.redact(v)
-	}
-	doc, err := toDocument(v)
+// viewObject is an object as the API shows it: credentials redacted, plus
+// id, source and times.
+func viewObject[T any](k objectRoutes[T], o tenancy.Object[T]) (map[string]any, error) {
+	doc, err := toDocument(k.Redacted(o.V))
 	if err != nil {
 		return nil, err
 	}
 	doc["id"], doc["source"] = o.ID, o.Source
-	if o.Source == SourceAPI {
+	if o.Source == tenancy.SourceAPI {
 		doc["created_at"] = o.CreatedAt.UTC().Format(time.RFC3339Nano)
 		doc["updated_at"] = o.UpdatedAt.UTC().Format(time.RFC3339Nano)
 	}
 	return doc, nil
 }
 
-// sealedField is the spec field that holds an object's sealed credentials
-// (the store keeps one spec per object; the rest of it is in clear).
-const sealedField = "sealed_secrets"
-
-func objectAAD(k *objectKind, tenant, id string) []byte {
-	return []byte("upwatch " + string(k.kind) + " secrets\x00" + tenant + "\x00" + id)
-}
-
-// spec is the stored form of v: its document with credentials redacted,
-// and those sealed with mk under sealedField.
-func (k *objectKind) spec(tenant, id string, v any, mk crypt.MasterKey) ([]byte, error) {
-	var secrets []string
-	if k.redact != nil {
-		v, secrets = k.redact(v)
+// objectOf is a tenant's object of kind k, or a 404 problem.
+func objectOf[T any](s *Server, ctx context.Context, k objectRoutes[T], tenant, id string) (tenancy.Object[T], error) {
+	o, err := k.Get(ctx, s.o.Objects, s.o.Config(), tenant, id, s.o.MasterKey)
+	if errors.Is(err, store.ErrNotFound) {
+		return o, notFound(k.Noun, id)
 	}
-	doc, err := toDocument(v)
-	if err != nil {
-		return nil, err
-	}
-	if len(secrets) > 0 {
-		plain, err := json.Marshal(secrets)
-		if err != nil {
-			return nil, err
-		}
-		sealed, err := mk.Seal(plain, objectAAD(k, tenant, id))
-		if err != nil {
-			return nil, fmt.Errorf("sealing the credentials of %s %s: %w", k.noun, id, err)
-		}
-		doc[sealedField] = base64.StdEncoding.EncodeToString(sealed)
-	}
-	return json.Marshal(doc)
-}
-
-// open reverses spec. A spec written before credentials were sealed holds
-// them in clear and opens as it is (ResealStored rewrites it).
-func (k *objectKind) open(o store.Object, mk crypt.MasterKey) (objectInfo, error) {
-	var doc map[string]any
-	if err := json.Unmarshal(o.Spec, &doc); err != nil {
-		return objectInfo{}, fmt.Errorf("%s %s: stored spec: %w", k.noun, o.ID, err)
-	}
-	sealed, _ := doc[sealedField].(string)
-	delete(doc, sealedField)
-	v, err := k.decode(doc)
-	if err != nil {
-		return objectInfo{}, fmt.Errorf("%s %s: stored spec: %w", k.noun, o.ID, err)
-	}
-	if sealed != "" && k.unredact != nil {
-		b, err := base64.StdEncoding.DecodeString(sealed)
-		if err != nil {
-			return objectInfo{}, fmt.Errorf("%s %s: credentials do not decode", k.noun, o.ID)
-		}
-		plain, err := mk.Open(b, objectAAD(k, o.TenantID, o.ID))
-		if err != nil {
-			return objectInfo{}, fmt.Errorf("%s %s: credentials: %w", k.noun, o.ID, err)
-		}
-		var secrets []string
-		if err := json.Unmarshal(plain, &secrets); err != nil {
-			return objectInfo{}, fmt.Errorf("%s %s: credentials do not decode", k.noun, o.ID)
-		}
-		v = k.unredact(v, secrets)
-	}
-	return objectInfo{ID: o.ID, Source: SourceAPI, V: v, CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt}, nil
-}
-
-// redactGroup takes a contact group's webhook URLs out: each is a
-// credential as a whole (its path or query is the token).
-func redactGroup(v any) (any, []string) {
-	g := v.(config.ContactGroup)
-	if len(g.Webhooks) == 0 {
-		return g, nil
-	}
-	secrets := g.Webhooks
-	g.Webhooks = make([]string, len(secrets))
-	for i, w := range secrets {
-		g.Webhooks[i] = secret.RedactURL(w, secret.URLWhole)
-	}
-	return g, secrets
-}
-
-func unredactGroup(v any, secrets []string) any {
-	g := v.(config.ContactGroup)
-	if len(secrets) == len(g.Webhooks) {
-		g.Webhooks = secrets
-	}
-	return g
-}
-
-// keepGroupWebhooks puts back each stored webhook whose redacted form an
-// update sends.
-func keepGroupWebhooks(v, cur any) any {
-	g, c := v.(config.ContactGroup), cur.(config.ContactGroup)
-	ws := slices.Clone(g.Webhooks)
-	for i, w := range ws {
-		for _, stored := range c.Webhooks {
-			if w == secret.RedactURL(stored, secret.URLWhole) {
-				ws[i] = stored
-				break
-			}
-		}
-	}
-	g.Webhooks = ws
-	return g
-}
-
-// objectsOf lists a tenant's objects of kind k: the config file's first
-// (tenant "default"), then the API's.
-func (s *Server) objectsOf(ctx context.Context, k *objectKind, tenant string) ([]objectInfo, error) {
-	var out []objectInfo
-	if tenant == store.DefaultTenant {
-		for _, c := range k.fromConfig(s.o.Config()) {
-			out = append(out, objectInfo{ID: c.id, Source: SourceConfig, V: c.v})
-		}
-	}
-	os, err := s.o.Store.Objects(ctx, k.kind, tenant)
-	if err != nil {
-		return nil, err
-	}
-	for _, o := range os {
-		oi, err := k.open(o, s.o.MasterKey)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, oi)
-	}
-	return out, nil
-}
-
-func (s *Server) objectOf(ctx context.Context, k *objectKind, tenant, id string) (objectInfo, error) {
-	o, err := s.o.Store.Object(ctx, k.kind, tenant, id)
-	switch {
-	case err == nil:
-		return k.open(o, s.o.MasterKey)
-	case !errors.Is(err, store.ErrNotFound):
-		return objectInfo{}, err
-	}
-	if tenant == store.DefaultTenant {
-		for _, c := range k.fromConfig(s.o.Config()) {
-			if c.id == id {
-				return objectInfo{ID: c.id, Source: SourceConfig, V: c.v}, nil
-			}
-		}
-	}
-	return objectInfo{}, notFound(k.noun, id)
-}
-
-func kindOf(ks store.ObjectKind) *objectKind {
-	for _, k := range objectKinds {
-		if k.kind == ks {
-			return k
-		}
-	}
-	panic("unknown object kind " + string(ks))
+	return o, err
 }
 
 // groupsOf and policiesOf are a tenant's contact groups and policies.
 func (s *Server) groupsOf(ctx context.Context, tenant string) ([]config.ContactGroup, error) {
-	os, err := s.objectsOf(ctx, kindOf(store.ContactGroups), tenant)
-	out := make([]config.ContactGroup, 0, len(os))
-	for _, o := range os {
-		out = append(out, o.V.(config.ContactGroup))
-	}
-	return out, err
+	os, err := tenancy.ContactGroups.List(ctx, s.o.Objects, s.o.Config(), tenant, s.o.MasterKey)
+	return tenancy.Values(os), err
 }
 
 func (s *Server) policiesOf(ctx context.Context, tenant string) ([]config.AlertPolicy, error) {
-	os, err := s.objectsOf(ctx, kindOf(store.AlertPolicies), tenant)
-	out := make([]config.AlertPolicy, 0, len(os))
-	for _, o := range os {
-		out = append(out, o.V.(config.AlertPolicy))
-	}
-	return out, err
+	os, err := tenancy.AlertPolicies.List(ctx, s.o.Objects, s.o.Config(), tenant, s.o.MasterKey)
+	return tenancy.Values(os), err
 }
 
 func (s *Server) policyExists(ctx context.Context, tenant, name string) (bool, error) {
@@ -399,15 +173,15 @@ func (s *Server) policyExists(ctx context.Context, tenant, name string) (bool, e
 	return slices.ContainsFunc(ps, func(p config.AlertPolicy) bool { return p.Name == name }), err
 }
 
-func (s *Server) listObjects(k *objectKind) handlerFunc {
+func listObjects[T any](s *Server, k objectRoutes[T]) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, p Principal) error {
-		os, err := s.objectsOf(r.Context(), k, p.TenantID)
+		os, err := k.List(r.Context(), s.o.Objects, s.o.Config(), p.TenantID, s.o.MasterKey)
 		if err != nil {
 			return err
 		}
 		out := []map[string]any{}
 		for _, o := range os {
-			v, err := k.view(o)
+			v, err := viewObject(k, o)
 			if err != nil {
 				return err
 			}
@@ -418,13 +192,13 @@ func (s *Server) listObjects(k *objectKind) handlerFunc {
 	}
 }
 
-func (s *Server) getObject(k *objectKind) handlerFunc {
+func getObject[T any](s *Server, k objectRoutes[T]) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, p Principal) error {
-		o, err := s.objectOf(r.Context(), k, p.TenantID, mux.Vars(r)["id"])
+		o, err := objectOf(s, r.Context(), k, p.TenantID, mux.Vars(r)["id"])
 		if err != nil {
 			return err
 		}
-		v, err := k.view(o)
+		v, err := viewObject(k, o)
 		if err != nil {
 			return err
 		}
@@ -435,77 +209,78 @@ func (s *Server) getObject(k *objectKind) handlerFunc {
 
 // readValue reads and validates an object document; id is the path id on
 // update ("" on create).
-func (s *Server) readValue(r *http.Request, k *objectKind, tenant, id string) (any, string, error) {
+func readValue[T any](s *Server, r *http.Request, k objectRoutes[T], tenant, id string) (T, string, error) {
+	var zero T
 	doc, err := readObject(r)
 	if err != nil {
-		return nil, "", err
+		return zero, "", err
 	}
 	for _, f := range objectReadOnly {
 		delete(doc, f)
 	}
 	if v, ok := doc["id"]; ok {
 		if id == "" || v != id {
-			return nil, "", ValidationProblem([]prober.FieldError{{Path: "id", Msg: "is chosen by the server (or is the name); leave it out"}})
+			return zero, "", ValidationProblem([]prober.FieldError{{Path: "id", Msg: "is chosen by the server (or is the name); leave it out"}})
 		}
 		delete(doc, "id")
 	}
-	if id != "" && k.idFromName {
+	if id != "" && k.IDFromName {
 		if _, ok := doc["name"]; !ok {
 			doc["name"] = id
 		}
 	}
-	v, err := k.decode(doc)
+	v, err := k.Decode(doc)
 	if err != nil {
-		return nil, "", err
+		return zero, "", documentProblem(err)
 	}
-	if id != "" && k.keep != nil {
-		if cur, err := s.objectOf(r.Context(), k, tenant, id); err == nil {
-			v = k.keep(v, cur.V)
+	if id != "" {
+		if cur, err := objectOf(s, r.Context(), k, tenant, id); err == nil {
+			v = k.Keep(v, cur.V)
 		}
 	}
-	if errs := k.validate(s, r.Context(), tenant, v); len(errs) > 0 {
-		return nil, "", ValidationProblem(errs)
+	if errs := k.validate(r.Context(), tenant, v); len(errs) > 0 {
+		return zero, "", ValidationProblem(errs)
 	}
-	if k.idFromName {
-		name := k.name(v)
+	if k.IDFromName {
+		name := k.Name(v)
 		if id != "" && name != id {
-			return nil, "", ValidationProblem([]prober.FieldError{{Path: "name", Msg: fmt.Sprintf("cannot change (it is the id, %q)", id)}})
+			return zero, "", ValidationProblem([]prober.FieldError{{Path: "name", Msg: fmt.Sprintf("cannot change (it is the id, %q)", id)}})
 		}
 		if len(name) > 128 {
-			return nil, "", ValidationProblem([]prober.FieldError{{Path: "name", Msg: "must be at most 128 characters"}})
+			return zero, "", ValidationProblem([]prober.FieldError{{Path: "name", Msg: "must be at most 128 characters"}})
 		}
 		id = name
 	}
 	if id == "" {
-		if id, err = randomID(k.idPrefix); err != nil {
-			return nil, "", err
+		if id, err = randomID(k.IDPrefix); err != nil {
+			return zero, "", err
 		}
 	}
 	return v, id, nil
 }
 
-func (s *Server) createObject(k *objectKind) handlerFunc {
+func createObject[T any](s *Server, k objectRoutes[T]) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, p Principal) error {
 		ctx := r.Context()
-		v, id, err := s.readValue(r, k, p.TenantID, "")
+		v, id, err := readValue(s, r, k, p.TenantID, "")
 		if err != nil {
 			return err
 		}
-		if _, err := s.objectOf(ctx, k, p.TenantID, id); err == nil {
-			return Problem(http.StatusConflict, "Conflict", fmt.Sprintf("%s %q already exists", k.noun, id))
+		if _, err := objectOf(s, ctx, k, p.TenantID, id); err == nil {
+			return Problem(http.StatusConflict, "Conflict", fmt.Sprintf("%s %q already exists", k.Noun, id))
 		}
-		spec, err := k.spec(p.TenantID, id, v, s.o.MasterKey)
+		spec, err := k.Spec(p.TenantID, id, v, s.o.MasterKey)
 		if err != nil {
 			return err
 		}
 		now := s.o.Now()
-		if err := s.o.Store.CreateObject(ctx, k.kind, store.Object{TenantID: p.TenantID, ID: id, Spec: spec, CreatedAt: now, UpdatedAt: now}); err != nil {
-			return storeErr(err, k.noun, id)
+		if err := s.o.Objects.CreateObject(ctx, k.Kind.Kind, store.Object{TenantID: p.TenantID, ID: id, Spec: spec, CreatedAt: now, UpdatedAt: now}); err != nil {
+			return storeErr(err, k.Noun, id)
 		}
 		if err := s.changed(ctx, p, "create", k.auditType, id); err != nil {
 			return err
 		}
-		out, err := k.view(objectInfo{ID: id, Source: SourceAPI, V: v, CreatedAt: now, UpdatedAt: now})
+		out, err := viewObject(k, tenancy.Object[T]{ID: id, Source: tenancy.SourceAPI, V: v, CreatedAt: now, UpdatedAt: now})
 		if err != nil {
 			return err
 		}
@@ -515,41 +290,41 @@ func (s *Server) createObject(k *objectKind) handlerFunc {
 	}
 }
 
-func (s *Server) writableObject(ctx context.Context, k *objectKind, p Principal, id string) (objectInfo, error) {
-	o, err := s.objectOf(ctx, k, p.TenantID, id)
+func writableObject[T any](s *Server, ctx context.Context, k objectRoutes[T], p Principal, id string) (tenancy.Object[T], error) {
+	o, err := objectOf(s, ctx, k, p.TenantID, id)
 	if err != nil {
 		return o, err
 	}
-	if o.Source == SourceConfig {
-		return o, Problem(http.StatusConflict, "Conflict", fmt.Sprintf("%s %q is declared in the config file; change it there", k.noun, id))
+	if o.Source == tenancy.SourceConfig {
+		return o, Problem(http.StatusConflict, "Conflict", fmt.Sprintf("%s %q is declared in the config file; change it there", k.Noun, id))
 	}
 	return o, nil
 }
 
-func (s *Server) putObject(k *objectKind) handlerFunc {
+func putObject[T any](s *Server, k objectRoutes[T]) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, p Principal) error {
 		ctx := r.Context()
 		id := mux.Vars(r)["id"]
-		cur, err := s.writableObject(ctx, k, p, id)
+		cur, err := writableObject(s, ctx, k, p, id)
 		if err != nil {
 			return err
 		}
-		v, _, err := s.readValue(r, k, p.TenantID, id)
+		v, _, err := readValue(s, r, k, p.TenantID, id)
 		if err != nil {
 			return err
 		}
-		spec, err := k.spec(p.TenantID, id, v, s.o.MasterKey)
+		spec, err := k.Spec(p.TenantID, id, v, s.o.MasterKey)
 		if err != nil {
 			return err
 		}
 		now := s.o.Now()
-		if err := s.o.Store.UpdateObject(ctx, k.kind, store.Object{TenantID: p.TenantID, ID: id, Spec: spec, UpdatedAt: now}); err != nil {
-			return storeErr(err, k.noun, id)
+		if err := s.o.Objects.UpdateObject(ctx, k.Kind.Kind, store.Object{TenantID: p.TenantID, ID: id, Spec: spec, UpdatedAt: now}); err != nil {
+			return storeErr(err, k.Noun, id)
 		}
 		if err := s.changed(ctx, p, "update", k.auditType, id); err != nil {
 			return err
 		}
-		out, err := k.view(objectInfo{ID: id, Source: SourceAPI, V: v, CreatedAt: cur.CreatedAt, UpdatedAt: now})
+		out, err := viewObject(k, tenancy.Object[T]{ID: id, Source: tenancy.SourceAPI, V: v, CreatedAt: cur.CreatedAt, UpdatedAt: now})
 		if err != nil {
 			return err
 		}
@@ -558,22 +333,22 @@ func (s *Server) putObject(k *objectKind) handlerFunc {
 	}
 }
 
-func (s *Server) deleteObject(k *objectKind) handlerFunc {
+func deleteObject[T any](s *Server, k objectRoutes[T]) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, p Principal) error {
 		ctx := r.Context()
 		id := mux.Vars(r)["id"]
-		if _, err := s.writableObject(ctx, k, p, id); err != nil {
+		if _, err := writableObject(s, ctx, k, p, id); err != nil {
 			return err
 		}
-		by, err := k.inUse(s, ctx, p.TenantID, id)
+		by, err := k.inUse(ctx, p.TenantID, id)
 		if err != nil {
 			return err
 		}
 		if by != "" {
-			return Problem(http.StatusConflict, "Conflict", fmt.Sprintf("%s %q is used by %s; change that first", k.noun, id, by))
+			return Problem(http.StatusConflict, "Conflict", fmt.Sprintf("%s %q is used by %s; change that first", k.Noun, id, by))
 		}
-		if err := s.o.Store.DeleteObject(ctx, k.kind, p.TenantID, id); err != nil {
-			return storeErr(err, k.noun, id)
+		if err := s.o.Objects.DeleteObject(ctx, k.Kind.Kind, p.TenantID, id); err != nil {
+			return storeErr(err, k.Noun, id)
 		}
 		if err := s.changed(ctx, p, "delete", k.auditType, id); err != nil {
 			return err

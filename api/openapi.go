@@ -8,6 +8,8 @@ import (
 	"sort"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/upwatch/upwatch/tenancy"
 )
 
 //go:embed openapi/*.yaml
@@ -37,7 +39,7 @@ func openAPIDocument() ([]byte, error) {
 		if err := yaml.Unmarshal(b, &m); err != nil {
 			return nil, fmt.Errorf("%s: %w", n, err)
 		}
-		frags[n], _ = stringKeys(m).(map[string]any)
+		frags[n], _ = tenancy.StringKeys(m).(map[string]any)
 	}
 	return mergeFragments(frags)
 }
@@ -107,29 +109,5 @@ func mapAt(m map[string]any, key string) map[string]any {
 	}
 	v := map[string]any{}
 	m[key] = v
-	return v
-}
-
-// stringKeys turns YAML maps with non-string keys (status codes) into maps
-// with string keys, recursively, so they marshal as JSON.
-func stringKeys(v any) any {
-	switch t := v.(type) {
-	case map[string]any:
-		for k, x := range t {
-			t[k] = stringKeys(x)
-		}
-		return t
-	case map[any]any:
-		out := make(map[string]any, len(t))
-		for k, x := range t {
-			out[fmt.Sprint(k)] = stringKeys(x)
-		}
-		return out
-	case []any:
-		for i, x := range t {
-			t[i] = stringKeys(x)
-		}
-		return t
-	}
 	return v
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/upwatch/upwatch/prober"
 	"github.com/upwatch/upwatch/quota"
+	"github.com/upwatch/upwatch/tenancy"
 )
 
 // Quota problems are 422s, like other requests that cannot be applied as
@@ -46,7 +47,7 @@ func (s *Server) apiTargetsOf(ctx context.Context, tenant string) ([]prober.Targ
 	}
 	var out []prober.Target
 	for _, ti := range ts {
-		if ti.Source == SourceAPI {
+		if ti.Source == tenancy.SourceAPI {
 			out = append(out, ti.Target.Target)
 		}
 	}

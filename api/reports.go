@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -27,12 +26,6 @@ type reportKeyDoc struct {
 	RetiredAt *time.Time `json:"retired_at,omitempty"`
 }
 
-// reportKeyInfos is implemented by registries that can list report keys'
-// metadata (store.SQLite does) without opening their secrets.
-type reportKeyInfos interface {
-	ReportKeyInfos(ctx context.Context, tenantID string) ([]store.ReportKeyInfo, error)
-}
-
 // newReportKeyDoc is the answer that creates a key: the only time its JWK
 // is shown.
 type newReportKeyDoc struct {
@@ -53,7 +46,7 @@ const jwkNote = "store this JWK now: it is shown only once. Open reports with an
 	"(a JWK Set {\"keys\":[...]}) to open older reports."
 
 func (s *Server) createReportKey(w http.ResponseWriter, r *http.Request, p Principal) error {
-	keys, err := s.o.Store.ReportKeys(r.Context(), p.TenantID)
+	keys, err := s.o.ReportKeys.ReportKeys(r.Context(), p.TenantID)
 	if err != nil {
 		return err
 	}
@@ -65,7 +58,7 @@ func (s *Server) createReportKey(w http.ResponseWriter, r *http.Request, p Princ
 }
 
 func (s *Server) rotateReportKey(w http.ResponseWriter, r *http.Request, p Principal) error {
-	keys, err := s.o.Store.ReportKeys(r.Context(), p.TenantID)
+	keys, err := s.o.ReportKeys.ReportKeys(r.Context(), p.TenantID)
 	if err != nil {
 		return err
 	}
@@ -87,19 +80,19 @@ func (s *Server) newReportKey(w http.ResponseWriter, r *http.Request, p Principa
 	if err != nil {
 		return err
 	}
-	if err := s.o.Store.CreateReportKey(r.Context(), p.TenantID, k); err != nil {
+	if err := s.o.ReportKeys.CreateReportKey(r.Context(), p.TenantID, k); err != nil {
 		return err
 	}
 	doc := newReportKeyDoc{reportKeyDoc: reportKeyDoc{KID: k.ID, CreatedAt: k.CreatedAt, Current: true}, Note: jwkNote}
 	action := "create"
 	if len(old) > 0 {
 		action = "rotate"
-		if err := s.o.Store.RetireReportKey(r.Context(), p.TenantID, old[0].ID, now); err != nil {
+		if err := s.o.ReportKeys.RetireReportKey(r.Context(), p.TenantID, old[0].ID, now); err != nil {
 			return err
 		}
 		doc.Retired = []string{old[0].ID}
 	}
-	if err := s.o.Store.AppendAudit(r.Context(), store.AuditEntry{
+	if err := s.o.Audit.AppendAudit(r.Context(), store.AuditEntry{
 		TenantID: p.TenantID, KeyID: p.KeyID, Action: action, ObjectType: "report_key", ObjectID: k.ID, At: now,
 	}); err != nil {
 		return err
@@ -114,27 +107,17 @@ func (s *Server) newReportKey(w http.ResponseWriter, r *http.Request, p Principa
 
 func (s *Server) listReportKeys(w http.ResponseWriter, r *http.Request, p Principal) error {
 	doc := reportKeysDoc{Keys: []reportKeyDoc{}}
-	if ri, ok := s.o.Store.(reportKeyInfos); ok {
-		keys, err := ri.ReportKeyInfos(r.Context(), p.TenantID)
-		if err != nil {
-			return err
+	keys, err := s.o.ReportKeys.ReportKeyInfos(r.Context(), p.TenantID)
+	if err != nil {
+		return err
+	}
+	for i, k := range keys {
+		d := reportKeyDoc{KID: k.KID, CreatedAt: k.CreatedAt.UTC(), Current: i == 0}
+		if !k.RetiredAt.IsZero() {
+			at := k.RetiredAt.UTC()
+			d.RetiredAt = &at
 		}
-		for i, k := range keys {
-			d := reportKeyDoc{KID: k.KID, CreatedAt: k.CreatedAt.UTC(), Current: i == 0}
-			if !k.RetiredAt.IsZero() {
-				at := k.RetiredAt.UTC()
-				d.RetiredAt = &at
-			}
-			doc.Keys = append(doc.Keys, d)
-		}
-	} else {
-		keys, err := s.o.Store.ReportKeys(r.Context(), p.TenantID)
-		if err != nil {
-			return err
-		}
-		for i, k := range keys {
-			doc.Keys = append(doc.Keys, reportKeyDoc{KID: k.ID, CreatedAt: k.CreatedAt.UTC(), Current: i == 0})
-		}
+		doc.Keys = append(doc.Keys, d)
 	}
 	writeJSON(w, http.StatusOK, doc)
 	return nil
@@ -159,7 +142,7 @@ type tenantDoc struct {
 // without a selector), sealed as a JWE under the tenant's current report
 // key: application/jose, compact serialization.
 func (s *Server) getSLAReport(w http.ResponseWriter, r *http.Request, p Principal) error {
-	keys, err := s.o.Store.ReportKeys(r.Context(), p.TenantID)
+	keys, err := s.o.ReportKeys.ReportKeys(r.Context(), p.TenantID)
 	if err != nil {
 		return err
 	}
@@ -171,7 +154,7 @@ func (s *Server) getSLAReport(w http.ResponseWriter, r *http.Request, p Principa
 	if err != nil {
 		return err
 	}
-	t, err := s.o.Store.Tenant(r.Context(), p.TenantID)
+	t, err := s.o.Tenants.Tenant(r.Context(), p.TenantID)
 	if err != nil {
 		return err
 	}

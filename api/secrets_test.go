@@ -15,6 +15,7 @@ import (
 	"github.com/upwatch/upwatch/internal/sqlitedb"
 	"github.com/upwatch/upwatch/prober"
 	"github.com/upwatch/upwatch/store"
+	"github.com/upwatch/upwatch/tenancy"
 )
 
 // rawRegistry is every byte of the registry: each row of the tables that
@@ -156,7 +157,7 @@ func TestTargetCredentialsSealedAtRest(t *testing.T) {
 		t.Helper()
 		rec, err := h.reg.Target(t.Context(), tenantA, "sealed")
 		require.NoError(t, err)
-		ti, err := OpenTarget(rec, h.mk)
+		ti, err := tenancy.OpenTarget(rec, h.mk)
 		require.NoError(t, err)
 		res := prober.New(prober.Options{AllowPrivate: true}).Check(t.Context(), &ti.Target.Target)
 		require.True(t, res.Success, res.Error)
@@ -209,14 +210,14 @@ func TestTargetSecretInputRefused(t *testing.T) {
 
 // Rows written before headers, URL credentials and webhooks were sealed
 // (credentials in the clear spec, the old sealed auth format) still load,
-// and ResealStored then stores them sealed.
+// and tenancy.Reseal then stores them sealed.
 func TestOldStyleRowsLoadAndAreResealed(t *testing.T) {
 	h := newHarness(t)
 	ctx := t.Context()
 	spec := `{"id":"old","name":"old","kind":"http","interval":"1m0s","timeout":"10s",` +
 		`"http":{"url":"https://u:OLDPASS-S3CRET@example.com/?token=OLDTOKEN-S3CRET","headers":{"X-Api-Key":"OLDKEY-S3CRET","Accept":"text/plain"},` +
 		`"auth":{"type":"basic","username":"bob"}}}`
-	sealed, err := h.mk.Seal([]byte(`{"password":"OLDAUTH-S3CRET"}`), secretsAAD(tenantA, "old"))
+	sealed, err := h.mk.Seal([]byte(`{"password":"OLDAUTH-S3CRET"}`), []byte("upwatch target secrets\x00"+tenantA+"\x00old") /* the stored format */)
 	require.NoError(t, err)
 	_, err = h.reg.CreateTarget(ctx, store.TargetRecord{TenantID: tenantA, ID: "old", Spec: []byte(spec), Secrets: sealed,
 		CreatedAt: harnessT0, UpdatedAt: harnessT0})
@@ -236,7 +237,7 @@ func TestOldStyleRowsLoadAndAreResealed(t *testing.T) {
 			assert.NotContains(t, string(r.Body), s)
 			assert.NotContains(t, string(g.Body), s)
 		}
-		ten, err := LoadTenancy(ctx, h.reg, h.mk)
+		ten, err := tenancy.Load(ctx, h.reg, h.mk)
 		require.NoError(t, err)
 		require.Len(t, ten.Targets, 1)
 		hs := ten.Targets[0].Target.HTTP
@@ -249,7 +250,7 @@ func TestOldStyleRowsLoadAndAreResealed(t *testing.T) {
 	check()
 	require.Contains(t, h.rawRegistry(), "OLDKEY-S3CRET", "the old row is in clear before")
 
-	n, err := ResealStored(ctx, h.reg, h.mk)
+	n, err := tenancy.Reseal(ctx, h.reg, h.mk)
 	require.NoError(t, err)
 	require.Equal(t, 2, n)
 	raw := h.rawRegistry()
@@ -259,7 +260,7 @@ func TestOldStyleRowsLoadAndAreResealed(t *testing.T) {
 		assert.NotContains(t, rowsOnly(raw), s)
 	}
 	check()
-	n, err = ResealStored(ctx, h.reg, h.mk)
+	n, err = tenancy.Reseal(ctx, h.reg, h.mk)
 	require.NoError(t, err)
 	require.Zero(t, n, "resealing is idempotent")
 }
@@ -303,7 +304,7 @@ func TestContactGroupWebhooksRedacted(t *testing.T) {
 	doc["webhooks"] = []any{shown[1], shown[0]}
 	r := h.do(http.MethodPut, Prefix+"/contact-groups/ops", w, doc)
 	require.Equal(t, http.StatusOK, r.Status, string(r.Body))
-	ten, err := LoadTenancy(t.Context(), h.reg, h.mk)
+	ten, err := tenancy.Load(t.Context(), h.reg, h.mk)
 	require.NoError(t, err)
 	assert.Equal(t, []string{other, hook}, ten.Groups[tenantA][0].Webhooks)
 

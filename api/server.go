@@ -2,8 +2,10 @@
 // keys and tenants, targets, contact groups, alert policies, maintenance
 // windows, the status board, history, SLA and encrypted reports, described
 // by the OpenAPI document at /api/v1/openapi.json. It reads and writes
-// through interfaces it declares itself (Registry, IncidentReader,
-// tsdb.Reader); app wires the real stores in.
+// through small interfaces it declares itself, one per resource (Stores,
+// IncidentReader, tsdb.Reader); app wires the real stores in. What tenants
+// keep (targets, sealed credentials, object kinds, config-as-code plans)
+// is package tenancy's; SLA inputs are package slainput's.
 //
 // # Extension points (for handlers in other files of this package)
 //
@@ -21,11 +23,11 @@
 //   - Input: decodeJSON(r, &v) (1 MiB limit → 413, nesting > MaxDepth → 400, unknown field → 400,
 //     Content-Type not JSON → 415, syntax → 400). Output: writeJSON(w, status, v).
 //   - A target of the caller's tenant: s.targetOf(ctx, p.TenantID, id)
-//     returns TargetInfo or a 404 problem (also for another tenant's
+//     returns tenancy.TargetInfo or a 404 problem (also for another tenant's
 //     target); s.targetsOf(ctx, p.TenantID) lists them all (config-file
 //     targets belong to tenant "default", Source "config").
-//   - Report keys: s.o.Store.CreateReportKey / ReportKeys (newest first) /
-//     LookupReportKey / RetireReportKey. The store seals the secret with the
+//   - Report keys: s.o.ReportKeys.CreateReportKey / ReportKeys (newest
+//     first) / ReportKeyInfos / RetireReportKey. The store seals the secret with the
 //     master key (store.SQLiteOptions.MasterKey; AAD = tenant + kid), so the
 //     API handles report.Key values in clear and must never log or return
 //     the secret except once, as a JWK, on creation.
@@ -55,6 +57,7 @@ import (
 	"github.com/upwatch/upwatch/alerting"
 	"github.com/upwatch/upwatch/config"
 	"github.com/upwatch/upwatch/crypt"
+	"github.com/upwatch/upwatch/sla/slainput"
 	"github.com/upwatch/upwatch/store"
 	"github.com/upwatch/upwatch/tsdb"
 )
@@ -72,14 +75,15 @@ type RateLimit struct {
 // DefaultRateLimit is used when Options.RateLimit is zero.
 var DefaultRateLimit = RateLimit{RPS: 20, Burst: 40}
 
-// IncidentReader lists incidents (store.Store does).
+// IncidentReader lists incidents (store.Registry does). Without one the
+// incident and SLA routes answer 503.
 type IncidentReader interface {
 	Incidents(ctx context.Context, q store.IncidentQuery) ([]alerting.Incident, error)
 }
 
-// Options configure a Server. Store is required.
+// Options configure a Server. Every one of Stores is required.
 type Options struct {
-	Store     Registry
+	Stores
 	Samples   tsdb.Reader
 	Incidents IncidentReader
 	// States gives a target's alert state (alerting.Engine.State).
@@ -112,6 +116,7 @@ type Server struct {
 
 	limiter   *limiter
 	authFails *authFailures
+	sla       *slainput.Reader
 
 	mu     sync.Mutex
 	routes map[string]Scope // "METHOD /api/v1/path" → scope, for tests
@@ -122,8 +127,8 @@ type Server struct {
 
 // New builds the API.
 func New(o Options) (*Server, error) {
-	if o.Store == nil {
-		return nil, errors.New("api: no registry store")
+	if name := o.Stores.missing(); name != "" {
+		return nil, errors.New("api: no " + name + " store")
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -152,6 +157,7 @@ func New(o Options) (*Server, error) {
 		o: o, log: o.Logger, doc: doc,
 		limiter:   newLimiter(o.RateLimit, o.Now),
 		authFails: newAuthFailures(o.AuthFailures, o.Now, o.Logger),
+		sla:       slainput.New(o.Samples, o.Incidents, o.Now),
 		routes:    map[string]Scope{}, touched: map[string]time.Time{},
 	}
 	s.router = s.buildRouter()
@@ -176,6 +182,7 @@ func (s *Server) buildRouter() *mux.Router {
 	r := root
 	s.route(r, http.MethodGet, "/openapi.json", ScopePublic, s.getOpenAPI)
 	s.registerCoreRoutes(r)
+	s.registerObjectRoutes(r)
 	s.registerDataRoutes(r)
 	return root
 }

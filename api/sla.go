@@ -9,6 +9,8 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/upwatch/upwatch/sla"
+	"github.com/upwatch/upwatch/sla/slainput"
+	"github.com/upwatch/upwatch/tenancy"
 	"github.com/upwatch/upwatch/tsdb"
 )
 
@@ -24,14 +26,11 @@ func (s *Server) getTargetSLA(w http.ResponseWriter, r *http.Request, p Principa
 	if s.o.Samples == nil {
 		return unavailable("the sample store")
 	}
-	windows, err := s.maintenanceWindows(r.Context(), p.TenantID)
+	out, err := s.slaTargets(r.Context(), p.TenantID, []tenancy.TargetInfo{ti}, q)
 	if err != nil {
 		return err
 	}
-	res, err := s.computeSLA(r.Context(), ti, slaInputs{q: q, now: s.o.Now(), windows: windows})
-	if err != nil {
-		return err
-	}
+	res := out[0]
 	writeJSON(w, http.StatusOK, targetSLADoc{
 		TargetID: ti.Target.ID, Name: ti.Target.Name,
 		Window:      newWindowDoc(res.Report, q.Period, q.TimeZone),
@@ -78,18 +77,14 @@ func (s *Server) selectorSLA(ctx context.Context, r *http.Request, tenantID stri
 	if err != nil {
 		return selectorSLADoc{}, err
 	}
-	var targets []TargetInfo
+	var targets []tenancy.TargetInfo
 	for _, t := range all {
 		if sel.matches(t.Target.Labels) {
 			targets = append(targets, t)
 		}
 	}
 	sort.SliceStable(targets, func(i, j int) bool { return targets[i].Target.ID < targets[j].Target.ID })
-	windows, err := s.maintenanceWindows(ctx, tenantID)
-	if err != nil {
-		return selectorSLADoc{}, err
-	}
-	results, err := s.computeSLAs(ctx, targets, slaInputs{q: q, now: now, windows: windows})
+	results, err := s.slaTargets(ctx, tenantID, targets, q)
 	if err != nil {
 		return selectorSLADoc{}, err
 	}
@@ -97,7 +92,7 @@ func (s *Server) selectorSLA(ctx context.Context, r *http.Request, tenantID stri
 }
 
 // newSelectorDoc builds the per-target figures and their aggregate.
-func newSelectorDoc(selector string, q slaQuery, now time.Time, results []targetSLA) selectorSLADoc {
+func newSelectorDoc(selector string, q slaQuery, now time.Time, results []slainput.Result) selectorSLADoc {
 	doc := selectorSLADoc{
 		Selector: selector, slaSettings: q.settings(),
 		Targets: make([]targetFiguresDoc, 0, len(results)),

@@ -45,7 +45,7 @@ func newBenchServer(b *testing.B, now time.Time) *benchServer {
 	must(b, err)
 	b.Cleanup(func() { _ = bs.samples.Close() })
 	bs.cfg.Normalize()
-	bs.srv, err = New(Options{Store: bs.reg, Samples: bs.samples, Incidents: bs.reg, MasterKey: mk,
+	bs.srv, err = New(Options{Stores: storesOf(bs.reg), Samples: bs.samples, Incidents: bs.reg, MasterKey: mk,
 		Config: func() *config.Config { return bs.cfg }, Now: clock, RateLimit: RateLimit{RPS: 1e9, Burst: 1e9}})
 	must(b, err)
 	must(b, bs.reg.CreateTenant(ctx, store.Tenant{ID: store.DefaultTenant, Name: "bench", CreatedAt: now}))

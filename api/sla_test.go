@@ -430,3 +430,22 @@ func TestSelectorSLA(t *testing.T) {
 	require.Equal(t, http.StatusBadRequest, r.Status)
 	require.Equal(t, "query.selector", r.problem(t).Errors[0].Path)
 }
+
+// TestSLAWindowTooLong: a maintenance window that fires too often to expand
+// over the SLA window is a 422 naming it, for one target and for a
+// selector.
+func TestSLAWindowTooLong(t *testing.T) {
+	h := newHarness(t)
+	h.configTarget("web", nil)
+	r := h.do(http.MethodPost, Prefix+"/maintenance-windows", h.key(tenantA, ScopeWrite),
+		map[string]any{"name": "busy", "cron": "* * * * *", "duration": "1m"})
+	require.Equal(t, http.StatusCreated, r.Status, "%s", r.Body)
+	q := url.Values{"from": {harnessT0.Add(-366 * 24 * time.Hour).Format(time.RFC3339)}, "to": {harnessT0.Format(time.RFC3339)}}.Encode()
+	for _, path := range []string{"/targets/web/sla?", "/sla?"} {
+		r = h.do(http.MethodGet, Prefix+path+q, h.key(tenantA, ScopeRead), nil)
+		require.Equal(t, http.StatusUnprocessableEntity, r.Status, "%s %s", path, r.Body)
+		p := r.problem(t)
+		require.Equal(t, "Window Too Long", p.Title)
+		require.Contains(t, p.Detail, `maintenance window "busy" fires too often`)
+	}
+}

@@ -15,18 +15,19 @@ import (
 	"github.com/upwatch/upwatch/prober"
 	"github.com/upwatch/upwatch/secret"
 	"github.com/upwatch/upwatch/store"
+	"github.com/upwatch/upwatch/tenancy"
 )
 
 // targetView is a target as the API shows it: the config file's shape,
 // credentials redacted (redactTarget), plus source, paused and times.
-func targetView(ti TargetInfo) (map[string]any, error) {
-	doc, err := targetDocument(redactTarget(ti.Target))
+func targetView(ti tenancy.TargetInfo) (map[string]any, error) {
+	doc, err := targetDocument(tenancy.RedactTarget(ti.Target))
 	if err != nil {
 		return nil, err
 	}
 	doc["source"] = ti.Source
 	doc["paused"] = ti.Target.Paused
-	if ti.Source == SourceAPI {
+	if ti.Source == tenancy.SourceAPI {
 		doc["created_at"] = ti.CreatedAt.UTC().Format(time.RFC3339Nano)
 		doc["updated_at"] = ti.UpdatedAt.UTC().Format(time.RFC3339Nano)
 	}
@@ -66,7 +67,7 @@ func (s *Server) listTargets(w http.ResponseWriter, r *http.Request, p Principal
 		return err
 	}
 	source := r.URL.Query().Get("source")
-	if source != "" && source != SourceAPI && source != SourceConfig {
+	if source != "" && source != tenancy.SourceAPI && source != tenancy.SourceConfig {
 		return Problem(http.StatusBadRequest, "Bad Request", "source must be api or config")
 	}
 	ts, err := s.targetsOf(r.Context(), p.TenantID)
@@ -136,22 +137,22 @@ func (s *Server) createTarget(w http.ResponseWriter, r *http.Request, p Principa
 		return Problem(http.StatusConflict, "Conflict", fmt.Sprintf("target id %q is declared in the config file; choose another or leave id out", t.ID))
 	}
 	now := s.o.Now()
-	rec, err := SealTarget(p.TenantID, t, s.o.MasterKey)
+	rec, err := tenancy.SealTarget(p.TenantID, t, s.o.MasterKey)
 	if err != nil {
 		return err
 	}
 	rec.CreatedAt, rec.UpdatedAt = now, now
-	key, err := s.o.Store.CreateTarget(ctx, rec)
+	key, err := s.o.Targets.CreateTarget(ctx, rec)
 	if err != nil {
 		return storeErr(err, "target", t.ID) // a conflict is one of the tenant's own ids
 	}
 	if err := s.changed(ctx, p, "create", "target", t.ID); err != nil {
 		return err
 	}
-	return s.writeTarget(w, http.StatusCreated, TargetInfo{TenantID: p.TenantID, Source: SourceAPI, Target: t, Key: key, CreatedAt: now, UpdatedAt: now})
+	return s.writeTarget(w, http.StatusCreated, tenancy.TargetInfo{TenantID: p.TenantID, Source: tenancy.SourceAPI, Target: t, Key: key, CreatedAt: now, UpdatedAt: now})
 }
 
-func (s *Server) writeTarget(w http.ResponseWriter, status int, ti TargetInfo) error {
+func (s *Server) writeTarget(w http.ResponseWriter, status int, ti tenancy.TargetInfo) error {
 	v, err := targetView(ti)
 	if err != nil {
 		return err
@@ -164,12 +165,12 @@ func (s *Server) writeTarget(w http.ResponseWriter, status int, ti TargetInfo) e
 }
 
 // writable returns the caller's API target id; config targets are 409.
-func (s *Server) writable(ctx context.Context, p Principal, id string) (TargetInfo, error) {
+func (s *Server) writable(ctx context.Context, p Principal, id string) (tenancy.TargetInfo, error) {
 	ti, err := s.targetOf(ctx, p.TenantID, id)
 	if err != nil {
 		return ti, err
 	}
-	if ti.Source == SourceConfig {
+	if ti.Source == tenancy.SourceConfig {
 		return ti, Problem(http.StatusConflict, "Conflict", fmt.Sprintf("target %q is declared in the config file; change it there", id))
 	}
 	return ti, nil
@@ -207,7 +208,7 @@ func (s *Server) patchTarget(w http.ResponseWriter, r *http.Request, p Principal
 
 // replaceTarget stores doc as the new version of cur. "<secret>" in a
 // credential (or a redacted header or URL) keeps the current value.
-func (s *Server) replaceTarget(w http.ResponseWriter, r *http.Request, p Principal, cur TargetInfo, doc map[string]any) error {
+func (s *Server) replaceTarget(w http.ResponseWriter, r *http.Request, p Principal, cur tenancy.TargetInfo, doc map[string]any) error {
 	ctx := r.Context()
 	id := cur.Target.ID
 	if v, ok := doc["id"]; ok && v != id {
@@ -218,7 +219,7 @@ func (s *Server) replaceTarget(w http.ResponseWriter, r *http.Request, p Princip
 		return err
 	}
 	t.ID = id
-	keepSecrets(&t, cur.Target)
+	tenancy.KeepSecrets(&t, cur.Target)
 	t.Normalize()
 	if errs := s.validateTarget(ctx, p.TenantID, &t); len(errs) > 0 {
 		return ValidationProblem(errs)
@@ -226,49 +227,18 @@ func (s *Server) replaceTarget(w http.ResponseWriter, r *http.Request, p Princip
 	if err := s.withinQuota(ctx, p.TenantID, t.Target); err != nil {
 		return err
 	}
-	rec, err := SealTarget(p.TenantID, t, s.o.MasterKey)
+	rec, err := tenancy.SealTarget(p.TenantID, t, s.o.MasterKey)
 	if err != nil {
 		return err
 	}
 	rec.CreatedAt, rec.UpdatedAt = cur.CreatedAt, s.o.Now()
-	if err := s.o.Store.UpdateTarget(ctx, rec); err != nil {
+	if err := s.o.Targets.UpdateTarget(ctx, rec); err != nil {
 		return storeErr(err, "target", id)
 	}
 	if err := s.changed(ctx, p, "update", "target", id); err != nil {
 		return err
 	}
-	return s.writeTarget(w, http.StatusOK, TargetInfo{TenantID: p.TenantID, Source: SourceAPI, Target: t, CreatedAt: rec.CreatedAt, UpdatedAt: rec.UpdatedAt})
-}
-
-// keepSecrets puts cur's values where t shows them redacted: "<secret>"
-// in an auth field or a header, xxxxx in the URL (secret.UnredactURL). A
-// redaction cur cannot fill stays, for validateTarget to refuse.
-func keepSecrets(t *config.Target, cur config.Target) {
-	if t.HTTP == nil || cur.HTTP == nil {
-		return
-	}
-	ch := cur.HTTP
-	if a := t.HTTP.Auth; a != nil {
-		var old []prober.SecretField
-		if ch.Auth != nil {
-			old = ch.Auth.SecretFields()
-		}
-		for i, f := range a.SecretFields() {
-			if f.Value.Reveal() != secret.Redacted {
-				continue
-			}
-			*f.Value = secret.Secret{}
-			if old != nil {
-				*f.Value = *old[i].Value
-			}
-		}
-	}
-	for name, v := range t.HTTP.Headers {
-		if old, ok := ch.Headers[name]; ok && v == secret.Redacted {
-			t.HTTP.Headers[name] = old
-		}
-	}
-	t.HTTP.URL = secret.UnredactURL(t.HTTP.URL, ch.URL)
+	return s.writeTarget(w, http.StatusOK, tenancy.TargetInfo{TenantID: p.TenantID, Source: tenancy.SourceAPI, Target: t, CreatedAt: rec.CreatedAt, UpdatedAt: rec.UpdatedAt})
 }
 
 // validateTarget checks an API target: the config's rules, plus what only
@@ -370,7 +340,7 @@ func (s *Server) deleteTarget(w http.ResponseWriter, r *http.Request, p Principa
 			return Problem(http.StatusConflict, "Conflict", fmt.Sprintf("target %q depends on it; change that first", x.Target.ID))
 		}
 	}
-	if err := s.o.Store.DeleteTarget(ctx, p.TenantID, id); err != nil {
+	if err := s.o.Targets.DeleteTarget(ctx, p.TenantID, id); err != nil {
 		return storeErr(err, "target", id)
 	}
 	if err := s.changed(ctx, p, "delete", "target", id); err != nil {
@@ -395,12 +365,12 @@ func (s *Server) pauseTarget(pause bool) handlerFunc {
 				return err
 			}
 		}
-		rec, err := SealTarget(p.TenantID, t, s.o.MasterKey)
+		rec, err := tenancy.SealTarget(p.TenantID, t, s.o.MasterKey)
 		if err != nil {
 			return err
 		}
 		rec.CreatedAt, rec.UpdatedAt = cur.CreatedAt, s.o.Now()
-		if err := s.o.Store.UpdateTarget(ctx, rec); err != nil {
+		if err := s.o.Targets.UpdateTarget(ctx, rec); err != nil {
 			return storeErr(err, "target", t.ID)
 		}
 		if err := s.changed(ctx, p, action, "target", t.ID); err != nil {

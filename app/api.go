@@ -17,9 +17,9 @@ import (
 	"github.com/upwatch/upwatch/api"
 	"github.com/upwatch/upwatch/config"
 	"github.com/upwatch/upwatch/crypt"
-	"github.com/upwatch/upwatch/prober"
 	"github.com/upwatch/upwatch/prober/schedule"
 	"github.com/upwatch/upwatch/store"
+	"github.com/upwatch/upwatch/tenancy"
 	"github.com/upwatch/upwatch/tsdb"
 )
 
@@ -120,14 +120,14 @@ func startAPI(ctx context.Context, d apiDeps) (http.Handler, *liveTargets, error
 	if err != nil {
 		return nil, nil, err
 	}
-	created, err := api.Bootstrap(ctx, d.registry, key, d.now())
+	created, err := api.Bootstrap(ctx, d.registry, d.registry, key, d.now())
 	if err != nil {
 		return nil, nil, fmt.Errorf("bootstrap key: %w", err)
 	}
 	if created {
 		d.log.Info("bootstrap admin key stored (hashed) for tenant default")
 	}
-	if n, err := api.ResealStored(ctx, d.registry, d.masterKey); err != nil {
+	if n, err := tenancy.Reseal(ctx, d.registry, d.masterKey); err != nil {
 		d.log.Error("sealing the credentials of stored API objects", "sealed", n, "err", err)
 	} else if n > 0 {
 		d.log.Info("sealed the credentials of stored API objects written in clear", "count", n)
@@ -138,7 +138,9 @@ func startAPI(ctx context.Context, d apiDeps) (http.Handler, *liveTargets, error
 		return nil, nil, fmt.Errorf("config: %w", err)
 	}
 	srv, err := api.New(api.Options{
-		Store: d.registry, Samples: d.samples, Incidents: d.registry, States: d.engine.State,
+		Stores: api.Stores{Tenants: d.registry, Keys: d.registry, KeyAuth: d.registry, Audit: d.registry,
+			Targets: d.registry, Batch: d.registry, Objects: d.registry, ReportKeys: d.registry},
+		Samples: d.samples, Incidents: d.registry, States: d.engine.State,
 		MasterKey: d.masterKey, Config: live.cfg.Load, Now: d.now, Logger: d.log.With("component", "api"),
 		OnChange: func(string) { live.apply(context.WithoutCancel(ctx)) },
 		AuthFailures: api.AuthFailureLimit{Max: d.cfg.API.AuthFailures.Max, Window: d.cfg.API.AuthFailures.Window,
@@ -164,7 +166,7 @@ func mountAPI(rest, apiHandler http.Handler) http.Handler {
 type liveTargets struct {
 	mu      sync.Mutex
 	cfg     atomic.Pointer[config.Config]
-	reg     api.Registry
+	reg     tenancy.Reader
 	mk      crypt.MasterKey
 	engine  *alerting.Engine
 	sched   *schedule.Scheduler
@@ -195,16 +197,16 @@ func (l *liveTargets) apply(ctx context.Context) {
 }
 
 // tenancy reads the API's objects; what cannot be read is left out, loudly.
-func (l *liveTargets) tenancy(ctx context.Context) api.Tenancy {
-	ten, err := api.LoadTenancy(ctx, l.reg, l.mk)
+func (l *liveTargets) tenancy(ctx context.Context) tenancy.Set {
+	ten, err := tenancy.Load(ctx, l.reg, l.mk)
 	if err != nil {
 		l.log.Error("some API objects could not be loaded; they are left out", "err", err)
 	}
 	return ten
 }
 
-func (l *liveTargets) run(cfg *config.Config, ten api.Tenancy) {
-	targets, routes, windows := merge(cfg, ten)
+func (l *liveTargets) run(cfg *config.Config, ten tenancy.Set) {
+	targets, routes, windows := tenancy.Routes(cfg, ten)
 	// A paused target is not routed: it exports no state (a DOWN one would
 	// keep upwatch_target_up 0 and fire TargetDown) and sends no reminders;
 	// its stored state waits for it to resume.
@@ -217,95 +219,9 @@ func (l *liveTargets) run(cfg *config.Config, ten api.Tenancy) {
 	l.sched.Update(l.targets.replace(targets))
 }
 
-// merge builds the scheduler's targets and the engine's routes and windows
-// from the config file (tenant "default") and the API's objects. What runs
-// is keyed by each target's key (api.TargetInfo.Key), never by its id: ids
-// are per tenant and can be taken again. depends_on and maintenance windows
-// name ids of their own tenant; they are resolved to keys here, so a window
-// covers only targets of its own tenant.
-func merge(cfg *config.Config, ten api.Tenancy) ([]prober.Target, map[string]alerting.Route, []alerting.Window) {
-	targets := cfg.ProberTargets() // a config target's key is its id
-	routes, _ := alertRoutes(cfg)
-	byTenant := map[string][]api.TargetInfo{}
-	keys := map[string]map[string]string{} // tenant → id → key
-	add := func(ti api.TargetInfo) {
-		byTenant[ti.TenantID] = append(byTenant[ti.TenantID], ti)
-		if keys[ti.TenantID] == nil {
-			keys[ti.TenantID] = map[string]string{}
-		}
-		keys[ti.TenantID][ti.Target.ID] = ti.Key
-	}
-	for _, t := range cfg.Targets {
-		add(api.TargetInfo{TenantID: store.DefaultTenant, Source: api.SourceConfig, Target: t, Key: t.ID})
-	}
-	for _, ti := range ten.Targets {
-		add(ti)
-	}
-	globalHook := ""
-	if cfg.Alerting.Webhook != nil {
-		globalHook = cfg.Alerting.Webhook.URL
-	}
-	for _, ti := range ten.Targets {
-		t := ti.Target
-		pt := t.Target
-		pt.ID = ti.Key
-		targets = append(targets, pt)
-		groups := map[string]config.ContactGroup{}
-		policies := map[string]config.AlertPolicy{}
-		if ti.TenantID == store.DefaultTenant {
-			for _, g := range cfg.ContactGroups {
-				groups[g.Name] = g
-			}
-			for _, p := range cfg.Policies {
-				policies[p.Name] = p
-			}
-		}
-		for _, g := range ten.Groups[ti.TenantID] {
-			groups[g.Name] = g
-		}
-		for _, p := range ten.Policies[ti.TenantID] {
-			policies[p.Name] = p
-		}
-		r := alerting.Route{Name: t.Name, URL: targetURL(t.Target), Labels: t.Labels, Interval: t.Interval}
-		for _, parent := range t.DependsOn {
-			if k, ok := keys[ti.TenantID][parent]; ok {
-				r.DependsOn = append(r.DependsOn, k)
-			}
-		}
-		if pol, ok := policies[t.AlertPolicy]; ok {
-			r.Policy = pol.Policy
-			r.Channels = pol.Channels
-			r.Recipients = recipients(groups, pol.ContactGroups, globalHook)
-			r.Escalation = recipients(groups, pol.EscalateTo, globalHook)
-		}
-		routes[ti.Key] = r
-	}
-	var windows []alerting.Window
-	resolve := func(tenant string, ws []alerting.Window) {
-		for _, w := range ws {
-			var ids []string
-			for _, ti := range byTenant[tenant] {
-				if w.Applies(ti.Target.ID, ti.Target.Labels) {
-					ids = append(ids, ti.Key)
-				}
-			}
-			if len(ids) == 0 {
-				continue
-			}
-			w.Targets, w.Labels = ids, nil
-			windows = append(windows, w)
-		}
-	}
-	resolve(store.DefaultTenant, cfg.Maintenance)
-	for tenant, ws := range ten.Windows {
-		resolve(tenant, ws)
-	}
-	return targets, routes, windows
-}
-
 // clashes names the config file's targets whose id tenant default also
 // uses for an API target. Such a file is refused: one id, two targets.
-func clashes(cfg *config.Config, ten api.Tenancy) error {
+func clashes(cfg *config.Config, ten tenancy.Set) error {
 	var errs []error
 	for _, ti := range ten.Targets {
 		if ti.TenantID != store.DefaultTenant {

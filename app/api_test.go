@@ -10,17 +10,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/upwatch/upwatch/alerting"
 	"github.com/upwatch/upwatch/api"
-	"github.com/upwatch/upwatch/config"
-	"github.com/upwatch/upwatch/prober"
+	"github.com/upwatch/upwatch/internal/logbuf"
 )
 
 func apiCall(t *testing.T, method, url, key string, body any) (int, map[string]any) {
@@ -56,7 +53,7 @@ func TestAPITargetsRunLive(t *testing.T) {
 	cfg := testConfig(t, "allow_private_targets: true\nquotas: {min_interval: 1s}\n")
 	key, _, _, err := api.NewKey()
 	require.NoError(t, err)
-	var logs syncBuf
+	var logs logbuf.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	r := start(t, cfg, Options{Logger: log, Getenv: func(name string) string {
 		if name == EnvBootstrapKey {
@@ -112,66 +109,6 @@ func TestAPITargetsRunLive(t *testing.T) {
 	assert.NotContains(t, logs.String(), "s3cr3t-t0ken")
 	assert.NotContains(t, logs.String(), key)
 	r.shutdown(t)
-}
-
-// syncBuf is a goroutine-safe log sink.
-type syncBuf struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
-
-// TestMergeScopesWindowsToTheirTenant: a window of one tenant (or of the
-// config file) never covers another tenant's targets.
-func TestMergeScopesWindowsToTheirTenant(t *testing.T) {
-	mk := func(id string, labels map[string]string) config.Target {
-		ct := config.Target{Target: prober.Target{ID: id, Name: id, Kind: "tcp", Labels: labels, TCP: &prober.TCPSpec{Address: "a.example.com:1"}}}
-		ct.Normalize()
-		return ct
-	}
-	win := func(w alerting.Window) alerting.Window {
-		require.Empty(t, w.Validate("w"))
-		return w
-	}
-	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	cfg := &config.Config{Targets: []config.Target{mk("cfg", nil)},
-		Maintenance: []alerting.Window{win(alerting.Window{Start: start, End: start.Add(time.Hour)})}}
-	ten := api.Tenancy{
-		Targets: []api.TargetInfo{
-			{TenantID: "default", Source: api.SourceAPI, Target: mk("a1", map[string]string{"env": "prod"}), Key: "default/a1"},
-			{TenantID: "b", Source: api.SourceAPI, Target: mk("b1", map[string]string{"env": "prod"}), Key: "b/b1"},
-		},
-		Windows: map[string][]alerting.Window{"b": {win(alerting.Window{Labels: map[string]string{"env": "prod"}, Start: start, End: start.Add(time.Hour)})}},
-	}
-	targets, routes, windows := merge(cfg, ten)
-	assert.Len(t, targets, 3)
-	assert.Len(t, routes, 3)
-	require.Len(t, windows, 2)
-	at := start.Add(time.Minute)
-	covered := func(id string, labels map[string]string) (n int) {
-		for i := range windows {
-			if windows[i].Active(at, id, labels) {
-				n++
-			}
-		}
-		return n
-	}
-	assert.Equal(t, 1, covered("cfg", nil))
-	assert.Equal(t, 1, covered("default/a1", map[string]string{"env": "prod"}), "the config's window covers tenant default only")
-	assert.Equal(t, 1, covered("b/b1", map[string]string{"env": "prod"}), "b's window covers b's targets only")
-	assert.Contains(t, routes, "default/a1", "what runs is keyed by the target's key")
-	assert.Equal(t, []string{"default/a1", "b/b1"}, []string{targets[1].ID, targets[2].ID})
 }
 
 // seriesOf lists the exposition's lines of series labelled target=id.

@@ -101,7 +101,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer lock.release()
 
-	samples, err := openStore(ctx, cfg, o.Now, log, reg)
+	samples, spoolStats, err := openStore(ctx, cfg, o.Now, log, reg)
 	if err != nil {
 		return err
 	}
@@ -192,7 +192,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 
 	srv := &http.Server{
-		Handler:           mountAPI(routes(reg, samples, sched, cfg, o.Now), apiHandler),
+		Handler:           mountAPI(routes(reg, samples, spoolStats, sched, cfg, o.Now), apiHandler),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -272,7 +272,14 @@ func Run(ctx context.Context, o Options) error {
 // registryStore is what upwatch needs of the registry; the embedded
 // SQLite file and PostgreSQL both provide it.
 type registryStore interface {
-	api.Registry
+	api.TenantStore
+	api.KeyStore
+	api.KeyAuthenticator
+	api.AuditLog
+	api.TargetStore
+	api.TargetBatcher
+	api.ObjectStore
+	api.ReportKeyStore
 	api.IncidentReader
 	alerting.StateStore
 	alerting.Outbox
@@ -293,24 +300,33 @@ func openRegistry(ctx context.Context, cfg *config.Config, mk crypt.MasterKey, n
 	return db, true, err
 }
 
-func openStore(ctx context.Context, cfg *config.Config, now func() time.Time, log *slog.Logger, reg prometheus.Registerer) (tsdb.Store, error) {
+// spoolStats says what waits in the sample store's spool; ok is false
+// without one. Only InfluxDB has a spool; openStore returns nil for the rest.
+type spoolStats func() (st spool.Stats, ok bool)
+
+func openStore(ctx context.Context, cfg *config.Config, now func() time.Time, log *slog.Logger, reg prometheus.Registerer) (tsdb.Store, spoolStats, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-		return nil, fmt.Errorf("data dir %s: %w", cfg.DataDir, errors.Unwrap(err))
+		return nil, nil, fmt.Errorf("data dir %s: %w", cfg.DataDir, errors.Unwrap(err))
 	}
 	if in := cfg.Storage.InfluxDB; cfg.Storage.Type == "influxdb" {
-		return influx.Open(influx.Options{
+		s, err := influx.Open(influx.Options{
 			URL: in.URL, Org: in.Org, Bucket: in.Bucket, Token: in.Token.Reveal(), Timeout: in.Timeout,
 			Spool:      spool.Options{Dir: in.Spool.Dir, MaxBytes: in.Spool.MaxBytes, Full: spool.FullPolicy(in.Spool.Full)},
 			Registerer: reg, Logger: log.With("component", "store"),
 		})
+		if err != nil {
+			return nil, nil, err
+		}
+		return s, s.SpoolStats, nil
 	}
-	return sqlite.Open(ctx, sqlite.Options{
+	s, err := sqlite.Open(ctx, sqlite.Options{
 		Path:            filepath.Join(cfg.DataDir, DBFile),
 		RawRetention:    cfg.Storage.Retention.RawRetention(),
 		RollupRetention: cfg.Storage.Retention.RollupRetention(),
 		Now:             now,
 		Logger:          log.With("component", "store"),
 	})
+	return s, nil, err
 }
 
 // openWAL opens the write-ahead log and writes what an earlier run left in
@@ -452,7 +468,9 @@ func (s *targetSet) replace(targets []prober.Target) []prober.Target {
 	return targets
 }
 
-func routes(reg *prometheus.Registry, store tsdb.Store, sched *schedule.Scheduler, cfg *config.Config, now func() time.Time) http.Handler {
+// spooled, when not nil, reports the sample store's spool: a store that
+// cannot be reached while samples spool to disk is still ready.
+func routes(reg *prometheus.Registry, store tsdb.Store, spooled spoolStats, sched *schedule.Scheduler, cfg *config.Config, now func() time.Time) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", protectMetrics(cfg.Metrics, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, EnableOpenMetrics: false})))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -463,15 +481,15 @@ func routes(reg *prometheus.Registry, store tsdb.Store, sched *schedule.Schedule
 		defer cancel()
 		checks := map[string]string{"store": "ok", "scheduler": "ok"}
 		status := http.StatusOK
-		sp, spooled := store.(interface{ SpoolStats() (spool.Stats, bool) })
 		var st spool.Stats
-		if spooled {
-			st, spooled = sp.SpoolStats()
+		var spooling bool
+		if spooled != nil {
+			st, spooling = spooled()
 		}
-		if spooled {
+		if spooling {
 			checks["spool"] = fmt.Sprintf("%d samples waiting (%d bytes)", st.Samples, st.Bytes)
 		}
-		if err := store.Ping(ctx); err != nil && spooled {
+		if err := store.Ping(ctx); err != nil && spooling {
 			// Still ready: samples wait in the spool and are replayed.
 			checks["store"] = "unreachable, samples spooled to disk: " + err.Error()
 		} else if err != nil {

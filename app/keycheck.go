@@ -8,10 +8,10 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/upwatch/upwatch/api"
 	"github.com/upwatch/upwatch/config"
 	"github.com/upwatch/upwatch/crypt"
 	"github.com/upwatch/upwatch/store"
+	"github.com/upwatch/upwatch/tenancy"
 )
 
 // checkMasterKey refuses to start when the master key (from keySource)
@@ -32,7 +32,7 @@ func checkMasterKey(ctx context.Context, cfg *config.Config, reg registryStore, 
 		if len(rec.Secrets) == 0 {
 			continue
 		}
-		if _, err := api.OpenTarget(rec, mk); errors.Is(err, crypt.ErrUnknownKey) {
+		if _, err := tenancy.OpenTarget(rec, mk); errors.Is(err, crypt.ErrUnknownKey) {
 			targets++
 			if sample == nil {
 				sample = &recs[i]
@@ -85,7 +85,7 @@ func sealedWith(cfg *config.Config, keySource string, rec *store.TargetRecord) s
 			return ""
 		})
 		if err == nil {
-			if _, err := api.OpenTarget(*rec, alt); err == nil {
+			if _, err := tenancy.OpenTarget(*rec, alt); err == nil {
 				return "the key in " + path + " (" + crypt.EnvKeyFile + "=" + path + ")"
 			}
 		}

@@ -1,7 +1,6 @@
 package store_test
 
 import (
-	"context"
 	"errors"
 	"path/filepath"
 	"testing"
@@ -10,17 +9,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/upwatch/upwatch/api"
 	"github.com/upwatch/upwatch/store"
 )
-
-// tenancyStore is what the tenancy tests below need of a registry; the
-// SQLite and the PostgreSQL stores both run them.
-type tenancyStore interface {
-	api.Registry
-	api.TargetBatcher
-	ReportKeyInfos(ctx context.Context, tenantID string) ([]store.ReportKeyInfo, error)
-}
 
 func TestApplyTargets(t *testing.T) {
 	s := openSQLite(t, filepath.Join(t.TempDir(), "registry.db"))
@@ -30,7 +20,7 @@ func TestApplyTargets(t *testing.T) {
 
 // testApplyTargets: a batch applies whole or not at all, audit included,
 // and never touches another tenant's targets.
-func testApplyTargets(t *testing.T, s tenancyStore) {
+func testApplyTargets(t *testing.T, s *store.Registry) {
 	ctx := t.Context()
 	t0 := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
 	for _, id := range []string{"a", "b"} {

@@ -15,7 +15,6 @@ import (
 
 	"github.com/upwatch/upwatch/alerting"
 	"github.com/upwatch/upwatch/alerting/notify"
-	"github.com/upwatch/upwatch/api"
 	"github.com/upwatch/upwatch/crypt"
 	"github.com/upwatch/upwatch/store"
 	"github.com/upwatch/upwatch/store/storetest"
@@ -25,8 +24,6 @@ var (
 	_ store.Store         = (*store.Postgres)(nil)
 	_ alerting.StateStore = (*store.Postgres)(nil)
 	_ alerting.Outbox     = (*store.Postgres)(nil)
-	_ api.Registry        = (*store.Postgres)(nil)
-	_ api.TargetBatcher   = (*store.Postgres)(nil)
 )
 
 func postgresBaseURL(t *testing.T) string   { return storetest.PostgresBaseURL(t) }

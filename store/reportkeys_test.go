@@ -18,7 +18,7 @@ func TestReportKeyInfos(t *testing.T) {
 	testReportKeyInfos(t, openSQLite(t, filepath.Join(t.TempDir(), "r.db")))
 }
 
-func testReportKeyInfos(t *testing.T, s tenancyStore) {
+func testReportKeyInfos(t *testing.T, s *store.Registry) {
 	ctx := t.Context()
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	for _, id := range []string{"a", "b"} {

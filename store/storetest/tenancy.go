@@ -14,46 +14,81 @@ import (
 	"github.com/upwatch/upwatch/store"
 )
 
-// Tenancy is what a registry holds for the API. A store that does not
-// implement it skips these tests; one that does must have a master key
-// (for the report keys).
-type Tenancy interface {
-	CreateTenant(ctx context.Context, t store.Tenant) error
-	Tenant(ctx context.Context, id string) (store.Tenant, error)
-	Tenants(ctx context.Context) ([]store.Tenant, error)
-	CreateAPIKey(ctx context.Context, k store.APIKey) error
-	APIKeysByPrefix(ctx context.Context, prefix string) ([]store.APIKey, error)
-	APIKeys(ctx context.Context, tenantID string) ([]store.APIKey, error)
-	APIKey(ctx context.Context, tenantID, id string) (store.APIKey, error)
-	RevokeAPIKey(ctx context.Context, tenantID, id string, at time.Time) error
-	TouchAPIKey(ctx context.Context, id string, at time.Time) error
-	AppendAudit(ctx context.Context, e store.AuditEntry) error
-	Audit(ctx context.Context, tenantID string, q store.AuditQuery) ([]store.AuditEntry, error)
-	CreateTarget(ctx context.Context, t store.TargetRecord) (string, error)
-	UpdateTarget(ctx context.Context, t store.TargetRecord) error
-	DeleteTarget(ctx context.Context, tenantID, id string) error
-	Target(ctx context.Context, tenantID, id string) (store.TargetRecord, error)
-	Targets(ctx context.Context, tenantID string) ([]store.TargetRecord, error)
-	CreateObject(ctx context.Context, kind store.ObjectKind, o store.Object) error
-	UpdateObject(ctx context.Context, kind store.ObjectKind, o store.Object) error
-	DeleteObject(ctx context.Context, kind store.ObjectKind, tenantID, id string) error
-	Object(ctx context.Context, kind store.ObjectKind, tenantID, id string) (store.Object, error)
-	Objects(ctx context.Context, kind store.ObjectKind, tenantID string) ([]store.Object, error)
-	CreateReportKey(ctx context.Context, tenantID string, k report.Key) error
-	RetireReportKey(ctx context.Context, tenantID, kid string, at time.Time) error
-	ReportKeys(ctx context.Context, tenantID string) ([]report.Key, error)
-	LookupReportKey(ctx context.Context, tenantID, kid string) (report.Key, bool, error)
+// The registry's tenancy tables, one small interface per resource, as
+// this suite tests them. A store that lacks one skips these tests; one that
+// has them must have a master key (for the report keys).
+type (
+	TenantTable interface {
+		CreateTenant(ctx context.Context, t store.Tenant) error
+		Tenant(ctx context.Context, id string) (store.Tenant, error)
+		Tenants(ctx context.Context) ([]store.Tenant, error)
+	}
+	KeyTable interface {
+		CreateAPIKey(ctx context.Context, k store.APIKey) error
+		APIKeys(ctx context.Context, tenantID string) ([]store.APIKey, error)
+		APIKey(ctx context.Context, tenantID, id string) (store.APIKey, error)
+		RevokeAPIKey(ctx context.Context, tenantID, id string, at time.Time) error
+	}
+	KeyLookup interface {
+		APIKeysByPrefix(ctx context.Context, prefix string) ([]store.APIKey, error)
+		TouchAPIKey(ctx context.Context, id string, at time.Time) error
+	}
+	AuditTable interface {
+		AppendAudit(ctx context.Context, e store.AuditEntry) error
+		Audit(ctx context.Context, tenantID string, q store.AuditQuery) ([]store.AuditEntry, error)
+	}
+	TargetTable interface {
+		CreateTarget(ctx context.Context, t store.TargetRecord) (string, error)
+		UpdateTarget(ctx context.Context, t store.TargetRecord) error
+		DeleteTarget(ctx context.Context, tenantID, id string) error
+		Target(ctx context.Context, tenantID, id string) (store.TargetRecord, error)
+		Targets(ctx context.Context, tenantID string) ([]store.TargetRecord, error)
+	}
+	ObjectTable interface {
+		CreateObject(ctx context.Context, kind store.ObjectKind, o store.Object) error
+		UpdateObject(ctx context.Context, kind store.ObjectKind, o store.Object) error
+		DeleteObject(ctx context.Context, kind store.ObjectKind, tenantID, id string) error
+		Object(ctx context.Context, kind store.ObjectKind, tenantID, id string) (store.Object, error)
+		Objects(ctx context.Context, kind store.ObjectKind, tenantID string) ([]store.Object, error)
+	}
+	ReportKeyTable interface {
+		CreateReportKey(ctx context.Context, tenantID string, k report.Key) error
+		RetireReportKey(ctx context.Context, tenantID, kid string, at time.Time) error
+		ReportKeys(ctx context.Context, tenantID string) ([]report.Key, error)
+		LookupReportKey(ctx context.Context, tenantID, kid string) (report.Key, bool, error)
+	}
+)
+
+// tables are a store's tenancy tables.
+type tables struct {
+	TenantTable
+	KeyTable
+	KeyLookup
+	AuditTable
+	TargetTable
+	ObjectTable
+	ReportKeyTable
 }
 
-func tenancy(t *testing.T, s store.Store) Tenancy {
-	tn, ok := s.(Tenancy)
-	if !ok {
+// tenancy returns s's tenancy tables with tenants "a" and "b", or skips the
+// test when s has none.
+func tenancy(t *testing.T, s store.Store) tables {
+	var tn tables
+	if !has(s, &tn.TenantTable) || !has(s, &tn.KeyTable) || !has(s, &tn.KeyLookup) || !has(s, &tn.AuditTable) ||
+		!has(s, &tn.TargetTable) || !has(s, &tn.ObjectTable) || !has(s, &tn.ReportKeyTable) {
 		t.Skip("the backend has no tenancy tables")
 	}
 	for _, id := range []string{"a", "b"} {
 		require.NoError(t, tn.CreateTenant(ctx(t), store.Tenant{ID: id, Name: "Tenant " + id, CreatedAt: T0}))
 	}
 	return tn
+}
+
+// has sets *into to s when s implements T.
+func has[T any](s store.Store, into *T) bool {
+	v, ok := s.(T)
+	*into = v
+	return ok
 }
 
 func testTenantsAndKeys(t *testing.T, _ *suite, s store.Store) {

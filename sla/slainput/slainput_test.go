@@ -1,4 +1,4 @@
-package api
+package slainput
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"github.com/upwatch/upwatch/prober"
 	"github.com/upwatch/upwatch/sla"
 	"github.com/upwatch/upwatch/store"
+	"github.com/upwatch/upwatch/tenancy"
 	"github.com/upwatch/upwatch/tsdb"
 	"github.com/upwatch/upwatch/tsdb/sqlite"
 )
@@ -27,12 +28,12 @@ import (
 // the raw samples one by one — those of whole hours in the window unless
 // the hour lies wholly inside excluded maintenance, and those of the
 // partial edge hours unless the sample itself is in excluded maintenance.
-func referenceSLA(t *testing.T, st tsdb.Reader, ti TargetInfo, in slaInputs) targetSLA {
+func referenceSLA(t *testing.T, st tsdb.Reader, ti tenancy.TargetInfo, in inputs) Result {
 	t.Helper()
 	id := ti.Target.ID
 	rollups, err := st.Rollups(context.Background(), id, in.q.From.UTC().Truncate(time.Hour), in.q.To)
 	require.NoError(t, err)
-	maint, err := maintenanceOf(in.windows, id, ti.Target.Labels, in.q.From, in.q.To)
+	maint, err := maintenanceOf(in.q.Windows, id, ti.Target.Labels, in.q.From, in.q.To)
 	require.NoError(t, err)
 	var m []sla.Interval
 	if in.q.ExcludeMaintenance {
@@ -94,7 +95,7 @@ func referenceSLA(t *testing.T, st tsdb.Reader, ti TargetInfo, in slaInputs) tar
 	for _, inc := range in.incidents[id] {
 		input.Incidents = append(input.Incidents, sla.Interval{Start: inc.Start, End: inc.End})
 	}
-	return targetSLA{Target: ti, Report: sla.Compute(input), Counted: sum}
+	return Result{Target: ti, Report: sla.Compute(input), Counted: sum}
 }
 
 // TestSLAFromTotalsMatchesRollups: the SLA computed from rollup totals and
@@ -108,16 +109,16 @@ func TestSLAFromTotalsMatchesRollups(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close() })
 	incidents := map[string][]alerting.Incident{}
-	srv := &Server{o: Options{Samples: st, Incidents: fakeIncidents(incidents)}}
+	rd := New(st, fakeIncidents(incidents), nil) // compute is given its now
 
 	rng := rand.New(rand.NewPCG(11, 12))
 	base := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
 	const days = 4
-	var targets []TargetInfo
+	var targets []tenancy.TargetInfo
 	var batch []prober.Result
 	for j := range 12 {
 		id := fmt.Sprintf("t%02d", j)
-		targets = append(targets, TargetInfo{Key: id, Target: config.Target{Target: prober.Target{ID: id, Name: id,
+		targets = append(targets, tenancy.TargetInfo{Key: id, Target: config.Target{Target: prober.Target{ID: id, Name: id,
 			Labels: map[string]string{"team": []string{"a", "b"}[j%2]}}}})
 		if j == 5 {
 			continue // no data
@@ -154,18 +155,18 @@ func TestSLAFromTotalsMatchesRollups(t *testing.T) {
 		for _, exclude := range []bool{false, true} {
 			for _, acc := range []sla.Accounting{sla.AccountingTime, sla.AccountingChecks} {
 				name := fmt.Sprintf("%s-%s/exclude=%v/%s", w[0].Format(time.RFC3339), w[1].Format(time.RFC3339), exclude, acc)
-				in := slaInputs{q: slaQuery{From: w[0], To: w[1], Accounting: acc, ExcludeMaintenance: exclude, SLO: 99.5},
-					now: base.Add(80 * time.Hour), windows: windows, incidents: incidents}
-				var want []targetSLA
+				in := inputs{q: Query{From: w[0], To: w[1], Accounting: acc, ExcludeMaintenance: exclude, SLO: 99.5, Windows: windows},
+					now: base.Add(80 * time.Hour), incidents: incidents}
+				var want []Result
 				for _, ti := range targets {
 					ref := referenceSLA(t, st, ti, in)
-					got, err := srv.computeSLA(ctx, ti, in)
+					got, err := rd.compute(ctx, ti, in)
 					require.NoError(t, err)
 					require.Equal(t, ref, got, "%s %s", name, ti.Target.ID)
 					want = append(want, ref)
 				}
 				in.incidents = nil // read from the incident store
-				got, err := srv.computeSLAs(ctx, targets, in)
+				got, err := rd.computeAll(ctx, targets, in)
 				require.NoError(t, err)
 				require.Equal(t, want, got, name)
 			}

@@ -1,0 +1,43 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/upwatch/upwatch/store"
+)
+
+// Bootstrap makes sure tenant "default" exists and, when key is not empty
+// and that tenant has no valid admin key yet, stores key (hashed) as its
+// admin key. It reports whether it stored the key.
+func Bootstrap(ctx context.Context, tenants TenantStore, keys KeyStore, key string, now time.Time) (bool, error) {
+	if err := tenants.CreateTenant(ctx, store.Tenant{ID: store.DefaultTenant, Name: "default", CreatedAt: now}); err != nil && !errors.Is(err, store.ErrConflict) {
+		return false, err
+	}
+	if key == "" {
+		return false, nil
+	}
+	if !wellFormed(key) {
+		return false, fmt.Errorf("the bootstrap key is malformed: it must be %q followed by %d base62 characters (`upwatch keygen` prints a master key, not an API key)", KeyPrefix, keySecretLen)
+	}
+	have, err := keys.APIKeys(ctx, store.DefaultTenant)
+	if err != nil {
+		return false, err
+	}
+	for _, k := range have {
+		valid := k.RevokedAt.IsZero() && (k.ExpiresAt.IsZero() || now.Before(k.ExpiresAt))
+		if valid && slices.Contains(k.Scopes, string(ScopeAdmin)) {
+			return false, nil
+		}
+	}
+	id, err := randomID("key_")
+	if err != nil {
+		return false, err
+	}
+	err = keys.CreateAPIKey(ctx, store.APIKey{ID: id, TenantID: store.DefaultTenant, Name: "bootstrap",
+		Prefix: key[:keyPrefixLen], Hash: HashKey(key), Scopes: []string{string(ScopeAdmin)}, CreatedAt: now})
+	return err == nil, err
+}

@@ -1,0 +1,106 @@
+package api
+
+import (
+	"context"
+	"time"
+
+	"github.com/upwatch/upwatch/report"
+	"github.com/upwatch/upwatch/store"
+)
+
+// What the API reads and writes, one small interface per resource; the
+// registry (store.Registry) implements them all and app passes it for
+// each. Every one is required: none is discovered by a type assertion.
+
+// TenantStore holds the tenants.
+type TenantStore interface {
+	CreateTenant(ctx context.Context, t store.Tenant) error
+	Tenant(ctx context.Context, id string) (store.Tenant, error)
+	Tenants(ctx context.Context) ([]store.Tenant, error)
+}
+
+// KeyStore manages a tenant's API keys (stored as hashes).
+type KeyStore interface {
+	CreateAPIKey(ctx context.Context, k store.APIKey) error
+	APIKeys(ctx context.Context, tenantID string) ([]store.APIKey, error)
+	APIKey(ctx context.Context, tenantID, id string) (store.APIKey, error)
+	RevokeAPIKey(ctx context.Context, tenantID, id string, at time.Time) error
+}
+
+// KeyAuthenticator finds the keys a presented key may be and records when a
+// key was last used.
+type KeyAuthenticator interface {
+	APIKeysByPrefix(ctx context.Context, prefix string) ([]store.APIKey, error)
+	TouchAPIKey(ctx context.Context, id string, at time.Time) error
+}
+
+// AuditLog records and lists who changed what.
+type AuditLog interface {
+	AppendAudit(ctx context.Context, e store.AuditEntry) error
+	Audit(ctx context.Context, tenantID string, q store.AuditQuery) ([]store.AuditEntry, error)
+}
+
+// TargetStore holds the API's target records (sealed by tenancy).
+type TargetStore interface {
+	CreateTarget(ctx context.Context, t store.TargetRecord) (string, error)
+	UpdateTarget(ctx context.Context, t store.TargetRecord) error
+	DeleteTarget(ctx context.Context, tenantID, id string) error
+	Target(ctx context.Context, tenantID, id string) (store.TargetRecord, error)
+	Targets(ctx context.Context, tenantID string) ([]store.TargetRecord, error)
+}
+
+// TargetBatcher applies a tenant's target writes and their audit entries
+// in one transaction (PUT /targets?format=yaml).
+type TargetBatcher interface {
+	ApplyTargets(ctx context.Context, b store.TargetBatch) error
+}
+
+// ObjectStore holds contact groups, alert policies and maintenance windows.
+type ObjectStore interface {
+	CreateObject(ctx context.Context, kind store.ObjectKind, o store.Object) error
+	UpdateObject(ctx context.Context, kind store.ObjectKind, o store.Object) error
+	DeleteObject(ctx context.Context, kind store.ObjectKind, tenantID, id string) error
+	Object(ctx context.Context, kind store.ObjectKind, tenantID, id string) (store.Object, error)
+	Objects(ctx context.Context, kind store.ObjectKind, tenantID string) ([]store.Object, error)
+}
+
+// ReportKeyStore holds report keys; the store seals each secret with the
+// master key (AAD = tenant + kid), so the API handles report.Key values in
+// clear and must never log or return the secret except once, as a JWK, on
+// creation. ReportKeys is newest first; ReportKeyInfos lists the keys
+// without opening their secrets.
+type ReportKeyStore interface {
+	CreateReportKey(ctx context.Context, tenantID string, k report.Key) error
+	RetireReportKey(ctx context.Context, tenantID, kid string, at time.Time) error
+	ReportKeys(ctx context.Context, tenantID string) ([]report.Key, error)
+	ReportKeyInfos(ctx context.Context, tenantID string) ([]store.ReportKeyInfo, error)
+}
+
+// Stores are the API's stores, one per resource. All are required.
+type Stores struct {
+	Tenants    TenantStore
+	Keys       KeyStore
+	KeyAuth    KeyAuthenticator
+	Audit      AuditLog
+	Targets    TargetStore
+	Batch      TargetBatcher
+	Objects    ObjectStore
+	ReportKeys ReportKeyStore
+}
+
+// missing names the first store not given, or "".
+func (s Stores) missing() string {
+	for _, c := range []struct {
+		name string
+		set  bool
+	}{
+		{"Tenants", s.Tenants != nil}, {"Keys", s.Keys != nil}, {"KeyAuth", s.KeyAuth != nil},
+		{"Audit", s.Audit != nil}, {"Targets", s.Targets != nil}, {"Batch", s.Batch != nil},
+		{"Objects", s.Objects != nil}, {"ReportKeys", s.ReportKeys != nil},
+	} {
+		if !c.set {
+			return c.name
+		}
+	}
+	return ""
+}
