@@ -8,6 +8,7 @@ import (
 
 	"github.com/robfig/cron/v3"
 
+	"github.com/upwatch/upwatch/internal/invalid"
 	"github.com/upwatch/upwatch/prober"
 )
 
@@ -48,7 +49,7 @@ var neverRef = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // Validate checks the window and compiles its schedule; path is the
 // window's config path (e.g. "maintenance[1]") and every error names the
-// field below it. The errors are prober.FieldError values.
+// field below it. The errors are invalid.Field values.
 func (w *Window) Validate(path string) []error {
 	var errs []error
 	add := func(field, format string, args ...any) {
@@ -56,7 +57,7 @@ func (w *Window) Validate(path string) []error {
 		if field != "" {
 			p += "." + field
 		}
-		errs = append(errs, prober.FieldError{Path: p, Msg: fmt.Sprintf(format, args...)})
+		errs = append(errs, invalid.Field{Path: p, Msg: fmt.Sprintf(format, args...)})
 	}
 	w.sched, w.loc = nil, nil
 

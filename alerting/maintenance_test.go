@@ -8,7 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/upwatch/upwatch/prober"
+	"github.com/upwatch/upwatch/internal/invalid"
 )
 
 func utc(s string) time.Time {
@@ -228,8 +228,8 @@ func TestWindowValidate(t *testing.T) {
 			require.Len(t, errs, len(tt.want), "%v", errs)
 			for i, err := range errs {
 				require.Truef(t, strings.HasPrefix(err.Error(), tt.want[i]), "error %q should start with %q", err, tt.want[i])
-				var fe prober.FieldError
-				require.True(t, errors.As(err, &fe), "errors are prober.FieldError")
+				var fe invalid.Field
+				require.True(t, errors.As(err, &fe), "errors are invalid.Field")
 			}
 			if len(errs) > 0 && tt.w.Cron != "" && tt.w.Start.IsZero() {
 				require.False(t, tt.w.Active(utc("2024-05-06T02:30:00Z"), "web", nil), "an invalid recurring window is never active")

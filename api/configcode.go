@@ -36,7 +36,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/upwatch/upwatch/config"
-	"github.com/upwatch/upwatch/prober"
+	"github.com/upwatch/upwatch/internal/invalid"
 	"github.com/upwatch/upwatch/store"
 	"github.com/upwatch/upwatch/tenancy"
 )
@@ -175,9 +175,9 @@ func readTargetsDocument(r *http.Request) ([]map[string]any, error) {
 	if !yamlDepthOK(&root, MaxDepth) {
 		return nil, tooDeep()
 	}
-	var errs []prober.FieldError
+	var errs []invalid.Field
 	add := func(path, format string, args ...any) {
-		errs = append(errs, prober.FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
+		errs = append(errs, invalid.Field{Path: path, Msg: fmt.Sprintf(format, args...)})
 	}
 	doc := &root
 	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
@@ -238,7 +238,7 @@ func (s *Server) planTargets(ctx context.Context, p Principal, docs []map[string
 		return tenancy.TargetsPlan{}, err
 	}
 	var unknown []FieldIssue
-	var bad []prober.FieldError
+	var bad []invalid.Field
 	items := make([]*config.Target, len(docs))
 	for i, doc := range docs {
 		prefix := fmt.Sprintf("targets[%d]", i)
@@ -253,11 +253,11 @@ func (s *Server) planTargets(ctx context.Context, p Principal, docs []map[string
 				if pe.Status == http.StatusBadRequest {
 					unknown = append(unknown, FieldIssue{Path: path, Message: fi.Message})
 				} else {
-					bad = append(bad, prober.FieldError{Path: path, Msg: fi.Message})
+					bad = append(bad, invalid.Field{Path: path, Msg: fi.Message})
 				}
 			}
 			if len(pe.Errors) == 0 {
-				bad = append(bad, prober.FieldError{Path: prefix, Msg: pe.Detail})
+				bad = append(bad, invalid.Field{Path: prefix, Msg: pe.Detail})
 			}
 			continue
 		}
@@ -275,7 +275,7 @@ func (s *Server) planTargets(ctx context.Context, p Principal, docs []map[string
 	}
 	plan, err := tenancy.Plan(tenancy.PlanInput{
 		TenantID: p.TenantID, KeyID: p.KeyID, Items: items, Undecodable: bad, Current: current, Config: s.o.Config(),
-		Validate:  func(t *config.Target) []prober.FieldError { return s.validateTarget(ctx, p.TenantID, t) },
+		Validate:  func(t *config.Target) []invalid.Field { return s.validateTarget(ctx, p.TenantID, t) },
 		MasterKey: s.o.MasterKey, Now: s.o.Now(),
 	})
 	var invalid *tenancy.InvalidError

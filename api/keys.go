@@ -9,6 +9,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/upwatch/upwatch/internal/invalid"
 	"github.com/upwatch/upwatch/prober"
 	"github.com/upwatch/upwatch/store"
 )
@@ -78,7 +79,7 @@ func (s *Server) createTenant(w http.ResponseWriter, r *http.Request, p Principa
 		return err
 	}
 	if !tenantIDPattern.MatchString(in.ID) {
-		return ValidationProblem([]prober.FieldError{{Path: "id", Msg: "must be 1-63 lowercase letters, digits, '_' or '-', starting with a letter or digit"}})
+		return ValidationProblem([]invalid.Field{{Path: "id", Msg: "must be 1-63 lowercase letters, digits, '_' or '-', starting with a letter or digit"}})
 	}
 	if errs := prober.CheckText("name", in.Name); errs != nil {
 		return ValidationProblem(errs)
@@ -185,19 +186,19 @@ func writeSecretJSON(w http.ResponseWriter, status int, v any) {
 
 // issueKey validates in and stores a new key of tenant.
 func (s *Server) issueKey(r *http.Request, tenant string, in keyInput) (keyCreated, error) {
-	var errs []prober.FieldError
+	var errs []invalid.Field
 	if in.Name == "" {
-		errs = append(errs, prober.FieldError{Path: "name", Msg: "is required"})
+		errs = append(errs, invalid.Field{Path: "name", Msg: "is required"})
 	} else if len(in.Name) > 200 {
-		errs = append(errs, prober.FieldError{Path: "name", Msg: "must be at most 200 characters"})
+		errs = append(errs, invalid.Field{Path: "name", Msg: "must be at most 200 characters"})
 	}
 	errs = append(errs, prober.CheckText("name", in.Name)...)
 	if len(in.Scopes) == 0 {
-		errs = append(errs, prober.FieldError{Path: "scopes", Msg: "is required (read, write, admin, reports)"})
+		errs = append(errs, invalid.Field{Path: "scopes", Msg: "is required (read, write, admin, reports)"})
 	}
 	for i, sc := range in.Scopes {
 		if !validScope(sc) {
-			errs = append(errs, prober.FieldError{Path: "scopes[" + strconv.Itoa(i) + "]", Msg: fmt.Sprintf("unknown scope %q (want read, write, admin or reports)", sc)})
+			errs = append(errs, invalid.Field{Path: "scopes[" + strconv.Itoa(i) + "]", Msg: fmt.Sprintf("unknown scope %q (want read, write, admin or reports)", sc)})
 		}
 	}
 	now := s.o.Now()
@@ -205,7 +206,7 @@ func (s *Server) issueKey(r *http.Request, tenant string, in keyInput) (keyCreat
 	if in.ExpiresAt != nil {
 		expires = *in.ExpiresAt
 		if !expires.After(now) {
-			errs = append(errs, prober.FieldError{Path: "expires_at", Msg: "must be in the future"})
+			errs = append(errs, invalid.Field{Path: "expires_at", Msg: "must be in the future"})
 		}
 	}
 	if len(errs) > 0 {
@@ -250,18 +251,18 @@ type auditView struct {
 
 func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, p Principal) error {
 	q := store.AuditQuery{}
-	var errs []prober.FieldError
+	var errs []invalid.Field
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > store.MaxLimit {
-			errs = append(errs, prober.FieldError{Path: "limit", Msg: fmt.Sprintf("must be 1-%d", store.MaxLimit)})
+			errs = append(errs, invalid.Field{Path: "limit", Msg: fmt.Sprintf("must be 1-%d", store.MaxLimit)})
 		}
 		q.Limit = n
 	}
 	if v := r.URL.Query().Get("cursor"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 1 {
-			errs = append(errs, prober.FieldError{Path: "cursor", Msg: "is not a cursor this API gave"})
+			errs = append(errs, invalid.Field{Path: "cursor", Msg: "is not a cursor this API gave"})
 		}
 		q.Before = n
 	}

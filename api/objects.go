@@ -13,7 +13,7 @@ import (
 
 	"github.com/upwatch/upwatch/alerting"
 	"github.com/upwatch/upwatch/config"
-	"github.com/upwatch/upwatch/prober"
+	"github.com/upwatch/upwatch/internal/invalid"
 	"github.com/upwatch/upwatch/store"
 	"github.com/upwatch/upwatch/tenancy"
 )
@@ -25,7 +25,7 @@ type objectRoutes[T any] struct {
 	path      string // under /api/v1
 	auditType string
 	// validate checks a value of tenant.
-	validate func(ctx context.Context, tenant string, v T) []prober.FieldError
+	validate func(ctx context.Context, tenant string, v T) []invalid.Field
 	// inUse says what still refers to the object, if anything.
 	inUse func(ctx context.Context, tenant, id string) (string, error)
 }
@@ -33,7 +33,7 @@ type objectRoutes[T any] struct {
 func (s *Server) registerObjectRoutes(r *mux.Router) {
 	registerObjects(s, r, objectRoutes[config.ContactGroup]{
 		Kind: tenancy.ContactGroups, path: "/contact-groups", auditType: "contact_group",
-		validate: func(_ context.Context, _ string, g config.ContactGroup) []prober.FieldError {
+		validate: func(_ context.Context, _ string, g config.ContactGroup) []invalid.Field {
 			return trimPaths(config.ValidateContactGroup("group", g), "group.")
 		},
 		inUse: s.groupInUse,
@@ -70,10 +70,10 @@ func (s *Server) groupInUse(ctx context.Context, tenant, id string) (string, err
 	return "", nil
 }
 
-func (s *Server) validatePolicy(ctx context.Context, tenant string, p config.AlertPolicy) []prober.FieldError {
+func (s *Server) validatePolicy(ctx context.Context, tenant string, p config.AlertPolicy) []invalid.Field {
 	groups, err := s.groupsOf(ctx, tenant)
 	if err != nil {
-		return []prober.FieldError{{Path: "contact_groups", Msg: "could not be checked"}}
+		return []invalid.Field{{Path: "contact_groups", Msg: "could not be checked"}}
 	}
 	exists := func(n string) bool {
 		return slices.ContainsFunc(groups, func(g config.ContactGroup) bool { return g.Name == n })
@@ -94,32 +94,32 @@ func (s *Server) policyInUse(ctx context.Context, tenant, id string) (string, er
 	return "", nil
 }
 
-func (s *Server) validateWindow(ctx context.Context, tenant string, w alerting.Window) []prober.FieldError {
-	var errs []prober.FieldError
+func (s *Server) validateWindow(ctx context.Context, tenant string, w alerting.Window) []invalid.Field {
+	var errs []invalid.Field
 	for _, e := range w.Validate("window") {
-		var fe prober.FieldError
+		var fe invalid.Field
 		if errors.As(e, &fe) {
 			errs = append(errs, fe)
 		} else {
-			errs = append(errs, prober.FieldError{Path: "window", Msg: e.Error()})
+			errs = append(errs, invalid.Field{Path: "window", Msg: e.Error()})
 		}
 	}
 	errs = trimPaths(errs, "window.")
 	if len(w.Targets) > 0 {
 		ts, err := s.targetsOf(ctx, tenant)
 		if err != nil {
-			return append(errs, prober.FieldError{Path: "targets", Msg: "could not be checked"})
+			return append(errs, invalid.Field{Path: "targets", Msg: "could not be checked"})
 		}
 		for i, id := range w.Targets {
 			if !slices.ContainsFunc(ts, func(t tenancy.TargetInfo) bool { return t.Target.ID == id }) {
-				errs = append(errs, prober.FieldError{Path: fmt.Sprintf("targets[%d]", i), Msg: fmt.Sprintf("unknown target id %q", id)})
+				errs = append(errs, invalid.Field{Path: fmt.Sprintf("targets[%d]", i), Msg: fmt.Sprintf("unknown target id %q", id)})
 			}
 		}
 	}
 	return errs
 }
 
-func trimPaths(errs []prober.FieldError, prefix string) []prober.FieldError {
+func trimPaths(errs []invalid.Field, prefix string) []invalid.Field {
 	for i := range errs {
 		errs[i].Path = strings.TrimPrefix(errs[i].Path, prefix)
 		if errs[i].Path == strings.TrimSuffix(prefix, ".") {
@@ -220,7 +220,7 @@ func readValue[T any](s *Server, r *http.Request, k objectRoutes[T], tenant, id 
 	}
 	if v, ok := doc["id"]; ok {
 		if id == "" || v != id {
-			return zero, "", ValidationProblem([]prober.FieldError{{Path: "id", Msg: "is chosen by the server (or is the name); leave it out"}})
+			return zero, "", ValidationProblem([]invalid.Field{{Path: "id", Msg: "is chosen by the server (or is the name); leave it out"}})
 		}
 		delete(doc, "id")
 	}
@@ -244,10 +244,10 @@ func readValue[T any](s *Server, r *http.Request, k objectRoutes[T], tenant, id 
 	if k.IDFromName {
 		name := k.Name(v)
 		if id != "" && name != id {
-			return zero, "", ValidationProblem([]prober.FieldError{{Path: "name", Msg: fmt.Sprintf("cannot change (it is the id, %q)", id)}})
+			return zero, "", ValidationProblem([]invalid.Field{{Path: "name", Msg: fmt.Sprintf("cannot change (it is the id, %q)", id)}})
 		}
 		if len(name) > 128 {
-			return zero, "", ValidationProblem([]prober.FieldError{{Path: "name", Msg: "must be at most 128 characters"}})
+			return zero, "", ValidationProblem([]invalid.Field{{Path: "name", Msg: "must be at most 128 characters"}})
 		}
 		id = name
 	}

@@ -10,7 +10,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/upwatch/upwatch/prober"
+	"github.com/upwatch/upwatch/internal/invalid"
 )
 
 // ProblemType is the base of every problem's "type" URI.
@@ -58,7 +58,7 @@ func Problem(status int, title, detail string) error {
 }
 
 // ValidationProblem is a 422 listing every field error with its path.
-func ValidationProblem(errs []prober.FieldError) error {
+func ValidationProblem(errs []invalid.Field) error {
 	p := Problem(http.StatusUnprocessableEntity, "Validation Failed",
 		fmt.Sprintf("the request has %d invalid field(s)", len(errs))).(*ProblemError)
 	p.Type = ProblemType + "validation"

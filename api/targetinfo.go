@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/upwatch/upwatch/config"
+	"github.com/upwatch/upwatch/internal/invalid"
 	"github.com/upwatch/upwatch/prober"
 	"github.com/upwatch/upwatch/store"
 	"github.com/upwatch/upwatch/tenancy"
@@ -66,18 +67,18 @@ func targetDocument(t config.Target) (map[string]any, error) { return toDocument
 func targetFromDocument(doc map[string]any) (config.Target, error) {
 	if h, ok := doc["http"].(map[string]any); ok {
 		const onlyConfig = "env: and file: references are only for the config file; send the credential itself"
-		var errs []prober.FieldError
+		var errs []invalid.Field
 		if a, ok := h["auth"].(map[string]any); ok {
 			for _, f := range (&prober.Auth{}).SecretFields() {
 				if v, ok := a[f.Name].(string); ok && prober.IsSecretRef(v) {
-					errs = append(errs, prober.FieldError{Path: "http.auth." + f.Name, Msg: onlyConfig})
+					errs = append(errs, invalid.Field{Path: "http.auth." + f.Name, Msg: onlyConfig})
 				}
 			}
 		}
 		if hs, ok := h["headers"].(map[string]any); ok {
 			for _, name := range slices.Sorted(maps.Keys(hs)) {
 				if v, ok := hs[name].(string); ok && prober.IsSecretRef(v) {
-					errs = append(errs, prober.FieldError{Path: "http.headers." + name, Msg: onlyConfig})
+					errs = append(errs, invalid.Field{Path: "http.headers." + name, Msg: onlyConfig})
 				}
 			}
 		}

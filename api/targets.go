@@ -12,6 +12,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/upwatch/upwatch/config"
+	"github.com/upwatch/upwatch/internal/invalid"
 	"github.com/upwatch/upwatch/prober"
 	"github.com/upwatch/upwatch/secret"
 	"github.com/upwatch/upwatch/store"
@@ -212,7 +213,7 @@ func (s *Server) replaceTarget(w http.ResponseWriter, r *http.Request, p Princip
 	ctx := r.Context()
 	id := cur.Target.ID
 	if v, ok := doc["id"]; ok && v != id {
-		return ValidationProblem([]prober.FieldError{{Path: "id", Msg: fmt.Sprintf("cannot change (the target is %q)", id)}})
+		return ValidationProblem([]invalid.Field{{Path: "id", Msg: fmt.Sprintf("cannot change (the target is %q)", id)}})
 	}
 	t, err := targetFromDocument(doc)
 	if err != nil {
@@ -244,14 +245,14 @@ func (s *Server) replaceTarget(w http.ResponseWriter, r *http.Request, p Princip
 // validateTarget checks an API target: the config's rules, plus what only
 // the config file may do (read server files, env: and file: credentials),
 // its policy and dependencies within the tenant.
-func (s *Server) validateTarget(ctx context.Context, tenant string, t *config.Target) []prober.FieldError {
-	var errs []prober.FieldError
+func (s *Server) validateTarget(ctx context.Context, tenant string, t *config.Target) []invalid.Field {
+	var errs []invalid.Field
 	for _, e := range t.Validate("target") {
 		e.Path = strings.TrimPrefix(e.Path, "target.")
 		errs = append(errs, e)
 	}
 	add := func(path, format string, args ...any) {
-		errs = append(errs, prober.FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
+		errs = append(errs, invalid.Field{Path: path, Msg: fmt.Sprintf(format, args...)})
 	}
 	const noFiles = "server files are only for targets in the config file"
 	fileFields := func(path string, tc prober.TLSClient) {

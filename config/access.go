@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/upwatch/upwatch/internal/invalid"
 	"github.com/upwatch/upwatch/prober"
 	"github.com/upwatch/upwatch/secret"
 )
@@ -51,10 +52,10 @@ func (m Metrics) Enabled() bool {
 	return m.BearerToken.Reveal() != "" || m.BasicAuth.Username != ""
 }
 
-func (c *Config) validateAccess() []prober.FieldError {
-	var errs []prober.FieldError
+func (c *Config) validateAccess() []invalid.Field {
+	var errs []invalid.Field
 	add := func(path, format string, args ...any) {
-		errs = append(errs, prober.FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
+		errs = append(errs, invalid.Field{Path: path, Msg: fmt.Sprintf(format, args...)})
 	}
 	af := c.API.AuthFailures
 	if af.Max < 0 || af.Max > MaxAuthFailures {

@@ -14,6 +14,7 @@ import (
 	"github.com/upwatch/upwatch/alerting/notify/smtp"
 	"github.com/upwatch/upwatch/alerting/notify/twilio"
 	"github.com/upwatch/upwatch/alerting/notify/webhook"
+	"github.com/upwatch/upwatch/internal/invalid"
 	"github.com/upwatch/upwatch/prober"
 	"github.com/upwatch/upwatch/secret"
 )
@@ -71,10 +72,10 @@ type AlertPolicy struct {
 
 var channels = []string{alerting.ChannelEmail, alerting.ChannelSMS, alerting.ChannelWebhook}
 
-func (c *Config) validateAlerting() []prober.FieldError {
-	var errs []prober.FieldError
+func (c *Config) validateAlerting() []invalid.Field {
+	var errs []invalid.Field
 	add := func(path, format string, args ...any) {
-		errs = append(errs, prober.FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
+		errs = append(errs, invalid.Field{Path: path, Msg: fmt.Sprintf(format, args...)})
 	}
 	provider := func(path string, err error) {
 		if err == nil {
@@ -128,7 +129,7 @@ func (c *Config) validateAlerting() []prober.FieldError {
 
 	for i := range c.Maintenance {
 		for _, e := range c.Maintenance[i].Validate(fmt.Sprintf("maintenance[%d]", i)) {
-			var fe prober.FieldError
+			var fe invalid.Field
 			if errors.As(e, &fe) {
 				errs = append(errs, fe)
 			} else {
@@ -202,10 +203,10 @@ func DependencyCycle(id string, dependsOn func(id string) []string) []string {
 // ValidateContactGroup checks one contact group; path is where it is
 // (e.g. "contact_groups[2]") and prefixes every error. Names must be unique
 // among a file's (or a tenant's) groups; that is the caller's check.
-func ValidateContactGroup(path string, g ContactGroup) []prober.FieldError {
-	var errs []prober.FieldError
+func ValidateContactGroup(path string, g ContactGroup) []invalid.Field {
+	var errs []invalid.Field
 	add := func(path, format string, args ...any) {
-		errs = append(errs, prober.FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
+		errs = append(errs, invalid.Field{Path: path, Msg: fmt.Sprintf(format, args...)})
 	}
 	if g.Name == "" {
 		add(path+".name", "is required")
@@ -239,10 +240,10 @@ func ValidateContactGroup(path string, g ContactGroup) []prober.FieldError {
 // ValidatePolicy checks one alert policy against the providers configured
 // in a; path prefixes every error and groupExists says whether a contact
 // group name is defined. Names must be unique; that is the caller's check.
-func (a Alerting) ValidatePolicy(path string, pol AlertPolicy, groupExists func(string) bool) []prober.FieldError {
-	var errs []prober.FieldError
+func (a Alerting) ValidatePolicy(path string, pol AlertPolicy, groupExists func(string) bool) []invalid.Field {
+	var errs []invalid.Field
 	add := func(path, format string, args ...any) {
-		errs = append(errs, prober.FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
+		errs = append(errs, invalid.Field{Path: path, Msg: fmt.Sprintf(format, args...)})
 	}
 	p := path
 	if pol.Name == "" {

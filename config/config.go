@@ -17,7 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/upwatch/upwatch/alerting"
-	"github.com/upwatch/upwatch/prober"
+	"github.com/upwatch/upwatch/internal/invalid"
 	"github.com/upwatch/upwatch/quota"
 	"github.com/upwatch/upwatch/secret"
 )
@@ -111,7 +111,7 @@ func (r Retention) RollupRetention() time.Duration {
 // Error lists every problem found in a config.
 type Error struct {
 	Source string // file name, or "" for config built in code
-	Errors []prober.FieldError
+	Errors []invalid.Field
 }
 
 func (e *Error) Error() string {
@@ -172,8 +172,8 @@ func Parse(r io.Reader, name string, getenv func(string) string) (*Config, error
 }
 
 // envOverrides maps UPWATCH_* variables to the fields they set.
-func (c *Config) applyEnv(getenv func(string) string) []prober.FieldError {
-	var errs []prober.FieldError
+func (c *Config) applyEnv(getenv func(string) string) []invalid.Field {
+	var errs []invalid.Field
 	str := map[string]*string{
 		"UPWATCH_LISTEN":     &c.Listen,
 		"UPWATCH_DATA_DIR":   &c.DataDir,
@@ -204,7 +204,7 @@ func (c *Config) applyEnv(getenv func(string) string) []prober.FieldError {
 		if v := getenv(name); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil {
-				errs = append(errs, prober.FieldError{Path: "env " + name, Msg: "must be a whole number"})
+				errs = append(errs, invalid.Field{Path: "env " + name, Msg: "must be a whole number"})
 				continue
 			}
 			*dst = n
@@ -218,7 +218,7 @@ func (c *Config) applyEnv(getenv func(string) string) []prober.FieldError {
 		if v := getenv(name); v != "" {
 			b, err := strconv.ParseBool(v)
 			if err != nil {
-				errs = append(errs, prober.FieldError{Path: "env " + name, Msg: "must be true or false"})
+				errs = append(errs, invalid.Field{Path: "env " + name, Msg: "must be true or false"})
 				continue
 			}
 			*dst = b
@@ -260,10 +260,10 @@ func (c *Config) Normalize() {
 }
 
 // Validate returns every problem, each with its path. Call Normalize first.
-func (c *Config) Validate() []prober.FieldError {
-	var errs []prober.FieldError
+func (c *Config) Validate() []invalid.Field {
+	var errs []invalid.Field
 	add := func(path, format string, args ...any) {
-		errs = append(errs, prober.FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
+		errs = append(errs, invalid.Field{Path: path, Msg: fmt.Sprintf(format, args...)})
 	}
 	if _, _, err := splitHostPort(c.Listen); err != nil {
 		add("listen", "%v", err)

@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/upwatch/upwatch/prober"
+	"github.com/upwatch/upwatch/internal/invalid"
 	"github.com/upwatch/upwatch/secret"
 )
 
@@ -78,13 +78,13 @@ func (c *Config) normalizeInflux() {
 	}
 }
 
-func (c *Config) validateInflux() []prober.FieldError {
+func (c *Config) validateInflux() []invalid.Field {
 	if c.Storage.Type != "influxdb" {
 		return nil
 	}
-	var errs []prober.FieldError
+	var errs []invalid.Field
 	add := func(path, format string, args ...any) {
-		errs = append(errs, prober.FieldError{Path: "storage.influxdb." + path, Msg: fmt.Sprintf(format, args...)})
+		errs = append(errs, invalid.Field{Path: "storage.influxdb." + path, Msg: fmt.Sprintf(format, args...)})
 	}
 	in := c.Storage.InfluxDB
 	if in.URL == "" {
@@ -135,14 +135,14 @@ func (c *Config) normalizeVictoria() {
 	}
 }
 
-func (c *Config) validateVictoria() []prober.FieldError {
+func (c *Config) validateVictoria() []invalid.Field {
 	vm := c.Storage.VictoriaMetrics
 	if vm.URL == "" {
 		return nil
 	}
-	var errs []prober.FieldError
+	var errs []invalid.Field
 	add := func(path, format string, args ...any) {
-		errs = append(errs, prober.FieldError{Path: "storage.victoriametrics." + path, Msg: fmt.Sprintf(format, args...)})
+		errs = append(errs, invalid.Field{Path: "storage.victoriametrics." + path, Msg: fmt.Sprintf(format, args...)})
 	}
 	if u, err := url.Parse(vm.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		add("url", "must be an http:// or https:// URL with a host (got %q)", secret.RedactURL(vm.URL, secret.URLCredentials))

@@ -5,7 +5,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/upwatch/upwatch/prober"
+	"github.com/upwatch/upwatch/internal/invalid"
 	"github.com/upwatch/upwatch/secret"
 )
 
@@ -31,22 +31,22 @@ func (r *Registry) normalize() {
 	}
 }
 
-func (r *Registry) validate() []prober.FieldError {
+func (r *Registry) validate() []invalid.Field {
 	switch r.Type {
 	case "sqlite":
 		return nil
 	case "postgres":
 		u := r.Postgres.URL.Reveal()
 		if u == "" {
-			return []prober.FieldError{{Path: "registry.postgres.url", Msg: "is required with registry.type postgres"}}
+			return []invalid.Field{{Path: "registry.postgres.url", Msg: "is required with registry.type postgres"}}
 		}
 		if strings.Contains(u, "://") {
 			if p, err := url.Parse(u); err != nil || (p.Scheme != "postgres" && p.Scheme != "postgresql") {
 				// The URL may hold a password: never repeat it.
-				return []prober.FieldError{{Path: "registry.postgres.url", Msg: "must be a postgres:// URL or a key=value DSN"}}
+				return []invalid.Field{{Path: "registry.postgres.url", Msg: "must be a postgres:// URL or a key=value DSN"}}
 			}
 		}
 		return nil
 	}
-	return []prober.FieldError{{Path: "registry.type", Msg: fmt.Sprintf("unknown registry %q (want sqlite or postgres)", r.Type)}}
+	return []invalid.Field{{Path: "registry.type", Msg: fmt.Sprintf("unknown registry %q (want sqlite or postgres)", r.Type)}}
 }

@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/upwatch/upwatch/prober"
+	"github.com/upwatch/upwatch/internal/invalid"
 )
 
 // Defaults and bounds of storage.wal.
@@ -56,10 +56,10 @@ func (c *Config) normalizeWAL() {
 	}
 }
 
-func (c *Config) validateWAL() []prober.FieldError {
-	var errs []prober.FieldError
+func (c *Config) validateWAL() []invalid.Field {
+	var errs []invalid.Field
 	add := func(path, format string, args ...any) {
-		errs = append(errs, prober.FieldError{Path: "storage.wal." + path, Msg: fmt.Sprintf(format, args...)})
+		errs = append(errs, invalid.Field{Path: "storage.wal." + path, Msg: fmt.Sprintf(format, args...)})
 	}
 	w := c.Storage.WAL
 	if w.MaxBytes < minWALMaxBytes || w.MaxBytes > maxWALMaxBytes {

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/upwatch/upwatch/internal/invalid"
 	"github.com/upwatch/upwatch/secret"
 )
 
@@ -179,14 +180,6 @@ type TLSSpec struct {
 	CAFile      string `yaml:"ca_file,omitempty" json:"ca_file,omitempty"`
 }
 
-// FieldError is one validation problem, with the path of the field.
-type FieldError struct {
-	Path string
-	Msg  string
-}
-
-func (e FieldError) Error() string { return e.Path + ": " + e.Msg }
-
 // Normalize applies defaults and compiles what the checks need, in place.
 // It never fails; Validate reports what is wrong.
 func (t *Target) Normalize() {
@@ -229,10 +222,10 @@ var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$`)
 
 // Validate returns every problem with t, each with its path under prefix
 // (e.g. "targets[3]"). It compiles regexes, so call it before checking.
-func (t *Target) Validate(prefix string) []FieldError {
-	var errs []FieldError
-	add := func(field, format string, args ...any) {
-		errs = append(errs, FieldError{Path: prefix + "." + field, Msg: fmt.Sprintf(format, args...)})
+func (t *Target) Validate(prefix string) []invalid.Field {
+	var errs []invalid.Field
+	add := func(path, format string, args ...any) {
+		errs = append(errs, invalid.Field{Path: prefix + "." + path, Msg: fmt.Sprintf(format, args...)})
 	}
 	if t.Name == "" {
 		add("name", "is required")
@@ -275,16 +268,16 @@ func (t *Target) Validate(prefix string) []FieldError {
 	}
 	if t.TLS != nil && t.Kind == "tls" {
 		if err := validHostPort(t.TLS.Address); err != "" {
-			errs = append(errs, FieldError{prefix + ".tls.address", err})
+			errs = append(errs, invalid.Field{Path: prefix + ".tls.address", Msg: err})
 		}
 	}
 	return errs
 }
 
-func (h *HTTPSpec) validate(p string) []FieldError {
-	var errs []FieldError
-	add := func(field, format string, args ...any) {
-		errs = append(errs, FieldError{Path: p + "." + field, Msg: fmt.Sprintf(format, args...)})
+func (h *HTTPSpec) validate(p string) []invalid.Field {
+	var errs []invalid.Field
+	add := func(path, format string, args ...any) {
+		errs = append(errs, invalid.Field{Path: p + "." + path, Msg: fmt.Sprintf(format, args...)})
 	}
 	u, err := url.Parse(h.URL)
 	switch {
@@ -358,12 +351,12 @@ func (h *HTTPSpec) validate(p string) []FieldError {
 // values (the auth fields resolve while the YAML is decoded). Only the
 // config file may do this: API targets refuse references, since they would
 // read the server's environment and files.
-func (t *Target) ResolveRefs(prefix string) []FieldError {
+func (t *Target) ResolveRefs(prefix string) []invalid.Field {
 	if t.HTTP == nil {
 		return nil
 	}
 	h := t.HTTP
-	var errs []FieldError
+	var errs []invalid.Field
 	h.headerRefs = nil
 	for _, name := range slices.Sorted(maps.Keys(h.Headers)) {
 		v := h.Headers[name]
@@ -372,7 +365,7 @@ func (t *Target) ResolveRefs(prefix string) []FieldError {
 		}
 		s, err := secret.Parse(v)
 		if err != nil {
-			errs = append(errs, FieldError{Path: prefix + ".http.headers." + name, Msg: err.Error()})
+			errs = append(errs, invalid.Field{Path: prefix + ".http.headers." + name, Msg: err.Error()})
 			continue
 		}
 		if h.headerRefs == nil {
@@ -395,11 +388,11 @@ func (a *Auth) SecretFields() []SecretField {
 	return []SecretField{{"password", &a.Password}, {"token", &a.Token}, {"key", &a.Key}, {"client_secret", &a.ClientSecret}}
 }
 
-func (a *Auth) validate(p string) []FieldError {
-	var errs []FieldError
-	need := func(field string, empty bool) {
+func (a *Auth) validate(p string) []invalid.Field {
+	var errs []invalid.Field
+	need := func(name string, empty bool) {
 		if empty {
-			errs = append(errs, FieldError{p + "." + field, "is required for auth type " + a.Type})
+			errs = append(errs, invalid.Field{Path: p + "." + name, Msg: "is required for auth type " + a.Type})
 		}
 	}
 	switch a.Type {
@@ -410,7 +403,7 @@ func (a *Auth) validate(p string) []FieldError {
 	case "api_key":
 		need("key", a.Key.Reveal() == "")
 		if (a.Header == "") == (a.Query == "") {
-			errs = append(errs, FieldError{p, "api_key needs exactly one of header or query"})
+			errs = append(errs, invalid.Field{Path: p, Msg: "api_key needs exactly one of header or query"})
 		}
 	case "oauth2":
 		need("token_url", a.TokenURL == "")
@@ -418,55 +411,55 @@ func (a *Auth) validate(p string) []FieldError {
 		need("client_secret", a.ClientSecret.Reveal() == "")
 		if a.TokenURL != "" {
 			if u, err := url.Parse(a.TokenURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
-				errs = append(errs, FieldError{p + ".token_url", "must be an http or https URL"})
+				errs = append(errs, invalid.Field{Path: p + ".token_url", Msg: "must be an http or https URL"})
 			}
 		}
 	default:
-		errs = append(errs, FieldError{p + ".type", fmt.Sprintf("unknown auth type %q (want basic, digest, bearer, api_key or oauth2)", a.Type)})
+		errs = append(errs, invalid.Field{Path: p + ".type", Msg: fmt.Sprintf("unknown auth type %q (want basic, digest, bearer, api_key or oauth2)", a.Type)})
 	}
 	return errs
 }
 
-func (s *TCPSpec) validate(p string) []FieldError {
-	var errs []FieldError
+func (s *TCPSpec) validate(p string) []invalid.Field {
+	var errs []invalid.Field
 	if err := validHostPort(s.Address); err != "" {
-		errs = append(errs, FieldError{p + ".address", err})
+		errs = append(errs, invalid.Field{Path: p + ".address", Msg: err})
 	}
 	s.compiledExpect = nil
 	if s.Expect != "" {
 		re, err := regexp.Compile(s.Expect)
 		if err != nil {
-			errs = append(errs, FieldError{p + ".expect", "invalid regex: " + err.Error()})
+			errs = append(errs, invalid.Field{Path: p + ".expect", Msg: "invalid regex: " + err.Error()})
 		}
 		s.compiledExpect = re
 	}
 	if err := validIPProtocol(s.IPProtocol); err != "" {
-		errs = append(errs, FieldError{p + ".ip_protocol", err})
+		errs = append(errs, invalid.Field{Path: p + ".ip_protocol", Msg: err})
 	}
 	return errs
 }
 
 var dnsTypes = []string{"A", "AAAA", "CNAME", "MX", "TXT", "NS"}
 
-func (s *DNSSpec) validate(p string) []FieldError {
-	var errs []FieldError
+func (s *DNSSpec) validate(p string) []invalid.Field {
+	var errs []invalid.Field
 	if s.Name == "" {
-		errs = append(errs, FieldError{p + ".name", "is required"})
+		errs = append(errs, invalid.Field{Path: p + ".name", Msg: "is required"})
 	}
 	ok := false
 	for _, t := range dnsTypes {
 		ok = ok || t == s.Type
 	}
 	if !ok {
-		errs = append(errs, FieldError{p + ".type", fmt.Sprintf("unsupported record type %q (want one of %s)", s.Type, strings.Join(dnsTypes, ", "))})
+		errs = append(errs, invalid.Field{Path: p + ".type", Msg: fmt.Sprintf("unsupported record type %q (want one of %s)", s.Type, strings.Join(dnsTypes, ", "))})
 	}
 	if s.Server != "" {
 		if err := validHostPort(s.Server); err != "" {
-			errs = append(errs, FieldError{p + ".server", err})
+			errs = append(errs, invalid.Field{Path: p + ".server", Msg: err})
 		}
 	}
 	if s.Transport != "udp" && s.Transport != "tcp" {
-		errs = append(errs, FieldError{p + ".transport", "must be udp or tcp"})
+		errs = append(errs, invalid.Field{Path: p + ".transport", Msg: "must be udp or tcp"})
 	}
 	return errs
 }

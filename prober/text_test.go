@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/upwatch/upwatch/internal/invalid"
 )
 
 func TestCheckTextRefusesControlCharacters(t *testing.T) {
@@ -23,11 +25,11 @@ func TestCheckTextRefusesControlCharacters(t *testing.T) {
 		"c1 raw \xc2\x9b": "must not contain control characters (U+009B at byte 7)",
 	} {
 		errs := CheckText("targets[0].name", s)
-		require.Equal(t, []FieldError{{Path: "targets[0].name", Msg: want}}, errs, "%q", s)
+		require.Equal(t, []invalid.Field{{Path: "targets[0].name", Msg: want}}, errs, "%q", s)
 	}
 
 	errs := CheckLabels("labels", map[string]string{"team": "ops\n", "ok": "fine", "bad\x1bname": "x"})
-	require.Equal(t, []FieldError{
+	require.Equal(t, []invalid.Field{
 		{Path: "labels", Msg: `label name "bad\x1bname" must not contain control characters (U+001B at byte 3)`},
 		{Path: "labels.team", Msg: "must not contain control characters (U+000A at byte 3)"},
 	}, errs)

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/upwatch/upwatch/internal/invalid"
 	"github.com/upwatch/upwatch/prober"
 )
 
@@ -75,12 +76,12 @@ func (c *Config) Normalize() {
 
 // Validate returns every problem, each with its path under prefix
 // ("quotas"). Call Normalize first.
-func (c Config) Validate(prefix string) []prober.FieldError {
+func (c Config) Validate(prefix string) []invalid.Field {
 	errs := c.Limits.validate(prefix, false)
 	for _, id := range slices.Sorted(maps.Keys(c.Tenants)) {
 		p := fmt.Sprintf("%s.tenants.%s", prefix, id)
 		if id == "" {
-			errs = append(errs, prober.FieldError{Path: p, Msg: "needs a tenant id"})
+			errs = append(errs, invalid.Field{Path: p, Msg: "needs a tenant id"})
 		}
 		errs = append(errs, c.Tenants[id].validate(p, true)...)
 	}
@@ -88,10 +89,10 @@ func (c Config) Validate(prefix string) []prober.FieldError {
 }
 
 // validate checks each field's bounds; zero is allowed where it inherits.
-func (l Limits) validate(prefix string, zeroOK bool) []prober.FieldError {
-	var errs []prober.FieldError
+func (l Limits) validate(prefix string, zeroOK bool) []invalid.Field {
+	var errs []invalid.Field
 	add := func(field, format string, args ...any) {
-		errs = append(errs, prober.FieldError{Path: prefix + "." + field, Msg: fmt.Sprintf(format, args...)})
+		errs = append(errs, invalid.Field{Path: prefix + "." + field, Msg: fmt.Sprintf(format, args...)})
 	}
 	if !(zeroOK && l.MaxTargets == 0) && (l.MaxTargets < 1 || l.MaxTargets > MaxMaxTargets) {
 		add(LimitMaxTargets, "must be between 1 and %d (got %d)", MaxMaxTargets, l.MaxTargets)

@@ -12,7 +12,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/upwatch/upwatch/prober"
+	"github.com/upwatch/upwatch/internal/invalid"
 )
 
 // Documents have the config file's shape (durations as "30s", the same
@@ -67,7 +67,7 @@ func StringKeys(v any) any {
 // path ("http.max_redirects", "labels.env", "http.expect_status[0]").
 type DocumentError struct {
 	Unknown []string
-	Bad     []prober.FieldError
+	Bad     []invalid.Field
 }
 
 func (e *DocumentError) Error() string {
@@ -98,7 +98,7 @@ func FromDocument(doc map[string]any, v any) error {
 // docDecoder collects every problem of one document.
 type docDecoder struct {
 	unknown []string
-	bad     []prober.FieldError
+	bad     []invalid.Field
 }
 
 var (
@@ -111,7 +111,7 @@ func (d *docDecoder) fail(path, msg string) {
 	if path == "" {
 		path = "(body)"
 	}
-	d.bad = append(d.bad, prober.FieldError{Path: path, Msg: msg})
+	d.bad = append(d.bad, invalid.Field{Path: path, Msg: msg})
 }
 
 func joinField(path, name string) string {

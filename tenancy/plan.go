@@ -9,6 +9,7 @@ import (
 
 	"github.com/upwatch/upwatch/config"
 	"github.com/upwatch/upwatch/crypt"
+	"github.com/upwatch/upwatch/internal/invalid"
 	"github.com/upwatch/upwatch/prober"
 	"github.com/upwatch/upwatch/quota"
 	"github.com/upwatch/upwatch/store"
@@ -51,19 +52,19 @@ type PlanInput struct {
 	// items' errors (paths under targets[i]); they come first in the
 	// InvalidError.
 	Items       []*config.Target
-	Undecodable []prober.FieldError
+	Undecodable []invalid.Field
 	// Current is every target of the tenant, the config file's included.
 	Current []TargetInfo
 	Config  *config.Config
 	// Validate checks one target by the API's rules, dependencies apart
 	// (Plan checks those against the document).
-	Validate  func(t *config.Target) []prober.FieldError
+	Validate  func(t *config.Target) []invalid.Field
 	MasterKey crypt.MasterKey
 	Now       time.Time
 }
 
 // InvalidError lists every field of a document that does not validate.
-type InvalidError struct{ Errors []prober.FieldError }
+type InvalidError struct{ Errors []invalid.Field }
 
 func (e *InvalidError) Error() string { return fmt.Sprintf("%d invalid field(s)", len(e.Errors)) }
 
@@ -192,7 +193,7 @@ func Plan(in PlanInput) (TargetsPlan, error) {
 // validated is the ids the tenant will have and the document's errors.
 type validated struct {
 	ids  map[string]bool
-	errs []prober.FieldError
+	errs []invalid.Field
 }
 
 // validate checks the decoded items: the API's rules for each target
@@ -226,10 +227,10 @@ func (in PlanInput) validate(ts []config.Target, fromFile map[string]bool) valid
 		deps := t.DependsOn
 		t.DependsOn = nil
 		for _, e := range in.Validate(&t) {
-			v.errs = append(v.errs, prober.FieldError{Path: JoinPath(prefix, e.Path), Msg: e.Msg})
+			v.errs = append(v.errs, invalid.Field{Path: JoinPath(prefix, e.Path), Msg: e.Msg})
 		}
 		if j, dup := seen[t.ID]; dup {
-			v.errs = append(v.errs, prober.FieldError{Path: prefix + ".id", Msg: fmt.Sprintf("%q is already used by targets[%d] (give one of them a distinct id or name)", t.ID, j)})
+			v.errs = append(v.errs, invalid.Field{Path: prefix + ".id", Msg: fmt.Sprintf("%q is already used by targets[%d] (give one of them a distinct id or name)", t.ID, j)})
 		} else {
 			seen[t.ID] = i
 		}
@@ -237,13 +238,13 @@ func (in PlanInput) validate(ts []config.Target, fromFile map[string]bool) valid
 			path := fmt.Sprintf("%s.depends_on[%d]", prefix, j)
 			switch {
 			case d == t.ID:
-				v.errs = append(v.errs, prober.FieldError{Path: path, Msg: "a target cannot depend on itself"})
+				v.errs = append(v.errs, invalid.Field{Path: path, Msg: "a target cannot depend on itself"})
 			case !v.ids[d]:
-				v.errs = append(v.errs, prober.FieldError{Path: path, Msg: fmt.Sprintf("unknown target id %q (not in the document nor the config file)", d)})
+				v.errs = append(v.errs, invalid.Field{Path: path, Msg: fmt.Sprintf("unknown target id %q (not in the document nor the config file)", d)})
 			}
 		}
 		if cyc := config.DependencyCycle(t.ID, func(id string) []string { return graph[id] }); cyc != nil {
-			v.errs = append(v.errs, prober.FieldError{Path: prefix + ".depends_on", Msg: "cycle " + strings.Join(cyc, " → ")})
+			v.errs = append(v.errs, invalid.Field{Path: prefix + ".depends_on", Msg: "cycle " + strings.Join(cyc, " → ")})
 		}
 	}
 	return v
