@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/upwatch/upwatch/alerting"
+	"github.com/upwatch/upwatch/internal/clock/clocktest"
 	"github.com/upwatch/upwatch/prober"
 	"github.com/upwatch/upwatch/store"
 )
@@ -56,22 +57,9 @@ func TestEngineMutualDependenciesDoNotDeadlock(t *testing.T) {
 	require.Len(t, incs, 100)
 }
 
-// clock is a settable engine clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
-
 // depEngine is an engine over s with gw (checked every minute) and app
 // depending on it, recording the targets it is asked to check at once.
-func depEngine(t *testing.T, s alerting.StateStore, clk *clock) (*alerting.Engine, func() []string) {
+func depEngine(t *testing.T, s alerting.StateStore, clk *clocktest.Manual) (*alerting.Engine, func() []string) {
 	t.Helper()
 	var mu sync.Mutex
 	var asked []string
@@ -99,7 +87,7 @@ func targetsOf(ns []alerting.Notification) map[string]int {
 // held, the parent is asked at once, and its failure suppresses the page.
 func TestEngineChildFirstIsSuppressedByAFailingParent(t *testing.T) {
 	s := openStore(t, "")
-	clk := &clock{now: t0}
+	clk := clocktest.NewManual(t0)
 	e, asked := depEngine(t, s, clk)
 	ctx := context.Background()
 	feed(t, e, "gw", t0.Add(-90*time.Second), ".") // healthy before the outage
@@ -141,7 +129,7 @@ func TestEngineChildFirstIsSuppressedByAFailingParent(t *testing.T) {
 func TestEngineHeldDownGoesOutWhenTheParentAnswersOrTheGracePasses(t *testing.T) {
 	t.Run("parent healthy", func(t *testing.T) {
 		s := openStore(t, "")
-		clk := &clock{now: t0}
+		clk := clocktest.NewManual(t0)
 		e, _ := depEngine(t, s, clk)
 		ctx := context.Background()
 		feed(t, e, "gw", t0.Add(-90*time.Second), ".")
@@ -164,7 +152,7 @@ func TestEngineHeldDownGoesOutWhenTheParentAnswersOrTheGracePasses(t *testing.T)
 	t.Run("grace passes, across a restart", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "registry.db")
 		s := openStore(t, path)
-		clk := &clock{now: t0}
+		clk := clocktest.NewManual(t0)
 		e, _ := depEngine(t, s, clk)
 		ctx := context.Background()
 		feed(t, e, "gw", t0.Add(-90*time.Second), ".")
@@ -190,7 +178,7 @@ func TestEngineHeldDownGoesOutWhenTheParentAnswersOrTheGracePasses(t *testing.T)
 	})
 	t.Run("child recovers first", func(t *testing.T) {
 		s := openStore(t, "")
-		clk := &clock{now: t0}
+		clk := clocktest.NewManual(t0)
 		e, _ := depEngine(t, s, clk)
 		feed(t, e, "gw", t0.Add(-90*time.Second), ".")
 		feed(t, e, "app", t0, "xxx..")

@@ -39,7 +39,7 @@ func TestFailedAuthenticationIsLimitedAndLogged(t *testing.T) {
 	require.Equal(t, http.StatusTooManyRequests, r.Status, "the third failure used up the window, for a valid key too")
 	require.Equal(t, "60", r.Header.Get("Retry-After"))
 	require.Contains(t, r.problem(t).Detail, "too many failed authentications")
-	h.clock.Add(45 * time.Second)
+	h.clock.Advance(45 * time.Second)
 	r = h.do(http.MethodGet, Prefix+"/tenant", unknown, nil)
 	require.Equal(t, http.StatusTooManyRequests, r.Status)
 	require.Equal(t, "15", r.Header.Get("Retry-After"))
@@ -51,7 +51,7 @@ func TestFailedAuthenticationIsLimitedAndLogged(t *testing.T) {
 	require.NotContains(t, h.logs.String(), unknown)
 	require.NotContains(t, h.logs.String(), good)
 
-	h.clock.Add(15 * time.Second) // the window has ended
+	h.clock.Advance(15 * time.Second) // the window has ended
 	require.Equal(t, http.StatusOK, h.do(http.MethodGet, Prefix+"/tenant", good, nil).Status)
 	require.Equal(t, http.StatusUnauthorized, h.do(http.MethodGet, Prefix+"/tenant", "", nil).Status)
 	lines = logLines()

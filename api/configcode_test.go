@@ -182,7 +182,7 @@ func TestConfigCodeApply(t *testing.T) {
 	assert.Empty(t, h.changed())
 
 	// The real thing applies it.
-	h.clock.Add(60e9)
+	h.clock.Advance(60e9)
 	d = diffOf(t, h.apply(tenantA, changedDoc, ""))
 	want.DryRun = false
 	assert.Equal(t, want, d)

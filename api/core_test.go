@@ -283,7 +283,7 @@ func TestKeys(t *testing.T) {
 	require.Equal(t, http.StatusCreated, r.Status)
 	tmp := r.JSON(t)["key"].(string)
 	assert.Equal(t, http.StatusOK, h.do(http.MethodGet, Prefix+"/tenant", tmp, nil).Status)
-	h.clock.Add(time.Hour)
+	h.clock.Advance(time.Hour)
 	assert.Equal(t, http.StatusUnauthorized, h.do(http.MethodGet, Prefix+"/tenant", tmp, nil).Status)
 	// Bad scopes.
 	r = h.do(http.MethodPost, Prefix+"/keys", admin, map[string]any{"name": "x", "scopes": []any{"root"}})
@@ -379,7 +379,7 @@ func TestRateLimit(t *testing.T) {
 	assert.Equal(t, "1", r.Header.Get("Retry-After"))
 	// Another key has its own bucket; time refills.
 	assert.Equal(t, http.StatusOK, h.do(http.MethodGet, Prefix+"/tenant", h.key(tenantA, ScopeWrite), nil).Status)
-	h.clock.Add(time.Second)
+	h.clock.Advance(time.Second)
 	assert.Equal(t, http.StatusOK, h.do(http.MethodGet, Prefix+"/tenant", k, nil).Status)
 }
 

@@ -27,6 +27,7 @@ import (
 	"github.com/upwatch/upwatch/alerting"
 	"github.com/upwatch/upwatch/config"
 	"github.com/upwatch/upwatch/crypt"
+	"github.com/upwatch/upwatch/internal/clock/clocktest"
 	"github.com/upwatch/upwatch/internal/logbuf"
 	"github.com/upwatch/upwatch/store"
 	"github.com/upwatch/upwatch/tsdb/sqlite"
@@ -47,18 +48,6 @@ const (
 // harnessT0 is the harness clock's start.
 var harnessT0 = time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
 
-// testClock is a settable clock.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 type harness struct {
 	t       *testing.T
@@ -67,7 +56,7 @@ type harness struct {
 	reg     *store.SQLite
 	samples *sqlite.Store
 	mk      crypt.MasterKey
-	clock   *testClock
+	clock   *clocktest.Manual
 	logs    *logbuf.Buffer
 	cfg     *config.Config
 
@@ -91,7 +80,7 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	raw := bytes.Repeat([]byte{7}, crypt.KeySize)
 	mk, err := crypt.NewMasterKey(raw)
 	require.NoError(t, err)
-	h := &harness{t: t, mk: mk, clock: &testClock{now: harnessT0}, logs: &logbuf.Buffer{}, keys: map[string]map[Scope]string{}}
+	h := &harness{t: t, mk: mk, clock: clocktest.NewManual(harnessT0), logs: &logbuf.Buffer{}, keys: map[string]map[Scope]string{}}
 	h.reg, err = store.OpenSQLite(ctx, store.SQLiteOptions{Path: filepath.Join(dir, "registry.db"), MasterKey: mk, Now: h.clock.Now})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = h.reg.Close() })

@@ -135,7 +135,7 @@ func TestReports(t *testing.T) {
 
 	// Rotate: new reports use the new key; the old one still opens the old
 	// report, through the API's key store and a JWK set.
-	h.clock.Add(time.Hour)
+	h.clock.Advance(time.Hour)
 	kid2, jwk2 := h.newReportKey(tenantA, "/report-keys/rotate")
 	require.NotEqual(t, kid1, kid2)
 	r = h.do(http.MethodGet, Prefix+query, reports, nil)
