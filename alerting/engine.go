@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"slices"
@@ -16,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/upwatch/upwatch/alerting/notify"
+	"github.com/upwatch/upwatch/metrics"
 	"github.com/upwatch/upwatch/prober"
 )
 
@@ -68,8 +70,10 @@ type Engine struct {
 	windows []Window
 	targets map[string]*targetState
 
-	up        *prometheus.GaugeVec
-	incidents *prometheus.CounterVec
+	// up and incidents are per target, served by WriteTo (not gathered
+	// by the registry: too slow at 100,000 targets).
+	up        *metrics.PerTarget
+	incidents *metrics.PerTarget
 	commitErr prometheus.Counter
 }
 
@@ -109,15 +113,11 @@ func NewEngine(ctx context.Context, o EngineOptions) (*Engine, error) {
 		return nil, fmt.Errorf("loading alert state: %w", err)
 	}
 	e := &Engine{
-		o:       o,
-		routes:  map[string]Route{},
-		targets: make(map[string]*targetState, len(states)),
-		up: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "upwatch_target_up", Help: "Target state after thresholds: 1 up, 0 down, -1 unknown.",
-		}, []string{"target"}),
-		incidents: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "upwatch_incidents_total", Help: "Incidents opened, by target.",
-		}, []string{"target"}),
+		o:         o,
+		routes:    map[string]Route{},
+		targets:   make(map[string]*targetState, len(states)),
+		up:        metrics.NewPerTargetGauge("upwatch_target_up", "Target state after thresholds: 1 up, 0 down, -1 unknown."),
+		incidents: metrics.NewPerTargetCounter("upwatch_incidents_total", "Incidents opened, by target."),
 		commitErr: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "upwatch_alert_commit_errors_total", Help: "Alert state commits that failed (the transition is retried with the next result).",
 		}),
@@ -126,7 +126,7 @@ func NewEngine(ctx context.Context, o EngineOptions) (*Engine, error) {
 		e.targets[id] = &targetState{state: s}
 	}
 	if o.Registerer != nil {
-		o.Registerer.MustRegister(e.up, e.incidents, e.commitErr)
+		o.Registerer.MustRegister(e.commitErr)
 	}
 	return e, nil
 }
@@ -150,8 +150,8 @@ func (e *Engine) update(routes map[string]Route, windows []Window) (gone []strin
 	e.mu.Lock()
 	for id := range e.routes {
 		if _, ok := routes[id]; !ok {
-			e.up.DeleteLabelValues(id)
-			e.incidents.DeleteLabelValues(id)
+			e.up.Delete(id)
+			e.incidents.Delete(id)
 			gone = append(gone, id)
 		}
 	}
@@ -159,7 +159,7 @@ func (e *Engine) update(routes map[string]Route, windows []Window) (gone []strin
 	e.windows = windows
 	known := make(map[string]*targetState, len(routes))
 	for id := range routes {
-		e.incidents.WithLabelValues(id)
+		e.incidents.Add(id, 0)
 		if ts, ok := e.targets[id]; ok {
 			known[id] = ts
 		}
@@ -173,13 +173,24 @@ func (e *Engine) update(routes map[string]Route, windows []Window) (gone []strin
 	return gone
 }
 
+// WriteTo writes the per-target series upwatch_target_up and
+// upwatch_incidents_total as Prometheus text (see metrics.Handler).
+func (e *Engine) WriteTo(w io.Writer) (int64, error) {
+	n, err := e.up.WriteTo(w)
+	if err != nil {
+		return n, err
+	}
+	m, err := e.incidents.WriteTo(w)
+	return n + m, err
+}
+
 // setUp sets a target's upwatch_target_up unless it is no longer routed,
 // so a late result cannot bring back the series of a removed target.
 func (e *Engine) setUp(id string, s Status) {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	if _, ok := e.routes[id]; ok {
-		e.up.WithLabelValues(id).Set(statusValue(s))
+		e.up.Set(id, statusValue(s))
 	}
 }
 
@@ -386,7 +397,7 @@ func (e *Engine) applyAt(ctx context.Context, ts *targetState, route Route, pare
 	if downs > 0 {
 		e.mu.RLock()
 		if _, ok := e.routes[next.TargetID]; ok {
-			e.incidents.WithLabelValues(next.TargetID).Add(float64(downs))
+			e.incidents.Add(next.TargetID, float64(downs))
 		}
 		e.mu.RUnlock()
 	}

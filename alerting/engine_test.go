@@ -19,6 +19,7 @@ import (
 	"github.com/upwatch/upwatch/alerting"
 	"github.com/upwatch/upwatch/alerting/notify"
 	"github.com/upwatch/upwatch/internal/clock/clocktest"
+	"github.com/upwatch/upwatch/metrics/metricstest"
 	"github.com/upwatch/upwatch/prober"
 	"github.com/upwatch/upwatch/store"
 )
@@ -462,13 +463,12 @@ func TestEngineDegradedMessageSaysWhenSlownessBegan(t *testing.T) {
 // with it, even if a result of it arrives afterwards.
 func TestEngineSeriesFollowTheRoutes(t *testing.T) {
 	s := openStore(t, "")
-	reg := prometheus.NewRegistry()
-	e, err := alerting.NewEngine(context.Background(), alerting.EngineOptions{Store: s, Now: func() time.Time { return t0 }, Registerer: reg})
+	e, err := alerting.NewEngine(context.Background(), alerting.EngineOptions{Store: s, Now: func() time.Time { return t0 }, Registerer: prometheus.NewRegistry()})
 	require.NoError(t, err)
 	e.Update(map[string]alerting.Route{"web": route("web"), "db": route("db")}, nil)
 	want := func(s string) {
 		t.Helper()
-		require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(s), "upwatch_incidents_total", "upwatch_target_up"))
+		require.NoError(t, testutil.GatherAndCompare(metricstest.Gatherer(t, e), strings.NewReader(s), "upwatch_incidents_total", "upwatch_target_up"))
 	}
 	want(`
 # HELP upwatch_incidents_total Incidents opened, by target.

@@ -17,7 +17,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/upwatch/upwatch/alerting"
 	"github.com/upwatch/upwatch/alerting/notify"
@@ -142,7 +141,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	probe := metrics.NewProbe(reg)
+	probe := metrics.NewProbe(metrics.ProbeOptions{Full: cfg.Metrics.PerTarget == config.PerTargetFull, Registerer: reg})
 	p := prober.New(prober.Options{Location: cfg.Location, AllowPrivate: cfg.AllowPrivateTargets, Now: o.Now, Logger: log.With("component", "prober")})
 
 	renderer, err := notify.NewRenderer(cfg.Alerting.TemplatesDir)
@@ -192,7 +191,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 
 	srv := &http.Server{
-		Handler:           mountAPI(routes(reg, samples, spoolStats, sched, cfg, o.Now), apiHandler),
+		Handler:           mountAPI(routes(metrics.Handler(reg, probe, engine), samples, spoolStats, sched, cfg, o.Now), apiHandler),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -468,11 +467,12 @@ func (s *targetSet) replace(targets []prober.Target) []prober.Target {
 	return targets
 }
 
-// spooled, when not nil, reports the sample store's spool: a store that
-// cannot be reached while samples spool to disk is still ready.
-func routes(reg *prometheus.Registry, store tsdb.Store, spooled spoolStats, sched *schedule.Scheduler, cfg *config.Config, now func() time.Time) http.Handler {
+// exposition serves /metrics. spooled, when not nil, reports the sample
+// store's spool: a store that cannot be reached while samples spool to
+// disk is still ready.
+func routes(exposition http.Handler, store tsdb.Store, spooled spoolStats, sched *schedule.Scheduler, cfg *config.Config, now func() time.Time) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", protectMetrics(cfg.Metrics, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, EnableOpenMetrics: false})))
+	mux.Handle("GET /metrics", protectMetrics(cfg.Metrics, exposition))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -148,8 +148,8 @@ targets:
 	require.Eventually(t, func() bool { return success() == 1 }, 10*time.Second, 50*time.Millisecond)
 
 	text := get(t, r.addr+"/metrics")
-	for _, name := range []string{"probe_duration_seconds", "probe_http_duration_seconds", "probe_http_status_code",
-		"upwatch_checks_total", "upwatch_scheduler_lag_seconds_bucket", "upwatch_store_queue_depth", "upwatch_build_info"} {
+	for _, name := range []string{"probe_duration_seconds", "probe_http_status_code",
+		"upwatch_checks_total", "upwatch_target_up", "upwatch_incidents_total", "upwatch_scheduler_lag_seconds_bucket", "upwatch_store_queue_depth", "upwatch_build_info"} {
 		require.Contains(t, text, name)
 	}
 	require.Equal(t, 1.0, metricValue(text, "probe_success", `target="listener"`))
@@ -181,7 +181,8 @@ targets:
 	require.Positive(t, failed)
 	// Exactly the checks counted on /metrics are in the store: the shutdown
 	// flushed every one, once.
-	require.Equal(t, checksCounted(t, reg, "flap"), len(page.Samples))
+	// (flap is the only http target: checks are counted by kind.)
+	require.Equal(t, checksCounted(t, reg, "kind", "http"), len(page.Samples))
 
 	latest, err := store.Latest(context.Background())
 	require.NoError(t, err)
@@ -189,7 +190,8 @@ targets:
 	require.Contains(t, latest, "listener")
 }
 
-func checksCounted(t *testing.T, reg *prometheus.Registry, target string) int {
+// checksCounted sums upwatch_checks_total over the series with label=value.
+func checksCounted(t *testing.T, reg *prometheus.Registry, label, value string) int {
 	t.Helper()
 	mfs, err := reg.Gather()
 	require.NoError(t, err)
@@ -200,7 +202,7 @@ func checksCounted(t *testing.T, reg *prometheus.Registry, target string) int {
 		}
 		for _, m := range mf.GetMetric() {
 			for _, l := range m.GetLabel() {
-				if l.GetName() == "target" && l.GetValue() == target {
+				if l.GetName() == label && l.GetValue() == value {
 					n += m.GetCounter().GetValue()
 				}
 			}

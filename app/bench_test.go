@@ -34,7 +34,7 @@ func BenchmarkPipeline(b *testing.B) {
 	reg := prometheus.NewRegistry()
 	buffer := tsdb.NewBuffer(store, tsdb.BufferOptions{Registerer: reg})
 	buffer.Start()
-	probe := metrics.NewProbe(reg)
+	probe := metrics.NewProbe(metrics.ProbeOptions{Registerer: reg})
 	p := prober.New(prober.Options{AllowPrivate: true})
 
 	const targets = 100

@@ -11,9 +11,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/upwatch/upwatch/alerting"
+	"github.com/upwatch/upwatch/config"
 	"github.com/upwatch/upwatch/metrics"
 	"github.com/upwatch/upwatch/prober"
 )
@@ -27,13 +27,39 @@ func (m memStates) Commit(context.Context, alerting.State, []alerting.Incident, 
 }
 
 // BenchmarkMetrics100k renders /metrics as `serve` does with 100,000 HTTPS
-// targets, each with a latest result and an alert state. It reports bytes
-// per scrape, plain and gzip. Run: go test -run '^$' -bench Metrics100k -benchtime 3x ./app/
+// targets, each with a latest result and an alert state, with the core and
+// the full per-target set. It reports bytes per scrape, plain and gzip.
+// Run: go test -run '^$' -bench Metrics100k -benchtime 3x ./app/
 func BenchmarkMetrics100k(b *testing.B) {
+	for _, detail := range []string{config.PerTargetCore, config.PerTargetFull} {
+		h := metrics100k(b, detail == config.PerTargetFull)
+		for _, enc := range []string{"plain", "gzip"} {
+			b.Run(detail+"/"+enc, func(b *testing.B) {
+				var size int64
+				for b.Loop() {
+					req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+					if enc == "gzip" {
+						req.Header.Set("Accept-Encoding", "gzip")
+					}
+					rec := &countingWriter{header: http.Header{}}
+					h.ServeHTTP(rec, req)
+					if rec.status != 0 && rec.status != http.StatusOK {
+						b.Fatalf("status %d", rec.status)
+					}
+					size = rec.n
+				}
+				b.ReportMetric(float64(size)/1e6, "MB/scrape")
+			})
+		}
+	}
+}
+
+// metrics100k is the /metrics handler of a process with 100,000 targets.
+func metrics100k(b *testing.B, full bool) http.Handler {
 	const n = 100_000
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	probe := metrics.NewProbe(reg)
+	probe := metrics.NewProbe(metrics.ProbeOptions{Full: full, Registerer: reg})
 	states := memStates{}
 	routes := make(map[string]alerting.Route, n)
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -51,25 +77,7 @@ func BenchmarkMetrics100k(b *testing.B) {
 		b.Fatal(err)
 	}
 	engine.Update(routes, nil)
-	h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
-	for _, enc := range []string{"plain", "gzip"} {
-		b.Run(enc, func(b *testing.B) {
-			var size int64
-			for b.Loop() {
-				req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
-				if enc == "gzip" {
-					req.Header.Set("Accept-Encoding", "gzip")
-				}
-				rec := &countingWriter{header: http.Header{}}
-				h.ServeHTTP(rec, req)
-				if rec.status != 0 && rec.status != http.StatusOK {
-					b.Fatalf("status %d", rec.status)
-				}
-				size = rec.n
-			}
-			b.ReportMetric(float64(size)/1e6, "MB/scrape")
-		})
-	}
+	return metrics.Handler(reg, probe, engine)
 }
 
 // countingWriter is a ResponseWriter that counts the body and keeps none.

@@ -1,8 +1,10 @@
 package app
 
 import (
+	"compress/gzip"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -54,6 +56,17 @@ metrics:
 		require.Equal(t, http.StatusOK, status)
 		require.Contains(t, body, "upwatch_build_info")
 	}
+	// A scraper that accepts gzip (as Prometheus does) gets it behind the
+	// credentials too.
+	zipped := func(q *http.Request) { bearer("scrape-t0ken")(q); q.Header.Set("Accept-Encoding", "gzip") }
+	status, h, body = get("/metrics", zipped)
+	require.Equal(t, http.StatusOK, status)
+	require.Equal(t, "gzip", h.Get("Content-Encoding"))
+	zr, err := gzip.NewReader(strings.NewReader(body))
+	require.NoError(t, err)
+	plain, err := io.ReadAll(zr)
+	require.NoError(t, err)
+	require.Contains(t, string(plain), "upwatch_build_info")
 	for _, open := range []string{"/healthz", "/readyz"} {
 		status, _, _ = get(open, nil)
 		require.Equal(t, http.StatusOK, status, open)

@@ -39,6 +39,23 @@ type Metrics struct {
 	// BearerToken, when set, is accepted as Authorization: Bearer <token>.
 	BearerToken secret.Secret `yaml:"bearer_token"`
 	BasicAuth   BasicAuth     `yaml:"basic_auth"`
+	// PerTarget is which series each target exports: PerTargetCore (the
+	// default) or PerTargetFull.
+	PerTarget string `yaml:"per_target"`
+}
+
+// The values of metrics.per_target. Core keeps /metrics small at 100,000
+// targets (about 5 series each); full adds the per-phase timings and
+// per-target check counters (about 12 each).
+const (
+	PerTargetCore = "core"
+	PerTargetFull = "full"
+)
+
+func (m *Metrics) normalize() {
+	if m.PerTarget == "" {
+		m.PerTarget = PerTargetCore
+	}
 }
 
 // BasicAuth is one user name and password for HTTP basic authentication.
@@ -69,6 +86,9 @@ func (c *Config) validateAccess() []invalid.Field {
 	}
 	if !c.Metrics.BearerToken.IsZero() && c.Metrics.BearerToken.Reveal() == "" {
 		add("metrics.bearer_token", "is empty")
+	}
+	if p := c.Metrics.PerTarget; p != PerTargetCore && p != PerTargetFull {
+		add("metrics.per_target", "must be %s or %s, not %q", PerTargetCore, PerTargetFull, p)
 	}
 	b := c.Metrics.BasicAuth
 	switch {

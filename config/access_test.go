@@ -25,6 +25,11 @@ metrics:
 	cfg, err = Parse(strings.NewReader(""), "t.yaml", noEnv)
 	require.NoError(t, err)
 	require.False(t, cfg.Metrics.Enabled(), "/metrics is open by default")
+	require.Equal(t, PerTargetCore, cfg.Metrics.PerTarget, "the small per-target set by default")
+
+	cfg, err = Parse(strings.NewReader("metrics: {per_target: full}\n"), "t.yaml", noEnv)
+	require.NoError(t, err)
+	require.Equal(t, PerTargetFull, cfg.Metrics.PerTarget)
 
 	_, err = Parse(strings.NewReader(`
 api:
@@ -32,6 +37,7 @@ api:
 metrics:
   bearer_token: ""
   basic_auth: {username: "a:b", password: x}
+  per_target: phases
 `), "t.yaml", noEnv)
 	var ce *Error
 	require.True(t, errors.As(err, &ce), "%v", err)
@@ -44,6 +50,7 @@ metrics:
 		"api.auth_failures.window":      "must be from 1s to 24h0m0s (0 for the default, 1m)",
 		"api.auth_failures.max_sources": "must be from 1 to 1000000 (0 for the default, 10000)",
 		"metrics.basic_auth.username":   "must not contain ':'",
+		"metrics.per_target":            `must be core or full, not "phases"`,
 	}, got)
 
 	_, err = Parse(strings.NewReader("metrics:\n  basic_auth: {username: prom}\n"), "t.yaml", noEnv)

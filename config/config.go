@@ -250,6 +250,7 @@ func (c *Config) Normalize() {
 		c.Workers = DefaultWorkers
 	}
 	c.Quotas.Normalize()
+	c.Metrics.normalize()
 	c.Registry.normalize()
 	c.normalizeInflux()
 	c.normalizeVictoria()

@@ -2,10 +2,18 @@
 // series use blackbox_exporter's names and phase labels where the meaning is
 // the same, so dashboards and alert rules written for blackbox work
 // unchanged; upwatch's own series are prefixed upwatch_.
+//
+// The per-target series are written as text by Probe itself, not through
+// client_golang: at 100,000 targets a collector of const metrics took tens
+// of seconds and a gigabyte of garbage per scrape, this takes well under a
+// second. Handler serves them after the registry's own families.
 package metrics
 
 import (
+	"io"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,53 +22,79 @@ import (
 	"github.com/upwatch/upwatch/prober"
 )
 
-// Probe holds the latest result of every target and turns it into series
-// when scraped. It keeps one small struct per target rather than a labelled
-// child per series: with ten thousand targets the labelled children cost
-// tens of megabytes, this a few.
+// Probe holds the latest result of every target and writes its series as
+// Prometheus text. It keeps one small struct per target, and the target's
+// label set rendered once.
 type Probe struct {
-	mu       sync.RWMutex
-	targets  map[string]*targetSeries
-	failures map[prober.ErrorClass]uint64
+	full bool
+
+	// checks (Core only) and failures are few series, kept in the
+	// registry.
+	checks   *prometheus.CounterVec
+	failures *prometheus.CounterVec
+
+	mu      sync.RWMutex
+	index   map[string]int // target id → position in targets
+	targets []targetSeries
 	// active, once Retain was called, is the set of targets that export
 	// series; results of others (a check that ended after its target was
 	// deleted or paused) are not recorded.
 	active map[string]bool
 }
 
-// targetSeries is what the series of one target are made from.
+// targetSeries is what the series of one target are made from. It holds no
+// pointers besides the two strings, so a scrape copies them all cheaply.
 type targetSeries struct {
+	id     string
+	labels string // target="…",kind="…",location="…", escaped
+	// kind and location are what labels was made from.
 	kind, location string
 	success        bool
+	dnsTimed       bool // a dns phase is meaningful for this result
+	statusCode     int
 	duration       time.Duration
 	phases         prober.Phases
-	statusCode     int
-	tlsExpiry      time.Time
-	dnsTimed       bool // a dns phase is meaningful for this result
+	tlsExpiry      int64 // Unix seconds, 0 if never seen
 	ok, failed     uint64
 }
 
 // httpPhases are blackbox_exporter's phase names, in prober.Phases order.
 var httpPhases = [...]string{"resolve", "connect", "tls", "processing", "transfer"}
 
-var (
-	targetLabels = []string{"target", "kind", "location"}
-	descSuccess  = prometheus.NewDesc("probe_success", "Whether the last check succeeded (1) or failed (0).", targetLabels, nil)
-	descDuration = prometheus.NewDesc("probe_duration_seconds", "Total duration of the last check in seconds.", targetLabels, nil)
-	descPhase    = prometheus.NewDesc("probe_http_duration_seconds", "Duration of each phase of the last HTTP check in seconds.",
-		append(append([]string{}, targetLabels...), "phase"), nil)
-	descStatus = prometheus.NewDesc("probe_http_status_code", "HTTP status code of the last check (0 if none).", targetLabels, nil)
-	descExpiry = prometheus.NewDesc("probe_ssl_earliest_cert_expiry", "Earliest expiry of the peer's certificates as a Unix timestamp.", targetLabels, nil)
-	descDNS    = prometheus.NewDesc("probe_dns_lookup_time_seconds", "Name resolution time of the last check in seconds.", targetLabels, nil)
-	descChecks = prometheus.NewDesc("upwatch_checks_total", "Checks run, by target and result (success or failure).",
-		append(append([]string{}, targetLabels...), "result"), nil)
-	descFailures = prometheus.NewDesc("upwatch_check_failures_total", "Failed checks by failure class, over all targets.", []string{"class"}, nil)
-)
+// ProbeOptions choose the per-target series.
+type ProbeOptions struct {
+	// Full adds, per target, probe_http_duration_seconds{phase} (blackbox's
+	// phases), probe_dns_lookup_time_seconds and the target label on
+	// upwatch_checks_total. Without it a target exports the blackbox core:
+	// probe_success, probe_duration_seconds, probe_http_status_code and
+	// probe_ssl_earliest_cert_expiry, and upwatch_checks_total counts by
+	// kind, location and result.
+	Full bool
+	// Registerer receives the aggregate series (nil registers none).
+	Registerer prometheus.Registerer
+}
 
-// NewProbe registers the probe series on reg.
-func NewProbe(reg prometheus.Registerer) *Probe {
-	p := &Probe{targets: map[string]*targetSeries{}, failures: map[prober.ErrorClass]uint64{}}
-	reg.MustRegister(p)
+// NewProbe returns an empty Probe. Serve its per-target series with
+// Handler.
+func NewProbe(o ProbeOptions) *Probe {
+	p := &Probe{
+		full:  o.Full,
+		index: map[string]int{},
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "upwatch_check_failures_total", Help: "Failed checks by failure class, over all targets.",
+		}, []string{"class"}),
+	}
+	if !o.Full {
+		p.checks = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "upwatch_checks_total", Help: "Checks run, by kind, location and result (success or failure).",
+		}, []string{"kind", "location", "result"})
+	}
+	if o.Registerer != nil {
+		o.Registerer.MustRegister(p.failures)
+		if p.checks != nil {
+			o.Registerer.MustRegister(p.checks)
+		}
+	}
 	return p
 }
 
@@ -71,21 +105,29 @@ func (p *Probe) Observe(r prober.Result) {
 	if p.active != nil && !p.active[r.TargetID] {
 		return
 	}
-	s, ok := p.targets[r.TargetID]
+	i, ok := p.index[r.TargetID]
+	if !ok {
+		i = len(p.targets)
+		p.index[r.TargetID] = i
+		p.targets = append(p.targets, targetSeries{id: r.TargetID})
+	}
+	s := &p.targets[i]
 	if !ok || s.kind != r.Kind || s.location != r.Location {
-		s = &targetSeries{kind: r.Kind, location: r.Location}
-		p.targets[r.TargetID] = s
+		*s = targetSeries{id: r.TargetID, kind: r.Kind, location: r.Location, labels: targetLabels(r.TargetID, r.Kind, r.Location)}
 	}
 	s.success, s.duration, s.phases, s.statusCode = r.Success, r.Duration, r.Phases, r.StatusCode
 	s.dnsTimed = r.Kind == "http" || r.Kind == "dns" || r.Phases.DNS > 0
 	if !r.TLSExpiry.IsZero() {
-		s.tlsExpiry = r.TLSExpiry
+		s.tlsExpiry = r.TLSExpiry.Unix()
 	}
 	if r.Success {
 		s.ok++
 	} else {
 		s.failed++
-		p.failures[r.ErrorClass]++
+		p.failures.WithLabelValues(string(r.ErrorClass)).Inc()
+	}
+	if p.checks != nil {
+		p.checks.WithLabelValues(r.Kind, r.Location, resultText(r.Success)).Inc()
 	}
 }
 
@@ -94,7 +136,22 @@ func (p *Probe) Observe(r prober.Result) {
 func (p *Probe) Forget(targetID string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	delete(p.targets, targetID)
+	p.forgetLocked(targetID)
+}
+
+func (p *Probe) forgetLocked(id string) {
+	i, ok := p.index[id]
+	if !ok {
+		return
+	}
+	last := len(p.targets) - 1
+	if i != last {
+		p.targets[i] = p.targets[last]
+		p.index[p.targets[i].id] = i
+	}
+	p.targets[last] = targetSeries{}
+	p.targets = p.targets[:last]
+	delete(p.index, id)
 }
 
 // Retain makes ids the targets that export series: every other target's
@@ -109,60 +166,202 @@ func (p *Probe) Retain(ids []string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.active = active
-	for id := range p.targets {
+	var gone []string
+	for id := range p.index {
 		if !active[id] {
-			delete(p.targets, id)
+			gone = append(gone, id)
 		}
+	}
+	for _, id := range gone {
+		p.forgetLocked(id)
 	}
 }
 
-// Describe implements prometheus.Collector.
-func (p *Probe) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descSuccess, descDuration, descPhase, descStatus, descExpiry, descDNS, descChecks, descFailures} {
-		ch <- d
-	}
+// family is one metric family of the exposition: its header, and the
+// lines of one target (none if the family does not apply to it).
+type family struct {
+	name, help, typ string
+	full            bool // exported with Full only
+	write           func(b []byte, name string, s *targetSeries) []byte
 }
 
-// Collect implements prometheus.Collector.
-func (p *Probe) Collect(ch chan<- prometheus.Metric) {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
-	}
-	for id, s := range p.targets {
-		gauge(descSuccess, boolFloat(s.success), id, s.kind, s.location)
-		gauge(descDuration, s.duration.Seconds(), id, s.kind, s.location)
-		if s.dnsTimed {
-			gauge(descDNS, s.phases.DNS.Seconds(), id, s.kind, s.location)
-		}
-		if s.kind == "http" {
+var families = []family{
+	{name: "probe_success", help: "Whether the last check succeeded (1) or failed (0).", typ: "gauge",
+		write: func(b []byte, name string, s *targetSeries) []byte {
+			v := byte('0')
+			if s.success {
+				v = '1'
+			}
+			return append(openLine(b, name, s.labels, "", ""), v, '\n')
+		}},
+	{name: "probe_duration_seconds", help: "Total duration of the last check in seconds.", typ: "gauge",
+		write: func(b []byte, name string, s *targetSeries) []byte {
+			return appendSeconds(openLine(b, name, s.labels, "", ""), s.duration)
+		}},
+	{name: "probe_http_duration_seconds", help: "Duration of each phase of the last HTTP check in seconds.", typ: "gauge", full: true,
+		write: func(b []byte, name string, s *targetSeries) []byte {
+			if s.kind != "http" {
+				return b
+			}
 			ph := s.phases
 			for i, d := range [...]time.Duration{ph.DNS, ph.Connect, ph.TLS, ph.TTFB, ph.Transfer} {
-				gauge(descPhase, d.Seconds(), id, s.kind, s.location, httpPhases[i])
+				b = appendSeconds(openLine(b, name, s.labels, "phase", httpPhases[i]), d)
 			}
-			gauge(descStatus, float64(s.statusCode), id, s.kind, s.location)
+			return b
+		}},
+	{name: "probe_http_status_code", help: "HTTP status code of the last check (0 if none).", typ: "gauge",
+		write: func(b []byte, name string, s *targetSeries) []byte {
+			if s.kind != "http" {
+				return b
+			}
+			return append(strconv.AppendInt(openLine(b, name, s.labels, "", ""), int64(s.statusCode), 10), '\n')
+		}},
+	{name: "probe_ssl_earliest_cert_expiry", help: "Earliest expiry of the peer's certificates as a Unix timestamp.", typ: "gauge",
+		write: func(b []byte, name string, s *targetSeries) []byte {
+			if s.tlsExpiry == 0 {
+				return b
+			}
+			return append(strconv.AppendInt(openLine(b, name, s.labels, "", ""), s.tlsExpiry, 10), '\n')
+		}},
+	{name: "probe_dns_lookup_time_seconds", help: "Name resolution time of the last check in seconds.", typ: "gauge", full: true,
+		write: func(b []byte, name string, s *targetSeries) []byte {
+			if !s.dnsTimed {
+				return b
+			}
+			return appendSeconds(openLine(b, name, s.labels, "", ""), s.phases.DNS)
+		}},
+	{name: "upwatch_checks_total", help: "Checks run, by target and result (success or failure).", typ: "counter", full: true,
+		write: func(b []byte, name string, s *targetSeries) []byte {
+			if s.ok > 0 {
+				b = append(strconv.AppendUint(openLine(b, name, s.labels, "result", "success"), s.ok, 10), '\n')
+			}
+			if s.failed > 0 {
+				b = append(strconv.AppendUint(openLine(b, name, s.labels, "result", "failure"), s.failed, 10), '\n')
+			}
+			return b
+		}},
+}
+
+// WriteTo writes the probe's series in the Prometheus text format
+// (version 0.0.4). It copies the latest results under the lock and renders
+// them after, so a slow reader never holds up Observe.
+func (p *Probe) WriteTo(w io.Writer) (int64, error) {
+	p.mu.RLock()
+	snap := make([]targetSeries, len(p.targets))
+	copy(snap, p.targets)
+	p.mu.RUnlock()
+
+	out := chunkWriter{w: w, b: make([]byte, 0, chunkSize+4096)}
+	for _, f := range families {
+		if f.full && !p.full {
+			continue
 		}
-		if !s.tlsExpiry.IsZero() {
-			gauge(descExpiry, float64(s.tlsExpiry.Unix()), id, s.kind, s.location)
+		// The header goes first and is taken back if no target has a
+		// line: nothing is flushed before the first line.
+		start, wrote := len(out.b), false
+		out.b = appendHeader(out.b, f.name, f.help, f.typ)
+		for i := range snap {
+			n := len(out.b)
+			if out.b = f.write(out.b, f.name, &snap[i]); len(out.b) > n {
+				wrote = true
+				out.flushIfFull()
+			}
 		}
-		if s.ok > 0 {
-			ch <- prometheus.MustNewConstMetric(descChecks, prometheus.CounterValue, float64(s.ok), id, s.kind, s.location, "success")
-		}
-		if s.failed > 0 {
-			ch <- prometheus.MustNewConstMetric(descChecks, prometheus.CounterValue, float64(s.failed), id, s.kind, s.location, "failure")
+		if !wrote {
+			out.b = out.b[:start]
 		}
 	}
-	for class, n := range p.failures {
-		ch <- prometheus.MustNewConstMetric(descFailures, prometheus.CounterValue, float64(n), string(class))
+	out.flush()
+	return out.n, out.err
+}
+
+// chunkSize is how much text WriteTo gathers before writing it out.
+const chunkSize = 64 << 10
+
+// chunkWriter batches small appends into large writes and remembers the
+// first error.
+type chunkWriter struct {
+	w   io.Writer
+	b   []byte
+	n   int64
+	err error
+}
+
+func (c *chunkWriter) flushIfFull() {
+	if len(c.b) >= chunkSize {
+		c.flush()
 	}
 }
 
-func boolFloat(b bool) float64 {
-	if b {
-		return 1
+func (c *chunkWriter) flush() {
+	if c.err == nil && len(c.b) > 0 {
+		var n int
+		n, c.err = c.w.Write(c.b)
+		c.n += int64(n)
 	}
-	return 0
+	c.b = c.b[:0]
+}
+
+func appendHeader(b []byte, name, help, typ string) []byte {
+	b = append(b, "# HELP "...)
+	b = append(b, name...)
+	b = append(b, ' ')
+	b = append(b, help...)
+	b = append(b, "\n# TYPE "...)
+	b = append(b, name...)
+	b = append(b, ' ')
+	b = append(b, typ...)
+	return append(b, '\n')
+}
+
+// openLine appends a line up to its value: name{labels[,extra="value"]}
+// and a space.
+func openLine(b []byte, name, labels, extra, extraValue string) []byte {
+	b = append(b, name...)
+	b = append(b, '{')
+	b = append(b, labels...)
+	if extra != "" {
+		b = append(b, ',')
+		b = append(b, extra...)
+		b = append(b, '=')
+		b = appendLabelValue(b, extraValue)
+	}
+	return append(b, "} "...)
+}
+
+// appendSeconds ends a line with d in seconds.
+func appendSeconds(b []byte, d time.Duration) []byte {
+	return append(strconv.AppendFloat(b, d.Seconds(), 'g', -1, 64), '\n')
+}
+
+// targetLabels renders a target's label set once, when it is first seen.
+func targetLabels(id, kind, location string) string {
+	b := appendLabelValue([]byte("target="), id)
+	b = append(b, ",kind="...)
+	b = appendLabelValue(b, kind)
+	b = append(b, ",location="...)
+	b = appendLabelValue(b, location)
+	return string(b)
+}
+
+// labelEscaper escapes a label value as the text format requires.
+var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
+
+// appendLabelValue appends v quoted and escaped (invalid UTF-8 replaced).
+func appendLabelValue(b []byte, v string) []byte {
+	b = append(b, '"')
+	if strings.ContainsAny(v, "\\\"\n") {
+		v = labelEscaper.Replace(v)
+	}
+	b = append(b, strings.ToValidUTF8(v, "\uFFFD")...)
+	return append(b, '"')
+}
+
+func resultText(success bool) string {
+	if success {
+		return "success"
+	}
+	return "failure"
 }
 
 // RegisterBuildInfo adds upwatch_build_info to reg.
