@@ -315,12 +315,12 @@ func (s *Scheduler) Run(ctx context.Context) error {
 
 // collectLocked moves every entry due at now onto queue and schedules its
 // next slot. A slot whose target is still busy, or that the scheduler was
-// too late for, is skipped and counted.
+// too late for, is skipped and counted as missed.
 func (s *Scheduler) collectLocked(now time.Time, queue []job) []job {
 	for len(s.due) > 0 && !s.due[0].next.After(now) {
 		e := s.due[0]
 		if _, busy := s.busy[e.id]; busy {
-			s.m.skipped.Inc()
+			s.m.missedBusy.Inc()
 			s.log.Debug("check skipped: previous one still running", "target", e.id, "planned", e.next)
 		} else {
 			s.busy[e.id] = struct{}{}
@@ -332,7 +332,7 @@ func (s *Scheduler) collectLocked(now time.Time, queue []job) []job {
 			// clock jump): drop the missed slots instead of
 			// running them back to back.
 			missed := now.Sub(e.next)/e.interval + 1
-			s.m.skipped.Add(float64(missed))
+			s.m.missedBehind.Add(float64(missed))
 			e.next = e.next.Add(missed * e.interval)
 		}
 		heap.Fix(&s.due, 0)
@@ -361,7 +361,8 @@ func (s *Scheduler) collectUrgentLocked(now time.Time, queue []job) []job {
 
 // realignLocked moves every entry whose next run has passed (it was added
 // before Run, or Run was stopped) to its next slot from now, so starting
-// does not fire them all at once.
+// does not fire them all at once. Those slots are not counted as missed: nothing
+// was running to miss them.
 func (s *Scheduler) realignLocked(now time.Time) {
 	moved := false
 	for _, e := range s.entries {
@@ -388,7 +389,11 @@ func (s *Scheduler) runJob(ctx context.Context, j job) {
 		}
 	}()
 	start := s.clock.Now()
-	s.m.lag.Observe(start.Sub(j.planned).Seconds())
+	lag := start.Sub(j.planned)
+	s.m.lag.Observe(lag.Seconds())
+	if lag > lateAfter(j.target.Interval) {
+		s.m.late.Inc()
+	}
 	if s.onStart != nil {
 		s.onStart(id, j.planned, start)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 
 	"github.com/upwatch/upwatch/prober"
@@ -269,7 +270,9 @@ func TestRunsAtInterval(t *testing.T) {
 		}
 	}
 	require.Equal(t, h.nStarts(), h.nResults())
-	require.Zero(t, testutil.ToFloat64(h.s.m.skipped))
+	require.Zero(t, testutil.ToFloat64(h.s.m.missedBusy))
+	require.Zero(t, testutil.ToFloat64(h.s.m.missedBehind))
+	require.Zero(t, testutil.ToFloat64(h.s.m.late))
 }
 
 func TestBoundedConcurrency(t *testing.T) {
@@ -341,7 +344,7 @@ func TestSlowCheckSkipsSlots(t *testing.T) {
 	// Three slots pass while the first check still runs.
 	for k := 1; k <= 3; k++ {
 		h.clk.Set(first.Add(time.Duration(k) * time.Second))
-		require.Eventually(t, func() bool { return testutil.ToFloat64(h.s.m.skipped) == float64(k) }, wait, tick)
+		require.Eventually(t, func() bool { return testutil.ToFloat64(h.s.m.missedBusy) == float64(k) }, wait, tick)
 		require.Equal(t, first.Add(time.Duration(k+1)*time.Second), h.next(t, "slow"))
 	}
 	open()
@@ -351,7 +354,8 @@ func TestSlowCheckSkipsSlots(t *testing.T) {
 	runs := h.startsOf("slow")
 	require.Equal(t, first.Add(4*time.Second), runs[1].planned)
 	require.Equal(t, int64(1), peak.Load(), "two checks of one target ran at once")
-	require.Equal(t, 3.0, testutil.ToFloat64(h.s.m.skipped))
+	require.Equal(t, 3.0, testutil.ToFloat64(h.s.m.missedBusy))
+	require.Zero(t, testutil.ToFloat64(h.s.m.missedBehind))
 }
 
 func TestFallingBehindDropsMissedSlots(t *testing.T) {
@@ -370,7 +374,9 @@ func TestFallingBehindDropsMissedSlots(t *testing.T) {
 	runs := h.startsOf("a")
 	require.Equal(t, first.Add(time.Second), runs[1].planned)
 	require.Equal(t, first.Add(6*time.Second), h.next(t, "a"))
-	require.Equal(t, 4.0, testutil.ToFloat64(h.s.m.skipped))
+	require.Equal(t, 4.0, testutil.ToFloat64(h.s.m.missedBehind))
+	require.Zero(t, testutil.ToFloat64(h.s.m.missedBusy))
+	require.Equal(t, 1.0, testutil.ToFloat64(h.s.m.late))
 
 	// Lags: 0 for the first run, 4.5 s for the late one.
 	require.NoError(t, testutil.CollectAndCompare(h.s.m.lag, strings.NewReader(`
@@ -389,10 +395,101 @@ upwatch_scheduler_lag_seconds_bucket{le="0.5"} 1
 upwatch_scheduler_lag_seconds_bucket{le="1"} 1
 upwatch_scheduler_lag_seconds_bucket{le="2.5"} 1
 upwatch_scheduler_lag_seconds_bucket{le="5"} 2
+upwatch_scheduler_lag_seconds_bucket{le="10"} 2
+upwatch_scheduler_lag_seconds_bucket{le="30"} 2
+upwatch_scheduler_lag_seconds_bucket{le="60"} 2
+upwatch_scheduler_lag_seconds_bucket{le="300"} 2
+upwatch_scheduler_lag_seconds_bucket{le="900"} 2
+upwatch_scheduler_lag_seconds_bucket{le="3600"} 2
+upwatch_scheduler_lag_seconds_bucket{le="14400"} 2
+upwatch_scheduler_lag_seconds_bucket{le="86400"} 2
 upwatch_scheduler_lag_seconds_bucket{le="+Inf"} 2
 upwatch_scheduler_lag_seconds_sum 4.5
 upwatch_scheduler_lag_seconds_count 2
 `)))
+}
+
+func TestLateAfter(t *testing.T) {
+	for interval, want := range map[time.Duration]time.Duration{
+		time.Second: 100 * time.Millisecond, 5 * time.Second: 500 * time.Millisecond,
+		10 * time.Second: time.Second, time.Minute: time.Second, 24 * time.Hour: time.Second,
+	} {
+		require.Equal(t, want, lateAfter(interval), interval)
+	}
+}
+
+// A check that waits for a worker is late once it starts more than
+// lateAfter its planned slot: the checks of a saturated prober count even
+// when no slot is missed.
+func TestLateChecksAreCounted(t *testing.T) {
+	release := make(chan struct{})
+	check := func(_ context.Context, tg *prober.Target) prober.Result {
+		if tg.ID == "blocker" {
+			<-release
+		}
+		return prober.Result{TargetID: tg.ID, Success: true}
+	}
+	h := newHarness(t, 1, check)
+	const iv = time.Minute
+	h.s.Update([]prober.Target{target("blocker", iv), target("waiter", iv)})
+	h.run(t)
+	unblockAtCleanup(t, release)
+
+	// The blocker holds the only worker past the waiter's slot; the waiter
+	// starts when it is released, lag after its slot.
+	round := func(lag time.Duration) {
+		t.Helper()
+		b, w := h.next(t, "blocker"), h.next(t, "waiter")
+		if w.Before(b) { // let the blocker's slot come first
+			h.clk.Set(w)
+			require.Eventually(t, func() bool { return len(h.startsOf("waiter")) > 0 }, wait, tick)
+			h.waitIdle(t)
+			w = h.next(t, "waiter")
+		}
+		n := len(h.startsOf("waiter"))
+		h.clk.Set(b)
+		require.Eventually(t, func() bool { return len(h.startsOf("blocker")) > 0 && testutil.ToFloat64(h.s.m.inFlight) == 1 }, wait, tick)
+		h.clk.Set(w.Add(lag))
+		require.Eventually(t, func() bool {
+			h.s.mu.Lock()
+			defer h.s.mu.Unlock()
+			_, queued := h.s.busy["waiter"]
+			return queued
+		}, wait, tick)
+		release <- struct{}{}
+		require.Eventually(t, func() bool { return len(h.startsOf("waiter")) == n+1 }, wait, tick)
+		h.waitIdle(t)
+		runs := h.startsOf("waiter")
+		require.Equal(t, lag, runs[n].started.Sub(runs[n].planned))
+	}
+	before := testutil.ToFloat64(h.s.m.late)
+	round(time.Second) // exactly lateAfter(1m): on time
+	require.Equal(t, before, testutil.ToFloat64(h.s.m.late))
+	round(1500 * time.Millisecond)
+	require.Equal(t, before+1, testutil.ToFloat64(h.s.m.late))
+	require.Zero(t, testutil.ToFloat64(h.s.m.missedBusy)+testutil.ToFloat64(h.s.m.missedBehind), "late, but no slot missed")
+}
+
+// A daily check that starts three hours late (a stalled process) shows
+// in the lag histogram as 1-4 h, not as "more than 5 s".
+func TestLongLagsAreMeasured(t *testing.T) {
+	h := newHarness(t, 1, okCheck)
+	h.s.Update([]prober.Target{target("daily", 24*time.Hour)})
+	h.run(t)
+	first := h.next(t, "daily")
+	h.clk.Set(first.Add(3 * time.Hour))
+	require.Eventually(t, func() bool { return h.nResults() == 1 }, wait, tick)
+	m := &dto.Metric{}
+	require.NoError(t, h.s.m.lag.Write(m))
+	buckets := map[float64]uint64{}
+	for _, b := range m.GetHistogram().GetBucket() {
+		buckets[b.GetUpperBound()] = b.GetCumulativeCount()
+	}
+	require.Equal(t, uint64(0), buckets[3600])
+	require.Equal(t, uint64(1), buckets[4*3600])
+	require.Equal(t, 1.0, testutil.ToFloat64(h.s.m.late))
+	require.Zero(t, testutil.ToFloat64(h.s.m.missedBehind), "less than an interval behind")
+	require.Equal(t, first.Add(24*time.Hour), h.next(t, "daily"))
 }
 
 func TestUpdateLeavesOthersAlone(t *testing.T) {
@@ -526,7 +623,7 @@ func TestRemoveWhileInFlight(t *testing.T) {
 	h.s.Update([]prober.Target{a})
 	require.Equal(t, first.Add(time.Second), h.next(t, "a"))
 	h.clk.Set(first.Add(time.Second))
-	require.Eventually(t, func() bool { return testutil.ToFloat64(h.s.m.skipped) == 1 }, wait, tick)
+	require.Eventually(t, func() bool { return testutil.ToFloat64(h.s.m.missedBusy) == 1 }, wait, tick)
 	h.s.Update(nil)
 
 	release <- struct{}{}
@@ -574,7 +671,8 @@ func TestRealignOnStart(t *testing.T) {
 		require.Equal(t, Offset(tg.ID, 10*time.Second), phase(at, 10*time.Second))
 	}
 	require.Zero(t, h.nStarts())
-	require.Zero(t, testutil.ToFloat64(h.s.m.skipped))
+	require.Zero(t, testutil.ToFloat64(h.s.m.missedBusy), "the slots before Run are not missed: nothing was running")
+	require.Zero(t, testutil.ToFloat64(h.s.m.missedBehind))
 }
 
 func TestShutdownWaitsForInFlight(t *testing.T) {
@@ -682,10 +780,14 @@ upwatch_scheduler_targets 2
 # HELP upwatch_checks_in_flight Checks running now.
 # TYPE upwatch_checks_in_flight gauge
 upwatch_checks_in_flight 0
-# HELP upwatch_scheduler_skipped_total Check slots not run because the target's previous check was still running or the scheduler fell more than an interval behind.
-# TYPE upwatch_scheduler_skipped_total counter
-upwatch_scheduler_skipped_total 0
-`), "upwatch_scheduler_targets", "upwatch_checks_in_flight", "upwatch_scheduler_skipped_total"))
+# HELP upwatch_scheduler_missed_checks_total Check slots that passed without a check, by reason: busy (the target's previous check was still queued or running) or behind (the scheduler fell more than an interval behind and dropped them).
+# TYPE upwatch_scheduler_missed_checks_total counter
+upwatch_scheduler_missed_checks_total{reason="behind"} 0
+upwatch_scheduler_missed_checks_total{reason="busy"} 0
+# HELP upwatch_scheduler_late_checks_total Checks that started late: more than 1 s, or a tenth of the interval if shorter, after their planned start.
+# TYPE upwatch_scheduler_late_checks_total counter
+upwatch_scheduler_late_checks_total 0
+`), "upwatch_scheduler_targets", "upwatch_checks_in_flight", "upwatch_scheduler_missed_checks_total", "upwatch_scheduler_late_checks_total"))
 
 	// A second scheduler on the same registry shares the collectors.
 	s2 := New(Options{Check: okCheck, Registerer: h.reg})
