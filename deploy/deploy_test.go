@@ -108,7 +108,7 @@ func TestAlertRulesAreComplete(t *testing.T) {
 				"%s has no unit test in rules_test.yml that expects it to fire", r.Alert)
 		}
 	}
-	for _, want := range []string{"TargetDown", "TargetFlapping", "CertificateExpiringSoon", "SchedulerLagging", "NotificationsFailing"} {
+	for _, want := range []string{"TargetDown", "TargetFlapping", "CertificateExpiringSoon", "SchedulerLagging", "ChecksMissed", "NotificationsFailing"} {
 		require.Contains(t, alerts, want)
 	}
 }

@@ -37,14 +37,15 @@ type query struct {
 }
 
 type panel struct {
-	ID         int      `json:"id"`
-	Type       string   `json:"type"`
-	Title      string   `json:"title"`
-	GridPos    *gridPos `json:"gridPos"`
-	Datasource *dsRef   `json:"datasource"`
-	Targets    []query  `json:"targets"`
-	Collapsed  bool     `json:"collapsed"`
-	Panels     []panel  `json:"panels"` // a collapsed row's panels
+	ID          int      `json:"id"`
+	Type        string   `json:"type"`
+	Title       string   `json:"title"`
+	Description string   `json:"description"`
+	GridPos     *gridPos `json:"gridPos"`
+	Datasource  *dsRef   `json:"datasource"`
+	Targets     []query  `json:"targets"`
+	Collapsed   bool     `json:"collapsed"`
+	Panels      []panel  `json:"panels"` // a collapsed row's panels
 }
 
 type variable struct {
@@ -105,7 +106,13 @@ type promQuery struct {
 	where   string
 	expr    string
 	instant bool
+	// needsFull: the panel says it needs metrics.per_target: full.
+	needsFull bool
 }
+
+// fullMark is how a panel says it has data only with the full per-target
+// series (config metrics.per_target: full).
+const fullMark = "Needs metrics.per_target: full."
 
 // promQueries lists every PromQL expression: panel targets and annotations.
 func (d *dashboard) promQueries() []promQuery {
@@ -115,7 +122,8 @@ func (d *dashboard) promQueries() []promQuery {
 			if q.Expr == "" || dsType(q.Datasource, p.Datasource) != "prometheus" {
 				continue
 			}
-			out = append(out, promQuery{where: fmt.Sprintf("%s panel %d %q query %s", d.file, p.ID, p.Title, q.RefID), expr: q.Expr, instant: q.Instant && !q.Range})
+			out = append(out, promQuery{where: fmt.Sprintf("%s panel %d %q query %s", d.file, p.ID, p.Title, q.RefID), expr: q.Expr,
+				instant: q.Instant && !q.Range, needsFull: strings.Contains(p.Description, fullMark)})
 		}
 	}
 	for _, a := range d.Annotations.List {
@@ -394,6 +402,39 @@ var perTargetMetrics = []string{"probe_success", "probe_duration_seconds", "prob
 	"upwatch_checks_total", "upwatch_target_up", "upwatch_incidents_total"}
 
 const sentinel = "SENTINEL-TARGET"
+
+// fullOnly are the per-target series exported with metrics.per_target:
+// full only; upwatch_checks_total has its target label only then.
+var fullOnly = []string{"probe_http_duration_seconds", "probe_dns_lookup_time_seconds"}
+
+// A panel that shows a series of the full per-target set says so, since
+// it is empty with the default (core).
+func TestFullOnlyPanelsSaySo(t *testing.T) {
+	marked := 0
+	for _, d := range loadDashboards(t) {
+		for _, q := range d.promQueries() {
+			if q.needsFull {
+				marked++
+			}
+			expr, err := expand(q.expr, map[string]string{"target": sentinel, "location": ".+", "instance": ".+", "slo": "99.9", "bucket": "b"})
+			require.NoError(t, err, q.where)
+			node, err := promParser().ParseExpr(expr)
+			require.NoError(t, err, q.where)
+			parser.Inspect(node, func(n parser.Node, _ []parser.Node) error {
+				vs, ok := n.(*parser.VectorSelector)
+				if !ok {
+					return nil
+				}
+				byTarget := slices.ContainsFunc(vs.LabelMatchers, func(m *labels.Matcher) bool { return m.Name == "target" })
+				if slices.Contains(fullOnly, vs.Name) || (vs.Name == "upwatch_checks_total" && byTarget) {
+					require.True(t, q.needsFull, "%s uses %s: its panel description must say %q", q.where, vs, fullMark)
+				}
+				return nil
+			})
+		}
+	}
+	require.Positive(t, marked)
+}
 
 func TestPromQLParsesAndUsesVariables(t *testing.T) {
 	n := 0

@@ -38,7 +38,10 @@ var mayBeEmpty = map[string]string{}
 // down, which opens an incident and sends a webhook notification), lets a
 // real Prometheus scrape it every second with deploy/prometheus/rules.yml
 // loaded, and then runs every dashboard query, variable and annotation
-// against Prometheus's HTTP API: each must return data.
+// against Prometheus's HTTP API: each must return data. It runs with the
+// default per-target series (core), where the panels marked as needing
+// metrics.per_target: full must be empty, and with full, where every
+// query must return data.
 func TestDashboardQueriesOnLivePrometheus(t *testing.T) {
 	promBin, err := exec.LookPath("prometheus")
 	if err != nil {
@@ -50,6 +53,12 @@ func TestDashboardQueriesOnLivePrometheus(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test skipped in -short mode")
 	}
+	for _, perTarget := range []string{config.PerTargetCore, config.PerTargetFull} {
+		t.Run(perTarget, func(t *testing.T) { liveDashboards(t, promBin, perTarget) })
+	}
+}
+
+func liveDashboards(t *testing.T, promBin, perTarget string) {
 	dir := t.TempDir()
 
 	// Targets.
@@ -77,6 +86,7 @@ func TestDashboardQueriesOnLivePrometheus(t *testing.T) {
 	cfg, err := config.Parse(strings.NewReader(`
 allow_private_targets: true
 location: testloc
+metrics: {per_target: `+perTarget+`}
 alerting:
   webhook: {url: "`+receiver.URL+`/hook", secret: "test-signing-secret"}
 contact_groups:
@@ -206,6 +216,12 @@ targets:
 					found = true
 					break
 				}
+			}
+			if q.needsFull && perTarget == config.PerTargetCore {
+				if found {
+					t.Errorf("%s is marked %q but has data without it:\n  %s", q.where, fullMark, strings.Join(tried, "\n  "))
+				}
+				continue
 			}
 			if !found {
 				if reason, ok := mayBeEmpty[q.expr]; ok {
