@@ -31,7 +31,10 @@ targets:
 			var text string
 			require.Eventually(t, func() bool {
 				text = get(t, r.addr+"/metrics")
-				return metricValue(text, "probe_success", `target="web"`) == 1 && metricValue(text, "upwatch_target_up", `target="web"`) >= -1
+				// (The registry is gathered before the per-target series are
+				// written: a check may land in between, so wait for both.)
+				return metricValue(text, "probe_success", `target="web"`) == 1 && metricValue(text, "upwatch_target_up", `target="web"`) >= -1 &&
+					metricValue(text, "upwatch_checks_total", `result="success"`) >= 1
 			}, 30*time.Second, 50*time.Millisecond)
 			promtoolCheck(t, text)
 			require.Equal(t, 200.0, metricValue(text, "probe_http_status_code", `target="web"`))
