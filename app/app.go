@@ -101,7 +101,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer lock.release()
 
-	samples, err := openStore(ctx, cfg, o.Now, log, reg)
+	samples, err := openSamples(ctx, cfg, o.Now, log, reg)
 	if err != nil {
 		return err
 	}
@@ -293,7 +293,7 @@ func openRegistry(ctx context.Context, cfg *config.Config, mk crypt.MasterKey, n
 	return db, true, err
 }
 
-func openStore(ctx context.Context, cfg *config.Config, now func() time.Time, log *slog.Logger, reg prometheus.Registerer) (tsdb.Store, error) {
+func openSamples(ctx context.Context, cfg *config.Config, now func() time.Time, log *slog.Logger, reg prometheus.Registerer) (tsdb.Store, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("data dir %s: %w", cfg.DataDir, errors.Unwrap(err))
 	}
