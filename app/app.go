@@ -1,6 +1,8 @@
 // Package app wires upwatch's parts together and runs them: the store, the
-// write buffer, the prober, the scheduler and the HTTP server. cmd/upwatch
-// calls Run; so do the end-to-end tests, in-process.
+// write buffer, the prober, the scheduler and the HTTP server. New builds
+// them (releasing what it made if a step fails), Start runs them, Stop ends
+// them in reverse order. cmd/upwatch calls Run, which does all three; so do
+// the end-to-end tests, in-process.
 package app
 
 import (
