@@ -106,7 +106,7 @@ func TestEngineDownAndUpQueueOneMessagePerRecipientAndChannel(t *testing.T) {
 	// alice: email + sms; bob: email only (no phone).
 	require.Equal(t, map[string]int{"down/email": 2, "down/sms": 1}, kinds(ns))
 	for _, n := range ns {
-		require.Equal(t, alerting.StatusPending, n.Status)
+		require.Equal(t, alerting.NotificationPending, n.Status)
 		require.Equal(t, t0.Add(2*time.Minute), n.Message.StartedAt, "the incident starts at the first failed check")
 		require.Equal(t, "status: 503 not in 200-399", n.Message.Cause)
 		require.NotEmpty(t, n.Message.Subject)
@@ -243,11 +243,11 @@ func TestDispatcherSettlesEveryOutcome(t *testing.T) {
 	for _, n := range queued(t, s) {
 		byEmail[n.Channel+":"+n.Message.To.Email] = n
 	}
-	require.Equal(t, alerting.StatusSent, byEmail["email:alice@example.com"].Status)
-	require.Equal(t, alerting.StatusFailed, byEmail["email:bob@example.com"].Status)
+	require.Equal(t, alerting.NotificationSent, byEmail["email:alice@example.com"].Status)
+	require.Equal(t, alerting.NotificationFailed, byEmail["email:bob@example.com"].Status)
 	require.Contains(t, byEmail["email:bob@example.com"].LastError, "invalid recipient")
 	sms := byEmail["sms:alice@example.com"]
-	require.Equal(t, alerting.StatusPending, sms.Status)
+	require.Equal(t, alerting.NotificationPending, sms.Status)
 	require.False(t, sms.NextAttempt.Before(now.Add(time.Minute)), "Retry-After is respected")
 	require.Equal(t, 1.0, testutil.ToFloat64(counter(t, reg, "email", "sent")))
 	require.Equal(t, 1.0, testutil.ToFloat64(counter(t, reg, "email", "failed")))

@@ -120,7 +120,7 @@ func (s *Registry) Settle(ctx context.Context, key string, status alerting.Notif
 		case err != nil:
 			return err
 		}
-		if cur := alerting.NotificationStatus(cur); cur != alerting.StatusPending {
+		if cur := alerting.NotificationStatus(cur); cur != alerting.NotificationPending {
 			if cur == status {
 				return nil
 			}
@@ -128,10 +128,10 @@ func (s *Registry) Settle(ctx context.Context, key string, status alerting.Notif
 		}
 		var err error
 		switch status {
-		case alerting.StatusSent:
+		case alerting.NotificationSent:
 			_, err = tx.exec(ctx, `UPDATE outbox SET status = ?, sent_at = ?, last_error = ?, lease_until = NULL
 				WHERE key = ?`, string(status), nanos(at), lastError, key)
-		case alerting.StatusFailed:
+		case alerting.NotificationFailed:
 			_, err = tx.exec(ctx, `UPDATE outbox SET status = ?, last_error = ?, lease_until = NULL
 				WHERE key = ?`, string(status), lastError, key)
 		default:
@@ -235,7 +235,7 @@ func queueNotifications(ctx context.Context, tx txn, queue []alerting.Notificati
 			n := queue[i]
 			status := n.Status
 			if status == "" {
-				status = alerting.StatusPending
+				status = alerting.NotificationPending
 			}
 			created := n.CreatedAt
 			if created.IsZero() {

@@ -162,7 +162,7 @@ func testReleaseLeases(t *testing.T, open func() *store.Registry) {
 	claimed, err := s.Claim(ctx, now, time.Hour, 10)
 	require.NoError(t, err)
 	require.Len(t, claimed, 2)
-	require.NoError(t, s.Settle(ctx, "a", alerting.StatusSent, time.Time{}, "", now))
+	require.NoError(t, s.Settle(ctx, "a", alerting.NotificationSent, time.Time{}, "", now))
 	require.NoError(t, s.Close()) // the process dies holding b's lease
 
 	s = open()

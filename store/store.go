@@ -85,7 +85,7 @@ func clampLimit(n int) int {
 // validStatus reports whether st is one of the outbox statuses.
 func validStatus(st alerting.NotificationStatus) bool {
 	switch st {
-	case alerting.StatusPending, alerting.StatusSent, alerting.StatusFailed:
+	case alerting.NotificationPending, alerting.NotificationSent, alerting.NotificationFailed:
 		return true
 	}
 	return false

@@ -301,7 +301,7 @@ func testCommitIdempotent(t *testing.T, _ *suite, s store.Store) {
 		if n.Key == queue[1].Key {
 			want = queue[1]
 		}
-		want.Status = alerting.StatusPending
+		want.Status = alerting.NotificationPending
 		require.Equal(t, want, n)
 	}
 
@@ -309,10 +309,10 @@ func testCommitIdempotent(t *testing.T, _ *suite, s store.Store) {
 	claimed, err := s.Claim(c, T0.Add(time.Minute), time.Minute, 10)
 	require.NoError(t, err)
 	require.Len(t, claimed, 2)
-	require.NoError(t, s.Settle(c, queue[0].Key, alerting.StatusSent, time.Time{}, "", T0.Add(time.Minute)))
+	require.NoError(t, s.Settle(c, queue[0].Key, alerting.NotificationSent, time.Time{}, "", T0.Add(time.Minute)))
 	require.NoError(t, s.Commit(c, st, nil, queue))
 	got := get(t, s, queue[0].Key)
-	require.Equal(t, alerting.StatusSent, got.Status)
+	require.Equal(t, alerting.NotificationSent, got.Status)
 	require.Equal(t, 1, got.Attempts)
 	n, _, err := s.Pending(c)
 	require.NoError(t, err)
@@ -409,7 +409,7 @@ func testClaimOrder(t *testing.T, _ *suite, s store.Store) {
 	require.Equal(t, []string{"k0", "k1"}, keys(got), "oldest first, up to limit")
 	for _, n := range got {
 		require.Equal(t, 1, n.Attempts)
-		require.Equal(t, alerting.StatusPending, n.Status)
+		require.Equal(t, alerting.NotificationPending, n.Status)
 		require.Equal(t, ns[0].Message.Subject, n.Message.Subject)
 	}
 	got, err = s.Claim(c, now, 10*time.Minute, 10)
@@ -477,24 +477,24 @@ func testSettle(t *testing.T, _ *suite, s store.Store) {
 	require.Len(t, got, 3)
 
 	sentAt := now.Add(time.Second)
-	require.NoError(t, s.Settle(c, "sent", alerting.StatusSent, time.Time{}, "", sentAt))
-	require.NoError(t, s.Settle(c, "failed", alerting.StatusFailed, time.Time{}, "400 Bad Request: invalid email", now.Add(time.Second)))
+	require.NoError(t, s.Settle(c, "sent", alerting.NotificationSent, time.Time{}, "", sentAt))
+	require.NoError(t, s.Settle(c, "failed", alerting.NotificationFailed, time.Time{}, "400 Bad Request: invalid email", now.Add(time.Second)))
 	long := strings.Repeat("é", store.MaxLastError) // 2 bytes each
 	next := now.Add(30 * time.Second)
-	require.NoError(t, s.Settle(c, "retry", alerting.StatusPending, next, long, now.Add(time.Second)))
+	require.NoError(t, s.Settle(c, "retry", alerting.NotificationPending, next, long, now.Add(time.Second)))
 
 	n := get(t, s, "sent")
-	require.Equal(t, alerting.StatusSent, n.Status)
+	require.Equal(t, alerting.NotificationSent, n.Status)
 	require.Equal(t, sentAt, n.SentAt)
 	require.Equal(t, 1, n.Attempts)
 
 	n = get(t, s, "failed")
-	require.Equal(t, alerting.StatusFailed, n.Status)
+	require.Equal(t, alerting.NotificationFailed, n.Status)
 	require.Equal(t, "400 Bad Request: invalid email", n.LastError)
 	require.True(t, n.SentAt.IsZero())
 
 	n = get(t, s, "retry")
-	require.Equal(t, alerting.StatusPending, n.Status)
+	require.Equal(t, alerting.NotificationPending, n.Status)
 	require.Equal(t, next, n.NextAttempt)
 	require.LessOrEqual(t, len(n.LastError), store.MaxLastError)
 	require.Greater(t, len(n.LastError), store.MaxLastError-4)
@@ -511,7 +511,7 @@ func testSettle(t *testing.T, _ *suite, s store.Store) {
 	require.Equal(t, 2, got[0].Attempts)
 	require.Equal(t, n.LastError, got[0].LastError)
 
-	require.NoError(t, s.Settle(c, "retry", alerting.StatusSent, time.Time{}, "", next.Add(time.Second)))
+	require.NoError(t, s.Settle(c, "retry", alerting.NotificationSent, time.Time{}, "", next.Add(time.Second)))
 	require.Equal(t, "", get(t, s, "retry").LastError, "a success clears the last error")
 	got, err = s.Claim(c, next.Add(24*time.Hour), lease, 10)
 	require.NoError(t, err)
@@ -527,12 +527,12 @@ func testDefer(t *testing.T, _ *suite, s store.Store) {
 	got, err := s.Claim(c, now, time.Hour, 10)
 	require.NoError(t, err)
 	require.Len(t, got, 2)
-	require.NoError(t, s.Settle(c, "done", alerting.StatusSent, time.Time{}, "", now))
+	require.NoError(t, s.Settle(c, "done", alerting.NotificationSent, time.Time{}, "", now))
 
 	next := now.Add(30 * time.Second)
 	require.NoError(t, s.Defer(c, "paused", next))
 	require.NoError(t, s.Defer(c, "done", next), "deferring a settled notification changes nothing")
-	require.Equal(t, alerting.StatusSent, get(t, s, "done").Status)
+	require.Equal(t, alerting.NotificationSent, get(t, s, "done").Status)
 	n := get(t, s, "paused")
 	require.Equal(t, 0, n.Attempts, "nothing was tried")
 	require.Equal(t, next, n.NextAttempt)
@@ -548,19 +548,19 @@ func testDefer(t *testing.T, _ *suite, s store.Store) {
 
 func testSettleErrors(t *testing.T, _ *suite, s store.Store) {
 	c := ctx(t)
-	err := s.Settle(c, "nope", alerting.StatusSent, time.Time{}, "", T0)
+	err := s.Settle(c, "nope", alerting.NotificationSent, time.Time{}, "", T0)
 	require.ErrorIs(t, err, store.ErrUnknownKey)
 	require.Contains(t, err.Error(), "nope")
 
 	commitNotes(t, s, note("k", "inc", T0))
 	require.Error(t, s.Settle(c, "k", "bogus", time.Time{}, "", T0))
-	require.NoError(t, s.Settle(c, "k", alerting.StatusSent, time.Time{}, "", T0.Add(time.Second)))
+	require.NoError(t, s.Settle(c, "k", alerting.NotificationSent, time.Time{}, "", T0.Add(time.Second)))
 	// Once final, a repeat is harmless and a change is refused.
-	require.NoError(t, s.Settle(c, "k", alerting.StatusSent, time.Time{}, "", T0.Add(time.Minute)))
-	require.ErrorIs(t, s.Settle(c, "k", alerting.StatusPending, T0, "", T0.Add(time.Minute)), store.ErrSettled)
-	require.ErrorIs(t, s.Settle(c, "k", alerting.StatusFailed, time.Time{}, "x", T0.Add(time.Minute)), store.ErrSettled)
+	require.NoError(t, s.Settle(c, "k", alerting.NotificationSent, time.Time{}, "", T0.Add(time.Minute)))
+	require.ErrorIs(t, s.Settle(c, "k", alerting.NotificationPending, T0, "", T0.Add(time.Minute)), store.ErrSettled)
+	require.ErrorIs(t, s.Settle(c, "k", alerting.NotificationFailed, time.Time{}, "x", T0.Add(time.Minute)), store.ErrSettled)
 	n := get(t, s, "k")
-	require.Equal(t, alerting.StatusSent, n.Status)
+	require.Equal(t, alerting.NotificationSent, n.Status)
 	require.Equal(t, T0.Add(time.Second), n.SentAt)
 }
 
@@ -577,8 +577,8 @@ func testPending(t *testing.T, _ *suite, s store.Store) {
 	require.Equal(t, 3, n)
 	require.True(t, oldest.Equal(T0.Add(time.Second)), "oldest %s", oldest)
 
-	require.NoError(t, s.Settle(c, "a", alerting.StatusSent, time.Time{}, "", T0.Add(time.Minute)))
-	require.NoError(t, s.Settle(c, "c", alerting.StatusFailed, time.Time{}, "gone", T0.Add(time.Minute)))
+	require.NoError(t, s.Settle(c, "a", alerting.NotificationSent, time.Time{}, "", T0.Add(time.Minute)))
+	require.NoError(t, s.Settle(c, "c", alerting.NotificationFailed, time.Time{}, "gone", T0.Add(time.Minute)))
 	n, oldest, err = s.Pending(c)
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
@@ -592,7 +592,7 @@ func testNotificationQuery(t *testing.T, _ *suite, s store.Store) {
 		note("i1/up/ann/email", "i1", T0.Add(time.Hour)),
 		note("i2/down/ann/email", "i2", T0.Add(2*time.Hour)),
 	)
-	require.NoError(t, s.Settle(c, "i1/down/ann/email", alerting.StatusSent, time.Time{}, "", T0.Add(time.Second)))
+	require.NoError(t, s.Settle(c, "i1/down/ann/email", alerting.NotificationSent, time.Time{}, "", T0.Add(time.Second)))
 
 	query := func(q store.NotificationQuery) []string {
 		t.Helper()
@@ -602,9 +602,9 @@ func testNotificationQuery(t *testing.T, _ *suite, s store.Store) {
 	}
 	require.Equal(t, []string{"i2/down/ann/email", "i1/up/ann/email", "i1/down/ann/email"}, query(store.NotificationQuery{}), "newest first")
 	require.Equal(t, []string{"i1/up/ann/email", "i1/down/ann/email"}, query(store.NotificationQuery{IncidentID: "i1"}))
-	require.Equal(t, []string{"i1/up/ann/email"}, query(store.NotificationQuery{IncidentID: "i1", Status: alerting.StatusPending}))
-	require.Equal(t, []string{"i1/down/ann/email"}, query(store.NotificationQuery{Status: alerting.StatusSent}))
-	require.Empty(t, query(store.NotificationQuery{Status: alerting.StatusFailed}))
+	require.Equal(t, []string{"i1/up/ann/email"}, query(store.NotificationQuery{IncidentID: "i1", Status: alerting.NotificationPending}))
+	require.Equal(t, []string{"i1/down/ann/email"}, query(store.NotificationQuery{Status: alerting.NotificationSent}))
+	require.Empty(t, query(store.NotificationQuery{Status: alerting.NotificationFailed}))
 	require.Equal(t, []string{"i2/down/ann/email"}, query(store.NotificationQuery{Limit: 1}))
 	_, err := s.Notifications(c, store.NotificationQuery{Status: "bogus"})
 	require.Error(t, err)
@@ -627,7 +627,7 @@ func testRestart(t *testing.T, su *suite, s store.Store) {
 	got, err := s.Claim(c, now, 5*time.Minute, 2)
 	require.NoError(t, err)
 	require.Equal(t, []string{"leased", "sent"}, keys(got))
-	require.NoError(t, s.Settle(c, "sent", alerting.StatusSent, time.Time{}, "", now))
+	require.NoError(t, s.Settle(c, "sent", alerting.NotificationSent, time.Time{}, "", now))
 	before, err := s.Notifications(c, store.NotificationQuery{})
 	require.NoError(t, err)
 	require.NoError(t, s.Close())
