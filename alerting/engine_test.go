@@ -20,19 +20,19 @@ import (
 	"github.com/upwatch/upwatch/alerting/notify"
 	"github.com/upwatch/upwatch/internal/clock/clocktest"
 	"github.com/upwatch/upwatch/prober"
-	"github.com/upwatch/upwatch/store"
+	"github.com/upwatch/upwatch/registry"
 )
 
 // t0 is noon of the test run's day (clocktest): every date here derives
 // from it, and every component gets a clock built on it.
 var t0 = clocktest.Noon()
 
-func openStore(t *testing.T, path string) *store.SQLite {
+func openStore(t *testing.T, path string) *registry.SQLite {
 	t.Helper()
 	if path == "" {
 		path = filepath.Join(t.TempDir(), "registry.db")
 	}
-	s, err := store.OpenSQLite(context.Background(), store.SQLiteOptions{Path: path})
+	s, err := registry.OpenSQLite(context.Background(), registry.SQLiteOptions{Path: path})
 	require.NoError(t, err)
 	t.Cleanup(func() { s.Close() })
 	return s
@@ -79,9 +79,9 @@ func feed(t *testing.T, e *alerting.Engine, id string, start time.Time, pattern 
 	return at
 }
 
-func queued(t *testing.T, s *store.SQLite) []alerting.Notification {
+func queued(t *testing.T, s *registry.SQLite) []alerting.Notification {
 	t.Helper()
-	ns, err := s.Notifications(context.Background(), store.NotificationQuery{Limit: 1000})
+	ns, err := s.Notifications(context.Background(), registry.NotificationQuery{Limit: 1000})
 	require.NoError(t, err)
 	sort.Slice(ns, func(i, j int) bool { return ns[i].Key < ns[j].Key })
 	return ns
@@ -129,7 +129,7 @@ func TestEngineDownAndUpQueueOneMessagePerRecipientAndChannel(t *testing.T) {
 			require.Contains(t, n.Message.Text, "7m")
 		}
 	}
-	incs, err := s.Incidents(context.Background(), store.IncidentQuery{TargetID: "web"})
+	incs, err := s.Incidents(context.Background(), registry.IncidentQuery{TargetID: "web"})
 	require.NoError(t, err)
 	require.Len(t, incs, 1)
 	require.Equal(t, t0.Add(2*time.Minute), incs[0].Start)
@@ -166,7 +166,7 @@ func TestEngineSuppressesChildrenOfADownParent(t *testing.T) {
 	for _, n := range queued(t, s) {
 		require.Equal(t, "gw", n.Message.TargetID, "app's notifications are suppressed")
 	}
-	incs, err := s.Incidents(context.Background(), store.IncidentQuery{TargetID: "app"})
+	incs, err := s.Incidents(context.Background(), registry.IncidentQuery{TargetID: "app"})
 	require.NoError(t, err)
 	require.Len(t, incs, 1, "the child's incident is still recorded")
 	require.True(t, incs[0].Suppressed)
@@ -180,7 +180,7 @@ func TestEngineRecordsButDoesNotNotifyInMaintenance(t *testing.T) {
 	e := newEngine(t, s, map[string]alerting.Route{"web": route("web")}, w)
 	feed(t, e, "web", t0, "xxxx..")
 	require.Empty(t, queued(t, s))
-	incs, err := s.Incidents(context.Background(), store.IncidentQuery{TargetID: "web"})
+	incs, err := s.Incidents(context.Background(), registry.IncidentQuery{TargetID: "web"})
 	require.NoError(t, err)
 	require.Len(t, incs, 1)
 	require.True(t, incs[0].InMaintenance)

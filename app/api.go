@@ -18,7 +18,7 @@ import (
 	"github.com/upwatch/upwatch/config"
 	"github.com/upwatch/upwatch/crypt"
 	"github.com/upwatch/upwatch/prober/schedule"
-	"github.com/upwatch/upwatch/store"
+	"github.com/upwatch/upwatch/registry"
 	"github.com/upwatch/upwatch/tenancy"
 	"github.com/upwatch/upwatch/tsdb"
 )
@@ -224,7 +224,7 @@ func (l *liveTargets) run(cfg *config.Config, ten tenancy.Set) {
 func clashes(cfg *config.Config, ten tenancy.Set) error {
 	var errs []error
 	for _, ti := range ten.Targets {
-		if ti.TenantID != store.DefaultTenant {
+		if ti.TenantID != registry.DefaultTenant {
 			continue
 		}
 		for i, t := range cfg.Targets {

@@ -27,7 +27,7 @@ import (
 	"github.com/upwatch/upwatch/metrics"
 	"github.com/upwatch/upwatch/prober"
 	"github.com/upwatch/upwatch/prober/schedule"
-	"github.com/upwatch/upwatch/store"
+	"github.com/upwatch/upwatch/registry"
 	"github.com/upwatch/upwatch/tsdb"
 	"github.com/upwatch/upwatch/tsdb/influx"
 	"github.com/upwatch/upwatch/tsdb/spool"
@@ -113,10 +113,10 @@ type registryStore interface {
 // owns it alone (the embedded file) or shares it (PostgreSQL).
 func openRegistry(ctx context.Context, cfg *config.Config, mk crypt.MasterKey, now func() time.Time, log *slog.Logger) (registryStore, bool, error) {
 	if cfg.Registry.Type == "postgres" {
-		pg, err := store.OpenPostgres(ctx, store.PostgresOptions{URL: cfg.Registry.Postgres.URL.Reveal(), MasterKey: mk, Now: now, Logger: log})
+		pg, err := registry.OpenPostgres(ctx, registry.PostgresOptions{URL: cfg.Registry.Postgres.URL.Reveal(), MasterKey: mk, Now: now, Logger: log})
 		return pg, false, err
 	}
-	db, err := store.OpenSQLite(ctx, store.SQLiteOptions{
+	db, err := registry.OpenSQLite(ctx, registry.SQLiteOptions{
 		Path: filepath.Join(cfg.DataDir, RegistryFile), Logger: log, MasterKey: mk, Now: now,
 	})
 	return db, true, err

@@ -1,4 +1,4 @@
-package store_test
+package registry_test
 
 import (
 	"path/filepath"
@@ -7,8 +7,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/upwatch/upwatch/registry"
 	"github.com/upwatch/upwatch/report"
-	"github.com/upwatch/upwatch/store"
 )
 
 // TestReportKeyInfos: the metadata of a tenant's report keys, newest first,
@@ -18,11 +18,11 @@ func TestReportKeyInfos(t *testing.T) {
 	testReportKeyInfos(t, openSQLite(t, filepath.Join(t.TempDir(), "r.db")))
 }
 
-func testReportKeyInfos(t *testing.T, s *store.Registry) {
+func testReportKeyInfos(t *testing.T, s *registry.Registry) {
 	ctx := t.Context()
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	for _, id := range []string{"a", "b"} {
-		require.NoError(t, s.CreateTenant(ctx, store.Tenant{ID: id, Name: id, CreatedAt: t0}))
+		require.NoError(t, s.CreateTenant(ctx, registry.Tenant{ID: id, Name: id, CreatedAt: t0}))
 	}
 	none, err := s.ReportKeyInfos(ctx, "a")
 	require.NoError(t, err)
@@ -43,7 +43,7 @@ func testReportKeyInfos(t *testing.T, s *store.Registry) {
 
 	got, err := s.ReportKeyInfos(ctx, "a")
 	require.NoError(t, err)
-	require.Equal(t, []store.ReportKeyInfo{
+	require.Equal(t, []registry.ReportKeyInfo{
 		{KID: k2.ID, CreatedAt: t0.Add(time.Hour)},
 		{KID: k1.ID, CreatedAt: t0, RetiredAt: t0.Add(time.Hour)},
 	}, got)
@@ -53,5 +53,5 @@ func testReportKeyInfos(t *testing.T, s *store.Registry) {
 
 	got, err = s.ReportKeyInfos(ctx, "b")
 	require.NoError(t, err)
-	require.Equal(t, []store.ReportKeyInfo{{KID: kb.ID, CreatedAt: t0}}, got)
+	require.Equal(t, []registry.ReportKeyInfo{{KID: kb.ID, CreatedAt: t0}}, got)
 }

@@ -1,4 +1,4 @@
-package store_test
+package registry_test
 
 import (
 	"bytes"
@@ -11,40 +11,40 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/upwatch/upwatch/crypt"
-	"github.com/upwatch/upwatch/store"
-	"github.com/upwatch/upwatch/store/storetest"
+	"github.com/upwatch/upwatch/registry"
+	"github.com/upwatch/upwatch/registry/registrytest"
 )
 
-func openSQLite(t *testing.T, path string) *store.SQLite {
+func openSQLite(t *testing.T, path string) *registry.SQLite {
 	t.Helper()
 	mk, err := crypt.NewMasterKey(bytes.Repeat([]byte{9}, crypt.KeySize))
 	require.NoError(t, err)
-	s, err := store.OpenSQLite(t.Context(), store.SQLiteOptions{Path: path, MasterKey: mk})
+	s, err := registry.OpenSQLite(t.Context(), registry.SQLiteOptions{Path: path, MasterKey: mk})
 	require.NoError(t, err)
 	return s
 }
 
 func TestSQLiteContract(t *testing.T) {
-	storetest.Run(t,
-		func(t *testing.T) store.Store {
+	registrytest.Run(t,
+		func(t *testing.T) registry.Store {
 			return openSQLite(t, filepath.Join(t.TempDir(), "registry.db"))
 		},
-		storetest.WithReopen(func(t *testing.T, s store.Store) store.Store {
-			return openSQLite(t, s.(*store.SQLite).Path())
+		registrytest.WithReopen(func(t *testing.T, s registry.Store) registry.Store {
+			return openSQLite(t, s.(*registry.SQLite).Path())
 		}),
 	)
 }
 
 func TestOpenSQLiteErrorsNamePath(t *testing.T) {
 	ctx := context.Background()
-	_, err := store.OpenSQLite(ctx, store.SQLiteOptions{})
+	_, err := registry.OpenSQLite(ctx, registry.SQLiteOptions{})
 	require.Error(t, err)
 
 	dir := t.TempDir()
 	file := filepath.Join(dir, "file")
 	require.NoError(t, os.WriteFile(file, []byte("x"), 0o600))
 	bad := filepath.Join(file, "registry.db") // parent is a file
-	_, err = store.OpenSQLite(ctx, store.SQLiteOptions{Path: bad})
+	_, err = registry.OpenSQLite(ctx, registry.SQLiteOptions{Path: bad})
 	require.Error(t, err)
 	require.Contains(t, err.Error(), bad)
 	require.NotContains(t, err.Error(), "\n")
@@ -52,7 +52,7 @@ func TestOpenSQLiteErrorsNamePath(t *testing.T) {
 
 	garbage := filepath.Join(dir, "garbage.db")
 	require.NoError(t, os.WriteFile(garbage, []byte(strings.Repeat("not a database ", 512)), 0o600))
-	_, err = store.OpenSQLite(ctx, store.SQLiteOptions{Path: garbage})
+	_, err = registry.OpenSQLite(ctx, registry.SQLiteOptions{Path: garbage})
 	require.Error(t, err)
 	require.Contains(t, err.Error(), garbage)
 }
@@ -76,7 +76,7 @@ func TestOpenSQLiteConcurrentFirstOpen(t *testing.T) {
 		go func() {
 			mk, err := crypt.NewMasterKey(bytes.Repeat([]byte{9}, crypt.KeySize))
 			require.NoError(t, err)
-			s, err := store.OpenSQLite(t.Context(), store.SQLiteOptions{Path: path, MasterKey: mk})
+			s, err := registry.OpenSQLite(t.Context(), registry.SQLiteOptions{Path: path, MasterKey: mk})
 			if err == nil {
 				err = s.Close()
 			}
@@ -90,7 +90,7 @@ func TestOpenSQLiteConcurrentFirstOpen(t *testing.T) {
 
 func TestReleaseLeases(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "registry.db")
-	testReleaseLeases(t, func() *store.Registry {
+	testReleaseLeases(t, func() *registry.Registry {
 		s := openSQLite(t, path)
 		t.Cleanup(func() { _ = s.Close() })
 		return s

@@ -1,10 +1,11 @@
-// Package store is the registry store. For now it holds what the alert engine
-// persists: each target's alert state, the incidents and the durable
-// notification outbox (alerting.StateStore and alerting.Outbox), plus the
-// reads the API needs, and the tenancy objects. One implementation, Registry,
-// runs on SQLite (the embedded default, OpenSQLite) and on PostgreSQL
-// (OpenPostgres); both pass the contract suite store/storetest.
-package store
+// Package registry is where upwatch keeps what is not a sample: tenants,
+// API keys, targets and the other tenancy objects, and what the alert
+// engine persists (each target's alert state, the incidents and the
+// durable notification outbox: alerting.StateStore and alerting.Outbox).
+// One implementation, Registry, runs on SQLite (the embedded default,
+// OpenSQLite) and on PostgreSQL (OpenPostgres) through a small dialect;
+// both pass the contract suite registry/registrytest.
+package registry
 
 import (
 	"context"
@@ -15,7 +16,7 @@ import (
 )
 
 // Store is everything a registry backend provides. Both backends pass the
-// storetest contract suite.
+// registrytest contract suite.
 type Store interface {
 	alerting.StateStore
 	alerting.Outbox

@@ -1,14 +1,14 @@
-// Package storetest is the contract suite every registry store passes. A
+// Package registrytest is the contract suite every registry store passes. A
 // backend's test calls Run with a function that opens a fresh, empty store
 // and, so that the restart and concurrent-dispatcher tests run, WithReopen:
 //
 //	func TestContract(t *testing.T) {
-//		storetest.Run(t, openEmpty, storetest.WithReopen(openAgain))
+//		registrytest.Run(t, openEmpty, registrytest.WithReopen(openAgain))
 //	}
 //
 // The suite passes every time explicitly and never sleeps. Stores may return
 // times in any location: the suite compares instants.
-package storetest
+package registrytest
 
 import (
 	"context"
@@ -24,7 +24,7 @@ import (
 
 	"github.com/upwatch/upwatch/alerting"
 	"github.com/upwatch/upwatch/alerting/notify"
-	"github.com/upwatch/upwatch/store"
+	"github.com/upwatch/upwatch/registry"
 )
 
 // T0 is the base time of the suite's data, in UTC.
@@ -37,25 +37,25 @@ type Option func(*suite)
 // the database behind s, as another process (or a restarted one) would. The
 // suite closes what reopen returns. Without it the restart and
 // concurrent-claimer tests are skipped.
-func WithReopen(reopen func(t *testing.T, s store.Store) store.Store) Option {
+func WithReopen(reopen func(t *testing.T, s registry.Store) registry.Store) Option {
 	return func(su *suite) { su.reopen = reopen }
 }
 
 type suite struct {
-	open   func(t *testing.T) store.Store
-	reopen func(t *testing.T, s store.Store) store.Store
+	open   func(t *testing.T) registry.Store
+	reopen func(t *testing.T, s registry.Store) registry.Store
 }
 
 // Run runs the contract suite. open must return a new, empty store; Run
 // closes it when the subtest ends.
-func Run(t *testing.T, open func(t *testing.T) store.Store, opts ...Option) {
+func Run(t *testing.T, open func(t *testing.T) registry.Store, opts ...Option) {
 	su := &suite{open: open}
 	for _, o := range opts {
 		o(su)
 	}
 	tests := []struct {
 		name   string
-		fn     func(t *testing.T, su *suite, s store.Store)
+		fn     func(t *testing.T, su *suite, s registry.Store)
 		reopen bool
 	}{
 		{"StateRoundTrip", testStateRoundTrip, false},
@@ -131,7 +131,7 @@ func note(key, incidentID string, created time.Time) alerting.Notification {
 }
 
 // commitNotes queues ns under a throwaway state.
-func commitNotes(t *testing.T, s store.Store, ns ...alerting.Notification) {
+func commitNotes(t *testing.T, s registry.Store, ns ...alerting.Notification) {
 	t.Helper()
 	require.NoError(t, s.Commit(ctx(t), alerting.NewState("web"), nil, ns))
 }
@@ -179,9 +179,9 @@ func ids(is []alerting.Incident) []string {
 }
 
 // get returns the one stored notification with key.
-func get(t *testing.T, s store.Store, key string) alerting.Notification {
+func get(t *testing.T, s registry.Store, key string) alerting.Notification {
 	t.Helper()
-	all, err := s.Notifications(ctx(t), store.NotificationQuery{Limit: store.MaxLimit})
+	all, err := s.Notifications(ctx(t), registry.NotificationQuery{Limit: registry.MaxLimit})
 	require.NoError(t, err)
 	for _, n := range all {
 		if n.Key == key {
@@ -192,7 +192,7 @@ func get(t *testing.T, s store.Store, key string) alerting.Notification {
 	return alerting.Notification{}
 }
 
-func testStateRoundTrip(t *testing.T, _ *suite, s store.Store) {
+func testStateRoundTrip(t *testing.T, _ *suite, s registry.Store) {
 	got, err := s.LoadStates(ctx(t))
 	require.NoError(t, err)
 	require.Empty(t, got)
@@ -254,7 +254,7 @@ func requireState(t *testing.T, want, got alerting.State) {
 	require.Equal(t, norm(want), norm(got))
 }
 
-func testCommitValidation(t *testing.T, _ *suite, s store.Store) {
+func testCommitValidation(t *testing.T, _ *suite, s registry.Store) {
 	c := ctx(t)
 	require.Error(t, s.Commit(c, alerting.State{}, nil, nil), "no target ID")
 	require.Error(t, s.Commit(c, alerting.NewState("web"), []alerting.Incident{{TargetID: "web"}}, nil), "incident without ID")
@@ -274,7 +274,7 @@ func testCommitValidation(t *testing.T, _ *suite, s store.Store) {
 	require.Zero(t, n)
 }
 
-func testCommitIdempotent(t *testing.T, _ *suite, s store.Store) {
+func testCommitIdempotent(t *testing.T, _ *suite, s registry.Store) {
 	c := ctx(t)
 	inc := incident("web", T0, time.Time{})
 	st := alerting.State{TargetID: "web", Status: alerting.StatusDown, Since: T0, Incident: &inc}
@@ -292,7 +292,7 @@ func testCommitIdempotent(t *testing.T, _ *suite, s store.Store) {
 	again[0].Message.Subject = "changed"
 	require.NoError(t, s.Commit(c, st, []alerting.Incident{inc}, again))
 
-	all, err := s.Notifications(c, store.NotificationQuery{})
+	all, err := s.Notifications(c, registry.NotificationQuery{})
 	require.NoError(t, err)
 	require.Len(t, all, 2)
 	for _, n := range all {
@@ -318,7 +318,7 @@ func testCommitIdempotent(t *testing.T, _ *suite, s store.Store) {
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
 
-	incs, err := s.Incidents(c, store.IncidentQuery{})
+	incs, err := s.Incidents(c, registry.IncidentQuery{})
 	require.NoError(t, err)
 	require.Len(t, incs, 1)
 
@@ -327,13 +327,13 @@ func testCommitIdempotent(t *testing.T, _ *suite, s store.Store) {
 	require.False(t, get(t, s, "undated").CreatedAt.IsZero())
 }
 
-func testIncidentUpsert(t *testing.T, _ *suite, s store.Store) {
+func testIncidentUpsert(t *testing.T, _ *suite, s registry.Store) {
 	c := ctx(t)
 	open := incident("web", T0, time.Time{})
 	open.Suppressed, open.SuppressedReason = true, "parent gateway down"
 	require.NoError(t, s.Commit(c, alerting.NewState("web"), []alerting.Incident{open}, nil))
 
-	got, err := s.Incidents(c, store.IncidentQuery{OpenOnly: true})
+	got, err := s.Incidents(c, registry.IncidentQuery{OpenOnly: true})
 	require.NoError(t, err)
 	require.Equal(t, []alerting.Incident{open}, utcIncidents(got))
 	require.True(t, got[0].Open())
@@ -343,16 +343,16 @@ func testIncidentUpsert(t *testing.T, _ *suite, s store.Store) {
 	closed.InMaintenance = true
 	require.NoError(t, s.Commit(c, alerting.NewState("web"), []alerting.Incident{closed}, nil))
 
-	got, err = s.Incidents(c, store.IncidentQuery{OpenOnly: true})
+	got, err = s.Incidents(c, registry.IncidentQuery{OpenOnly: true})
 	require.NoError(t, err)
 	require.Empty(t, got)
-	got, err = s.Incidents(c, store.IncidentQuery{TargetID: "web"})
+	got, err = s.Incidents(c, registry.IncidentQuery{TargetID: "web"})
 	require.NoError(t, err)
 	require.Equal(t, []alerting.Incident{closed}, utcIncidents(got))
 	require.False(t, got[0].Open())
 }
 
-func testIncidentQuery(t *testing.T, _ *suite, s store.Store) {
+func testIncidentQuery(t *testing.T, _ *suite, s registry.Store) {
 	c := ctx(t)
 	h := time.Hour
 	a1 := incident("a", T0, T0.Add(h))            // [0h, 1h)
@@ -362,37 +362,37 @@ func testIncidentQuery(t *testing.T, _ *suite, s store.Store) {
 	require.NoError(t, s.Commit(c, alerting.NewState("a"), []alerting.Incident{a1, a2, a3}, nil))
 	require.NoError(t, s.Commit(c, alerting.NewState("b"), []alerting.Incident{b1}, nil))
 
-	query := func(q store.IncidentQuery) []string {
+	query := func(q registry.IncidentQuery) []string {
 		t.Helper()
 		got, err := s.Incidents(c, q)
 		require.NoError(t, err)
 		return ids(got)
 	}
 	// Newest start first.
-	require.Equal(t, ids([]alerting.Incident{a3, a2, b1, a1}), query(store.IncidentQuery{}))
-	require.Equal(t, ids([]alerting.Incident{a3, a2, a1}), query(store.IncidentQuery{TargetID: "a"}))
-	require.Empty(t, query(store.IncidentQuery{TargetID: "nobody"}))
-	require.Equal(t, ids([]alerting.Incident{a3}), query(store.IncidentQuery{OpenOnly: true}))
-	require.Equal(t, ids([]alerting.Incident{a3, a2}), query(store.IncidentQuery{Limit: 2}))
+	require.Equal(t, ids([]alerting.Incident{a3, a2, b1, a1}), query(registry.IncidentQuery{}))
+	require.Equal(t, ids([]alerting.Incident{a3, a2, a1}), query(registry.IncidentQuery{TargetID: "a"}))
+	require.Empty(t, query(registry.IncidentQuery{TargetID: "nobody"}))
+	require.Equal(t, ids([]alerting.Incident{a3}), query(registry.IncidentQuery{OpenOnly: true}))
+	require.Equal(t, ids([]alerting.Incident{a3, a2}), query(registry.IncidentQuery{Limit: 2}))
 
 	// Overlap with [From, To), half-open on both incidents and window.
-	require.Equal(t, ids([]alerting.Incident{a2, b1}), query(store.IncidentQuery{From: T0.Add(h), To: T0.Add(2*h + 1)}),
+	require.Equal(t, ids([]alerting.Incident{a2, b1}), query(registry.IncidentQuery{From: T0.Add(h), To: T0.Add(2*h + 1)}),
 		"a1 ends at From; a2 starts inside")
-	require.Equal(t, ids([]alerting.Incident{b1, a1}), query(store.IncidentQuery{From: T0, To: T0.Add(2 * h)}),
+	require.Equal(t, ids([]alerting.Incident{b1, a1}), query(registry.IncidentQuery{From: T0, To: T0.Add(2 * h)}),
 		"a2 starts at To")
-	require.Equal(t, ids([]alerting.Incident{a3}), query(store.IncidentQuery{From: T0.Add(100 * h), To: T0.Add(101 * h)}),
+	require.Equal(t, ids([]alerting.Incident{a3}), query(registry.IncidentQuery{From: T0.Add(100 * h), To: T0.Add(101 * h)}),
 		"an open incident overlaps everything after its start")
-	require.Empty(t, query(store.IncidentQuery{From: T0.Add(-2 * h), To: T0}))
-	require.Equal(t, ids([]alerting.Incident{a3, a2, b1}), query(store.IncidentQuery{From: T0.Add(h)}), "To unbounded")
-	require.Equal(t, ids([]alerting.Incident{b1, a1}), query(store.IncidentQuery{To: T0.Add(2 * h)}), "From unbounded")
-	require.Equal(t, ids([]alerting.Incident{a3}), query(store.IncidentQuery{TargetID: "a", OpenOnly: true, From: T0, To: T0.Add(6 * h)}))
-	require.Empty(t, query(store.IncidentQuery{OpenOnly: true, To: T0.Add(5 * h)}))
+	require.Empty(t, query(registry.IncidentQuery{From: T0.Add(-2 * h), To: T0}))
+	require.Equal(t, ids([]alerting.Incident{a3, a2, b1}), query(registry.IncidentQuery{From: T0.Add(h)}), "To unbounded")
+	require.Equal(t, ids([]alerting.Incident{b1, a1}), query(registry.IncidentQuery{To: T0.Add(2 * h)}), "From unbounded")
+	require.Equal(t, ids([]alerting.Incident{a3}), query(registry.IncidentQuery{TargetID: "a", OpenOnly: true, From: T0, To: T0.Add(6 * h)}))
+	require.Empty(t, query(registry.IncidentQuery{OpenOnly: true, To: T0.Add(5 * h)}))
 
-	_, err := s.Incidents(c, store.IncidentQuery{From: T0, To: T0})
+	_, err := s.Incidents(c, registry.IncidentQuery{From: T0, To: T0})
 	require.Error(t, err, "empty window")
 }
 
-func testClaimOrder(t *testing.T, _ *suite, s store.Store) {
+func testClaimOrder(t *testing.T, _ *suite, s registry.Store) {
 	c := ctx(t)
 	now := T0.Add(time.Hour)
 	var ns []alerting.Notification
@@ -429,7 +429,7 @@ func testClaimOrder(t *testing.T, _ *suite, s store.Store) {
 	require.Empty(t, got, "limit 0 claims nothing")
 }
 
-func testLeaseExpiry(t *testing.T, _ *suite, s store.Store) {
+func testLeaseExpiry(t *testing.T, _ *suite, s registry.Store) {
 	c := ctx(t)
 	commitNotes(t, s, note("k", "inc", T0))
 	lease := 30 * time.Second
@@ -456,7 +456,7 @@ func testLeaseExpiry(t *testing.T, _ *suite, s store.Store) {
 	require.Equal(t, 1, n, "a leased notification is still pending")
 }
 
-func testClaimValidation(t *testing.T, _ *suite, s store.Store) {
+func testClaimValidation(t *testing.T, _ *suite, s registry.Store) {
 	commitNotes(t, s, note("k", "inc", T0))
 	_, err := s.Claim(ctx(t), T0, 0, 10)
 	require.Error(t, err)
@@ -467,7 +467,7 @@ func testClaimValidation(t *testing.T, _ *suite, s store.Store) {
 	require.Equal(t, 1, len(got), "a rejected claim leased nothing")
 }
 
-func testSettle(t *testing.T, _ *suite, s store.Store) {
+func testSettle(t *testing.T, _ *suite, s registry.Store) {
 	c := ctx(t)
 	commitNotes(t, s, note("sent", "inc", T0), note("failed", "inc", T0.Add(1)), note("retry", "inc", T0.Add(2)))
 	now := T0.Add(time.Minute)
@@ -479,7 +479,7 @@ func testSettle(t *testing.T, _ *suite, s store.Store) {
 	sentAt := now.Add(time.Second)
 	require.NoError(t, s.Settle(c, "sent", alerting.NotificationSent, time.Time{}, "", sentAt))
 	require.NoError(t, s.Settle(c, "failed", alerting.NotificationFailed, time.Time{}, "400 Bad Request: invalid email", now.Add(time.Second)))
-	long := strings.Repeat("é", store.MaxLastError) // 2 bytes each
+	long := strings.Repeat("é", registry.MaxLastError) // 2 bytes each
 	next := now.Add(30 * time.Second)
 	require.NoError(t, s.Settle(c, "retry", alerting.NotificationPending, next, long, now.Add(time.Second)))
 
@@ -496,8 +496,8 @@ func testSettle(t *testing.T, _ *suite, s store.Store) {
 	n = get(t, s, "retry")
 	require.Equal(t, alerting.NotificationPending, n.Status)
 	require.Equal(t, next, n.NextAttempt)
-	require.LessOrEqual(t, len(n.LastError), store.MaxLastError)
-	require.Greater(t, len(n.LastError), store.MaxLastError-4)
+	require.LessOrEqual(t, len(n.LastError), registry.MaxLastError)
+	require.Greater(t, len(n.LastError), registry.MaxLastError-4)
 	require.True(t, strings.HasPrefix(long, n.LastError), "cut, not mangled")
 
 	// Settling ended the lease: the retry is claimable from next on, long
@@ -520,7 +520,7 @@ func testSettle(t *testing.T, _ *suite, s store.Store) {
 
 // A deferred notification (its channel paused) is due again at next with
 // the attempt Claim counted given back; a final one is left alone.
-func testDefer(t *testing.T, _ *suite, s store.Store) {
+func testDefer(t *testing.T, _ *suite, s registry.Store) {
 	c := ctx(t)
 	commitNotes(t, s, note("paused", "inc", T0), note("done", "inc", T0.Add(1)))
 	now := T0.Add(time.Minute)
@@ -546,10 +546,10 @@ func testDefer(t *testing.T, _ *suite, s store.Store) {
 	require.Equal(t, 1, got[0].Attempts)
 }
 
-func testSettleErrors(t *testing.T, _ *suite, s store.Store) {
+func testSettleErrors(t *testing.T, _ *suite, s registry.Store) {
 	c := ctx(t)
 	err := s.Settle(c, "nope", alerting.NotificationSent, time.Time{}, "", T0)
-	require.ErrorIs(t, err, store.ErrUnknownKey)
+	require.ErrorIs(t, err, registry.ErrUnknownKey)
 	require.Contains(t, err.Error(), "nope")
 
 	commitNotes(t, s, note("k", "inc", T0))
@@ -557,14 +557,14 @@ func testSettleErrors(t *testing.T, _ *suite, s store.Store) {
 	require.NoError(t, s.Settle(c, "k", alerting.NotificationSent, time.Time{}, "", T0.Add(time.Second)))
 	// Once final, a repeat is harmless and a change is refused.
 	require.NoError(t, s.Settle(c, "k", alerting.NotificationSent, time.Time{}, "", T0.Add(time.Minute)))
-	require.ErrorIs(t, s.Settle(c, "k", alerting.NotificationPending, T0, "", T0.Add(time.Minute)), store.ErrSettled)
-	require.ErrorIs(t, s.Settle(c, "k", alerting.NotificationFailed, time.Time{}, "x", T0.Add(time.Minute)), store.ErrSettled)
+	require.ErrorIs(t, s.Settle(c, "k", alerting.NotificationPending, T0, "", T0.Add(time.Minute)), registry.ErrSettled)
+	require.ErrorIs(t, s.Settle(c, "k", alerting.NotificationFailed, time.Time{}, "x", T0.Add(time.Minute)), registry.ErrSettled)
 	n := get(t, s, "k")
 	require.Equal(t, alerting.NotificationSent, n.Status)
 	require.Equal(t, T0.Add(time.Second), n.SentAt)
 }
 
-func testPending(t *testing.T, _ *suite, s store.Store) {
+func testPending(t *testing.T, _ *suite, s registry.Store) {
 	c := ctx(t)
 	n, oldest, err := s.Pending(c)
 	require.NoError(t, err)
@@ -585,7 +585,7 @@ func testPending(t *testing.T, _ *suite, s store.Store) {
 	require.True(t, oldest.Equal(T0.Add(2*time.Second)), "oldest %s", oldest)
 }
 
-func testNotificationQuery(t *testing.T, _ *suite, s store.Store) {
+func testNotificationQuery(t *testing.T, _ *suite, s registry.Store) {
 	c := ctx(t)
 	commitNotes(t, s,
 		note("i1/down/ann/email", "i1", T0),
@@ -594,27 +594,27 @@ func testNotificationQuery(t *testing.T, _ *suite, s store.Store) {
 	)
 	require.NoError(t, s.Settle(c, "i1/down/ann/email", alerting.NotificationSent, time.Time{}, "", T0.Add(time.Second)))
 
-	query := func(q store.NotificationQuery) []string {
+	query := func(q registry.NotificationQuery) []string {
 		t.Helper()
 		got, err := s.Notifications(c, q)
 		require.NoError(t, err)
 		return keys(got)
 	}
-	require.Equal(t, []string{"i2/down/ann/email", "i1/up/ann/email", "i1/down/ann/email"}, query(store.NotificationQuery{}), "newest first")
-	require.Equal(t, []string{"i1/up/ann/email", "i1/down/ann/email"}, query(store.NotificationQuery{IncidentID: "i1"}))
-	require.Equal(t, []string{"i1/up/ann/email"}, query(store.NotificationQuery{IncidentID: "i1", Status: alerting.NotificationPending}))
-	require.Equal(t, []string{"i1/down/ann/email"}, query(store.NotificationQuery{Status: alerting.NotificationSent}))
-	require.Empty(t, query(store.NotificationQuery{Status: alerting.NotificationFailed}))
-	require.Equal(t, []string{"i2/down/ann/email"}, query(store.NotificationQuery{Limit: 1}))
-	_, err := s.Notifications(c, store.NotificationQuery{Status: "bogus"})
+	require.Equal(t, []string{"i2/down/ann/email", "i1/up/ann/email", "i1/down/ann/email"}, query(registry.NotificationQuery{}), "newest first")
+	require.Equal(t, []string{"i1/up/ann/email", "i1/down/ann/email"}, query(registry.NotificationQuery{IncidentID: "i1"}))
+	require.Equal(t, []string{"i1/up/ann/email"}, query(registry.NotificationQuery{IncidentID: "i1", Status: alerting.NotificationPending}))
+	require.Equal(t, []string{"i1/down/ann/email"}, query(registry.NotificationQuery{Status: alerting.NotificationSent}))
+	require.Empty(t, query(registry.NotificationQuery{Status: alerting.NotificationFailed}))
+	require.Equal(t, []string{"i2/down/ann/email"}, query(registry.NotificationQuery{Limit: 1}))
+	_, err := s.Notifications(c, registry.NotificationQuery{Status: "bogus"})
 	require.Error(t, err)
 }
 
-func testPing(t *testing.T, _ *suite, s store.Store) {
+func testPing(t *testing.T, _ *suite, s registry.Store) {
 	require.NoError(t, s.Ping(ctx(t)))
 }
 
-func testRestart(t *testing.T, su *suite, s store.Store) {
+func testRestart(t *testing.T, su *suite, s registry.Store) {
 	c := ctx(t)
 	inc := incident("web", T0, time.Time{})
 	st := alerting.State{TargetID: "web", Status: alerting.StatusDown, Since: T0, LastCheck: T0.Add(time.Minute), Incident: &inc}
@@ -628,7 +628,7 @@ func testRestart(t *testing.T, su *suite, s store.Store) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"leased", "sent"}, keys(got))
 	require.NoError(t, s.Settle(c, "sent", alerting.NotificationSent, time.Time{}, "", now))
-	before, err := s.Notifications(c, store.NotificationQuery{})
+	before, err := s.Notifications(c, registry.NotificationQuery{})
 	require.NoError(t, err)
 	require.NoError(t, s.Close())
 	require.NoError(t, s.Close(), "Close is idempotent")
@@ -638,10 +638,10 @@ func testRestart(t *testing.T, su *suite, s store.Store) {
 	states, err := r.LoadStates(c)
 	require.NoError(t, err)
 	requireState(t, st, states["web"])
-	incs, err := r.Incidents(c, store.IncidentQuery{})
+	incs, err := r.Incidents(c, registry.IncidentQuery{})
 	require.NoError(t, err)
 	require.Equal(t, []alerting.Incident{inc, closed}, utcIncidents(incs))
-	after, err := r.Notifications(c, store.NotificationQuery{})
+	after, err := r.Notifications(c, registry.NotificationQuery{})
 	require.NoError(t, err)
 	require.Len(t, after, len(before))
 	for i := range before {
@@ -667,7 +667,7 @@ func testRestart(t *testing.T, su *suite, s store.Store) {
 // database (two dispatchers, as two processes would be) and checks that
 // every notification is claimed exactly once. The lease outlives the test's
 // clock, so a second claim of a key could only be a double claim.
-func testConcurrentClaimers(t *testing.T, su *suite, a store.Store) {
+func testConcurrentClaimers(t *testing.T, su *suite, a registry.Store) {
 	c := ctx(t)
 	b := su.reopen(t, a)
 	t.Cleanup(func() { _ = b.Close() })
@@ -680,7 +680,7 @@ func testConcurrentClaimers(t *testing.T, su *suite, a store.Store) {
 	// Queue from both handles at once, with overlapping batches: the
 	// duplicates are skipped.
 	var wg sync.WaitGroup
-	for i, s := range []store.Store{a, b} {
+	for i, s := range []registry.Store{a, b} {
 		wg.Go(func() {
 			for lo := i * 50; lo < total; lo += 100 {
 				hi := min(lo+100, total)
@@ -700,7 +700,7 @@ func testConcurrentClaimers(t *testing.T, su *suite, a store.Store) {
 	var mu sync.Mutex
 	claims := make(map[string]int)
 	for w := range 16 {
-		s := []store.Store{a, b}[w%2]
+		s := []registry.Store{a, b}[w%2]
 		wg.Go(func() {
 			rnd := rand.New(rand.NewPCG(uint64(w), 1))
 			for {
@@ -721,7 +721,7 @@ func testConcurrentClaimers(t *testing.T, su *suite, a store.Store) {
 	for k, times := range claims {
 		require.Equal(t, 1, times, "key %s claimed %d times", k, times)
 	}
-	for _, s := range []store.Store{a, b} {
+	for _, s := range []registry.Store{a, b} {
 		got, err := s.Claim(c, now, time.Minute, total)
 		require.NoError(t, err)
 		require.Empty(t, got)

@@ -1,4 +1,4 @@
-package store_test
+package registry_test
 
 import (
 	"bytes"
@@ -16,18 +16,18 @@ import (
 	"github.com/upwatch/upwatch/alerting"
 	"github.com/upwatch/upwatch/alerting/notify"
 	"github.com/upwatch/upwatch/crypt"
-	"github.com/upwatch/upwatch/store"
-	"github.com/upwatch/upwatch/store/storetest"
+	"github.com/upwatch/upwatch/registry"
+	"github.com/upwatch/upwatch/registry/registrytest"
 )
 
 var (
-	_ store.Store         = (*store.Postgres)(nil)
-	_ alerting.StateStore = (*store.Postgres)(nil)
-	_ alerting.Outbox     = (*store.Postgres)(nil)
+	_ registry.Store      = (*registry.Postgres)(nil)
+	_ alerting.StateStore = (*registry.Postgres)(nil)
+	_ alerting.Outbox     = (*registry.Postgres)(nil)
 )
 
-func postgresBaseURL(t *testing.T) string   { return storetest.PostgresBaseURL(t) }
-func postgresSchemaURL(t *testing.T) string { return storetest.PostgresSchemaURL(t) }
+func postgresBaseURL(t *testing.T) string   { return registrytest.PostgresBaseURL(t) }
+func postgresSchemaURL(t *testing.T) string { return registrytest.PostgresSchemaURL(t) }
 
 func testMasterKey(t *testing.T) crypt.MasterKey {
 	t.Helper()
@@ -36,9 +36,9 @@ func testMasterKey(t *testing.T) crypt.MasterKey {
 	return mk
 }
 
-func openPostgres(t *testing.T, u string) *store.Postgres {
+func openPostgres(t *testing.T, u string) *registry.Postgres {
 	t.Helper()
-	s, err := store.OpenPostgres(t.Context(), store.PostgresOptions{URL: u, MasterKey: testMasterKey(t)})
+	s, err := registry.OpenPostgres(t.Context(), registry.PostgresOptions{URL: u, MasterKey: testMasterKey(t)})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Close() })
 	return s
@@ -48,9 +48,9 @@ func TestPostgresContract(t *testing.T) {
 	postgresBaseURL(t)
 	t.Parallel()
 	var mu sync.Mutex
-	urls := map[store.Store]string{}
-	storetest.Run(t,
-		func(t *testing.T) store.Store {
+	urls := map[registry.Store]string{}
+	registrytest.Run(t,
+		func(t *testing.T) registry.Store {
 			u := postgresSchemaURL(t)
 			s := openPostgres(t, u)
 			mu.Lock()
@@ -58,7 +58,7 @@ func TestPostgresContract(t *testing.T) {
 			mu.Unlock()
 			return s
 		},
-		storetest.WithReopen(func(t *testing.T, s store.Store) store.Store {
+		registrytest.WithReopen(func(t *testing.T, s registry.Store) registry.Store {
 			mu.Lock()
 			u := urls[s]
 			mu.Unlock()
@@ -76,7 +76,7 @@ func TestPostgresConcurrentFirstOpen(t *testing.T) {
 	errs := make(chan error, 4)
 	for range 4 {
 		go func() {
-			s, err := store.OpenPostgres(t.Context(), store.PostgresOptions{URL: u})
+			s, err := registry.OpenPostgres(t.Context(), registry.PostgresOptions{URL: u})
 			if err == nil {
 				err = s.Close()
 			}
@@ -102,7 +102,7 @@ func TestPostgresRefusesNewerSchema(t *testing.T) {
 	defer func() { _ = conn.Close(t.Context()) }()
 	_, err = conn.Exec(t.Context(), "UPDATE schema_version SET version = 99")
 	require.NoError(t, err)
-	_, err = store.OpenPostgres(t.Context(), store.PostgresOptions{URL: u})
+	_, err = registry.OpenPostgres(t.Context(), registry.PostgresOptions{URL: u})
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "newer than this upwatch knows")
 }
@@ -110,7 +110,7 @@ func TestPostgresRefusesNewerSchema(t *testing.T) {
 // The URL may hold a password: errors never show it.
 func TestPostgresErrorsHideURL(t *testing.T) {
 	ctx := t.Context()
-	_, err := store.OpenPostgres(ctx, store.PostgresOptions{})
+	_, err := registry.OpenPostgres(ctx, registry.PostgresOptions{})
 	require.Error(t, err)
 
 	for _, u := range []string{
@@ -119,7 +119,7 @@ func TestPostgresErrorsHideURL(t *testing.T) {
 		"host=127.0.0.1 port=1 password=s3cr3tpw sslmode=disable connect_timeout=5",
 		"postgres://upwatch:s3cr3tpw@127.0.0.1:1/db?sslmode=bogus",
 	} {
-		_, err := store.OpenPostgres(ctx, store.PostgresOptions{URL: u})
+		_, err := registry.OpenPostgres(ctx, registry.PostgresOptions{URL: u})
 		require.Error(t, err, u)
 		assert.NotContains(t, err.Error(), "s3cr3tpw")
 	}
@@ -133,7 +133,7 @@ func TestPostgresErrorsHideURL(t *testing.T) {
 	q := base.Query()
 	q.Set("search_path", "upwatch_no_such_schema")
 	base.RawQuery = q.Encode()
-	_, err = store.OpenPostgres(ctx, store.PostgresOptions{URL: base.String()})
+	_, err = registry.OpenPostgres(ctx, registry.PostgresOptions{URL: base.String()})
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "search_path")
 }
@@ -142,14 +142,14 @@ func TestPostgresReleaseLeases(t *testing.T) {
 	postgresBaseURL(t)
 	t.Parallel()
 	u := postgresSchemaURL(t)
-	testReleaseLeases(t, func() *store.Registry { return openPostgres(t, u) })
+	testReleaseLeases(t, func() *registry.Registry { return openPostgres(t, u) })
 }
 
 // testReleaseLeases: after a crash of a process that owned the registry
 // alone, the leases it held are released at start (ReleaseLeases), so its
 // notifications go out at once rather than when the leases run out. open
 // opens the same database each time.
-func testReleaseLeases(t *testing.T, open func() *store.Registry) {
+func testReleaseLeases(t *testing.T, open func() *registry.Registry) {
 	ctx := t.Context()
 	s := open()
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
