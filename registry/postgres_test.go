@@ -21,7 +21,7 @@ import (
 )
 
 var (
-	_ registry.Store      = (*registry.Postgres)(nil)
+	_ registrytest.Store  = (*registry.Postgres)(nil)
 	_ alerting.StateStore = (*registry.Postgres)(nil)
 	_ alerting.Outbox     = (*registry.Postgres)(nil)
 )
@@ -48,9 +48,9 @@ func TestPostgresContract(t *testing.T) {
 	postgresBaseURL(t)
 	t.Parallel()
 	var mu sync.Mutex
-	urls := map[registry.Store]string{}
+	urls := map[registrytest.Store]string{}
 	registrytest.Run(t,
-		func(t *testing.T) registry.Store {
+		func(t *testing.T) registrytest.Store {
 			u := postgresSchemaURL(t)
 			s := openPostgres(t, u)
 			mu.Lock()
@@ -58,7 +58,7 @@ func TestPostgresContract(t *testing.T) {
 			mu.Unlock()
 			return s
 		},
-		registrytest.WithReopen(func(t *testing.T, s registry.Store) registry.Store {
+		registrytest.WithReopen(func(t *testing.T, s registrytest.Store) registrytest.Store {
 			mu.Lock()
 			u := urls[s]
 			mu.Unlock()

@@ -49,7 +49,6 @@ type (
 )
 
 var (
-	_ Store               = (*Registry)(nil)
 	_ alerting.StateStore = (*Registry)(nil)
 	_ alerting.Outbox     = (*Registry)(nil)
 )

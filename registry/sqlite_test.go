@@ -26,10 +26,10 @@ func openSQLite(t *testing.T, path string) *registry.SQLite {
 
 func TestSQLiteContract(t *testing.T) {
 	registrytest.Run(t,
-		func(t *testing.T) registry.Store {
+		func(t *testing.T) registrytest.Store {
 			return openSQLite(t, filepath.Join(t.TempDir(), "registry.db"))
 		},
-		registrytest.WithReopen(func(t *testing.T, s registry.Store) registry.Store {
+		registrytest.WithReopen(func(t *testing.T, s registrytest.Store) registrytest.Store {
 			return openSQLite(t, s.(*registry.SQLite).Path())
 		}),
 	)

@@ -8,25 +8,11 @@
 package registry
 
 import (
-	"context"
 	"errors"
 	"time"
 
 	"github.com/upwatch/upwatch/alerting"
 )
-
-// Store is everything a registry backend provides. Both backends pass the
-// registrytest contract suite.
-type Store interface {
-	alerting.StateStore
-	alerting.Outbox
-	// Incidents lists the incidents matching q, newest first.
-	Incidents(ctx context.Context, q IncidentQuery) ([]alerting.Incident, error)
-	// Notifications lists the outbox entries matching q, newest first.
-	Notifications(ctx context.Context, q NotificationQuery) ([]alerting.Notification, error)
-	Ping(ctx context.Context) error
-	Close() error
-}
 
 // Limits of the list queries.
 const (

@@ -30,6 +30,20 @@ import (
 // T0 is the base time of the suite's data, in UTC.
 var T0 = time.Date(2025, 3, 14, 9, 0, 0, 0, time.UTC)
 
+// Store is what this suite runs against: the alert engine's and the
+// dispatcher's seams plus the listings, as every registry backend provides
+// them. It is declared here, by the suite, from the small interfaces.
+type Store interface {
+	alerting.StateStore
+	alerting.Outbox
+	// Incidents lists the incidents matching q, newest first.
+	Incidents(ctx context.Context, q registry.IncidentQuery) ([]alerting.Incident, error)
+	// Notifications lists the outbox entries matching q, newest first.
+	Notifications(ctx context.Context, q registry.NotificationQuery) ([]alerting.Notification, error)
+	Ping(ctx context.Context) error
+	Close() error
+}
+
 // Option adjusts Run.
 type Option func(*suite)
 
@@ -37,25 +51,25 @@ type Option func(*suite)
 // the database behind s, as another process (or a restarted one) would. The
 // suite closes what reopen returns. Without it the restart and
 // concurrent-claimer tests are skipped.
-func WithReopen(reopen func(t *testing.T, s registry.Store) registry.Store) Option {
+func WithReopen(reopen func(t *testing.T, s Store) Store) Option {
 	return func(su *suite) { su.reopen = reopen }
 }
 
 type suite struct {
-	open   func(t *testing.T) registry.Store
-	reopen func(t *testing.T, s registry.Store) registry.Store
+	open   func(t *testing.T) Store
+	reopen func(t *testing.T, s Store) Store
 }
 
 // Run runs the contract suite. open must return a new, empty store; Run
 // closes it when the subtest ends.
-func Run(t *testing.T, open func(t *testing.T) registry.Store, opts ...Option) {
+func Run(t *testing.T, open func(t *testing.T) Store, opts ...Option) {
 	su := &suite{open: open}
 	for _, o := range opts {
 		o(su)
 	}
 	tests := []struct {
 		name   string
-		fn     func(t *testing.T, su *suite, s registry.Store)
+		fn     func(t *testing.T, su *suite, s Store)
 		reopen bool
 	}{
 		{"StateRoundTrip", testStateRoundTrip, false},
@@ -131,7 +145,7 @@ func note(key, incidentID string, created time.Time) alerting.Notification {
 }
 
 // commitNotes queues ns under a throwaway state.
-func commitNotes(t *testing.T, s registry.Store, ns ...alerting.Notification) {
+func commitNotes(t *testing.T, s Store, ns ...alerting.Notification) {
 	t.Helper()
 	require.NoError(t, s.Commit(ctx(t), alerting.NewState("web"), nil, ns))
 }
@@ -179,7 +193,7 @@ func ids(is []alerting.Incident) []string {
 }
 
 // get returns the one stored notification with key.
-func get(t *testing.T, s registry.Store, key string) alerting.Notification {
+func get(t *testing.T, s Store, key string) alerting.Notification {
 	t.Helper()
 	all, err := s.Notifications(ctx(t), registry.NotificationQuery{Limit: registry.MaxLimit})
 	require.NoError(t, err)
@@ -192,7 +206,7 @@ func get(t *testing.T, s registry.Store, key string) alerting.Notification {
 	return alerting.Notification{}
 }
 
-func testStateRoundTrip(t *testing.T, _ *suite, s registry.Store) {
+func testStateRoundTrip(t *testing.T, _ *suite, s Store) {
 	got, err := s.LoadStates(ctx(t))
 	require.NoError(t, err)
 	require.Empty(t, got)
@@ -254,7 +268,7 @@ func requireState(t *testing.T, want, got alerting.State) {
 	require.Equal(t, norm(want), norm(got))
 }
 
-func testCommitValidation(t *testing.T, _ *suite, s registry.Store) {
+func testCommitValidation(t *testing.T, _ *suite, s Store) {
 	c := ctx(t)
 	require.Error(t, s.Commit(c, alerting.State{}, nil, nil), "no target ID")
 	require.Error(t, s.Commit(c, alerting.NewState("web"), []alerting.Incident{{TargetID: "web"}}, nil), "incident without ID")
@@ -274,7 +288,7 @@ func testCommitValidation(t *testing.T, _ *suite, s registry.Store) {
 	require.Zero(t, n)
 }
 
-func testCommitIdempotent(t *testing.T, _ *suite, s registry.Store) {
+func testCommitIdempotent(t *testing.T, _ *suite, s Store) {
 	c := ctx(t)
 	inc := incident("web", T0, time.Time{})
 	st := alerting.State{TargetID: "web", Status: alerting.StatusDown, Since: T0, Incident: &inc}
@@ -327,7 +341,7 @@ func testCommitIdempotent(t *testing.T, _ *suite, s registry.Store) {
 	require.False(t, get(t, s, "undated").CreatedAt.IsZero())
 }
 
-func testIncidentUpsert(t *testing.T, _ *suite, s registry.Store) {
+func testIncidentUpsert(t *testing.T, _ *suite, s Store) {
 	c := ctx(t)
 	open := incident("web", T0, time.Time{})
 	open.Suppressed, open.SuppressedReason = true, "parent gateway down"
@@ -352,7 +366,7 @@ func testIncidentUpsert(t *testing.T, _ *suite, s registry.Store) {
 	require.False(t, got[0].Open())
 }
 
-func testIncidentQuery(t *testing.T, _ *suite, s registry.Store) {
+func testIncidentQuery(t *testing.T, _ *suite, s Store) {
 	c := ctx(t)
 	h := time.Hour
 	a1 := incident("a", T0, T0.Add(h))            // [0h, 1h)
@@ -392,7 +406,7 @@ func testIncidentQuery(t *testing.T, _ *suite, s registry.Store) {
 	require.Error(t, err, "empty window")
 }
 
-func testClaimOrder(t *testing.T, _ *suite, s registry.Store) {
+func testClaimOrder(t *testing.T, _ *suite, s Store) {
 	c := ctx(t)
 	now := T0.Add(time.Hour)
 	var ns []alerting.Notification
@@ -429,7 +443,7 @@ func testClaimOrder(t *testing.T, _ *suite, s registry.Store) {
 	require.Empty(t, got, "limit 0 claims nothing")
 }
 
-func testLeaseExpiry(t *testing.T, _ *suite, s registry.Store) {
+func testLeaseExpiry(t *testing.T, _ *suite, s Store) {
 	c := ctx(t)
 	commitNotes(t, s, note("k", "inc", T0))
 	lease := 30 * time.Second
@@ -456,7 +470,7 @@ func testLeaseExpiry(t *testing.T, _ *suite, s registry.Store) {
 	require.Equal(t, 1, n, "a leased notification is still pending")
 }
 
-func testClaimValidation(t *testing.T, _ *suite, s registry.Store) {
+func testClaimValidation(t *testing.T, _ *suite, s Store) {
 	commitNotes(t, s, note("k", "inc", T0))
 	_, err := s.Claim(ctx(t), T0, 0, 10)
 	require.Error(t, err)
@@ -467,7 +481,7 @@ func testClaimValidation(t *testing.T, _ *suite, s registry.Store) {
 	require.Equal(t, 1, len(got), "a rejected claim leased nothing")
 }
 
-func testSettle(t *testing.T, _ *suite, s registry.Store) {
+func testSettle(t *testing.T, _ *suite, s Store) {
 	c := ctx(t)
 	commitNotes(t, s, note("sent", "inc", T0), note("failed", "inc", T0.Add(1)), note("retry", "inc", T0.Add(2)))
 	now := T0.Add(time.Minute)
@@ -520,7 +534,7 @@ func testSettle(t *testing.T, _ *suite, s registry.Store) {
 
 // A deferred notification (its channel paused) is due again at next with
 // the attempt Claim counted given back; a final one is left alone.
-func testDefer(t *testing.T, _ *suite, s registry.Store) {
+func testDefer(t *testing.T, _ *suite, s Store) {
 	c := ctx(t)
 	commitNotes(t, s, note("paused", "inc", T0), note("done", "inc", T0.Add(1)))
 	now := T0.Add(time.Minute)
@@ -546,7 +560,7 @@ func testDefer(t *testing.T, _ *suite, s registry.Store) {
 	require.Equal(t, 1, got[0].Attempts)
 }
 
-func testSettleErrors(t *testing.T, _ *suite, s registry.Store) {
+func testSettleErrors(t *testing.T, _ *suite, s Store) {
 	c := ctx(t)
 	err := s.Settle(c, "nope", alerting.NotificationSent, time.Time{}, "", T0)
 	require.ErrorIs(t, err, registry.ErrUnknownKey)
@@ -564,7 +578,7 @@ func testSettleErrors(t *testing.T, _ *suite, s registry.Store) {
 	require.Equal(t, T0.Add(time.Second), n.SentAt)
 }
 
-func testPending(t *testing.T, _ *suite, s registry.Store) {
+func testPending(t *testing.T, _ *suite, s Store) {
 	c := ctx(t)
 	n, oldest, err := s.Pending(c)
 	require.NoError(t, err)
@@ -585,7 +599,7 @@ func testPending(t *testing.T, _ *suite, s registry.Store) {
 	require.True(t, oldest.Equal(T0.Add(2*time.Second)), "oldest %s", oldest)
 }
 
-func testNotificationQuery(t *testing.T, _ *suite, s registry.Store) {
+func testNotificationQuery(t *testing.T, _ *suite, s Store) {
 	c := ctx(t)
 	commitNotes(t, s,
 		note("i1/down/ann/email", "i1", T0),
@@ -610,11 +624,11 @@ func testNotificationQuery(t *testing.T, _ *suite, s registry.Store) {
 	require.Error(t, err)
 }
 
-func testPing(t *testing.T, _ *suite, s registry.Store) {
+func testPing(t *testing.T, _ *suite, s Store) {
 	require.NoError(t, s.Ping(ctx(t)))
 }
 
-func testRestart(t *testing.T, su *suite, s registry.Store) {
+func testRestart(t *testing.T, su *suite, s Store) {
 	c := ctx(t)
 	inc := incident("web", T0, time.Time{})
 	st := alerting.State{TargetID: "web", Status: alerting.StatusDown, Since: T0, LastCheck: T0.Add(time.Minute), Incident: &inc}
@@ -667,7 +681,7 @@ func testRestart(t *testing.T, su *suite, s registry.Store) {
 // database (two dispatchers, as two processes would be) and checks that
 // every notification is claimed exactly once. The lease outlives the test's
 // clock, so a second claim of a key could only be a double claim.
-func testConcurrentClaimers(t *testing.T, su *suite, a registry.Store) {
+func testConcurrentClaimers(t *testing.T, su *suite, a Store) {
 	c := ctx(t)
 	b := su.reopen(t, a)
 	t.Cleanup(func() { _ = b.Close() })
@@ -680,7 +694,7 @@ func testConcurrentClaimers(t *testing.T, su *suite, a registry.Store) {
 	// Queue from both handles at once, with overlapping batches: the
 	// duplicates are skipped.
 	var wg sync.WaitGroup
-	for i, s := range []registry.Store{a, b} {
+	for i, s := range []Store{a, b} {
 		wg.Go(func() {
 			for lo := i * 50; lo < total; lo += 100 {
 				hi := min(lo+100, total)
@@ -700,7 +714,7 @@ func testConcurrentClaimers(t *testing.T, su *suite, a registry.Store) {
 	var mu sync.Mutex
 	claims := make(map[string]int)
 	for w := range 16 {
-		s := []registry.Store{a, b}[w%2]
+		s := []Store{a, b}[w%2]
 		wg.Go(func() {
 			rnd := rand.New(rand.NewPCG(uint64(w), 1))
 			for {
@@ -721,7 +735,7 @@ func testConcurrentClaimers(t *testing.T, su *suite, a registry.Store) {
 	for k, times := range claims {
 		require.Equal(t, 1, times, "key %s claimed %d times", k, times)
 	}
-	for _, s := range []registry.Store{a, b} {
+	for _, s := range []Store{a, b} {
 		got, err := s.Claim(c, now, time.Minute, total)
 		require.NoError(t, err)
 		require.Empty(t, got)

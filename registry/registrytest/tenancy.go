@@ -72,7 +72,7 @@ type tables struct {
 
 // tenancy returns s's tenancy tables with tenants "a" and "b", or skips the
 // test when s has none.
-func tenancy(t *testing.T, s registry.Store) tables {
+func tenancy(t *testing.T, s Store) tables {
 	var tn tables
 	if !has(s, &tn.TenantTable) || !has(s, &tn.KeyTable) || !has(s, &tn.KeyLookup) || !has(s, &tn.AuditTable) ||
 		!has(s, &tn.TargetTable) || !has(s, &tn.ObjectTable) || !has(s, &tn.ReportKeyTable) {
@@ -85,13 +85,13 @@ func tenancy(t *testing.T, s registry.Store) tables {
 }
 
 // has sets *into to s when s implements T.
-func has[T any](s registry.Store, into *T) bool {
+func has[T any](s Store, into *T) bool {
 	v, ok := s.(T)
 	*into = v
 	return ok
 }
 
-func testTenantsAndKeys(t *testing.T, _ *suite, s registry.Store) {
+func testTenantsAndKeys(t *testing.T, _ *suite, s Store) {
 	tn := tenancy(t, s)
 	err := tn.CreateTenant(ctx(t), registry.Tenant{ID: "a", Name: "again"})
 	require.ErrorIs(t, err, registry.ErrConflict)
@@ -139,7 +139,7 @@ func testTenantsAndKeys(t *testing.T, _ *suite, s registry.Store) {
 	assert.True(t, T0.Add(2*time.Minute).Equal(got2.LastUsedAt), "last use never goes back")
 }
 
-func testAuditLog(t *testing.T, _ *suite, s registry.Store) {
+func testAuditLog(t *testing.T, _ *suite, s Store) {
 	tn := tenancy(t, s)
 	for i := range 5 {
 		require.NoError(t, tn.AppendAudit(ctx(t), registry.AuditEntry{TenantID: "a", KeyID: "k", Action: "create",
@@ -160,7 +160,7 @@ func testAuditLog(t *testing.T, _ *suite, s registry.Store) {
 	require.Len(t, b, 1)
 }
 
-func testTargets(t *testing.T, _ *suite, s registry.Store) {
+func testTargets(t *testing.T, _ *suite, s Store) {
 	tn := tenancy(t, s)
 	rec := registry.TargetRecord{TenantID: "a", ID: "web", Spec: []byte(`{"name":"web"}`), Secrets: []byte{1, 2, 3}, CreatedAt: T0, UpdatedAt: T0}
 	key, err := tn.CreateTarget(ctx(t), rec)
@@ -215,7 +215,7 @@ func testTargets(t *testing.T, _ *suite, s registry.Store) {
 	}
 }
 
-func testObjects(t *testing.T, _ *suite, s registry.Store) {
+func testObjects(t *testing.T, _ *suite, s Store) {
 	tn := tenancy(t, s)
 	for _, kind := range []registry.ObjectKind{registry.ContactGroups, registry.AlertPolicies, registry.MaintenanceWindows} {
 		t.Run(string(kind), func(t *testing.T) {
@@ -247,7 +247,7 @@ func testObjects(t *testing.T, _ *suite, s registry.Store) {
 	require.Error(t, tn.CreateObject(ctx(t), "users; DROP TABLE tenants", registry.Object{TenantID: "a", ID: "x"}))
 }
 
-func testReportKeys(t *testing.T, _ *suite, s registry.Store) {
+func testReportKeys(t *testing.T, _ *suite, s Store) {
 	tn := tenancy(t, s)
 	k1, err := report.NewKey(T0)
 	require.NoError(t, err)
