@@ -115,7 +115,7 @@ type apiDeps struct {
 
 // startAPI stores the bootstrap key, builds the API and applies the config
 // file's and every tenant's targets to the scheduler and the engine.
-func startAPI(ctx context.Context, d apiDeps) (http.Handler, *liveTargets, error) {
+func startAPI(ctx context.Context, d apiDeps) (*api.Server, *liveTargets, error) {
 	key, err := bootstrapKey(d.getenv)
 	if err != nil {
 		return nil, nil, err
@@ -149,13 +149,17 @@ func startAPI(ctx context.Context, d apiDeps) (http.Handler, *liveTargets, error
 	if err != nil {
 		return nil, nil, err
 	}
-	return srv.Handler(), live, nil
+	return srv, live, nil
 }
 
-// mountAPI serves /api/v1/ with the API and everything else with rest.
-func mountAPI(rest, apiHandler http.Handler) http.Handler {
+// mountAPI serves /api/v1/ with the API, /debug/pprof/ (when dbg.PProf is
+// on) to the operator's admin keys, and everything else with rest.
+func mountAPI(rest http.Handler, srv *api.Server, dbg config.Debug) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle(api.Prefix+"/", apiHandler)
+	mux.Handle(api.Prefix+"/", srv.Handler())
+	if dbg.PProf {
+		mux.Handle("/debug/pprof/", srv.OperatorOnly(pprofHandler()))
+	}
 	mux.Handle("/", rest)
 	return mux
 }

@@ -63,6 +63,7 @@ type Config struct {
 	// API tunes the REST API's protections; Metrics guards /metrics.
 	API     API     `yaml:"api"`
 	Metrics Metrics `yaml:"metrics"`
+	Debug   Debug   `yaml:"debug"`
 
 	Alerting      Alerting          `yaml:"alerting"`
 	ContactGroups []ContactGroup    `yaml:"contact_groups"`
