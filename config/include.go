@@ -26,8 +26,8 @@ const (
 	MaxTargets      = 1000000
 )
 
-// targetFile is all an included file may hold.
-type targetFile struct {
+// targetsOnly is all an included file may hold.
+type targetsOnly struct {
 	Targets []Target `yaml:"targets"`
 }
 
@@ -141,7 +141,7 @@ func readTargetFile(name string) ([]Target, error) {
 	if err != nil {
 		return nil, err
 	}
-	var f targetFile
+	var f targetsOnly
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
