@@ -253,7 +253,7 @@ func reloadLoop(ctx context.Context, o Options, log *slog.Logger, live *liveTarg
 			continue
 		}
 		if restartOnly(o.Config, cfg) {
-			log.Warn("config reload: only targets are reloaded; listen, data_dir, storage, location, workers, demo, api and metrics need a restart")
+			log.Warn("config reload: only targets are reloaded; listen, data_dir, storage, location, workers, demo, api, metrics and debug need a restart")
 		}
 		if err := live.reload(ctx, cfg); err != nil {
 			log.Error("config reload refused; keeping the running config", "err", err)
@@ -266,7 +266,7 @@ func reloadLoop(ctx context.Context, o Options, log *slog.Logger, live *liveTarg
 func restartOnly(old, cur *config.Config) bool {
 	return old.Listen != cur.Listen || old.DataDir != cur.DataDir || old.Storage != cur.Storage ||
 		old.Location != cur.Location || old.Workers != cur.Workers || old.Demo != cur.Demo ||
-		old.AllowPrivateTargets != cur.AllowPrivateTargets || old.API != cur.API || old.Metrics != cur.Metrics
+		old.AllowPrivateTargets != cur.AllowPrivateTargets || old.API != cur.API || old.Metrics != cur.Metrics || old.Debug != cur.Debug
 }
 
 // targetSet keeps the probe series to the targets that are checked, so

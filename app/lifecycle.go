@@ -263,14 +263,14 @@ func (s *Service) record(ctx context.Context, r prober.Result) {
 // engine, and makes the HTTP server.
 func (s *Service) buildHTTP(ctx context.Context) error {
 	cfg := s.o.Config
-	apiHandler, live, err := startAPI(ctx, apiDeps{cfg: cfg, getenv: s.o.Getenv, log: s.log, registry: s.registry, samples: s.samples,
+	apiServer, live, err := startAPI(ctx, apiDeps{cfg: cfg, getenv: s.o.Getenv, log: s.log, registry: s.registry, samples: s.samples,
 		masterKey: s.masterKey, engine: s.engine, sched: s.sched, targets: newTargetSet(s.probe), now: s.o.Now})
 	if err != nil {
 		return err
 	}
 	s.live = live
 	s.srv = &http.Server{
-		Handler:           mountAPI(routes(s.reg, s.samples, s.spool, s.sched, cfg, s.o.Now), apiHandler),
+		Handler:           mountAPI(routes(s.reg, s.samples, s.spool, s.sched, cfg, s.o.Now), apiServer, cfg.Debug),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
