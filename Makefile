@@ -38,7 +38,7 @@ test: lint
 # the code took from the wall clock fails here. Dates in tests come from
 # internal/clock/clocktest, which UPWATCH_TEST_NOW moves.
 test-future:
-	UPWATCH_TEST_NOW=2036-02-29T23:59:30Z $(GO) test -count=1 ./alerting/... ./api/ ./app/ ./store/... ./sla/ ./tsdb/...
+	UPWATCH_TEST_NOW=2036-02-29T23:59:30Z $(GO) test -count=1 ./alerting/... ./api/ ./app/ ./registry/... ./tenancy/ ./sla/ ./tsdb/...
 
 # The tests against a real InfluxDB 1.8.10 (built once into a cache dir)
 # and PostgreSQL 15, started on loopback and stopped on exit; `make test`
@@ -50,7 +50,7 @@ test-integration:
 	set -e; eval "$$(bash .ci/services/influxdb.sh start)"; eval "$$(bash .ci/services/postgres.sh start)"; \
 	  eval "$$(bash .ci/services/victoria.sh start)"; \
 	  trap 'bash .ci/services/influxdb.sh stop; bash .ci/services/postgres.sh stop; bash .ci/services/victoria.sh stop' EXIT; \
-	  UPWATCH_REQUIRE_INFLUX=1 UPWATCH_REQUIRE_POSTGRES=1 UPWATCH_REQUIRE_VM=1 $(GO) test -race -count=1 ./tsdb/... ./store/... ./app/ ./grafana/
+	  UPWATCH_REQUIRE_INFLUX=1 UPWATCH_REQUIRE_POSTGRES=1 UPWATCH_REQUIRE_VM=1 $(GO) test -race -count=1 ./tsdb/... ./registry/... ./tenancy/ ./app/ ./grafana/
 
 # Benchmarks: prober throughput, store write throughput, scheduler lag.
 bench:

@@ -13,7 +13,7 @@ import (
 	"github.com/upwatch/upwatch/alerting"
 	"github.com/upwatch/upwatch/internal/clock/clocktest"
 	"github.com/upwatch/upwatch/prober"
-	"github.com/upwatch/upwatch/store"
+	"github.com/upwatch/upwatch/registry"
 )
 
 // Two targets that depend on each other (validation refuses this, the
@@ -52,7 +52,7 @@ func TestEngineMutualDependenciesDoNotDeadlock(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("Observe of mutually dependent targets deadlocked")
 	}
-	incs, err := s.Incidents(context.Background(), store.IncidentQuery{TargetID: "a", Limit: 1000})
+	incs, err := s.Incidents(context.Background(), registry.IncidentQuery{TargetID: "a", Limit: 1000})
 	require.NoError(t, err)
 	require.Len(t, incs, 100)
 }
@@ -104,7 +104,7 @@ func TestEngineChildFirstIsSuppressedByAFailingParent(t *testing.T) {
 	feed(t, e, "gw", t0.Add(2*time.Minute+2*time.Second), "x")
 	e.Tick(ctx, t0.Add(2*time.Minute+3*time.Second))
 	require.Empty(t, queued(t, s))
-	incs, err := s.Incidents(ctx, store.IncidentQuery{TargetID: "app"})
+	incs, err := s.Incidents(ctx, registry.IncidentQuery{TargetID: "app"})
 	require.NoError(t, err)
 	require.Len(t, incs, 1)
 	require.True(t, incs[0].Suppressed)
@@ -118,7 +118,7 @@ func TestEngineChildFirstIsSuppressedByAFailingParent(t *testing.T) {
 	for k := range targetsOf(queued(t, s)) {
 		require.Regexp(t, "^gw/", k)
 	}
-	incs, err = s.Incidents(ctx, store.IncidentQuery{TargetID: "app"})
+	incs, err = s.Incidents(ctx, registry.IncidentQuery{TargetID: "app"})
 	require.NoError(t, err)
 	require.True(t, incs[0].Suppressed, "the UP keeps the suppression")
 	require.False(t, incs[0].Open())
@@ -145,7 +145,7 @@ func TestEngineHeldDownGoesOutWhenTheParentAnswersOrTheGracePasses(t *testing.T)
 		require.Equal(t, map[string]int{"app/down": 3}, targetsOf(queued(t, s)))
 		st, _ := e.State("app")
 		require.Nil(t, st.Hold)
-		incs, err := s.Incidents(ctx, store.IncidentQuery{TargetID: "app"})
+		incs, err := s.Incidents(ctx, registry.IncidentQuery{TargetID: "app"})
 		require.NoError(t, err)
 		require.False(t, incs[0].Suppressed)
 	})

@@ -182,7 +182,7 @@ func (d *Dispatcher) send(ctx context.Context, n Notification) {
 	notifier, ok := d.o.Notifiers[n.Channel]
 	if !ok {
 		d.sent.WithLabelValues(n.Channel, "failed").Inc()
-		settle(StatusFailed, time.Time{}, "channel "+n.Channel+" is not configured")
+		settle(NotificationFailed, time.Time{}, "channel "+n.Channel+" is not configured")
 		return
 	}
 	if until, paused := d.pausedUntil(n.Channel, now); paused {
@@ -198,13 +198,13 @@ func (d *Dispatcher) send(ctx context.Context, n Notification) {
 	if err == nil {
 		d.sent.WithLabelValues(n.Channel, "sent").Inc()
 		d.clearErr(n.Channel)
-		settle(StatusSent, time.Time{}, "")
+		settle(NotificationSent, time.Time{}, "")
 		return
 	}
 	d.logErr(n, err)
 	if !retry || now.Sub(n.CreatedAt) >= d.o.MaxAge {
 		d.sent.WithLabelValues(n.Channel, "failed").Inc()
-		settle(StatusFailed, time.Time{}, err.Error())
+		settle(NotificationFailed, time.Time{}, err.Error())
 		return
 	}
 	next := now.Add(d.backoff(n.Attempts))
@@ -214,7 +214,7 @@ func (d *Dispatcher) send(ctx context.Context, n Notification) {
 		next = maxTime(next, at)
 	}
 	d.sent.WithLabelValues(n.Channel, "retry").Inc()
-	settle(StatusPending, next, err.Error())
+	settle(NotificationPending, next, err.Error())
 }
 
 // backoff is exponential in attempts with full jitter over its upper half.

@@ -386,7 +386,7 @@ func (e *Engine) applyAt(ctx context.Context, ts *targetState, route Route, pare
 		return nil
 	}
 	for i := range queue {
-		queue[i].Status, queue[i].CreatedAt, queue[i].NextAttempt = StatusPending, now, now
+		queue[i].Status, queue[i].CreatedAt, queue[i].NextAttempt = NotificationPending, now, now
 	}
 	if err := e.o.Store.Commit(ctx, next, incidents, queue); err != nil {
 		e.commitErr.Inc()

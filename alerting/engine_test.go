@@ -21,19 +21,19 @@ import (
 	"github.com/upwatch/upwatch/internal/clock/clocktest"
 	"github.com/upwatch/upwatch/metrics/metricstest"
 	"github.com/upwatch/upwatch/prober"
-	"github.com/upwatch/upwatch/store"
+	"github.com/upwatch/upwatch/registry"
 )
 
 // t0 is noon of the test run's day (clocktest): every date here derives
 // from it, and every component gets a clock built on it.
 var t0 = clocktest.Noon()
 
-func openStore(t *testing.T, path string) *store.SQLite {
+func openStore(t *testing.T, path string) *registry.SQLite {
 	t.Helper()
 	if path == "" {
 		path = filepath.Join(t.TempDir(), "registry.db")
 	}
-	s, err := store.OpenSQLite(context.Background(), store.SQLiteOptions{Path: path})
+	s, err := registry.OpenSQLite(context.Background(), registry.SQLiteOptions{Path: path})
 	require.NoError(t, err)
 	t.Cleanup(func() { s.Close() })
 	return s
@@ -80,9 +80,9 @@ func feed(t *testing.T, e *alerting.Engine, id string, start time.Time, pattern 
 	return at
 }
 
-func queued(t *testing.T, s *store.SQLite) []alerting.Notification {
+func queued(t *testing.T, s *registry.SQLite) []alerting.Notification {
 	t.Helper()
-	ns, err := s.Notifications(context.Background(), store.NotificationQuery{Limit: 1000})
+	ns, err := s.Notifications(context.Background(), registry.NotificationQuery{Limit: 1000})
 	require.NoError(t, err)
 	sort.Slice(ns, func(i, j int) bool { return ns[i].Key < ns[j].Key })
 	return ns
@@ -107,7 +107,7 @@ func TestEngineDownAndUpQueueOneMessagePerRecipientAndChannel(t *testing.T) {
 	// alice: email + sms; bob: email only (no phone).
 	require.Equal(t, map[string]int{"down/email": 2, "down/sms": 1}, kinds(ns))
 	for _, n := range ns {
-		require.Equal(t, alerting.StatusPending, n.Status)
+		require.Equal(t, alerting.NotificationPending, n.Status)
 		require.Equal(t, t0.Add(2*time.Minute), n.Message.StartedAt, "the incident starts at the first failed check")
 		require.Equal(t, "status: 503 not in 200-399", n.Message.Cause)
 		require.NotEmpty(t, n.Message.Subject)
@@ -130,7 +130,7 @@ func TestEngineDownAndUpQueueOneMessagePerRecipientAndChannel(t *testing.T) {
 			require.Contains(t, n.Message.Text, "7m")
 		}
 	}
-	incs, err := s.Incidents(context.Background(), store.IncidentQuery{TargetID: "web"})
+	incs, err := s.Incidents(context.Background(), registry.IncidentQuery{TargetID: "web"})
 	require.NoError(t, err)
 	require.Len(t, incs, 1)
 	require.Equal(t, t0.Add(2*time.Minute), incs[0].Start)
@@ -167,7 +167,7 @@ func TestEngineSuppressesChildrenOfADownParent(t *testing.T) {
 	for _, n := range queued(t, s) {
 		require.Equal(t, "gw", n.Message.TargetID, "app's notifications are suppressed")
 	}
-	incs, err := s.Incidents(context.Background(), store.IncidentQuery{TargetID: "app"})
+	incs, err := s.Incidents(context.Background(), registry.IncidentQuery{TargetID: "app"})
 	require.NoError(t, err)
 	require.Len(t, incs, 1, "the child's incident is still recorded")
 	require.True(t, incs[0].Suppressed)
@@ -181,7 +181,7 @@ func TestEngineRecordsButDoesNotNotifyInMaintenance(t *testing.T) {
 	e := newEngine(t, s, map[string]alerting.Route{"web": route("web")}, w)
 	feed(t, e, "web", t0, "xxxx..")
 	require.Empty(t, queued(t, s))
-	incs, err := s.Incidents(context.Background(), store.IncidentQuery{TargetID: "web"})
+	incs, err := s.Incidents(context.Background(), registry.IncidentQuery{TargetID: "web"})
 	require.NoError(t, err)
 	require.Len(t, incs, 1)
 	require.True(t, incs[0].InMaintenance)
@@ -244,11 +244,11 @@ func TestDispatcherSettlesEveryOutcome(t *testing.T) {
 	for _, n := range queued(t, s) {
 		byEmail[n.Channel+":"+n.Message.To.Email] = n
 	}
-	require.Equal(t, alerting.StatusSent, byEmail["email:alice@example.com"].Status)
-	require.Equal(t, alerting.StatusFailed, byEmail["email:bob@example.com"].Status)
+	require.Equal(t, alerting.NotificationSent, byEmail["email:alice@example.com"].Status)
+	require.Equal(t, alerting.NotificationFailed, byEmail["email:bob@example.com"].Status)
 	require.Contains(t, byEmail["email:bob@example.com"].LastError, "invalid recipient")
 	sms := byEmail["sms:alice@example.com"]
-	require.Equal(t, alerting.StatusPending, sms.Status)
+	require.Equal(t, alerting.NotificationPending, sms.Status)
 	require.False(t, sms.NextAttempt.Before(now.Add(time.Minute)), "Retry-After is respected")
 	require.Equal(t, 1.0, testutil.ToFloat64(counter(t, reg, "email", "sent")))
 	require.Equal(t, 1.0, testutil.ToFloat64(counter(t, reg, "email", "failed")))

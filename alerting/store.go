@@ -38,9 +38,9 @@ type NotificationStatus string
 // The statuses. Pending ones are sent (again) when due; sent and failed are
 // final.
 const (
-	StatusPending NotificationStatus = "pending"
-	StatusSent    NotificationStatus = "sent"
-	StatusFailed  NotificationStatus = "failed"
+	NotificationPending NotificationStatus = "pending"
+	NotificationSent    NotificationStatus = "sent"
+	NotificationFailed  NotificationStatus = "failed"
 )
 
 // StateStore persists what the engine knows, so a restart carries on where

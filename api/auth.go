@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/upwatch/upwatch/store"
+	"github.com/upwatch/upwatch/registry"
 )
 
 // Scope is what an API key may do.
@@ -148,20 +148,20 @@ func (s *Server) authenticate(r *http.Request) (Principal, error) {
 }
 
 // lookupKey finds key by its prefix and compares hashes in constant time.
-func (s *Server) lookupKey(ctx context.Context, key string) (store.APIKey, error) {
+func (s *Server) lookupKey(ctx context.Context, key string) (registry.APIKey, error) {
 	cands, err := s.o.KeyAuth.APIKeysByPrefix(ctx, key[:keyPrefixLen])
 	if err != nil {
-		return store.APIKey{}, err
+		return registry.APIKey{}, err
 	}
 	want := HashKey(key)
-	var found *store.APIKey
+	var found *registry.APIKey
 	for i := range cands {
 		if subtle.ConstantTimeCompare(cands[i].Hash, want) == 1 {
 			found = &cands[i]
 		}
 	}
 	if found == nil {
-		return store.APIKey{}, unauthorized("the API key is not known")
+		return registry.APIKey{}, unauthorized("the API key is not known")
 	}
 	return *found, nil
 }

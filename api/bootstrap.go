@@ -7,14 +7,14 @@ import (
 	"slices"
 	"time"
 
-	"github.com/upwatch/upwatch/store"
+	"github.com/upwatch/upwatch/registry"
 )
 
 // Bootstrap makes sure tenant "default" exists and, when key is not empty
 // and that tenant has no valid admin key yet, stores key (hashed) as its
 // admin key. It reports whether it stored the key.
 func Bootstrap(ctx context.Context, tenants TenantStore, keys KeyStore, key string, now time.Time) (bool, error) {
-	if err := tenants.CreateTenant(ctx, store.Tenant{ID: store.DefaultTenant, Name: "default", CreatedAt: now}); err != nil && !errors.Is(err, store.ErrConflict) {
+	if err := tenants.CreateTenant(ctx, registry.Tenant{ID: registry.DefaultTenant, Name: "default", CreatedAt: now}); err != nil && !errors.Is(err, registry.ErrConflict) {
 		return false, err
 	}
 	if key == "" {
@@ -23,7 +23,7 @@ func Bootstrap(ctx context.Context, tenants TenantStore, keys KeyStore, key stri
 	if !wellFormed(key) {
 		return false, fmt.Errorf("the bootstrap key is malformed: it must be %q followed by %d base62 characters (`upwatch keygen` prints a master key, not an API key)", KeyPrefix, keySecretLen)
 	}
-	have, err := keys.APIKeys(ctx, store.DefaultTenant)
+	have, err := keys.APIKeys(ctx, registry.DefaultTenant)
 	if err != nil {
 		return false, err
 	}
@@ -37,7 +37,7 @@ func Bootstrap(ctx context.Context, tenants TenantStore, keys KeyStore, key stri
 	if err != nil {
 		return false, err
 	}
-	err = keys.CreateAPIKey(ctx, store.APIKey{ID: id, TenantID: store.DefaultTenant, Name: "bootstrap",
+	err = keys.CreateAPIKey(ctx, registry.APIKey{ID: id, TenantID: registry.DefaultTenant, Name: "bootstrap",
 		Prefix: key[:keyPrefixLen], Hash: HashKey(key), Scopes: []string{string(ScopeAdmin)}, CreatedAt: now})
 	return err == nil, err
 }

@@ -37,7 +37,7 @@ import (
 
 	"github.com/upwatch/upwatch/config"
 	"github.com/upwatch/upwatch/internal/invalid"
-	"github.com/upwatch/upwatch/store"
+	"github.com/upwatch/upwatch/registry"
 	"github.com/upwatch/upwatch/tenancy"
 )
 
@@ -136,7 +136,7 @@ func (s *Server) applyTargets(w http.ResponseWriter, r *http.Request, p Principa
 		return nil
 	}
 	if err := s.o.Batch.ApplyTargets(ctx, plan.Batch); err != nil {
-		if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, registry.ErrConflict) || errors.Is(err, registry.ErrNotFound) {
 			return Problem(http.StatusConflict, "Conflict", "the tenant's targets changed while the document was applied; nothing was applied, try again")
 		}
 		return err

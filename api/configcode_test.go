@@ -12,7 +12,7 @@ import (
 
 	"github.com/upwatch/upwatch/config"
 	"github.com/upwatch/upwatch/prober"
-	"github.com/upwatch/upwatch/store"
+	"github.com/upwatch/upwatch/registry"
 	"github.com/upwatch/upwatch/tenancy"
 )
 
@@ -358,7 +358,7 @@ func TestConfigCodeAtomic(t *testing.T) {
 	require.NoError(t, err)
 	h.post(tenantA, tcpTarget("later"))
 	err = h.reg.ApplyTargets(t.Context(), plan.Batch)
-	require.ErrorIs(t, err, store.ErrConflict)
+	require.ErrorIs(t, err, registry.ErrConflict)
 	assert.ElementsMatch(t, []string{"late", "later"}, keys(h.apiTargets(tenantA)))
 }
 

@@ -11,7 +11,7 @@ import (
 
 	"github.com/gorilla/mux"
 
-	"github.com/upwatch/upwatch/store"
+	"github.com/upwatch/upwatch/registry"
 )
 
 func (s *Server) registerCoreRoutes(r *mux.Router) {
@@ -69,7 +69,7 @@ func readObject(r *http.Request) (map[string]any, error) {
 // audit records a write; failing to record it fails the request (the write
 // itself is done by then and stays).
 func (s *Server) audit(ctx context.Context, p Principal, action, objectType, objectID string) error {
-	return s.o.Audit.AppendAudit(ctx, store.AuditEntry{
+	return s.o.Audit.AppendAudit(ctx, registry.AuditEntry{
 		TenantID: p.TenantID, KeyID: p.KeyID, Action: action,
 		ObjectType: objectType, ObjectID: objectID, At: s.o.Now(),
 	})
@@ -85,9 +85,9 @@ func (s *Server) changed(ctx context.Context, p Principal, action, objectType, o
 // storeErr maps the registry's not-found and conflict errors to problems.
 func storeErr(err error, kind, id string) error {
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, registry.ErrNotFound):
 		return notFound(kind, id)
-	case errors.Is(err, store.ErrConflict):
+	case errors.Is(err, registry.ErrConflict):
 		return Problem(http.StatusConflict, "Conflict", kind+" "+quote(id)+" already exists")
 	}
 	return err

@@ -11,7 +11,7 @@ import (
 
 	"github.com/upwatch/upwatch/config"
 	"github.com/upwatch/upwatch/prober"
-	"github.com/upwatch/upwatch/store"
+	"github.com/upwatch/upwatch/registry"
 	"github.com/upwatch/upwatch/tenancy"
 )
 
@@ -408,7 +408,7 @@ func TestBootstrap(t *testing.T) {
 	assert.NotContains(t, err.Error(), "not-a-key")
 }
 
-func mustKeys(t *testing.T, h *harness, tenant string) []store.APIKey {
+func mustKeys(t *testing.T, h *harness, tenant string) []registry.APIKey {
 	ks, err := h.reg.APIKeys(t.Context(), tenant)
 	require.NoError(t, err)
 	return ks

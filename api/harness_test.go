@@ -29,7 +29,7 @@ import (
 	"github.com/upwatch/upwatch/crypt"
 	"github.com/upwatch/upwatch/internal/clock/clocktest"
 	"github.com/upwatch/upwatch/internal/logbuf"
-	"github.com/upwatch/upwatch/store"
+	"github.com/upwatch/upwatch/registry"
 	"github.com/upwatch/upwatch/tsdb/sqlite"
 )
 
@@ -41,19 +41,18 @@ func init() {
 
 // Tenants of the harness.
 const (
-	tenantA = store.DefaultTenant
+	tenantA = registry.DefaultTenant
 	tenantB = "other"
 )
 
 // harnessT0 is the harness clock's start.
 var harnessT0 = time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
 
-
 type harness struct {
 	t       *testing.T
 	srv     *Server
 	ts      *httptest.Server
-	reg     *store.SQLite
+	reg     *registry.SQLite
 	samples *sqlite.Store
 	mk      crypt.MasterKey
 	clock   *clocktest.Manual
@@ -81,7 +80,7 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	mk, err := crypt.NewMasterKey(raw)
 	require.NoError(t, err)
 	h := &harness{t: t, mk: mk, clock: clocktest.NewManual(harnessT0), logs: &logbuf.Buffer{}, keys: map[string]map[Scope]string{}}
-	h.reg, err = store.OpenSQLite(ctx, store.SQLiteOptions{Path: filepath.Join(dir, "registry.db"), MasterKey: mk, Now: h.clock.Now})
+	h.reg, err = registry.OpenSQLite(ctx, registry.SQLiteOptions{Path: filepath.Join(dir, "registry.db"), MasterKey: mk, Now: h.clock.Now})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = h.reg.Close() })
 	h.samples, err = sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(dir, "samples.db"), PruneInterval: -1, Now: h.clock.Now})
@@ -114,7 +113,7 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	t.Cleanup(h.ts.Close)
 
 	for _, tenant := range []string{tenantA, tenantB} {
-		require.NoError(t, h.reg.CreateTenant(ctx, store.Tenant{ID: tenant, Name: tenant, CreatedAt: harnessT0}))
+		require.NoError(t, h.reg.CreateTenant(ctx, registry.Tenant{ID: tenant, Name: tenant, CreatedAt: harnessT0}))
 		h.keys[tenant] = map[Scope]string{}
 		for _, sc := range Scopes {
 			h.keys[tenant][sc] = h.newKey(tenant, time.Time{}, sc)
@@ -149,7 +148,7 @@ func (h *harness) newKey(tenant string, expires time.Time, scopes ...Scope) stri
 	}
 	id, err := randomString(12)
 	require.NoError(h.t, err)
-	require.NoError(h.t, h.reg.CreateAPIKey(h.t.Context(), store.APIKey{
+	require.NoError(h.t, h.reg.CreateAPIKey(h.t.Context(), registry.APIKey{
 		ID: "key_" + id, TenantID: tenant, Name: "test", Prefix: prefix, Hash: hash, Scopes: ss,
 		CreatedAt: h.clock.Now(), ExpiresAt: expires,
 	}))
@@ -297,6 +296,6 @@ func TestHarnessServesValidDocument(t *testing.T) {
 }
 
 // storesOf is the registry as every store the API needs.
-func storesOf(reg *store.SQLite) Stores {
+func storesOf(reg *registry.SQLite) Stores {
 	return Stores{Tenants: reg, Keys: reg, KeyAuth: reg, Audit: reg, Targets: reg, Batch: reg, Objects: reg, ReportKeys: reg}
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/upwatch/upwatch/alerting"
-	"github.com/upwatch/upwatch/store"
+	"github.com/upwatch/upwatch/registry"
 	"github.com/upwatch/upwatch/tsdb"
 )
 
@@ -203,16 +203,16 @@ type incidentsDoc struct {
 }
 
 // incidentQuery reads from, to (both optional: unbounded), open and limit.
-func incidentQuery(v url.Values) (store.IncidentQuery, error) {
+func incidentQuery(v url.Values) (registry.IncidentQuery, error) {
 	var iss queryIssues
-	var q store.IncidentQuery
+	var q registry.IncidentQuery
 	q.From, _ = iss.time(v, "from")
 	q.To, _ = iss.time(v, "to")
 	if !q.From.IsZero() && !q.To.IsZero() && !q.From.Before(q.To) {
 		iss.add("to", "must be after from")
 	}
 	q.OpenOnly = iss.bool(v, "open", false)
-	q.Limit = iss.int(v, "limit", store.DefaultLimit, 1, store.MaxLimit)
+	q.Limit = iss.int(v, "limit", registry.DefaultLimit, 1, registry.MaxLimit)
 	return q, iss.problem()
 }
 

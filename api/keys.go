@@ -11,7 +11,7 @@ import (
 
 	"github.com/upwatch/upwatch/internal/invalid"
 	"github.com/upwatch/upwatch/prober"
-	"github.com/upwatch/upwatch/store"
+	"github.com/upwatch/upwatch/registry"
 )
 
 type tenantView struct {
@@ -20,7 +20,7 @@ type tenantView struct {
 	CreatedAt *time.Time `json:"created_at,omitempty"`
 }
 
-func viewTenant(t store.Tenant) tenantView {
+func viewTenant(t registry.Tenant) tenantView {
 	return tenantView{ID: t.ID, Name: t.Name, CreatedAt: timePtr(t.CreatedAt)}
 }
 
@@ -35,7 +35,7 @@ func (s *Server) getTenant(w http.ResponseWriter, r *http.Request, p Principal) 
 
 // operator reports whether p may manage tenants: an admin of "default".
 func operator(p Principal) error {
-	if p.TenantID != store.DefaultTenant {
+	if p.TenantID != registry.DefaultTenant {
 		return Problem(http.StatusForbidden, "Forbidden", "only admin keys of tenant \"default\" manage tenants")
 	}
 	return nil
@@ -88,7 +88,7 @@ func (s *Server) createTenant(w http.ResponseWriter, r *http.Request, p Principa
 		in.Name = in.ID
 	}
 	ctx := r.Context()
-	t := store.Tenant{ID: in.ID, Name: in.Name, CreatedAt: s.o.Now()}
+	t := registry.Tenant{ID: in.ID, Name: in.Name, CreatedAt: s.o.Now()}
 	if err := s.o.Tenants.CreateTenant(ctx, t); err != nil {
 		return storeErr(err, "tenant", in.ID)
 	}
@@ -121,7 +121,7 @@ type keyCreated struct {
 	Key string `json:"key"`
 }
 
-func viewKey(k store.APIKey) keyView {
+func viewKey(k registry.APIKey) keyView {
 	scopes := k.Scopes
 	if scopes == nil {
 		scopes = []string{}
@@ -220,7 +220,7 @@ func (s *Server) issueKey(r *http.Request, tenant string, in keyInput) (keyCreat
 	if err != nil {
 		return keyCreated{}, err
 	}
-	rec := store.APIKey{ID: id, TenantID: tenant, Name: in.Name, Prefix: prefix, Hash: hash,
+	rec := registry.APIKey{ID: id, TenantID: tenant, Name: in.Name, Prefix: prefix, Hash: hash,
 		Scopes: in.Scopes, CreatedAt: now, ExpiresAt: expires}
 	if err := s.o.Keys.CreateAPIKey(r.Context(), rec); err != nil {
 		return keyCreated{}, err
@@ -250,12 +250,12 @@ type auditView struct {
 }
 
 func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, p Principal) error {
-	q := store.AuditQuery{}
+	q := registry.AuditQuery{}
 	var errs []invalid.Field
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > store.MaxLimit {
-			errs = append(errs, invalid.Field{Path: "limit", Msg: fmt.Sprintf("must be 1-%d", store.MaxLimit)})
+		if err != nil || n < 1 || n > registry.MaxLimit {
+			errs = append(errs, invalid.Field{Path: "limit", Msg: fmt.Sprintf("must be 1-%d", registry.MaxLimit)})
 		}
 		q.Limit = n
 	}
@@ -271,7 +271,7 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, p Principal) 
 	}
 	limit := q.Limit
 	if limit == 0 {
-		limit = store.DefaultLimit
+		limit = registry.DefaultLimit
 	}
 	q.Limit = limit
 	es, err := s.o.Audit.Audit(r.Context(), p.TenantID, q)

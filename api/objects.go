@@ -14,7 +14,7 @@ import (
 	"github.com/upwatch/upwatch/alerting"
 	"github.com/upwatch/upwatch/config"
 	"github.com/upwatch/upwatch/internal/invalid"
-	"github.com/upwatch/upwatch/store"
+	"github.com/upwatch/upwatch/registry"
 	"github.com/upwatch/upwatch/tenancy"
 )
 
@@ -151,7 +151,7 @@ func viewObject[T any](k objectRoutes[T], o tenancy.Object[T]) (map[string]any, 
 // objectOf is a tenant's object of kind k, or a 404 problem.
 func objectOf[T any](s *Server, ctx context.Context, k objectRoutes[T], tenant, id string) (tenancy.Object[T], error) {
 	o, err := k.Get(ctx, s.o.Objects, s.o.Config(), tenant, id, s.o.MasterKey)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, registry.ErrNotFound) {
 		return o, notFound(k.Noun, id)
 	}
 	return o, err
@@ -274,7 +274,7 @@ func createObject[T any](s *Server, k objectRoutes[T]) handlerFunc {
 			return err
 		}
 		now := s.o.Now()
-		if err := s.o.Objects.CreateObject(ctx, k.Kind.Kind, store.Object{TenantID: p.TenantID, ID: id, Spec: spec, CreatedAt: now, UpdatedAt: now}); err != nil {
+		if err := s.o.Objects.CreateObject(ctx, k.Kind.Kind, registry.Object{TenantID: p.TenantID, ID: id, Spec: spec, CreatedAt: now, UpdatedAt: now}); err != nil {
 			return storeErr(err, k.Noun, id)
 		}
 		if err := s.changed(ctx, p, "create", k.auditType, id); err != nil {
@@ -318,7 +318,7 @@ func putObject[T any](s *Server, k objectRoutes[T]) handlerFunc {
 			return err
 		}
 		now := s.o.Now()
-		if err := s.o.Objects.UpdateObject(ctx, k.Kind.Kind, store.Object{TenantID: p.TenantID, ID: id, Spec: spec, UpdatedAt: now}); err != nil {
+		if err := s.o.Objects.UpdateObject(ctx, k.Kind.Kind, registry.Object{TenantID: p.TenantID, ID: id, Spec: spec, UpdatedAt: now}); err != nil {
 			return storeErr(err, k.Noun, id)
 		}
 		if err := s.changed(ctx, p, "update", k.auditType, id); err != nil {

@@ -6,8 +6,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/upwatch/upwatch/registry"
 	"github.com/upwatch/upwatch/report"
-	"github.com/upwatch/upwatch/store"
 )
 
 // Report keys are per tenant: the newest is current and seals new reports;
@@ -92,7 +92,7 @@ func (s *Server) newReportKey(w http.ResponseWriter, r *http.Request, p Principa
 		}
 		doc.Retired = []string{old[0].ID}
 	}
-	if err := s.o.Audit.AppendAudit(r.Context(), store.AuditEntry{
+	if err := s.o.Audit.AppendAudit(r.Context(), registry.AuditEntry{
 		TenantID: p.TenantID, KeyID: p.KeyID, Action: action, ObjectType: "report_key", ObjectID: k.ID, At: now,
 	}); err != nil {
 		return err

@@ -14,7 +14,7 @@ import (
 
 	"github.com/upwatch/upwatch/internal/sqlitedb"
 	"github.com/upwatch/upwatch/prober"
-	"github.com/upwatch/upwatch/store"
+	"github.com/upwatch/upwatch/registry"
 	"github.com/upwatch/upwatch/tenancy"
 )
 
@@ -219,10 +219,10 @@ func TestOldStyleRowsLoadAndAreResealed(t *testing.T) {
 		`"auth":{"type":"basic","username":"bob"}}}`
 	sealed, err := h.mk.Seal([]byte(`{"password":"OLDAUTH-S3CRET"}`), []byte("upwatch target secrets\x00"+tenantA+"\x00old") /* the stored format */)
 	require.NoError(t, err)
-	_, err = h.reg.CreateTarget(ctx, store.TargetRecord{TenantID: tenantA, ID: "old", Spec: []byte(spec), Secrets: sealed,
+	_, err = h.reg.CreateTarget(ctx, registry.TargetRecord{TenantID: tenantA, ID: "old", Spec: []byte(spec), Secrets: sealed,
 		CreatedAt: harnessT0, UpdatedAt: harnessT0})
 	require.NoError(t, err)
-	require.NoError(t, h.reg.CreateObject(ctx, store.ContactGroups, store.Object{TenantID: tenantA, ID: "ops",
+	require.NoError(t, h.reg.CreateObject(ctx, registry.ContactGroups, registry.Object{TenantID: tenantA, ID: "ops",
 		Spec:      []byte(`{"name":"ops","webhooks":["https://hooks.example.com/services/OLDHOOK-S3CRET?token=OLDHOOKTOKEN-S3CRET"]}`),
 		CreatedAt: harnessT0, UpdatedAt: harnessT0}))
 	secrets := []string{"OLDPASS-S3CRET", "OLDTOKEN-S3CRET", "OLDKEY-S3CRET", "OLDAUTH-S3CRET", "OLDHOOK-S3CRET", "OLDHOOKTOKEN-S3CRET"}

@@ -28,7 +28,7 @@
 //     targets belong to tenant "default", Source "config").
 //   - Report keys: s.o.ReportKeys.CreateReportKey / ReportKeys (newest
 //     first) / ReportKeyInfos / RetireReportKey. The store seals the secret with the
-//     master key (store.SQLiteOptions.MasterKey; AAD = tenant + kid), so the
+//     master key (registry.SQLiteOptions.MasterKey; AAD = tenant + kid), so the
 //     API handles report.Key values in clear and must never log or return
 //     the secret except once, as a JWK, on creation.
 //   - OpenAPI: each file api/openapi/*.yaml is a fragment (core.yaml holds
@@ -57,8 +57,8 @@ import (
 	"github.com/upwatch/upwatch/alerting"
 	"github.com/upwatch/upwatch/config"
 	"github.com/upwatch/upwatch/crypt"
+	"github.com/upwatch/upwatch/registry"
 	"github.com/upwatch/upwatch/sla/slainput"
-	"github.com/upwatch/upwatch/store"
 	"github.com/upwatch/upwatch/tsdb"
 )
 
@@ -75,10 +75,10 @@ type RateLimit struct {
 // DefaultRateLimit is used when Options.RateLimit is zero.
 var DefaultRateLimit = RateLimit{RPS: 20, Burst: 40}
 
-// IncidentReader lists incidents (store.Registry does). Without one the
+// IncidentReader lists incidents (registry.Registry does). Without one the
 // incident and SLA routes answer 503.
 type IncidentReader interface {
-	Incidents(ctx context.Context, q store.IncidentQuery) ([]alerting.Incident, error)
+	Incidents(ctx context.Context, q registry.IncidentQuery) ([]alerting.Incident, error)
 }
 
 // Options configure a Server. Every one of Stores is required.

@@ -14,8 +14,8 @@ import (
 	"github.com/upwatch/upwatch/config"
 	"github.com/upwatch/upwatch/crypt"
 	"github.com/upwatch/upwatch/prober"
+	"github.com/upwatch/upwatch/registry"
 	"github.com/upwatch/upwatch/report"
-	"github.com/upwatch/upwatch/store"
 	"github.com/upwatch/upwatch/tsdb/sqlite"
 )
 
@@ -23,7 +23,7 @@ import (
 // and a key of every scope for tenant "default".
 type benchServer struct {
 	srv     *Server
-	reg     *store.SQLite
+	reg     *registry.SQLite
 	samples *sqlite.Store
 	cfg     *config.Config
 	key     string
@@ -37,7 +37,7 @@ func newBenchServer(b *testing.B, now time.Time) *benchServer {
 	must(b, err)
 	clock := func() time.Time { return now }
 	bs := &benchServer{cfg: &config.Config{}}
-	bs.reg, err = store.OpenSQLite(ctx, store.SQLiteOptions{Path: filepath.Join(dir, "registry.db"), MasterKey: mk, Now: clock})
+	bs.reg, err = registry.OpenSQLite(ctx, registry.SQLiteOptions{Path: filepath.Join(dir, "registry.db"), MasterKey: mk, Now: clock})
 	must(b, err)
 	b.Cleanup(func() { _ = bs.reg.Close() })
 	bs.samples, err = sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(dir, "samples.db"), PruneInterval: -1, Now: clock,
@@ -48,10 +48,10 @@ func newBenchServer(b *testing.B, now time.Time) *benchServer {
 	bs.srv, err = New(Options{Stores: storesOf(bs.reg), Samples: bs.samples, Incidents: bs.reg, MasterKey: mk,
 		Config: func() *config.Config { return bs.cfg }, Now: clock, RateLimit: RateLimit{RPS: 1e9, Burst: 1e9}})
 	must(b, err)
-	must(b, bs.reg.CreateTenant(ctx, store.Tenant{ID: store.DefaultTenant, Name: "bench", CreatedAt: now}))
+	must(b, bs.reg.CreateTenant(ctx, registry.Tenant{ID: registry.DefaultTenant, Name: "bench", CreatedAt: now}))
 	key, prefix, hash, err := NewKey()
 	must(b, err)
-	must(b, bs.reg.CreateAPIKey(ctx, store.APIKey{ID: "key_bench", TenantID: store.DefaultTenant, Name: "bench",
+	must(b, bs.reg.CreateAPIKey(ctx, registry.APIKey{ID: "key_bench", TenantID: registry.DefaultTenant, Name: "bench",
 		Prefix: prefix, Hash: hash, Scopes: []string{string(ScopeAdmin)}, CreatedAt: now}))
 	bs.key = key
 	return bs
@@ -139,7 +139,7 @@ func BenchmarkSLAReport1000Targets(b *testing.B) {
 	}
 	k, err := report.NewKey(to)
 	must(b, err)
-	must(b, bs.reg.CreateReportKey(b.Context(), store.DefaultTenant, k))
+	must(b, bs.reg.CreateReportKey(b.Context(), registry.DefaultTenant, k))
 	path := Prefix + "/reports/sla?slo=99.9&from=" + url.QueryEscape(from.Format(time.RFC3339)) + "&to=" + url.QueryEscape(to.Format(time.RFC3339))
 	b.ResetTimer()
 	for b.Loop() {

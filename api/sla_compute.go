@@ -8,8 +8,8 @@ import (
 	"net/http"
 
 	"github.com/upwatch/upwatch/alerting"
+	"github.com/upwatch/upwatch/registry"
 	"github.com/upwatch/upwatch/sla/slainput"
-	"github.com/upwatch/upwatch/store"
 	"github.com/upwatch/upwatch/tenancy"
 )
 
@@ -45,14 +45,14 @@ func (s *Server) slaTargets(ctx context.Context, tenantID string, targets []tena
 // the config file's (tenant "default") and the API's.
 func (s *Server) maintenanceWindows(ctx context.Context, tenantID string) ([]alerting.Window, error) {
 	var out []alerting.Window
-	if tenantID == store.DefaultTenant {
+	if tenantID == registry.DefaultTenant {
 		for _, w := range s.o.Config().Maintenance {
 			if len(w.Validate("maintenance")) == 0 {
 				out = append(out, w)
 			}
 		}
 	}
-	objs, err := s.o.Objects.Objects(ctx, store.MaintenanceWindows, tenantID)
+	objs, err := s.o.Objects.Objects(ctx, registry.MaintenanceWindows, tenantID)
 	if err != nil {
 		return nil, fmt.Errorf("maintenance windows: %w", err)
 	}

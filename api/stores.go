@@ -4,64 +4,64 @@ import (
 	"context"
 	"time"
 
+	"github.com/upwatch/upwatch/registry"
 	"github.com/upwatch/upwatch/report"
-	"github.com/upwatch/upwatch/store"
 )
 
 // What the API reads and writes, one small interface per resource; the
-// registry (store.Registry) implements them all and app passes it for
+// registry (registry.Registry) implements them all and app passes it for
 // each. Every one is required: none is discovered by a type assertion.
 
 // TenantStore holds the tenants.
 type TenantStore interface {
-	CreateTenant(ctx context.Context, t store.Tenant) error
-	Tenant(ctx context.Context, id string) (store.Tenant, error)
-	Tenants(ctx context.Context) ([]store.Tenant, error)
+	CreateTenant(ctx context.Context, t registry.Tenant) error
+	Tenant(ctx context.Context, id string) (registry.Tenant, error)
+	Tenants(ctx context.Context) ([]registry.Tenant, error)
 }
 
 // KeyStore manages a tenant's API keys (stored as hashes).
 type KeyStore interface {
-	CreateAPIKey(ctx context.Context, k store.APIKey) error
-	APIKeys(ctx context.Context, tenantID string) ([]store.APIKey, error)
-	APIKey(ctx context.Context, tenantID, id string) (store.APIKey, error)
+	CreateAPIKey(ctx context.Context, k registry.APIKey) error
+	APIKeys(ctx context.Context, tenantID string) ([]registry.APIKey, error)
+	APIKey(ctx context.Context, tenantID, id string) (registry.APIKey, error)
 	RevokeAPIKey(ctx context.Context, tenantID, id string, at time.Time) error
 }
 
 // KeyAuthenticator finds the keys a presented key may be and records when a
 // key was last used.
 type KeyAuthenticator interface {
-	APIKeysByPrefix(ctx context.Context, prefix string) ([]store.APIKey, error)
+	APIKeysByPrefix(ctx context.Context, prefix string) ([]registry.APIKey, error)
 	TouchAPIKey(ctx context.Context, id string, at time.Time) error
 }
 
 // AuditLog records and lists who changed what.
 type AuditLog interface {
-	AppendAudit(ctx context.Context, e store.AuditEntry) error
-	Audit(ctx context.Context, tenantID string, q store.AuditQuery) ([]store.AuditEntry, error)
+	AppendAudit(ctx context.Context, e registry.AuditEntry) error
+	Audit(ctx context.Context, tenantID string, q registry.AuditQuery) ([]registry.AuditEntry, error)
 }
 
 // TargetStore holds the API's target records (sealed by tenancy).
 type TargetStore interface {
-	CreateTarget(ctx context.Context, t store.TargetRecord) (string, error)
-	UpdateTarget(ctx context.Context, t store.TargetRecord) error
+	CreateTarget(ctx context.Context, t registry.TargetRecord) (string, error)
+	UpdateTarget(ctx context.Context, t registry.TargetRecord) error
 	DeleteTarget(ctx context.Context, tenantID, id string) error
-	Target(ctx context.Context, tenantID, id string) (store.TargetRecord, error)
-	Targets(ctx context.Context, tenantID string) ([]store.TargetRecord, error)
+	Target(ctx context.Context, tenantID, id string) (registry.TargetRecord, error)
+	Targets(ctx context.Context, tenantID string) ([]registry.TargetRecord, error)
 }
 
 // TargetBatcher applies a tenant's target writes and their audit entries
 // in one transaction (PUT /targets?format=yaml).
 type TargetBatcher interface {
-	ApplyTargets(ctx context.Context, b store.TargetBatch) error
+	ApplyTargets(ctx context.Context, b registry.TargetBatch) error
 }
 
 // ObjectStore holds contact groups, alert policies and maintenance windows.
 type ObjectStore interface {
-	CreateObject(ctx context.Context, kind store.ObjectKind, o store.Object) error
-	UpdateObject(ctx context.Context, kind store.ObjectKind, o store.Object) error
-	DeleteObject(ctx context.Context, kind store.ObjectKind, tenantID, id string) error
-	Object(ctx context.Context, kind store.ObjectKind, tenantID, id string) (store.Object, error)
-	Objects(ctx context.Context, kind store.ObjectKind, tenantID string) ([]store.Object, error)
+	CreateObject(ctx context.Context, kind registry.ObjectKind, o registry.Object) error
+	UpdateObject(ctx context.Context, kind registry.ObjectKind, o registry.Object) error
+	DeleteObject(ctx context.Context, kind registry.ObjectKind, tenantID, id string) error
+	Object(ctx context.Context, kind registry.ObjectKind, tenantID, id string) (registry.Object, error)
+	Objects(ctx context.Context, kind registry.ObjectKind, tenantID string) ([]registry.Object, error)
 }
 
 // ReportKeyStore holds report keys; the store seals each secret with the
@@ -73,7 +73,7 @@ type ReportKeyStore interface {
 	CreateReportKey(ctx context.Context, tenantID string, k report.Key) error
 	RetireReportKey(ctx context.Context, tenantID, kid string, at time.Time) error
 	ReportKeys(ctx context.Context, tenantID string) ([]report.Key, error)
-	ReportKeyInfos(ctx context.Context, tenantID string) ([]store.ReportKeyInfo, error)
+	ReportKeyInfos(ctx context.Context, tenantID string) ([]registry.ReportKeyInfo, error)
 }
 
 // Stores are the API's stores, one per resource. All are required.

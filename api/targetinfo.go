@@ -9,7 +9,7 @@ import (
 	"github.com/upwatch/upwatch/config"
 	"github.com/upwatch/upwatch/internal/invalid"
 	"github.com/upwatch/upwatch/prober"
-	"github.com/upwatch/upwatch/store"
+	"github.com/upwatch/upwatch/registry"
 	"github.com/upwatch/upwatch/tenancy"
 )
 
@@ -20,10 +20,10 @@ func (s *Server) targetOf(ctx context.Context, tenantID, id string) (tenancy.Tar
 	switch {
 	case err == nil:
 		return tenancy.OpenTarget(rec, s.o.MasterKey)
-	case !errors.Is(err, store.ErrNotFound):
+	case !errors.Is(err, registry.ErrNotFound):
 		return tenancy.TargetInfo{}, err
 	}
-	if tenantID == store.DefaultTenant {
+	if tenantID == registry.DefaultTenant {
 		for _, t := range s.o.Config().Targets {
 			if t.ID == id {
 				return tenancy.ConfigTarget(t), nil
@@ -37,7 +37,7 @@ func (s *Server) targetOf(ctx context.Context, tenantID, id string) (tenancy.Tar
 // "default" only), then the API's, each by id.
 func (s *Server) targetsOf(ctx context.Context, tenantID string) ([]tenancy.TargetInfo, error) {
 	var out []tenancy.TargetInfo
-	if tenantID == store.DefaultTenant {
+	if tenantID == registry.DefaultTenant {
 		for _, t := range s.o.Config().Targets {
 			out = append(out, tenancy.ConfigTarget(t))
 		}

@@ -14,8 +14,8 @@ import (
 	"github.com/upwatch/upwatch/config"
 	"github.com/upwatch/upwatch/internal/invalid"
 	"github.com/upwatch/upwatch/prober"
+	"github.com/upwatch/upwatch/registry"
 	"github.com/upwatch/upwatch/secret"
-	"github.com/upwatch/upwatch/store"
 	"github.com/upwatch/upwatch/tenancy"
 )
 
@@ -106,7 +106,7 @@ func (s *Server) getTarget(w http.ResponseWriter, r *http.Request, p Principal) 
 // inConfig reports whether the config file declares a target id of the
 // tenant: ids are per tenant, and the file's targets are tenant default's.
 func (s *Server) inConfig(tenantID, id string) bool {
-	if tenantID != store.DefaultTenant {
+	if tenantID != registry.DefaultTenant {
 		return false
 	}
 	return slices.ContainsFunc(s.o.Config().Targets, func(t config.Target) bool { return t.ID == id })

@@ -1,6 +1,8 @@
 // Package app wires upwatch's parts together and runs them: the store, the
-// write buffer, the prober, the scheduler and the HTTP server. cmd/upwatch
-// calls Run; so do the end-to-end tests, in-process.
+// write buffer, the prober, the scheduler and the HTTP server. New builds
+// them (releasing what it made if a step fails), Start runs them, Stop ends
+// them in reverse order. cmd/upwatch calls Run, which does all three; so do
+// the end-to-end tests, in-process.
 package app
 
 import (
@@ -12,23 +14,19 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/upwatch/upwatch/alerting"
-	"github.com/upwatch/upwatch/alerting/notify"
 	"github.com/upwatch/upwatch/api"
 	"github.com/upwatch/upwatch/config"
 	"github.com/upwatch/upwatch/crypt"
 	"github.com/upwatch/upwatch/demo"
-	"github.com/upwatch/upwatch/internal/clock"
 	"github.com/upwatch/upwatch/metrics"
 	"github.com/upwatch/upwatch/prober"
 	"github.com/upwatch/upwatch/prober/schedule"
-	"github.com/upwatch/upwatch/store"
+	"github.com/upwatch/upwatch/registry"
 	"github.com/upwatch/upwatch/tsdb"
 	"github.com/upwatch/upwatch/tsdb/influx"
 	"github.com/upwatch/upwatch/tsdb/spool"
@@ -45,7 +43,8 @@ type Options struct {
 	Getenv     func(string) string
 	Logger     *slog.Logger
 	// Listener, if set, is used instead of listening on Config.Listen
-	// (tests pass one bound to 127.0.0.1:0).
+	// (tests pass one bound to 127.0.0.1:0). upwatch owns it: it is closed
+	// on Stop and when New fails.
 	Listener net.Listener
 	// Reload asks for the config file to be read again (SIGHUP).
 	Reload <-chan struct{}
@@ -68,204 +67,27 @@ const (
 	RegistryFile = "registry.db"
 )
 
-// Run starts upwatch and blocks until ctx ends, then shuts down in order:
-// stop taking HTTP requests, let in-flight checks finish, flush buffered
-// samples, close the store. It returns the first fatal error.
+// Run starts upwatch and blocks until ctx ends or the HTTP server fails,
+// then stops it (see Stop) within Options.ShutdownTimeout. It returns the
+// first fatal error. A failure while starting releases whatever was made.
 func Run(ctx context.Context, o Options) error {
-	if o.Config == nil {
-		return errors.New("app: no config")
-	}
-	cfg := o.Config
-	log := o.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	if o.Getenv == nil {
-		o.Getenv = os.Getenv
-	}
-	if o.ShutdownTimeout == 0 {
-		o.ShutdownTimeout = 30 * time.Second
-	}
-	o.Now = clock.Or(o.Now)
-	reg := o.Registry
-	if reg == nil {
-		reg = prometheus.NewRegistry()
-		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	}
-	metrics.RegisterBuildInfo(reg, o.Version, o.Revision)
-
-	lock, err := lockDataDir(cfg.DataDir)
+	s, err := New(ctx, o)
 	if err != nil {
 		return err
 	}
-	defer lock.release()
-
-	samples, spoolStats, err := openStore(ctx, cfg, o.Now, log, reg)
-	if err != nil {
-		return err
+	s.Start(ctx)
+	if s.o.Ready != nil {
+		s.o.Ready(s.Addr())
 	}
-	defer samples.Close()
-
-	ln := o.Listener
-	if ln == nil {
-		if ln, err = net.Listen("tcp", cfg.Listen); err != nil {
-			return fmt.Errorf("listen %s: %w", cfg.Listen, errors.Unwrap(err))
-		}
-	}
-
-	masterKey, keySource, err := loadMasterKey(cfg, o.Getenv, log)
-	if err != nil {
-		return err
-	}
-	registry, ownsRegistry, err := openRegistry(ctx, cfg, masterKey, o.Now, log.With("component", "registry"))
-	if err != nil {
-		return err
-	}
-	defer registry.Close()
-	if err := checkMasterKey(ctx, cfg, registry, masterKey, keySource); err != nil {
-		return err
-	}
-
-	wlog, err := openWAL(ctx, cfg, samples, log.With("component", "wal"), reg)
-	if err != nil {
-		return err
-	}
-	defer wlog.Close()
-	bufOpts := tsdb.BufferOptions{Registerer: reg, Logger: log.With("component", "buffer"), Log: wlog}
-	if cfg.Storage.Type == "influxdb" {
-		bufOpts.BatchSize, bufOpts.FlushInterval = cfg.Storage.InfluxDB.BatchSize, cfg.Storage.InfluxDB.FlushInterval
-	}
-	buffer := tsdb.NewBuffer(samples, bufOpts)
-	buffer.Start()
-	mirror, err := openMirror(cfg, log, reg)
-	if err != nil {
-		return err
-	}
-	probe := metrics.NewProbe(metrics.ProbeOptions{Full: cfg.Metrics.PerTarget == config.PerTargetFull, Registerer: reg})
-	p := prober.New(prober.Options{Location: cfg.Location, AllowPrivate: cfg.AllowPrivateTargets, Now: o.Now, Logger: log.With("component", "prober")})
-
-	renderer, err := notify.NewRenderer(cfg.Alerting.TemplatesDir)
-	if err != nil {
-		return err
-	}
-	dispatcher := alerting.NewDispatcher(alerting.DispatcherOptions{
-		Outbox: registry, Notifiers: buildNotifiers(cfg, p), Now: o.Now,
-		Registerer: reg, Logger: log.With("component", "dispatcher"),
-	})
-	// The engine asks the scheduler (made next: its sink feeds the engine)
-	// for an immediate check of a parent a child's DOWN waits for.
-	var sched *schedule.Scheduler
-	engine, err := alerting.NewEngine(ctx, alerting.EngineOptions{
-		Store: registry, Renderer: renderer, Link: cfg.Alerting.Link, Wake: dispatcher.Wake, Now: o.Now,
-		CheckNow:   func(id string) { sched.CheckNow(id) },
-		Registerer: reg, Logger: log.With("component", "alerting"),
-	})
-	if err != nil {
-		return err
-	}
-
-	sched = schedule.New(schedule.Options{
-		Check:   p.Check,
-		Workers: cfg.Workers,
-		Sink: func(ctx context.Context, r prober.Result) {
-			// The write-ahead log first: nothing else sees a check the
-			// log does not have.
-			if err := buffer.Record(ctx, r); err != nil {
-				log.Error("sample not recorded", "target", r.TargetID, "err", err)
-			}
-			probe.Observe(r)
-			mirror.record(r)
-			if err := engine.Observe(ctx, r); err != nil {
-				log.Error("alert state not committed; retried with the next result", "target", r.TargetID, "err", err)
-			}
-		},
-		Registerer: reg,
-		Logger:     log.With("component", "scheduler"),
-		Now:        o.Now,
-	})
-	targets := newTargetSet(probe)
-	apiHandler, live, err := startAPI(ctx, apiDeps{cfg: cfg, getenv: o.Getenv, log: log, registry: registry, samples: samples,
-		masterKey: masterKey, engine: engine, sched: sched, targets: targets, now: o.Now})
-	if err != nil {
-		return err
-	}
-
-	srv := &http.Server{
-		Handler:           mountAPI(routes(metrics.Handler(reg, probe, engine), samples, spoolStats, sched, cfg, o.Now), apiHandler),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-
-	runCtx, stopChecks := context.WithCancel(ctx)
-	defer stopChecks()
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := sched.Run(runCtx); err != nil {
-			log.Error("scheduler stopped", "err", err)
-		}
-	})
-	if o.ConfigPath != "" && o.Reload != nil {
-		wg.Go(func() { reloadLoop(runCtx, o, log, live) })
-	}
-	wg.Go(func() { engine.Run(runCtx, time.Second) })
-	// The dispatcher outlives the checks, so the last transitions' messages
-	// are handed over; what is still queued is sent after a restart.
-	// A process that owns the embedded registry alone knows that leases
-	// still held were left by a crash of its own, and their messages should
-	// go out now. A shared registry's leases may be another dispatcher's.
-	if ownsRegistry {
-		if n, err := registry.ReleaseLeases(ctx); err != nil {
-			log.Error("releasing stale outbox leases", "err", err)
-		} else if n > 0 {
-			log.Info("released outbox leases left by an earlier run", "notifications", n)
-		}
-	}
-	dispatchCtx, stopDispatch := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopDispatch()
-	dispatched := make(chan struct{})
-	go func() { dispatcher.Run(dispatchCtx); close(dispatched) }()
-	log.Info("upwatch started", "listen", ln.Addr().String(), "targets", len(cfg.Targets),
-		"data_dir", cfg.DataDir, "location", cfg.Location)
-	if o.Ready != nil {
-		o.Ready(ln.Addr())
-	}
-
 	var fatal error
 	select {
 	case <-ctx.Done():
-	case err := <-serveErr:
+	case err := <-s.serveErr:
 		fatal = fmt.Errorf("http server: %w", err)
 	}
-	log.Info("shutting down")
-	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.ShutdownTimeout)
+	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.o.ShutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(drainCtx); err != nil {
-		log.Warn("http shutdown", "err", err)
-	}
-	stopChecks()
-	// In-flight checks end by their own timeout and their samples are
-	// recorded; the shutdown timeout bounds the wait all the same.
-	checksDone := make(chan struct{})
-	go func() { wg.Wait(); close(checksDone) }()
-	select {
-	case <-checksDone:
-	case <-drainCtx.Done():
-		log.Error("checks still running at the shutdown timeout; not waiting for them", "timeout", o.ShutdownTimeout)
-	}
-	dispatcher.Wake()
-	stopDispatch()
-	<-dispatched
-	if err := buffer.Close(drainCtx); err != nil {
-		fatal = errors.Join(fatal, fmt.Errorf("flushing samples: %w", err))
-	}
-	mirror.close(drainCtx, log)
-	log.Info("stopped")
-	return fatal
+	return errors.Join(fatal, s.Stop(drainCtx))
 }
 
 // registryStore is what upwatch needs of the registry; the embedded
@@ -290,20 +112,20 @@ type registryStore interface {
 // owns it alone (the embedded file) or shares it (PostgreSQL).
 func openRegistry(ctx context.Context, cfg *config.Config, mk crypt.MasterKey, now func() time.Time, log *slog.Logger) (registryStore, bool, error) {
 	if cfg.Registry.Type == "postgres" {
-		pg, err := store.OpenPostgres(ctx, store.PostgresOptions{URL: cfg.Registry.Postgres.URL.Reveal(), MasterKey: mk, Now: now, Logger: log})
+		pg, err := registry.OpenPostgres(ctx, registry.PostgresOptions{URL: cfg.Registry.Postgres.URL.Reveal(), MasterKey: mk, Now: now, Logger: log})
 		return pg, false, err
 	}
-	db, err := store.OpenSQLite(ctx, store.SQLiteOptions{
+	db, err := registry.OpenSQLite(ctx, registry.SQLiteOptions{
 		Path: filepath.Join(cfg.DataDir, RegistryFile), Logger: log, MasterKey: mk, Now: now,
 	})
 	return db, true, err
 }
 
 // spoolStats says what waits in the sample store's spool; ok is false
-// without one. Only InfluxDB has a spool; openStore returns nil for the rest.
+// without one. Only InfluxDB has a spool; openSamples returns nil for the rest.
 type spoolStats func() (st spool.Stats, ok bool)
 
-func openStore(ctx context.Context, cfg *config.Config, now func() time.Time, log *slog.Logger, reg prometheus.Registerer) (tsdb.Store, spoolStats, error) {
+func openSamples(ctx context.Context, cfg *config.Config, now func() time.Time, log *slog.Logger, reg prometheus.Registerer) (tsdb.Store, spoolStats, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, nil, fmt.Errorf("data dir %s: %w", cfg.DataDir, errors.Unwrap(err))
 	}
@@ -430,7 +252,7 @@ func reloadLoop(ctx context.Context, o Options, log *slog.Logger, live *liveTarg
 			continue
 		}
 		if restartOnly(o.Config, cfg) {
-			log.Warn("config reload: only targets are reloaded; listen, data_dir, storage, location, workers, demo, api and metrics need a restart")
+			log.Warn("config reload: only targets are reloaded; listen, data_dir, storage, location, workers, demo, api, metrics and debug need a restart")
 		}
 		if err := live.reload(ctx, cfg); err != nil {
 			log.Error("config reload refused; keeping the running config", "err", err)
@@ -443,7 +265,7 @@ func reloadLoop(ctx context.Context, o Options, log *slog.Logger, live *liveTarg
 func restartOnly(old, cur *config.Config) bool {
 	return old.Listen != cur.Listen || old.DataDir != cur.DataDir || old.Storage != cur.Storage ||
 		old.Location != cur.Location || old.Workers != cur.Workers || old.Demo != cur.Demo ||
-		old.AllowPrivateTargets != cur.AllowPrivateTargets || old.API != cur.API || old.Metrics != cur.Metrics
+		old.AllowPrivateTargets != cur.AllowPrivateTargets || old.API != cur.API || old.Metrics != cur.Metrics || old.Debug != cur.Debug
 }
 
 // targetSet keeps the probe series to the targets that are checked, so

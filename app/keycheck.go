@@ -10,7 +10,7 @@ import (
 
 	"github.com/upwatch/upwatch/config"
 	"github.com/upwatch/upwatch/crypt"
-	"github.com/upwatch/upwatch/store"
+	"github.com/upwatch/upwatch/registry"
 	"github.com/upwatch/upwatch/tenancy"
 )
 
@@ -27,7 +27,7 @@ func checkMasterKey(ctx context.Context, cfg *config.Config, reg registryStore, 
 		return fmt.Errorf("checking the master key: %w", err)
 	}
 	var targets, reportKeys int
-	var sample *store.TargetRecord
+	var sample *registry.TargetRecord
 	for i, rec := range recs {
 		if len(rec.Secrets) == 0 {
 			continue
@@ -69,7 +69,7 @@ func checkMasterKey(ctx context.Context, cfg *config.Config, reg registryStore, 
 // sealedWith names the key that sealed rec when it is the one in the data
 // dir (the key a first start without UPWATCH_MASTER_KEY made), else says
 // "another key".
-func sealedWith(cfg *config.Config, keySource string, rec *store.TargetRecord) string {
+func sealedWith(cfg *config.Config, keySource string, rec *registry.TargetRecord) string {
 	path := filepath.Join(cfg.DataDir, MasterKeyFile)
 	if keySource == path {
 		return "another key"

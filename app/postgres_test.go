@@ -10,15 +10,15 @@ import (
 
 	"github.com/upwatch/upwatch/alerting"
 	"github.com/upwatch/upwatch/crypt"
+	"github.com/upwatch/upwatch/registry"
+	"github.com/upwatch/upwatch/registry/registrytest"
 	"github.com/upwatch/upwatch/secret"
-	"github.com/upwatch/upwatch/store"
-	"github.com/upwatch/upwatch/store/storetest"
 )
 
 // With registry.type postgres the whole service keeps its alert state (and
 // everything else of the registry) in PostgreSQL.
 func TestPostgresRegistry(t *testing.T) {
-	url := storetest.PostgresSchemaURL(t)
+	url := registrytest.PostgresSchemaURL(t)
 	srv := httptest.NewServer(&flapper{})
 	defer srv.Close()
 	cfg := testConfig(t, `
@@ -38,7 +38,7 @@ targets:
 
 	key, err := crypt.LoadMasterKey(getenv)
 	require.NoError(t, err)
-	pg, err := store.OpenPostgres(context.Background(), store.PostgresOptions{URL: url, MasterKey: key})
+	pg, err := registry.OpenPostgres(context.Background(), registry.PostgresOptions{URL: url, MasterKey: key})
 	require.NoError(t, err)
 	defer pg.Close()
 	states, err := pg.LoadStates(context.Background())

@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/upwatch/upwatch/crypt"
-	"github.com/upwatch/upwatch/store"
+	"github.com/upwatch/upwatch/registry"
 )
 
 // An API target stored before secret headers were sealed (its X-Api-Key in
@@ -35,11 +35,11 @@ func TestStartSealsOldTargetRows(t *testing.T) {
 	require.NoError(t, err)
 	path := filepath.Join(cfg.DataDir, RegistryFile)
 	ctx := context.Background()
-	reg, err := store.OpenSQLite(ctx, store.SQLiteOptions{Path: path, MasterKey: mk})
+	reg, err := registry.OpenSQLite(ctx, registry.SQLiteOptions{Path: path, MasterKey: mk})
 	require.NoError(t, err)
-	require.NoError(t, reg.CreateTenant(ctx, store.Tenant{ID: store.DefaultTenant, Name: "default", CreatedAt: time.Unix(0, 0)}))
+	require.NoError(t, reg.CreateTenant(ctx, registry.Tenant{ID: registry.DefaultTenant, Name: "default", CreatedAt: time.Unix(0, 0)}))
 	spec := `{"id":"old","name":"old","kind":"http","interval":"1s","timeout":"500ms","http":{"url":"` + srv.URL + `/","headers":{"X-Api-Key":"OLD-APP-S3CRET"}}}`
-	_, err = reg.CreateTarget(ctx, store.TargetRecord{TenantID: store.DefaultTenant, ID: "old", Spec: []byte(spec),
+	_, err = reg.CreateTarget(ctx, registry.TargetRecord{TenantID: registry.DefaultTenant, ID: "old", Spec: []byte(spec),
 		CreatedAt: time.Unix(0, 0), UpdatedAt: time.Unix(0, 0)})
 	require.NoError(t, err)
 	require.NoError(t, reg.Close())
@@ -57,10 +57,10 @@ func TestStartSealsOldTargetRows(t *testing.T) {
 		return got == "OLD-APP-S3CRET"
 	}, 30*time.Second, 20*time.Millisecond, "the prober sends the stored value")
 
-	reg, err = store.OpenSQLite(ctx, store.SQLiteOptions{Path: path, MasterKey: mk})
+	reg, err = registry.OpenSQLite(ctx, registry.SQLiteOptions{Path: path, MasterKey: mk})
 	require.NoError(t, err)
 	defer reg.Close()
-	rec, err := reg.Target(ctx, store.DefaultTenant, "old")
+	rec, err := reg.Target(ctx, registry.DefaultTenant, "old")
 	require.NoError(t, err)
 	require.NotContains(t, string(rec.Spec), "OLD-APP-S3CRET")
 	require.Contains(t, string(rec.Spec), `"X-Api-Key":"\u003csecret\u003e"`)

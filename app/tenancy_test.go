@@ -18,8 +18,8 @@ import (
 
 	"github.com/upwatch/upwatch/api"
 	"github.com/upwatch/upwatch/internal/clock/clocktest"
+	"github.com/upwatch/upwatch/registry"
 	"github.com/upwatch/upwatch/report"
-	"github.com/upwatch/upwatch/store"
 )
 
 // TestReusedIDLeaksNothing is the cross-tenant leak through a reused target
@@ -109,10 +109,10 @@ func TestReusedIDLeaksNothing(t *testing.T) {
 
 	// A sees its old id free again, and its incident was closed by the delete.
 	r.shutdown(t)
-	reg, err := store.OpenSQLite(context.Background(), store.SQLiteOptions{Path: filepath.Join(cfg.DataDir, RegistryFile)})
+	reg, err := registry.OpenSQLite(context.Background(), registry.SQLiteOptions{Path: filepath.Join(cfg.DataDir, RegistryFile)})
 	require.NoError(t, err)
 	defer reg.Close()
-	incs, err := reg.Incidents(context.Background(), store.IncidentQuery{})
+	incs, err := reg.Incidents(context.Background(), registry.IncidentQuery{})
 	require.NoError(t, err)
 	require.Len(t, incs, 1)
 	assert.False(t, incs[0].Open(), "deleting a target closes its open incident")

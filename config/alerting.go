@@ -138,12 +138,11 @@ func (c *Config) validateAlerting() []invalid.Field {
 		}
 	}
 
-	ids := map[string]bool{}
-	deps := map[string][]string{}
+	ids := make(map[string]bool, len(c.Targets))
 	for _, t := range c.Targets {
 		ids[t.ID] = true
-		deps[t.ID] = t.DependsOn
 	}
+	cycles := dependencyCycles(c.Targets)
 	for i, t := range c.Targets {
 		p := fmt.Sprintf("targets[%d]", i)
 		if t.AlertPolicy != "" && !policies[t.AlertPolicy] {
@@ -157,7 +156,7 @@ func (c *Config) validateAlerting() []invalid.Field {
 				add(dp, "unknown target id %q", d)
 			}
 		}
-		if cyc := DependencyCycle(t.ID, func(id string) []string { return deps[id] }); cyc != nil {
+		if cyc := cycles[i]; cyc != nil {
 			add(p+".depends_on", "cycle %s", strings.Join(cyc, " → "))
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -63,13 +64,21 @@ type Config struct {
 	// API tunes the REST API's protections; Metrics guards /metrics.
 	API     API     `yaml:"api"`
 	Metrics Metrics `yaml:"metrics"`
+	Debug   Debug   `yaml:"debug"`
 
 	Alerting      Alerting          `yaml:"alerting"`
 	ContactGroups []ContactGroup    `yaml:"contact_groups"`
 	Policies      []AlertPolicy     `yaml:"alert_policies"`
 	Maintenance   []alerting.Window `yaml:"maintenance"`
-	// Targets are the checks to run.
+	// Targets are the checks to run: this file's, then those of the files
+	// Include names.
 	Targets []Target `yaml:"targets"`
+	// Include names more files of targets, each holding a "targets:" list
+	// and nothing else: glob patterns relative to this file's directory
+	// (e.g. "targets.d/*.yaml"), read in order, each match once.
+	Include []string `yaml:"include"`
+
+	included []includedFile // where Targets from included files came from
 }
 
 // Storage chooses and tunes the sample store.
@@ -159,6 +168,9 @@ func Parse(r io.Reader, name string, getenv func(string) string) (*Config, error
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("config %s: %w", name, err)
 	}
+	if err := c.readIncludes(filepath.Dir(name), name); err != nil {
+		return nil, err
+	}
 	if getenv != nil {
 		if errs := c.applyEnv(getenv); len(errs) > 0 {
 			return nil, &Error{Source: name, Errors: errs}
@@ -166,7 +178,7 @@ func Parse(r io.Reader, name string, getenv func(string) string) (*Config, error
 	}
 	c.Normalize()
 	if errs := c.Validate(); len(errs) > 0 {
-		return nil, &Error{Source: name, Errors: errs}
+		return nil, &Error{Source: name, Errors: c.locate(errs)}
 	}
 	return &c, nil
 }
@@ -302,7 +314,7 @@ func (c *Config) Validate() []invalid.Field {
 		errs = append(errs, c.Targets[i].ResolveRefs(p)...)
 		id := c.Targets[i].ID
 		if j, dup := seen[id]; dup && id != "" {
-			add(p+".id", "%q is already used by targets[%d] (give one of them a distinct id or name)", id, j)
+			add(p+".id", "%q is already used by %s (give one of them a distinct id or name)", id, c.TargetPath(j))
 		} else {
 			seen[id] = i
 		}

@@ -10,20 +10,20 @@ import (
 	"github.com/upwatch/upwatch/alerting"
 	"github.com/upwatch/upwatch/config"
 	"github.com/upwatch/upwatch/crypt"
-	"github.com/upwatch/upwatch/store"
+	"github.com/upwatch/upwatch/registry"
 )
 
 // Reader reads every tenant's targets and objects ("" tenant: all).
 type Reader interface {
-	Targets(ctx context.Context, tenantID string) ([]store.TargetRecord, error)
-	Objects(ctx context.Context, kind store.ObjectKind, tenantID string) ([]store.Object, error)
+	Targets(ctx context.Context, tenantID string) ([]registry.TargetRecord, error)
+	Objects(ctx context.Context, kind registry.ObjectKind, tenantID string) ([]registry.Object, error)
 }
 
 // Rewriter is a Reader that rewrites records in place (Reseal).
 type Rewriter interface {
 	Reader
-	UpdateTarget(ctx context.Context, t store.TargetRecord) error
-	UpdateObject(ctx context.Context, kind store.ObjectKind, o store.Object) error
+	UpdateTarget(ctx context.Context, t registry.TargetRecord) error
+	UpdateObject(ctx context.Context, kind registry.ObjectKind, o registry.Object) error
 }
 
 // Set is the API-managed part of what runs: every tenant's targets,
@@ -54,17 +54,17 @@ func Load(ctx context.Context, r Reader, mk crypt.MasterKey) (Set, error) {
 		}
 		out.Targets = append(out.Targets, ti)
 	}
-	if err := loadKind(ctx, r, ContactGroups, mk, &errs, func(o store.Object, g config.ContactGroup) {
+	if err := loadKind(ctx, r, ContactGroups, mk, &errs, func(o registry.Object, g config.ContactGroup) {
 		out.Groups[o.TenantID] = append(out.Groups[o.TenantID], g)
 	}); err != nil {
 		return out, err
 	}
-	if err := loadKind(ctx, r, AlertPolicies, mk, &errs, func(o store.Object, p config.AlertPolicy) {
+	if err := loadKind(ctx, r, AlertPolicies, mk, &errs, func(o registry.Object, p config.AlertPolicy) {
 		out.Policies[o.TenantID] = append(out.Policies[o.TenantID], p)
 	}); err != nil {
 		return out, err
 	}
-	if err := loadKind(ctx, r, MaintenanceWindows, mk, &errs, func(o store.Object, w alerting.Window) {
+	if err := loadKind(ctx, r, MaintenanceWindows, mk, &errs, func(o registry.Object, w alerting.Window) {
 		if len(w.Validate("window")) > 0 {
 			errs = append(errs, fmt.Errorf("maintenance window %s of tenant %s does not validate", o.ID, o.TenantID))
 			return
@@ -78,7 +78,7 @@ func Load(ctx context.Context, r Reader, mk crypt.MasterKey) (Set, error) {
 
 // loadKind opens every tenant's objects of k and hands each to add; what
 // does not open goes to errs. Only a failed read is returned.
-func loadKind[T any](ctx context.Context, r Reader, k *Kind[T], mk crypt.MasterKey, errs *[]error, add func(store.Object, T)) error {
+func loadKind[T any](ctx context.Context, r Reader, k *Kind[T], mk crypt.MasterKey, errs *[]error, add func(registry.Object, T)) error {
 	os, err := r.Objects(ctx, k.Kind, "")
 	if err != nil {
 		return err
@@ -157,7 +157,7 @@ func resealKind[T any](ctx context.Context, r Rewriter, k *Kind[T], mk crypt.Mas
 			*errs = append(*errs, err)
 			continue
 		}
-		if err := r.UpdateObject(ctx, k.Kind, store.Object{TenantID: o.TenantID, ID: o.ID, Spec: spec, UpdatedAt: o.UpdatedAt}); err != nil {
+		if err := r.UpdateObject(ctx, k.Kind, registry.Object{TenantID: o.TenantID, ID: o.ID, Spec: spec, UpdatedAt: o.UpdatedAt}); err != nil {
 			*errs = append(*errs, err)
 			continue
 		}

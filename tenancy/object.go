@@ -13,8 +13,8 @@ import (
 	"github.com/upwatch/upwatch/alerting"
 	"github.com/upwatch/upwatch/config"
 	"github.com/upwatch/upwatch/crypt"
+	"github.com/upwatch/upwatch/registry"
 	"github.com/upwatch/upwatch/secret"
-	"github.com/upwatch/upwatch/store"
 )
 
 // Kind describes one tenant-scoped collection of objects of type T:
@@ -22,7 +22,7 @@ import (
 // have the config file's shape; the config file's own objects belong to
 // tenant "default" and are read-only.
 type Kind[T any] struct {
-	Kind store.ObjectKind
+	Kind registry.ObjectKind
 	Noun string // for messages
 	// IDFromName: the object's name is its id (groups and policies are
 	// referred to by name); else ids are generated with IDPrefix.
@@ -51,7 +51,7 @@ type Object[T any] struct {
 // The object kinds.
 var (
 	ContactGroups = &Kind[config.ContactGroup]{
-		Kind: store.ContactGroups, Noun: "contact group", IDFromName: true,
+		Kind: registry.ContactGroups, Noun: "contact group", IDFromName: true,
 		Name: func(g config.ContactGroup) string { return g.Name },
 		fromConfig: func(c *config.Config) []Object[config.ContactGroup] {
 			return configObjects(c.ContactGroups, func(_ int, g config.ContactGroup) string { return g.Name })
@@ -59,14 +59,14 @@ var (
 		redact: redactGroup, unredact: unredactGroup, keep: keepGroupWebhooks,
 	}
 	AlertPolicies = &Kind[config.AlertPolicy]{
-		Kind: store.AlertPolicies, Noun: "alert policy", IDFromName: true,
+		Kind: registry.AlertPolicies, Noun: "alert policy", IDFromName: true,
 		Name: func(p config.AlertPolicy) string { return p.Name },
 		fromConfig: func(c *config.Config) []Object[config.AlertPolicy] {
 			return configObjects(c.Policies, func(_ int, p config.AlertPolicy) string { return p.Name })
 		},
 	}
 	MaintenanceWindows = &Kind[alerting.Window]{
-		Kind: store.MaintenanceWindows, Noun: "maintenance window", IDPrefix: "mw_",
+		Kind: registry.MaintenanceWindows, Noun: "maintenance window", IDPrefix: "mw_",
 		Name: func(w alerting.Window) string { return w.Name },
 		fromConfig: func(c *config.Config) []Object[alerting.Window] {
 			return configObjects(c.Maintenance, func(i int, _ alerting.Window) string { return "config-" + strconv.Itoa(i) })
@@ -141,7 +141,7 @@ func (k *Kind[T]) Spec(tenant, id string, v T, mk crypt.MasterKey) ([]byte, erro
 
 // Open reverses Spec. A spec written before credentials were sealed holds
 // them in clear and opens as it is (Reseal rewrites it).
-func (k *Kind[T]) Open(o store.Object, mk crypt.MasterKey) (Object[T], error) {
+func (k *Kind[T]) Open(o registry.Object, mk crypt.MasterKey) (Object[T], error) {
 	var doc map[string]any
 	if err := json.Unmarshal(o.Spec, &doc); err != nil {
 		return Object[T]{}, fmt.Errorf("%s %s: stored spec: %w", k.Noun, o.ID, err)
@@ -173,15 +173,15 @@ func (k *Kind[T]) Open(o store.Object, mk crypt.MasterKey) (Object[T], error) {
 // ObjectReader reads the registry's objects of a kind ("" tenant: every
 // tenant's).
 type ObjectReader interface {
-	Object(ctx context.Context, kind store.ObjectKind, tenantID, id string) (store.Object, error)
-	Objects(ctx context.Context, kind store.ObjectKind, tenantID string) ([]store.Object, error)
+	Object(ctx context.Context, kind registry.ObjectKind, tenantID, id string) (registry.Object, error)
+	Objects(ctx context.Context, kind registry.ObjectKind, tenantID string) ([]registry.Object, error)
 }
 
 // List lists a tenant's objects of the kind: the config file's first
 // (tenant "default"), then the registry's.
 func (k *Kind[T]) List(ctx context.Context, r ObjectReader, cfg *config.Config, tenant string, mk crypt.MasterKey) ([]Object[T], error) {
 	var out []Object[T]
-	if tenant == store.DefaultTenant {
+	if tenant == registry.DefaultTenant {
 		out = append(out, k.fromConfig(cfg)...)
 	}
 	os, err := r.Objects(ctx, k.Kind, tenant)
@@ -199,16 +199,16 @@ func (k *Kind[T]) List(ctx context.Context, r ObjectReader, cfg *config.Config, 
 }
 
 // Get returns a tenant's object of the kind, from the registry or (tenant
-// "default") the config file; store.ErrNotFound when it has none by id.
+// "default") the config file; registry.ErrNotFound when it has none by id.
 func (k *Kind[T]) Get(ctx context.Context, r ObjectReader, cfg *config.Config, tenant, id string, mk crypt.MasterKey) (Object[T], error) {
 	o, err := r.Object(ctx, k.Kind, tenant, id)
 	switch {
 	case err == nil:
 		return k.Open(o, mk)
-	case !errors.Is(err, store.ErrNotFound):
+	case !errors.Is(err, registry.ErrNotFound):
 		return Object[T]{}, err
 	}
-	if tenant == store.DefaultTenant {
+	if tenant == registry.DefaultTenant {
 		for _, c := range k.fromConfig(cfg) {
 			if c.ID == id {
 				return c, nil

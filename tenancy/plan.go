@@ -12,7 +12,7 @@ import (
 	"github.com/upwatch/upwatch/internal/invalid"
 	"github.com/upwatch/upwatch/prober"
 	"github.com/upwatch/upwatch/quota"
-	"github.com/upwatch/upwatch/store"
+	"github.com/upwatch/upwatch/registry"
 )
 
 // Config as code: a document of targets makes a tenant's API targets
@@ -40,7 +40,7 @@ type TargetChange struct {
 // TargetsPlan is what a document changes, and the batch that does it.
 type TargetsPlan struct {
 	Diff  TargetsDiff
-	Batch store.TargetBatch
+	Batch registry.TargetBatch
 }
 
 // PlanInput is a decoded document of targets and what it is planned
@@ -86,7 +86,7 @@ func (e *FileTargetError) Error() string {
 func Plan(in PlanInput) (TargetsPlan, error) {
 	plan := TargetsPlan{
 		Diff:  TargetsDiff{Create: []string{}, Update: []TargetChange{}, Delete: []string{}},
-		Batch: store.TargetBatch{TenantID: in.TenantID},
+		Batch: registry.TargetBatch{TenantID: in.TenantID},
 	}
 	mine := map[string]TargetInfo{}
 	for _, ti := range in.Current {
@@ -144,7 +144,7 @@ func Plan(in PlanInput) (TargetsPlan, error) {
 
 	// Diff and batch.
 	audit := func(action, id string) {
-		plan.Batch.Audit = append(plan.Batch.Audit, store.AuditEntry{
+		plan.Batch.Audit = append(plan.Batch.Audit, registry.AuditEntry{
 			TenantID: in.TenantID, KeyID: in.KeyID, Action: action, ObjectType: "target", ObjectID: id, At: in.Now,
 		})
 	}
@@ -203,7 +203,7 @@ type validated struct {
 func (in PlanInput) validate(ts []config.Target, fromFile map[string]bool) validated {
 	v := validated{ids: map[string]bool{}}
 	graph := map[string][]string{}
-	if in.TenantID == store.DefaultTenant {
+	if in.TenantID == registry.DefaultTenant {
 		for id := range fromFile {
 			v.ids[id] = true
 		}

@@ -7,8 +7,8 @@ import (
 	"github.com/upwatch/upwatch/alerting/notify"
 	"github.com/upwatch/upwatch/config"
 	"github.com/upwatch/upwatch/prober"
+	"github.com/upwatch/upwatch/registry"
 	"github.com/upwatch/upwatch/secret"
-	"github.com/upwatch/upwatch/store"
 )
 
 // Routes builds what runs from the config file (tenant "default") and the
@@ -87,7 +87,7 @@ func Routes(cfg *config.Config, set Set) ([]prober.Target, map[string]alerting.R
 			windows = append(windows, w)
 		}
 	}
-	resolve(store.DefaultTenant, cfg.Maintenance)
+	resolve(registry.DefaultTenant, cfg.Maintenance)
 	for tenant, ws := range set.Windows {
 		resolve(tenant, ws)
 	}
@@ -120,7 +120,7 @@ func (d directory) add(groups []config.ContactGroup, policies []config.AlertPoli
 // also has the config file's (the API's win a name both use).
 func tenantDirectory(cfg *config.Config, set Set, tenant string) directory {
 	d := newDirectory(nil, nil)
-	if tenant == store.DefaultTenant {
+	if tenant == registry.DefaultTenant {
 		d.add(cfg.ContactGroups, cfg.Policies)
 	}
 	d.add(set.Groups[tenant], set.Policies[tenant])

@@ -8,8 +8,8 @@ import (
 	"github.com/upwatch/upwatch/config"
 	"github.com/upwatch/upwatch/crypt"
 	"github.com/upwatch/upwatch/prober"
+	"github.com/upwatch/upwatch/registry"
 	"github.com/upwatch/upwatch/secret"
-	"github.com/upwatch/upwatch/store"
 )
 
 // Target sources.
@@ -25,7 +25,7 @@ type TargetInfo struct {
 	Source   string // SourceAPI or SourceConfig
 	Target   config.Target
 	// Key is what the target's samples, incidents and state belong to:
-	// store.TargetRecord.Key for an API target, the id for a config one.
+	// registry.TargetRecord.Key for an API target, the id for a config one.
 	// Read data by it, never by the id, which another target may have had.
 	Key                  string
 	CreatedAt, UpdatedAt time.Time // zero for config targets
@@ -33,7 +33,7 @@ type TargetInfo struct {
 
 // ConfigTarget is a config file target as a TargetInfo of tenant default.
 func ConfigTarget(t config.Target) TargetInfo {
-	return TargetInfo{TenantID: store.DefaultTenant, Source: SourceConfig, Target: t, Key: t.ID}
+	return TargetInfo{TenantID: registry.DefaultTenant, Source: SourceConfig, Target: t, Key: t.ID}
 }
 
 // Shown is r as the target's tenant knows it: under the target's id, not
@@ -162,8 +162,8 @@ func RedactTarget(t config.Target) config.Target {
 // JSON with every credential left out (auth fields, secret headers, the
 // URL's password and secret query values), the credentials sealed with mk
 // (additional data: tenant and target id).
-func SealTarget(tenantID string, t config.Target, mk crypt.MasterKey) (store.TargetRecord, error) {
-	rec := store.TargetRecord{TenantID: tenantID, ID: t.ID, Paused: t.Paused}
+func SealTarget(tenantID string, t config.Target, mk crypt.MasterKey) (registry.TargetRecord, error) {
+	rec := registry.TargetRecord{TenantID: tenantID, ID: t.ID, Paused: t.Paused}
 	t, sec := splitSecrets(t)
 	doc, err := ToDocument(t)
 	if err != nil {
@@ -187,7 +187,7 @@ func SealTarget(tenantID string, t config.Target, mk crypt.MasterKey) (store.Tar
 // OpenTarget reverses SealTarget: the normalized, validated target with its
 // credentials. Records written before headers and URLs were sealed hold
 // those in the spec and open as they are (Reseal rewrites them).
-func OpenTarget(rec store.TargetRecord, mk crypt.MasterKey) (TargetInfo, error) {
+func OpenTarget(rec registry.TargetRecord, mk crypt.MasterKey) (TargetInfo, error) {
 	ti := TargetInfo{TenantID: rec.TenantID, Source: SourceAPI, Key: rec.Key, CreatedAt: rec.CreatedAt, UpdatedAt: rec.UpdatedAt}
 	var doc map[string]any
 	if err := json.Unmarshal(rec.Spec, &doc); err != nil {

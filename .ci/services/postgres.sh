@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# CI helper for the PostgreSQL registry store tests (store/postgres_test.go):
+# CI helper for the PostgreSQL registry store tests (registry/postgres_test.go):
 # installs PostgreSQL 15 from Debian (idempotently), starts a private cluster
 # on 127.0.0.1:15432 with its own data directory, and stops it.
 #   install  apt-get install postgresql-15 if it is missing

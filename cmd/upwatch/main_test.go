@@ -150,3 +150,15 @@ func TestKeygen(t *testing.T) {
 	_, err := crypt.LoadMasterKey(func(k string) string { return map[string]string{"UPWATCH_MASTER_KEY": key}[k] })
 	require.NoError(t, err, "the printed master key loads")
 }
+
+// TestConfigValidateReadsIncludes: `config validate` counts the targets of
+// included files and names an included file's problem by file and line.
+func TestConfigValidateReadsIncludes(t *testing.T) {
+	code, out, errOut := runCLI(nil, "config", "validate", "-config", "../../config/testdata/include/ok/upwatch.yaml")
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, "ok (4 targets)")
+
+	code, _, errOut = runCLI(nil, "config", "validate", "-config", "../../config/testdata/include/invalid-target/upwatch.yaml")
+	require.Equal(t, exitUsage, code)
+	require.Contains(t, errOut, `../../config/testdata/include/invalid-target/targets.d/eu.yaml:12: targets[2].http.url: scheme must be http or https (got "ftp")`)
+}

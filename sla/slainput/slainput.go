@@ -17,8 +17,8 @@ import (
 
 	"github.com/upwatch/upwatch/alerting"
 	"github.com/upwatch/upwatch/prober"
+	"github.com/upwatch/upwatch/registry"
 	"github.com/upwatch/upwatch/sla"
-	"github.com/upwatch/upwatch/store"
 	"github.com/upwatch/upwatch/tenancy"
 	"github.com/upwatch/upwatch/tsdb"
 )
@@ -35,7 +35,7 @@ type Samples interface {
 
 // Incidents lists incidents (the registry does).
 type Incidents interface {
-	Incidents(ctx context.Context, q store.IncidentQuery) ([]alerting.Incident, error)
+	Incidents(ctx context.Context, q registry.IncidentQuery) ([]alerting.Incident, error)
 }
 
 // Reader computes targets' SLAs from the stores.
@@ -457,8 +457,8 @@ func (s *Reader) incidentsIn(ctx context.Context, targetID string, from, to time
 	seen := map[string]bool{}
 	upper := to
 	for {
-		page, err := s.incidents.Incidents(ctx, store.IncidentQuery{
-			TargetID: targetID, From: from, To: upper, Limit: store.MaxLimit,
+		page, err := s.incidents.Incidents(ctx, registry.IncidentQuery{
+			TargetID: targetID, From: from, To: upper, Limit: registry.MaxLimit,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("incidents: %w", err)
@@ -476,7 +476,7 @@ func (s *Reader) incidentsIn(ctx context.Context, targetID string, from, to time
 			out = append(out, inc)
 			added++
 		}
-		if len(page) < store.MaxLimit || added == 0 {
+		if len(page) < registry.MaxLimit || added == 0 {
 			break
 		}
 		// Incidents starting at the oldest start may continue on the next

@@ -14,8 +14,8 @@ import (
 	"github.com/upwatch/upwatch/alerting"
 	"github.com/upwatch/upwatch/config"
 	"github.com/upwatch/upwatch/prober"
+	"github.com/upwatch/upwatch/registry"
 	"github.com/upwatch/upwatch/sla"
-	"github.com/upwatch/upwatch/store"
 	"github.com/upwatch/upwatch/tenancy"
 	"github.com/upwatch/upwatch/tsdb"
 	"github.com/upwatch/upwatch/tsdb/sqlite"
@@ -177,7 +177,7 @@ func TestSLAFromTotalsMatchesRollups(t *testing.T) {
 // fakeIncidents answers the incidents overlapping the query's window.
 type fakeIncidents map[string][]alerting.Incident
 
-func (f fakeIncidents) Incidents(_ context.Context, q store.IncidentQuery) ([]alerting.Incident, error) {
+func (f fakeIncidents) Incidents(_ context.Context, q registry.IncidentQuery) ([]alerting.Incident, error) {
 	var out []alerting.Incident
 	for id, incs := range f {
 		if q.TargetID != "" && q.TargetID != id {

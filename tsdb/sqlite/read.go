@@ -178,13 +178,13 @@ func ceilSecond(t time.Time) int64 {
 }
 
 // Latest returns the newest sample (by start) of every target. It reads
-// target_state, which holds each target's newest start, and fetches that
+// the latest table, which holds each target's newest start, and fetches that
 // sample through the (target_id, start) index: one lookup per target, no
 // scan. Of samples sharing that start the last written wins. A target whose
 // newest sample has been pruned is left out.
 func (s *Store) Latest(ctx context.Context) (map[string]prober.Result, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT s.rowid, `+prefixed("s.", sampleColumns)+`
-		FROM target_state ts JOIN samples s ON s.target_id = ts.target_id AND s.start = ts.last_start`)
+		FROM latest l JOIN samples s ON s.target_id = l.target_id AND s.start = l.last_start`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite store: latest: %w", err)
 	}
@@ -202,42 +202,6 @@ func (s *Store) Latest(ctx context.Context) (map[string]prober.Result, error) {
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlite store: latest: %w", err)
-	}
-	return out, nil
-}
-
-// TargetState is a target's current run of same-valued results, in start
-// order of its samples (from every location).
-type TargetState struct {
-	TargetID             string
-	LastStart            time.Time // start of the newest sample
-	LastSuccess          bool
-	ConsecutiveFailures  int64     // length of the current failing run (0 when up)
-	ConsecutiveSuccesses int64     // length of the current succeeding run (0 when failing)
-	StatusSince          time.Time // start of the first sample of the current run
-}
-
-// States returns every target's run state, keyed by target ID.
-func (s *Store) States(ctx context.Context) (map[string]TargetState, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT target_id, last_start, last_success, consecutive_failures,
-		consecutive_successes, status_since FROM target_state`)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite store: states: %w", err)
-	}
-	defer rows.Close()
-	out := make(map[string]TargetState)
-	for rows.Next() {
-		var st TargetState
-		var last, since int64
-		if err := rows.Scan(&st.TargetID, &last, &st.LastSuccess, &st.ConsecutiveFailures,
-			&st.ConsecutiveSuccesses, &since); err != nil {
-			return nil, fmt.Errorf("sqlite store: states: %w", err)
-		}
-		st.LastStart, st.StatusSince = time.Unix(0, last).UTC(), time.Unix(0, since).UTC()
-		out[st.TargetID] = st
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite store: states: %w", err)
 	}
 	return out, nil
 }

@@ -48,9 +48,9 @@ func (s *Store) exec(ctx context.Context, query string, args ...any) (int64, err
 }
 
 // targetIDs lists every target that has ever been written: each write
-// creates its target_state row.
+// creates its row in latest.
 func (s *Store) targetIDs(ctx context.Context) ([]string, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT target_id FROM target_state`)
+	rows, err := s.r.QueryContext(ctx, `SELECT target_id FROM latest`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite store: prune: %w", err)
 	}

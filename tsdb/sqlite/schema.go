@@ -59,6 +59,14 @@ var migrations = []string{
 	`DELETE FROM samples WHERE rowid NOT IN (SELECT min(rowid) FROM samples GROUP BY target_id, start, location);
 	DROP INDEX samples_target_start;
 	CREATE UNIQUE INDEX samples_key ON samples (target_id, start, location);`,
+	// 3: of the per-target run state only the newest start is read (by
+	// Latest and retention); the run tracking nothing read is dropped.
+	`CREATE TABLE latest (
+		target_id  TEXT    NOT NULL PRIMARY KEY,
+		last_start INTEGER NOT NULL -- Unix ns of the target's newest sample
+	) WITHOUT ROWID;
+	INSERT INTO latest (target_id, last_start) SELECT target_id, last_start FROM target_state;
+	DROP TABLE target_state;`,
 }
 
 // bucketColumns renders one format per histogram bucket column (b0…b12),
@@ -115,13 +123,12 @@ var (
 		cols:   18,
 		suffix: ` ON CONFLICT (target_id, start, location) DO NOTHING`,
 	}
-	upsertState = multiRow{
-		prefix: `INSERT INTO target_state (target_id, last_start, last_success, consecutive_failures,
-			consecutive_successes, status_since) VALUES `,
-		cols: 6,
-		suffix: ` ON CONFLICT (target_id) DO UPDATE SET last_start = excluded.last_start,
-			last_success = excluded.last_success, consecutive_failures = excluded.consecutive_failures,
-			consecutive_successes = excluded.consecutive_successes, status_since = excluded.status_since`,
+	// A sample older than the newest stored (a late one, a replay) leaves
+	// last_start alone.
+	upsertLatest = multiRow{
+		prefix: `INSERT INTO latest (target_id, last_start) VALUES `,
+		cols:   2,
+		suffix: ` ON CONFLICT (target_id) DO UPDATE SET last_start = max(last_start, excluded.last_start)`,
 	}
 	upsertRollup = multiRow{
 		prefix: `INSERT INTO rollups (target_id, hour, checks, failures, latency_min, latency_max, latency_sum, ` +

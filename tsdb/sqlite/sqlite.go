@@ -69,11 +69,10 @@ type Store struct {
 	// w is the single writer connection; r serves concurrent readers (WAL
 	// lets them run beside the writer).
 	w, r *sql.DB
-	// wmu serialises writes: the prepared statements and the in-memory
-	// copy of target_state are used by one batch at a time.
-	wmu    sync.Mutex
-	wr     writer
-	states map[string]state
+	// wmu serialises writes: the prepared statements are used by one
+	// batch at a time.
+	wmu sync.Mutex
+	wr  writer
 
 	stop      context.CancelFunc
 	loopDone  chan struct{}
@@ -125,9 +124,6 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 
 func (s *Store) init(ctx context.Context) error {
 	if err := migrate(ctx, s.w); err != nil {
-		return err
-	}
-	if err := s.loadStates(ctx); err != nil {
 		return err
 	}
 	// Prepare the write statements now, so a bad one fails Open.

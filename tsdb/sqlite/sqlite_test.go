@@ -84,9 +84,9 @@ func TestPruneRetention(t *testing.T) {
 	latest, err := s.Latest(ctx)
 	require.NoError(t, err)
 	require.Empty(t, latest, "a pruned newest sample leaves Latest")
-	states, err := s.States(ctx)
+	ids, err := s.targetIDs(ctx)
 	require.NoError(t, err)
-	require.Len(t, states, 2, "run state outlives samples")
+	require.Len(t, ids, 2, "a target's newest start outlives its samples")
 }
 
 func TestRetentionLoop(t *testing.T) {
@@ -97,39 +97,31 @@ func TestRetentionLoop(t *testing.T) {
 	require.Eventually(t, func() bool { return count(t, s, "a") == 1 }, 10*time.Second, 10*time.Millisecond)
 }
 
-func TestTargetStateRuns(t *testing.T) {
+// TestLatestFollowsStartOrder: the newest sample is the one with the
+// newest start, whatever order samples arrive in.
+func TestLatestFollowsStartOrder(t *testing.T) {
 	s := open(t, Options{})
 	ctx := context.Background()
 	at := func(i int) time.Duration { return time.Duration(i) * time.Minute }
 	ok := func(i int) prober.Result { return tsdbtest.Sample("a", at(i), time.Millisecond) }
 	bad := func(i int) prober.Result { return tsdbtest.Failed(ok(i)) }
-	state := func() TargetState {
-		st, err := s.States(ctx)
+	latest := func() prober.Result {
+		l, err := s.Latest(ctx)
 		require.NoError(t, err)
-		return st["a"]
+		return l["a"]
 	}
 	T := func(i int) time.Time { return tsdbtest.T0.Add(at(i)) }
 
 	require.NoError(t, s.WriteSamples(ctx, []prober.Result{ok(1), ok(0)})) // out of order within a batch
-	require.Equal(t, TargetState{TargetID: "a", LastStart: T(1), LastSuccess: true,
-		ConsecutiveSuccesses: 2, StatusSince: T(0)}, state())
-
+	require.True(t, latest().Start.Equal(T(1)))
 	require.NoError(t, s.WriteSamples(ctx, []prober.Result{bad(2), bad(3)}))
 	require.NoError(t, s.WriteSamples(ctx, []prober.Result{bad(4)}))
-	require.Equal(t, TargetState{TargetID: "a", LastStart: T(4), LastSuccess: false,
-		ConsecutiveFailures: 3, StatusSince: T(2)}, state())
-
-	require.NoError(t, s.WriteSamples(ctx, []prober.Result{ok(-5)})) // late: stored, state unchanged
-	require.Equal(t, T(2), state().StatusSince)
-	require.Equal(t, 3, int(state().ConsecutiveFailures))
-
+	require.True(t, latest().Start.Equal(T(4)))
+	require.False(t, latest().Success)
+	require.NoError(t, s.WriteSamples(ctx, []prober.Result{ok(-5)})) // late: stored, not the newest
+	require.True(t, latest().Start.Equal(T(4)))
 	require.NoError(t, s.WriteSamples(ctx, []prober.Result{ok(5), bad(6), ok(7), ok(8)}))
-	require.Equal(t, TargetState{TargetID: "a", LastStart: T(8), LastSuccess: true,
-		ConsecutiveSuccesses: 2, StatusSince: T(7)}, state())
-
-	latest, err := s.Latest(ctx)
-	require.NoError(t, err)
-	require.True(t, latest["a"].Start.Equal(T(8)))
+	require.True(t, latest().Start.Equal(T(8)))
 }
 
 func TestReopenKeepsData(t *testing.T) {

@@ -113,9 +113,9 @@ func (a namedArgs) reset() namedArgs {
 // write statements prepared on it and argument buffers reused across
 // batches. It is used under Store.wmu only.
 type writer struct {
-	conn                              any // the driver connection the statements belong to
-	insSamples, upRollups, upStates   *preparedRows
-	sampleArgs, rollupArgs, stateArgs namedArgs
+	conn                               any // the driver connection the statements belong to
+	insSamples, upRollups, upLatest    *preparedRows
+	sampleArgs, rollupArgs, latestArgs namedArgs
 }
 
 // prepare prepares the write statements on dc unless they already are.
@@ -129,9 +129,9 @@ func (w *writer) prepare(ctx context.Context, dc any) error {
 	if !ok {
 		return fmt.Errorf("driver connection %T cannot prepare with a context", dc)
 	}
-	w.conn, w.insSamples, w.upRollups, w.upStates = nil, nil, nil, nil
+	w.conn, w.insSamples, w.upRollups, w.upLatest = nil, nil, nil, nil
 	var p [3]*preparedRows
-	for i, m := range []multiRow{insertSample, upsertRollup, upsertState} {
+	for i, m := range []multiRow{insertSample, upsertRollup, upsertLatest} {
 		var err error
 		if p[i], err = prepareRows(ctx, c, m); err != nil {
 			for _, q := range p {
@@ -140,7 +140,7 @@ func (w *writer) prepare(ctx context.Context, dc any) error {
 			return err
 		}
 	}
-	w.conn, w.insSamples, w.upRollups, w.upStates = dc, p[0], p[1], p[2]
+	w.conn, w.insSamples, w.upRollups, w.upLatest = dc, p[0], p[1], p[2]
 	return nil
 }
 
@@ -149,10 +149,10 @@ func (w *writer) close(dc any) {
 	if w.conn != dc {
 		return
 	}
-	for _, p := range []*preparedRows{w.insSamples, w.upRollups, w.upStates} {
+	for _, p := range []*preparedRows{w.insSamples, w.upRollups, w.upLatest} {
 		p.close()
 	}
-	w.conn, w.insSamples, w.upRollups, w.upStates = nil, nil, nil, nil
+	w.conn, w.insSamples, w.upRollups, w.upLatest = nil, nil, nil, nil
 }
 
 type rollupKey struct {
@@ -222,7 +222,7 @@ func (s *Store) write(ctx context.Context, samples []prober.Result) error {
 	w := &s.wr
 	w.sampleArgs = w.sampleArgs.reset()
 	rollups := make(map[rollupKey]*tsdb.Rollup, len(samples))
-	byTarget := make(map[string][]int, len(samples)) // indexes of each target's samples
+	latest := make(map[string]int64, len(samples)) // each target's newest start in the batch
 	for i := range samples {
 		r := &samples[i]
 		var tlsExpiry driver.Value
@@ -240,10 +240,12 @@ func (s *Store) write(ctx context.Context, samples []prober.Result) error {
 			rollups[k] = ru
 		}
 		ru.Add(*r)
-		byTarget[r.TargetID] = append(byTarget[r.TargetID], i)
+		if start, ok := latest[r.TargetID]; !ok || r.Start.UnixNano() > start {
+			latest[r.TargetID] = r.Start.UnixNano()
+		}
 	}
 
-	// Rollups and states are written in key order: neighbouring rows share
+	// Rollups and newest starts are written in key order: neighbouring rows share
 	// B-tree pages.
 	keys := slices.SortedFunc(maps.Keys(rollups), func(a, b rollupKey) int {
 		return cmp.Or(strings.Compare(a.target, b.target), cmp.Compare(a.hour, b.hour))
@@ -258,25 +260,12 @@ func (s *Store) write(ctx context.Context, samples []prober.Result) error {
 		}
 	}
 
-	// Run state comes from the in-memory copy of target_state (this Store is
-	// its only writer); it is updated only once the transaction commits.
-	states := make(map[string]state, len(byTarget))
-	w.stateArgs = w.stateArgs.reset()
-	for _, target := range slices.Sorted(maps.Keys(byTarget)) {
-		idx := byTarget[target]
-		st := s.states[target]
-		slices.SortStableFunc(idx, func(a, b int) int { return samples[a].Start.Compare(samples[b].Start) })
-		changed := false
-		for _, i := range idx {
-			changed = st.apply(samples[i].Start.UnixNano(), samples[i].Success) || changed
-		}
-		if changed {
-			states[target] = st
-			w.stateArgs = w.stateArgs.add(target, st.lastStart, st.lastSuccess, st.failures, st.successes, st.since)
-		}
+	w.latestArgs = w.latestArgs.reset()
+	for _, target := range slices.Sorted(maps.Keys(latest)) {
+		w.latestArgs = w.latestArgs.add(target, latest[target])
 	}
 
-	err := s.writeTx(ctx, func() error {
+	return s.writeTx(ctx, func() error {
 		n, err := w.insSamples.exec(ctx, w.sampleArgs)
 		if err != nil {
 			return err
@@ -287,16 +276,9 @@ func (s *Store) write(ctx context.Context, samples []prober.Result) error {
 		if _, err := w.upRollups.exec(ctx, w.rollupArgs); err != nil {
 			return err
 		}
-		_, err = w.upStates.exec(ctx, w.stateArgs)
+		_, err = w.upLatest.exec(ctx, w.latestArgs)
 		return err
 	})
-	if err != nil {
-		return err
-	}
-	for target, st := range states {
-		s.states[target] = st
-	}
-	return nil
 }
 
 // writeTx runs fn in a write transaction on the single writer connection,
@@ -327,53 +309,6 @@ func (s *Store) writeTx(ctx context.Context, fn func() error) error {
 		}
 		return tx.Commit()
 	})
-}
-
-// state is one target's run tracking as stored in target_state.
-type state struct {
-	known               bool
-	lastStart, since    int64
-	lastSuccess         bool
-	failures, successes int64
-}
-
-// apply folds in a sample; samples older than the newest one seen are stored
-// but do not change the run state (it follows start order, not arrival
-// order). It reports whether the state changed.
-func (st *state) apply(start int64, success bool) bool {
-	if st.known && start < st.lastStart {
-		return false
-	}
-	if !st.known || success != st.lastSuccess {
-		st.failures, st.successes, st.since = 0, 0, start
-	}
-	if success {
-		st.successes++
-	} else {
-		st.failures++
-	}
-	st.known, st.lastStart, st.lastSuccess = true, start, success
-	return true
-}
-
-// loadStates reads target_state into memory.
-func (s *Store) loadStates(ctx context.Context) error {
-	rows, err := s.w.QueryContext(ctx, `SELECT target_id, last_start, last_success, consecutive_failures,
-		consecutive_successes, status_since FROM target_state`)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	s.states = make(map[string]state)
-	for rows.Next() {
-		var id string
-		st := state{known: true}
-		if err := rows.Scan(&id, &st.lastStart, &st.lastSuccess, &st.failures, &st.successes, &st.since); err != nil {
-			return err
-		}
-		s.states[id] = st
-	}
-	return rows.Err()
 }
 
 // hourOf returns the Unix second of the start of t's UTC hour.

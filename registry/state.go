@@ -1,0 +1,163 @@
+package registry
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/upwatch/upwatch/alerting"
+)
+
+// LoadStates returns every target's last committed state, keyed by target ID.
+func (s *Registry) LoadStates(ctx context.Context) (map[string]alerting.State, error) {
+	rows, err := s.query(ctx, `SELECT target_id, state FROM alert_state`)
+	type row struct {
+		id string
+		st alerting.State
+	}
+	states, err := scanAll(rows, err, func(sc scanner) (r row, err error) {
+		var raw string
+		if err := sc.Scan(&r.id, &raw); err != nil {
+			return r, err
+		}
+		if err := json.Unmarshal([]byte(raw), &r.st); err != nil {
+			return r, fmt.Errorf("state of target %q: %w", r.id, err)
+		}
+		return r, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("registry store: load states: %w", err)
+	}
+	out := make(map[string]alerting.State, len(states))
+	for _, r := range states {
+		out[r.id] = r.st
+	}
+	return out, nil
+}
+
+// Commit stores st, upserts the incidents by ID and queues the
+// notifications, in one write transaction. A notification whose Key is
+// already in the outbox (or earlier in queue) is skipped, whatever its
+// status. Queued notifications get status pending unless they name another,
+// and CreatedAt = now if it is zero.
+func (s *Registry) Commit(ctx context.Context, st alerting.State, incidents []alerting.Incident, queue []alerting.Notification) error {
+	if err := checkCommit(st, incidents, queue); err != nil {
+		return fmt.Errorf("registry store: commit: %w", err)
+	}
+	rawState, err := json.Marshal(st)
+	if err != nil {
+		return fmt.Errorf("registry store: commit target %q: %w", st.TargetID, err)
+	}
+	msgs := make([][]byte, len(queue))
+	for i, n := range queue {
+		if msgs[i], err = encodeMessage(n, s.masterKey); err != nil {
+			return fmt.Errorf("registry store: commit notification %q: %w", n.Key, err)
+		}
+	}
+	now := s.now()
+	err = s.withTx(ctx, func(tx txn) error {
+		if _, err := tx.exec(ctx, `INSERT INTO alert_state (target_id, state, updated_at) VALUES (?, ?, ?)
+			ON CONFLICT (target_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`,
+			st.TargetID, string(rawState), now.UnixNano()); err != nil {
+			return err
+		}
+		for _, inc := range incidents {
+			if _, err := tx.exec(ctx, `INSERT INTO incidents
+				(id, target_id, start, "end", cause, suppressed, suppressed_reason, in_maintenance)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+				ON CONFLICT (id) DO UPDATE SET target_id = excluded.target_id, start = excluded.start,
+					"end" = excluded."end", cause = excluded.cause, suppressed = excluded.suppressed,
+					suppressed_reason = excluded.suppressed_reason, in_maintenance = excluded.in_maintenance`,
+				inc.ID, inc.TargetID, nanos(inc.Start), nullNanos(inc.End),
+				inc.Cause, inc.Suppressed, inc.SuppressedReason, inc.InMaintenance); err != nil {
+				return fmt.Errorf("incident %q: %w", inc.ID, err)
+			}
+		}
+		return queueNotifications(ctx, tx, queue, msgs, now)
+	})
+	if err != nil {
+		return fmt.Errorf("registry store: commit target %q: %w", st.TargetID, err)
+	}
+	return nil
+}
+
+// checkCommit rejects what the tables cannot hold.
+func checkCommit(st alerting.State, incidents []alerting.Incident, queue []alerting.Notification) error {
+	var errs []error
+	if st.TargetID == "" {
+		errs = append(errs, errors.New("state has no target ID"))
+	}
+	for i, inc := range incidents {
+		if inc.ID == "" || inc.TargetID == "" {
+			errs = append(errs, fmt.Errorf("incidents[%d]: ID and target ID are required", i))
+		}
+	}
+	for i, n := range queue {
+		if n.Key == "" || n.Channel == "" {
+			errs = append(errs, fmt.Errorf("queue[%d]: key and channel are required", i))
+		}
+		if n.Status != "" && !validStatus(n.Status) {
+			errs = append(errs, fmt.Errorf("queue[%d]: unknown status %q", i, n.Status))
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = e.Error()
+	}
+	return errors.New(strings.Join(msgs, "; "))
+}
+
+// Incidents lists the incidents matching q, newest start first.
+func (s *Registry) Incidents(ctx context.Context, q IncidentQuery) ([]alerting.Incident, error) {
+	if !q.From.IsZero() && !q.To.IsZero() && !q.From.Before(q.To) {
+		return nil, fmt.Errorf("registry store: incidents: from (%s) must be before to (%s)", q.From, q.To)
+	}
+	var w where
+	if q.TargetID != "" {
+		w.add(`target_id = ?`, q.TargetID)
+	}
+	if !q.To.IsZero() {
+		w.add(`start < ?`, q.To.UnixNano())
+	}
+	if q.OpenOnly {
+		w.add(`"end" IS NULL`)
+	} else if !q.From.IsZero() {
+		w.add(`("end" IS NULL OR "end" > ?)`, q.From.UnixNano())
+	}
+	rows, err := s.query(ctx, `SELECT id, target_id, start, "end", cause, suppressed, suppressed_reason, in_maintenance FROM incidents`+
+		w.String()+` ORDER BY start DESC, id DESC LIMIT ?`, append(w.args, clampLimit(q.Limit))...)
+	out, err := scanAll(rows, err, func(sc scanner) (inc alerting.Incident, err error) {
+		var start, end sql.NullInt64
+		err = sc.Scan(&inc.ID, &inc.TargetID, &start, &end, &inc.Cause, &inc.Suppressed, &inc.SuppressedReason, &inc.InMaintenance)
+		inc.Start, inc.End = fromNanos(start), fromNanos(end)
+		return inc, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("registry store: incidents: %w", err)
+	}
+	return out, nil
+}
+
+// where builds a WHERE clause of conditions joined by AND.
+type where struct {
+	conds []string
+	args  []any
+}
+
+func (w *where) add(cond string, args ...any) {
+	w.conds, w.args = append(w.conds, cond), append(w.args, args...)
+}
+
+// String is the clause with a leading space, or "" without conditions.
+func (w *where) String() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return ` WHERE ` + strings.Join(w.conds, ` AND `)
+}
