@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"slices"
 	"strings"
@@ -34,12 +35,19 @@ import (
 // (location, start) order, where one location's checks follow each other
 // at the target's interval, and decoded in (start, location) order, the
 // order reads return. Every value is kept exactly (times to the
-// nanosecond). The first byte is the format version.
+// nanosecond). The first byte is the format version, the last four a
+// CRC-32C of the rest.
 const blockVersion = 1
 
-// maxBlockSamples bounds the samples a block may claim, so a corrupt
-// block cannot make the decoder allocate without bound.
-const maxBlockSamples = 1 << 22
+// maxBlockSamples bounds the samples a block may claim (a block is one
+// target's hour: 3600 checks a second apart from each of many
+// locations), so a damaged block that still passes its checksum cannot
+// make the decoder allocate without bound.
+const maxBlockSamples = 1 << 20
+
+// castagnoli is the CRC-32 table of the checksum that ends every block:
+// damage is an error, not wrong samples.
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // maxBlockRaw bounds a block's inflated column section.
 const maxBlockRaw = 1 << 30
@@ -129,7 +137,7 @@ func encodeBlock(hour int64, rs []prober.Result) []byte {
 	out.Write(binary.AppendUvarint(nil, uint64(z.Len())))
 	out.Write(z.Bytes())
 	out.Write(bits.bytes())
-	return out.Bytes()
+	return binary.BigEndian.AppendUint32(out.Bytes(), crc32.Checksum(out.Bytes(), castagnoli))
 }
 
 type blockEncoder struct {
@@ -155,8 +163,12 @@ func b2u(b bool) uint64 {
 // decodeBlock decodes a block of targetID's samples of the hour starting
 // at hour (Unix s), in (start, location) order.
 func decodeBlock(targetID string, hour int64, data []byte) ([]prober.Result, error) {
-	if len(data) == 0 || data[0] != blockVersion {
+	if len(data) < 5 || data[0] != blockVersion {
 		return nil, fmt.Errorf("%w: unknown version", errCorruptBlock)
+	}
+	sum := binary.BigEndian.Uint32(data[len(data)-4:])
+	if data = data[:len(data)-4]; crc32.Checksum(data, castagnoli) != sum {
+		return nil, fmt.Errorf("%w: checksum", errCorruptBlock)
 	}
 	zlen, k := binary.Uvarint(data[1:])
 	if k <= 0 || zlen > uint64(len(data)-1-k) {
@@ -169,8 +181,7 @@ func decodeBlock(targetID string, hour int64, data []byte) ([]prober.Result, err
 	d := blockDecoder{b: raw}
 	n := d.uvarint()
 	bitsec := data[1+k+int(zlen):]
-	// Every sample takes at least one bit in each timing column.
-	if n > maxBlockSamples || n*uint64(1+len(timings)) > 8*uint64(len(bitsec)) {
+	if n > maxBlockSamples {
 		return nil, fmt.Errorf("%w: %d samples", errCorruptBlock, n)
 	}
 	rs := make([]prober.Result, n)
