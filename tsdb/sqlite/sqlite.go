@@ -100,8 +100,8 @@ type Store struct {
 	stop        context.CancelFunc
 	loopDone    chan struct{}
 	compactDone chan struct{}
-	closeOnce sync.Once
-	closeErr  error
+	closeOnce   sync.Once
+	closeErr    error
 }
 
 var _ tsdb.Store = (*Store)(nil)
