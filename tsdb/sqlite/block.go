@@ -21,22 +21,23 @@ import (
 // size, certificate expiry) costs next to nothing and what varies (start
 // jitter, phase timings) costs about its entropy:
 //
-//   - strings (name, kind, location, error class, error, remote address)
-//     go into one dictionary; each column is runs of (index, length);
-//   - success, status code, body bytes and TLS expiry are runs of (value,
-//     length);
-//   - starts are deltas of deltas (checks come at a steady interval);
-//   - the total duration is stored as what it exceeds the sum of the
-//     phases by; each timing column is zigzag deltas from the sample
-//     before, split into byte planes (all high bytes, then the next, …)
-//     so that the compressor sees the mostly-zero high bytes together;
+//   - the strings (name, kind, location, error class, error, remote
+//     address) go into one dictionary, DEFLATE-compressed; each string
+//     column is then a column of dictionary indexes;
+//   - every column of numbers (indexes, success, status code, body bytes,
+//     TLS expiry, start deltas, timings) is coded on its own around its
+//     median: a constant, runs, or Rice codes (rice.go), whichever is
+//     shortest;
+//   - starts are deltas from the sample before (the first from the
+//     hour's start): the interval plus the jitter of the scheduler;
+//   - the total duration is stored as its excess over the sum of the
+//     phases: the small gaps between them.
 //
-// and the whole is compressed with DEFLATE. Samples are encoded in
-// (location, start) order, where one location's checks follow each other
-// at the target's interval, and decoded in (start, location) order, the
-// order reads return. Every value is kept exactly (times to the
-// nanosecond). The first byte is the format version, the last four a
-// CRC-32C of the rest.
+// Samples are encoded in (location, start) order, where one location's
+// checks follow each other at the target's interval, and decoded in
+// (start, location) order, the order reads return. Every value is kept
+// exactly (times to the nanosecond). The first byte is the format
+// version, the last four a CRC-32C of the rest.
 const blockVersion = 1
 
 // maxBlockSamples bounds the samples a block may claim (a block is one
