@@ -11,6 +11,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/upwatch/upwatch/prober"
@@ -49,6 +50,12 @@ const maxBlockSamples = 1 << 20
 // castagnoli is the CRC-32 table of the checksum that ends every block:
 // damage is an error, not wrong samples.
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// flateWriters are reused: a new one allocates most of a megabyte.
+var flateWriters = sync.Pool{New: func() any {
+	w, _ := flate.NewWriter(nil, flate.BestCompression) // the level is valid
+	return w
+}}
 
 // maxBlockRaw bounds a block's inflated column section.
 const maxBlockRaw = 1 << 30
@@ -132,9 +139,11 @@ func encodeBlock(hour int64, rs []prober.Result) []byte {
 	out.Grow(e.buf.Len()/4 + 16)
 	out.WriteByte(blockVersion)
 	var z bytes.Buffer
-	zw, _ := flate.NewWriter(&z, flate.BestCompression) // the level is valid
-	_, _ = zw.Write(e.buf.Bytes())                      // writes to a bytes.Buffer do not fail
+	zw := flateWriters.Get().(*flate.Writer)
+	zw.Reset(&z)
+	_, _ = zw.Write(e.buf.Bytes()) // writes to a bytes.Buffer do not fail
 	_ = zw.Close()
+	flateWriters.Put(zw)
 	out.Write(binary.AppendUvarint(nil, uint64(z.Len())))
 	out.Write(z.Bytes())
 	out.Write(bits.bytes())
