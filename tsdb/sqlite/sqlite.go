@@ -1,7 +1,9 @@
 // Package sqlite is the embedded time-series store: raw samples, hourly
-// rollups and per-target run state in one SQLite file (pure Go driver
-// modernc.org/sqlite, WAL mode). It implements tsdb.Store and passes the
-// tsdbtest contract suite.
+// rollups and each target's newest start in one SQLite file (pure Go
+// driver modernc.org/sqlite, WAL mode). Raw samples arrive as rows; once
+// their hour has closed they are compacted into one block per target and
+// hour (compact.go, block.go). It implements tsdb.Store and passes the
+// tsdbtest contract suite, with and without compaction.
 //
 // Times come back in UTC. Sample start times are stored as Unix nanoseconds,
 // so they must lie between the years 1678 and 2262.
