@@ -34,8 +34,23 @@ type hourJob struct {
 // many samples it moved. It works target by target, compactChunk
 // target-hours per transaction, and can be stopped by ctx between
 // chunks.
+//
+// A pass that can find nothing (no hour has closed since the last one and
+// nothing has been written to a closed hour since) returns at once,
+// without looking at every target.
 func (s *Store) Compact(ctx context.Context) (moved int64, err error) {
 	cut := hourOf(s.opts.Now().Add(-s.opts.CompactGrace)) // rows before this hour are closed
+	if s.compactedCut.Load() == cut && s.oldestWritten.Load() >= cut {
+		return 0, nil
+	}
+	s.oldestWritten.Store(math.MaxInt64) // writes from now on are seen by the next pass
+	defer func() {
+		if err != nil {
+			s.compactedCut.Store(math.MinInt64) // try again next time
+		} else {
+			s.compactedCut.Store(cut)
+		}
+	}()
 	targets, err := s.targetIDs(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite store: compact: %w", err)
@@ -183,6 +198,17 @@ type sampleKey struct {
 
 func keyOf(r prober.Result) sampleKey {
 	return sampleKey{r.TargetID, r.Location, r.Start.UnixNano()}
+}
+
+// noteWritten records that samples of hour (Unix s) and later were
+// written.
+func (s *Store) noteWritten(hour int64) {
+	for {
+		cur := s.oldestWritten.Load()
+		if hour >= cur || s.oldestWritten.CompareAndSwap(cur, hour) {
+			return
+		}
+	}
 }
 
 // noteBlockHour records that a block of hour (Unix s) exists.

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -95,6 +96,11 @@ type Store struct {
 	// blockHorizon is the newest hour (Unix s) any block holds: samples of
 	// later hours cannot be in a block yet.
 	blockHorizon atomic.Int64
+	// oldestWritten is the oldest hour (Unix s) written since the last
+	// compaction pass began, compactedCut the cut of the last pass that
+	// succeeded: a pass with the same cut and nothing written before it
+	// has nothing to do.
+	oldestWritten, compactedCut atomic.Int64
 	// afterBlock, when set (by tests), runs after each block is written
 	// inside the compaction transaction; an error aborts it.
 	afterBlock func() error
@@ -121,6 +127,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{opts: o}
+	s.compactedCut.Store(math.MinInt64) // the first pass looks at everything
 	var err error
 	// The writer syncs every commit (one fsync per batch): a nil error from
 	// WriteSamples means the samples survive a power loss, so the

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"math/bits"
 	"slices"
 	"strings"
@@ -186,6 +187,11 @@ func (s *Store) WriteSamples(ctx context.Context, samples []prober.Result) error
 	if err != nil {
 		return fmt.Errorf("sqlite store: write %d samples: %w", n, err)
 	}
+	oldest := int64(math.MaxInt64)
+	for i := range samples {
+		oldest = min(oldest, samples[i].Start.UnixNano())
+	}
+	s.noteWritten(hourOf(time.Unix(0, oldest)))
 	return nil
 }
 
