@@ -21,7 +21,11 @@ const (
 )
 
 // Samples returns a page of the target's samples in [q.From, q.To), oldest
-// first (ties in write order). A zero From or To leaves that end open.
+// first, samples with the same start by location. A zero From or To leaves
+// that end open. It reads blocks and raw rows in one read transaction (one
+// snapshot), so a compaction running meanwhile neither hides nor repeats a
+// sample; and as the order and the cursor depend on the samples only, not
+// on where they are stored, pages before and after a compaction fit.
 func (s *Store) Samples(ctx context.Context, q tsdb.SampleQuery) (tsdb.SamplePage, error) {
 	limit := q.Limit
 	switch {
@@ -37,57 +41,143 @@ func (s *Store) Samples(ctx context.Context, q tsdb.SampleQuery) (tsdb.SamplePag
 	if !q.To.IsZero() {
 		to = q.To.UnixNano()
 	}
-	afterStart, afterRowid := int64(math.MinInt64), int64(math.MinInt64)
+	var c *cursor
 	if q.Cursor != "" {
-		c, err := decodeCursor(q.Cursor, q.TargetID)
+		dc, err := decodeCursor(q.Cursor, q.TargetID)
 		if err != nil {
 			return tsdb.SamplePage{}, err
 		}
-		afterStart, afterRowid = c.start, c.rowid
+		c = &dc
+		from = max(from, c.start)
 	}
 	var page tsdb.SamplePage
 	if from >= to {
 		return page, nil
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT rowid, `+sampleColumns+` FROM samples
-		WHERE target_id = ? AND start >= ? AND start < ? AND (start, rowid) > (?, ?)
-		ORDER BY start, rowid LIMIT ?`, q.TargetID, from, to, afterStart, afterRowid, limit+1)
+	out, err := s.readSamples(ctx, q.TargetID, from, to, c, limit+1)
 	if err != nil {
-		return page, fmt.Errorf("sqlite store: samples: %w", err)
-	}
-	defer rows.Close()
-	var last cursor
-	for rows.Next() {
-		if len(page.Samples) == limit {
-			page.NextCursor = last.encode(q.TargetID)
-			break
-		}
-		r, rowid, err := scanSample(rows)
-		if err != nil {
-			return tsdb.SamplePage{}, fmt.Errorf("sqlite store: samples: %w", err)
-		}
-		page.Samples = append(page.Samples, r)
-		last = cursor{start: r.Start.UnixNano(), rowid: rowid}
-	}
-	if err := rows.Err(); err != nil {
 		return tsdb.SamplePage{}, fmt.Errorf("sqlite store: samples: %w", err)
 	}
+	if len(out) > limit {
+		out = out[:limit]
+		last := out[limit-1]
+		page.NextCursor = cursor{start: last.Start.UnixNano(), location: last.Location}.encode(q.TargetID)
+	}
+	page.Samples = out
 	return page, nil
+}
+
+// readSamples returns up to n of target's samples with start in [from,
+// to) after c (if not nil), in (start, location) order, merging raw rows
+// and blocks.
+func (s *Store) readSamples(ctx context.Context, target string, from, to int64, c *cursor, n int) ([]prober.Result, error) {
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = tx.Rollback() }()
+
+	after := func(r prober.Result) bool { return true }
+	cond, args := "", []any{target, from, to}
+	if c != nil {
+		after = c.before
+		if c.afterStart {
+			cond = ` AND start > ?`
+			args = append(args, c.start)
+		} else {
+			cond = ` AND (start > ? OR (start = ? AND location > ?))`
+			args = append(args, c.start, c.start, c.location)
+		}
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT `+sampleColumns+` FROM samples
+		WHERE target_id = ? AND start >= ? AND start < ?`+cond+` ORDER BY start, location LIMIT ?`, append(args, n)...)
+	if err != nil {
+		return nil, err
+	}
+	var raw []prober.Result
+	for rows.Next() {
+		r, err := scanSample(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		raw = append(raw, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+
+	// Blocks hold whole hours: those whose hour overlaps [from, to).
+	hiHour := hourOf(time.Unix(0, to-1)) // to > from, so to-1 does not wrap
+	rows, err = tx.QueryContext(ctx, `SELECT hour, data FROM blocks WHERE target_id = ? AND hour >= ? AND hour <= ? ORDER BY hour`,
+		target, hourOf(time.Unix(0, from)), hiHour)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make([]prober.Result, 0, min(n, len(raw)+64))
+	ri := 0
+	// add appends the raw samples before b and then b; it reports whether
+	// n samples are out.
+	add := func(b prober.Result) bool {
+		for ri < len(raw) && len(out) < n {
+			c := sampleLess(raw[ri], b)
+			if c > 0 {
+				break
+			}
+			if c < 0 {
+				out = append(out, raw[ri])
+			} // else in both: cannot happen (writes and compaction keep them apart), kept once
+			ri++
+		}
+		if len(out) < n {
+			out = append(out, b)
+		}
+		return len(out) >= n
+	}
+	full := false
+	for !full && rows.Next() {
+		var hour int64
+		var data []byte
+		if err := rows.Scan(&hour, &data); err != nil {
+			return nil, err
+		}
+		bs, err := decodeBlock(target, hour, data)
+		if err != nil {
+			return nil, fmt.Errorf("block of %s: %w", time.Unix(hour, 0).UTC().Format(time.RFC3339), err)
+		}
+		for _, b := range bs {
+			if st := b.Start.UnixNano(); st < from || st >= to || !after(b) {
+				continue
+			}
+			if full = add(b); full {
+				break
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for ; ri < len(raw) && len(out) < n; ri++ {
+		out = append(out, raw[ri])
+	}
+	return out, nil
 }
 
 type scanner interface{ Scan(dest ...any) error }
 
-func scanSample(sc scanner) (prober.Result, int64, error) {
+func scanSample(sc scanner) (prober.Result, error) {
 	var (
-		r                                          prober.Result
-		rowid, start, dur, dns, conn, tls, ttfb, x int64
-		class                                      string
-		tlsExpiry                                  sql.NullInt64
+		r                                   prober.Result
+		start, dur, dns, conn, tls, ttfb, x int64
+		class                               string
+		tlsExpiry                           sql.NullInt64
 	)
-	err := sc.Scan(&rowid, &r.TargetID, &r.Target, &r.Kind, &r.Location, &start, &dur, &dns, &conn, &tls,
+	err := sc.Scan(&r.TargetID, &r.Target, &r.Kind, &r.Location, &start, &dur, &dns, &conn, &tls,
 		&ttfb, &x, &r.Success, &class, &r.Error, &r.StatusCode, &tlsExpiry, &r.BodyBytes, &r.RemoteAddr)
 	if err != nil {
-		return r, 0, err
+		return r, err
 	}
 	r.Start = time.Unix(0, start).UTC()
 	r.Duration = time.Duration(dur)
@@ -97,32 +187,53 @@ func scanSample(sc scanner) (prober.Result, int64, error) {
 	if tlsExpiry.Valid {
 		r.TLSExpiry = time.Unix(0, tlsExpiry.Int64).UTC()
 	}
-	return r, rowid, nil
+	return r, nil
 }
 
-// cursor is the position after which the next page starts. It is sent as
-// base64url of: version byte, start, rowid, CRC-32 of the target ID, so a
-// cursor is only accepted for the target it was issued for.
-type cursor struct{ start, rowid int64 }
+// cursor is the position after which the next page starts: the last
+// sample's start and location (a sample's identity within its target).
+// It is sent as base64url of: version byte, start, CRC-32 of the target
+// ID, location, so a cursor is only accepted for the target it was issued
+// for. Version 1 cursors (start, rowid; before blocks) still decode, and
+// continue after every sample of their start.
+type cursor struct {
+	start      int64
+	location   string
+	afterStart bool // a version 1 cursor: after every sample at start
+}
 
-const cursorVersion = 1
+const cursorVersion = 2
+
+// before reports whether r comes after the cursor.
+func (c cursor) before(r prober.Result) bool {
+	st := r.Start.UnixNano()
+	if c.afterStart {
+		return st > c.start
+	}
+	return st > c.start || st == c.start && r.Location > c.location
+}
 
 func (c cursor) encode(target string) string {
-	b := make([]byte, 0, 21)
+	b := make([]byte, 0, 13+len(c.location))
 	b = append(b, cursorVersion)
 	b = binary.BigEndian.AppendUint64(b, uint64(c.start))
-	b = binary.BigEndian.AppendUint64(b, uint64(c.rowid))
 	b = binary.BigEndian.AppendUint32(b, crc32.ChecksumIEEE([]byte(target)))
+	b = append(b, c.location...)
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 func decodeCursor(s, target string) (cursor, error) {
+	bad := fmt.Errorf("sqlite store: cursor %.32q: %w", s, tsdb.ErrInvalidCursor)
 	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(b) != 21 || b[0] != cursorVersion ||
-		binary.BigEndian.Uint32(b[17:]) != crc32.ChecksumIEEE([]byte(target)) {
-		return cursor{}, fmt.Errorf("sqlite store: cursor %.32q: %w", s, tsdb.ErrInvalidCursor)
+	switch {
+	case err != nil || len(b) == 0:
+		return cursor{}, bad
+	case b[0] == 1 && len(b) == 21 && binary.BigEndian.Uint32(b[17:]) == crc32.ChecksumIEEE([]byte(target)):
+		return cursor{start: int64(binary.BigEndian.Uint64(b[1:])), afterStart: true}, nil
+	case b[0] == cursorVersion && len(b) >= 13 && binary.BigEndian.Uint32(b[9:]) == crc32.ChecksumIEEE([]byte(target)):
+		return cursor{start: int64(binary.BigEndian.Uint64(b[1:])), location: string(b[13:])}, nil
 	}
-	return cursor{start: int64(binary.BigEndian.Uint64(b[1:])), rowid: int64(binary.BigEndian.Uint64(b[9:]))}, nil
+	return cursor{}, bad
 }
 
 // Rollups returns the target's hourly buckets whose hour starts in
@@ -180,28 +291,76 @@ func ceilSecond(t time.Time) int64 {
 // Latest returns the newest sample (by start) of every target. It reads
 // the latest table, which holds each target's newest start, and fetches that
 // sample through the (target_id, start) index: one lookup per target, no
-// scan. Of samples sharing that start the last written wins. A target whose
-// newest sample has been pruned is left out.
+// scan; a target whose newest sample has been compacted (it has not been
+// checked since the hour closed) has it decoded from its block. Of samples
+// sharing that start the one with the greatest location wins (the last in
+// Samples' order). A target whose newest sample has been pruned is left out.
+// Rows and blocks are read in one snapshot.
 func (s *Store) Latest(ctx context.Context) (map[string]prober.Result, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT s.rowid, `+prefixed("s.", sampleColumns)+`
-		FROM latest l JOIN samples s ON s.target_id = l.target_id AND s.start = l.last_start`)
+	out, err := s.latest(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite store: latest: %w", err)
 	}
-	defer rows.Close()
+	return out, nil
+}
+
+func (s *Store) latest(ctx context.Context) (map[string]prober.Result, error) {
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = tx.Rollback() }()
 	out := make(map[string]prober.Result)
-	rowids := make(map[string]int64)
+	keep := func(r prober.Result) {
+		if prev, ok := out[r.TargetID]; !ok || r.Location > prev.Location {
+			out[r.TargetID] = r
+		}
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT `+prefixed("s.", sampleColumns)+`
+		FROM latest l JOIN samples s ON s.target_id = l.target_id AND s.start = l.last_start`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
 	for rows.Next() {
-		r, rowid, err := scanSample(rows)
+		r, err := scanSample(rows)
 		if err != nil {
-			return nil, fmt.Errorf("sqlite store: latest: %w", err)
+			return nil, err
 		}
-		if prev, ok := rowids[r.TargetID]; !ok || rowid > prev {
-			out[r.TargetID], rowids[r.TargetID] = r, rowid
-		}
+		keep(r)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite store: latest: %w", err)
+		return nil, err
 	}
-	return out, nil
+	rows.Close()
+
+	// The hour (Unix s) of last_start, rounded down also before 1970.
+	const hourNs = 3600 * 1e9
+	rows, err = tx.QueryContext(ctx, fmt.Sprintf(`SELECT l.target_id, l.last_start, b.hour, b.data FROM latest l
+		JOIN blocks b ON b.target_id = l.target_id AND b.hour =
+			(CASE WHEN l.last_start >= 0 THEN l.last_start ELSE l.last_start - %[1]d + 1 END) / %[1]d * 3600`, int64(hourNs)))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			id          string
+			start, hour int64
+			data        []byte
+		)
+		if err := rows.Scan(&id, &start, &hour, &data); err != nil {
+			return nil, err
+		}
+		bs, err := decodeBlock(id, hour, data)
+		if err != nil {
+			return nil, fmt.Errorf("block of %q at %s: %w", id, time.Unix(hour, 0).UTC().Format(time.RFC3339), err)
+		}
+		for _, b := range bs {
+			if b.Start.UnixNano() == start {
+				keep(b)
+			}
+		}
+	}
+	return out, rows.Err()
 }

@@ -8,12 +8,16 @@ import (
 )
 
 // Prune deletes raw samples older than RawRetention and rollups older than
-// RollupRetention, measured from Options.Now. It deletes target by target
-// through the (target_id, start) index, each delete in its own short
-// transaction so writers are not held up. deleted counts samples and rollups.
+// RollupRetention, measured from Options.Now. Rows go one by one, blocks
+// whole: a block once its hour has entirely passed the cut. It deletes
+// target by target through the (target_id, start) and (target_id, hour)
+// indexes, each delete in its own short transaction so writers are not held
+// up. deleted counts samples (of rows and blocks) and rollups.
 func (s *Store) Prune(ctx context.Context) (deleted int64, err error) {
 	now := s.opts.Now()
 	rawCut := now.Add(-s.opts.RawRetention).UnixNano()
+	// The newest block hour whose end is not after the cut.
+	blockCut := hourOf(time.Unix(0, rawCut)) - 3600
 	rollupCut := hourOf(now.Add(-s.opts.RollupRetention))
 	targets, err := s.targetIDs(ctx)
 	if err != nil {
@@ -33,8 +37,34 @@ func (s *Store) Prune(ctx context.Context) (deleted int64, err error) {
 				return deleted, fmt.Errorf("sqlite store: prune %q: %w", t, err)
 			}
 		}
+		n, err := s.pruneBlocks(ctx, t, blockCut)
+		deleted += n
+		if err != nil {
+			return deleted, fmt.Errorf("sqlite store: prune %q: %w", t, err)
+		}
 	}
 	return deleted, nil
+}
+
+// pruneBlocks deletes target's blocks of hours up to cut (Unix s) and
+// returns how many samples they held.
+func (s *Store) pruneBlocks(ctx context.Context, target string, cut int64) (int64, error) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	rows, err := s.w.QueryContext(ctx, `DELETE FROM blocks WHERE target_id = ? AND hour <= ? RETURNING samples`, target, cut)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	var deleted int64
+	for rows.Next() {
+		var n int64
+		if err := rows.Scan(&n); err != nil {
+			return deleted, err
+		}
+		deleted += n
+	}
+	return deleted, rows.Err()
 }
 
 func (s *Store) exec(ctx context.Context, query string, args ...any) (int64, error) {

@@ -67,6 +67,19 @@ var migrations = []string{
 	) WITHOUT ROWID;
 	INSERT INTO latest (target_id, last_start) SELECT target_id, last_start FROM target_state;
 	DROP TABLE target_state;`,
+	// 4: closed hours of raw samples live in blocks, one per target and
+	// hour (see block.go); samples keeps the open hour and late arrivals
+	// until compaction moves them into their block. Rows an older version
+	// wrote stay in samples and are compacted like any others. A rowid
+	// table: in a WITHOUT ROWID table a block over ~1 KB would spill into
+	// an overflow page of its own.
+	`CREATE TABLE blocks (
+		target_id TEXT    NOT NULL,
+		hour      INTEGER NOT NULL, -- Unix s of the hour's start
+		samples   INTEGER NOT NULL, -- how many samples data holds
+		data      BLOB    NOT NULL
+	);
+	CREATE UNIQUE INDEX blocks_key ON blocks (target_id, hour);`,
 }
 
 // bucketColumns renders one format per histogram bucket column (b0…b12),

@@ -1,7 +1,9 @@
 // Package sqlite is the embedded time-series store: raw samples, hourly
-// rollups and per-target run state in one SQLite file (pure Go driver
-// modernc.org/sqlite, WAL mode). It implements tsdb.Store and passes the
-// tsdbtest contract suite.
+// rollups and each target's newest start in one SQLite file (pure Go
+// driver modernc.org/sqlite, WAL mode). Raw samples arrive as rows; once
+// their hour has closed they are compacted into one block per target and
+// hour (compact.go, block.go). It implements tsdb.Store and passes the
+// tsdbtest contract suite, with and without compaction.
 //
 // Times come back in UTC. Sample start times are stored as Unix nanoseconds,
 // so they must lie between the years 1678 and 2262.
@@ -14,7 +16,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/upwatch/upwatch/internal/sqlitedb"
@@ -26,6 +30,8 @@ const (
 	DefaultRawRetention    = 30 * 24 * time.Hour
 	DefaultRollupRetention = 5 * 365 * 24 * time.Hour
 	DefaultPruneInterval   = time.Hour
+	DefaultCompactGrace    = 2 * time.Minute
+	DefaultCompactInterval = time.Minute
 )
 
 // Options configure Open. Only Path is required.
@@ -39,6 +45,13 @@ type Options struct {
 	// PruneInterval is how often the background loop prunes (default 1h);
 	// a negative value disables the loop, leaving Prune to the caller.
 	PruneInterval time.Duration
+	// CompactGrace is how long after an hour ends its raw samples wait
+	// for late ones before they are compacted into blocks (default 2m).
+	CompactGrace time.Duration
+	// CompactInterval is how often the background loop compacts closed
+	// hours (default 1m); a negative value disables the loop, leaving
+	// Compact to the caller.
+	CompactInterval time.Duration
 	// Logger receives retention messages (default: discard).
 	Logger *slog.Logger
 	// Now is the clock used for retention (default time.Now).
@@ -54,6 +67,12 @@ func (o *Options) defaults() {
 	}
 	if o.PruneInterval == 0 {
 		o.PruneInterval = DefaultPruneInterval
+	}
+	if o.CompactGrace <= 0 {
+		o.CompactGrace = DefaultCompactGrace
+	}
+	if o.CompactInterval == 0 {
+		o.CompactInterval = DefaultCompactInterval
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -74,17 +93,31 @@ type Store struct {
 	wmu sync.Mutex
 	wr  writer
 
-	stop      context.CancelFunc
-	loopDone  chan struct{}
-	closeOnce sync.Once
-	closeErr  error
+	// blockHorizon is the newest hour (Unix s) any block holds: samples of
+	// later hours cannot be in a block yet.
+	blockHorizon atomic.Int64
+	// oldestWritten is the oldest hour (Unix s) written since the last
+	// compaction pass began, compactedCut the cut of the last pass that
+	// succeeded: a pass with the same cut and nothing written before it
+	// has nothing to do.
+	oldestWritten, compactedCut atomic.Int64
+	// afterBlock, when set (by tests), runs after each block is written
+	// inside the compaction transaction; an error aborts it.
+	afterBlock func() error
+
+	stop        context.CancelFunc
+	loopDone    chan struct{}
+	compactDone chan struct{}
+	closeOnce   sync.Once
+	closeErr    error
 }
 
 var _ tsdb.Store = (*Store)(nil)
 
 // Open opens (creating if needed) the store at o.Path, brings its schema up to
-// date and, unless disabled, starts the hourly retention loop that Close
-// stops.
+// date and, unless disabled, starts the hourly retention loop and the
+// compaction loop (which first compacts what an earlier run left) that
+// Close stops.
 func Open(ctx context.Context, o Options) (*Store, error) {
 	o.defaults()
 	if o.Path == "" {
@@ -94,6 +127,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{opts: o}
+	s.compactedCut.Store(math.MinInt64) // the first pass looks at everything
 	var err error
 	// The writer syncs every commit (one fsync per batch): a nil error from
 	// WriteSamples means the samples survive a power loss, so the
@@ -119,11 +153,20 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	} else {
 		close(s.loopDone)
 	}
+	s.compactDone = make(chan struct{})
+	if o.CompactInterval > 0 {
+		go s.compactLoop(loopCtx, o.CompactInterval)
+	} else {
+		close(s.compactDone)
+	}
 	return s, nil
 }
 
 func (s *Store) init(ctx context.Context) error {
 	if err := migrate(ctx, s.w); err != nil {
+		return err
+	}
+	if err := s.loadBlockHorizon(ctx); err != nil {
 		return err
 	}
 	// Prepare the write statements now, so a bad one fails Open.
@@ -161,6 +204,7 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.stop()
 		<-s.loopDone
+		<-s.compactDone
 		s.closeStatements()
 		s.closeErr = errors.Join(s.r.Close(), s.w.Close())
 	})

@@ -24,6 +24,9 @@ func open(t *testing.T, o Options) *Store {
 	if o.PruneInterval == 0 {
 		o.PruneInterval = -1
 	}
+	if o.CompactInterval == 0 {
+		o.CompactInterval = -1
+	}
 	s, err := Open(context.Background(), o)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, s.Close()) })
@@ -32,6 +35,38 @@ func open(t *testing.T, o Options) *Store {
 
 func TestContract(t *testing.T) {
 	tsdbtest.Run(t, func(t *testing.T) tsdb.Store { return open(t, Options{}) })
+}
+
+// compacting compacts after every write, so that the contract suite's
+// reads see blocks, rows of hours that have blocks (late samples) and
+// rewrites of compacted samples.
+type compacting struct {
+	*Store
+	t *testing.T
+}
+
+func (c compacting) WriteSamples(ctx context.Context, rs []prober.Result) error {
+	if err := c.Store.WriteSamples(ctx, rs); err != nil {
+		return err
+	}
+	_, err := c.Compact(ctx)
+	return err
+}
+
+// TestContractCompacted runs the contract suite with every hour closed
+// (all in blocks after each write) and with only the hours before
+// T0+2h closed (blocks and rows side by side, a range crossing both).
+func TestContractCompacted(t *testing.T) {
+	for name, now := range map[string]time.Time{
+		"all":    tsdbtest.T0.Add(1000 * 24 * time.Hour),
+		"before": tsdbtest.T0.Add(2*time.Hour + DefaultCompactGrace),
+	} {
+		t.Run(name, func(t *testing.T) {
+			tsdbtest.Run(t, func(t *testing.T) tsdb.Store {
+				return compacting{open(t, Options{Now: func() time.Time { return now }}), t}
+			})
+		})
+	}
 }
 
 // clock is an injectable, settable time source.

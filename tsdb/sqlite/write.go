@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"math/bits"
 	"slices"
 	"strings"
@@ -163,15 +164,20 @@ type rollupKey struct {
 // WriteSamples stores the batch in one transaction: the raw samples, their
 // hourly rollups (aggregated per batch, then merged into what is stored) and
 // each target's run state. On error nothing of the batch is stored. A
-// sample with the target, start and location of one already stored (or
-// earlier in the batch) is left out: writing a batch again changes nothing.
+// sample with the target, start and location of one already stored (as a
+// row or in a block, or earlier in the batch) is left out: writing a batch
+// again changes nothing.
 func (s *Store) WriteSamples(ctx context.Context, samples []prober.Result) error {
 	if len(samples) == 0 {
 		return nil
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	err := s.write(ctx, samples)
+	n := len(samples)
+	samples, err := s.notInBlocks(ctx, samples)
+	if err == nil {
+		err = s.write(ctx, samples)
+	}
 	if errors.Is(err, errStored) {
 		// Rare (a replay after a crash): find the new ones and write those.
 		if samples, err = s.unstored(ctx, samples); err == nil {
@@ -179,8 +185,13 @@ func (s *Store) WriteSamples(ctx context.Context, samples []prober.Result) error
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("sqlite store: write %d samples: %w", len(samples), err)
+		return fmt.Errorf("sqlite store: write %d samples: %w", n, err)
 	}
+	oldest := int64(math.MaxInt64)
+	for i := range samples {
+		oldest = min(oldest, samples[i].Start.UnixNano())
+	}
+	s.noteWritten(hourOf(time.Unix(0, oldest)))
 	return nil
 }
 
