@@ -197,6 +197,9 @@ func BenchmarkDiskPerSample(b *testing.B) {
 // pages that hold three blocks of ~1.25 KB, 2 in the block index and the
 // rollups; before blocks, 177).
 func TestDiskPerSample(t *testing.T) {
+	if raceDetector {
+		t.Skip("a storage measurement, not a concurrency test: it runs in the plain pass (make test-future)")
+	}
 	s := open(t, Options{Now: afterDay})
 	n := fillRealistic(t, s, newRealistic(100, 4), 6)
 	_, err := s.Compact(context.Background())
