@@ -71,6 +71,7 @@ type Engine struct {
 	up        *prometheus.GaugeVec
 	incidents *prometheus.CounterVec
 	commitErr prometheus.Counter
+	commits   prometheus.Counter
 }
 
 // targetState serialises one target's results and holds its last committed
@@ -121,12 +122,15 @@ func NewEngine(ctx context.Context, o EngineOptions) (*Engine, error) {
 		commitErr: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "upwatch_alert_commit_errors_total", Help: "Alert state commits that failed (the transition is retried with the next result).",
 		}),
+		commits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "upwatch_alert_commits_total", Help: "Registry transactions that committed alert state.",
+		}),
 	}
 	for id, s := range states {
 		e.targets[id] = &targetState{state: s}
 	}
 	if o.Registerer != nil {
-		o.Registerer.MustRegister(e.up, e.incidents, e.commitErr)
+		o.Registerer.MustRegister(e.up, e.incidents, e.commitErr, e.commits)
 	}
 	return e, nil
 }
@@ -381,6 +385,7 @@ func (e *Engine) applyAt(ctx context.Context, ts *targetState, route Route, pare
 		e.commitErr.Inc()
 		return fmt.Errorf("committing alert state of %s: %w", next.TargetID, err)
 	}
+	e.commits.Inc()
 	ts.state = next
 	e.setUp(next.TargetID, next.Status)
 	if downs > 0 {
