@@ -164,6 +164,11 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	// Alert state is committed in groups from here on; Stop (below, once
+	// the checks are done) commits what is left before the dispatcher's
+	// last round. The deferred one only bounds an early return.
+	engine.Start()
+	defer func() { _ = engine.Stop(context.WithoutCancel(ctx)) }()
 
 	sched = schedule.New(schedule.Options{
 		Check:   p.Check,
@@ -257,6 +262,9 @@ func Run(ctx context.Context, o Options) error {
 	case <-checksDone:
 	case <-drainCtx.Done():
 		log.Error("checks still running at the shutdown timeout; not waiting for them", "timeout", o.ShutdownTimeout)
+	}
+	if err := engine.Stop(drainCtx); err != nil {
+		log.Error("alert state left uncommitted at the shutdown timeout", "err", err)
 	}
 	dispatcher.Wake()
 	stopDispatch()

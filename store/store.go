@@ -19,6 +19,8 @@ import (
 type Store interface {
 	alerting.StateStore
 	alerting.Outbox
+	// Commit is CommitBatch of one commit.
+	Commit(ctx context.Context, st alerting.State, incidents []alerting.Incident, queue []alerting.Notification) error
 	// Incidents lists the incidents matching q, newest first.
 	Incidents(ctx context.Context, q IncidentQuery) ([]alerting.Incident, error)
 	// Notifications lists the outbox entries matching q, newest first.
