@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -308,4 +309,64 @@ func TestGroupCommitWritesOnlyWhatARestartNeeds(t *testing.T) {
 	e.Update(map[string]alerting.Route{"web": route("web"), "api": route("api")}, nil)
 	require.NoError(t, e.Observe(ctx, result("api", t0, false)))
 	require.Len(t, s.states("api"), 1)
+}
+
+// Ticks and the retirement of a removed target go through the committer
+// too: one reminder per due time, and the removed target's incident closed.
+func TestGroupCommitRemindersAndRetirement(t *testing.T) {
+	s := &hookedStore{SQLite: openStore(t, "")}
+	e := groupEngine(t, s, map[string]alerting.Route{"web": route("web")}, 2000, time.Millisecond)
+	ctx := context.Background()
+	for i := range 3 {
+		require.NoError(t, e.Observe(ctx, result("web", t0.Add(time.Duration(i)*time.Minute), false)))
+	}
+	require.Eventually(t, func() bool { return len(queued(t, s.SQLite)) == 3 }, 30*time.Second, 5*time.Millisecond)
+	e.Tick(ctx, t0.Add(13*time.Minute))
+	require.NoError(t, e.Stop(ctx))
+	e.Start()
+	e.Tick(ctx, t0.Add(13*time.Minute)) // the same tick again queues nothing new
+	e.Update(map[string]alerting.Route{}, nil)
+	require.NoError(t, e.Stop(ctx))
+	require.Equal(t, map[string]int{"down/email": 2, "down/sms": 1, "reminder/email": 2, "reminder/sms": 1}, kinds(queued(t, s.SQLite)))
+	incs, err := s.Incidents(ctx, store.IncidentQuery{TargetID: "web"})
+	require.NoError(t, err)
+	require.Len(t, incs, 1)
+	require.False(t, incs[0].Open(), "the removed target's incident is closed")
+}
+
+// BenchmarkCommitTransitions is the start-up cost issue 11 measured: every
+// result makes a write (a new target's first failure), committed one
+// transaction each (sync) or in groups (group), from 64 goroutines as the
+// scheduler's workers call Observe.
+func BenchmarkCommitTransitions(b *testing.B) {
+	for _, group := range []bool{false, true} {
+		b.Run(fmt.Sprintf("group=%v", group), func(b *testing.B) {
+			s, err := store.OpenSQLite(context.Background(), store.SQLiteOptions{Path: b.TempDir() + "/registry.db"})
+			require.NoError(b, err)
+			defer s.Close()
+			routes := map[string]alerting.Route{}
+			for i := range b.N {
+				id := fmt.Sprintf("t%07d", i)
+				routes[id] = route(id)
+			}
+			e, err := alerting.NewEngine(context.Background(), alerting.EngineOptions{Store: s, Now: func() time.Time { return t0 }})
+			require.NoError(b, err)
+			e.Update(routes, nil)
+			if group {
+				e.Start()
+			}
+			var next atomic.Int64
+			b.SetParallelism(32) // × GOMAXPROCS goroutines
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					id := fmt.Sprintf("t%07d", next.Add(1)-1)
+					if err := e.Observe(context.Background(), result(id, t0, false)); err != nil {
+						b.Error(err)
+					}
+				}
+			})
+			require.NoError(b, e.Stop(context.Background()))
+		})
+	}
 }
