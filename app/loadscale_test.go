@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -42,8 +43,9 @@ import (
 // one core, getrusage) and alert state commits; then RSS, store growth in
 // bytes per sample, and the time and size of one /metrics scrape. It
 // asserts only that the run completed and stored samples: it is a
-// measurement, not a pass/fail benchmark. Skipped unless
-// UPWATCH_LOAD_SCALE is set.
+// measurement, not a pass/fail benchmark. UPWATCH_LOAD_CPUPROFILE names a
+// file for a CPU profile of the run. Skipped unless UPWATCH_LOAD_SCALE is
+// set.
 func TestLoadScale(t *testing.T) {
 	if os.Getenv("UPWATCH_LOAD_SCALE") == "" {
 		t.Skip("scale harness: run with `make load-scale` (UPWATCH_LOAD_SCALE=1)")
@@ -75,6 +77,12 @@ func TestLoadScale(t *testing.T) {
 	defer cancel()
 	ready := make(chan net.Addr, 1)
 	done := make(chan error, 1)
+	if path := os.Getenv("UPWATCH_LOAD_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		require.NoError(t, err)
+		require.NoError(t, pprof.StartCPUProfile(f))
+		defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
+	}
 	cpu0, launched := cpuTime(t), time.Now()
 	go func() {
 		done <- Run(ctx, Options{Config: cfg, Listener: ln, Registry: reg, Ready: func(a net.Addr) { ready <- a }})
