@@ -329,24 +329,33 @@ func (e *Engine) Observe(ctx context.Context, r prober.Result) error {
 
 // Tick emits reminders and escalations that are due at now.
 func (e *Engine) Tick(ctx context.Context, now time.Time) {
+	type item struct {
+		id string
+		ts *targetState
+	}
 	e.mu.RLock()
 	routes := e.routes
-	ids := make([]string, 0, len(e.targets))
-	for id := range e.targets {
+	items := make([]item, 0, len(e.targets))
+	for id, ts := range e.targets {
 		if _, ok := routes[id]; ok {
-			ids = append(ids, id)
+			items = append(items, item{id, ts})
 		}
 	}
 	e.mu.RUnlock()
-	for _, id := range ids {
-		route := routes[id]
+	for _, it := range items {
+		id, ts, route := it.id, it.ts, routes[it.id]
+		// Only a DOWN or held target has anything due: the others (nearly
+		// all of them) are passed over at the cost of a lock.
+		ts.mu.Lock()
+		down, held := ts.state.Status == StatusDown, ts.state.Hold != nil
+		ts.mu.Unlock()
+		if !down && !held {
+			continue
+		}
 		var parents []parentView
-		st, _ := e.State(id)
-		held := st.Hold != nil
 		if held {
 			parents = e.parents(route)
 		}
-		ts := e.target(id)
 		ts.mu.Lock()
 		if ts.inflight != nil {
 			ts.mu.Unlock() // the next tick looks again
