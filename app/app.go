@@ -166,7 +166,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	// Alert state is committed in groups from here on; Stop (below, once
 	// the checks are done) commits what is left before the dispatcher's
-	// last round. The deferred one only bounds an early return.
+	// last round. The deferred one covers an early return.
 	engine.Start()
 	defer func() { _ = engine.Stop(context.WithoutCancel(ctx)) }()
 
