@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/upwatch/upwatch/alerting"
@@ -58,8 +59,9 @@ func (s *Registry) CommitBatch(ctx context.Context, commits []alerting.Commit) e
 	if len(commits) == 0 {
 		return nil
 	}
-	// The newest state of each target, in the order targets first appear
-	// (one statement may not update a row twice on PostgreSQL).
+	// The newest state of each target (one statement may not update a row
+	// twice on PostgreSQL), written in target order so that concurrent
+	// batches lock rows in the same order.
 	var order []string
 	rawStates := make(map[string]string, len(commits))
 	var incidents []alerting.Incident
@@ -79,6 +81,7 @@ func (s *Registry) CommitBatch(ctx context.Context, commits []alerting.Commit) e
 		incidents = append(incidents, c.Incidents...)
 		queue = append(queue, c.Queue...)
 	}
+	slices.Sort(order)
 	msgs := make([][]byte, len(queue))
 	for i, n := range queue {
 		var err error
