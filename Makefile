@@ -7,7 +7,7 @@ REVISION  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.revision=$(REVISION)
 CONFIG    ?= examples/upwatch.yaml
 
-.PHONY: all build run test test-future test-integration vet fmt lint bench load image compose-check clean
+.PHONY: all build run test test-future test-integration vet fmt lint bench load load-scale image compose-check clean
 
 all: build
 
@@ -61,6 +61,14 @@ bench:
 # reads at 500 requests/s (latency quantiles).
 load:
 	UPWATCH_LOAD=1 $(GO) test -count=1 -run 'TestLoadTenThousandTargets|TestLoadTargetReads' -v -timeout 10m ./app/ ./api/
+
+# The scale harness of issue 11: the whole service with
+# UPWATCH_LOAD_TARGETS targets (default 100000) at UPWATCH_LOAD_INTERVAL
+# (default 60s) for UPWATCH_LOAD_INTERVALS intervals (default 3) against a
+# loopback server; per interval checks stored, missed and doubled targets,
+# lag, CPU and alert commits, then RSS, bytes per sample and /metrics.
+load-scale:
+	UPWATCH_LOAD_SCALE=1 $(GO) test -count=1 -run '^TestLoadScale$$' -v -timeout 60m ./app/
 
 # Needs a Docker engine (not on the CI machines; the compose file is
 # validated there by `docker-compose config -q` in the deploy tests).

@@ -13,7 +13,10 @@
 // DOWN waits for its parents and is suppressed while one fails), renders
 // the messages, and commits the new State, the incidents and the outbox
 // entries in one StateStore transaction before anything is sent, so a
-// restart carries on where it left off and never re-alerts.
+// restart carries on where it left off and never re-alerts. After Start it
+// commits in groups: many targets' changes to a transaction, by a committer
+// goroutine behind a bounded queue; a failed commit puts the target's state
+// back, so its next result derives the same transition again.
 //
 // The Dispatcher sends what the Outbox holds: leases so two dispatchers
 // never send the same message, backoff with jitter, Retry-After pauses per

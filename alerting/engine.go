@@ -57,6 +57,15 @@ type EngineOptions struct {
 	Now        func() time.Time
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
+
+	// Group commit (after Start): CommitBatch is the most target states
+	// one registry transaction stores (default 2000), CommitDelay the
+	// longest a commit waits for its batch to fill (default 100ms), and
+	// CommitQueue how many commits may wait before Observe blocks (default
+	// 10000).
+	CommitBatch int
+	CommitDelay time.Duration
+	CommitQueue int
 }
 
 // Engine feeds results through each target's state machine, decides who is
@@ -70,18 +79,46 @@ type Engine struct {
 	windows []Window
 	targets map[string]*targetState
 
+	// qmu guards queue: the committer's input while group commit runs
+	// (Start to Stop), nil otherwise. Senders hold it for reading.
+	qmu     sync.RWMutex
+	queue   chan *pending
+	stopped chan struct{} // closed when the committer has exited
+	cancel  context.CancelFunc
+
 	// up and incidents are per target, served by WriteTo (not gathered
 	// by the registry: too slow at 100,000 targets).
 	up        *metrics.PerTarget
 	incidents *metrics.PerTarget
 	commitErr prometheus.Counter
+	commits   prometheus.Counter
+	states    prometheus.Counter
 }
 
-// targetState serialises one target's results and holds its last committed
-// State.
+// targetState serialises one target's results and holds its newest State.
+// While inflight is set, state is what that commit stores and no other
+// change of the target is made: if the commit fails, state goes back to
+// what it was, and the next result derives the same transitions again.
 type targetState struct {
-	mu    sync.Mutex
-	state State
+	mu       sync.Mutex
+	state    State
+	inflight *pending
+}
+
+// lock takes ts.mu once no commit of the target is in flight.
+func (ts *targetState) lock(ctx context.Context) error {
+	ts.mu.Lock()
+	for ts.inflight != nil {
+		done := ts.inflight.done
+		ts.mu.Unlock()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		ts.mu.Lock()
+	}
+	return nil
 }
 
 // NewEngine loads every target's state from the store.
@@ -100,6 +137,15 @@ func NewEngine(ctx context.Context, o EngineOptions) (*Engine, error) {
 	}
 	if o.CheckNow == nil {
 		o.CheckNow = func(string) {}
+	}
+	if o.CommitBatch <= 0 {
+		o.CommitBatch = 2000
+	}
+	if o.CommitDelay <= 0 {
+		o.CommitDelay = 100 * time.Millisecond
+	}
+	if o.CommitQueue <= 0 {
+		o.CommitQueue = 10000
 	}
 	if o.Renderer == nil {
 		r, err := notify.NewRenderer("")
@@ -121,12 +167,18 @@ func NewEngine(ctx context.Context, o EngineOptions) (*Engine, error) {
 		commitErr: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "upwatch_alert_commit_errors_total", Help: "Alert state commits that failed (the transition is retried with the next result).",
 		}),
+		commits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "upwatch_alert_commits_total", Help: "Registry transactions that committed alert state.",
+		}),
+		states: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "upwatch_alert_states_committed_total", Help: "Target states committed (several to a transaction under group commit).",
+		}),
 	}
 	for id, s := range states {
 		e.targets[id] = &targetState{state: s}
 	}
 	if o.Registerer != nil {
-		o.Registerer.MustRegister(e.commitErr)
+		o.Registerer.MustRegister(e.commitErr, e.commits, e.states)
 	}
 	return e, nil
 }
@@ -194,7 +246,6 @@ func (e *Engine) setUp(id string, s Status) {
 	}
 }
 
-// State returns a target's current state (for the API and tests).
 // retire ends the open incident of a target that is no longer routed, at
 // now, and forgets its run, so its outage does not grow for ever. Nobody is
 // told: there is no recovery to announce.
@@ -205,9 +256,13 @@ func (e *Engine) retire(id string) {
 	if !ok {
 		return
 	}
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if ts.lock(ctx) != nil {
+		return
+	}
 	if ts.state.Incident == nil {
+		ts.mu.Unlock()
 		return
 	}
 	inc := *ts.state.Incident
@@ -215,18 +270,16 @@ func (e *Engine) retire(id string) {
 	if inc.End.Before(inc.Start) {
 		inc.End = inc.Start
 	}
-	next := NewState(id)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := e.o.Store.Commit(ctx, next, []Incident{inc}, nil); err != nil {
-		e.commitErr.Inc()
+	p := e.begin(ts, Commit{State: NewState(id), Incidents: []Incident{inc}})
+	p.retired = true
+	ts.mu.Unlock()
+	if err := e.submit(ctx, p); err != nil {
 		e.o.Logger.Error("closing the incident of a removed target", "target", id, "incident", inc.ID, "err", err)
-		return
 	}
-	ts.state = next
-	e.o.Logger.Info("target removed; its open incident is closed", "target", id, "incident", inc.ID)
 }
 
+// State returns a target's newest state (for the API and tests), whose
+// commit may still be in flight.
 func (e *Engine) State(targetID string) (State, bool) {
 	e.mu.RLock()
 	ts, ok := e.targets[targetID]
@@ -255,9 +308,13 @@ func (e *Engine) target(id string) *targetState {
 	return ts
 }
 
-// Observe feeds one result. The new state is committed (with any incident
-// and notifications) before Observe returns; if the commit fails the state
-// is not advanced, so the next result derives the same transition again.
+// Observe feeds one result. Without group commit (before Start, after
+// Stop) the new state is committed (with any incident and notifications)
+// before Observe returns, and a failed commit is returned. With group
+// commit Observe queues the commit and returns (it blocks while the queue
+// is full); the committer logs a failure. Either way a failed commit does
+// not advance the state, so the next result derives the same transition
+// again, and a target's next result waits for its commit in flight.
 func (e *Engine) Observe(ctx context.Context, r prober.Result) error {
 	e.mu.RLock()
 	route, routed := e.routes[r.TargetID]
@@ -269,44 +326,67 @@ func (e *Engine) Observe(ctx context.Context, r prober.Result) error {
 	// target's lock while waiting for a parent's could deadlock.
 	parents := e.parents(route)
 	ts := e.target(r.TargetID)
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
+	if err := ts.lock(ctx); err != nil {
+		return err
+	}
 	next, trs := Step(ts.state, route.Policy, r)
-	return e.apply(ctx, ts, route, parents, next, trs)
+	p := e.prepare(ts, route, parents, next, trs, e.o.Now())
+	ts.mu.Unlock()
+	if p == nil {
+		return nil
+	}
+	return e.submit(ctx, p)
 }
 
 // Tick emits reminders and escalations that are due at now.
 func (e *Engine) Tick(ctx context.Context, now time.Time) {
+	type item struct {
+		id string
+		ts *targetState
+	}
 	e.mu.RLock()
 	routes := e.routes
-	ids := make([]string, 0, len(e.targets))
-	for id := range e.targets {
+	items := make([]item, 0, len(e.targets))
+	for id, ts := range e.targets {
 		if _, ok := routes[id]; ok {
-			ids = append(ids, id)
+			items = append(items, item{id, ts})
 		}
 	}
 	e.mu.RUnlock()
-	for _, id := range ids {
-		route := routes[id]
+	for _, it := range items {
+		id, ts, route := it.id, it.ts, routes[it.id]
+		// Only a DOWN or held target has anything due: the others (nearly
+		// all of them) are passed over at the cost of a lock.
+		ts.mu.Lock()
+		down, held := ts.state.Status == StatusDown, ts.state.Hold != nil
+		ts.mu.Unlock()
+		if !down && !held {
+			continue
+		}
 		var parents []parentView
-		st, _ := e.State(id)
-		held := st.Hold != nil
 		if held {
 			parents = e.parents(route)
 		}
-		ts := e.target(id)
 		ts.mu.Lock()
+		if ts.inflight != nil {
+			ts.mu.Unlock() // the next tick looks again
+			continue
+		}
 		next, trs := ts.state, []Transition(nil)
 		if next.Status == StatusDown && next.Hold == nil {
 			// Reminders and escalations wait while the DOWN is held.
 			next, trs = Tick(next, route.Policy, now)
 		}
+		var p *pending
 		if len(trs) > 0 || (next.Hold != nil && held) {
-			if err := e.applyAt(ctx, ts, route, parents, next, trs, now); err != nil {
+			p = e.prepare(ts, route, parents, next, trs, now)
+		}
+		ts.mu.Unlock()
+		if p != nil {
+			if err := e.submit(ctx, p); err != nil {
 				e.o.Logger.Error("committing reminder", "target", id, "err", err)
 			}
 		}
-		ts.mu.Unlock()
 	}
 }
 
@@ -324,13 +404,11 @@ func (e *Engine) Run(ctx context.Context, interval time.Duration) {
 	}
 }
 
-func (e *Engine) apply(ctx context.Context, ts *targetState, route Route, parents []parentView, next State, trs []Transition) error {
-	return e.applyAt(ctx, ts, route, parents, next, trs, e.o.Now())
-}
-
-// applyAt commits next with the incidents and notifications the
-// transitions call for, given a snapshot of the target's parents taken
-// before ts.mu. Called with ts.mu held.
+// prepare decides the incidents and notifications the transitions call
+// for, given a snapshot of the target's parents taken before ts.mu, and
+// returns the commit of next, now in flight; or, when nothing a restart
+// must not forget changed, sets the state to next and returns nil. Called
+// with ts.mu held and no commit of the target in flight.
 //
 // Whether an incident is told is decided at DOWN and travels with the
 // incident to its reminders and UP. A parent that is DOWN, or whose last
@@ -340,7 +418,7 @@ func (e *Engine) apply(ctx context.Context, ts *targetState, route Route, parent
 // are asked for a check at once, and the messages go out when every parent
 // has answered healthy, when the parents' grace passes, or when the
 // incident ends; a parent answering failing suppresses them.
-func (e *Engine) applyAt(ctx context.Context, ts *targetState, route Route, parents []parentView, next State, trs []Transition, now time.Time) error {
+func (e *Engine) prepare(ts *targetState, route Route, parents []parentView, next State, trs []Transition, now time.Time) *pending {
 	prev := ts.state
 	var incidents []Incident
 	var queue []Notification
@@ -376,51 +454,251 @@ func (e *Engine) applyAt(ctx context.Context, ts *targetState, route Route, pare
 		}
 		queue = append(queue, e.notifications(route, next.TargetID, tr)...)
 	}
-	// Commit when anything a restart must not forget changed: a transition,
-	// a hold, the start of a new run (incident attribution), or the status.
-	// Counts inside a run are not worth a write per check; after a restart a
-	// run resumes from its last committed count, which only delays a verdict.
 	if len(trs) == 0 && len(incidents) == 0 && len(queue) == 0 && prev.Hold == next.Hold &&
-		prev.RunStart.Equal(next.RunStart) && prev.Status == next.Status {
+		prev.Status == next.Status && !runMatters(prev, next) {
 		ts.state = next
 		return nil
 	}
 	for i := range queue {
 		queue[i].Status, queue[i].CreatedAt, queue[i].NextAttempt = NotificationPending, now, now
 	}
-	if err := e.o.Store.Commit(ctx, next, incidents, queue); err != nil {
-		e.commitErr.Inc()
-		return fmt.Errorf("committing alert state of %s: %w", next.TargetID, err)
+	p := e.begin(ts, Commit{State: next, Incidents: incidents, Queue: queue})
+	p.trs, p.downs, p.ask, p.heldBefore = trs, downs, ask, prev.Hold
+	return p
+}
+
+// runMatters reports whether next starts a run a restart must not forget.
+// Besides transitions, holds and status changes, a state is committed at
+// the start of a failure run (the incident starts at its first check) and
+// at the start of a success run that ends one (else the failures counted
+// before it would, after a restart, hasten a DOWN). Counts inside a run
+// are not worth a write per check: a run resumes from its last committed
+// count, which only delays a verdict. Nor is the first run of a new target
+// when it is a success run: forgetting it also only delays the UP, so a
+// new target's first result writes nothing, and an UP target's routine
+// successes write nothing either.
+func runMatters(prev, next State) bool {
+	if prev.RunStart.Equal(next.RunStart) {
+		return false
 	}
-	ts.state = next
+	return next.ConsecutiveFailures > 0 || prev.ConsecutiveFailures > 0
+}
+
+// pending is one target's commit on its way to the store, and what follows
+// once it is stored.
+type pending struct {
+	ts   *targetState
+	prev State // restored if the commit fails
+	c    Commit
+	done chan struct{} // closed once committed or failed
+	err  error
+
+	trs        []Transition
+	downs      int
+	ask        []string // parents to check now
+	heldBefore *Hold
+	retired    bool // closes the incident of a removed target
+}
+
+// begin puts c in flight for ts: the state is c.State until the commit
+// fails. Called with ts.mu held and nothing in flight.
+func (e *Engine) begin(ts *targetState, c Commit) *pending {
+	p := &pending{ts: ts, prev: ts.state, c: c, done: make(chan struct{})}
+	ts.state, ts.inflight = c.State, p
+	return p
+}
+
+// submit hands p to the committer, or without group commit commits it at
+// once and returns its error. If ctx ends while the queue is full, p fails
+// with ctx's error.
+func (e *Engine) submit(ctx context.Context, p *pending) error {
+	e.qmu.RLock()
+	if q := e.queue; q != nil {
+		select {
+		case q <- p:
+			e.qmu.RUnlock()
+			return nil
+		case <-ctx.Done():
+			e.qmu.RUnlock()
+			p.err = ctx.Err()
+			e.finish([]*pending{p})
+			return p.err
+		}
+	}
+	e.qmu.RUnlock()
+	if err := e.commit(ctx, []*pending{p}); err != nil {
+		return fmt.Errorf("committing alert state of %s: %w", p.c.State.TargetID, err)
+	}
+	return nil
+}
+
+// commit stores a batch in one transaction and finishes each pending. If
+// the batch fails, its commits are tried one by one, so that one the store
+// rejects fails alone. It returns the first error.
+func (e *Engine) commit(ctx context.Context, batch []*pending) error {
+	cs := make([]Commit, len(batch))
+	for i, p := range batch {
+		cs[i] = p.c
+	}
+	err := e.o.Store.CommitBatch(ctx, cs)
+	if err == nil {
+		e.commits.Inc()
+		e.states.Add(float64(len(batch)))
+	} else if len(batch) > 1 && ctx.Err() == nil {
+		var first error
+		for _, p := range batch {
+			if err := e.commit(ctx, []*pending{p}); err != nil && first == nil {
+				first = err
+			}
+		}
+		return first
+	}
+	for _, p := range batch {
+		p.err = err
+	}
+	e.finish(batch)
+	return err
+}
+
+// finish ends each pending's flight: a failed one puts its target's state
+// back, a stored one has its effects (series, logs, parents asked for a
+// check, the dispatcher woken).
+func (e *Engine) finish(batch []*pending) {
+	wake := false
+	for _, p := range batch {
+		ts := p.ts
+		ts.mu.Lock()
+		if p.err != nil {
+			e.commitErr.Inc()
+			ts.state = p.prev
+		} else {
+			e.committed(p)
+			wake = wake || len(p.c.Queue) > 0
+		}
+		ts.inflight = nil
+		ts.mu.Unlock()
+		close(p.done)
+	}
+	if wake {
+		e.o.Wake()
+	}
+}
+
+// committed has the effects of a stored commit. Called with p.ts.mu held.
+func (e *Engine) committed(p *pending) {
+	next, queue := p.c.State, p.c.Queue
+	if p.retired {
+		e.o.Logger.Info("target removed; its open incident is closed", "target", next.TargetID, "incident", p.c.Incidents[0].ID)
+		return
+	}
 	e.setUp(next.TargetID, next.Status)
-	if downs > 0 {
+	if p.downs > 0 {
 		e.mu.RLock()
 		if _, ok := e.routes[next.TargetID]; ok {
-			e.incidents.Add(next.TargetID, float64(downs))
+			e.incidents.Add(next.TargetID, float64(p.downs))
 		}
 		e.mu.RUnlock()
 	}
-	if len(queue) > 0 {
-		e.o.Wake()
-	}
-	for _, p := range ask {
-		e.o.CheckNow(p)
+	for _, id := range p.ask {
+		e.o.CheckNow(id)
 	}
 	switch {
-	case next.Hold != nil && prev.Hold == nil:
+	case next.Hold != nil && p.heldBefore == nil:
 		e.o.Logger.Info("down notifications held until the parents answer", "target", next.TargetID,
-			"parents", ask, "until", next.Hold.Until)
-	case next.Hold == nil && prev.Hold != nil:
+			"parents", p.ask, "until", next.Hold.Until)
+	case next.Hold == nil && p.heldBefore != nil:
 		e.o.Logger.Info("held down notifications decided", "target", next.TargetID,
-			"incident", prev.Hold.Down.Incident.ID, "notifications", len(queue),
+			"incident", p.heldBefore.Down.Incident.ID, "notifications", len(queue),
 			"suppressed", next.Incident != nil && next.Incident.Suppressed)
 	}
-	for _, tr := range trs {
+	for _, tr := range p.trs {
 		e.o.Logger.Info("transition", "target", next.TargetID, "kind", tr.Kind, "incident", tr.Incident.ID,
 			"notifications", countFor(queue, tr), "suppressed", tr.Incident.Suppressed, "maintenance", tr.Incident.InMaintenance)
 	}
-	return nil
+}
+
+// Start begins group commit: from now on results' and ticks' commits are
+// queued for a committer that stores them in batches of up to CommitBatch,
+// one transaction each, closing a batch once it is full or CommitDelay
+// after its first commit. Stop ends it. Start after Start does nothing.
+func (e *Engine) Start() {
+	e.qmu.Lock()
+	defer e.qmu.Unlock()
+	if e.queue != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	q, done := make(chan *pending, e.o.CommitQueue), make(chan struct{})
+	e.queue, e.stopped, e.cancel = q, done, cancel
+	go func() {
+		defer close(done)
+		e.runCommitter(ctx, q)
+	}()
+}
+
+// Stop commits what is queued and ends group commit; later commits are
+// made at once again. If ctx ends first, what is left fails (its targets'
+// states are not advanced) and Stop returns ctx's error. Stop is
+// idempotent.
+func (e *Engine) Stop(ctx context.Context) error {
+	e.qmu.Lock() // waits for the senders blocked on a full queue
+	q, done, cancel := e.queue, e.stopped, e.cancel
+	e.queue = nil
+	e.qmu.Unlock()
+	if q == nil {
+		return nil
+	}
+	close(q)
+	defer cancel()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		cancel()
+		<-done // every commit left fails at once
+		return ctx.Err()
+	}
+}
+
+// runCommitter commits the queue in batches until it is closed and empty.
+func (e *Engine) runCommitter(ctx context.Context, q <-chan *pending) {
+	batch := make([]*pending, 0, e.o.CommitBatch)
+	timer := time.NewTimer(0)
+	<-timer.C
+	for {
+		p, ok := <-q
+		if !ok {
+			return
+		}
+		batch = append(batch[:0], p)
+		timer.Reset(e.o.CommitDelay)
+	fill:
+		for len(batch) < e.o.CommitBatch {
+			select {
+			case p, ok := <-q:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, p)
+			case <-timer.C:
+				break fill
+			}
+		}
+		timer.Stop()
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		if err := e.commit(cctx, batch); err != nil {
+			failed := 0
+			for _, p := range batch {
+				if p.err != nil {
+					failed++
+				}
+			}
+			e.o.Logger.Error("alert state not committed; retried with the next result",
+				"targets", failed, "of", len(batch), "err", err)
+		}
+		cancel()
+		clear(batch)
+	}
 }
 
 func countFor(q []Notification, tr Transition) int {

@@ -48,11 +48,21 @@ const (
 type StateStore interface {
 	// LoadStates returns every target's last committed state.
 	LoadStates(ctx context.Context) (map[string]State, error)
-	// Commit stores s, upserts the incidents (by ID) and queues the
-	// notifications, in one transaction. Notifications whose Key is already
-	// in the outbox are skipped, so committing the same transition twice
-	// queues nothing new.
-	Commit(ctx context.Context, s State, incidents []Incident, queue []Notification) error
+	// CommitBatch stores every commit in one transaction: all of them or,
+	// on error, none. Each stores its State, upserts its incidents (by ID)
+	// and queues its notifications, in order, so of two commits of one
+	// target the later wins. Notifications whose Key is already in the
+	// outbox (or earlier in the batch) are skipped, so committing the same
+	// transition twice queues nothing new.
+	CommitBatch(ctx context.Context, commits []Commit) error
+}
+
+// Commit is one target's new state with the incidents and notifications its
+// transitions call for: what must be stored together.
+type Commit struct {
+	State     State
+	Incidents []Incident
+	Queue     []Notification
 }
 
 // Outbox is the dispatcher's view of the queued notifications.

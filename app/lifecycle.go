@@ -235,6 +235,11 @@ func (s *Service) buildChecks(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Alert state is committed in groups from here on. Stopping the checks
+	// commits what is left before the dispatcher's last round; this covers
+	// a start that fails later (Stop is idempotent).
+	s.engine.Start()
+	s.cleanup.push(func(ctx context.Context) error { return s.engine.Stop(ctx) })
 	s.sched = schedule.New(schedule.Options{
 		Check:      p.Check,
 		Workers:    cfg.Workers,
@@ -352,6 +357,9 @@ func (s *Service) startChecks(ctx context.Context) {
 		case <-checksDone:
 		case <-ctx.Done():
 			s.log.Error("checks still running at the shutdown timeout; not waiting for them", "timeout", s.o.ShutdownTimeout)
+		}
+		if err := s.engine.Stop(ctx); err != nil {
+			s.log.Error("alert state left uncommitted at the shutdown timeout", "err", err)
 		}
 		return nil
 	})

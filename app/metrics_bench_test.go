@@ -22,9 +22,7 @@ import (
 type memStates map[string]alerting.State
 
 func (m memStates) LoadStates(context.Context) (map[string]alerting.State, error) { return m, nil }
-func (m memStates) Commit(context.Context, alerting.State, []alerting.Incident, []alerting.Notification) error {
-	return nil
-}
+func (m memStates) CommitBatch(context.Context, []alerting.Commit) error          { return nil }
 
 // BenchmarkMetrics100k renders /metrics as `serve` does with 100,000 HTTPS
 // targets, each with a latest result and an alert state, with the core and

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/upwatch/upwatch/alerting"
@@ -39,30 +40,71 @@ func (s *Registry) LoadStates(ctx context.Context) (map[string]alerting.State, e
 }
 
 // Commit stores st, upserts the incidents by ID and queues the
-// notifications, in one write transaction. A notification whose Key is
-// already in the outbox (or earlier in queue) is skipped, whatever its
-// status. Queued notifications get status pending unless they name another,
-// and CreatedAt = now if it is zero.
+// notifications, in one write transaction: CommitBatch of one commit.
 func (s *Registry) Commit(ctx context.Context, st alerting.State, incidents []alerting.Incident, queue []alerting.Notification) error {
-	if err := checkCommit(st, incidents, queue); err != nil {
-		return fmt.Errorf("registry store: commit: %w", err)
+	return s.CommitBatch(ctx, []alerting.Commit{{State: st, Incidents: incidents, Queue: queue}})
+}
+
+// stateBatch is how many states one INSERT stores (3 parameters each).
+const stateBatch = 1000
+
+// CommitBatch stores the commits in one write transaction: every state,
+// incident and notification, or none. Of two commits of one target the
+// later's state wins, as does the later version of an incident. A
+// notification whose Key is already in the outbox (or earlier in the batch)
+// is skipped, whatever its status. Queued notifications get status pending
+// unless they name another, and CreatedAt = now if it is zero. The batch is
+// rejected as a whole if any commit is malformed; the error names it.
+func (s *Registry) CommitBatch(ctx context.Context, commits []alerting.Commit) error {
+	if len(commits) == 0 {
+		return nil
 	}
-	rawState, err := json.Marshal(st)
-	if err != nil {
-		return fmt.Errorf("registry store: commit target %q: %w", st.TargetID, err)
+	// The newest state of each target (one statement may not update a row
+	// twice on PostgreSQL), written in target order so that concurrent
+	// batches lock rows in the same order.
+	var order []string
+	rawStates := make(map[string]string, len(commits))
+	var incidents []alerting.Incident
+	var queue []alerting.Notification
+	for i, c := range commits {
+		if err := checkCommit(c.State, c.Incidents, c.Queue); err != nil {
+			return fmt.Errorf("registry store: commit %d (target %q): %w", i, c.State.TargetID, err)
+		}
+		raw, err := json.Marshal(c.State)
+		if err != nil {
+			return fmt.Errorf("registry store: commit target %q: %w", c.State.TargetID, err)
+		}
+		if _, seen := rawStates[c.State.TargetID]; !seen {
+			order = append(order, c.State.TargetID)
+		}
+		rawStates[c.State.TargetID] = string(raw)
+		incidents = append(incidents, c.Incidents...)
+		queue = append(queue, c.Queue...)
 	}
+	slices.Sort(order)
 	msgs := make([][]byte, len(queue))
 	for i, n := range queue {
+		var err error
 		if msgs[i], err = encodeMessage(n, s.masterKey); err != nil {
 			return fmt.Errorf("registry store: commit notification %q: %w", n.Key, err)
 		}
 	}
 	now := s.now()
-	err = s.withTx(ctx, func(tx txn) error {
-		if _, err := tx.exec(ctx, `INSERT INTO alert_state (target_id, state, updated_at) VALUES (?, ?, ?)
-			ON CONFLICT (target_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`,
-			st.TargetID, string(rawState), now.UnixNano()); err != nil {
-			return err
+	err := s.withTx(ctx, func(tx txn) error {
+		for lo := 0; lo < len(order); lo += stateBatch {
+			ids := order[lo:min(lo+stateBatch, len(order))]
+			values := make([]string, len(ids))
+			args := make([]any, 0, 3*len(ids))
+			for j, id := range ids {
+				values[j] = `(?, ?, ?)`
+				args = append(args, id, rawStates[id], now.UnixNano())
+			}
+			if _, err := tx.exec(ctx, `INSERT INTO alert_state (target_id, state, updated_at) VALUES `+
+				strings.Join(values, ", ")+`
+				ON CONFLICT (target_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`,
+				args...); err != nil {
+				return fmt.Errorf("states: %w", err)
+			}
 		}
 		for _, inc := range incidents {
 			if _, err := tx.exec(ctx, `INSERT INTO incidents
@@ -79,7 +121,10 @@ func (s *Registry) Commit(ctx context.Context, st alerting.State, incidents []al
 		return queueNotifications(ctx, tx, queue, msgs, now)
 	})
 	if err != nil {
-		return fmt.Errorf("registry store: commit target %q: %w", st.TargetID, err)
+		if len(commits) == 1 {
+			return fmt.Errorf("registry store: commit target %q: %w", commits[0].State.TargetID, err)
+		}
+		return fmt.Errorf("registry store: commit %d targets: %w", len(order), err)
 	}
 	return nil
 }

@@ -36,6 +36,8 @@ var T0 = time.Date(2025, 3, 14, 9, 0, 0, 0, time.UTC)
 type Store interface {
 	alerting.StateStore
 	alerting.Outbox
+	// Commit is CommitBatch of one commit.
+	Commit(ctx context.Context, st alerting.State, incidents []alerting.Incident, queue []alerting.Notification) error
 	// Incidents lists the incidents matching q, newest first.
 	Incidents(ctx context.Context, q registry.IncidentQuery) ([]alerting.Incident, error)
 	// Notifications lists the outbox entries matching q, newest first.
@@ -75,6 +77,7 @@ func Run(t *testing.T, open func(t *testing.T) Store, opts ...Option) {
 		{"StateRoundTrip", testStateRoundTrip, false},
 		{"CommitRejectsBadInput", testCommitValidation, false},
 		{"CommitIsIdempotent", testCommitIdempotent, false},
+		{"CommitBatchAllOrNothing", testCommitBatch, false},
 		{"IncidentUpsertOpenThenClosed", testIncidentUpsert, false},
 		{"IncidentQuery", testIncidentQuery, false},
 		{"ClaimOrderLimitAndDueTime", testClaimOrder, false},
@@ -286,6 +289,58 @@ func testCommitValidation(t *testing.T, _ *suite, s Store) {
 	n, _, err := s.Pending(c)
 	require.NoError(t, err)
 	require.Zero(t, n)
+}
+
+// testCommitBatch stores many targets' commits in one call: more states
+// than one statement takes, a target twice (the later wins), incidents and
+// notifications (a key already queued, or queued earlier in the batch, is
+// skipped); a batch with one malformed commit stores nothing.
+func testCommitBatch(t *testing.T, _ *suite, s Store) {
+	c := ctx(t)
+	require.NoError(t, s.CommitBatch(c, nil))
+	commitNotes(t, s, note("old", "i", T0))
+
+	const n = 2500
+	var batch []alerting.Commit
+	for i := range n {
+		id := fmt.Sprintf("t%04d", i)
+		batch = append(batch, alerting.Commit{State: alerting.State{TargetID: id, Status: alerting.StatusUp, ConsecutiveSuccesses: i}})
+	}
+	inc := incident("web", T0, time.Time{})
+	down := alerting.State{TargetID: "web", Status: alerting.StatusDown, Since: T0, ConsecutiveFailures: 3, Incident: &inc}
+	first, dup, old := note("web/down", inc.ID, T0), note("web/down", inc.ID, T0), note("old", "i", T0)
+	dup.Message.Subject, old.Message.Subject = "second copy", "second copy"
+	batch = append(batch,
+		alerting.Commit{State: alerting.NewState("web")},
+		alerting.Commit{State: down, Incidents: []alerting.Incident{inc}, Queue: []alerting.Notification{first, old}},
+		alerting.Commit{State: alerting.State{TargetID: "t0007", Status: alerting.StatusDown}, Queue: []alerting.Notification{dup}},
+	)
+	require.NoError(t, s.CommitBatch(c, batch))
+
+	states, err := s.LoadStates(c)
+	require.NoError(t, err)
+	require.Len(t, states, n+1)
+	require.Equal(t, 42, states["t0042"].ConsecutiveSuccesses)
+	require.Equal(t, alerting.StatusDown, states["t0007"].Status, "the later commit of a target wins")
+	requireState(t, down, states["web"])
+	incs, err := s.Incidents(c, registry.IncidentQuery{TargetID: "web"})
+	require.NoError(t, err)
+	require.Equal(t, []alerting.Incident{utcIncident(inc)}, utcIncidents(incs))
+	require.Equal(t, "DOWN: Web site", get(t, s, "web/down").Message.Subject, "the first of two with one key is queued")
+	require.Equal(t, "DOWN: Web site", get(t, s, "old").Message.Subject, "a key already queued is skipped")
+
+	// All or nothing: one malformed commit, named, rejects the batch.
+	bad := []alerting.Commit{
+		{State: alerting.State{TargetID: "new1", Status: alerting.StatusDown}, Queue: []alerting.Notification{note("new1/down", "j", T0)}},
+		{State: alerting.State{}},
+	}
+	require.ErrorContains(t, s.CommitBatch(c, bad), "commit 1")
+	states, err = s.LoadStates(c)
+	require.NoError(t, err)
+	require.NotContains(t, states, "new1")
+	all, err := s.Notifications(c, registry.NotificationQuery{Limit: registry.MaxLimit})
+	require.NoError(t, err)
+	require.Len(t, all, 2)
 }
 
 func testCommitIdempotent(t *testing.T, _ *suite, s Store) {
