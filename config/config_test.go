@@ -18,6 +18,20 @@ import (
 
 func noEnv(string) string { return "" }
 
+// requireErrors parses yaml as bad.yaml and requires exactly the errors
+// want, in order (each a substring of its error); it returns the error.
+func requireErrors(t *testing.T, yaml string, want []string) error {
+	t.Helper()
+	_, err := Parse(strings.NewReader(yaml), "bad.yaml", noEnv)
+	var cerr *Error
+	require.True(t, errors.As(err, &cerr), "want *config.Error, got %v", err)
+	require.Len(t, cerr.Errors, len(want), "errors: %v", cerr)
+	for i, w := range want {
+		require.Contains(t, cerr.Errors[i].Error(), w)
+	}
+	return err
+}
+
 func TestSampleConfigIsValid(t *testing.T) {
 	cfg, err := Load("../examples/upwatch.yaml", noEnv)
 	require.NoError(t, err)
@@ -194,13 +208,7 @@ targets:
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Parse(strings.NewReader(tc.yaml), "bad.yaml", noEnv)
-			var cerr *Error
-			require.True(t, errors.As(err, &cerr), "want *config.Error, got %v", err)
-			require.Len(t, cerr.Errors, len(tc.want), "errors: %v", cerr)
-			for i, w := range tc.want {
-				require.Contains(t, cerr.Errors[i].Error(), w)
-			}
+			err := requireErrors(t, tc.yaml, tc.want)
 			require.Contains(t, err.Error(), "invalid config bad.yaml")
 		})
 	}

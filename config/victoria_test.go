@@ -1,7 +1,6 @@
 package config
 
 import (
-	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -52,13 +51,7 @@ storage: {victoriametrics: {url: "http://u:hunter2@vm:8428"}}`, []string{
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Parse(strings.NewReader(tc.yaml), "bad.yaml", noEnv)
-			var cerr *Error
-			require.True(t, errors.As(err, &cerr), "want *config.Error, got %v", err)
-			require.Len(t, cerr.Errors, len(tc.want), "errors: %v", cerr)
-			for i, w := range tc.want {
-				require.Contains(t, cerr.Errors[i].Error(), w)
-			}
+			err := requireErrors(t, tc.yaml, tc.want)
 			require.NotContains(t, err.Error(), "hunter2")
 		})
 	}

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -42,13 +41,7 @@ storage: {type: influxdb, influxdb: {url: "http://h:8086", bucket: b}, wal: {dir
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Parse(strings.NewReader(tc.yaml), "bad.yaml", noEnv)
-			var cerr *Error
-			require.True(t, errors.As(err, &cerr), "want *config.Error, got %v", err)
-			require.Len(t, cerr.Errors, len(tc.want), "errors: %v", cerr)
-			for i, w := range tc.want {
-				require.Contains(t, cerr.Errors[i].Error(), w)
-			}
+			requireErrors(t, tc.yaml, tc.want)
 		})
 	}
 }
