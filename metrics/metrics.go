@@ -140,18 +140,26 @@ func (p *Probe) Forget(targetID string) {
 }
 
 func (p *Probe) forgetLocked(id string) {
-	i, ok := p.index[id]
+	p.targets = removeSwap(p.targets, p.index, id, func(t targetSeries) string { return t.id })
+}
+
+// removeSwap removes id's element from rows by moving the last one into its
+// place (order does not matter, removal stays O(1)) and keeps index, id →
+// position, in step.
+func removeSwap[T any](rows []T, index map[string]int, id string, idOf func(T) string) []T {
+	i, ok := index[id]
 	if !ok {
-		return
+		return rows
 	}
-	last := len(p.targets) - 1
+	last := len(rows) - 1
 	if i != last {
-		p.targets[i] = p.targets[last]
-		p.index[p.targets[i].id] = i
+		rows[i] = rows[last]
+		index[idOf(rows[i])] = i
 	}
-	p.targets[last] = targetSeries{}
-	p.targets = p.targets[:last]
-	delete(p.index, id)
+	var zero T
+	rows[last] = zero
+	delete(index, id)
+	return rows[:last]
 }
 
 // Retain makes ids the targets that export series: every other target's

@@ -61,18 +61,7 @@ func (f *PerTarget) rowLocked(target string) *row {
 func (f *PerTarget) Delete(target string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	i, ok := f.index[target]
-	if !ok {
-		return
-	}
-	last := len(f.rows) - 1
-	if i != last {
-		f.rows[i] = f.rows[last]
-		f.index[f.rows[i].id] = i
-	}
-	f.rows[last] = row{}
-	f.rows = f.rows[:last]
-	delete(f.index, target)
+	f.rows = removeSwap(f.rows, f.index, target, func(r row) string { return r.id })
 }
 
 // Value returns target's value and whether it has a series.
