@@ -345,20 +345,7 @@ func TestHTTPHugeBodyIsCapped(t *testing.T) {
 func TestHTTPSlowServersTimeOut(t *testing.T) {
 	mux := http.NewServeMux()
 	// Slowloris: headers at once, then a byte every 50ms, forever.
-	mux.HandleFunc("/dribble", func(w http.ResponseWriter, r *http.Request) {
-		w.WriteHeader(200)
-		for {
-			if _, err := w.Write([]byte("x")); err != nil {
-				return
-			}
-			w.(http.Flusher).Flush()
-			select {
-			case <-r.Context().Done():
-				return
-			case <-time.After(50 * time.Millisecond):
-			}
-		}
-	})
+	mux.HandleFunc("/dribble", trickle)
 	// Never answers.
 	mux.HandleFunc("/silent", func(_ http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
 	srv := htServer(t, mux)
