@@ -103,15 +103,18 @@ func gatherHistogram(t *testing.T, reg *prometheus.Registry, name string) *dto.H
 func gatherCounterSum(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	mfs, err := reg.Gather()
 	require.NoError(t, err)
-	sum := 0.0
 	for _, mf := range mfs {
 		if mf.GetName() == name {
+			sum := 0.0
 			for _, m := range mf.GetMetric() {
 				sum += m.GetCounter().GetValue()
 			}
+			return sum
 		}
 	}
-	return sum
+	// A renamed metric must not read as zero.
+	t.Fatalf("no metric %s", name)
+	return 0
 }
 
 // quantile interpolates within cumulative buckets as histogram_quantile does.

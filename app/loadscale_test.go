@@ -117,7 +117,8 @@ func TestLoadScale(t *testing.T) {
 	end := t0.Add(time.Duration(intervals) * iv)
 	rss := residentBytes(t)
 	lagHist := gatherHistogram(t, reg, "upwatch_scheduler_lag_seconds")
-	skipped := gatherCounterSum(t, reg, "upwatch_scheduler_skipped_total")
+	missed := gatherCounterSum(t, reg, "upwatch_scheduler_missed_checks_total")
+	late := gatherCounterSum(t, reg, "upwatch_scheduler_late_checks_total")
 	scrapeTook, scrapeBytes, scrapeLines := scrapeMetrics(t, "http://"+addr.String()+"/metrics")
 	cancel()
 	require.NoError(t, <-done)
@@ -178,8 +179,8 @@ func TestLoadScale(t *testing.T) {
 			100*wins[i].cpu.Seconds()/wins[i].wall.Seconds(), wins[i].commits/iv.Seconds(), wins[i].gather.Round(time.Millisecond))
 	}
 	growth := dbAfter - dbBefore
-	t.Logf("scheduler histogram: lag p50 %.2f ms, p99 %.2f ms (top bucket %s); skipped slots %.0f",
-		1000*quantile(lagHist, 0.5), 1000*quantile(lagHist, 0.99), maxBucket(lagHist), skipped)
+	t.Logf("scheduler: lag p50 %.2f ms, p99 %.2f ms (top bucket %s); missed checks %.0f, late checks %.0f",
+		1000*quantile(lagHist, 0.5), 1000*quantile(lagHist, 0.99), maxBucket(lagHist), missed, late)
 	t.Logf("RSS %.0f MB (peak %.0f MB); store grew %.1f MB for %d samples: %.0f B/sample, %.2f GB/h at %d targets",
 		float64(rss)/(1<<20), float64(peakRSS(t))/(1<<20), float64(growth)/(1<<20), total,
 		float64(growth)/float64(total), float64(growth)/float64(total)*float64(n)/iv.Seconds()*3600/1e9, n)
