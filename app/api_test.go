@@ -68,9 +68,7 @@ func TestAPITargetsRunLive(t *testing.T) {
 	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
 	assert.Contains(t, logs.String(), "no master key configured")
 
-	has := func(id string) bool {
-		return metricValue(get(t, r.addr+"/metrics"), "probe_success", `target="`+id+`"`) >= 0
-	}
+	has := r.checks(t)
 	status, body := apiCall(t, http.MethodPost, r.addr+"/api/v1/targets", key, map[string]any{
 		"id": "api-web", "name": "API web", "kind": "http", "interval": "1s", "timeout": "500ms",
 		"http": map[string]any{"url": srv.URL + "/", "auth": map[string]any{"type": "bearer", "token": "s3cr3t-t0ken"}},

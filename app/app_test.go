@@ -76,6 +76,14 @@ func (r *running) shutdown(t *testing.T) {
 	}
 }
 
+// checks returns whether the running service exports probe series for a
+// target id (is checking it).
+func (r *running) checks(t *testing.T) func(id string) bool {
+	return func(id string) bool {
+		return metricValue(get(t, r.addr+"/metrics"), "probe_success", `target="`+id+`"`) >= 0
+	}
+}
+
 func get(t *testing.T, url string) string {
 	t.Helper()
 	resp, err := http.Get(url)
@@ -246,9 +254,7 @@ func TestReloadAppliesTargetsAndRefusesABadFile(t *testing.T) {
 	require.NoError(t, err)
 	reload := make(chan struct{})
 	r := start(t, cfg, Options{ConfigPath: path, Reload: reload})
-	has := func(id string) bool {
-		return metricValue(get(t, r.addr+"/metrics"), "probe_success", `target="`+id+`"`) >= 0
-	}
+	has := r.checks(t)
 	require.Eventually(t, func() bool { return has("one") }, 10*time.Second, 50*time.Millisecond)
 
 	write("two")

@@ -39,9 +39,7 @@ func TestIncludedTargetsRunAndReload(t *testing.T) {
 	require.NoError(t, err)
 	reload := make(chan struct{})
 	r := start(t, cfg, Options{ConfigPath: path, Reload: reload})
-	has := func(id string) bool {
-		return metricValue(get(t, r.addr+"/metrics"), "probe_success", `target="`+id+`"`) >= 0
-	}
+	has := r.checks(t)
 	require.Eventually(t, func() bool { return has("eu-1") }, 10*time.Second, 50*time.Millisecond)
 
 	write("eu.yaml", "eu-2")
