@@ -69,11 +69,13 @@ metrics:
 `), "t.yaml", noEnv)
 	require.Error(t, err)
 	for _, want := range []string{
-		"line 3: environment variable UPWATCH_TEST_MISSING_PG is not set",
-		"line 5: environment variable UPWATCH_TEST_MISSING_TOKEN is not set",
-		"line 6: reading secret file: open /nonexistent/upwatch-test-password",
+		"registry.postgres: environment variable UPWATCH_TEST_MISSING_PG is not set (line 3)",
+		"metrics.bearer_token: environment variable UPWATCH_TEST_MISSING_TOKEN is not set (line 5)",
+		"metrics.basic_auth: reading secret file: open /nonexistent/upwatch-test-password",
 	} {
 		require.ErrorContains(t, err, want)
 	}
-	require.True(t, strings.HasPrefix(err.Error(), "config t.yaml: "), err.Error())
+	// What follows from a missing secret (a required URL, a password) is
+	// not reported again.
+	require.True(t, strings.HasPrefix(err.Error(), "invalid config t.yaml (3 problems):"), err.Error())
 }

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -165,20 +166,28 @@ func Parse(r io.Reader, name string, getenv func(string) string) (*Config, error
 	var c Config
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
+	// Fields of the wrong type or unknown are reported together with what
+	// validation finds in the rest, so one run lists every problem.
+	var problems []invalid.Field
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("config %s: %w", name, err)
+		fields, fatal := decodeProblems(err, data, reflect.TypeFor[Config]())
+		if fatal != nil {
+			return nil, fmt.Errorf("config %s: %w", name, fatal)
+		}
+		problems = fields
 	}
 	if err := c.readIncludes(filepath.Dir(name), name); err != nil {
 		return nil, err
 	}
 	if getenv != nil {
-		if errs := c.applyEnv(getenv); len(errs) > 0 {
-			return nil, &Error{Source: name, Errors: errs}
-		}
+		problems = append(problems, c.applyEnv(getenv)...)
 	}
 	c.Normalize()
 	if errs := c.Validate(); len(errs) > 0 {
-		return nil, &Error{Source: name, Errors: c.locate(errs)}
+		problems = append(problems, c.locate(withoutConsequences(errs, problems))...)
+	}
+	if len(problems) > 0 {
+		return nil, &Error{Source: name, Errors: problems}
 	}
 	return &c, nil
 }

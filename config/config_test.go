@@ -80,7 +80,7 @@ quotas:
 	require.Equal(t, quota.Limits{MaxTargets: 50, MinInterval: 30 * time.Second, MaxChecksPerSecond: 20}, cfg.Quotas.For("acme"))
 	require.Equal(t, quota.Limits{MaxTargets: 5000, MinInterval: 30 * time.Second, MaxChecksPerSecond: 200}, cfg.Quotas.For("default"))
 	_, err = Parse(strings.NewReader("quotas: {max_target: 5}\n"), "t.yaml", noEnv)
-	require.ErrorContains(t, err, "field max_target not found")
+	require.EqualError(t, err, "invalid config t.yaml (1 problem):\n  quotas.max_target: unknown field; did you mean max_targets? (line 1)")
 }
 
 func TestEmptyFileIsValid(t *testing.T) {
@@ -328,4 +328,30 @@ targets:
       headers: {X-Api-Key: "env:UPWATCH_TEST_HEADER_MISSING"}
 `), "t.yaml", noEnv)
 	require.ErrorContains(t, err, "targets[0].http.headers.X-Api-Key: environment variable UPWATCH_TEST_HEADER_MISSING is not set")
+}
+
+// TestEveryProblemInOnePass: a misspelt field, a value of the wrong type
+// and an invalid field are all reported by one load, in words a user knows
+// (no Go type names), each with its path and line.
+func TestEveryProblemInOnePass(t *testing.T) {
+	_, err := Parse(strings.NewReader(`targets:
+  - id: a
+    name: A
+    kind: http
+    intervall: 30s
+    http: {url: "http://example.com"}
+  - id: b
+    kind: tcp
+    tcp: {address: "nope"}
+    timeout: banana
+    labels: [x]
+`), "t.yaml", noEnv)
+	require.EqualError(t, err, `invalid config t.yaml (5 problems):
+  targets[0].intervall: unknown field; did you mean interval? (line 5)
+  targets[1].timeout: "banana" is not valid here: want a duration such as "30s" or "1h30m" (line 10)
+  targets[1].labels: a list is not valid here: want a mapping of names to values (line 11)
+  targets[1].name: is required
+  targets[1].tcp.address: must be host:port (address nope: missing port in address)`)
+	require.NotContains(t, err.Error(), "config.Target")
+	require.NotContains(t, err.Error(), "time.Duration")
 }

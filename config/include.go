@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"sort"
 	"strconv"
@@ -145,7 +146,11 @@ func readTargetFile(name string) ([]Target, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("config %s: %w", name, err)
+		fields, fatal := decodeProblems(err, data, reflect.TypeFor[targetsOnly]())
+		if fatal != nil {
+			return nil, fmt.Errorf("config %s: %w", name, fatal)
+		}
+		return nil, &Error{Source: name, Errors: fields}
 	}
 	return f.Targets, nil
 }

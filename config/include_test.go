@@ -38,10 +38,10 @@ func TestIncludeErrors(t *testing.T) {
 		"bad-pattern": "invalid config " + dir + "bad-pattern/upwatch.yaml (2 problems):\n" +
 			`  include[0]: "targets.d/[eu.yaml" is not a valid pattern: syntax error in pattern` + "\n" +
 			"  include[1]: is empty",
-		"unknown-field": "config " + dir + "unknown-field/targets.d/eu.yaml: yaml: unmarshal errors:\n" +
-			"  line 6: field expect_stauts not found in type prober.HTTPSpec",
-		"nested": "config " + dir + "nested/targets.d/eu.yaml: yaml: unmarshal errors:\n" +
-			"  line 1: field include not found in type config.targetsOnly",
+		"unknown-field": "invalid config " + dir + "unknown-field/targets.d/eu.yaml (1 problem):\n" +
+			"  targets[0].http.expect_stauts: unknown field; did you mean expect_status? (line 6)",
+		"nested": "invalid config " + dir + "nested/targets.d/eu.yaml (1 problem):\n" +
+			"  include: unknown field (line 1)",
 		"duplicate-id": "invalid config " + dir + "duplicate-id/upwatch.yaml (1 problem):\n" +
 			"  " + dir + `duplicate-id/targets.d/us.yaml:3: targets[1].id: "web" is already used by targets[1] in ` +
 			dir + "duplicate-id/targets.d/eu.yaml (give one of them a distinct id or name)",
