@@ -32,7 +32,11 @@ func documentProblem(err error) error {
 	if len(de.Unknown) > 0 {
 		p := Problem(http.StatusBadRequest, "Bad Request", "unknown field(s): "+strings.Join(de.Unknown, ", ")).(*ProblemError)
 		for _, u := range de.Unknown {
-			p.Errors = append(p.Errors, FieldIssue{Path: u, Message: "unknown field"})
+			msg := "unknown field"
+			if guess := de.Meant[u]; guess != "" {
+				msg += "; did you mean " + guess + "?"
+			}
+			p.Errors = append(p.Errors, FieldIssue{Path: u, Message: msg})
 		}
 		return p
 	}

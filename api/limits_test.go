@@ -96,6 +96,13 @@ func TestDocumentDecoding(t *testing.T) {
 	}
 	assert.Equal(t, []string{"bogus", "http.nope"}, paths)
 
+	// A misspelt field gets the name it was probably meant to be.
+	r = h.do(http.MethodPost, Prefix+"/targets", w, `{"name":"x","kind":"http","intervall":"30s","http":{"url":"https://a.example"}}`)
+	require.Equal(t, http.StatusBadRequest, r.Status, string(r.Body))
+	require.Len(t, r.problem(t).Errors, 1)
+	assert.Equal(t, "intervall", r.problem(t).Errors[0].Path)
+	assert.Equal(t, "unknown field; did you mean interval?", r.problem(t).Errors[0].Message)
+
 	r = h.do(http.MethodPost, Prefix+"/targets", w, `{"name":"x","kind":"http","timeout":"soon","http":{"url":"https://a.example","max_redirects":"many","follow_redirects":"yes","expect_status":"200"}}`)
 	require.Equal(t, http.StatusUnprocessableEntity, r.Status, string(r.Body))
 	issues := map[string]string{}

@@ -13,6 +13,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/upwatch/upwatch/internal/invalid"
+	"github.com/upwatch/upwatch/internal/suggest"
 )
 
 // Documents have the config file's shape (durations as "30s", the same
@@ -67,7 +68,10 @@ func StringKeys(v any) any {
 // path ("http.max_redirects", "labels.env", "http.expect_status[0]").
 type DocumentError struct {
 	Unknown []string
-	Bad     []invalid.Field
+	// Meant holds, for an unknown field that looks like a typo, the known
+	// field it is nearest to (Meant["intervall"] == "interval").
+	Meant map[string]string
+	Bad   []invalid.Field
 }
 
 func (e *DocumentError) Error() string {
@@ -90,7 +94,7 @@ func FromDocument(doc map[string]any, v any) error {
 	var d docDecoder
 	d.value("", doc, reflect.ValueOf(v).Elem())
 	if len(d.unknown) > 0 || len(d.bad) > 0 {
-		return &DocumentError{Unknown: d.unknown, Bad: d.bad}
+		return &DocumentError{Unknown: d.unknown, Meant: d.meant, Bad: d.bad}
 	}
 	return nil
 }
@@ -98,6 +102,7 @@ func FromDocument(doc map[string]any, v any) error {
 // docDecoder collects every problem of one document.
 type docDecoder struct {
 	unknown []string
+	meant   map[string]string
 	bad     []invalid.Field
 }
 
@@ -171,6 +176,12 @@ func (d *docDecoder) value(path string, in any, out reflect.Value) {
 			f, ok := fields[k]
 			if !ok {
 				d.unknown = append(d.unknown, joinField(path, k))
+				if guess := suggest.Closest(k, slices.Collect(maps.Keys(fields))); guess != "" {
+					if d.meant == nil {
+						d.meant = map[string]string{}
+					}
+					d.meant[joinField(path, k)] = guess
+				}
 				continue
 			}
 			d.value(joinField(path, k), m[k], f)
