@@ -286,3 +286,8 @@ func newSampleDoc(r prober.Result) sampleDoc {
 	}
 	return d
 }
+
+// SampleDocument is a result as the API shows it: durations in seconds,
+// times in RFC 3339, empty fields left out. `upwatch check -json` prints
+// it, so the CLI and the API read alike.
+func SampleDocument(r prober.Result) any { return newSampleDoc(r) }

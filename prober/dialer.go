@@ -3,6 +3,7 @@ package prober
 import (
 	"context"
 	"net"
+	"net/http/httptrace"
 	"time"
 )
 
@@ -36,4 +37,22 @@ func narrowNetwork(network, ipProtocol string) string {
 		return network + "6"
 	}
 	return network
+}
+
+// dialTimed is DialContext that also tells how long the name lookup took
+// and how long the connect after it, so DNS is its own phase and the
+// phases of a tcp or tls check add up to its duration.
+func (p *Prober) dialTimed(ctx context.Context, address, ipProtocol string) (conn net.Conn, dns, connect time.Duration, err error) {
+	var dnsStart, dnsDone time.Time
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		DNSStart: func(httptrace.DNSStartInfo) { dnsStart = time.Now() },
+		DNSDone:  func(httptrace.DNSDoneInfo) { dnsDone = time.Now() },
+	})
+	start := time.Now()
+	conn, err = p.DialContext(ctx, "tcp", address, ipProtocol)
+	total := time.Since(start)
+	if !dnsStart.IsZero() && !dnsDone.IsZero() {
+		dns = dnsDone.Sub(dnsStart)
+	}
+	return conn, dns, max(total-dns, 0), err
 }

@@ -41,9 +41,8 @@ func probeTCP(ctx context.Context, p *Prober, t *Target) Result {
 		}
 	}
 
-	start := time.Now()
-	conn, err := p.DialContext(ctx, "tcp", s.Address, s.IPProtocol)
-	r.Phases.Connect = time.Since(start)
+	conn, dns, connect, err := p.dialTimed(ctx, s.Address, s.IPProtocol)
+	r.Phases.DNS, r.Phases.Connect = dns, connect
 	if err != nil {
 		return r.Fail(Classify(err))
 	}
@@ -54,7 +53,7 @@ func probeTCP(ctx context.Context, p *Prober, t *Target) Result {
 
 	if tlsCfg != nil {
 		tc := tls.Client(conn, tlsCfg)
-		start = time.Now()
+		start := time.Now()
 		err := tc.HandshakeContext(ctx)
 		r.Phases.TLS = time.Since(start)
 		if err != nil {

@@ -17,8 +17,7 @@ import (
 // does not expire within MinDaysLeft days. It handshakes without
 // verification and verifies by hand, so the Result carries the expiry even
 // of a certificate it rejects, and the message says precisely why.
-func probeTLS(ctx context.Context, p *Prober, t *Target) Result {
-	var r Result
+func probeTLS(ctx context.Context, p *Prober, t *Target) (r Result) {
 	s := t.TLS
 	if s == nil {
 		return r.Fail(ClassInternal, "tls check without a tls block")
@@ -39,9 +38,8 @@ func probeTLS(ctx context.Context, p *Prober, t *Target) Result {
 		}
 	}
 
-	start := time.Now()
-	conn, err := p.DialContext(ctx, "tcp", s.Address, "")
-	r.Phases.Connect = time.Since(start)
+	conn, dns, connect, err := p.dialTimed(ctx, s.Address, "")
+	r.Phases.DNS, r.Phases.Connect = dns, connect
 	if err != nil {
 		return r.Fail(Classify(err))
 	}
@@ -52,9 +50,11 @@ func probeTLS(ctx context.Context, p *Prober, t *Target) Result {
 
 	// Verification is done below, by hand, on what the server sent.
 	tc := tls.Client(conn, &tls.Config{ServerName: serverName, InsecureSkipVerify: true}) //nolint:gosec
-	start = time.Now()
+	// The tls phase is the handshake and the verification after it, so
+	// the phases add up to the check's duration.
+	start := time.Now()
+	defer func() { r.Phases.TLS = time.Since(start) }()
 	err = tc.HandshakeContext(ctx)
-	r.Phases.TLS = time.Since(start)
 	if err != nil {
 		class, msg := Classify(err)
 		return r.Fail(class, "handshake: "+msg)

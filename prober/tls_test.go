@@ -282,3 +282,28 @@ func TestTLSCheckBlocked(t *testing.T) {
 	require.False(t, res.Success)
 	require.Equal(t, ClassBlocked, res.ErrorClass, res.Error)
 }
+
+// TestTLSCheckPhasesAddUp: a tls check by host name times the lookup as
+// its own phase (it used to hide in connect), and the phases are parts of
+// the check's duration, verification included in tls.
+func TestTLSCheckPhasesAddUp(t *testing.T) {
+	ca := genTLSCheckCert(t, tlsCheckCertOpts{cn: "upwatch test CA", isCA: true})
+	valid := tlsCheckLeaf(t, ca, time.Time{}, time.Time{})
+	_, port, err := net.SplitHostPort(tlsCheckServer(t, nil, valid))
+	require.NoError(t, err)
+	p := New(Options{AllowPrivate: true})
+	for _, kind := range []string{"tls", "tcp"} {
+		tgt := Target{Name: kind, Kind: kind, Timeout: 5 * time.Second}
+		if kind == "tls" {
+			tgt.TLS = &TLSSpec{Address: net.JoinHostPort("localhost", port), CAFile: tlsCheckPEMFile(t, ca)}
+		} else {
+			tgt.TCP = &TCPSpec{Address: net.JoinHostPort("localhost", port)}
+		}
+		res := runCheckTarget(t, p, tgt)
+		require.True(t, res.Success, "%s: %s %s", kind, res.ErrorClass, res.Error)
+		ph := res.Phases
+		require.NotZero(t, ph.DNS, "%s: the lookup of localhost is its own phase", kind)
+		require.NotZero(t, ph.Connect, kind)
+		require.LessOrEqual(t, ph.DNS+ph.Connect+ph.TLS, res.Duration, "%s: phases are parts of the duration", kind)
+	}
+}

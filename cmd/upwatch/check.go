@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/upwatch/upwatch/api"
 	"github.com/upwatch/upwatch/prober"
 )
 
@@ -21,6 +23,7 @@ func check(args []string, stdout, stderr io.Writer, getenv func(string) string) 
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	timeout := fs.Duration("timeout", 0, "timeout of an ad hoc check (default 10s; a configured target keeps its own)")
 	allowPrivate := fs.Bool("allow-private", false, "let an ad hoc check reach loopback and private addresses")
+	insecure := fs.Bool("insecure", false, "accept any certificate (https and tcp+TLS checks; a tls check exists to verify it)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -60,6 +63,12 @@ func check(args []string, stdout, stderr io.Writer, getenv func(string) string) 
 		}
 		location, private = cfg.Location, cfg.AllowPrivateTargets || *allowPrivate
 	}
+	if *insecure {
+		if err := skipVerify(&tgt); err != nil {
+			fmt.Fprintf(stderr, "upwatch check: -insecure: %v\n", err)
+			return exitUsage
+		}
+	}
 	tgt.Normalize()
 	if errs := tgt.Validate("target"); len(errs) > 0 {
 		for _, e := range errs {
@@ -74,7 +83,7 @@ func check(args []string, stdout, stderr io.Writer, getenv func(string) string) 
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		_ = enc.Encode(res)
+		_ = enc.Encode(api.SampleDocument(res))
 	} else {
 		printResult(stdout, &tgt, res)
 	}
@@ -82,6 +91,22 @@ func check(args []string, stdout, stderr io.Writer, getenv func(string) string) 
 		return exitFailed
 	}
 	return exitOK
+}
+
+// skipVerify turns certificate verification off for t, where a check has
+// one to turn off.
+func skipVerify(t *prober.Target) error {
+	switch {
+	case t.HTTP != nil:
+		t.HTTP.TLS.InsecureSkipVerify = true
+	case t.TCP != nil && t.TCP.TLS:
+		t.TCP.TLSConfig.InsecureSkipVerify = true
+	case t.TLS != nil:
+		return errors.New("a tls check exists to verify the certificate; check https:// to reach the server anyway")
+	default:
+		return fmt.Errorf("a %s check has no certificate to accept", t.Kind)
+	}
+	return nil
 }
 
 // adHocTarget builds a target from a URL given on the command line.

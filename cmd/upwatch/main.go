@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -75,7 +77,7 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 	case "report":
 		return reportCmd(args[1:], stdout, stderr, getenv)
 	case "version", "-version", "--version":
-		fmt.Fprintf(stdout, "upwatch %s (revision %s)\n", version, revision)
+		fmt.Fprintln(stdout, versionLine())
 		return exitOK
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
@@ -83,6 +85,32 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 	}
 	fmt.Fprintf(stderr, "upwatch: unknown command %q\n\n%s", args[0], usage)
 	return exitUsage
+}
+
+// isHelp reports whether arg asks for help.
+func isHelp(arg string) bool {
+	switch arg {
+	case "help", "-h", "-help", "--help":
+		return true
+	}
+	return false
+}
+
+// versionLine names the version, the revision and the Go release once each.
+// A build without the Makefile's linker flags takes the revision Go
+// stamped into the binary, if any.
+func versionLine() string {
+	rev := revision
+	if rev == "unknown" {
+		if info, ok := debug.ReadBuildInfo(); ok {
+			for _, s := range info.Settings {
+				if s.Key == "vcs.revision" && s.Value != "" {
+					rev = s.Value
+				}
+			}
+		}
+	}
+	return fmt.Sprintf("upwatch %s (revision %s, %s)", version, rev, runtime.Version())
 }
 
 // configFlags are the flags every command that reads a config shares. A

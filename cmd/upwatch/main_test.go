@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -32,7 +33,11 @@ func writeFile(t *testing.T, body string) string {
 func TestVersionAndHelp(t *testing.T) {
 	code, out, _ := runCLI(nil, "version")
 	require.Equal(t, 0, code)
-	require.Equal(t, "upwatch dev (revision unknown)\n", out)
+	require.Equal(t, "upwatch dev (revision unknown, "+runtime.Version()+")\n", out)
+
+	code, out, _ = runCLI(nil, "keygen", "-help")
+	require.Equal(t, 0, code)
+	require.Contains(t, out, "UPWATCH_MASTER_KEY")
 
 	code, out, _ = runCLI(nil, "help")
 	require.Equal(t, 0, code)
@@ -116,7 +121,13 @@ func TestCheckAdHocURL(t *testing.T) {
 	var res map[string]any
 	require.NoError(t, json.Unmarshal([]byte(out), &res))
 	require.Equal(t, true, res["success"])
-	require.Equal(t, "tcp", res["kind"])
+	// The API's sample shape: seconds, not nanoseconds; empty fields left out.
+	require.IsType(t, float64(0), res["duration_seconds"])
+	require.Less(t, res["duration_seconds"].(float64), 10.0)
+	require.Contains(t, res, "phases_seconds")
+	for _, empty := range []string{"tls_expiry", "error", "status_code", "duration", "phases"} {
+		require.NotContains(t, res, empty)
+	}
 
 	code, _, errOut = runCLI(nil, "check", "gopher://x")
 	require.Equal(t, exitUsage, code)
@@ -161,4 +172,23 @@ func TestConfigValidateReadsIncludes(t *testing.T) {
 	code, _, errOut = runCLI(nil, "config", "validate", "-config", "../../config/testdata/include/invalid-target/upwatch.yaml")
 	require.Equal(t, exitUsage, code)
 	require.Contains(t, errOut, `../../config/testdata/include/invalid-target/targets.d/eu.yaml:12: targets[2].http.url: scheme must be http or https (got "ftp")`)
+}
+
+// TestCheckInsecure: -insecure lets an https check accept a certificate no
+// root vouches for; without it the check fails on the certificate.
+func TestCheckInsecure(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") }))
+	defer srv.Close()
+
+	code, out, _ := runCLI(nil, "check", "-allow-private", srv.URL+"/")
+	require.Equal(t, exitFailed, code)
+	require.Contains(t, out, "certificate")
+
+	code, out, errOut := runCLI(nil, "check", "-allow-private", "-insecure", srv.URL+"/")
+	require.Equal(t, 0, code, out+errOut)
+	require.Contains(t, out, "result       UP")
+
+	code, _, errOut = runCLI(nil, "check", "-insecure", "tls://"+srv.Listener.Addr().String())
+	require.Equal(t, exitUsage, code)
+	require.Contains(t, errOut, "-insecure: a tls check exists to verify the certificate")
 }
