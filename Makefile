@@ -14,8 +14,9 @@ all: build
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/upwatch
 
+# LISTEN moves the service and its demo targets: make run LISTEN=127.0.0.1:9090
 run: build
-	./$(BIN) serve -config $(CONFIG)
+	./$(BIN) serve -config $(CONFIG) $(if $(LISTEN),-listen $(LISTEN))
 
 vet:
 	$(GO) vet ./...

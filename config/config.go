@@ -276,8 +276,47 @@ func (c *Config) Normalize() {
 	c.normalizeInflux()
 	c.normalizeVictoria()
 	c.normalizeWAL()
+	c.expandListen()
 	for i := range c.Targets {
 		c.Targets[i].Normalize()
+	}
+}
+
+// ListenPlaceholder in a target's URL or address stands for the address
+// upwatch itself listens on, after -listen and UPWATCH_LISTEN, so targets
+// on upwatch's own endpoints (the demo ones) follow it to another port.
+const ListenPlaceholder = "{listen}"
+
+// expandListen replaces ListenPlaceholder in targets with the address to
+// reach this process at: the listen address, with an unspecified host
+// ("0.0.0.0", "::", "") reached on loopback.
+func (c *Config) expandListen() {
+	host, port, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		return // Validate names the listen address
+	}
+	switch host {
+	case "", "0.0.0.0":
+		host = "127.0.0.1"
+	case "::":
+		host = "::1"
+	}
+	self := net.JoinHostPort(host, port)
+	expand := func(s *string) { *s = strings.ReplaceAll(*s, ListenPlaceholder, self) }
+	for i := range c.Targets {
+		t := &c.Targets[i]
+		if t.HTTP != nil {
+			expand(&t.HTTP.URL)
+		}
+		if t.TCP != nil {
+			expand(&t.TCP.Address)
+		}
+		if t.TLS != nil {
+			expand(&t.TLS.Address)
+		}
+		if t.DNS != nil {
+			expand(&t.DNS.Server)
+		}
 	}
 }
 

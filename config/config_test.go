@@ -355,3 +355,25 @@ func TestEveryProblemInOnePass(t *testing.T) {
 	require.NotContains(t, err.Error(), "config.Target")
 	require.NotContains(t, err.Error(), "time.Duration")
 }
+
+// TestListenPlaceholder: targets on upwatch's own endpoints follow the
+// listen address, from the file or overridden by UPWATCH_LISTEN (-listen),
+// so the demo config runs on another port with one flag.
+func TestListenPlaceholder(t *testing.T) {
+	doc := `listen: 0.0.0.0:8080
+targets:
+  - {name: web, kind: http, http: {url: "http://{listen}/demo/ok"}}
+  - {name: port, kind: tcp, tcp: {address: "{listen}"}}
+`
+	cfg, err := Parse(strings.NewReader(doc), "t.yaml", noEnv)
+	require.NoError(t, err)
+	require.Equal(t, "http://127.0.0.1:8080/demo/ok", cfg.Targets[0].HTTP.URL)
+	require.Equal(t, "127.0.0.1:8080", cfg.Targets[1].TCP.Address)
+
+	cfg, err = Parse(strings.NewReader(doc), "t.yaml", func(k string) string {
+		return map[string]string{"UPWATCH_LISTEN": "[::1]:9090"}[k]
+	})
+	require.NoError(t, err)
+	require.Equal(t, "http://[::1]:9090/demo/ok", cfg.Targets[0].HTTP.URL)
+	require.Equal(t, "[::1]:9090", cfg.Targets[1].TCP.Address)
+}
