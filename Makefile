@@ -7,7 +7,7 @@ REVISION  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.revision=$(REVISION)
 CONFIG    ?= examples/upwatch.yaml
 
-.PHONY: all build run test test-future test-integration vet fmt lint bench load load-scale image compose-check clean
+.PHONY: all build run test test-future test-integration vet fmt lint bench load load-scale image compose-check compose-env clean
 
 all: build
 
@@ -76,8 +76,22 @@ load-scale:
 image:
 	docker build -f deploy/Dockerfile --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) -t upwatch:$(VERSION) .
 
+# The keys are required (a ${VAR:?} in the file); stand-ins validate it.
 compose-check:
-	docker-compose -f docker-compose.yml config -q
+	UPWATCH_BOOTSTRAP_KEY=check UPWATCH_MASTER_KEY=check docker-compose -f docker-compose.yml config -q
+
+# compose-env writes .env for docker-compose.yml with fresh keys and
+# passwords, once: an existing .env is kept (its master key opens the
+# stored credentials).
+compose-env: build
+	@if [ -e .env ]; then echo ".env exists; keeping it"; else \
+	  umask 077; { \
+	    echo "UPWATCH_BOOTSTRAP_KEY=$$(./$(BIN) keygen api-key)"; \
+	    echo "UPWATCH_MASTER_KEY=$$(./$(BIN) keygen master-key)"; \
+	    echo "INFLUXDB_TOKEN=$$(head -c 32 /dev/urandom | base64 | tr -d '/+=')"; \
+	    echo "INFLUXDB_PASSWORD=$$(head -c 18 /dev/urandom | base64 | tr -d '/+=')"; \
+	    echo "GRAFANA_ADMIN_PASSWORD=$$(head -c 18 /dev/urandom | base64 | tr -d '/+=')"; \
+	  } > .env; echo "wrote .env (keep a copy of UPWATCH_MASTER_KEY)"; fi
 
 clean:
 	rm -rf bin

@@ -331,7 +331,120 @@ func TestComposeConfigWithDockerCompose(t *testing.T) {
 		t.Skip("neither docker-compose (Debian package docker-compose) nor the docker compose plugin is available")
 	}
 	args := append(cmd[1:], "-f", "docker-compose.yml", "config", "-q")
+	// The keys are mandatory: without them the stack does not start.
+	t.Setenv("UPWATCH_BOOTSTRAP_KEY", "")
+	t.Setenv("UPWATCH_MASTER_KEY", "")
+	c := exec.Command(cmd[0], args...)
+	c.Dir = root
+	out, err := c.CombinedOutput()
+	require.Error(t, err, "docker-compose.yml must refuse to start without UPWATCH_BOOTSTRAP_KEY")
+	require.Contains(t, string(out), "make compose-env")
+
+	t.Setenv("UPWATCH_BOOTSTRAP_KEY", "stand-in")
+	t.Setenv("UPWATCH_MASTER_KEY", "stand-in")
 	run(t, root, cmd[0], args...)
+}
+
+// TestComposeEnvExample: every variable docker-compose.yml requires or
+// takes is in .env.example, which README and the compose file point to.
+func TestComposeEnvExample(t *testing.T) {
+	compose, err := os.ReadFile(filepath.Join(root, "docker-compose.yml"))
+	require.NoError(t, err)
+	example, err := os.ReadFile(filepath.Join(root, ".env.example"))
+	require.NoError(t, err)
+	listed := map[string]bool{}
+	for _, line := range strings.Split(string(example), "\n") {
+		if k, _, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
+			listed[strings.TrimSpace(k)] = true
+		}
+	}
+	for _, m := range envRefRE.FindAllStringSubmatch(string(compose), -1) {
+		if strings.HasPrefix(m[2], ":?") || strings.HasPrefix(m[2], "?") {
+			require.True(t, listed[m[1]], ".env.example must list %s, which docker-compose.yml requires", m[1])
+		}
+	}
+	for _, k := range []string{"UPWATCH_BOOTSTRAP_KEY", "UPWATCH_MASTER_KEY", "INFLUXDB_TOKEN", "GRAFANA_ADMIN_PASSWORD"} {
+		require.True(t, listed[k], ".env.example must list %s", k)
+	}
+}
+
+// TestAlertmanager: the stack's Prometheus sends its alerts to the stack's
+// Alertmanager, whose config amtool accepts and whose routes reach people.
+func TestAlertmanager(t *testing.T) {
+	c := loadCompose(t)
+	am, ok := c.Services["alertmanager"]
+	require.True(t, ok, "docker-compose.yml has no alertmanager")
+	require.Contains(t, am.Volumes, "./deploy/alertmanager:/etc/alertmanager:ro")
+	require.Contains(t, am.Command, "--config.file=/etc/alertmanager/alertmanager.yml")
+	require.Equal(t, "service_healthy", c.Services["prometheus"].DependsOn["alertmanager"].Condition)
+
+	var prom struct {
+		Alerting struct {
+			Alertmanagers []struct {
+				StaticConfigs []struct {
+					Targets []string `yaml:"targets"`
+				} `yaml:"static_configs"`
+			} `yaml:"alertmanagers"`
+		} `yaml:"alerting"`
+	}
+	b, err := os.ReadFile("prometheus/prometheus.yml")
+	require.NoError(t, err)
+	require.NoError(t, yaml.Unmarshal(b, &prom))
+	require.NotEmpty(t, prom.Alerting.Alertmanagers)
+	require.Equal(t, []string{"alertmanager:9093"}, prom.Alerting.Alertmanagers[0].StaticConfigs[0].Targets)
+
+	var cfg struct {
+		Route struct {
+			Receiver string `yaml:"receiver"`
+			Routes   []struct {
+				Receiver string   `yaml:"receiver"`
+				Matchers []string `yaml:"matchers"`
+			} `yaml:"routes"`
+		} `yaml:"route"`
+		Receivers []struct {
+			Name         string           `yaml:"name"`
+			EmailConfigs []map[string]any `yaml:"email_configs"`
+		} `yaml:"receivers"`
+	}
+	b, err = os.ReadFile("alertmanager/alertmanager.yml")
+	require.NoError(t, err)
+	require.NoError(t, yaml.Unmarshal(b, &cfg))
+	require.NotEmpty(t, cfg.Route.Routes, "a route example")
+	for _, r := range cfg.Receivers {
+		require.NotEmpty(t, r.EmailConfigs, "receiver %s tells nobody", r.Name)
+	}
+
+	amtool, err := exec.LookPath("amtool")
+	if err != nil {
+		if os.Getenv("UPWATCH_REQUIRE_PROMTOOL") != "" {
+			t.Fatal("amtool is not on PATH and UPWATCH_REQUIRE_PROMTOOL is set (apt-get install --no-install-recommends prometheus-alertmanager)")
+		}
+		t.Skip("amtool is not on PATH (Debian package prometheus-alertmanager)")
+	}
+	require.Contains(t, run(t, "alertmanager", amtool, "check-config", "alertmanager.yml"), "SUCCESS")
+	// Each alert of the rules reaches a receiver; critical ones page.
+	for labels, receiver := range map[string]string{"severity=critical alertname=TargetDown": "oncall", "severity=warning alertname=ChecksMissed": "team-email"} {
+		args := append([]string{"config", "routes", "test", "--config.file=alertmanager.yml", "--verify.receivers=" + receiver}, strings.Fields(labels)...)
+		require.Contains(t, run(t, "alertmanager", amtool, args...), receiver)
+	}
+}
+
+// TestContainerConfig: the image's default config is a real service, not
+// the demo: no demo endpoints, the SSRF guard on, targets from targets.d.
+func TestContainerConfig(t *testing.T) {
+	cfg, err := config.Load("upwatch.container.yaml", func(k string) string {
+		return map[string]string{"UPWATCH_LISTEN": "0.0.0.0:8080", "UPWATCH_DATA_DIR": "/var/lib/upwatch"}[k]
+	})
+	require.NoError(t, err)
+	require.False(t, cfg.Demo)
+	require.False(t, cfg.AllowPrivateTargets)
+	require.Equal(t, "sqlite", cfg.Storage.Type)
+	require.Equal(t, []string{"targets.d/*.yaml"}, cfg.Include)
+	var copied bool
+	for _, in := range parseDockerfile(t) {
+		copied = copied || (in.cmd == "COPY" && in.args == "deploy/upwatch.container.yaml /etc/upwatch/upwatch.yaml")
+	}
+	require.True(t, copied, "the image must ship deploy/upwatch.container.yaml as its config")
 }
 
 // ---------------------------------------------------------------- Dockerfile
@@ -464,9 +577,11 @@ func TestDockerfile(t *testing.T) {
 		}
 	}
 	require.GreaterOrEqual(t, len(froms), 2, "multi-stage build")
-	require.Regexp(t, `^golang:1\.26(\.\d+)?(-\w+)? AS build$`, froms[0])
+	// Pinned: the builder to a Go patch release, the runtime by digest.
+	require.Regexp(t, `^golang:1\.26\.\d+-\w+ AS build$`, froms[0])
 	last := froms[len(froms)-1]
 	require.True(t, strings.HasPrefix(last, "gcr.io/distroless/static") || strings.HasPrefix(last, "alpine:"), "small base image, got %s", last)
+	require.Regexp(t, `@sha256:[0-9a-f]{64}$`, last, "pin the runtime image by digest")
 
 	// A static, reproducible binary stamped with the version.
 	require.Contains(t, buildCmd, "CGO_ENABLED=0")

@@ -6,10 +6,12 @@
 #                   promtool (check config, check rules, test rules)
 #   docker-compose  `docker-compose config -q` validates docker-compose.yml
 #                   without a Docker engine
+#   prometheus-alertmanager  amtool check-config / routes test for
+#                   deploy/alertmanager/alertmanager.yml
 # Usage: .ci/services/prometheus.sh install | check
 set -euo pipefail
 
-PKGS=(prometheus docker-compose)
+PKGS=(prometheus docker-compose prometheus-alertmanager)
 
 log() { printf '[prometheus.sh %s] %s\n' "$(date +%T)" "$*" >&2; }
 
@@ -29,8 +31,8 @@ install() {
 }
 
 check() {
-  command -v prometheus >/dev/null && command -v promtool >/dev/null && command -v docker-compose >/dev/null || {
-    log "missing: prometheus, promtool or docker-compose"; return 1; }
+  command -v prometheus >/dev/null && command -v promtool >/dev/null && command -v docker-compose >/dev/null && command -v amtool >/dev/null || {
+    log "missing: prometheus, promtool, docker-compose or amtool"; return 1; }
   log "$(prometheus --version 2>&1 | head -1); $(docker-compose version --short 2>/dev/null || docker-compose version | head -1)"
 }
 
