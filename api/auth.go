@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/upwatch/upwatch/registry"
 )
 
@@ -182,22 +184,24 @@ func (s *Server) touch(ctx context.Context, keyID string, now time.Time) {
 	}
 }
 
-// limiter is a token bucket per key.
+// limiter is a token bucket per key, from golang.org/x/time/rate (the
+// maintained implementation, rather than our own arithmetic), driven by the
+// server's clock so tests control time.
 type limiter struct {
 	rate  RateLimit
 	now   func() time.Time
 	mu    sync.Mutex
-	bkts  map[string]*bucket
+	keys  map[string]*keyLimit
 	calls int
 }
 
-type bucket struct {
-	tokens float64
-	at     time.Time
+type keyLimit struct {
+	bucket   *rate.Limiter
+	lastUsed time.Time
 }
 
-func newLimiter(rate RateLimit, now func() time.Time) *limiter {
-	return &limiter{rate: rate, now: now, bkts: map[string]*bucket{}}
+func newLimiter(r RateLimit, now func() time.Time) *limiter {
+	return &limiter{rate: r, now: now, keys: map[string]*keyLimit{}}
 }
 
 // allow takes a token for id; when none is left it says how long until one is.
@@ -207,24 +211,25 @@ func (l *limiter) allow(id string) (time.Duration, bool) {
 	defer l.mu.Unlock()
 	l.calls++
 	if l.calls%4096 == 0 { // forget idle keys now and then
-		for k, b := range l.bkts {
-			if now.Sub(b.at) > time.Hour {
-				delete(l.bkts, k)
+		for k, kl := range l.keys {
+			if now.Sub(kl.lastUsed) > time.Hour {
+				delete(l.keys, k)
 			}
 		}
 	}
-	b, ok := l.bkts[id]
+	kl, ok := l.keys[id]
 	if !ok {
-		b = &bucket{tokens: float64(l.rate.Burst), at: now}
-		l.bkts[id] = b
+		kl = &keyLimit{bucket: rate.NewLimiter(rate.Limit(l.rate.RPS), l.rate.Burst)}
+		l.keys[id] = kl
 	}
-	if el := now.Sub(b.at); el > 0 {
-		b.tokens = min(float64(l.rate.Burst), b.tokens+el.Seconds()*l.rate.RPS)
-		b.at = now
+	kl.lastUsed = now
+	r := kl.bucket.ReserveN(now, 1)
+	if !r.OK() { // a burst of 0 never admits
+		return time.Second, false
 	}
-	if b.tokens >= 1 {
-		b.tokens--
-		return 0, true
+	if wait := r.DelayFrom(now); wait > 0 {
+		r.CancelAt(now) // a refused request does not spend a future token
+		return wait, false
 	}
-	return time.Duration((1 - b.tokens) / l.rate.RPS * float64(time.Second)), false
+	return 0, true
 }

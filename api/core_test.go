@@ -379,8 +379,14 @@ func TestRateLimit(t *testing.T) {
 	assert.Equal(t, "1", r.Header.Get("Retry-After"))
 	// Another key has its own bucket; time refills.
 	assert.Equal(t, http.StatusOK, h.do(http.MethodGet, Prefix+"/tenant", h.key(tenantA, ScopeWrite), nil).Status)
+	// Refused requests spend nothing: hammering while empty does not
+	// push the next token further away.
+	for range 5 {
+		require.Equal(t, http.StatusTooManyRequests, h.do(http.MethodGet, Prefix+"/tenant", k, nil).Status)
+	}
 	h.clock.Advance(time.Second)
 	assert.Equal(t, http.StatusOK, h.do(http.MethodGet, Prefix+"/tenant", k, nil).Status)
+	assert.Equal(t, http.StatusTooManyRequests, h.do(http.MethodGet, Prefix+"/tenant", k, nil).Status)
 }
 
 func TestBootstrap(t *testing.T) {
