@@ -68,7 +68,17 @@ type annotation struct {
 }
 
 type dashboard struct {
-	file          string
+	file   string
+	Inputs []struct {
+		Name     string `json:"name"`
+		Type     string `json:"type"`
+		PluginID string `json:"pluginId"`
+	} `json:"__inputs"`
+	Links []struct {
+		Type string `json:"type"`
+		URL  string `json:"url"`
+	} `json:"links"`
+	Description   string   `json:"description"`
 	UID           string   `json:"uid"`
 	Title         string   `json:"title"`
 	Tags          []string `json:"tags"`
@@ -334,43 +344,104 @@ func checkNoOverlap(t *testing.T, ps []panel) {
 	}
 }
 
-func TestDashboardDatasourcesAreProvisioned(t *testing.T) {
+// TestDashboardsArePortable: the dashboards import into any Grafana. No
+// datasource uid is wired in: every panel, query, variable and annotation
+// names its datasource through a datasource variable of the right type
+// (which picks the provisioned one in the compose stack, and offers a
+// choice elsewhere), and __inputs declares each for the import dialog.
+func TestDashboardsArePortable(t *testing.T) {
 	provisioned := readProvisionedDatasources(t)
-	check := func(where string, r *dsRef) {
-		if r == nil {
-			return
-		}
-		if r.UID == "-- Grafana --" || r.UID == "grafana" || r.Type == "datasource" {
-			return // built-in
-		}
-		typ, ok := provisioned[r.UID]
-		require.True(t, ok, "%s: datasource uid %q is not provisioned (have %v)", where, r.UID, provisioned)
-		if r.Type != "" {
-			require.Equal(t, typ, r.Type, "%s: datasource %q", where, r.UID)
-		}
+	dsVars := map[string]string{"prometheus": "${datasource}", "influxdb": "${influxdb_datasource}"}
+	for _, d := range loadDashboards(t) {
+		t.Run(filepath.Base(d.file), func(t *testing.T) {
+			used := map[string]bool{}
+			check := func(where string, r *dsRef) {
+				if r == nil || r.UID == "-- Grafana --" || r.UID == "grafana" || r.Type == "datasource" {
+					return // built-in
+				}
+				require.NotContains(t, provisioned, r.UID, "%s: datasource uid %q is wired in; use %s", where, r.UID, dsVars[r.Type])
+				require.Equal(t, dsVars[r.Type], r.UID, "%s: a %s query must name the datasource variable", where, r.Type)
+				used[r.Type] = true
+			}
+			for _, p := range d.allPanels() {
+				where := fmt.Sprintf("panel %d %q", p.ID, p.Title)
+				if p.Type != "row" {
+					require.NotNil(t, p.Datasource, "%s: no datasource (the default one may not be upwatch's)", where)
+				}
+				check(where, p.Datasource)
+				for _, q := range p.Targets {
+					require.NotNil(t, q.Datasource, "%s query %s: no datasource", where, q.RefID)
+					check(where+" query "+q.RefID, q.Datasource)
+				}
+			}
+			for _, v := range d.Templating.List {
+				if v.Type == "query" {
+					require.NotNil(t, v.Datasource, "variable %s", v.Name)
+				}
+				check("variable "+v.Name, v.Datasource)
+			}
+			for _, a := range d.Annotations.List {
+				check("annotation "+a.Name, a.Datasource)
+			}
+
+			inputs := map[string]string{}
+			for _, in := range d.Inputs {
+				require.Equal(t, "datasource", in.Type, "__inputs %s", in.Name)
+				inputs[in.PluginID] = in.Name
+			}
+			for typ := range used {
+				require.Contains(t, inputs, typ, "__inputs must declare the %s datasource", typ)
+				name := strings.TrimSuffix(strings.TrimPrefix(dsVars[typ], "${"), "}")
+				v := d.variable(name)
+				require.NotNil(t, v, "no datasource variable %s", name)
+				require.Equal(t, "datasource", v.Type)
+				var q string
+				require.NoError(t, json.Unmarshal(v.Query, &q))
+				require.Equal(t, typ, q, "variable %s lists %s datasources", name, typ)
+			}
+			if used["influxdb"] {
+				b := d.variable("bucket")
+				require.NotNil(t, b, "the InfluxDB bucket is a variable")
+				require.Equal(t, "textbox", b.Type, "the bucket can be changed where the dashboard is used")
+			}
+		})
 	}
+}
+
+// Panels that read InfluxDB say so, since they are empty on the embedded
+// store, and point to the API that has the same samples.
+func TestInfluxPanelsSaySo(t *testing.T) {
+	n := 0
 	for _, d := range loadDashboards(t) {
 		for _, p := range d.allPanels() {
-			where := fmt.Sprintf("%s panel %d %q", d.file, p.ID, p.Title)
-			if p.Type != "row" {
-				require.NotNil(t, p.Datasource, "%s: no datasource (the default one may not be upwatch's)", where)
-			}
-			check(where, p.Datasource)
 			for _, q := range p.Targets {
-				require.NotNil(t, q.Datasource, "%s query %s: no datasource", where, q.RefID)
-				check(where+" query "+q.RefID, q.Datasource)
+				if dsType(q.Datasource, p.Datasource) == "influxdb" {
+					n++
+					require.Contains(t, p.Description, "Needs InfluxDB storage", "%s panel %q", d.file, p.Title)
+					require.Contains(t, p.Description, "/api/v1/targets/{id}/samples", "%s panel %q", d.file, p.Title)
+					break
+				}
 			}
-		}
-		for _, v := range d.Templating.List {
-			if v.Type == "query" {
-				require.NotNil(t, v.Datasource, "%s variable %s", d.file, v.Name)
-			}
-			check(d.file+" variable "+v.Name, v.Datasource)
-		}
-		for _, a := range d.Annotations.List {
-			check(d.file+" annotation "+a.Name, a.Datasource)
 		}
 	}
+	require.Positive(t, n)
+}
+
+// The SLA dashboard says it approximates and links to the API's figure.
+func TestSLADashboardPointsToTheAPI(t *testing.T) {
+	for _, d := range loadDashboards(t) {
+		if d.UID != "upwatch-sla" {
+			continue
+		}
+		require.Contains(t, d.Description, "approximation from Prometheus scrapes")
+		var link bool
+		for _, l := range d.Links {
+			link = link || strings.Contains(l.URL, "/api/v1/targets/${target}/sla")
+		}
+		require.True(t, link, "a link to the API's SLA")
+		return
+	}
+	t.Fatal("no SLA dashboard")
 }
 
 // TestDashboardProvider checks the provider loads the folder the compose
