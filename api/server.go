@@ -113,6 +113,9 @@ type Server struct {
 	log    *slog.Logger
 	doc    []byte // the OpenAPI document as JSON
 	router *mux.Router
+	// queryParams are each documented operation's query parameters
+	// ("GET /api/v1/targets" → label, source, format): others are refused.
+	queryParams map[string][]string
 
 	limiter   *limiter
 	authFails *authFailures
@@ -153,8 +156,12 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("api: OpenAPI document: %w", err)
 	}
+	params, err := queryParams(doc)
+	if err != nil {
+		return nil, fmt.Errorf("api: OpenAPI document: %w", err)
+	}
 	s := &Server{
-		o: o, log: o.Logger, doc: doc,
+		o: o, log: o.Logger, doc: doc, queryParams: params,
 		limiter:   newLimiter(o.RateLimit, o.Now),
 		authFails: newAuthFailures(o.AuthFailures, o.Now, o.Logger),
 		sla:       slainput.New(o.Samples, o.Incidents, o.Now),
@@ -198,6 +205,15 @@ func (s *Server) route(r *mux.Router, method, path string, scope Scope, h handle
 	s.mu.Lock()
 	s.routes[method+" "+Prefix+path] = scope
 	s.mu.Unlock()
+	if allowed, documented := s.queryParams[method+" "+Prefix+path]; documented {
+		inner := h
+		h = func(w http.ResponseWriter, r *http.Request, p Principal) error {
+			if err := unknownQuery(r, allowed); err != nil {
+				return err
+			}
+			return inner(w, r, p)
+		}
+	}
 	r.Handle(Prefix+path, s.wrap(scope, h)).Methods(method)
 }
 
