@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"time"
 
@@ -197,22 +198,56 @@ func newIncidentDoc(inc alerting.Incident, now time.Time) incidentDoc {
 	return d
 }
 
-// incidentsDoc answers the incident lists, newest first.
+// incidentsDoc answers the incident lists, newest first, in the list
+// envelope; incidents repeats the items for clients written before the
+// envelope was the same everywhere.
 type incidentsDoc struct {
+	list[incidentDoc]
 	Incidents []incidentDoc `json:"incidents"`
 }
 
-// incidentQuery reads from, to (both optional: unbounded), open and limit.
-func incidentQuery(v url.Values) (registry.IncidentQuery, error) {
+// incidentPage is an incident list query: the registry's, plus where the
+// page starts.
+type incidentPage struct {
+	registry.IncidentQuery
+	limit  int             // the page size asked for
+	cursor *incidentCursor // nil: the first page
+}
+
+// incidentQuery reads from, to (both optional: unbounded), open, limit and
+// cursor. The registry is asked for one more than the page, from the
+// cursor's start on, so the answer knows whether another page follows.
+func incidentQuery(v url.Values) (incidentPage, error) {
 	var iss queryIssues
-	var q registry.IncidentQuery
+	var q incidentPage
 	q.From, _ = iss.time(v, "from")
 	q.To, _ = iss.time(v, "to")
 	if !q.From.IsZero() && !q.To.IsZero() && !q.From.Before(q.To) {
 		iss.add("to", "must be after from")
 	}
 	q.OpenOnly = iss.bool(v, "open", false)
-	q.Limit = iss.int(v, "limit", registry.DefaultLimit, 1, registry.MaxLimit)
+	q.limit = iss.int(v, "limit", registry.DefaultLimit, 1, registry.MaxLimit)
+	if c := v.Get("cursor"); c != "" {
+		cur, ok := parseIncidentCursor(c)
+		if !ok {
+			iss.add("cursor", "is not a cursor this API gave")
+		} else {
+			q.cursor = &cur
+			// Started at or before the cursor's start (ties are sorted by id).
+			if to := cur.start.Add(time.Nanosecond); q.To.IsZero() || to.Before(q.To) {
+				q.To = to
+			}
+		}
+	}
+	// One more than the page tells whether another follows; after a
+	// cursor, one more again: each target has at most one incident
+	// starting at the cursor's instant, which the page before may have
+	// shown.
+	extra := 1
+	if q.cursor != nil {
+		extra = 2
+	}
+	q.Limit = min(q.limit+extra, registry.MaxLimit)
 	return q, iss.problem()
 }
 
@@ -229,11 +264,11 @@ func (s *Server) getTargetIncidents(w http.ResponseWriter, r *http.Request, p Pr
 		return unavailable("the incident store")
 	}
 	q.TargetID = ti.Key
-	incs, err := s.o.Incidents.Incidents(r.Context(), q)
+	incs, err := s.o.Incidents.Incidents(r.Context(), q.IncidentQuery)
 	if err != nil {
 		return fmt.Errorf("incidents: %w", err)
 	}
-	writeJSON(w, http.StatusOK, s.incidentsDoc(incs, q.Limit, map[string]string{ti.Key: ti.Target.ID}))
+	writeJSON(w, http.StatusOK, s.incidentsDoc(incs, q, len(incs) >= registry.MaxLimit, map[string]string{ti.Key: ti.Target.ID}))
 	return nil
 }
 
@@ -252,37 +287,50 @@ func (s *Server) getIncidents(w http.ResponseWriter, r *http.Request, p Principa
 		return err
 	}
 	var all []alerting.Incident
+	capped := false
 	ids := make(map[string]string, len(targets))
 	for _, t := range targets {
 		ids[t.Key] = t.Target.ID
 		q.TargetID = t.Key
-		incs, err := s.o.Incidents.Incidents(r.Context(), q)
+		incs, err := s.o.Incidents.Incidents(r.Context(), q.IncidentQuery)
 		if err != nil {
 			return fmt.Errorf("incidents: %w", err)
 		}
 		all = append(all, incs...)
+		capped = capped || len(incs) >= registry.MaxLimit
 	}
-	writeJSON(w, http.StatusOK, s.incidentsDoc(all, q.Limit, ids))
+	writeJSON(w, http.StatusOK, s.incidentsDoc(all, q, capped, ids))
 	return nil
 }
 
-// incidentsDoc sorts newest first and keeps limit; ids maps the targets'
-// keys, which the incidents carry, to the ids the caller knows them by.
-func (s *Server) incidentsDoc(incs []alerting.Incident, limit int, ids map[string]string) incidentsDoc {
+// incidentsDoc sorts newest first, drops what the cursor's page already
+// showed and keeps a page; ids maps the targets' keys, which the incidents
+// carry, to the ids the caller knows them by. capped says the registry
+// may have held back more than it returned (it answers at most MaxLimit).
+func (s *Server) incidentsDoc(incs []alerting.Incident, q incidentPage, capped bool, ids map[string]string) incidentsDoc {
+	if q.cursor != nil {
+		incs = slices.DeleteFunc(incs, func(inc alerting.Incident) bool { return !q.cursor.after(inc.Start, inc.ID) })
+	}
 	sort.SliceStable(incs, func(i, j int) bool {
 		if !incs[i].Start.Equal(incs[j].Start) {
 			return incs[i].Start.After(incs[j].Start)
 		}
 		return incs[i].ID < incs[j].ID
 	})
-	if len(incs) > limit {
-		incs = incs[:limit]
+	more := len(incs) > q.limit || (capped && len(incs) == q.limit)
+	if len(incs) > q.limit {
+		incs = incs[:q.limit]
 	}
 	now := s.o.Now()
-	doc := incidentsDoc{Incidents: make([]incidentDoc, 0, len(incs))}
+	doc := incidentsDoc{list: newList(make([]incidentDoc, 0, len(incs)))}
 	for _, inc := range incs {
 		inc.TargetID = ids[inc.TargetID]
-		doc.Incidents = append(doc.Incidents, newIncidentDoc(inc, now))
+		doc.Items = append(doc.Items, newIncidentDoc(inc, now))
 	}
+	if more && len(incs) > 0 {
+		last := incs[len(incs)-1]
+		doc.NextCursor = incidentCursor{start: last.Start, id: last.ID}.String()
+	}
+	doc.Incidents = doc.Items
 	return doc
 }

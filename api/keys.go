@@ -53,8 +53,7 @@ func (s *Server) listTenants(w http.ResponseWriter, r *http.Request, p Principal
 	for i, t := range ts {
 		out[i] = viewTenant(t)
 	}
-	writeJSON(w, http.StatusOK, newList(out))
-	return nil
+	return writePage(w, r, out, func(t tenantView) string { return t.ID })
 }
 
 var tenantIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
@@ -146,8 +145,7 @@ func (s *Server) listKeys(w http.ResponseWriter, r *http.Request, p Principal) e
 	for i, k := range ks {
 		out[i] = viewKey(k)
 	}
-	writeJSON(w, http.StatusOK, newList(out))
-	return nil
+	return writePage(w, r, out, func(k keyView) string { return k.ID })
 }
 
 func (s *Server) getKey(w http.ResponseWriter, r *http.Request, p Principal) error {

@@ -187,8 +187,7 @@ func listObjects[T any](s *Server, k objectRoutes[T]) handlerFunc {
 			}
 			out = append(out, v)
 		}
-		writeJSON(w, http.StatusOK, newList(out))
-		return nil
+		return writePage(w, r, out, viewID)
 	}
 }
 

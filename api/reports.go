@@ -37,7 +37,10 @@ type newReportKeyDoc struct {
 	Note    string   `json:"note"`
 }
 
+// reportKeysDoc is the list envelope, newest key first; keys repeats the
+// items for clients written before the envelope was the same everywhere.
 type reportKeysDoc struct {
+	list[reportKeyDoc]
 	Keys []reportKeyDoc `json:"keys"`
 }
 
@@ -119,7 +122,11 @@ func (s *Server) listReportKeys(w http.ResponseWriter, r *http.Request, p Princi
 		}
 		doc.Keys = append(doc.Keys, d)
 	}
-	writeJSON(w, http.StatusOK, doc)
+	page, err := pageInOrder(r, doc.Keys, func(k reportKeyDoc) string { return k.KID })
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, reportKeysDoc{list: page, Keys: page.Items})
 	return nil
 }
 

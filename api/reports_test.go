@@ -177,7 +177,7 @@ func TestReports(t *testing.T) {
 
 	// Keys are per tenant: tenant B sees none and has no report.
 	r = h.do(http.MethodGet, Prefix+"/report-keys", h.key(tenantB, ScopeAdmin), nil)
-	require.Equal(t, `{"keys":[]}`, strings.TrimSpace(string(r.Body)))
+	require.Equal(t, `{"items":[],"keys":[]}`, strings.TrimSpace(string(r.Body)))
 	r = h.do(http.MethodGet, Prefix+query, h.key(tenantB, ScopeReports), nil)
 	require.Equal(t, http.StatusConflict, r.Status)
 

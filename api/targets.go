@@ -86,8 +86,7 @@ func (s *Server) listTargets(w http.ResponseWriter, r *http.Request, p Principal
 		}
 		out = append(out, v)
 	}
-	writeJSON(w, http.StatusOK, newList(out))
-	return nil
+	return writePage(w, r, out, viewID)
 }
 
 func (s *Server) getTarget(w http.ResponseWriter, r *http.Request, p Principal) error {
@@ -442,6 +441,5 @@ func (s *Server) getStatus(w http.ResponseWriter, r *http.Request, p Principal) 
 		}
 		out = append(out, e)
 	}
-	writeJSON(w, http.StatusOK, newList(out))
-	return nil
+	return writePage(w, r, out, func(e statusEntry) string { return e.ID })
 }
