@@ -7,7 +7,7 @@ REVISION  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.revision=$(REVISION)
 CONFIG    ?= examples/upwatch.yaml
 
-.PHONY: all build run test test-future test-integration vet fmt lint bench load load-scale image compose-check compose-env clean
+.PHONY: all build run test test-future test-integration vet fmt lint bench load load-scale image compose-check compose-env release-snapshot clean
 
 all: build
 
@@ -93,5 +93,15 @@ compose-env: build
 	    echo "GRAFANA_ADMIN_PASSWORD=$$(head -c 18 /dev/urandom | base64 | tr -d '/+=')"; \
 	  } > .env; echo "wrote .env (keep a copy of UPWATCH_MASTER_KEY)"; fi
 
+# release-snapshot builds what a release ships (binaries, archives,
+# checksums; an SBOM with syft, the image with Docker) into dist/, locally.
+GORELEASER ?= $(shell command -v goreleaser 2>/dev/null || echo $(GO) run github.com/goreleaser/goreleaser/v2@v2.15.1)
+release-snapshot:
+	$(GORELEASER) release --snapshot --clean \
+	  --skip=$(subst $(space),$(comma),$(strip validate $(if $(shell command -v syft),,sbom) $(if $(shell docker info >/dev/null 2>&1 && echo y),,docker)))
+
+comma := ,
+space := $(empty) $(empty)
+
 clean:
-	rm -rf bin
+	rm -rf bin dist

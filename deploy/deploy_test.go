@@ -788,3 +788,74 @@ func TestKubernetesManifests(t *testing.T) {
 		require.Contains(t, env, m[1], "the config reads %s, which the container does not set", m[1])
 	}
 }
+
+// ---------------------------------------------------------------- GoReleaser
+
+// TestGoReleaserConfig: the release config builds cmd/upwatch stamped with
+// variables that exist, ships files that exist, and its image matches the
+// main Dockerfile's runtime. `goreleaser check` runs when goreleaser is on
+// PATH (make release-snapshot builds it all).
+func TestGoReleaserConfig(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(root, ".goreleaser.yaml"))
+	require.NoError(t, err)
+	var cfg struct {
+		Version int `yaml:"version"`
+		Builds  []struct {
+			Main    string   `yaml:"main"`
+			Env     []string `yaml:"env"`
+			Ldflags []string `yaml:"ldflags"`
+		} `yaml:"builds"`
+		Archives []struct {
+			Files []string `yaml:"files"`
+		} `yaml:"archives"`
+		Checksum map[string]string `yaml:"checksum"`
+		Sboms    []map[string]any  `yaml:"sboms"`
+		Dockers  []struct {
+			Dockerfile string   `yaml:"dockerfile"`
+			ExtraFiles []string `yaml:"extra_files"`
+		} `yaml:"dockers"`
+	}
+	require.NoError(t, yaml.Unmarshal(b, &cfg))
+	require.Equal(t, 2, cfg.Version)
+	require.Len(t, cfg.Builds, 1)
+	require.Equal(t, "./cmd/upwatch", cfg.Builds[0].Main)
+	require.Contains(t, cfg.Builds[0].Env, "CGO_ENABLED=0")
+	main, err := os.ReadFile(filepath.Join(root, "cmd/upwatch/main.go"))
+	require.NoError(t, err)
+	vars := regexp.MustCompile(`-X main\.(\w+)=`).FindAllStringSubmatch(strings.Join(cfg.Builds[0].Ldflags, " "), -1)
+	require.Len(t, vars, 2, "version and revision")
+	for _, v := range vars {
+		require.Regexp(t, `(?m)^\s+`+v[1]+`\s+=\s+"`, string(main), "-X main.%s: no such variable", v[1])
+	}
+	for _, a := range cfg.Archives {
+		for _, pat := range a.Files {
+			m, err := filepath.Glob(filepath.Join(root, pat))
+			require.NoError(t, err)
+			require.NotEmpty(t, m, "archive file %s matches nothing", pat)
+		}
+	}
+	require.Equal(t, "sha256", cfg.Checksum["algorithm"])
+	require.NotEmpty(t, cfg.Sboms, "an SBOM per release")
+	require.Len(t, cfg.Dockers, 1)
+	df, err := os.ReadFile(filepath.Join(root, cfg.Dockers[0].Dockerfile))
+	require.NoError(t, err)
+	for _, m := range regexp.MustCompile(`(?m)^COPY (?:--\S+ )*(\S+) `).FindAllStringSubmatch(string(df), -1) {
+		if m[1] != "upwatch" {
+			require.Contains(t, cfg.Dockers[0].ExtraFiles, m[1], "%s copies %s, which is not in extra_files", cfg.Dockers[0].Dockerfile, m[1])
+		}
+	}
+	// The same runtime image, health check and entrypoint as deploy/Dockerfile.
+	main2, err := os.ReadFile("Dockerfile")
+	require.NoError(t, err)
+	for _, re := range []string{`(?m)^FROM gcr\.io/distroless/\S+`, `(?m)^ENTRYPOINT .*$`, `(?m)^\s+CMD \[.*$`} {
+		want := regexp.MustCompile(re).FindString(string(main2))
+		require.NotEmpty(t, want, re)
+		require.Contains(t, string(df), want)
+	}
+
+	gr, err := exec.LookPath("goreleaser")
+	if err != nil {
+		t.Skip("goreleaser is not on PATH; the structure above was checked")
+	}
+	run(t, root, gr, "check")
+}
