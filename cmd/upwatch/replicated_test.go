@@ -125,6 +125,7 @@ func TestReplicatedServersHandOver(t *testing.T) {
 listen: %s
 data_dir: %s
 allow_private_targets: true
+quotas: {min_interval: 1s}
 registry:
   type: postgres
   postgres: {url: env:UPWATCH_TEST_PG}
@@ -166,6 +167,19 @@ targets:
 	require.False(t, leads(b), "one leader at a time")
 	a.apiWorks(t, admin)
 	b.apiWorks(t, admin)
+	checked := `upwatch_checks_total{kind="http",location="local",result="success"}`
+	require.Greater(t, a.metric(t, checked), 0.0)
+	require.LessOrEqual(t, b.metric(t, checked), 0.0, "only the leader runs the local checks")
+
+	// A target created through the follower's API is checked by the leader.
+	fine := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "fine") }))
+	defer fine.Close()
+	apiClient{t: t, base: "http://" + b.listen, key: admin}.json(http.MethodPost, "/api/v1/targets", map[string]any{
+		"id": "web", "name": "Web", "kind": "http", "interval": "1s", "timeout": "500ms",
+		"http": map[string]any{"url": fine.URL + "/"},
+	}, http.StatusCreated)
+	require.Eventually(t, func() bool { return a.metric(t, `upwatch_target_up{target="default/web"}`) == 1 },
+		30*time.Second, 100*time.Millisecond, "the leader checks a target created on the follower")
 
 	// An outage: the leader tells it once.
 	down.Store(true)
