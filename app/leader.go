@@ -9,7 +9,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/upwatch/upwatch/alerting"
-	"github.com/upwatch/upwatch/lease"
 	"github.com/upwatch/upwatch/prober"
 )
 
@@ -155,5 +154,3 @@ func alwaysLeader(reg prometheus.Registerer) {
 		Name: "upwatch_leader", Help: "1 while this server holds the alerting lease (evaluates alerts and sends notifications), else 0.",
 	}, func() float64 { return 1 }))
 }
-
-var _ lease.Store = registryStore(nil)
