@@ -301,7 +301,10 @@ func (e *Engine) retire(id string) {
 	p := e.begin(ts, Commit{State: NewState(id), Incidents: []Incident{inc}})
 	p.retired = true
 	ts.mu.Unlock()
-	if err := e.submit(ctx, p); err != nil {
+	switch err := e.submit(ctx, p); {
+	case errors.Is(err, lease.ErrFenced):
+		// A server that does not evaluate alerts: the leader closes it.
+	case err != nil:
 		e.o.Logger.Error("closing the incident of a removed target", "target", id, "incident", inc.ID, "err", err)
 	}
 }
