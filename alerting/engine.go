@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/upwatch/upwatch/alerting/notify"
+	"github.com/upwatch/upwatch/lease"
 	"github.com/upwatch/upwatch/metrics"
 	"github.com/upwatch/upwatch/prober"
 )
@@ -183,6 +184,33 @@ func NewEngine(ctx context.Context, o EngineOptions) (*Engine, error) {
 	return e, nil
 }
 
+// Load replaces every target's state with the store's: a server that takes
+// over alert evaluation from another starts where that one's last commit
+// left off. Call it while nothing is observed and no commit is in flight
+// (before Start, or after Stop).
+func (e *Engine) Load(ctx context.Context) error {
+	states, err := e.o.Store.LoadStates(ctx)
+	if err != nil {
+		return fmt.Errorf("loading alert state: %w", err)
+	}
+	targets := make(map[string]*targetState, len(states))
+	for id, s := range states {
+		targets[id] = &targetState{state: s}
+	}
+	e.mu.Lock()
+	e.targets = targets
+	routed := slices.Collect(maps.Keys(e.routes))
+	e.mu.Unlock()
+	for _, id := range routed {
+		st := NewState(id)
+		if ts, ok := targets[id]; ok {
+			st = ts.state
+		}
+		e.setUp(id, st.Status)
+	}
+	return nil
+}
+
 // Update replaces the routes and maintenance windows. A target no longer
 // routed (deleted, paused, or gone from the config file) loses its series,
 // and its open incident is closed: nothing checks it any more. A newly
@@ -273,7 +301,10 @@ func (e *Engine) retire(id string) {
 	p := e.begin(ts, Commit{State: NewState(id), Incidents: []Incident{inc}})
 	p.retired = true
 	ts.mu.Unlock()
-	if err := e.submit(ctx, p); err != nil {
+	switch err := e.submit(ctx, p); {
+	case errors.Is(err, lease.ErrFenced):
+		// A server that does not evaluate alerts: the leader closes it.
+	case err != nil:
 		e.o.Logger.Error("closing the incident of a removed target", "target", id, "incident", inc.ID, "err", err)
 	}
 }
@@ -534,7 +565,8 @@ func (e *Engine) submit(ctx context.Context, p *pending) error {
 
 // commit stores a batch in one transaction and finishes each pending. If
 // the batch fails, its commits are tried one by one, so that one the store
-// rejects fails alone. It returns the first error.
+// rejects fails alone; not when the store refused the writer itself
+// (lease.ErrFenced). It returns the first error.
 func (e *Engine) commit(ctx context.Context, batch []*pending) error {
 	cs := make([]Commit, len(batch))
 	for i, p := range batch {
@@ -544,7 +576,7 @@ func (e *Engine) commit(ctx context.Context, batch []*pending) error {
 	if err == nil {
 		e.commits.Inc()
 		e.states.Add(float64(len(batch)))
-	} else if len(batch) > 1 && ctx.Err() == nil {
+	} else if len(batch) > 1 && ctx.Err() == nil && !errors.Is(err, lease.ErrFenced) {
 		var first error
 		for _, p := range batch {
 			if err := e.commit(ctx, []*pending{p}); err != nil && first == nil {

@@ -111,6 +111,8 @@ type apiDeps struct {
 	sched     *schedule.Scheduler
 	targets   *targetSet
 	now       func() time.Time
+	// checksLocal reports whether this server runs the local checks now.
+	checksLocal func() bool
 }
 
 // startAPI stores the bootstrap key, builds the API and applies the config
@@ -133,7 +135,7 @@ func startAPI(ctx context.Context, d apiDeps) (*api.Server, *liveTargets, error)
 		d.log.Info("sealed the credentials of stored API objects written in clear", "count", n)
 	}
 	live := &liveTargets{reg: d.registry, mk: d.masterKey, engine: d.engine, sched: d.sched, targets: d.targets,
-		log: d.log.With("component", "api")}
+		checksLocal: d.checksLocal, log: d.log.With("component", "api")}
 	if err := live.reload(ctx, d.cfg); err != nil {
 		return nil, nil, fmt.Errorf("config: %w", err)
 	}
@@ -175,7 +177,10 @@ type liveTargets struct {
 	engine  *alerting.Engine
 	sched   *schedule.Scheduler
 	targets *targetSet
-	log     *slog.Logger
+	// checksLocal, if set, says whether the targets are checked here now
+	// (on a shared registry, only by the lease holder).
+	checksLocal func() bool
+	log         *slog.Logger
 }
 
 // reload runs cfg's targets with the API's, unless cfg declares an id
@@ -220,6 +225,9 @@ func (l *liveTargets) run(cfg *config.Config, ten tenancy.Set) {
 		}
 	}
 	l.engine.Update(routes, windows)
+	if l.checksLocal != nil && !l.checksLocal() {
+		targets = nil
+	}
 	l.sched.Update(l.targets.replace(targets))
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/upwatch/upwatch/config"
 	"github.com/upwatch/upwatch/crypt"
 	"github.com/upwatch/upwatch/demo"
+	"github.com/upwatch/upwatch/lease"
 	"github.com/upwatch/upwatch/metrics"
 	"github.com/upwatch/upwatch/prober"
 	"github.com/upwatch/upwatch/prober/schedule"
@@ -105,6 +106,8 @@ type registryStore interface {
 	alerting.StateStore
 	alerting.Outbox
 	ReleaseLeases(ctx context.Context) (int64, error)
+	lease.Store
+	Fenced(name string, token lease.Token, reg prometheus.Registerer) *registry.Fenced
 	Close() error
 }
 

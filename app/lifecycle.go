@@ -19,6 +19,7 @@ import (
 	"github.com/upwatch/upwatch/config"
 	"github.com/upwatch/upwatch/crypt"
 	"github.com/upwatch/upwatch/internal/clock"
+	"github.com/upwatch/upwatch/lease"
 	"github.com/upwatch/upwatch/metrics"
 	"github.com/upwatch/upwatch/prober"
 	"github.com/upwatch/upwatch/prober/schedule"
@@ -43,10 +44,15 @@ type Service struct {
 	probe        *metrics.Probe
 	dispatcher   *alerting.Dispatcher
 	engine       *alerting.Engine
-	sched        *schedule.Scheduler
-	live         *liveTargets
-	srv          *http.Server
-	serveErr     chan error
+	// elector and leader are set on a shared registry: only the holder
+	// of the alerting lease evaluates alerts, sends and runs local checks.
+	elector  *lease.Elector
+	leader   *leadership
+	evaluate Evaluator
+	sched    *schedule.Scheduler
+	live     *liveTargets
+	srv      *http.Server
+	serveErr chan error
 
 	mu      sync.Mutex
 	state   int // built, started or stopped
@@ -221,24 +227,48 @@ func (s *Service) buildChecks(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// On a shared registry the engine's commits and the dispatcher's
+	// claims are fenced by the alerting lease.
+	var alertStore interface {
+		alerting.StateStore
+		alerting.Outbox
+	} = s.registry
+	if !s.ownsRegistry {
+		if s.elector, err = lease.New(lease.Options{
+			Store: s.registry, Name: alertingLease, TTL: cfg.Registry.Lease.TTL, Renew: cfg.Registry.Lease.Renew,
+			Registerer: s.reg, Logger: log.With("component", "lease"),
+		}); err != nil {
+			return err
+		}
+		alertStore = s.registry.Fenced(alertingLease, s.elector.Token, s.reg)
+	} else {
+		alwaysLeader(s.reg)
+	}
 	s.dispatcher = alerting.NewDispatcher(alerting.DispatcherOptions{
-		Outbox: s.registry, Notifiers: buildNotifiers(cfg, p), Now: s.o.Now,
+		Outbox: alertStore, Notifiers: buildNotifiers(cfg, p), Now: s.o.Now,
 		Registerer: s.reg, Logger: log.With("component", "dispatcher"),
 	})
 	// The engine asks the scheduler (made next: its sink feeds the engine)
 	// for an immediate check of a parent a child's DOWN waits for.
 	s.engine, err = alerting.NewEngine(ctx, alerting.EngineOptions{
-		Store: s.registry, Renderer: renderer, Link: cfg.Alerting.Link, Wake: s.dispatcher.Wake, Now: s.o.Now,
+		Store: alertStore, Renderer: renderer, Link: cfg.Alerting.Link, Wake: s.dispatcher.Wake, Now: s.o.Now,
 		CheckNow:   func(id string) { s.sched.CheckNow(id) },
 		Registerer: s.reg, Logger: log.With("component", "alerting"),
 	})
 	if err != nil {
 		return err
 	}
-	// Alert state is committed in groups from here on. Stopping the checks
-	// commits what is left before the dispatcher's last round; this covers
-	// a start that fails later (Stop is idempotent).
-	s.engine.Start()
+	// Alert state is committed in groups from here on (on a shared
+	// registry, from taking the lease on). Stopping the checks commits
+	// what is left before the dispatcher's last round; this covers a start
+	// that fails later (Stop is idempotent).
+	s.evaluate = s.engine
+	if s.elector != nil {
+		s.leader = newLeadership(s.engine, s.reg)
+		s.evaluate = s.leader
+	} else {
+		s.engine.Start()
+	}
 	s.cleanup.push(func(ctx context.Context) error { return s.engine.Stop(ctx) })
 	s.sched = schedule.New(schedule.Options{
 		Check:      p.Check,
@@ -260,7 +290,7 @@ func (s *Service) record(ctx context.Context, r prober.Result) {
 	}
 	s.probe.Observe(r)
 	s.mirror.record(r)
-	if err := s.engine.Observe(ctx, r); err != nil {
+	if err := s.evaluate.Observe(ctx, r); err != nil {
 		s.log.Error("alert state not committed; retried with the next result", "target", r.TargetID, "err", err)
 	}
 }
@@ -270,7 +300,8 @@ func (s *Service) record(ctx context.Context, r prober.Result) {
 func (s *Service) buildHTTP(ctx context.Context) error {
 	cfg := s.o.Config
 	apiServer, live, err := startAPI(ctx, apiDeps{cfg: cfg, getenv: s.o.Getenv, log: s.log, registry: s.registry, samples: s.samples,
-		masterKey: s.masterKey, engine: s.engine, sched: s.sched, targets: newTargetSet(s.probe), now: s.o.Now})
+		masterKey: s.masterKey, engine: s.engine, sched: s.sched, targets: newTargetSet(s.probe), now: s.o.Now,
+		checksLocal: s.checksLocal})
 	if err != nil {
 		return err
 	}
@@ -284,6 +315,13 @@ func (s *Service) buildHTTP(ctx context.Context) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	return nil
+}
+
+// checksLocal reports whether this server runs the local checks now: on
+// a shared registry only the lease holder does, so no target is checked
+// twice.
+func (s *Service) checksLocal() bool {
+	return s.leader == nil || s.leader.leading.Load()
 }
 
 // Addr is where the service listens.
@@ -300,7 +338,11 @@ func (s *Service) Start(ctx context.Context) {
 	}
 	s.state = started
 	go func() { s.serveErr <- s.srv.Serve(s.ln) }()
-	s.startDispatcher(ctx)
+	if s.elector != nil {
+		s.startLeadership(ctx)
+	} else {
+		s.startDispatcher(ctx)
+	}
 	s.startChecks(ctx)
 	s.log.Info("upwatch started", "listen", s.ln.Addr().String(), "targets", len(s.o.Config.Targets),
 		"data_dir", s.o.Config.DataDir, "location", s.o.Config.Location)
@@ -346,7 +388,9 @@ func (s *Service) startChecks(ctx context.Context) {
 	if s.o.ConfigPath != "" && s.o.Reload != nil {
 		wg.Go(func() { reloadLoop(runCtx, s.o, s.log, s.live) })
 	}
-	wg.Go(func() { s.engine.Run(runCtx, time.Second) })
+	if s.elector == nil { // else only while leading
+		wg.Go(func() { s.engine.Run(runCtx, time.Second) })
+	}
 	s.cleanup.push(func(ctx context.Context) error {
 		stopChecks()
 		// In-flight checks end by their own timeout and their samples are

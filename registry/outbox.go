@@ -13,6 +13,7 @@ import (
 
 	"github.com/upwatch/upwatch/alerting"
 	"github.com/upwatch/upwatch/crypt"
+	"github.com/upwatch/upwatch/lease"
 )
 
 // notificationColumns are scanned by scanNotification, in this order.
@@ -70,27 +71,41 @@ func encodeMessage(n alerting.Notification, mk crypt.MasterKey) ([]byte, error) 
 // UPDATE SKIP LOCKED, so concurrent claimers, in this process or another,
 // never get the same notification while its lease lasts.
 func (s *Registry) Claim(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]alerting.Notification, error) {
+	out, _, err := s.claim(ctx, nil, now, lease, limit)
+	return out, err
+}
+
+// claim is Claim, made only if f (if not nil) passes its check in the
+// transaction; the rows claimed keep f's token (claim_token, NULL without
+// a fence), which it returns.
+func (s *Registry) claim(ctx context.Context, f *fence, now time.Time, lease time.Duration, limit int) ([]alerting.Notification, int64, error) {
 	if lease <= 0 {
-		return nil, fmt.Errorf("registry store: claim: lease must be positive, got %s", lease)
+		return nil, 0, fmt.Errorf("registry store: claim: lease must be positive, got %s", lease)
 	}
 	if limit <= 0 {
-		return nil, nil
+		return nil, 0, nil
 	}
 	at, until := now.UnixNano(), now.Add(lease).UnixNano()
 	var out []alerting.Notification
+	var token int64
 	err := s.withTx(ctx, func(tx txn) error {
+		var err error
+		if token, err = f.check(ctx, tx, s.d.lockShare); err != nil {
+			return err
+		}
+		claimToken := sql.NullInt64{Int64: token, Valid: f != nil}
 		rows, err := tx.query(ctx, `WITH due AS (
 				SELECT key FROM outbox
 				WHERE status = 'pending' AND next_attempt <= ? AND (lease_until IS NULL OR lease_until <= ?)
 				ORDER BY created_at, key LIMIT ?`+s.d.skipLocked+`)
-			UPDATE outbox SET lease_until = ?, attempts = attempts + 1
+			UPDATE outbox SET lease_until = ?, attempts = attempts + 1, claim_token = ?
 			WHERE key IN (SELECT key FROM due)
-			RETURNING `+notificationColumns, at, at, limit, until)
+			RETURNING `+notificationColumns, at, at, limit, until, claimToken)
 		out, err = scanAll(rows, err, s.scanNotification) // a retry starts over
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("registry store: claim: %w", err)
+		return nil, 0, fmt.Errorf("registry store: claim: %w", err)
 	}
 	// RETURNING follows no ORDER BY: put the oldest first again.
 	slices.SortFunc(out, func(a, b alerting.Notification) int {
@@ -99,7 +114,7 @@ func (s *Registry) Claim(ctx context.Context, now time.Time, lease time.Duration
 		}
 		return strings.Compare(a.Key, b.Key)
 	})
-	return out, nil
+	return out, token, nil
 }
 
 // Settle records the outcome of an attempt and ends the lease: sent (sent_at
@@ -108,17 +123,34 @@ func (s *Registry) Claim(ctx context.Context, now time.Time, lease time.Duration
 // already sent or failed is left alone, and asking for another status than
 // the one it has is ErrSettled.
 func (s *Registry) Settle(ctx context.Context, key string, status alerting.NotificationStatus, next time.Time, lastError string, at time.Time) error {
+	return s.settle(ctx, nil, key, status, next, lastError, at)
+}
+
+// claimGuard lets a fenced dispatcher settle only what it claimed: a row
+// claimed since under a newer token than any it used is another's now.
+type claimGuard struct{ newest int64 }
+
+// refuses reports whether g (if not nil) refuses a write to a row claimed
+// under claim.
+func (g *claimGuard) refuses(claim sql.NullInt64) bool {
+	return g != nil && claim.Valid && claim.Int64 > g.newest
+}
+
+func (s *Registry) settle(ctx context.Context, g *claimGuard, key string, status alerting.NotificationStatus, next time.Time, lastError string, at time.Time) error {
 	if !validStatus(status) {
 		return fmt.Errorf("registry store: settle %q: unknown status %q", key, status)
 	}
 	lastError = truncate(lastError, MaxLastError)
 	err := s.withTx(ctx, func(tx txn) error {
 		var cur string
-		switch err := tx.queryRow(ctx, `SELECT status FROM outbox WHERE key = ?`+s.d.lockRow, key).Scan(&cur); {
+		var claim sql.NullInt64
+		switch err := tx.queryRow(ctx, `SELECT status, claim_token FROM outbox WHERE key = ?`+s.d.lockRow, key).Scan(&cur, &claim); {
 		case errors.Is(err, sql.ErrNoRows):
 			return ErrUnknownKey
 		case err != nil:
 			return err
+		case g.refuses(claim):
+			return fmt.Errorf("%w: claimed since under token %d", lease.ErrFenced, claim.Int64)
 		}
 		if cur := alerting.NotificationStatus(cur); cur != alerting.NotificationPending {
 			if cur == status {
@@ -150,10 +182,18 @@ func (s *Registry) Settle(ctx context.Context, key string, status alerting.Notif
 // attempt on it: the dispatcher did not try the provider (its channel is
 // paused), so the backoff must not grow.
 func (s *Registry) Defer(ctx context.Context, key string, next time.Time) error {
+	return s.deferClaim(ctx, nil, key, next)
+}
+
+func (s *Registry) deferClaim(ctx context.Context, g *claimGuard, key string, next time.Time) error {
+	cond, args := "", []any{nanos(next), key}
+	if g != nil {
+		cond, args = ` AND (claim_token IS NULL OR claim_token <= ?)`, append(args, g.newest)
+	}
 	err := s.withTx(ctx, func(tx txn) error {
 		_, err := tx.exec(ctx, `UPDATE outbox SET next_attempt = ?, lease_until = NULL,
 			attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END
-			WHERE key = ? AND status = 'pending'`, nanos(next), key)
+			WHERE key = ? AND status = 'pending'`+cond, args...)
 		return err
 	})
 	if err != nil {

@@ -49,6 +49,8 @@ var postgresDialect = dialect{
 	lockSchema: postgresLockSchema,
 	lockRow:    " FOR UPDATE",
 	skipLocked: " FOR UPDATE SKIP LOCKED",
+	lockShare:  " FOR SHARE",
+	nowNanos:   "(EXTRACT(EPOCH FROM now()) * 1000000000)::BIGINT",
 }
 
 // OpenPostgres connects to the database at o.URL and brings the registry

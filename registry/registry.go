@@ -73,6 +73,12 @@ type dialect struct {
 	// (" FOR UPDATE"); skipLocked also passes over rows another transaction
 	// holds. SQLite has one writer at a time and needs neither.
 	lockRow, skipLocked string
+	// lockShare locks a row read so that no other transaction changes it
+	// until this one ends (" FOR SHARE"): a commit's fencing check.
+	lockShare string
+	// nowNanos is the database's clock as Unix nanoseconds, in SQL: lease
+	// expiry does not depend on the servers' clocks.
+	nowNanos string
 }
 
 // orDefaults fills in an unset logger (discard) and clock (time.Now).

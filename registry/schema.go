@@ -100,6 +100,17 @@ var schemaV2 = `CREATE TABLE tenants (
 		PRIMARY KEY (tenant_id, kid)
 	){norowid};`
 
+// schemaLeases: named leases with fencing tokens (lease.Store), and the
+// token under which each outbox entry was claimed, so that only the
+// claimant settles it.
+const schemaLeases = `CREATE TABLE leases (
+		name       TEXT   NOT NULL PRIMARY KEY,
+		holder     TEXT   NOT NULL,
+		token      BIGINT NOT NULL, -- one larger on every acquisition
+		expires_at {time} NOT NULL  -- by the database's clock
+	){norowid};
+	ALTER TABLE outbox ADD COLUMN claim_token BIGINT;`
+
 // objectTable is the table of one ObjectKind.
 func objectTable(name string) string {
 	return `CREATE TABLE ` + name + ` (
@@ -151,6 +162,8 @@ var migrations = []string{
 		SELECT tenant_id, id, id, spec, secrets, paused, created_at, updated_at FROM api_targets;
 	DROP TABLE api_targets;
 	ALTER TABLE api_targets_v3 RENAME TO api_targets;`,
+
+	sqliteTypes.Replace(schemaLeases),
 }
 
 // migrate brings the schema up to date in one write transaction, which

@@ -36,6 +36,7 @@ var sqliteDialect = dialect{
 	conflict:   sqliteConstraint,
 	retryable:  sqlitedb.IsBusy,
 	migrations: migrations,
+	nowNanos:   "(CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER) * 1000000)",
 }
 
 // sqliteConstraint reports whether err is SQLITE_CONSTRAINT (any extended

@@ -56,6 +56,12 @@ const stateBatch = 1000
 // unless they name another, and CreatedAt = now if it is zero. The batch is
 // rejected as a whole if any commit is malformed; the error names it.
 func (s *Registry) CommitBatch(ctx context.Context, commits []alerting.Commit) error {
+	return s.commitBatch(ctx, nil, commits)
+}
+
+// commitBatch is CommitBatch, refused as a whole unless f (if not nil)
+// passes its check in the transaction.
+func (s *Registry) commitBatch(ctx context.Context, f *fence, commits []alerting.Commit) error {
 	if len(commits) == 0 {
 		return nil
 	}
@@ -91,6 +97,9 @@ func (s *Registry) CommitBatch(ctx context.Context, commits []alerting.Commit) e
 	}
 	now := s.now()
 	err := s.withTx(ctx, func(tx txn) error {
+		if _, err := f.check(ctx, tx, s.d.lockShare); err != nil {
+			return err
+		}
 		for lo := 0; lo < len(order); lo += stateBatch {
 			ids := order[lo:min(lo+stateBatch, len(order))]
 			values := make([]string, len(ids))
