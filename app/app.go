@@ -33,6 +33,7 @@ import (
 	"github.com/upwatch/upwatch/tsdb/sqlite"
 	"github.com/upwatch/upwatch/tsdb/victoria"
 	"github.com/upwatch/upwatch/tsdb/wal"
+	"github.com/upwatch/upwatch/web"
 )
 
 // Options are what Run needs. Config is required; the rest have defaults.
@@ -104,6 +105,10 @@ type registryStore interface {
 	api.IncidentReader
 	alerting.StateStore
 	alerting.Outbox
+	web.UserStore
+	web.SessionStore
+	web.NoteStore
+	web.NotificationReader
 	ReleaseLeases(ctx context.Context) (int64, error)
 	Close() error
 }

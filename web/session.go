@@ -176,6 +176,10 @@ func (s *Server) postSignIn(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, nil, err)
 		return
 	}
+	// Sign-ins are rare: a good moment to forget the sessions that ended.
+	if _, err := s.o.Sessions.DeleteExpiredWebSessions(r.Context(), now); err != nil {
+		s.log.Warn("expired web sessions not deleted", "err", err)
+	}
 	http.SetCookie(w, s.cookie(r, sessionCookie, tok, int(ttl.Seconds())))
 	http.SetCookie(w, s.cookie(r, signInCookie, "", -1))
 	http.Redirect(w, r, safeNext(back.Next), http.StatusSeeOther)

@@ -241,8 +241,8 @@ const exampleTarget = `{
   "id": "example",
   "name": "Example",
   "kind": "http",
-  "url": "https://example.com/",
   "interval": "1m",
+  "http": {"url": "https://example.com/"},
   "labels": {"team": "web"}
 }`
 

@@ -71,6 +71,7 @@ type SessionStore interface {
 	WebSession(ctx context.Context, hash []byte) (registry.WebSession, error)
 	DeleteWebSession(ctx context.Context, hash []byte) error
 	DeleteWebSessions(ctx context.Context, tenantID, userName string) error
+	DeleteExpiredWebSessions(ctx context.Context, now time.Time) (int64, error)
 }
 
 // NoteStore holds notes and acknowledgements on incidents.
@@ -160,7 +161,7 @@ func (s *Server) buildRouter() *mux.Router {
 	})
 	r.Handle("/", http.RedirectHandler(Prefix+"/", http.StatusSeeOther)).Methods(http.MethodGet, http.MethodHead)
 	static, _ := fs.Sub(staticFS, "static")
-	r.PathPrefix(Prefix + "/static/").Handler(cacheForever(http.StripPrefix(Prefix+"/static/", http.FileServerFS(static)))).Methods(http.MethodGet, http.MethodHead)
+	r.PathPrefix(Prefix+"/static/").Handler(cacheForever(http.StripPrefix(Prefix+"/static/", http.FileServerFS(static)))).Methods(http.MethodGet, http.MethodHead)
 
 	r.HandleFunc(Prefix+"/signin", s.getSignIn).Methods(http.MethodGet)
 	r.HandleFunc(Prefix+"/signin", s.postSignIn).Methods(http.MethodPost)
