@@ -84,7 +84,7 @@ func newHarness(t *testing.T, ho harnessOpts) *harness {
 	}
 	h.cfg.Normalize()
 	ao := api.Options{
-		Stores: api.Stores{Tenants: h.reg, Keys: h.reg, KeyAuth: h.reg, Audit: h.reg, Targets: h.reg, Batch: h.reg, Objects: h.reg, ReportKeys: h.reg},
+		Stores:  api.Stores{Tenants: h.reg, Keys: h.reg, KeyAuth: h.reg, Audit: h.reg, Targets: h.reg, Batch: h.reg, Objects: h.reg, ReportKeys: h.reg},
 		Samples: h.samples, Incidents: h.reg, MasterKey: mk, Now: h.clock.Now,
 		Config: func() *config.Config { return h.cfg },
 	}
@@ -264,3 +264,23 @@ func must[T any](t *testing.T) func(T, error) T {
 }
 
 var _ = fmt.Sprint
+
+// short is what a failed assertion shows of a page: its problem box and
+// main content, cut.
+func short(body string) string {
+	if i := strings.Index(body, `<main id="main">`); i >= 0 {
+		body = body[i:]
+	}
+	if len(body) > 1500 {
+		body = body[:1500] + "…"
+	}
+	return body
+}
+
+// has fails unless body holds want, showing the page's main part.
+func has(t *testing.T, body, want string, msg ...any) {
+	t.Helper()
+	if !strings.Contains(body, want) {
+		t.Fatalf("%v: missing %q in:\n%s", msg, want, short(body))
+	}
+}

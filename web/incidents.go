@@ -88,7 +88,7 @@ func (s *Server) postIncidentNote(kind string) handler {
 // back is the form's "back" field when it is one of our pages.
 func back(r *http.Request) string {
 	b := r.PostFormValue("back")
-	if u, err := url.Parse(b); err != nil || u.Host != "" || u.Scheme != "" {
+	if u, err := url.Parse(b); b == "" || err != nil || u.Host != "" || u.Scheme != "" {
 		return Prefix + "/incidents"
 	}
 	return safeNext(b)

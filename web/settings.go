@@ -17,9 +17,9 @@ import (
 // objectKinds are the settings objects the API keeps: path below /api/v1
 // and what the page calls them.
 var objectKinds = []struct{ Path, Title, Example string }{
-	{"contact-groups", "Contact groups", `{"id": "ops", "members": [{"name": "Ops", "email": "ops@example.com"}]}`},
-	{"alert-policies", "Alert policies", `{"id": "default", "contact_groups": ["ops"], "channels": ["email"], "repeat_interval": "1h"}`},
-	{"maintenance-windows", "Maintenance windows", `{"id": "upgrade", "start": "2030-01-01T02:00:00Z", "end": "2030-01-01T03:00:00Z"}`},
+	{"contact-groups", "Contact groups", `{"name": "ops", "members": [{"name": "Ops", "email": "ops@example.com"}]}`},
+	{"alert-policies", "Alert policies", `{"name": "default", "contact_groups": ["ops"], "channels": ["email"], "repeat_interval": "1h"}`},
+	{"maintenance-windows", "Maintenance windows", `{"name": "upgrade", "start": "2030-01-01T02:00:00Z", "end": "2030-01-01T03:00:00Z"}`},
 }
 
 func knownKind(kind string) bool {
