@@ -133,8 +133,9 @@ func (s *Server) getDashboardRows(w http.ResponseWriter, r *http.Request, sess *
 }
 
 // dashboard reads every target of the tenant, its state and last check,
-// and its hourly rollups: two totals (24 h, 30 d) and 24 hourly buckets,
-// each one pass over all the targets.
+// and its hourly rollups: the 30-day total and 24 hourly buckets (the 24 h
+// figures are their sum), each one pass over all the targets; closed hours
+// come from the cache.
 func (s *Server) dashboard(ctx context.Context, sess *session, f filter) (dashboardPage, error) {
 	p := dashboardPage{Label: f.labelText(), Status: f.status, Statuses: statuses, Counts: map[string]int{}, Query: f.query, FilterProblems: f.issues}
 	all, err := s.o.API.TargetsOf(ctx, sess.TenantID)
@@ -178,30 +179,28 @@ func (s *Server) dashboard(ctx context.Context, sess *session, f filter) (dashbo
 	now := s.o.Now().UTC()
 	hour := now.Truncate(time.Hour)
 	next := hour.Add(time.Hour)
-	day, err := s.o.Samples.RollupTotals(ctx, keys, next.Add(-24*time.Hour), next)
-	if err != nil {
-		return p, err
-	}
 	month, err := s.o.Samples.RollupTotals(ctx, keys, next.Add(-30*24*time.Hour), next)
 	if err != nil {
 		return p, err
 	}
-	hours := make([]map[string]tsdb.RollupTotal, 24)
+	hours := make([]map[string]tsdb.Rollup, 24)
 	for i := range hours {
-		from := next.Add(time.Duration(i-24) * time.Hour)
-		if hours[i], err = s.o.Samples.RollupTotals(ctx, keys, from, from.Add(time.Hour)); err != nil {
+		if hours[i], err = s.hours.hourly(ctx, s.o.Samples, keys, next.Add(time.Duration(i-24)*time.Hour), now); err != nil {
 			return p, err
 		}
 	}
 	pts := make([]sparkPoint, 24)
 	for i, k := range keys {
-		p.Rows[i].Up24, p.Rows[i].Up30 = uptime(day[k].Sum), uptime(month[k].Sum)
+		var day tsdb.Rollup
 		for h := range hours {
+			t := hours[h][k]
+			day.Merge(t)
 			pts[h] = sparkPoint{}
-			if t := hours[h][k].Sum; t.Checks > 0 {
+			if t.Checks > 0 {
 				pts[h] = sparkPoint{ok: true, ms: float64(t.LatencySum) / float64(t.Checks) / float64(time.Millisecond), failed: t.Failures > 0}
 			}
 		}
+		p.Rows[i].Up24, p.Rows[i].Up30 = uptime(day), uptime(month[k].Sum)
 		p.Rows[i].Spark = sparkline(pts)
 	}
 	return p, nil

@@ -45,7 +45,7 @@ var t0 = time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
 var cheapParams = argonParams{time: 1, memory: 64, threads: 1, keyLen: 32}
 
 type harness struct {
-	t       *testing.T
+	t       testing.TB
 	api     *api.Server
 	web     *Server
 	ts      *httptest.Server
@@ -65,7 +65,7 @@ type harnessOpts struct {
 	skip bool // no users
 }
 
-func newHarness(t *testing.T, ho harnessOpts) *harness {
+func newHarness(t testing.TB, ho harnessOpts) *harness {
 	t.Helper()
 	ctx := t.Context()
 	dir := t.TempDir()

@@ -113,6 +113,7 @@ type Server struct {
 	pages  *pages
 	router *mux.Router
 	secure bool // cookies are Secure even on a plain HTTP request
+	hours  hourCache
 	params argonParams
 }
 
