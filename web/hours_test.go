@@ -59,4 +59,3 @@ func TestHourCacheKeepsOnlyClosedHours(t *testing.T) {
 	c.mu.Unlock()
 	require.False(t, kept)
 }
-
