@@ -6,9 +6,7 @@ package web
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -253,8 +251,6 @@ func requireSignIn(t *testing.T, a answer, what string) {
 	require.True(t, strings.HasPrefix(a.header.Get("Location"), Prefix+"/signin"), "%s redirects to %q", what, a.header.Get("Location"))
 }
 
-func ctxOf(t *testing.T) context.Context { return t.Context() }
-
 func must[T any](t *testing.T) func(T, error) T {
 	return func(v T, err error) T {
 		t.Helper()
@@ -262,8 +258,6 @@ func must[T any](t *testing.T) func(T, error) T {
 		return v
 	}
 }
-
-var _ = fmt.Sprint
 
 // short is what a failed assertion shows of a page: its problem box and
 // main content, cut.

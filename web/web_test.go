@@ -9,7 +9,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/upwatch/upwatch/alerting"
 	"github.com/upwatch/upwatch/api"
 	"github.com/upwatch/upwatch/config"
 	"github.com/upwatch/upwatch/registry"
@@ -302,5 +301,3 @@ func TestRoleScopesAreEnforcedByTheAPI(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "user:ed", audit[0].KeyID, "the audit log names the user")
 }
-
-var _ = alerting.StatusUp
