@@ -242,8 +242,13 @@ func (s *Server) Routes() []string {
 
 func (s *Server) wrap(scope Scope, h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var p Principal
-		if scope != ScopePublic {
+		p, inProcess := caller(r)
+		if inProcess {
+			if scope != ScopePublic && !p.Has(scope) {
+				s.fail(w, r, Problem(http.StatusForbidden, "Forbidden", fmt.Sprintf("this role lacks the %q scope", scope)))
+				return
+			}
+		} else if scope != ScopePublic {
 			src := source(r)
 			if wait, blocked := s.authFails.blocked(src); blocked {
 				s.tooMany(w, r, wait, "too many failed authentications from this address")

@@ -34,6 +34,7 @@ import (
 	"github.com/upwatch/upwatch/tsdb/sqlite"
 	"github.com/upwatch/upwatch/tsdb/victoria"
 	"github.com/upwatch/upwatch/tsdb/wal"
+	"github.com/upwatch/upwatch/web"
 )
 
 // Options are what Run needs. Config is required; the rest have defaults.
@@ -105,6 +106,10 @@ type registryStore interface {
 	api.IncidentReader
 	alerting.StateStore
 	alerting.Outbox
+	web.UserStore
+	web.SessionStore
+	web.NoteStore
+	web.NotificationReader
 	ReleaseLeases(ctx context.Context) (int64, error)
 	lease.Store
 	Fenced(name string, token lease.Token, reg prometheus.Registerer) *registry.Fenced

@@ -306,8 +306,13 @@ func (s *Service) buildHTTP(ctx context.Context) error {
 		return err
 	}
 	s.live = live
+	webServer, err := startWeb(ctx, apiDeps{cfg: cfg, log: s.log, registry: s.registry, samples: s.samples, engine: s.engine, now: s.o.Now}, apiServer)
+	if err != nil {
+		return err
+	}
+	rest := routes(metrics.Handler(s.reg, s.probe, s.engine), s.samples, s.spool, s.sched, cfg, s.o.Now)
 	s.srv = &http.Server{
-		Handler:           mountAPI(routes(metrics.Handler(s.reg, s.probe, s.engine), s.samples, s.spool, s.sched, cfg, s.o.Now), apiServer, cfg.Debug),
+		Handler:           mountWeb(mountAPI(rest, apiServer, cfg.Debug), webServer),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,

@@ -66,6 +66,8 @@ type Config struct {
 	API     API     `yaml:"api"`
 	Metrics Metrics `yaml:"metrics"`
 	Debug   Debug   `yaml:"debug"`
+	// Web tunes the web interface (sessions, public URL).
+	Web Web `yaml:"web"`
 
 	Alerting      Alerting          `yaml:"alerting"`
 	ContactGroups []ContactGroup    `yaml:"contact_groups"`
@@ -273,6 +275,7 @@ func (c *Config) Normalize() {
 	c.Quotas.Normalize()
 	c.Metrics.normalize()
 	c.Registry.normalize()
+	c.Web.normalize()
 	c.normalizeInflux()
 	c.normalizeVictoria()
 	c.normalizeWAL()
@@ -370,6 +373,7 @@ func (c *Config) Validate() []invalid.Field {
 	errs = append(errs, c.Quotas.Validate("quotas")...)
 	errs = append(errs, c.Registry.validate()...)
 	errs = append(errs, c.validateAccess()...)
+	errs = append(errs, c.Web.validate()...)
 	return append(errs, c.validateAlerting()...)
 }
 

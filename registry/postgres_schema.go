@@ -34,6 +34,8 @@ var postgresMigrations = []string{
 	ALTER TABLE api_targets ADD PRIMARY KEY (tenant_id, id);`,
 
 	postgresTypes.Replace(schemaLeases),
+	// web interface: users, sessions, incident notes (registry/web.go).
+	postgresTypes.Replace(schemaWeb),
 }
 
 // postgresLockSchema takes an advisory lock named after the schema for the

@@ -164,6 +164,8 @@ var migrations = []string{
 	ALTER TABLE api_targets_v3 RENAME TO api_targets;`,
 
 	sqliteTypes.Replace(schemaLeases),
+	// web interface: users, sessions, incident notes (registry/web.go).
+	sqliteTypes.Replace(schemaWeb),
 }
 
 // migrate brings the schema up to date in one write transaction, which

@@ -47,6 +47,8 @@ Usage:
                                    print a new admin API key or master key
   upwatch report decrypt -key-file KEY [FILE|-]
                                    open an encrypted SLA report and print its JSON
+  upwatch user add -tenant T -name N -role R
+                                   add a web interface user (password on stdin)
   upwatch version                  print the version
 
 TARGET is the id or name of a target in the config, or a URL:
@@ -76,6 +78,8 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 		return keygen(args[1:], stdout, stderr)
 	case "report":
 		return reportCmd(args[1:], stdout, stderr, getenv)
+	case "user":
+		return userCmd(args[1:], os.Stdin, stdout, stderr, getenv)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, versionLine())
 		return exitOK
