@@ -53,8 +53,8 @@ func (c *client) sessionCookieOf() *http.Cookie {
 // targets with its scripts and stylesheet, as a browser fetches them
 // (gzip), stays under the 150 KB.
 func TestDashboardOf1000TargetsWeighsUnder150KB(t *testing.T) {
-	if testing.Short() {
-		t.Skip("1,000 targets")
+	if testing.Short() || raceDetector {
+		t.Skip("1,000 targets: run by the plain pass (make test-future)")
 	}
 	h, c := bigHarness(t, 1000)
 	total, raw := 0, 0
