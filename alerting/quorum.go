@@ -190,6 +190,13 @@ func StepQuorum(s State, p Policy, r prober.Result, v QuorumView) (State, []Tran
 		}
 	}
 	holds := need > 0 && len(downs) >= need
+	if s.Status != StatusDown {
+		// A new outage needs its locations failing now: one whose verdict is
+		// still down but has begun to succeed (coming back from being
+		// suspect or silent) does not open one.
+		downs = slices.DeleteFunc(downs, func(l LocationState) bool { return l.ConsecutiveFailures == 0 })
+		holds = need > 0 && len(downs) >= need
+	}
 	quorumRun(&s, failing, need)
 	if !r.Success && s.Status == StatusDown && s.Incident != nil {
 		s.Incident.Locations = seenAt(s.Incident.Locations, loc, ls.RunStart, r.Start)

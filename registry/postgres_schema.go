@@ -32,6 +32,9 @@ var postgresMigrations = []string{
 	ALTER TABLE api_targets ADD CONSTRAINT api_targets_target_key UNIQUE (target_key);
 	ALTER TABLE api_targets DROP CONSTRAINT api_targets_pkey;
 	ALTER TABLE api_targets ADD PRIMARY KEY (tenant_id, id);`,
+	// incidents say where they were seen: a JSON list of locations with
+	// their first and last failed check, empty with one location.
+	`ALTER TABLE incidents ADD COLUMN locations TEXT NOT NULL DEFAULT '';`,
 }
 
 // postgresLockSchema takes an advisory lock named after the schema for the

@@ -151,6 +151,9 @@ var migrations = []string{
 		SELECT tenant_id, id, id, spec, secrets, paused, created_at, updated_at FROM api_targets;
 	DROP TABLE api_targets;
 	ALTER TABLE api_targets_v3 RENAME TO api_targets;`,
+	// incidents say where they were seen: a JSON list of locations with
+	// their first and last failed check, empty with one location.
+	`ALTER TABLE incidents ADD COLUMN locations TEXT NOT NULL DEFAULT '';`,
 }
 
 // migrate brings the schema up to date in one write transaction, which

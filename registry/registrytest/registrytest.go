@@ -80,6 +80,7 @@ func Run(t *testing.T, open func(t *testing.T) Store, opts ...Option) {
 		{"CommitBatchAllOrNothing", testCommitBatch, false},
 		{"IncidentUpsertOpenThenClosed", testIncidentUpsert, false},
 		{"IncidentQuery", testIncidentQuery, false},
+		{"IncidentLocations", testIncidentLocations, false},
 		{"ClaimOrderLimitAndDueTime", testClaimOrder, false},
 		{"ClaimLeaseExpiry", testLeaseExpiry, false},
 		{"ClaimRejectsBadLease", testClaimValidation, false},
@@ -155,6 +156,14 @@ func commitNotes(t *testing.T, s Store, ns ...alerting.Notification) {
 
 func utcIncident(i alerting.Incident) alerting.Incident {
 	i.Start, i.End = utc(i.Start), utc(i.End)
+	if i.Locations != nil {
+		ls := make([]alerting.IncidentLocation, len(i.Locations))
+		for j, l := range i.Locations {
+			l.FirstFailure, l.LastFailure = utc(l.FirstFailure), utc(l.LastFailure)
+			ls[j] = l
+		}
+		i.Locations = ls
+	}
 	return i
 }
 
@@ -419,6 +428,37 @@ func testIncidentUpsert(t *testing.T, _ *suite, s Store) {
 	require.NoError(t, err)
 	require.Equal(t, []alerting.Incident{closed}, utcIncidents(got))
 	require.False(t, got[0].Open())
+}
+
+// An incident seen from several locations keeps where and when, through
+// its upsert from open to closed.
+func testIncidentLocations(t *testing.T, _ *suite, s Store) {
+	c := ctx(t)
+	open := incident("web", T0, time.Time{})
+	open.Locations = []alerting.IncidentLocation{
+		{Location: "eu-west", FirstFailure: T0, LastFailure: T0.Add(2 * time.Minute)},
+		{Location: "us-east", FirstFailure: T0.Add(time.Minute), LastFailure: T0.Add(2 * time.Minute)},
+	}
+	require.NoError(t, s.Commit(c, alerting.NewState("web"), []alerting.Incident{open}, nil))
+	got, err := s.Incidents(c, registry.IncidentQuery{TargetID: "web"})
+	require.NoError(t, err)
+	require.Equal(t, []alerting.Incident{open}, utcIncidents(got))
+
+	closed := open
+	closed.End = T0.Add(5 * time.Minute)
+	closed.Locations = []alerting.IncidentLocation{open.Locations[0], open.Locations[1]}
+	closed.Locations[1].LastFailure = T0.Add(4 * time.Minute)
+	require.NoError(t, s.Commit(c, alerting.NewState("web"), []alerting.Incident{closed}, nil))
+	got, err = s.Incidents(c, registry.IncidentQuery{TargetID: "web"})
+	require.NoError(t, err)
+	require.Equal(t, []alerting.Incident{closed}, utcIncidents(got))
+
+	// One location: none stored, none read.
+	single := incident("api", T0, time.Time{})
+	require.NoError(t, s.Commit(c, alerting.NewState("api"), []alerting.Incident{single}, nil))
+	got, err = s.Incidents(c, registry.IncidentQuery{TargetID: "api"})
+	require.NoError(t, err)
+	require.Nil(t, got[0].Locations)
 }
 
 func testIncidentQuery(t *testing.T, _ *suite, s Store) {
