@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/upwatch/upwatch/alerting"
 	"github.com/upwatch/upwatch/prober"
 )
 
@@ -207,6 +208,22 @@ func TestIncidentRoutes(t *testing.T) {
 	require.Len(t, r.JSON(t)["incidents"], 2)
 	r = h.do(http.MethodGet, Prefix+"/incidents", h.key(tenantB, ScopeRead), nil)
 	require.Len(t, r.JSON(t)["incidents"], 1)
+
+	// An incident seen from several locations says where and when.
+	multi := alerting.Incident{ID: alerting.IncidentID("db", t0.Add(6*time.Hour)), TargetID: "db", Start: t0.Add(6 * time.Hour), Cause: "connect: refused",
+		Locations: []alerting.IncidentLocation{
+			{Location: "eu-west", FirstFailure: t0.Add(6 * time.Hour), LastFailure: t0.Add(6*time.Hour + 2*time.Minute)},
+			{Location: "us-east", FirstFailure: t0.Add(6*time.Hour + time.Minute), LastFailure: t0.Add(6*time.Hour + 3*time.Minute)},
+		}}
+	require.NoError(t, h.reg.Commit(t.Context(), alerting.State{TargetID: "db", Status: alerting.StatusDown}, []alerting.Incident{multi}, nil))
+	r = h.do(http.MethodGet, Prefix+"/targets/db/incidents?open=true", key, nil)
+	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+	got := r.JSON(t)["incidents"].([]any)[0].(map[string]any)
+	require.Equal(t, []any{
+		map[string]any{"location": "eu-west", "first_failure": t0.Add(6 * time.Hour).Format(time.RFC3339), "last_failure": t0.Add(6*time.Hour + 2*time.Minute).Format(time.RFC3339)},
+		map[string]any{"location": "us-east", "first_failure": t0.Add(6*time.Hour + time.Minute).Format(time.RFC3339), "last_failure": t0.Add(6*time.Hour + 3*time.Minute).Format(time.RFC3339)},
+	}, got["locations"])
+	require.NotContains(t, closed, "locations", "one location: no list")
 
 	r = h.do(http.MethodGet, Prefix+"/incidents?open=maybe", key, nil)
 	require.Equal(t, http.StatusBadRequest, r.Status)
