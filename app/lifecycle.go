@@ -231,7 +231,7 @@ func (s *Service) buildChecks(ctx context.Context) error {
 		Store: s.registry, Renderer: renderer, Link: cfg.Alerting.Link, Wake: s.dispatcher.Wake, Now: s.o.Now,
 		CheckNow:   func(id string) { s.sched.CheckNow(id) },
 		Registerer: s.reg, Logger: log.With("component", "alerting"),
-		Locations:  cfg.Alerting.Locations.Options(),
+		Locations: cfg.Alerting.Locations.Options(),
 	})
 	if err != nil {
 		return err
