@@ -934,6 +934,7 @@ func (e *Engine) notifications(route Route, targetID string, tr Transition) []No
 				IncidentID: tr.Incident.ID,
 				TargetID:   targetID, TargetName: route.Name, TargetURL: route.URL,
 				Cause:     firstNonEmpty(tr.Incident.Cause, tr.Cause),
+				Locations: incidentWhere(tr.Incident),
 				StartedAt: tr.Incident.Start,
 				Duration:  tr.Duration,
 				Link:      link,
@@ -982,6 +983,18 @@ func address(channel string, r notify.Recipient) string {
 		return r.WebhookURL
 	}
 	return ""
+}
+
+// incidentWhere names the locations that saw an incident's failure.
+func incidentWhere(inc Incident) []string {
+	if len(inc.Locations) == 0 {
+		return nil
+	}
+	out := make([]string, len(inc.Locations))
+	for i, l := range inc.Locations {
+		out[i] = l.Location
+	}
+	return out
 }
 
 func firstNonEmpty(a, b string) string {

@@ -371,3 +371,35 @@ func gaugeVec(t *testing.T, reg *prometheus.Registry, name, loc string) promethe
 	t.Fatalf("no %s{location=%q}", name, loc)
 	return nil
 }
+
+func TestQuorumNotificationsSayWhere(t *testing.T) {
+	messages := func(rig *quorumRig) []string {
+		ns, err := rig.st.Claim(context.Background(), t0.Add(time.Hour), time.Minute, 100)
+		require.NoError(t, err)
+		var out []string
+		for _, n := range ns {
+			if n.Channel == alerting.ChannelEmail && n.Message.To.Email == alice.Email {
+				out = append(out, n.Message.Kind+": "+n.Message.Text)
+			}
+		}
+		return out
+	}
+	rig := newQuorumRig(t, alerting.QuorumAny, "web")
+	runRounds(t, rig, "web", 0, 2, "abc", "", "")
+	runRounds(t, rig, "web", 2, 6, "abc", "bc", "")
+	runRounds(t, rig, "web", 6, 8, "abc", "", "")
+	got := messages(rig)
+	require.Len(t, got, 2)
+	require.Contains(t, got[0], "down: DOWN: web")
+	require.Contains(t, got[0], "\nDown from: b, c\n")
+	require.Contains(t, got[1], "up: UP: web")
+	require.Contains(t, got[1], "\nWas down from: b, c\n")
+
+	// One location: the messages are as they always were.
+	rig = newQuorumRig(t, alerting.QuorumAny, "web")
+	runRounds(t, rig, "web", 0, 2, "l", "", "")
+	runRounds(t, rig, "web", 2, 6, "l", "l", "")
+	got = messages(rig)
+	require.Len(t, got, 1)
+	require.NotContains(t, got[0], "from:")
+}
