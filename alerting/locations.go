@@ -19,6 +19,9 @@ const (
 	DefaultSuspectMinTargets = 5
 )
 
+// suspectScanEvery bounds how often the suspect scan runs.
+const suspectScanEvery = 5 * time.Second
+
 // LocationOptions configure how the engine watches the probe locations as
 // a whole. Zero fields take their defaults.
 type LocationOptions struct {
@@ -85,6 +88,7 @@ type locationWatch struct {
 	last        map[string]map[string]lastResult // target → location → newest
 	unavailable map[string]bool
 	suspect     map[string]bool
+	scanned     time.Time // when the suspect scan last ran
 	// suspects is a copy of suspect that StepQuorum reads without mu.
 	suspects atomic.Pointer[map[string]bool]
 
@@ -172,9 +176,12 @@ func (w *locationWatch) evaluate(now time.Time, stale time.Duration) []LocationE
 				Detail: fmt.Sprintf("no result for %s (window %s); it drops out of every quorum", silent.Round(time.Second), stale)})
 		}
 	}
-	if len(w.seen) < 2 {
+	// The suspect scan reads every target's newest results: at most once
+	// per suspectScanEvery, not on every tick.
+	if len(w.seen) < 2 || (now.After(w.scanned) && now.Sub(w.scanned) < suspectScanEvery) {
 		return out
 	}
+	w.scanned = now
 	// Share of each location's recently checked targets failing there
 	// while another fresh location sees them up.
 	total, failing := map[string]int{}, map[string]int{}

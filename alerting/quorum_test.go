@@ -3,6 +3,7 @@ package alerting_test
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -402,4 +403,34 @@ func TestQuorumNotificationsSayWhere(t *testing.T) {
 	got = messages(rig)
 	require.Len(t, got, 1)
 	require.NotContains(t, got[0], "from:")
+}
+
+// Each location's run survives a restart: the incident still starts at
+// the run the quorum confirmed.
+func TestQuorumStateSurvivesRestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "registry.db")
+	st := openStore(t, path)
+	rig := &quorumRig{st: st}
+	e, err := alerting.NewEngine(context.Background(), alerting.EngineOptions{Store: st, Now: func() time.Time { return t0 }, Registerer: prometheus.NewRegistry()})
+	require.NoError(t, err)
+	r := route("web")
+	r.Interval = time.Minute
+	e.Update(map[string]alerting.Route{"web": r}, nil)
+	rig.e = e
+	runRounds(t, rig, "web", 0, 2, "abc", "", "")
+	runRounds(t, rig, "web", 2, 4, "abc", "ab", "")
+
+	e2, err := alerting.NewEngine(context.Background(), alerting.EngineOptions{Store: st, Now: func() time.Time { return t0 }, Registerer: prometheus.NewRegistry()})
+	require.NoError(t, err)
+	e2.Update(map[string]alerting.Route{"web": r}, nil)
+	s, ok := e2.State("web")
+	require.True(t, ok)
+	require.Len(t, s.Locations, 3)
+	require.Equal(t, t0.Add(2*time.Minute+time.Second), s.Locations["b"].RunStart)
+	rig.e = e2
+	s = runRounds(t, rig, "web", 4, 7, "abc", "ab", "")
+	require.Equal(t, alerting.StatusDown, s.Status)
+	incs := rig.incidents(t, "web")
+	require.Len(t, incs, 1)
+	require.Equal(t, t0.Add(2*time.Minute+time.Second), incs[0].Start)
 }
