@@ -81,6 +81,7 @@ func Run(t *testing.T, open func(t *testing.T) Store, opts ...Option) {
 		{"IncidentUpsertOpenThenClosed", testIncidentUpsert, false},
 		{"IncidentQuery", testIncidentQuery, false},
 		{"IncidentLocations", testIncidentLocations, false},
+		{"LocationEvents", testLocationEvents, false},
 		{"ClaimOrderLimitAndDueTime", testClaimOrder, false},
 		{"ClaimLeaseExpiry", testLeaseExpiry, false},
 		{"ClaimRejectsBadLease", testClaimValidation, false},
@@ -459,6 +460,38 @@ func testIncidentLocations(t *testing.T, _ *suite, s Store) {
 	got, err = s.Incidents(c, registry.IncidentQuery{TargetID: "api"})
 	require.NoError(t, err)
 	require.Nil(t, got[0].Locations)
+}
+
+// LocationEventLog is where the alert engine's location events are kept.
+type LocationEventLog interface {
+	RecordLocationEvent(ctx context.Context, ev alerting.LocationEvent) error
+	LocationEvents(ctx context.Context, limit int) ([]alerting.LocationEvent, error)
+}
+
+func testLocationEvents(t *testing.T, _ *suite, s Store) {
+	var log LocationEventLog
+	if !has(s, &log) {
+		t.Skip("the backend keeps no location events")
+	}
+	c := ctx(t)
+	evs := []alerting.LocationEvent{
+		{Kind: alerting.LocationUnavailable, Location: "eu-west", At: T0, Detail: "no result for 3m"},
+		{Kind: alerting.LocationSuspect, Location: "us-east", At: T0.Add(time.Minute), Detail: "6 of 6 targets"},
+		{Kind: alerting.LocationAvailable, Location: "eu-west", At: T0.Add(2 * time.Minute), Detail: "results arrive again"},
+	}
+	for _, ev := range evs {
+		require.NoError(t, log.RecordLocationEvent(c, ev))
+	}
+	require.Error(t, log.RecordLocationEvent(c, alerting.LocationEvent{Location: "x"}), "an event has a kind")
+	got, err := log.LocationEvents(c, 0)
+	require.NoError(t, err)
+	for i := range got {
+		got[i].At = utc(got[i].At)
+	}
+	require.Equal(t, []alerting.LocationEvent{evs[2], evs[1], evs[0]}, got, "newest first")
+	got, err = log.LocationEvents(c, 1)
+	require.NoError(t, err)
+	require.Len(t, got, 1)
 }
 
 func testIncidentQuery(t *testing.T, _ *suite, s Store) {
