@@ -102,6 +102,8 @@ type registryStore interface {
 	api.ObjectStore
 	api.ReportKeyStore
 	api.IncidentReader
+	api.LocationEventReader
+	RecordLocationEvent(ctx context.Context, ev alerting.LocationEvent) error
 	alerting.StateStore
 	alerting.Outbox
 	ReleaseLeases(ctx context.Context) (int64, error)
