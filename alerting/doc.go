@@ -6,7 +6,10 @@
 // degraded_recovered, tls_expiring); Tick advances the clock and returns the
 // reminders and the escalation due while a target is down. Both are pure
 // functions of the state, the policy and their input: no I/O, no
-// goroutines, no clock of their own.
+// goroutines, no clock of their own. StepQuorum is Step for a target
+// checked from several probe locations: each location keeps its own run and
+// verdict, and the target is DOWN while the policy's quorum (down_when)
+// holds over the fresh, not suspect ones; with one location it is Step.
 //
 // The Engine runs them for every routed target: it serialises each target's
 // results, applies maintenance windows (Window) and dependencies (a child's
@@ -16,7 +19,10 @@
 // restart carries on where it left off and never re-alerts. After Start it
 // commits in groups: many targets' changes to a transaction, by a committer
 // goroutine behind a bounded queue; a failed commit puts the target's state
-// back, so its next result derives the same transition again.
+// back, so its next result derives the same transition again. It also
+// watches the probe locations as a whole: one silent past its window is
+// unavailable, one where most targets fail while others see them up is
+// suspect, and either drops out of every quorum (events, metrics).
 //
 // The Dispatcher sends what the Outbox holds: leases so two dispatchers
 // never send the same message, backoff with jitter, Retry-After pauses per

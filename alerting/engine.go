@@ -67,6 +67,12 @@ type EngineOptions struct {
 	CommitBatch int
 	CommitDelay time.Duration
 	CommitQueue int
+
+	// Locations configure the watch over probe locations (unavailable,
+	// suspect); OnLocationEvent, if set, hears of each change besides the
+	// log line and the metrics.
+	Locations       LocationOptions
+	OnLocationEvent func(LocationEvent)
 }
 
 // Engine feeds results through each target's state machine, decides who is
@@ -79,6 +85,11 @@ type Engine struct {
 	routes  map[string]Route
 	windows []Window
 	targets map[string]*targetState
+	// longest is the longest interval of the routed targets: a location
+	// silent for DefaultStaleIntervals of it is unavailable.
+	longest time.Duration
+
+	locs *locationWatch
 
 	// qmu guards queue: the committer's input while group commit runs
 	// (Start to Stop), nil otherwise. Senders hold it for reading.
@@ -161,6 +172,8 @@ func NewEngine(ctx context.Context, o EngineOptions) (*Engine, error) {
 	}
 	e := &Engine{
 		o:         o,
+		locs:      newLocationWatch(o.Locations),
+		longest:   prober.DefaultInterval,
 		routes:    map[string]Route{},
 		targets:   make(map[string]*targetState, len(states)),
 		up:        metrics.NewPerTargetGauge("upwatch_target_up", "Target state after thresholds: 1 up, 0 down, -1 unknown."),
@@ -179,7 +192,7 @@ func NewEngine(ctx context.Context, o EngineOptions) (*Engine, error) {
 		e.targets[id] = &targetState{state: s}
 	}
 	if o.Registerer != nil {
-		o.Registerer.MustRegister(e.commitErr, e.commits, e.states)
+		o.Registerer.MustRegister(e.commitErr, e.commits, e.states, e.locs.available, e.locs.suspectG)
 	}
 	return e, nil
 }
@@ -221,6 +234,7 @@ func (e *Engine) Load(ctx context.Context) error {
 // reverse, and never two targets' locks at once.
 func (e *Engine) Update(routes map[string]Route, windows []Window) {
 	gone := e.update(routes, windows)
+	e.locs.forget(gone)
 	for _, id := range gone {
 		e.retire(id)
 	}
@@ -237,8 +251,10 @@ func (e *Engine) update(routes map[string]Route, windows []Window) (gone []strin
 	}
 	e.routes = maps.Clone(routes)
 	e.windows = windows
+	e.longest = prober.DefaultInterval
 	known := make(map[string]*targetState, len(routes))
-	for id := range routes {
+	for id, rt := range routes {
+		e.longest = max(e.longest, rt.Interval)
 		e.incidents.Add(id, 0)
 		if ts, ok := e.targets[id]; ok {
 			known[id] = ts
@@ -356,11 +372,14 @@ func (e *Engine) Observe(ctx context.Context, r prober.Result) error {
 	// The parents are read first, each under its own lock: holding this
 	// target's lock while waiting for a parent's could deadlock.
 	parents := e.parents(route)
+	if ev := e.locs.observe(r); ev != nil {
+		e.locationEvent(*ev)
+	}
 	ts := e.target(r.TargetID)
 	if err := ts.lock(ctx); err != nil {
 		return err
 	}
-	next, trs := Step(ts.state, route.Policy, r)
+	next, trs := StepQuorum(ts.state, route.Policy, r, e.quorumView(route))
 	p := e.prepare(ts, route, parents, next, trs, e.o.Now())
 	ts.mu.Unlock()
 	if p == nil {
@@ -369,8 +388,39 @@ func (e *Engine) Observe(ctx context.Context, r prober.Result) error {
 	return e.submit(ctx, p)
 }
 
-// Tick emits reminders and escalations that are due at now.
+// quorumView is what StepQuorum needs to know beyond the target: its
+// staleness window and the suspect locations.
+func (e *Engine) quorumView(route Route) QuorumView {
+	stale := route.Policy.StaleAfter
+	if stale <= 0 {
+		iv := route.Interval
+		if iv <= 0 {
+			iv = prober.DefaultInterval
+		}
+		stale = DefaultStaleIntervals * iv
+	}
+	return QuorumView{Stale: stale, Suspect: e.locs.isSuspect}
+}
+
+// locationEvent tells operators of a change of a probe location.
+func (e *Engine) locationEvent(ev LocationEvent) {
+	e.o.Logger.Warn("probe location "+ev.Kind, "location", ev.Location, "kind", ev.Kind, "at", ev.At, "detail", ev.Detail)
+	if e.o.OnLocationEvent != nil {
+		e.o.OnLocationEvent(ev)
+	}
+}
+
+// Tick decides which probe locations are unavailable or suspect at now,
+// and emits reminders and escalations that are due at now.
 func (e *Engine) Tick(ctx context.Context, now time.Time) {
+	e.mu.RLock()
+	longest, routed := e.longest, len(e.routes) > 0
+	e.mu.RUnlock()
+	if routed { // with nothing to check, silence is no news
+		for _, ev := range e.locs.evaluate(now, DefaultStaleIntervals*longest) {
+			e.locationEvent(ev)
+		}
+	}
 	type item struct {
 		id string
 		ts *targetState
@@ -486,7 +536,7 @@ func (e *Engine) prepare(ts *targetState, route Route, parents []parentView, nex
 		queue = append(queue, e.notifications(route, next.TargetID, tr)...)
 	}
 	if len(trs) == 0 && len(incidents) == 0 && len(queue) == 0 && prev.Hold == next.Hold &&
-		prev.Status == next.Status && !runMatters(prev, next) {
+		prev.Status == next.Status && !runMatters(prev, next) && !locationsMatter(prev, next) {
 		ts.state = next
 		return nil
 	}
@@ -916,6 +966,7 @@ func (e *Engine) notifications(route Route, targetID string, tr Transition) []No
 				IncidentID: tr.Incident.ID,
 				TargetID:   targetID, TargetName: route.Name, TargetURL: route.URL,
 				Cause:     firstNonEmpty(tr.Incident.Cause, tr.Cause),
+				Locations: incidentWhere(tr.Incident),
 				StartedAt: tr.Incident.Start,
 				Duration:  tr.Duration,
 				Link:      link,
@@ -964,6 +1015,18 @@ func address(channel string, r notify.Recipient) string {
 		return r.WebhookURL
 	}
 	return ""
+}
+
+// incidentWhere names the locations that saw an incident's failure.
+func incidentWhere(inc Incident) []string {
+	if len(inc.Locations) == 0 {
+		return nil
+	}
+	out := make([]string, len(inc.Locations))
+	for i, l := range inc.Locations {
+		out[i] = l.Location
+	}
+	return out
 }
 
 func firstNonEmpty(a, b string) string {

@@ -38,6 +38,13 @@ type Policy struct {
 	// EscalateAfter, when set, emits one escalation once an incident has
 	// lasted this long.
 	EscalateAfter time.Duration `yaml:"escalate_after,omitempty" json:"escalate_after,omitempty"`
+	// DownWhen is how many of the target's locations must see it down
+	// (majority by default; see Quorum). With one location it changes
+	// nothing.
+	DownWhen Quorum `yaml:"down_when,omitempty" json:"down_when,omitempty"`
+	// StaleAfter is how long a location may go without a result for the
+	// target before it drops out of the quorum (default 3 intervals).
+	StaleAfter time.Duration `yaml:"stale_after,omitempty" json:"stale_after,omitempty"`
 }
 
 // WithDefaults returns p with zero (or negative) thresholds replaced by their
@@ -56,6 +63,7 @@ func (p Policy) WithDefaults() Policy {
 	p.DegradedLatency = max(p.DegradedLatency, 0)
 	p.TLSExpiryDays = max(p.TLSExpiryDays, 0)
 	p.EscalateAfter = max(p.EscalateAfter, 0)
+	p.StaleAfter = max(p.StaleAfter, 0)
 	return p
 }
 
@@ -114,6 +122,12 @@ type State struct {
 	// part of the state so a restart keeps holding (and then releases or
 	// suppresses) them rather than losing or re-deciding them.
 	Hold *Hold `json:"hold,omitempty"`
+
+	// Location is the one location every result so far came from, while
+	// there is only one (see StepQuorum); Locations holds each location's
+	// own run once a second one reports, and Location is then empty.
+	Location  string                   `json:"location,omitempty"`
+	Locations map[string]LocationState `json:"locations,omitempty"`
 }
 
 // Hold is a DOWN whose messages wait until every parent has answered a
@@ -146,6 +160,9 @@ type Incident struct {
 	// InMaintenance is set by the engine when the incident began inside a
 	// maintenance window.
 	InMaintenance bool `json:"in_maintenance,omitempty"`
+	// Locations are where the failure was seen, with several locations:
+	// each one's first and last failed check. Empty with one location.
+	Locations []IncidentLocation `json:"locations,omitempty"`
 }
 
 // Open reports whether the incident has not ended.

@@ -114,8 +114,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 			assert.Equal(t, http.StatusForbidden, send(h.key(tenantA, wrongScope[rt.scope])).Status, "wrong scope")
 			st := send(other).Status
 			switch {
-			case strings.HasPrefix(rt.path, Prefix+"/tenants"):
-				assert.Equal(t, http.StatusForbidden, st, "other tenant: only default's admins manage tenants")
+			case strings.HasPrefix(rt.path, Prefix+"/tenants"), rt.path == Prefix+"/location-events":
+				assert.Equal(t, http.StatusForbidden, st, "other tenant: only default's admins manage tenants and see probe locations")
 			case hasID:
 				assert.Equal(t, http.StatusNotFound, st, "other tenant")
 			default:

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/upwatch/upwatch/alerting/notify/webhook"
 	"github.com/upwatch/upwatch/config"
 	"github.com/upwatch/upwatch/prober"
 	"github.com/upwatch/upwatch/registry"
@@ -224,6 +225,22 @@ func TestObjects(t *testing.T) {
 		paths = append(paths, e.Path)
 	}
 	assert.Contains(t, paths, "contact_groups[0]")
+
+	// The quorum over probe locations: named or a number, checked by name.
+	h.cfg.Alerting.Webhook = &webhook.Config{URL: "https://hooks.example.com/x"}
+	r = h.do(http.MethodPost, Prefix+"/alert-policies", w, map[string]any{"name": "q", "channels": []any{"webhook"}, "contact_groups": []any{"ops"}, "down_when": "most", "stale_after": "-1s"})
+	require.Equal(t, http.StatusUnprocessableEntity, r.Status, string(r.Body))
+	paths = paths[:0]
+	for _, e := range r.problem(t).Errors {
+		paths = append(paths, e.Path)
+	}
+	assert.ElementsMatch(t, []string{"down_when", "stale_after"}, paths)
+	r = h.do(http.MethodPost, Prefix+"/alert-policies", w, map[string]any{"name": "q", "channels": []any{"webhook"}, "contact_groups": []any{"ops"}, "down_when": 2, "stale_after": "5m"})
+	require.Equal(t, http.StatusCreated, r.Status, string(r.Body))
+	assert.Equal(t, "2", r.JSON(t)["down_when"])
+	assert.Equal(t, "5m0s", r.JSON(t)["stale_after"])
+	require.Equal(t, http.StatusNoContent, h.do(http.MethodDelete, Prefix+"/alert-policies/q", w, nil).Status)
+	h.cfg.Alerting.Webhook = nil
 
 	// Maintenance windows: generated id, validated with the config's rules.
 	r = h.do(http.MethodPost, Prefix+"/maintenance-windows", w, map[string]any{"name": "nightly", "cron": "0 2 * * *", "duration": "1h", "time_zone": "Europe/Berlin"})

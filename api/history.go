@@ -182,12 +182,23 @@ type incidentDoc struct {
 	Suppressed       bool        `json:"suppressed"`
 	SuppressedReason string      `json:"suppressed_reason,omitempty"`
 	InMaintenance    bool        `json:"in_maintenance"`
+	// Locations are where the failure was seen, with several locations.
+	Locations []incidentLocationDoc `json:"locations,omitempty"`
+}
+
+type incidentLocationDoc struct {
+	Location     string    `json:"location"`
+	FirstFailure time.Time `json:"first_failure"`
+	LastFailure  time.Time `json:"last_failure"`
 }
 
 func newIncidentDoc(inc alerting.Incident, now time.Time) incidentDoc {
 	d := incidentDoc{
 		ID: inc.ID, TargetID: inc.TargetID, Start: inc.Start.UTC(), Open: inc.Open(), Cause: inc.Cause,
 		Suppressed: inc.Suppressed, SuppressedReason: inc.SuppressedReason, InMaintenance: inc.InMaintenance,
+	}
+	for _, l := range inc.Locations {
+		d.Locations = append(d.Locations, incidentLocationDoc{Location: l.Location, FirstFailure: l.FirstFailure.UTC(), LastFailure: l.LastFailure.UTC()})
 	}
 	end := now
 	if !inc.Open() {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/upwatch/upwatch/alerting"
 	"github.com/upwatch/upwatch/prober"
 )
 
@@ -208,7 +209,50 @@ func TestIncidentRoutes(t *testing.T) {
 	r = h.do(http.MethodGet, Prefix+"/incidents", h.key(tenantB, ScopeRead), nil)
 	require.Len(t, r.JSON(t)["incidents"], 1)
 
+	// An incident seen from several locations says where and when.
+	multi := alerting.Incident{ID: alerting.IncidentID("db", t0.Add(6*time.Hour)), TargetID: "db", Start: t0.Add(6 * time.Hour), Cause: "connect: refused",
+		Locations: []alerting.IncidentLocation{
+			{Location: "eu-west", FirstFailure: t0.Add(6 * time.Hour), LastFailure: t0.Add(6*time.Hour + 2*time.Minute)},
+			{Location: "us-east", FirstFailure: t0.Add(6*time.Hour + time.Minute), LastFailure: t0.Add(6*time.Hour + 3*time.Minute)},
+		}}
+	require.NoError(t, h.reg.Commit(t.Context(), alerting.State{TargetID: "db", Status: alerting.StatusDown}, []alerting.Incident{multi}, nil))
+	r = h.do(http.MethodGet, Prefix+"/targets/db/incidents?open=true", key, nil)
+	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+	got := r.JSON(t)["incidents"].([]any)[0].(map[string]any)
+	require.Equal(t, []any{
+		map[string]any{"location": "eu-west", "first_failure": t0.Add(6 * time.Hour).Format(time.RFC3339), "last_failure": t0.Add(6*time.Hour + 2*time.Minute).Format(time.RFC3339)},
+		map[string]any{"location": "us-east", "first_failure": t0.Add(6*time.Hour + time.Minute).Format(time.RFC3339), "last_failure": t0.Add(6*time.Hour + 3*time.Minute).Format(time.RFC3339)},
+	}, got["locations"])
+	require.NotContains(t, closed, "locations", "one location: no list")
+
 	r = h.do(http.MethodGet, Prefix+"/incidents?open=maybe", key, nil)
 	require.Equal(t, http.StatusBadRequest, r.Status)
 	require.Equal(t, "query.open", r.problem(t).Errors[0].Path)
+}
+
+// TestLocationEvents: the operator sees the probe locations' events,
+// newest first; other tenants' admins do not.
+func TestLocationEvents(t *testing.T) {
+	h := newHarness(t)
+	t0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	for i, ev := range []alerting.LocationEvent{
+		{Kind: alerting.LocationUnavailable, Location: "eu-west", Detail: "no result for 3m0s (window 3m0s); it drops out of every quorum"},
+		{Kind: alerting.LocationAvailable, Location: "eu-west", Detail: "results arrive again"},
+	} {
+		ev.At = t0.Add(time.Duration(i) * time.Minute)
+		require.NoError(t, h.reg.RecordLocationEvent(t.Context(), ev))
+	}
+	r := h.do(http.MethodGet, Prefix+"/location-events", h.key(tenantA, ScopeAdmin), nil)
+	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+	evs := r.JSON(t)["events"].([]any)
+	require.Len(t, evs, 2)
+	require.Equal(t, map[string]any{"kind": "location_available", "location": "eu-west",
+		"at": t0.Add(time.Minute).Format(time.RFC3339), "detail": "results arrive again"}, evs[0])
+	r = h.do(http.MethodGet, Prefix+"/location-events?limit=1", h.key(tenantA, ScopeAdmin), nil)
+	require.Len(t, r.JSON(t)["events"], 1)
+	r = h.do(http.MethodGet, Prefix+"/location-events?limit=0", h.key(tenantA, ScopeAdmin), nil)
+	require.Equal(t, http.StatusBadRequest, r.Status)
+	require.Equal(t, "query.limit", r.problem(t).Errors[0].Path)
+	require.Equal(t, http.StatusForbidden, h.do(http.MethodGet, Prefix+"/location-events", h.key(tenantB, ScopeAdmin), nil).Status)
+	require.Equal(t, http.StatusForbidden, h.do(http.MethodGet, Prefix+"/location-events", h.key(tenantA, ScopeRead), nil).Status)
 }

@@ -81,11 +81,19 @@ type IncidentReader interface {
 	Incidents(ctx context.Context, q registry.IncidentQuery) ([]alerting.Incident, error)
 }
 
+// LocationEventReader lists the probe locations' events, newest first
+// (registry.Registry does). Without one GET /location-events answers 503.
+type LocationEventReader interface {
+	LocationEvents(ctx context.Context, limit int) ([]alerting.LocationEvent, error)
+}
+
 // Options configure a Server. Every one of Stores is required.
 type Options struct {
 	Stores
 	Samples   tsdb.Reader
 	Incidents IncidentReader
+	// LocationEvents are the alert engine's events about probe locations.
+	LocationEvents LocationEventReader
 	// States gives a target's alert state (alerting.Engine.State).
 	States func(targetID string) (alerting.State, bool)
 	// MasterKey seals target credentials (AAD = tenant id + target id).

@@ -31,13 +31,37 @@ func (s *Server) getTargetSLA(w http.ResponseWriter, r *http.Request, p Principa
 		return err
 	}
 	res := out[0]
-	writeJSON(w, http.StatusOK, targetSLADoc{
+	doc := targetSLADoc{
 		TargetID: ti.Target.ID, Name: ti.Target.Name,
 		Window:      newWindowDoc(res.Report, q.Period, q.TimeZone),
 		slaSettings: q.settings(),
 		slaFigures:  newFigures(res.Report),
-	})
+	}
+	if res.Report.Checks > 0 {
+		if doc.LatencyByLocation, doc.LatencyByLocationTruncated, err = s.locationLatency(r.Context(), p.TenantID, ti, q); err != nil {
+			return err
+		}
+	}
+	writeJSON(w, http.StatusOK, doc)
 	return nil
+}
+
+// locationLatency is a target's latency percentiles per probe location
+// over q, when more than one location has checks.
+func (s *Server) locationLatency(ctx context.Context, tenantID string, ti tenancy.TargetInfo, q slaQuery) ([]locationLatencyDoc, bool, error) {
+	in := slainput.Query{From: q.From, To: q.To, ExcludeMaintenance: q.ExcludeMaintenance}
+	if q.ExcludeMaintenance {
+		windows, err := s.maintenanceWindows(ctx, tenantID)
+		if err != nil {
+			return nil, false, err
+		}
+		in.Windows = windows
+	}
+	ls, truncated, err := s.sla.LocationLatency(ctx, ti, in)
+	if err != nil {
+		return nil, false, err
+	}
+	return newLocationLatencyDocs(ls), truncated && len(ls) > 0, nil
 }
 
 func (s *Server) getSelectorSLA(w http.ResponseWriter, r *http.Request, p Principal) error {

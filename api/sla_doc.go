@@ -155,6 +155,28 @@ type targetSLADoc struct {
 	Window   windowDoc `json:"window"`
 	slaSettings
 	slaFigures
+	// LatencyByLocation are the latency percentiles per probe location,
+	// when more than one location has checks in the window (raw samples
+	// only: within raw retention).
+	LatencyByLocation []locationLatencyDoc `json:"latency_by_location,omitempty"`
+	// LatencyByLocationTruncated is set when the window held more raw
+	// samples than are read for them.
+	LatencyByLocationTruncated bool `json:"latency_by_location_truncated,omitempty"`
+}
+
+type locationLatencyDoc struct {
+	Location string `json:"location"`
+	Checks   int64  `json:"checks"`
+	latencyDoc
+}
+
+func newLocationLatencyDocs(ls []sla.LocationLatency) []locationLatencyDoc {
+	var out []locationLatencyDoc
+	for _, l := range ls {
+		out = append(out, locationLatencyDoc{Location: l.Location, Checks: l.Checks,
+			latencyDoc: latencyDoc{P50: newDuration(l.P50), P95: newDuration(l.P95), P99: newDuration(l.P99)}})
+	}
+	return out
 }
 
 // targetFiguresDoc is one target inside a selector answer or a report.

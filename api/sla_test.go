@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/upwatch/upwatch/alerting"
+	"github.com/upwatch/upwatch/prober"
 )
 
 // slaDay is the window of the golden cases: 2026-03-10 in UTC, 86 400 s.
@@ -448,4 +449,45 @@ func TestSLAWindowTooLong(t *testing.T) {
 		require.Equal(t, "Window Too Long", p.Title)
 		require.Contains(t, p.Detail, `maintenance window "busy" fires too often`)
 	}
+}
+
+// TestSLALatencyByLocation: a target checked from two locations gets each
+// one's latency percentiles beside its own; from one location, none.
+func TestSLALatencyByLocation(t *testing.T) {
+	h := newHarness(t)
+	h.setClock(at(24, 0))
+	h.configTarget("web", nil)
+	h.configTarget("solo", nil)
+	h.checks("solo", at(0, 0), at(2, 0), time.Minute, nil)
+	var batch []prober.Result
+	for m := 0; m < 120; m++ {
+		for loc, lat := range map[string]time.Duration{"eu-west": 20 * time.Millisecond, "us-east": 200 * time.Millisecond} {
+			batch = append(batch, prober.Result{TargetID: "web", Target: "web", Kind: "http", Location: loc,
+				Start: at(0, m), Duration: lat, Success: true, StatusCode: 200})
+		}
+	}
+	require.NoError(t, h.samples.WriteSamples(t.Context(), batch))
+	key := h.key(tenantA, ScopeRead)
+	q := url.Values{"from": {at(0, 0).Format(time.RFC3339)}, "to": {at(24, 0).Format(time.RFC3339)}}
+
+	r := h.do(http.MethodGet, Prefix+"/targets/web/sla?"+q.Encode(), key, nil)
+	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+	doc := r.JSON(t)
+	require.Equal(t, 240.0, *num(t, doc, "checks", "run"))
+	locs := doc["latency_by_location"].([]any)
+	require.Len(t, locs, 2)
+	eu, us := locs[0].(map[string]any), locs[1].(map[string]any)
+	require.Equal(t, "eu-west", eu["location"])
+	require.Equal(t, "us-east", us["location"])
+	require.Equal(t, 120.0, eu["checks"])
+	// Each within its histogram bucket (rollup buckets, as the target's).
+	for _, p := range []string{"p50", "p95", "p99"} {
+		require.Equal(t, 0.02, secs(t, eu, p), p)
+		require.Equal(t, 0.2, secs(t, us, p), p)
+	}
+	require.NotContains(t, doc, "latency_by_location_truncated")
+
+	r = h.do(http.MethodGet, Prefix+"/targets/solo/sla?"+q.Encode(), key, nil)
+	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+	require.NotContains(t, r.JSON(t), "latency_by_location")
 }

@@ -104,6 +104,8 @@ type registryStore interface {
 	api.ObjectStore
 	api.ReportKeyStore
 	api.IncidentReader
+	api.LocationEventReader
+	RecordLocationEvent(ctx context.Context, ev alerting.LocationEvent) error
 	alerting.StateStore
 	alerting.Outbox
 	web.UserStore

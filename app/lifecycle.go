@@ -254,6 +254,14 @@ func (s *Service) buildChecks(ctx context.Context) error {
 		Store: alertStore, Renderer: renderer, Link: cfg.Alerting.Link, Wake: s.dispatcher.Wake, Now: s.o.Now,
 		CheckNow:   func(id string) { s.sched.CheckNow(id) },
 		Registerer: s.reg, Logger: log.With("component", "alerting"),
+		Locations: cfg.Alerting.Locations.Options(),
+		OnLocationEvent: func(ev alerting.LocationEvent) {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if err := s.registry.RecordLocationEvent(ctx, ev); err != nil {
+				log.Error("recording a probe location event", "location", ev.Location, "kind", ev.Kind, "err", err)
+			}
+		},
 	})
 	if err != nil {
 		return err

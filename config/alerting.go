@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/upwatch/upwatch/alerting"
 	"github.com/upwatch/upwatch/alerting/notify"
@@ -42,7 +43,31 @@ type Alerting struct {
 	SMTP     *smtp.Config     `yaml:"smtp"`
 	Twilio   *twilio.Config   `yaml:"twilio"`
 	Webhook  *webhook.Config  `yaml:"webhook"`
+	// Locations tune how the alert engine watches the probe locations.
+	Locations Locations `yaml:"locations"`
 }
+
+// Locations tune when a probe location is unavailable or suspect (see
+// alerting.LocationOptions); zero fields take the defaults.
+type Locations struct {
+	StaleAfter        time.Duration `yaml:"stale_after"`
+	SuspectWindow     time.Duration `yaml:"suspect_window"`
+	SuspectShare      float64       `yaml:"suspect_share"`
+	SuspectMinTargets int           `yaml:"suspect_min_targets"`
+}
+
+// Options returns l as the engine takes it.
+func (l Locations) Options() alerting.LocationOptions {
+	return alerting.LocationOptions{StaleAfter: l.StaleAfter, SuspectWindow: l.SuspectWindow,
+		SuspectShare: l.SuspectShare, SuspectMinTargets: l.SuspectMinTargets}
+}
+
+// Bounds of the location settings.
+const (
+	maxLocationWindow     = 24 * time.Hour
+	maxSuspectMinTargets  = 1_000_000
+	minLocationStaleAfter = time.Second
+)
 
 // ContactGroup is a set of people (and webhooks) told together.
 type ContactGroup struct {
@@ -102,6 +127,19 @@ func (c *Config) validateAlerting() []invalid.Field {
 		if u, err := url.Parse(a.Link); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
 			add("alerting.link", "must be an http or https URL")
 		}
+	}
+	l := a.Locations
+	if l.StaleAfter != 0 && (l.StaleAfter < minLocationStaleAfter || l.StaleAfter > maxLocationWindow) {
+		add("alerting.locations.stale_after", "must be from %s to %s (got %s)", minLocationStaleAfter, maxLocationWindow, l.StaleAfter)
+	}
+	if l.SuspectWindow != 0 && (l.SuspectWindow < minLocationStaleAfter || l.SuspectWindow > maxLocationWindow) {
+		add("alerting.locations.suspect_window", "must be from %s to %s (got %s)", minLocationStaleAfter, maxLocationWindow, l.SuspectWindow)
+	}
+	if l.SuspectShare < 0 || l.SuspectShare >= 1 {
+		add("alerting.locations.suspect_share", "must be a share from 0 (default %.1f) up to, not including, 1 (got %g)", alerting.DefaultSuspectShare, l.SuspectShare)
+	}
+	if l.SuspectMinTargets < 0 || l.SuspectMinTargets > maxSuspectMinTargets {
+		add("alerting.locations.suspect_min_targets", "must be from 0 (default %d) to %d (got %d)", alerting.DefaultSuspectMinTargets, maxSuspectMinTargets, l.SuspectMinTargets)
 	}
 	if _, err := notify.NewRenderer(a.TemplatesDir); err != nil {
 		add("alerting.templates_dir", "%v", err)
@@ -280,6 +318,12 @@ func (a Alerting) ValidatePolicy(path string, pol AlertPolicy, groupExists func(
 		if !groupExists(g) {
 			add(fmt.Sprintf("%s.escalate_to[%d]", p, j), "unknown contact group %q", g)
 		}
+	}
+	if err := pol.DownWhen.Validate(); err != nil {
+		add(p+".down_when", "%v", err)
+	}
+	if pol.StaleAfter < 0 || pol.StaleAfter > maxLocationWindow {
+		add(p+".stale_after", "must be from 0 (3 intervals) to %s (got %s)", maxLocationWindow, pol.StaleAfter)
 	}
 	if len(pol.EscalateTo) > 0 && pol.EscalateAfter <= 0 {
 		add(p+".escalate_after", "is required with escalate_to")

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/upwatch/upwatch/alerting"
 )
 
 const validAlerting = `
@@ -16,6 +18,7 @@ alerting:
   sendgrid: {api_key: SG.test, from: alerts@example.com}
   twilio: {account_sid: AC0123456789abcdef0123456789abcdef, auth_token: tok, from: "+15005550006"}
   webhook: {secret: whsec}
+  locations: {suspect_share: 0.6, suspect_min_targets: 10}
 contact_groups:
   - name: oncall
     members:
@@ -33,6 +36,8 @@ alert_policies:
     contact_groups: [oncall]
     escalate_after: 15m
     escalate_to: [managers]
+    down_when: 2
+    stale_after: 5m
 maintenance:
   - {name: sunday, targets: [web], cron: "0 2 * * SUN", duration: 2h, time_zone: Europe/Berlin}
 targets:
@@ -49,6 +54,9 @@ func TestAlertingConfig(t *testing.T) {
 	require.Equal(t, 30*time.Minute, pol.RepeatInterval)
 	require.Equal(t, 3, pol.FailureThreshold)
 	require.Equal(t, []string{"managers"}, pol.EscalateTo)
+	require.Equal(t, alerting.Quorum("2"), pol.DownWhen, "a number reads as the quorum's text")
+	require.Equal(t, 5*time.Minute, pol.StaleAfter)
+	require.Equal(t, alerting.LocationOptions{SuspectShare: 0.6, SuspectMinTargets: 10}, cfg.Alerting.Locations.Options())
 	require.Len(t, cfg.ProberTargets(), 2)
 	require.Equal(t, "web", cfg.ProberTargets()[1].ID)
 }
@@ -111,6 +119,23 @@ targets:
 maintenance:
   - {name: m, cron: "61 * * * *", duration: 1h, time_zone: Mars/Olympus}`,
 			[]string{"maintenance[0].time_zone:", "maintenance[0].cron:"}},
+		{"quorum", `
+alerting:
+  sendgrid: {api_key: SG.test, from: alerts@example.com}
+  locations: {stale_after: 1ms, suspect_window: 48h, suspect_share: 1.5, suspect_min_targets: -2}
+contact_groups: [{name: g, members: [{email: a@example.com}]}]
+alert_policies:
+  - {name: p, channels: [email], contact_groups: [g], down_when: most, stale_after: -1s}
+  - {name: q, channels: [email], contact_groups: [g], down_when: 0}`,
+			[]string{
+				"alerting.locations.stale_after: must be from 1s to 24h0m0s (got 1ms)",
+				"alerting.locations.suspect_window: must be from 1s to 24h0m0s (got 48h0m0s)",
+				"alerting.locations.suspect_share: must be a share from 0",
+				"alerting.locations.suspect_min_targets: must be from 0",
+				`alert_policies[0].down_when: must be majority, all, any or a number from 1 to 100 (got "most")`,
+				"alert_policies[0].stale_after: must be from 0 (3 intervals) to 24h0m0s (got -1s)",
+				`alert_policies[1].down_when: must be majority, all, any or a number from 1 to 100 (got "0")`,
+			}},
 		{"provider config", `
 alerting:
   twilio: {account_sid: nope, from: "123"}

@@ -166,6 +166,17 @@ var migrations = []string{
 	sqliteTypes.Replace(schemaLeases),
 	// web interface: users, sessions, incident notes (registry/web.go).
 	sqliteTypes.Replace(schemaWeb),
+	// incidents say where they were seen: a JSON list of locations with
+	// their first and last failed check, empty with one location; probe
+	// locations' events (unavailable, suspect, back) for operators.
+	`ALTER TABLE incidents ADD COLUMN locations TEXT NOT NULL DEFAULT '';
+	CREATE TABLE location_events (
+		id       INTEGER PRIMARY KEY AUTOINCREMENT,
+		location TEXT    NOT NULL,
+		kind     TEXT    NOT NULL,
+		at       INTEGER NOT NULL,
+		detail   TEXT    NOT NULL
+	);`,
 }
 
 // migrate brings the schema up to date in one write transaction, which

@@ -116,14 +116,19 @@ func (s *Registry) commitBatch(ctx context.Context, f *fence, commits []alerting
 			}
 		}
 		for _, inc := range incidents {
+			locs, err := incidentLocations(inc.Locations)
+			if err != nil {
+				return fmt.Errorf("incident %q: %w", inc.ID, err)
+			}
 			if _, err := tx.exec(ctx, `INSERT INTO incidents
-				(id, target_id, start, "end", cause, suppressed, suppressed_reason, in_maintenance)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+				(id, target_id, start, "end", cause, suppressed, suppressed_reason, in_maintenance, locations)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 				ON CONFLICT (id) DO UPDATE SET target_id = excluded.target_id, start = excluded.start,
 					"end" = excluded."end", cause = excluded.cause, suppressed = excluded.suppressed,
-					suppressed_reason = excluded.suppressed_reason, in_maintenance = excluded.in_maintenance`,
+					suppressed_reason = excluded.suppressed_reason, in_maintenance = excluded.in_maintenance,
+					locations = excluded.locations`,
 				inc.ID, inc.TargetID, nanos(inc.Start), nullNanos(inc.End),
-				inc.Cause, inc.Suppressed, inc.SuppressedReason, inc.InMaintenance); err != nil {
+				inc.Cause, inc.Suppressed, inc.SuppressedReason, inc.InMaintenance, locs); err != nil {
 				return fmt.Errorf("incident %q: %w", inc.ID, err)
 			}
 		}
@@ -184,12 +189,18 @@ func (s *Registry) Incidents(ctx context.Context, q IncidentQuery) ([]alerting.I
 	} else if !q.From.IsZero() {
 		w.add(`("end" IS NULL OR "end" > ?)`, q.From.UnixNano())
 	}
-	rows, err := s.query(ctx, `SELECT id, target_id, start, "end", cause, suppressed, suppressed_reason, in_maintenance FROM incidents`+
+	rows, err := s.query(ctx, `SELECT id, target_id, start, "end", cause, suppressed, suppressed_reason, in_maintenance, locations FROM incidents`+
 		w.String()+` ORDER BY start DESC, id DESC LIMIT ?`, append(w.args, clampLimit(q.Limit))...)
 	out, err := scanAll(rows, err, func(sc scanner) (inc alerting.Incident, err error) {
 		var start, end sql.NullInt64
-		err = sc.Scan(&inc.ID, &inc.TargetID, &start, &end, &inc.Cause, &inc.Suppressed, &inc.SuppressedReason, &inc.InMaintenance)
+		var locs string
+		err = sc.Scan(&inc.ID, &inc.TargetID, &start, &end, &inc.Cause, &inc.Suppressed, &inc.SuppressedReason, &inc.InMaintenance, &locs)
 		inc.Start, inc.End = fromNanos(start), fromNanos(end)
+		if err == nil && locs != "" {
+			if err = json.Unmarshal([]byte(locs), &inc.Locations); err != nil {
+				err = fmt.Errorf("incident %q: locations: %w", inc.ID, err)
+			}
+		}
 		return inc, err
 	})
 	if err != nil {
@@ -214,4 +225,14 @@ func (w *where) String() string {
 		return ""
 	}
 	return ` WHERE ` + strings.Join(w.conds, ` AND `)
+}
+
+// incidentLocations is an incident's locations as stored: JSON, or empty
+// when it has none (one location).
+func incidentLocations(ls []alerting.IncidentLocation) (string, error) {
+	if len(ls) == 0 {
+		return "", nil
+	}
+	b, err := json.Marshal(ls)
+	return string(b), err
 }

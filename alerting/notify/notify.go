@@ -10,6 +10,7 @@ package notify
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
@@ -42,11 +43,17 @@ type Message struct {
 	StartedAt time.Time     // first failing check of the incident
 	Duration  time.Duration // outage length (up messages), or how long down so far
 	Link      string        // where to see the incident
+	// Locations are the probe locations that saw the failure, when the
+	// target is checked from more than one; empty otherwise.
+	Locations []string
 
 	Subject, Text, HTML string // rendered content (see Renderer)
 
 	To Recipient
 }
+
+// Where lists the locations that saw the failure: "eu-west, us-east".
+func (m *Message) Where() string { return strings.Join(m.Locations, ", ") }
 
 // Recipient is who a message goes to; each channel uses the field it needs.
 type Recipient struct {

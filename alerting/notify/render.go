@@ -164,6 +164,7 @@ func sampleMessage(kind string) *Message {
 		StartedAt: time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC),
 		Duration:  12*time.Minute + 30*time.Second,
 		Link:      "https://upwatch.example/incidents/inc-1",
+		Locations: []string{"eu-west", "us-east"},
 		To:        Recipient{Name: "Ada", Email: "ada@example.com", Phone: "+15550100"},
 	}
 }

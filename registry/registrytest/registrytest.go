@@ -80,6 +80,8 @@ func Run(t *testing.T, open func(t *testing.T) Store, opts ...Option) {
 		{"CommitBatchAllOrNothing", testCommitBatch, false},
 		{"IncidentUpsertOpenThenClosed", testIncidentUpsert, false},
 		{"IncidentQuery", testIncidentQuery, false},
+		{"IncidentLocations", testIncidentLocations, false},
+		{"LocationEvents", testLocationEvents, false},
 		{"ClaimOrderLimitAndDueTime", testClaimOrder, false},
 		{"ClaimLeaseExpiry", testLeaseExpiry, false},
 		{"ClaimRejectsBadLease", testClaimValidation, false},
@@ -155,6 +157,14 @@ func commitNotes(t *testing.T, s Store, ns ...alerting.Notification) {
 
 func utcIncident(i alerting.Incident) alerting.Incident {
 	i.Start, i.End = utc(i.Start), utc(i.End)
+	if i.Locations != nil {
+		ls := make([]alerting.IncidentLocation, len(i.Locations))
+		for j, l := range i.Locations {
+			l.FirstFailure, l.LastFailure = utc(l.FirstFailure), utc(l.LastFailure)
+			ls[j] = l
+		}
+		i.Locations = ls
+	}
 	return i
 }
 
@@ -419,6 +429,69 @@ func testIncidentUpsert(t *testing.T, _ *suite, s Store) {
 	require.NoError(t, err)
 	require.Equal(t, []alerting.Incident{closed}, utcIncidents(got))
 	require.False(t, got[0].Open())
+}
+
+// An incident seen from several locations keeps where and when, through
+// its upsert from open to closed.
+func testIncidentLocations(t *testing.T, _ *suite, s Store) {
+	c := ctx(t)
+	open := incident("web", T0, time.Time{})
+	open.Locations = []alerting.IncidentLocation{
+		{Location: "eu-west", FirstFailure: T0, LastFailure: T0.Add(2 * time.Minute)},
+		{Location: "us-east", FirstFailure: T0.Add(time.Minute), LastFailure: T0.Add(2 * time.Minute)},
+	}
+	require.NoError(t, s.Commit(c, alerting.NewState("web"), []alerting.Incident{open}, nil))
+	got, err := s.Incidents(c, registry.IncidentQuery{TargetID: "web"})
+	require.NoError(t, err)
+	require.Equal(t, []alerting.Incident{open}, utcIncidents(got))
+
+	closed := open
+	closed.End = T0.Add(5 * time.Minute)
+	closed.Locations = []alerting.IncidentLocation{open.Locations[0], open.Locations[1]}
+	closed.Locations[1].LastFailure = T0.Add(4 * time.Minute)
+	require.NoError(t, s.Commit(c, alerting.NewState("web"), []alerting.Incident{closed}, nil))
+	got, err = s.Incidents(c, registry.IncidentQuery{TargetID: "web"})
+	require.NoError(t, err)
+	require.Equal(t, []alerting.Incident{closed}, utcIncidents(got))
+
+	// One location: none stored, none read.
+	single := incident("api", T0, time.Time{})
+	require.NoError(t, s.Commit(c, alerting.NewState("api"), []alerting.Incident{single}, nil))
+	got, err = s.Incidents(c, registry.IncidentQuery{TargetID: "api"})
+	require.NoError(t, err)
+	require.Nil(t, got[0].Locations)
+}
+
+// LocationEventLog is where the alert engine's location events are kept.
+type LocationEventLog interface {
+	RecordLocationEvent(ctx context.Context, ev alerting.LocationEvent) error
+	LocationEvents(ctx context.Context, limit int) ([]alerting.LocationEvent, error)
+}
+
+func testLocationEvents(t *testing.T, _ *suite, s Store) {
+	var log LocationEventLog
+	if !has(s, &log) {
+		t.Skip("the backend keeps no location events")
+	}
+	c := ctx(t)
+	evs := []alerting.LocationEvent{
+		{Kind: alerting.LocationUnavailable, Location: "eu-west", At: T0, Detail: "no result for 3m"},
+		{Kind: alerting.LocationSuspect, Location: "us-east", At: T0.Add(time.Minute), Detail: "6 of 6 targets"},
+		{Kind: alerting.LocationAvailable, Location: "eu-west", At: T0.Add(2 * time.Minute), Detail: "results arrive again"},
+	}
+	for _, ev := range evs {
+		require.NoError(t, log.RecordLocationEvent(c, ev))
+	}
+	require.Error(t, log.RecordLocationEvent(c, alerting.LocationEvent{Location: "x"}), "an event has a kind")
+	got, err := log.LocationEvents(c, 0)
+	require.NoError(t, err)
+	for i := range got {
+		got[i].At = utc(got[i].At)
+	}
+	require.Equal(t, []alerting.LocationEvent{evs[2], evs[1], evs[0]}, got, "newest first")
+	got, err = log.LocationEvents(c, 1)
+	require.NoError(t, err)
+	require.Len(t, got, 1)
 }
 
 func testIncidentQuery(t *testing.T, _ *suite, s Store) {

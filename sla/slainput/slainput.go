@@ -508,3 +508,53 @@ func maintenanceOf(windows []alerting.Window, id string, labels map[string]strin
 	}
 	return out, nil
 }
+
+// MaxLocationSamples bounds the raw samples LocationLatency reads.
+const MaxLocationSamples = 1_000_000
+
+// LocationLatency reads the target's raw samples in q's window (up to
+// now; those in maintenance left out when q excludes it) and returns each
+// probe location's latency percentiles, or nil when fewer than two
+// locations have checks. Rollups do not keep the location, so only the
+// part of the window within raw retention counts; truncated reports that
+// MaxLocationSamples stopped the read before the window's end.
+func (s *Reader) LocationLatency(ctx context.Context, ti tenancy.TargetInfo, q Query) (lat []sla.LocationLatency, truncated bool, err error) {
+	to := q.To
+	if now := s.now(); now.Before(to) {
+		to = now
+	}
+	if !q.From.Before(to) {
+		return nil, false, nil
+	}
+	var maint []sla.Interval
+	if q.ExcludeMaintenance {
+		if maint, err = maintenanceOf(q.Windows, ti.Target.ID, ti.Target.Labels, q.From, to); err != nil {
+			return nil, false, err
+		}
+	}
+	var by sla.ByLocation
+	sq := tsdb.SampleQuery{TargetID: ti.Key, From: q.From, To: to, Limit: 10000}
+	seen := 0
+	for {
+		page, err := s.samples.Samples(ctx, sq)
+		if err != nil {
+			return nil, false, fmt.Errorf("samples of %s: %w", ti.Key, err)
+		}
+		for _, r := range page.Samples {
+			if q.ExcludeMaintenance && inAny(maint, r.Start) {
+				continue
+			}
+			by.Add(r)
+		}
+		seen += len(page.Samples)
+		if page.NextCursor == "" || len(page.Samples) == 0 {
+			break
+		}
+		if seen >= MaxLocationSamples {
+			truncated = true
+			break
+		}
+		sq.Cursor = page.NextCursor
+	}
+	return by.Latencies(), truncated, nil
+}

@@ -56,9 +56,12 @@ type Payload struct {
 	DurationSeconds int64  `json:"duration_seconds"`
 	Duration        string `json:"duration"`       // the same, for humans: "12m 30s"
 	Link            string `json:"link,omitempty"` // where to see the incident
-	Subject         string `json:"subject"`        // rendered one-line summary
-	Text            string `json:"text"`           // rendered plain-text body
-	Recipient       string `json:"recipient,omitempty"`
+	// Locations are the probe locations that saw the failure, when there
+	// are several.
+	Locations []string `json:"locations,omitempty"`
+	Subject   string   `json:"subject"` // rendered one-line summary
+	Text      string   `json:"text"`    // rendered plain-text body
+	Recipient string   `json:"recipient,omitempty"`
 }
 
 // Target identifies the monitored target.
@@ -75,7 +78,7 @@ func NewPayload(m notify.Message) Payload {
 		Target: Target{ID: m.TargetID, Name: m.TargetName, URL: m.TargetURL},
 		Cause:  m.Cause, DurationSeconds: int64(m.Duration / time.Second),
 		Duration: notify.HumanDuration(m.Duration), Link: m.Link,
-		Subject: m.Subject, Text: m.Text, Recipient: m.To.Name,
+		Subject: m.Subject, Text: m.Text, Recipient: m.To.Name, Locations: m.Locations,
 	}
 	if !m.StartedAt.IsZero() {
 		p.StartedAt = m.StartedAt.UTC()
