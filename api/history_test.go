@@ -244,12 +244,12 @@ func TestLocationEvents(t *testing.T) {
 	}
 	r := h.do(http.MethodGet, Prefix+"/location-events", h.key(tenantA, ScopeAdmin), nil)
 	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
-	evs := r.JSON(t)["events"].([]any)
+	evs := r.JSON(t)["items"].([]any)
 	require.Len(t, evs, 2)
 	require.Equal(t, map[string]any{"kind": "location_available", "location": "eu-west",
 		"at": t0.Add(time.Minute).Format(time.RFC3339), "detail": "results arrive again"}, evs[0])
 	r = h.do(http.MethodGet, Prefix+"/location-events?limit=1", h.key(tenantA, ScopeAdmin), nil)
-	require.Len(t, r.JSON(t)["events"], 1)
+	require.Len(t, r.JSON(t)["items"], 1)
 	r = h.do(http.MethodGet, Prefix+"/location-events?limit=0", h.key(tenantA, ScopeAdmin), nil)
 	require.Equal(t, http.StatusBadRequest, r.Status)
 	require.Equal(t, "query.limit", r.problem(t).Errors[0].Path)

@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/upwatch/upwatch/registry"
@@ -25,12 +26,7 @@ func (s *Server) getLocationEvents(w http.ResponseWriter, r *http.Request, p Pri
 	if s.o.LocationEvents == nil {
 		return unavailable("the location event log")
 	}
-	var iss queryIssues
-	limit := iss.int(r.URL.Query(), "limit", registry.DefaultLimit, 1, registry.MaxLimit)
-	if err := iss.problem(); err != nil {
-		return err
-	}
-	evs, err := s.o.LocationEvents.LocationEvents(r.Context(), limit)
+	evs, err := s.o.LocationEvents.LocationEvents(r.Context(), registry.MaxLimit)
 	if err != nil {
 		return err
 	}
@@ -38,6 +34,14 @@ func (s *Server) getLocationEvents(w http.ResponseWriter, r *http.Request, p Pri
 	for i, ev := range evs {
 		out[i] = locationEventDoc{Kind: ev.Kind, Location: ev.Location, At: ev.At.UTC(), Detail: ev.Detail}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"events": out})
+	// The newest MaxLimit events, paged in that order; the list envelope
+	// like every other list.
+	page, err := pageInOrder(r, out, func(e locationEventDoc) string {
+		return strconv.FormatInt(e.At.UnixNano(), 10) + "/" + e.Kind + "/" + e.Location
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, page)
 	return nil
 }
