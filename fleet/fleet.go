@@ -1,0 +1,130 @@
+package fleet
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/upwatch/upwatch/internal/clock"
+	"github.com/upwatch/upwatch/prober"
+)
+
+// Options configure New. Store is required.
+type Options struct {
+	Store Store
+	// TTL is how long an agent is alive after a heartbeat (default 15s).
+	TTL time.Duration
+	// Poll is how often a waiting assignment request looks at the live
+	// members again (default TTL/8, at most 1s): another server, or an
+	// expiry, changes them without telling this one.
+	Poll time.Duration
+	Now  func() time.Time
+}
+
+// Fleet hands out assignments: each target checked from a location goes to
+// exactly one of that location's live agents, by rendezvous hashing.
+type Fleet struct {
+	o Options
+
+	mu      sync.Mutex
+	targets []prober.Target
+	changed chan struct{} // closed (and replaced) when targets change
+}
+
+// New returns a fleet with no targets.
+func New(o Options) *Fleet {
+	if o.TTL <= 0 {
+		o.TTL = 15 * time.Second
+	}
+	if o.Poll <= 0 {
+		o.Poll = min(o.TTL/8, time.Second)
+	}
+	o.Now = clock.Or(o.Now)
+	return &Fleet{o: o, changed: make(chan struct{})}
+}
+
+// TTL is how long an agent stays alive after a heartbeat.
+func (f *Fleet) TTL() time.Duration { return f.o.TTL }
+
+// SetTargets replaces every target (of every tenant, by target key); the
+// caller must not modify them afterwards. Waiting requests look again.
+func (f *Fleet) SetTargets(ts []prober.Target) {
+	f.mu.Lock()
+	f.targets = ts
+	close(f.changed)
+	f.changed = make(chan struct{})
+	f.mu.Unlock()
+}
+
+// Heartbeat records m alive for one TTL from now.
+func (f *Fleet) Heartbeat(ctx context.Context, m Member) error {
+	now := f.o.Now()
+	m.SeenAt, m.ExpiresAt = now, now.Add(f.o.TTL)
+	return f.o.Store.Heartbeat(ctx, m)
+}
+
+// ErrNotLive is returned for an agent that has no live heartbeat: it must
+// heartbeat before it is given targets, or it would check targets the
+// other agents already check.
+var ErrNotLive = errors.New("fleet: agent not alive; heartbeat first")
+
+// Assignment returns the targets agent id of location checks now.
+func (f *Fleet) Assignment(ctx context.Context, id, location string) (Assignment, []prober.Target, error) {
+	f.mu.Lock()
+	all := f.targets
+	f.mu.Unlock()
+	live, err := f.o.Store.LiveMembers(ctx, location, f.o.Now())
+	if err != nil {
+		return Assignment{}, nil, err
+	}
+	ids := make([]string, len(live))
+	for i, m := range live {
+		ids[i] = m.ID
+	}
+	if !slices.Contains(ids, id) {
+		return Assignment{}, nil, ErrNotLive
+	}
+	var mine []prober.Target
+	h := sha256.New()
+	for _, t := range all {
+		if t.Paused || !t.CheckedFrom(location) || Owner(t.ID, ids) != id {
+			continue
+		}
+		mine = append(mine, t)
+		h.Write([]byte(t.ID + "\x00" + t.Fingerprint() + "\x00"))
+	}
+	return Assignment{Version: hex.EncodeToString(h.Sum(nil)[:12])}, mine, nil
+}
+
+// Wait returns agent id's assignment once its version differs from since,
+// or, if it does not change within wait, the unchanged one with changed
+// false. since "" returns at once.
+func (f *Fleet) Wait(ctx context.Context, id, location, since string, wait time.Duration) (a Assignment, ts []prober.Target, changed bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	poll := time.NewTimer(f.o.Poll)
+	defer poll.Stop()
+	for {
+		f.mu.Lock()
+		ch := f.changed
+		f.mu.Unlock()
+		a, ts, err = f.Assignment(ctx, id, location)
+		if err != nil && ctx.Err() != nil {
+			return a, ts, false, nil // timed out mid-read: unchanged
+		}
+		if err != nil || a.Version != since {
+			return a, ts, err == nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return a, ts, false, nil
+		case <-ch:
+		case <-poll.C:
+			poll.Reset(f.o.Poll)
+		}
+	}
+}
