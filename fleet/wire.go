@@ -14,7 +14,7 @@ import (
 // The agent protocol, under /api/v1/agent (see api/agents.go):
 //
 //	POST /agent/heartbeat    Hello → Welcome        register, then every TTL/3
-//	GET  /agent/assignments  ?since=VERSION&wait=25s → Assignment (200), or 304 if unchanged
+//	GET  /agent/assignments  ?agent=ID&since=VERSION&wait=25s → Assignment
 //	POST /agent/results      Batch → BatchReply     idempotent on (target, location, scheduled)
 
 // Hello is an agent's heartbeat. Its location comes from its key.
@@ -39,6 +39,8 @@ type Welcome struct {
 type Assignment struct {
 	Version string       `json:"version"`
 	Targets []WireTarget `json:"targets"`
+	// Unchanged answers a long poll that timed out: keep what you have.
+	Unchanged bool `json:"unchanged,omitempty"`
 }
 
 // WireTarget is a target on its way to an agent: its settings as the YAML
