@@ -2,9 +2,9 @@ package api
 
 import (
 	"fmt"
-	"slices"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"time"
 
