@@ -17,6 +17,8 @@ import (
 	"github.com/upwatch/upwatch/api"
 	"github.com/upwatch/upwatch/config"
 	"github.com/upwatch/upwatch/crypt"
+	"github.com/upwatch/upwatch/fleet"
+	"github.com/upwatch/upwatch/prober"
 	"github.com/upwatch/upwatch/prober/schedule"
 	"github.com/upwatch/upwatch/registry"
 	"github.com/upwatch/upwatch/tenancy"
@@ -110,6 +112,8 @@ type apiDeps struct {
 	engine    *alerting.Engine
 	sched     *schedule.Scheduler
 	targets   *targetSet
+	fleet     *fleet.Fleet
+	agents    api.AgentService
 	now       func() time.Time
 }
 
@@ -133,7 +137,7 @@ func startAPI(ctx context.Context, d apiDeps) (*api.Server, *liveTargets, error)
 		d.log.Info("sealed the credentials of stored API objects written in clear", "count", n)
 	}
 	live := &liveTargets{reg: d.registry, mk: d.masterKey, engine: d.engine, sched: d.sched, targets: d.targets,
-		log: d.log.With("component", "api")}
+		fleet: d.fleet, log: d.log.With("component", "api")}
 	if err := live.reload(ctx, d.cfg); err != nil {
 		return nil, nil, fmt.Errorf("config: %w", err)
 	}
@@ -145,6 +149,7 @@ func startAPI(ctx context.Context, d apiDeps) (*api.Server, *liveTargets, error)
 		OnChange: func(string) { live.apply(context.WithoutCancel(ctx)) },
 		AuthFailures: api.AuthFailureLimit{Max: d.cfg.API.AuthFailures.Max, Window: d.cfg.API.AuthFailures.Window,
 			MaxSources: d.cfg.API.AuthFailures.MaxSources},
+		Agents: d.agents,
 	})
 	if err != nil {
 		return nil, nil, err
@@ -175,6 +180,7 @@ type liveTargets struct {
 	engine  *alerting.Engine
 	sched   *schedule.Scheduler
 	targets *targetSet
+	fleet   *fleet.Fleet // hands the targets to probe agents
 	log     *slog.Logger
 }
 
@@ -220,7 +226,24 @@ func (l *liveTargets) run(cfg *config.Config, ten tenancy.Set) {
 		}
 	}
 	l.engine.Update(routes, windows)
-	l.sched.Update(l.targets.replace(targets))
+	all := l.targets.replace(targets)
+	l.fleet.SetTargets(all)
+	l.sched.Update(localTargets(cfg, all))
+}
+
+// localTargets are those serve checks itself, as its own location: every
+// target checked from it, unless server.check_locally is false.
+func localTargets(cfg *config.Config, all []prober.Target) []prober.Target {
+	if !cfg.Server.ChecksLocally() {
+		return nil
+	}
+	out := make([]prober.Target, 0, len(all))
+	for _, t := range all {
+		if t.CheckedFrom(cfg.Location) {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // clashes names the config file's targets whose id tenant default also

@@ -23,6 +23,7 @@ import (
 	"github.com/upwatch/upwatch/config"
 	"github.com/upwatch/upwatch/crypt"
 	"github.com/upwatch/upwatch/demo"
+	"github.com/upwatch/upwatch/fleet"
 	"github.com/upwatch/upwatch/metrics"
 	"github.com/upwatch/upwatch/prober"
 	"github.com/upwatch/upwatch/prober/schedule"
@@ -104,6 +105,8 @@ type registryStore interface {
 	api.IncidentReader
 	alerting.StateStore
 	alerting.Outbox
+	fleet.Store
+	resultClaimer
 	ReleaseLeases(ctx context.Context) (int64, error)
 	Close() error
 }
@@ -252,7 +255,7 @@ func reloadLoop(ctx context.Context, o Options, log *slog.Logger, live *liveTarg
 			continue
 		}
 		if restartOnly(o.Config, cfg) {
-			log.Warn("config reload: only targets are reloaded; listen, data_dir, storage, location, workers, demo, api, metrics and debug need a restart")
+			log.Warn("config reload: only targets are reloaded; listen, data_dir, storage, location, workers, demo, api, metrics, debug, server and agents need a restart")
 		}
 		if err := live.reload(ctx, cfg); err != nil {
 			log.Error("config reload refused; keeping the running config", "err", err)
@@ -263,7 +266,7 @@ func reloadLoop(ctx context.Context, o Options, log *slog.Logger, live *liveTarg
 }
 
 func restartOnly(old, cur *config.Config) bool {
-	return old.Listen != cur.Listen || old.DataDir != cur.DataDir || old.Storage != cur.Storage ||
+	return old.Server.ChecksLocally() != cur.Server.ChecksLocally() || old.Agents != cur.Agents || old.Listen != cur.Listen || old.DataDir != cur.DataDir || old.Storage != cur.Storage ||
 		old.Location != cur.Location || old.Workers != cur.Workers || old.Demo != cur.Demo ||
 		old.AllowPrivateTargets != cur.AllowPrivateTargets || old.API != cur.API || old.Metrics != cur.Metrics || old.Debug != cur.Debug
 }

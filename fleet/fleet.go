@@ -32,7 +32,8 @@ type Fleet struct {
 
 	mu      sync.Mutex
 	targets []prober.Target
-	changed chan struct{} // closed (and replaced) when targets change
+	byID    map[string]int // index in targets
+	changed chan struct{}  // closed (and replaced) when targets change
 }
 
 // New returns a fleet with no targets.
@@ -53,11 +54,26 @@ func (f *Fleet) TTL() time.Duration { return f.o.TTL }
 // SetTargets replaces every target (of every tenant, by target key); the
 // caller must not modify them afterwards. Waiting requests look again.
 func (f *Fleet) SetTargets(ts []prober.Target) {
+	byID := make(map[string]int, len(ts))
+	for i, t := range ts {
+		byID[t.ID] = i
+	}
 	f.mu.Lock()
-	f.targets = ts
+	f.targets, f.byID = ts, byID
 	close(f.changed)
 	f.changed = make(chan struct{})
 	f.mu.Unlock()
+}
+
+// Target returns the target with key id, if there is one.
+func (f *Fleet) Target(id string) (prober.Target, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	i, ok := f.byID[id]
+	if !ok {
+		return prober.Target{}, false
+	}
+	return f.targets[i], true
 }
 
 // Heartbeat records m alive for one TTL from now.
