@@ -120,8 +120,8 @@ func (f *Fleet) Assignment(ctx context.Context, id, location string) (Assignment
 // or, if it does not change within wait, the unchanged one with changed
 // false. since "" returns at once.
 func (f *Fleet) Wait(ctx context.Context, id, location, since string, wait time.Duration) (a Assignment, ts []prober.Target, changed bool, err error) {
-	ctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
 	poll := time.NewTimer(f.o.Poll)
 	defer poll.Stop()
 	for {
@@ -129,14 +129,13 @@ func (f *Fleet) Wait(ctx context.Context, id, location, since string, wait time.
 		ch := f.changed
 		f.mu.Unlock()
 		a, ts, err = f.Assignment(ctx, id, location)
-		if err != nil && ctx.Err() != nil {
-			return a, ts, false, nil // timed out mid-read: unchanged
-		}
 		if err != nil || a.Version != since {
 			return a, ts, err == nil, err
 		}
 		select {
 		case <-ctx.Done():
+			return a, ts, false, ctx.Err()
+		case <-deadline.C:
 			return a, ts, false, nil
 		case <-ch:
 		case <-poll.C:
