@@ -146,6 +146,8 @@ type agent struct {
 	batch *batcher
 	m     *agentMetrics
 
+	kick chan struct{} // asks for a heartbeat now (the server forgot us)
+
 	mu       sync.Mutex
 	maxBatch int
 	ttl      time.Duration
@@ -172,9 +174,11 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("agent: spool: %w", err)
 	}
 	defer sp.Close()
-	a := &agent{o: o, id: id, log: log, sp: sp, m: newAgentMetrics(o.Registry, sp),
-		c: &client{base: o.Server, key: o.Key, http: o.HTTPClient}, maxBatch: 1000, ttl: 15 * time.Second}
+	a := &agent{o: o, id: id, log: log, sp: sp, m: newAgentMetrics(o.Registry),
+		c: &client{base: o.Server, key: o.Key, http: o.HTTPClient}, maxBatch: 1000, ttl: 15 * time.Second,
+		kick: make(chan struct{}, 1)}
 	a.batch = newBatcher(sp, a.currentMaxBatch, log)
+	a.m.watch(o.Registry, sp, a.batch)
 	p := prober.New(prober.Options{Location: o.Location, AllowPrivate: o.AllowPrivateTargets, Now: o.Now, Logger: log.With("component", "prober")})
 	a.sched = schedule.New(schedule.Options{Check: p.Check, Workers: o.Workers, Sink: a.batch.add,
 		Registerer: o.Registry, Logger: log.With("component", "scheduler"), Now: o.Now})
@@ -290,8 +294,11 @@ func (a *agent) heartbeatLoop(ctx context.Context) {
 				lastErr = err.Error()
 			}
 		}
-		if !sleep(ctx, wait) {
+		select {
+		case <-ctx.Done():
 			return
+		case <-a.kick:
+		case <-time.After(wait):
 		}
 	}
 }
@@ -317,6 +324,13 @@ func (a *agent) assignmentLoop(ctx context.Context) {
 		if err != nil {
 			if ctx.Err() != nil {
 				return
+			}
+			var se *statusError
+			if errors.As(err, &se) && se.status == http.StatusConflict {
+				select { // not alive on the server (it restarted, or we were away): heartbeat now
+				case a.kick <- struct{}{}:
+				default:
+				}
 			}
 			since = ""
 			if err.Error() != lastErr {

@@ -45,6 +45,13 @@ func (b *batcher) add(_ context.Context, r prober.Result) {
 	}
 }
 
+// pendingCount is how many results wait for the next flush.
+func (b *batcher) pendingCount() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.pending)
+}
+
 // run flushes every interval and when a batch fills, until ctx ends.
 func (b *batcher) run(ctx context.Context, interval time.Duration) {
 	t := time.NewTimer(interval)

@@ -21,7 +21,7 @@ type agentMetrics struct {
 	heartbeats, heartbeatErrors  prometheus.Counter
 }
 
-func newAgentMetrics(reg prometheus.Registerer, sp *spool.Spool) *agentMetrics {
+func newAgentMetrics(reg prometheus.Registerer) *agentMetrics {
 	c := func(name, help string) prometheus.Counter {
 		return prometheus.NewCounter(prometheus.CounterOpts{Name: "upwatch_agent_" + name, Help: help})
 	}
@@ -34,11 +34,15 @@ func newAgentMetrics(reg prometheus.Registerer, sp *spool.Spool) *agentMetrics {
 		heartbeats:      c("heartbeats_total", "Heartbeats the server took."),
 		heartbeatErrors: c("heartbeat_errors_total", "Heartbeats that failed."),
 	}
-	waiting := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "upwatch_agent_spooled_results", Help: "Results checked and not yet taken by the server.",
-	}, func() float64 { return float64(sp.Stats().Samples) })
-	reg.MustRegister(m.targets, m.pushed, m.duplicates, m.rejected, m.pushErrors, m.heartbeats, m.heartbeatErrors, waiting)
+	reg.MustRegister(m.targets, m.pushed, m.duplicates, m.rejected, m.pushErrors, m.heartbeats, m.heartbeatErrors)
 	return m
+}
+
+// watch exports what waits to be pushed: in the batcher and in the spool.
+func (m *agentMetrics) watch(reg prometheus.Registerer, sp *spool.Spool, b *batcher) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "upwatch_agent_unsent_results", Help: "Results checked and not yet taken by the server (in memory or spooled).",
+	}, func() float64 { return float64(sp.Stats().Samples + int64(b.pendingCount())) }))
 }
 
 // pushMetrics pushes o.Registry's metrics to o.PushMetrics every

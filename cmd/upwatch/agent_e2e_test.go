@@ -224,7 +224,7 @@ func TestAgentCutOffLosesNothing(t *testing.T) {
 	stoppedAt := targets.total("/t/000")
 	time.Sleep(6 * time.Second)
 	require.GreaterOrEqual(t, targets.total("/t/000")-stoppedAt, 4, "the agent stopped checking while cut off")
-	require.Greater(t, ag.metric("upwatch_agent_spooled_results"), float64(agentTargetCount), "nothing spooled while cut off")
+	require.Greater(t, ag.metric("upwatch_agent_unsent_results"), float64(agentTargetCount), "nothing spooled while cut off")
 	srv.start(t, listen)
 
 	// Then pause every target (config reload), so checks end, and wait
@@ -232,7 +232,7 @@ func TestAgentCutOffLosesNothing(t *testing.T) {
 	agentServeConfig(t, dir, listen, targets, true)
 	require.NoError(t, srv.cmd.Process.Signal(syscall.SIGHUP))
 	require.Eventually(t, func() bool { return ag.metric("upwatch_agent_targets") == 0 }, 30*time.Second, 100*time.Millisecond)
-	require.Eventually(t, func() bool { return ag.metric("upwatch_agent_spooled_results") == 0 }, 60*time.Second, 100*time.Millisecond)
+	require.Eventually(t, func() bool { return ag.metric("upwatch_agent_unsent_results") == 0 }, 60*time.Second, 100*time.Millisecond)
 	t.Logf("duplicates the server recognised: %v", ag.metric("upwatch_agent_results_duplicate_total"))
 	require.Zero(t, ag.metric("upwatch_agent_results_rejected_total"))
 	srv.stop(t)
@@ -250,7 +250,18 @@ func TestAgentCutOffLosesNothing(t *testing.T) {
 			require.False(t, starts[s.Start], "target %s: sample at %s stored twice", id, s.Start)
 			starts[s.Start] = true
 		}
-		require.Equal(t, targets.total("/t/"+id[1:]), len(samples), "target %s: checks answered vs samples stored", id)
+		if n := targets.total("/t/" + id[1:]); n != len(samples) {
+			targets.mu.Lock()
+			hits := targets.hits["/t/"+id[1:]]
+			targets.mu.Unlock()
+			for _, h := range hits {
+				t.Logf("hit %s", h.Format("15:04:05.000"))
+			}
+			for _, s := range samples {
+				t.Logf("sample %s scheduled %s", s.Start.Format("15:04:05.000"), s.Scheduled.Format("15:04:05.000"))
+			}
+			require.Equal(t, n, len(samples), "target %s: checks answered vs samples stored", id)
+		}
 	}
 }
 
