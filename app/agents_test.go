@@ -1,0 +1,120 @@
+package app
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+
+	"github.com/upwatch/upwatch/api"
+	"github.com/upwatch/upwatch/fleet"
+	"github.com/upwatch/upwatch/internal/clock/clocktest"
+	"github.com/upwatch/upwatch/prober"
+)
+
+const agentTestConfig = `
+server: {check_locally: false}
+agents: {max_batch: 5}
+targets:
+  - {name: eu, kind: tcp, interval: 1m, tcp: {address: "127.0.0.1:1"}, locations: [eu-west]}
+  - {name: us, kind: tcp, interval: 1m, tcp: {address: "127.0.0.1:1"}, locations: [us-east]}
+  - {name: all, kind: tcp, interval: 1m, tcp: {address: "127.0.0.1:1"}}
+`
+
+// TestAgentResultsIngestedOnce pushes one batch of agent results twice,
+// then once more after a restart: the results reach the pipeline (checks
+// counted with the agent's location) once.
+func TestAgentResultsIngestedOnce(t *testing.T) {
+	cfg := testConfig(t, agentTestConfig)
+	admin, _, _, err := api.NewKey()
+	require.NoError(t, err)
+	base := clocktest.Noon()
+	opts := func(reg *prometheus.Registry) Options {
+		return Options{Registry: reg, Now: clocktest.Running(base), Getenv: func(name string) string {
+			if name == EnvBootstrapKey {
+				return admin
+			}
+			return ""
+		}}
+	}
+	reg := prometheus.NewRegistry()
+	r := start(t, cfg, opts(reg))
+
+	// Agent keys: scope agent alone, with a location.
+	st, body := apiCall(t, http.MethodPost, r.addr+"/api/v1/keys", admin, map[string]any{"name": "x", "scopes": []string{"agent", "read"}, "location": "eu-west"})
+	require.Equal(t, http.StatusUnprocessableEntity, st, "%v", body)
+	require.Contains(t, body["errors"], map[string]any{"path": "scopes", "message": "scope agent cannot be combined with other scopes"})
+	st, body = apiCall(t, http.MethodPost, r.addr+"/api/v1/keys", admin, map[string]any{"name": "x", "scopes": []string{"agent"}})
+	require.Equal(t, http.StatusUnprocessableEntity, st)
+	require.Contains(t, body["errors"], map[string]any{"path": "location", "message": "is required for scope agent"})
+	st, body = apiCall(t, http.MethodPost, r.addr+"/api/v1/keys", admin, map[string]any{"name": "eu", "scopes": []string{"agent"}, "location": "eu-west"})
+	require.Equal(t, http.StatusCreated, st, "%v", body)
+	require.Equal(t, []any{"agent"}, body["scopes"])
+	key := body["key"].(string)
+
+	// An admin key is not an agent key.
+	st, _ = apiCall(t, http.MethodPost, r.addr+"/api/v1/agent/results", admin, fleet.Batch{})
+	require.Equal(t, http.StatusForbidden, st)
+
+	at := base.Add(-10 * time.Minute)
+	res := func(target string, slot int) prober.Result {
+		return prober.Result{TargetID: target, Target: target, Kind: "tcp", Location: "eu-west",
+			Start: at.Add(time.Duration(slot) * time.Minute), Scheduled: at.Add(time.Duration(slot) * time.Minute), Success: true}
+	}
+	batch := fleet.Batch{Results: []prober.Result{res("eu", 0), res("eu", 1), res("all", 0), res("us", 0)}}
+	push := func(addr string) map[string]any {
+		st, body := apiCall(t, http.MethodPost, addr+"/api/v1/agent/results", key, batch)
+		require.Equal(t, http.StatusOK, st, "%v", body)
+		return body
+	}
+	require.Equal(t, map[string]any{"accepted": 3.0, "duplicates": 0.0, "rejected": 1.0}, push(r.addr), "us is not checked from eu-west")
+	require.Equal(t, map[string]any{"accepted": 0.0, "duplicates": 3.0, "rejected": 1.0}, push(r.addr))
+	require.Equal(t, 3, checksCounted(t, reg, "location", "eu-west"))
+
+	// Bad batches are refused whole, naming the field.
+	wrong := res("eu", 5)
+	wrong.Location = "us-east"
+	st, body = apiCall(t, http.MethodPost, r.addr+"/api/v1/agent/results", key, fleet.Batch{Results: []prober.Result{res("eu", 4), wrong}})
+	require.Equal(t, http.StatusUnprocessableEntity, st)
+	require.Equal(t, "results[1].location", body["errors"].([]any)[0].(map[string]any)["path"])
+	six := fleet.Batch{Results: []prober.Result{res("eu", 10), res("eu", 11), res("eu", 12), res("eu", 13), res("eu", 14), res("eu", 15)}}
+	st, _ = apiCall(t, http.MethodPost, r.addr+"/api/v1/agent/results", key, six)
+	require.Equal(t, http.StatusRequestEntityTooLarge, st, "agents.max_batch is 5")
+
+	// Assignments: heartbeat first, then eu-west's targets only.
+	st, _ = apiCall(t, http.MethodGet, r.addr+"/api/v1/agent/assignments?agent=a1", key, nil)
+	require.Equal(t, http.StatusConflict, st)
+	st, body = apiCall(t, http.MethodPost, r.addr+"/api/v1/agent/heartbeat", key, fleet.Hello{ID: "a1", Name: "host"})
+	require.Equal(t, http.StatusOK, st, "%v", body)
+	require.Equal(t, "eu-west", body["location"])
+	st, body = apiCall(t, http.MethodGet, r.addr+"/api/v1/agent/assignments?agent=a1", key, nil)
+	require.Equal(t, http.StatusOK, st, "%v", body)
+	var names []string
+	for _, w := range body["targets"].([]any) {
+		tg, err := fleet.DecodeTarget(fleet.WireTarget{Spec: w.(map[string]any)["spec"].(string)})
+		require.NoError(t, err)
+		names = append(names, tg.Name)
+	}
+	require.ElementsMatch(t, []string{"eu", "all"}, names)
+
+	// After a restart the batch is still recognised.
+	r.shutdown(t)
+	reg = prometheus.NewRegistry()
+	r = start(t, cfg, opts(reg))
+	require.Equal(t, map[string]any{"accepted": 0.0, "duplicates": 3.0, "rejected": 1.0}, push(r.addr))
+	require.Equal(t, 0, checksCounted(t, reg, "location", "eu-west"))
+
+	// A revoked agent key is refused.
+	st, body = apiCall(t, http.MethodGet, r.addr+"/api/v1/keys", admin, nil)
+	require.Equal(t, http.StatusOK, st)
+	for _, k := range body["items"].([]any) {
+		if k := k.(map[string]any); k["location"] == "eu-west" {
+			st, _ = apiCall(t, http.MethodDelete, r.addr+"/api/v1/keys/"+k["id"].(string), admin, nil)
+			require.Equal(t, http.StatusNoContent, st)
+		}
+	}
+	st, _ = apiCall(t, http.MethodPost, r.addr+"/api/v1/agent/results", key, batch)
+	require.Equal(t, http.StatusUnauthorized, st)
+}
