@@ -9,9 +9,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/upwatch/upwatch/api"
+	"github.com/upwatch/upwatch/config"
+	"github.com/upwatch/upwatch/crypt"
 	"github.com/upwatch/upwatch/fleet"
 	"github.com/upwatch/upwatch/internal/clock/clocktest"
 	"github.com/upwatch/upwatch/prober"
+	"github.com/upwatch/upwatch/registry/registrytest"
+	"github.com/upwatch/upwatch/secret"
 )
 
 const agentTestConfig = `
@@ -28,6 +32,25 @@ targets:
 // counted with the agent's location) once.
 func TestAgentResultsIngestedOnce(t *testing.T) {
 	cfg := testConfig(t, agentTestConfig)
+	testAgentIngest(t, cfg, cfg, nil)
+}
+
+// With PostgreSQL the second server is another one on the same database:
+// a batch the first took is a resend to it too.
+func TestAgentResultsIngestedOncePostgres(t *testing.T) {
+	url := registrytest.PostgresSchemaURL(t)
+	mk, err := crypt.GenerateMasterKey()
+	require.NoError(t, err)
+	pg := func() *config.Config {
+		cfg := testConfig(t, agentTestConfig)
+		cfg.Registry.Type = "postgres"
+		cfg.Registry.Postgres.URL = secret.New(url)
+		return cfg
+	}
+	testAgentIngest(t, pg(), pg(), map[string]string{"UPWATCH_MASTER_KEY": mk})
+}
+
+func testAgentIngest(t *testing.T, cfg, second *config.Config, env map[string]string) {
 	admin, _, _, err := api.NewKey()
 	require.NoError(t, err)
 	base := clocktest.Noon()
@@ -36,7 +59,7 @@ func TestAgentResultsIngestedOnce(t *testing.T) {
 			if name == EnvBootstrapKey {
 				return admin
 			}
-			return ""
+			return env[name]
 		}}
 	}
 	reg := prometheus.NewRegistry()
@@ -99,10 +122,10 @@ func TestAgentResultsIngestedOnce(t *testing.T) {
 	}
 	require.ElementsMatch(t, []string{"eu", "all"}, names)
 
-	// After a restart the batch is still recognised.
+	// After a restart (or on another server) the batch is still recognised.
 	r.shutdown(t)
 	reg = prometheus.NewRegistry()
-	r = start(t, cfg, opts(reg))
+	r = start(t, second, opts(reg))
 	require.Equal(t, map[string]any{"accepted": 0.0, "duplicates": 3.0, "rejected": 1.0}, push(r.addr))
 	require.Equal(t, 0, checksCounted(t, reg, "location", "eu-west"))
 
