@@ -19,11 +19,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -147,6 +149,8 @@ type agent struct {
 	m     *agentMetrics
 
 	kick chan struct{} // asks for a heartbeat now (the server forgot us)
+
+	current map[string]prober.Target // the assignment, by target key (assignmentLoop only)
 
 	mu       sync.Mutex
 	maxBatch int
@@ -348,21 +352,30 @@ func (a *agent) assignmentLoop(ctx context.Context) {
 	}
 }
 
-// apply schedules an assignment's targets; a target that does not decode
-// is left out, loudly.
+// apply schedules an assignment: a snapshot replaces the targets, changes
+// update them. A target that does not decode is left out, loudly.
 func (a *agent) apply(as fleet.Assignment) error {
-	ts := make([]prober.Target, 0, len(as.Targets))
+	if as.Version == "" {
+		return errors.New("assignment without a version")
+	}
+	if as.Full || a.current == nil {
+		a.current = make(map[string]prober.Target, len(as.Targets))
+	}
+	for _, id := range as.Removed {
+		delete(a.current, id)
+	}
 	for _, w := range as.Targets {
 		t, err := fleet.DecodeTarget(w)
 		if err != nil {
 			a.log.Error("assigned target left out", "err", err)
 			continue
 		}
-		ts = append(ts, t)
+		a.current[t.ID] = t
 	}
+	ts := slices.Collect(maps.Values(a.current))
 	a.sched.Update(ts)
 	a.m.targets.Set(float64(len(ts)))
-	a.log.Info("assignment received", "version", as.Version, "targets", len(ts))
+	a.log.Info("assignment received", "version", as.Version, "full", as.Full, "changed", len(as.Targets), "removed", len(as.Removed), "targets", len(ts))
 	return nil
 }
 

@@ -41,9 +41,10 @@ func (a *agentService) Heartbeat(ctx context.Context, m fleet.Member) (fleet.Wel
 
 func (a *agentService) Assignment(ctx context.Context, id, location, since string, wait time.Duration) (fleet.Assignment, bool, error) {
 	as, ts, changed, err := a.fleet.Wait(ctx, id, location, since, wait)
-	if err != nil {
+	if err != nil || (!changed && since != "") {
 		return as, false, err
 	}
+	ts, as.Removed, as.Full = a.fleet.Changes(id, since, as.Version, ts)
 	as.Targets = make([]fleet.WireTarget, 0, len(ts))
 	for _, t := range ts {
 		w, err := fleet.EncodeTarget(t)

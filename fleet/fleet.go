@@ -31,6 +31,7 @@ type Fleet struct {
 	o Options
 
 	mu      sync.Mutex
+	sent    map[string]sent // by agent id: what it was last answered
 	targets []prober.Target
 	byID    map[string]int // index in targets
 	changed chan struct{}  // closed (and replaced) when targets change
@@ -45,7 +46,54 @@ func New(o Options) *Fleet {
 		o.Poll = min(o.TTL/8, time.Second)
 	}
 	o.Now = clock.Or(o.Now)
-	return &Fleet{o: o, changed: make(chan struct{})}
+	return &Fleet{o: o, changed: make(chan struct{}), sent: map[string]sent{}}
+}
+
+// sent is what an agent was last answered: a version and its targets'
+// fingerprints.
+type sent struct {
+	version string
+	fps     map[string]string
+	at      time.Time
+}
+
+// Changes turns agent id's assignment ts (version) into an answer for an
+// agent that has version since: only what changed, if since is what this
+// fleet last answered it, else everything (full). It remembers the answer
+// for the next call. Several servers each remember their own answers; an
+// agent that moves to another server gets a full answer there.
+func (f *Fleet) Changes(id, since, version string, ts []prober.Target) (upsert []prober.Target, removed []string, full bool) {
+	fps := make(map[string]string, len(ts))
+	for _, t := range ts {
+		fps[t.ID] = t.Fingerprint()
+	}
+	now := f.o.Now()
+	f.mu.Lock()
+	prev, ok := f.sent[id]
+	f.sent[id] = sent{version: version, fps: fps, at: now}
+	if len(f.sent) > 64 { // forget agents gone for long
+		for k, v := range f.sent {
+			if now.Sub(v.at) > time.Hour {
+				delete(f.sent, k)
+			}
+		}
+	}
+	f.mu.Unlock()
+	if since == "" || !ok || prev.version != since {
+		return ts, nil, true
+	}
+	for _, t := range ts {
+		if prev.fps[t.ID] != fps[t.ID] {
+			upsert = append(upsert, t)
+		}
+	}
+	for tid := range prev.fps {
+		if _, still := fps[tid]; !still {
+			removed = append(removed, tid)
+		}
+	}
+	slices.Sort(removed)
+	return upsert, removed, false
 }
 
 // TTL is how long an agent stays alive after a heartbeat.

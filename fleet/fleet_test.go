@@ -134,3 +134,27 @@ func TestWireTarget(t *testing.T) {
 	require.Equal(t, "hunter2", back.HTTP.Auth.Password.Reveal())
 	require.Equal(t, 30*time.Second, back.Interval)
 }
+
+// TestChanges: an agent that has the version last sent gets only what
+// changed; one with any other version gets everything.
+func TestChanges(t *testing.T) {
+	f := New(Options{Store: &MemStore{}})
+	a, b, c := target("a"), target("b"), target("c")
+	up, rm, full := f.Changes("ag", "", "v1", []prober.Target{a, b})
+	require.True(t, full)
+	require.Len(t, up, 2)
+	require.Empty(t, rm)
+
+	b2 := b
+	b2.Interval = 2 * time.Minute
+	up, rm, full = f.Changes("ag", "v1", "v2", []prober.Target{b2, c})
+	require.False(t, full)
+	require.ElementsMatch(t, []string{"b", "c"}, []string{up[0].ID, up[1].ID}, "b changed, c is new")
+	require.Equal(t, []string{"a"}, rm)
+
+	up, _, full = f.Changes("ag", "v1", "v3", []prober.Target{c})
+	require.True(t, full, "v1 is not what was sent last")
+	require.Len(t, up, 1)
+	_, _, full = f.Changes("other", "v3", "v3", []prober.Target{c})
+	require.True(t, full, "another agent has no history here")
+}

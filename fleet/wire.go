@@ -35,10 +35,15 @@ type Welcome struct {
 }
 
 // Assignment is the set of targets one agent checks. Version names it: the
-// same targets with the same settings have the same version.
+// same targets with the same settings have the same version. With Full it
+// holds every target (a snapshot); without, only the changes since the
+// version the agent asked with: targets added or changed, and the ids of
+// those removed.
 type Assignment struct {
 	Version string       `json:"version"`
+	Full    bool         `json:"full,omitempty"`
 	Targets []WireTarget `json:"targets"`
+	Removed []string     `json:"removed,omitempty"`
 	// Unchanged answers a long poll that timed out: keep what you have.
 	Unchanged bool `json:"unchanged,omitempty"`
 }
