@@ -1,7 +1,13 @@
 package app
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -140,4 +146,77 @@ func testAgentIngest(t *testing.T, cfg, second *config.Config, env map[string]st
 	}
 	st, _ = apiCall(t, http.MethodPost, r.addr+"/api/v1/agent/results", key, batch)
 	require.Equal(t, http.StatusUnauthorized, st)
+}
+
+// BenchmarkAgentIngest pushes batches of 1000 agent results (max_batch)
+// through the API of a running server (SQLite registry and store); it
+// reports results/s.
+func BenchmarkAgentIngest(b *testing.B) {
+	cfg, err := config.Parse(strings.NewReader(`
+server: {check_locally: false}
+targets:
+  - {name: eu, kind: tcp, interval: 1s, tcp: {address: "127.0.0.1:1"}, locations: [eu-west]}
+`), "bench.yaml", func(string) string { return "" })
+	require.NoError(b, err)
+	cfg.DataDir = b.TempDir()
+	admin, _, _, err := api.NewKey()
+	require.NoError(b, err)
+	base := clocktest.Noon()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(b, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Options{Config: cfg, Listener: ln, Now: clocktest.Running(base), Getenv: func(name string) string {
+			if name == EnvBootstrapKey {
+				return admin
+			}
+			return ""
+		}})
+	}()
+	defer func() { cancel(); <-done }()
+	addr := "http://" + ln.Addr().String()
+	require.Eventually(b, func() bool {
+		resp, err := http.Get(addr + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, 10*time.Second, 20*time.Millisecond)
+	key := benchAgentKey(b, addr, admin)
+	const n = 1000
+	slot := 0
+	b.ResetTimer()
+	for range b.N {
+		batch := fleet.Batch{Results: make([]prober.Result, n)}
+		for i := range batch.Results {
+			at := base.Add(-time.Hour).Add(time.Duration(slot) * time.Millisecond)
+			slot++
+			batch.Results[i] = prober.Result{TargetID: "eu", Target: "eu", Kind: "tcp", Location: "eu-west", Start: at, Scheduled: at, Success: true}
+		}
+		body, _ := json.Marshal(batch)
+		req, _ := http.NewRequest(http.MethodPost, addr+"/api/v1/agent/results", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(b, err)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		require.Equal(b, http.StatusOK, resp.StatusCode)
+	}
+	b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "results/s")
+}
+
+func benchAgentKey(b *testing.B, addr, admin string) string {
+	body, _ := json.Marshal(map[string]any{"name": "eu", "scopes": []string{"agent"}, "location": "eu-west"})
+	req, _ := http.NewRequest(http.MethodPost, addr+"/api/v1/keys", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+admin)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(b, err)
+	defer resp.Body.Close()
+	var k map[string]any
+	require.NoError(b, json.NewDecoder(resp.Body).Decode(&k))
+	return k["key"].(string)
 }

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/upwatch/upwatch/fleet"
@@ -70,26 +71,52 @@ type ResultKey struct {
 
 // ClaimResults records keys as taken, in one transaction, and reports for
 // each whether it is new: false means a result with that key was taken
-// before (a resend), by this server or another.
+// before (a resend), by this server or another, or earlier in keys.
 func (s *Registry) ClaimResults(ctx context.Context, keys []ResultKey) ([]bool, error) {
 	fresh := make([]bool, len(keys))
 	err := s.withTx(ctx, func(tx txn) error {
+		taken := make(map[ResultKey]bool, len(keys))
+		for start := 0; start < len(keys); start += claimChunk {
+			chunk := keys[start:min(start+claimChunk, len(keys))]
+			var q strings.Builder
+			q.WriteString(`INSERT INTO agent_results (target_key, location, scheduled) VALUES `)
+			args := make([]any, 0, 3*len(chunk))
+			for i, k := range chunk {
+				if i > 0 {
+					q.WriteString(", ")
+				}
+				q.WriteString("(?, ?, ?)")
+				args = append(args, k.TargetKey, k.Location, k.Scheduled.UnixNano())
+			}
+			q.WriteString(` ON CONFLICT DO NOTHING RETURNING target_key, location, scheduled`)
+			rows, err := tx.query(ctx, q.String(), args...)
+			got, err := scanAll(rows, err, func(sc scanner) (ResultKey, error) {
+				var k ResultKey
+				var at int64
+				err := sc.Scan(&k.TargetKey, &k.Location, &at)
+				k.Scheduled = time.Unix(0, at).UTC()
+				return k, err
+			})
+			if err != nil {
+				return err
+			}
+			for _, k := range got {
+				taken[k] = true
+			}
+		}
 		for i, k := range keys {
-			res, err := tx.exec(ctx, `INSERT INTO agent_results (target_key, location, scheduled) VALUES (?, ?, ?)
-				ON CONFLICT DO NOTHING`, k.TargetKey, k.Location, k.Scheduled.UnixNano())
-			if err != nil {
-				return err
-			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return err
-			}
-			fresh[i] = n == 1
+			k.Scheduled = k.Scheduled.UTC()
+			fresh[i] = taken[k]
+			delete(taken, k) // a key repeated in keys is new once
 		}
 		return nil
 	})
 	return fresh, s.wrap("claim agent results", err)
 }
+
+// claimChunk is how many keys one INSERT takes (3 parameters each, well
+// under SQLite's and PostgreSQL's limits).
+const claimChunk = 500
 
 // PruneResults forgets the keys of results scheduled before before.
 func (s *Registry) PruneResults(ctx context.Context, before time.Time) (int64, error) {
