@@ -75,7 +75,9 @@ func (a *agentService) Ingest(ctx context.Context, location string, results []pr
 			reply.Rejected++
 			continue
 		}
-		r.Location = location
+		// What the server knows of the target wins over what the agent
+		// says: its name and kind become labels.
+		r.Location, r.Target, r.Kind = location, t.Name, t.Kind
 		keep = append(keep, r)
 		keys = append(keys, registry.ResultKey{TargetKey: r.TargetID, Location: location, Scheduled: r.Scheduled})
 	}
