@@ -220,3 +220,22 @@ func benchAgentKey(b *testing.B, addr, admin string) string {
 	require.NoError(b, json.NewDecoder(resp.Body).Decode(&k))
 	return k["key"].(string)
 }
+
+// TestLocalTargets: serve checks, as its own location, the targets checked
+// from it or from everywhere, unless server.check_locally is false.
+func TestLocalTargets(t *testing.T) {
+	all := []prober.Target{{ID: "any"}, {ID: "eu", Locations: []string{"eu-west"}}, {ID: "here", Locations: []string{"local", "eu-west"}}}
+	ids := func(ts []prober.Target) []string {
+		var out []string
+		for _, t := range ts {
+			out = append(out, t.ID)
+		}
+		return out
+	}
+	cfg := testConfig(t, "")
+	require.Equal(t, []string{"any", "here"}, ids(localTargets(cfg, all)))
+	cfg = testConfig(t, "location: eu-west\n")
+	require.Equal(t, []string{"any", "eu", "here"}, ids(localTargets(cfg, all)))
+	cfg = testConfig(t, "server: {check_locally: false}\n")
+	require.Empty(t, localTargets(cfg, all))
+}

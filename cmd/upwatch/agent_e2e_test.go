@@ -136,8 +136,9 @@ func agentLog(t *testing.T, dir, name string) *os.File {
 }
 
 // TestAgentsShareAndHandOver: two agents in one location split its
-// targets, every target is checked once per interval across them, and
-// when one is killed (-9) the other has all of them within 2 TTLs.
+// targets, every target is checked once per interval across them, when
+// one is killed (-9) the other has all of them within 2 TTLs, and the
+// killed one, restarted, rejoins.
 func TestAgentsShareAndHandOver(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
@@ -195,6 +196,13 @@ func TestAgentsShareAndHandOver(t *testing.T) {
 		}
 		return true
 	}, 10*time.Second, 100*time.Millisecond, "a target was not checked after the hand-over")
+
+	// a restarts (same data dir, so the same id) and rejoins.
+	a = startAgent(t, bin, listen, key, filepath.Join(dir, "a"), agentLog(t, dir, "agent-a-again"))
+	require.Eventually(t, func() bool {
+		na, nb := a.metric(series), b.metric(series)
+		return na > 0 && nb > 0 && na+nb == agentTargetCount
+	}, 60*time.Second, 100*time.Millisecond, "the restarted agent never rejoined")
 }
 
 // TestAgentCutOffLosesNothing: the server stops for a while; the agent
