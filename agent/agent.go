@@ -80,6 +80,9 @@ type Options struct {
 	Registry           *prometheus.Registry
 	Logger             *slog.Logger
 	Now                func() time.Time
+	// DrainTimeout bounds how long a stopping agent goes on pushing what
+	// it spooled (default 5s); what is left is pushed after a restart.
+	DrainTimeout time.Duration
 	// Ready, if set, is called once the agent runs.
 	Ready func(metricsAddr net.Addr)
 }
@@ -119,6 +122,9 @@ func (o *Options) defaults() error {
 	}
 	if o.RetryMax < o.RetryMin {
 		o.RetryMax = max(5*time.Second, o.RetryMin)
+	}
+	if o.DrainTimeout <= 0 {
+		o.DrainTimeout = 5 * time.Second
 	}
 	if o.PushInterval <= 0 {
 		o.PushInterval = 15 * time.Second
@@ -230,6 +236,7 @@ func Run(ctx context.Context, o Options) error {
 	if err := a.batch.flush(context.WithoutCancel(ctx)); err != nil {
 		log.Error("results not spooled at shutdown", "err", err)
 	}
+	a.drain(o.DrainTimeout)
 	stopBG()
 	wg.Wait()
 	if srv != nil {
@@ -257,6 +264,22 @@ func agentID(dir string) (string, error) {
 		return "", fmt.Errorf("agent: %w", err)
 	}
 	return id, nil
+}
+
+// drain waits for the spool to empty, for at most d.
+func (a *agent) drain(d time.Duration) {
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !a.sp.Empty() {
+		select {
+		case <-deadline.C:
+			a.log.Warn("stopping with results not pushed; they are pushed after a restart", "results", a.sp.Stats().Samples)
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 func (a *agent) currentMaxBatch() int {

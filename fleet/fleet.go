@@ -31,7 +31,8 @@ type Fleet struct {
 	o Options
 
 	mu      sync.Mutex
-	sent    map[string]sent // by agent id: what it was last answered
+	live    map[string]liveRead // by location: the last read of its members
+	sent    map[string]sent     // by agent id: what it was last answered
 	targets []prober.Target
 	byID    map[string]int // index in targets
 	changed chan struct{}  // closed (and replaced) when targets change
@@ -46,7 +47,39 @@ func New(o Options) *Fleet {
 		o.Poll = min(o.TTL/8, time.Second)
 	}
 	o.Now = clock.Or(o.Now)
-	return &Fleet{o: o, changed: make(chan struct{}), sent: map[string]sent{}}
+	return &Fleet{o: o, changed: make(chan struct{}), sent: map[string]sent{}, live: map[string]liveRead{}}
+}
+
+// liveRead is a location's live members as read at at. Waiting requests
+// share it for up to Poll/2, so many agents polling cost one query a
+// location, not one each.
+type liveRead struct {
+	ids []string
+	at  time.Time
+}
+
+// liveIDs returns location's live agents, sorted, from a recent read or
+// the store.
+func (f *Fleet) liveIDs(ctx context.Context, location string) ([]string, error) {
+	now := f.o.Now()
+	f.mu.Lock()
+	r, ok := f.live[location]
+	f.mu.Unlock()
+	if ok && now.Sub(r.at) >= 0 && now.Sub(r.at) < f.o.Poll/2 {
+		return r.ids, nil
+	}
+	live, err := f.o.Store.LiveMembers(ctx, location, now)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(live))
+	for i, m := range live {
+		ids[i] = m.ID
+	}
+	f.mu.Lock()
+	f.live[location] = liveRead{ids: ids, at: now}
+	f.mu.Unlock()
+	return ids, nil
 }
 
 // sent is what an agent was last answered: a version and its targets'
@@ -128,7 +161,13 @@ func (f *Fleet) Target(id string) (prober.Target, bool) {
 func (f *Fleet) Heartbeat(ctx context.Context, m Member) error {
 	now := f.o.Now()
 	m.SeenAt, m.ExpiresAt = now, now.Add(f.o.TTL)
-	return f.o.Store.Heartbeat(ctx, m)
+	if err := f.o.Store.Heartbeat(ctx, m); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	delete(f.live, m.Location) // a new member is seen at once
+	f.mu.Unlock()
+	return nil
 }
 
 // ErrNotLive is returned for an agent that has no live heartbeat: it must
@@ -141,13 +180,9 @@ func (f *Fleet) Assignment(ctx context.Context, id, location string) (Assignment
 	f.mu.Lock()
 	all := f.targets
 	f.mu.Unlock()
-	live, err := f.o.Store.LiveMembers(ctx, location, f.o.Now())
+	ids, err := f.liveIDs(ctx, location)
 	if err != nil {
 		return Assignment{}, nil, err
-	}
-	ids := make([]string, len(live))
-	for i, m := range live {
-		ids[i] = m.ID
 	}
 	if !slices.Contains(ids, id) {
 		return Assignment{}, nil, ErrNotLive
