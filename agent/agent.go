@@ -89,9 +89,9 @@ type Options struct {
 
 func (o *Options) defaults() error {
 	var missing []string
-	for name, v := range map[string]string{"-server": o.Server, "-key": o.Key, "-location": o.Location, "-data-dir": o.DataDir} {
-		if v == "" {
-			missing = append(missing, name)
+	for _, f := range []struct{ name, v string }{{"-server", o.Server}, {"-key", o.Key}, {"-location", o.Location}, {"-data-dir", o.DataDir}} {
+		if f.v == "" {
+			missing = append(missing, f.name)
 		}
 	}
 	if len(missing) > 0 {

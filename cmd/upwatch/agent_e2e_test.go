@@ -286,3 +286,19 @@ func readAll(t *testing.T, r tsdb.Reader, id string) []prober.Result {
 		q.Cursor = page.NextCursor
 	}
 }
+
+// TestAgentFlags: a missing or bad flag is a usage error naming it.
+func TestAgentFlags(t *testing.T) {
+	code, _, stderr := runCLI(nil, "agent")
+	require.Equal(t, exitUsage, code)
+	require.Contains(t, stderr, "-server, -key, -location required")
+	code, _, stderr = runCLI(map[string]string{EnvAgentKey: "uw_x"}, "agent", "-server", "ftp://x", "-location", "eu")
+	require.Equal(t, exitUsage, code)
+	require.Contains(t, stderr, "-server: want an http or https URL")
+	code, _, stderr = runCLI(nil, "agent", "-server", "http://x", "-key", "uw_x", "-location", "e u")
+	require.Equal(t, exitUsage, code)
+	require.Contains(t, stderr, "-location: must be")
+	code, _, stderr = runCLI(nil, "agent", "-key", "a", "-key-file", "b")
+	require.Equal(t, exitUsage, code)
+	require.Contains(t, stderr, "-key or -key-file, not both")
+}
