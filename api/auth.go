@@ -28,10 +28,25 @@ const (
 	ScopeWrite   Scope = "write"
 	ScopeAdmin   Scope = "admin"
 	ScopeReports Scope = "reports"
+	// ScopeAgent is a probe agent's: it fetches the targets of its key's
+	// location and pushes their results, and nothing else (admin does not
+	// imply it). Only tenant default issues agent keys.
+	ScopeAgent Scope = "agent"
 )
 
 // Scopes lists the scopes a key can hold.
-var Scopes = []Scope{ScopeRead, ScopeWrite, ScopeAdmin, ScopeReports}
+var Scopes = []Scope{ScopeRead, ScopeWrite, ScopeAdmin, ScopeReports, ScopeAgent}
+
+// An agent key's location is kept with its scope, as "agent:LOCATION" in
+// the registry's list of scopes: the one place it is written and read.
+func agentScope(location string) string { return string(ScopeAgent) + ":" + location }
+
+func parseAgentScope(s string) (location string, ok bool) {
+	if s == string(ScopeAgent) {
+		return "", true
+	}
+	return strings.CutPrefix(s, string(ScopeAgent)+":")
+}
 
 func validScope(s string) bool { return slices.Contains(Scopes, Scope(s)) }
 
@@ -40,13 +55,15 @@ type Principal struct {
 	TenantID string
 	KeyID    string
 	Scopes   []Scope
+	// Location is an agent key's location.
+	Location string
 }
 
 // Has reports whether the caller holds need, directly or implied.
 func (p Principal) Has(need Scope) bool {
 	for _, s := range p.Scopes {
 		switch {
-		case s == need, s == ScopeAdmin:
+		case s == need, s == ScopeAdmin && need != ScopeAgent:
 			return true
 		case s == ScopeWrite && need == ScopeRead:
 			return true
@@ -144,6 +161,9 @@ func (s *Server) authenticate(r *http.Request) (Principal, error) {
 	s.touch(r.Context(), k.ID, now)
 	p := Principal{TenantID: k.TenantID, KeyID: k.ID}
 	for _, sc := range k.Scopes {
+		if loc, ok := parseAgentScope(sc); ok {
+			sc, p.Location = string(ScopeAgent), loc
+		}
 		p.Scopes = append(p.Scopes, Scope(sc))
 	}
 	return p, nil

@@ -20,6 +20,7 @@ var wrongScope = map[Scope]Scope{
 	ScopeWrite:   ScopeRead,
 	ScopeAdmin:   ScopeWrite,
 	ScopeReports: ScopeRead,
+	ScopeAgent:   ScopeAdmin, // admin does not imply agent
 }
 
 type matrixRoute struct {
@@ -71,7 +72,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		"/keys/": keyID, "/contact-groups/": "g", "/alert-policies/": "p", "/maintenance-windows/": windowID,
 	}
 
-	all := []Scope{ScopeAdmin, ScopeReports}
+	all := []Scope{ScopeAdmin, ScopeReports, ScopeAgent}
 	revoked := h.newKey(tenantA, time.Time{}, all...)
 	ks, err := h.reg.APIKeys(t.Context(), tenantA)
 	require.NoError(t, err)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"time"
 
@@ -108,6 +109,7 @@ type keyView struct {
 	Name       string     `json:"name"`
 	Prefix     string     `json:"prefix"`
 	Scopes     []string   `json:"scopes"`
+	Location   string     `json:"location,omitempty"` // agent keys'
 	CreatedAt  *time.Time `json:"created_at,omitempty"`
 	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
 	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
@@ -121,11 +123,15 @@ type keyCreated struct {
 }
 
 func viewKey(k registry.APIKey) keyView {
-	scopes := k.Scopes
-	if scopes == nil {
-		scopes = []string{}
+	scopes := make([]string, 0, len(k.Scopes))
+	var location string
+	for _, sc := range k.Scopes {
+		if loc, ok := parseAgentScope(sc); ok {
+			sc, location = string(ScopeAgent), loc
+		}
+		scopes = append(scopes, sc)
 	}
-	return keyView{ID: k.ID, Name: k.Name, Prefix: k.Prefix, Scopes: scopes,
+	return keyView{ID: k.ID, Name: k.Name, Prefix: k.Prefix, Scopes: scopes, Location: location,
 		CreatedAt: timePtr(k.CreatedAt), ExpiresAt: timePtr(k.ExpiresAt),
 		RevokedAt: timePtr(k.RevokedAt), LastUsedAt: timePtr(k.LastUsedAt)}
 }
@@ -134,6 +140,8 @@ type keyInput struct {
 	Name      string     `json:"name"`
 	Scopes    []string   `json:"scopes"`
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	// Location binds an agent key to the location its agents check from.
+	Location string `json:"location,omitempty"`
 }
 
 func (s *Server) listKeys(w http.ResponseWriter, r *http.Request, p Principal) error {
@@ -192,12 +200,18 @@ func (s *Server) issueKey(r *http.Request, tenant string, in keyInput) (keyCreat
 	}
 	errs = append(errs, prober.CheckText("name", in.Name)...)
 	if len(in.Scopes) == 0 {
-		errs = append(errs, invalid.Field{Path: "scopes", Msg: "is required (read, write, admin, reports)"})
+		errs = append(errs, invalid.Field{Path: "scopes", Msg: "is required (read, write, admin, reports or agent)"})
 	}
 	for i, sc := range in.Scopes {
 		if !validScope(sc) {
-			errs = append(errs, invalid.Field{Path: "scopes[" + strconv.Itoa(i) + "]", Msg: fmt.Sprintf("unknown scope %q (want read, write, admin or reports)", sc)})
+			errs = append(errs, invalid.Field{Path: "scopes[" + strconv.Itoa(i) + "]", Msg: fmt.Sprintf("unknown scope %q (want read, write, admin, reports or agent)", sc)})
 		}
+	}
+	scopes := in.Scopes
+	agentErrs, isAgent := checkAgentKey(tenant, in)
+	errs = append(errs, agentErrs...)
+	if isAgent {
+		scopes = []string{agentScope(in.Location)}
 	}
 	now := s.o.Now()
 	var expires time.Time
@@ -219,7 +233,7 @@ func (s *Server) issueKey(r *http.Request, tenant string, in keyInput) (keyCreat
 		return keyCreated{}, err
 	}
 	rec := registry.APIKey{ID: id, TenantID: tenant, Name: in.Name, Prefix: prefix, Hash: hash,
-		Scopes: in.Scopes, CreatedAt: now, ExpiresAt: expires}
+		Scopes: scopes, CreatedAt: now, ExpiresAt: expires}
 	if err := s.o.Keys.CreateAPIKey(r.Context(), rec); err != nil {
 		return keyCreated{}, err
 	}
@@ -286,4 +300,26 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, p Principal) 
 	}
 	writeJSON(w, http.StatusOK, l)
 	return nil
+}
+
+// checkAgentKey checks the agent side of a key request: an agent key has
+// scope agent alone, a location, and belongs to tenant default (its agents
+// check every tenant's targets). isAgent says whether in asks for one.
+func checkAgentKey(tenant string, in keyInput) (errs []invalid.Field, isAgent bool) {
+	isAgent = slices.Contains(in.Scopes, string(ScopeAgent))
+	switch {
+	case !isAgent && in.Location != "":
+		errs = append(errs, invalid.Field{Path: "location", Msg: "is only for keys with scope agent"})
+	case !isAgent:
+	case len(in.Scopes) != 1:
+		errs = append(errs, invalid.Field{Path: "scopes", Msg: "scope agent cannot be combined with other scopes"})
+	case in.Location == "":
+		errs = append(errs, invalid.Field{Path: "location", Msg: "is required for scope agent"})
+	case !prober.ValidLocation(in.Location):
+		errs = append(errs, invalid.Field{Path: "location", Msg: fmt.Sprintf("must be 1-64 letters, digits, '-', '_' or '.' (got %q)", in.Location)})
+	}
+	if isAgent && tenant != registry.DefaultTenant {
+		errs = append(errs, invalid.Field{Path: "scopes", Msg: "only tenant default issues agent keys"})
+	}
+	return errs, isAgent
 }

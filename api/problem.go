@@ -90,15 +90,19 @@ const MaxBodyBytes = 1 << 20
 // decodeJSON reads r's body into v: Content-Type must be JSON (415), the
 // body at most MaxBodyBytes (413) nested at most MaxDepth deep (400), one
 // JSON value (400) without unknown fields (400 naming the field).
-func decodeJSON(r *http.Request, v any) error {
+func decodeJSON(r *http.Request, v any) error { return decodeJSONLimit(r, v, MaxBodyBytes) }
+
+// decodeJSONLimit is decodeJSON with a body limit of its own, for the one
+// route that takes larger bodies (agents' result batches).
+func decodeJSONLimit(r *http.Request, v any, limit int64) error {
 	ct := r.Header.Get("Content-Type")
 	mt, _, err := mime.ParseMediaType(ct)
 	if ct == "" || err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
 		return Problem(http.StatusUnsupportedMediaType, "Unsupported Media Type", "the body must be application/json")
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, MaxBodyBytes))
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, limit))
 	if err != nil {
-		return jsonProblem(err)
+		return jsonProblem(err, limit)
 	}
 	if !jsonDepthOK(body, MaxDepth) {
 		return tooDeep()
@@ -106,7 +110,7 @@ func decodeJSON(r *http.Request, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return jsonProblem(err)
+		return jsonProblem(err, limit)
 	}
 	if dec.More() {
 		return Problem(http.StatusBadRequest, "Bad Request", "the body must hold one JSON value")
@@ -114,18 +118,18 @@ func decodeJSON(r *http.Request, v any) error {
 	// Drain the rest so a trailing oversized body is still refused.
 	var rest json.RawMessage
 	if err := dec.Decode(&rest); err != nil && err.Error() != "EOF" {
-		return jsonProblem(err)
+		return jsonProblem(err, limit)
 	}
 	return nil
 }
 
-func jsonProblem(err error) error {
+func jsonProblem(err error, limit int64) error {
 	var tooBig *http.MaxBytesError
 	var syntax *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &tooBig):
-		return Problem(http.StatusRequestEntityTooLarge, "Content Too Large", fmt.Sprintf("the body is larger than %d bytes", MaxBodyBytes))
+		return Problem(http.StatusRequestEntityTooLarge, "Content Too Large", fmt.Sprintf("the body is larger than %d bytes", limit))
 	case errors.As(err, &syntax):
 		return Problem(http.StatusBadRequest, "Bad Request", fmt.Sprintf("the body is not valid JSON (at byte %d)", syntax.Offset))
 	case errors.As(err, &typ):

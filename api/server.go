@@ -113,6 +113,8 @@ type Options struct {
 	// AuthFailures bounds failed authentications per source address; zero
 	// fields use DefaultAuthFailureLimit. Its window runs on Now.
 	AuthFailures AuthFailureLimit
+	// Agents serves probe agents (the /agent routes); nil answers them 404.
+	Agents AgentService
 }
 
 // Server is the API. Build it with New; serve Handler.
@@ -199,6 +201,7 @@ func (s *Server) buildRouter() *mux.Router {
 	s.registerCoreRoutes(r)
 	s.registerObjectRoutes(r)
 	s.registerDataRoutes(r)
+	s.registerAgentRoutes(r)
 	return root
 }
 

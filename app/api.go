@@ -17,6 +17,8 @@ import (
 	"github.com/upwatch/upwatch/api"
 	"github.com/upwatch/upwatch/config"
 	"github.com/upwatch/upwatch/crypt"
+	"github.com/upwatch/upwatch/fleet"
+	"github.com/upwatch/upwatch/prober"
 	"github.com/upwatch/upwatch/prober/schedule"
 	"github.com/upwatch/upwatch/registry"
 	"github.com/upwatch/upwatch/tenancy"
@@ -110,6 +112,8 @@ type apiDeps struct {
 	engine    *alerting.Engine
 	sched     *schedule.Scheduler
 	targets   *targetSet
+	fleet     *fleet.Fleet
+	agents    api.AgentService
 	now       func() time.Time
 	// checksLocal reports whether this server runs the local checks now.
 	checksLocal func() bool
@@ -135,7 +139,7 @@ func startAPI(ctx context.Context, d apiDeps) (*api.Server, *liveTargets, error)
 		d.log.Info("sealed the credentials of stored API objects written in clear", "count", n)
 	}
 	live := &liveTargets{reg: d.registry, mk: d.masterKey, engine: d.engine, sched: d.sched, targets: d.targets,
-		checksLocal: d.checksLocal, log: d.log.With("component", "api")}
+		checksLocal: d.checksLocal, fleet: d.fleet, log: d.log.With("component", "api")}
 	if err := live.reload(ctx, d.cfg); err != nil {
 		return nil, nil, fmt.Errorf("config: %w", err)
 	}
@@ -147,6 +151,7 @@ func startAPI(ctx context.Context, d apiDeps) (*api.Server, *liveTargets, error)
 		OnChange: func(string) { live.apply(context.WithoutCancel(ctx)) },
 		AuthFailures: api.AuthFailureLimit{Max: d.cfg.API.AuthFailures.Max, Window: d.cfg.API.AuthFailures.Window,
 			MaxSources: d.cfg.API.AuthFailures.MaxSources},
+		Agents: d.agents,
 	})
 	if err != nil {
 		return nil, nil, err
@@ -180,6 +185,7 @@ type liveTargets struct {
 	// checksLocal, if set, says whether the targets are checked here now
 	// (on a shared registry, only by the lease holder).
 	checksLocal func() bool
+	fleet       *fleet.Fleet // hands the targets to probe agents
 	log         *slog.Logger
 }
 
@@ -225,10 +231,28 @@ func (l *liveTargets) run(cfg *config.Config, ten tenancy.Set) {
 		}
 	}
 	l.engine.Update(routes, windows)
+	all := l.targets.replace(targets)
+	l.fleet.SetTargets(all) // agents may ask any server, leader or not
+	local := localTargets(cfg, all)
 	if l.checksLocal != nil && !l.checksLocal() {
-		targets = nil
+		local = nil
 	}
-	l.sched.Update(l.targets.replace(targets))
+	l.sched.Update(local)
+}
+
+// localTargets are those serve checks itself, as its own location: every
+// target checked from it, unless server.check_locally is false.
+func localTargets(cfg *config.Config, all []prober.Target) []prober.Target {
+	if !cfg.Server.ChecksLocally() {
+		return nil
+	}
+	out := make([]prober.Target, 0, len(all))
+	for _, t := range all {
+		if t.CheckedFrom(cfg.Location) {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // clashes names the config file's targets whose id tenant default also

@@ -23,6 +23,7 @@ import (
 	"github.com/upwatch/upwatch/config"
 	"github.com/upwatch/upwatch/crypt"
 	"github.com/upwatch/upwatch/demo"
+	"github.com/upwatch/upwatch/fleet"
 	"github.com/upwatch/upwatch/lease"
 	"github.com/upwatch/upwatch/metrics"
 	"github.com/upwatch/upwatch/prober"
@@ -112,6 +113,8 @@ type registryStore interface {
 	web.SessionStore
 	web.NoteStore
 	web.NotificationReader
+	fleet.Store
+	resultClaimer
 	ReleaseLeases(ctx context.Context) (int64, error)
 	lease.Store
 	Fenced(name string, token lease.Token, reg prometheus.Registerer) *registry.Fenced
@@ -262,7 +265,7 @@ func reloadLoop(ctx context.Context, o Options, log *slog.Logger, live *liveTarg
 			continue
 		}
 		if restartOnly(o.Config, cfg) {
-			log.Warn("config reload: only targets are reloaded; listen, data_dir, storage, location, workers, demo, api, metrics and debug need a restart")
+			log.Warn("config reload: only targets are reloaded; listen, data_dir, storage, location, workers, demo, api, metrics, debug, server and agents need a restart")
 		}
 		if err := live.reload(ctx, cfg); err != nil {
 			log.Error("config reload refused; keeping the running config", "err", err)
@@ -273,7 +276,7 @@ func reloadLoop(ctx context.Context, o Options, log *slog.Logger, live *liveTarg
 }
 
 func restartOnly(old, cur *config.Config) bool {
-	return old.Listen != cur.Listen || old.DataDir != cur.DataDir || old.Storage != cur.Storage ||
+	return old.Server.ChecksLocally() != cur.Server.ChecksLocally() || old.Agents != cur.Agents || old.Listen != cur.Listen || old.DataDir != cur.DataDir || old.Storage != cur.Storage ||
 		old.Location != cur.Location || old.Workers != cur.Workers || old.Demo != cur.Demo ||
 		old.AllowPrivateTargets != cur.AllowPrivateTargets || old.API != cur.API || old.Metrics != cur.Metrics || old.Debug != cur.Debug
 }

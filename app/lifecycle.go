@@ -18,6 +18,7 @@ import (
 	"github.com/upwatch/upwatch/alerting/notify"
 	"github.com/upwatch/upwatch/config"
 	"github.com/upwatch/upwatch/crypt"
+	"github.com/upwatch/upwatch/fleet"
 	"github.com/upwatch/upwatch/internal/clock"
 	"github.com/upwatch/upwatch/lease"
 	"github.com/upwatch/upwatch/metrics"
@@ -50,6 +51,7 @@ type Service struct {
 	leader   *leadership
 	evaluate Evaluator
 	sched    *schedule.Scheduler
+	agents   *agentService
 	live     *liveTargets
 	srv      *http.Server
 	serveErr chan error
@@ -307,8 +309,11 @@ func (s *Service) record(ctx context.Context, r prober.Result) {
 // engine, and makes the HTTP server.
 func (s *Service) buildHTTP(ctx context.Context) error {
 	cfg := s.o.Config
+	fl := fleet.New(fleet.Options{Store: s.registry, TTL: cfg.Agents.TTL, Now: s.o.Now})
+	s.agents = &agentService{fleet: fl, claims: s.registry, record: s.record, maxBatch: cfg.Agents.MaxBatch,
+		now: s.o.Now, log: s.log.With("component", "agents")}
 	apiServer, live, err := startAPI(ctx, apiDeps{cfg: cfg, getenv: s.o.Getenv, log: s.log, registry: s.registry, samples: s.samples,
-		masterKey: s.masterKey, engine: s.engine, sched: s.sched, targets: newTargetSet(s.probe), now: s.o.Now,
+		masterKey: s.masterKey, engine: s.engine, sched: s.sched, targets: newTargetSet(s.probe), fleet: fl, agents: s.agents, now: s.o.Now,
 		checksLocal: s.checksLocal})
 	if err != nil {
 		return err
@@ -404,6 +409,7 @@ func (s *Service) startChecks(ctx context.Context) {
 	if s.elector == nil { // else only while leading
 		wg.Go(func() { s.engine.Run(runCtx, time.Second) })
 	}
+	wg.Go(func() { s.agents.pruneLoop(runCtx, 10*time.Minute) })
 	s.cleanup.push(func(ctx context.Context) error {
 		stopChecks()
 		// In-flight checks end by their own timeout and their samples are

@@ -20,6 +20,7 @@ import (
 
 	"github.com/upwatch/upwatch/alerting"
 	"github.com/upwatch/upwatch/internal/invalid"
+	"github.com/upwatch/upwatch/prober"
 	"github.com/upwatch/upwatch/quota"
 	"github.com/upwatch/upwatch/secret"
 )
@@ -68,6 +69,9 @@ type Config struct {
 	Debug   Debug   `yaml:"debug"`
 	// Web tunes the web interface (sessions, public URL).
 	Web Web `yaml:"web"`
+	// Server and Agents: local checks and probe agents (upwatch agent).
+	Server Server `yaml:"server"`
+	Agents Agents `yaml:"agents"`
 
 	Alerting      Alerting          `yaml:"alerting"`
 	ContactGroups []ContactGroup    `yaml:"contact_groups"`
@@ -276,6 +280,7 @@ func (c *Config) Normalize() {
 	c.Metrics.normalize()
 	c.Registry.normalize()
 	c.Web.normalize()
+	c.Agents.normalize()
 	c.normalizeInflux()
 	c.normalizeVictoria()
 	c.normalizeWAL()
@@ -338,6 +343,7 @@ func (c *Config) Validate() []invalid.Field {
 	errs = append(errs, c.validateInflux()...)
 	errs = append(errs, c.validateVictoria()...)
 	errs = append(errs, c.validateWAL()...)
+	errs = append(errs, c.Agents.validate()...)
 	if c.Storage.Retention.RawDays < 1 {
 		add("storage.retention.raw_days", "must be at least 1")
 	}
@@ -378,15 +384,7 @@ func (c *Config) Validate() []invalid.Field {
 }
 
 func validLocation(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
-			return false
-		}
-	}
-	return true
+	return prober.ValidLocation(s)
 }
 
 func splitHostPort(addr string) (string, int, error) {

@@ -118,6 +118,19 @@ targets:
 				"targets[0].http.max_redirects: must be between 0 and 20 (got 100000000)",
 				"targets[0].http.max_body_bytes: must be between 0 and 10485760 (10 MiB) (got 1073741824)",
 			}},
+		{"locations", `
+targets:
+  - {name: a, kind: tcp, tcp: {address: "h:1"}, locations: [eu-west, "eu west", eu-west]}`,
+			[]string{
+				`targets[0].locations[1]: must be 1-64 letters, digits, '-', '_' or '.' (got "eu west")`,
+				`targets[0].locations[2]: repeats location "eu-west"`,
+			}},
+		{"agents out of bounds", `
+agents: {ttl: 30s, max_batch: 20000}`,
+			[]string{
+				"agents.ttl: must be between 1s and 15s (got 30s)",
+				"agents.max_batch: must be between 1 and 10000 (got 20000)",
+			}},
 		{"quotas out of bounds", `
 quotas:
   max_targets: 0

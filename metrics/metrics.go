@@ -23,8 +23,8 @@ import (
 )
 
 // Probe holds the latest result of every target and writes its series as
-// Prometheus text. It keeps one small struct per target, and the target's
-// label set rendered once.
+// Prometheus text. It keeps one small struct per target and location it is
+// checked from, and its label set rendered once.
 type Probe struct {
 	full bool
 
@@ -34,13 +34,19 @@ type Probe struct {
 	failures *prometheus.CounterVec
 
 	mu      sync.RWMutex
-	index   map[string]int // target id → position in targets
+	index   map[string]int      // seriesKey(target id, location) → position in targets
+	where   map[string][]string // target id → the locations it has series for
 	targets []targetSeries
 	// active, once Retain was called, is the set of targets that export
 	// series; results of others (a check that ended after its target was
 	// deleted or paused) are not recorded.
 	active map[string]bool
 }
+
+// seriesKey names the series of one target checked from one location: a
+// target checked from several places (probe agents) has a set of series
+// for each.
+func seriesKey(id, location string) string { return id + "\x00" + location }
 
 // targetSeries is what the series of one target are made from. It holds no
 // pointers besides the two strings, so a scrape copies them all cheaply.
@@ -80,6 +86,7 @@ func NewProbe(o ProbeOptions) *Probe {
 	p := &Probe{
 		full:  o.Full,
 		index: map[string]int{},
+		where: map[string][]string{},
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "upwatch_check_failures_total", Help: "Failed checks by failure class, over all targets.",
 		}, []string{"class"}),
@@ -105,14 +112,16 @@ func (p *Probe) Observe(r prober.Result) {
 	if p.active != nil && !p.active[r.TargetID] {
 		return
 	}
-	i, ok := p.index[r.TargetID]
+	key := seriesKey(r.TargetID, r.Location)
+	i, ok := p.index[key]
 	if !ok {
 		i = len(p.targets)
-		p.index[r.TargetID] = i
+		p.index[key] = i
+		p.where[r.TargetID] = append(p.where[r.TargetID], r.Location)
 		p.targets = append(p.targets, targetSeries{id: r.TargetID})
 	}
 	s := &p.targets[i]
-	if !ok || s.kind != r.Kind || s.location != r.Location {
+	if !ok || s.kind != r.Kind {
 		*s = targetSeries{id: r.TargetID, kind: r.Kind, location: r.Location, labels: targetLabels(r.TargetID, r.Kind, r.Location)}
 	}
 	s.success, s.duration, s.phases, s.statusCode = r.Success, r.Duration, r.Phases, r.StatusCode
@@ -140,7 +149,10 @@ func (p *Probe) Forget(targetID string) {
 }
 
 func (p *Probe) forgetLocked(id string) {
-	p.targets = removeSwap(p.targets, p.index, id, func(t targetSeries) string { return t.id })
+	for _, loc := range p.where[id] {
+		p.targets = removeSwap(p.targets, p.index, seriesKey(id, loc), func(t targetSeries) string { return seriesKey(t.id, t.location) })
+	}
+	delete(p.where, id)
 }
 
 // removeSwap removes id's element from rows by moving the last one into its
@@ -175,7 +187,7 @@ func (p *Probe) Retain(ids []string) {
 	defer p.mu.Unlock()
 	p.active = active
 	var gone []string
-	for id := range p.index {
+	for id := range p.where {
 		if !active[id] {
 			gone = append(gone, id)
 		}

@@ -279,3 +279,24 @@ func TestHandlerFailsOnGatherError(t *testing.T) {
 	Handler(broken, NewProbe(ProbeOptions{})).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	require.Equal(t, http.StatusInternalServerError, rec.Code)
 }
+
+// A target checked from several locations (probe agents) has series for
+// each, labelled with it; forgetting the target drops them all.
+func TestSeriesPerLocation(t *testing.T) {
+	p := NewProbe(ProbeOptions{})
+	p.Observe(prober.Result{TargetID: "web", Kind: "http", Location: "eu-west", Success: true})
+	p.Observe(prober.Result{TargetID: "web", Kind: "http", Location: "us-east"})
+	p.Observe(prober.Result{TargetID: "web", Kind: "http", Location: "eu-west", Success: true})
+	want := `
+# HELP probe_success Whether the last check succeeded (1) or failed (0).
+# TYPE probe_success gauge
+probe_success{kind="http",location="eu-west",target="web"} 1
+probe_success{kind="http",location="us-east",target="web"} 0
+`
+	require.NoError(t, testutil.GatherAndCompare(parsed(t, scrape(t, prometheus.NewRegistry(), p)), strings.NewReader(want), "probe_success"))
+	p.Observe(prober.Result{TargetID: "db", Kind: "tcp", Location: "eu-west", Success: true})
+	p.Forget("web")
+	require.Equal(t, 1, count(t, scrape(t, prometheus.NewRegistry(), p), "probe_success"))
+	p.Retain(nil)
+	require.Equal(t, 0, count(t, scrape(t, prometheus.NewRegistry(), p), "probe_success"))
+}

@@ -36,11 +36,15 @@ type Phases struct {
 // Result is the outcome of one check of one target from one location. It is
 // a value: it travels to the store, the metrics and the alert engine as is.
 type Result struct {
-	TargetID   string        `json:"target_id"`
-	Target     string        `json:"target"` // display name
-	Kind       string        `json:"kind"`
-	Location   string        `json:"location"`
-	Start      time.Time     `json:"start"`
+	TargetID string    `json:"target_id"`
+	Target   string    `json:"target"` // display name
+	Kind     string    `json:"kind"`
+	Location string    `json:"location"`
+	Start    time.Time `json:"start"`
+	// Scheduled is the slot the check was planned for (set by the
+	// scheduler). With TargetID and Location it names the check: a result
+	// sent twice (a probe agent's resent batch) is recognised by it.
+	Scheduled  time.Time     `json:"scheduled,omitzero"`
 	Duration   time.Duration `json:"duration"` // total, from start to verdict
 	Phases     Phases        `json:"phases"`
 	Success    bool          `json:"success"`

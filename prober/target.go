@@ -34,6 +34,7 @@ const (
 	MaxTimeout   = 60 * time.Second
 	MaxRedirects = 20
 	MaxBodyBytes = 10 << 20
+	MaxLocations = 32
 )
 
 // Target is one thing to check: what, how often, and what counts as success.
@@ -48,6 +49,10 @@ type Target struct {
 	Timeout  time.Duration     `yaml:"timeout,omitempty" json:"timeout"`
 	Labels   map[string]string `yaml:"labels,omitempty" json:"labels,omitempty"`
 	Paused   bool              `yaml:"paused,omitempty" json:"paused,omitempty"`
+	// Locations are where the target is checked from (probe agents'
+	// locations, or the server's own, "local" by default); empty means
+	// every location.
+	Locations []string `yaml:"locations,omitempty" json:"locations,omitempty"`
 
 	HTTP *HTTPSpec `yaml:"http,omitempty" json:"http,omitempty"`
 	TCP  *TCPSpec  `yaml:"tcp,omitempty" json:"tcp,omitempty"`
@@ -100,6 +105,40 @@ type HTTPSpec struct {
 // SecretHeader reports whether the value of header name is a credential.
 func (h *HTTPSpec) SecretHeader(name string) bool {
 	return secret.SensitiveHeader(name, h.SecretHeaders)
+}
+
+// CheckedFrom reports whether t is checked from location: it lists it, or
+// lists none (every location).
+func (t *Target) CheckedFrom(location string) bool {
+	return len(t.Locations) == 0 || slices.Contains(t.Locations, location)
+}
+
+// ValidLocation reports whether s is a location name: 1-64 letters,
+// digits, '-', '_' or '.'.
+func ValidLocation(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// ResolvedHeaders returns the headers as they are sent: env: and file:
+// references replaced by their values. For handing a target to a probe
+// agent, which cannot read the server's environment or files.
+func (h *HTTPSpec) ResolvedHeaders() map[string]string {
+	if len(h.Headers) == 0 {
+		return h.Headers
+	}
+	out := make(map[string]string, len(h.Headers))
+	for name, v := range h.Headers {
+		out[name] = h.headerValue(name, v)
+	}
+	return out
 }
 
 // IsSecretRef reports whether v is an env: or file: reference.
@@ -245,6 +284,16 @@ func (t *Target) Validate(prefix string) []invalid.Field {
 		add("timeout", "must be at most %s (got %s)", MaxTimeout, t.Timeout)
 	case t.Timeout > t.Interval:
 		add("timeout", "must not be longer than the interval (%s)", t.Interval)
+	}
+	if len(t.Locations) > MaxLocations {
+		add("locations", "must list at most %d locations (got %d)", MaxLocations, len(t.Locations))
+	}
+	for i, l := range t.Locations {
+		if !ValidLocation(l) {
+			add(fmt.Sprintf("locations[%d]", i), "must be 1-64 letters, digits, '-', '_' or '.' (got %q)", l)
+		} else if slices.Index(t.Locations, l) < i {
+			add(fmt.Sprintf("locations[%d]", i), "repeats location %q", l)
+		}
 	}
 	blocks := map[string]bool{"http": t.HTTP != nil, "tcp": t.TCP != nil, "dns": t.DNS != nil, "tls": t.TLS != nil}
 	if _, ok := kinds[t.Kind]; !ok {

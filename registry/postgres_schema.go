@@ -47,6 +47,8 @@ var postgresMigrations = []string{
 		at       BIGINT NOT NULL,
 		detail   TEXT   NOT NULL
 	);`,
+	// Probe agents (see SQLite's).
+	postgresTypes.Replace(schemaAgents),
 }
 
 // postgresLockSchema takes an advisory lock named after the schema for the

@@ -177,6 +177,8 @@ var migrations = []string{
 		at       INTEGER NOT NULL,
 		detail   TEXT    NOT NULL
 	);`,
+	// Probe agents: heartbeats, and the results already taken.
+	sqliteTypes.Replace(schemaAgents),
 }
 
 // migrate brings the schema up to date in one write transaction, which

@@ -41,6 +41,8 @@ const usage = `upwatch - uptime monitoring
 
 Usage:
   upwatch serve [flags]            run the service (probe, store, expose /metrics)
+  upwatch agent -server URL -key uw_... -location NAME [flags]
+                                   check a server's targets from another place
   upwatch check [flags] TARGET     run one check now and print every phase timing
   upwatch config validate [flags]  check a config file and list every problem
   upwatch keygen api-key|master-key
@@ -66,6 +68,8 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 	switch args[0] {
 	case "serve":
 		return serve(args[1:], stdout, stderr, getenv)
+	case "agent":
+		return agentCmd(args[1:], stdout, stderr, getenv)
 	case "check":
 		return check(args[1:], stdout, stderr, getenv)
 	case "config":

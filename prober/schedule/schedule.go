@@ -399,6 +399,7 @@ func (s *Scheduler) runJob(ctx context.Context, j job) {
 	}
 	s.m.inFlight.Inc()
 	res := s.safeCheck(ctx, j.target, start)
+	res.Scheduled = j.planned
 	s.m.inFlight.Dec()
 	s.safeSink(ctx, res)
 }

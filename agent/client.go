@@ -1,0 +1,98 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// client talks to serve's agent routes with the agent key.
+type client struct {
+	base string // server URL, no trailing slash
+	key  string
+	http *http.Client
+}
+
+// statusError is an answer the server gave with a status other than 200.
+type statusError struct {
+	status int
+	detail string
+}
+
+func (e *statusError) Error() string {
+	if e.detail != "" {
+		return fmt.Sprintf("server answered %d: %s", e.status, e.detail)
+	}
+	return fmt.Sprintf("server answered %d", e.status)
+}
+
+// permanent reports whether sending the same request again cannot help:
+// a client error other than auth (a key may be restored), timeouts and
+// rate limits.
+func permanent(err error) bool {
+	var se *statusError
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.status {
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound, http.StatusConflict,
+		http.StatusRequestTimeout, http.StatusTooManyRequests:
+		return false
+	}
+	return se.status >= 400 && se.status < 500
+}
+
+// do sends body (JSON, if not nil) to path under /api/v1 and decodes a 200
+// answer into out.
+func (c *client) do(ctx context.Context, method, path string, query url.Values, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	u := c.base + "/api/v1" + path
+	if len(query) > 0 {
+		u += "?" + query.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.key)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var p struct {
+			Detail string `json:"detail"`
+		}
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		_ = json.Unmarshal(b, &p)
+		return &statusError{status: resp.StatusCode, detail: p.Detail}
+	}
+	if out == nil {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return nil
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// newHTTPClient is the agent's client: bounded in every phase, with room
+// for a long poll of up to wait.
+func newHTTPClient(wait time.Duration) *http.Client {
+	return &http.Client{Timeout: wait + 30*time.Second}
+}
