@@ -912,10 +912,11 @@ func (e *Engine) notifications(route Route, targetID string, tr Transition) []No
 }
 
 // address is the recipient's address on a channel, "" if it has none.
-// keyAddress is addr as a notification key holds it: a webhook's URL is a
-// credential, so the key (which logs and listings show) holds its hash.
+// keyAddress is addr as a notification key holds it: a webhook's URL and a
+// chat or paging destination (Recipient.Endpoint) hold credentials, so the
+// key (which logs and listings show) holds their hash.
 func keyAddress(channel, addr string) string {
-	if channel != ChannelWebhook {
+	if channel == ChannelEmail || channel == ChannelSMS {
 		return addr
 	}
 	sum := sha256.Sum256([]byte(addr))
@@ -930,6 +931,9 @@ func address(channel string, r notify.Recipient) string {
 		return r.Phone
 	case ChannelWebhook:
 		return r.WebhookURL
+	}
+	if r.Channel == channel {
+		return r.Endpoint
 	}
 	return ""
 }

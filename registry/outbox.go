@@ -38,6 +38,16 @@ func (s *Registry) scanNotification(sc scanner) (alerting.Notification, error) {
 		}
 		n.Message.To.WebhookURL = string(b)
 	}
+	if sealed, ok := strings.CutPrefix(n.Message.To.Endpoint, sealedPrefix); ok {
+		b, err := base64.RawStdEncoding.DecodeString(sealed)
+		if err == nil {
+			b, err = s.masterKey.Open(b, endpointAAD(n.Key))
+		}
+		if err != nil {
+			return n, fmt.Errorf("notification %q: destination: %w", n.Key, err)
+		}
+		n.Message.To.Endpoint = string(b)
+	}
 	n.Status = alerting.NotificationStatus(status)
 	n.NextAttempt, n.CreatedAt, n.SentAt = fromNanos(next), fromNanos(created), fromNanos(sent)
 	return n, nil
@@ -50,6 +60,10 @@ const sealedPrefix = "sealed:"
 
 func webhookAAD(key string) []byte { return []byte("upwatch outbox webhook\x00" + key) }
 
+// A chat or paging destination (Recipient.Endpoint) holds its credentials
+// (a bot token, a routing key, a webhook URL): sealed the same way.
+func endpointAAD(key string) []byte { return []byte("upwatch outbox endpoint\x00" + key) }
+
 // encodeMessage is n's message as the outbox stores it.
 func encodeMessage(n alerting.Notification, mk crypt.MasterKey) ([]byte, error) {
 	m := n.Message
@@ -59,6 +73,13 @@ func encodeMessage(n alerting.Notification, mk crypt.MasterKey) ([]byte, error) 
 			return nil, err
 		}
 		m.To.WebhookURL = sealedPrefix + base64.RawStdEncoding.EncodeToString(sealed)
+	}
+	if m.To.Endpoint != "" && len(mk.KeyIDs()) > 0 {
+		sealed, err := mk.Seal([]byte(m.To.Endpoint), endpointAAD(n.Key))
+		if err != nil {
+			return nil, err
+		}
+		m.To.Endpoint = sealedPrefix + base64.RawStdEncoding.EncodeToString(sealed)
 	}
 	return json.Marshal(m)
 }
