@@ -23,8 +23,9 @@ import (
 )
 
 // Through the engine, the outbox and the dispatcher: a PagerDuty
-// destination gets a trigger for the DOWN and a resolve for the UP with
-// one dedup_key; a 503 is retried from the outbox; the routing key is in
+// destination gets a trigger for the DOWN and then a resolve for the UP
+// with one dedup_key, even when the DOWN's first attempt fails (a 503,
+// retried from the outbox) and the UP is due first; the routing key is in
 // no outbox key, error or log line.
 func TestPagerDutyIncidentThroughTheOutbox(t *testing.T) {
 	const routingKey = "R0UT1NGKEYSECRETabcdef0123456789"
@@ -97,13 +98,12 @@ func TestPagerDutyIncidentThroughTheOutbox(t *testing.T) {
 
 	mu.Lock()
 	defer mu.Unlock()
-	actions := map[string]string{}
-	for _, ev := range events {
-		actions[ev["event_action"].(string)] = ev["dedup_key"].(string)
-	}
-	require.Len(t, actions, 2, "a trigger and a resolve: %v", events)
-	require.NotEmpty(t, actions["trigger"])
-	require.Equal(t, actions["trigger"], actions["resolve"], "the UP resolves the alert the DOWN opened")
+	// The UP waited for its DOWN's retry: resolving first would have left
+	// the alert open for good.
+	require.Equal(t, "trigger", events[0]["event_action"], "events: %v", events)
+	require.Equal(t, "resolve", events[1]["event_action"], "events: %v", events)
+	require.NotEmpty(t, events[0]["dedup_key"])
+	require.Equal(t, events[0]["dedup_key"], events[1]["dedup_key"], "the UP resolves the alert the DOWN opened")
 	require.EqualValues(t, 3, calls.Load(), "the 503 was retried once")
 	require.Contains(t, logs.String(), "503")
 	require.NotContains(t, logs.String(), routingKey)

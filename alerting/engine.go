@@ -11,6 +11,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -909,6 +910,21 @@ func (e *Engine) notifications(route Route, targetID string, tr Transition) []No
 		}
 	}
 	return out
+}
+
+// downKey is the key of the DOWN an UP notification follows (the same
+// incident, recipient and channel: keys are subject|kind|slot|channel|address
+// as notifications builds them, and an incident's DOWN and UP have no slot).
+func downKey(n Notification) (string, bool) {
+	if n.Message.Kind != notify.KindUp || n.Message.IncidentID == "" {
+		return "", false
+	}
+	prefix := n.Message.IncidentID + "|" + notify.KindUp + "||"
+	rest, ok := strings.CutPrefix(n.Key, prefix)
+	if !ok {
+		return "", false
+	}
+	return n.Message.IncidentID + "|" + notify.KindDown + "||" + rest, true
 }
 
 // address is the recipient's address on a channel, "" if it has none.

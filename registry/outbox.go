@@ -195,6 +195,21 @@ func (s *Registry) Pending(ctx context.Context) (int, time.Time, error) {
 	return count, fromNanos(oldest), nil
 }
 
+// Status returns the status of the notification with key and, while
+// pending, when it is next due; "" if there is none.
+func (s *Registry) Status(ctx context.Context, key string) (alerting.NotificationStatus, time.Time, error) {
+	var status string
+	var next sql.NullInt64
+	err := s.queryRow(ctx, `SELECT status, next_attempt FROM outbox WHERE key = ?`, key).Scan(&status, &next)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return "", time.Time{}, nil
+	case err != nil:
+		return "", time.Time{}, fmt.Errorf("registry store: status %q: %w", key, err)
+	}
+	return alerting.NotificationStatus(status), fromNanos(next), nil
+}
+
 // Notifications lists the outbox entries matching q, newest created first.
 func (s *Registry) Notifications(ctx context.Context, q NotificationQuery) ([]alerting.Notification, error) {
 	if q.Status != "" && !validStatus(q.Status) {
