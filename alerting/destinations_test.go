@@ -3,6 +3,7 @@ package alerting_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 	"github.com/upwatch/upwatch/alerting"
 	"github.com/upwatch/upwatch/alerting/notify"
 	"github.com/upwatch/upwatch/alerting/notify/pagerduty"
+	"github.com/upwatch/upwatch/internal/clock/clocktest"
 	"github.com/upwatch/upwatch/internal/logbuf"
 )
 
@@ -111,4 +113,47 @@ func TestPagerDutyIncidentThroughTheOutbox(t *testing.T) {
 		require.Equal(t, alerting.NotificationSent, n.Status)
 		require.False(t, strings.Contains(n.LastError, routingKey))
 	}
+}
+
+type notifyFunc func(ctx context.Context, m notify.Message) (bool, error)
+
+func (f notifyFunc) Notify(ctx context.Context, m notify.Message) (bool, error) { return f(ctx, m) }
+
+// An UP held back for its DOWN is not held for ever: once the DOWN has
+// failed for good, the UP goes out.
+func TestUpGoesOutAfterItsDownFailedForGood(t *testing.T) {
+	r := route("web")
+	r.Channels = []string{alerting.ChannelEmail}
+	r.Recipients = []notify.Recipient{bob}
+	s := openStore(t, "")
+	e := newEngine(t, s, map[string]alerting.Route{"web": r})
+	feed(t, e, "web", feed(t, e, "web", t0, "xxx"), "..")
+	var (
+		mu   sync.Mutex
+		sent []string
+	)
+	d := alerting.NewDispatcher(alerting.DispatcherOptions{
+		Outbox: s, Workers: 4, Poll: 10 * time.Millisecond, RetryMin: 10 * time.Millisecond,
+		Notifiers: map[string]notify.Notifier{alerting.ChannelEmail: notifyFunc(func(_ context.Context, m notify.Message) (bool, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			sent = append(sent, m.Kind)
+			if m.Kind == notify.KindDown {
+				return false, errors.New("550 mailbox unavailable")
+			}
+			return false, nil
+		})},
+		Now: clocktest.Running(t0.Add(time.Hour)), Registerer: prometheus.NewRegistry(),
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { d.Run(ctx); close(done) }()
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(sent) == 2
+	}, 60*time.Second, 10*time.Millisecond)
+	cancel()
+	<-done
+	require.Equal(t, []string{notify.KindDown, notify.KindUp}, sent)
 }
