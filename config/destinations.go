@@ -89,32 +89,81 @@ func (d Destinations) Recipients(name string) []notify.Recipient {
 	return out
 }
 
+// eachSecret calls f with every credential field of every destination:
+// its path below the group ("slack[1].token"), its kind (secret.TagURL,
+// secret.TagToken) and the field.
+func (d *Destinations) eachSecret(f func(path, kind string, field *string)) {
+	d.each(func(ch string, list reflect.Value) {
+		for i := range list.Len() {
+			item := list.Index(i)
+			t := item.Type()
+			for j := range t.NumField() {
+				kind := t.Field(j).Tag.Get("secret")
+				if kind == "" || item.Field(j).Kind() != reflect.String {
+					continue
+				}
+				name, _, _ := strings.Cut(t.Field(j).Tag.Get("yaml"), ",")
+				f(fmt.Sprintf("%s[%d].%s", ch, i, name), kind, item.Field(j).Addr().Interface().(*string))
+			}
+		}
+	})
+}
+
+// isReference reports whether a credential is written as env:NAME or
+// file:/path (secret.Parse).
+func isReference(s string) bool {
+	return strings.HasPrefix(s, "env:") || strings.HasPrefix(s, "file:")
+}
+
+// resolveSecrets replaces credentials written as env:NAME or file:/path in
+// the config file by what they name, as the providers' secrets are; path
+// prefixes every error ("contact_groups[0]"), which names the variable or
+// file, never a value.
+func (d *Destinations) resolveSecrets(path string) []invalid.Field {
+	var errs []invalid.Field
+	d.eachSecret(func(p, _ string, f *string) {
+		if !isReference(*f) {
+			return
+		}
+		v, err := secret.Parse(*f)
+		if err != nil {
+			errs = append(errs, invalid.Field{Path: path + "." + p, Msg: err.Error()})
+			return
+		}
+		*f = v.Reveal()
+	})
+	return errs
+}
+
 // validate checks every destination; path prefixes every error
 // ("contact_groups[0]" gives "contact_groups[0].slack[1].channel").
 func (d Destinations) validate(path string) []invalid.Field {
 	var errs []invalid.Field
+	// A redacted credential sent back for a destination that has none
+	// stored (Keep puts stored ones back before this runs), or a reference
+	// sent to the API (the config file's are resolved at load), is the one
+	// problem of its field.
+	bad := map[string]bool{}
+	d.eachSecret(func(p, kind string, f *string) {
+		switch {
+		case *f != "" && secret.IsRedactedTagged(kind, *f):
+			errs = append(errs, invalid.Field{Path: path + "." + p,
+				Msg: "is a redacted value: send the credential itself (on update, a stored one's redacted form keeps it)"})
+		case isReference(*f):
+			errs = append(errs, invalid.Field{Path: path + "." + p,
+				Msg: "env: and file: references are for the config file; send the credential itself"})
+		default:
+			return
+		}
+		bad[p] = true
+	})
 	d.each(func(ch string, list reflect.Value) {
 		for i := range list.Len() {
-			p := fmt.Sprintf("%s.%s[%d]", path, ch, i)
-			item := list.Index(i)
-			// A redacted credential sent back for a destination that has
-			// none stored (Keep puts stored ones back before this runs) is
-			// the one problem of its field.
-			redacted := map[string]bool{}
-			t := item.Type()
-			for j := range t.NumField() {
-				kind := t.Field(j).Tag.Get("secret")
-				if s := item.Field(j).String(); kind != "" && s != "" && secret.IsRedactedTagged(kind, s) {
-					name, _, _ := strings.Cut(t.Field(j).Tag.Get("yaml"), ",")
-					redacted[name] = true
-					errs = append(errs, invalid.Field{Path: p + "." + name,
-						Msg: "is a redacted value: send the credential itself (on update, a stored one's redacted form keeps it)"})
-				}
-			}
-			if err := item.Interface().(validator).Validate(); err != nil {
+			p := fmt.Sprintf("%s[%d]", ch, i)
+			if err := list.Index(i).Interface().(validator).Validate(); err != nil {
 				for _, e := range unjoin(err) {
-					if f := fieldOf(e); !redacted[f] {
-						errs = append(errs, invalid.Field{Path: p + "." + f, Msg: msgOf(e)})
+					if f := p + "." + fieldOf(e); !bad[f] {
+						errs = append(errs, invalid.Field{Path: path + "." + f, Msg: msgOf(e)})
 					}
 				}
 			}

@@ -1,10 +1,14 @@
 package config
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/upwatch/upwatch/alerting/notify/ntfy"
 )
 
 const validDestinations = `
@@ -82,4 +86,40 @@ contact_groups:
   - name: g
     pagerduty: [{routing_key: "<secret>#0a1b2c3d"}]`,
 		[]string{"contact_groups[0].pagerduty[0].routing_key: is a redacted value"})
+}
+
+// In the config file a destination's credential may be env:NAME or
+// file:/path, resolved at load like the providers' secrets; a missing one
+// is reported by its path.
+func TestDestinationSecretReferences(t *testing.T) {
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "pd.key")
+	require.NoError(t, os.WriteFile(keyFile, []byte("0123456789abcdef0123456789abcdef\n"), 0o600))
+	t.Setenv("UPWATCH_TEST_SLACK_HOOK", "https://hooks.slack.com/services/T0/B0/FROMENV")
+	cfg, err := Parse(strings.NewReader(`
+contact_groups:
+  - name: g
+    slack: [{webhook_url: "env:UPWATCH_TEST_SLACK_HOOK"}]
+    pagerduty: [{routing_key: "file:`+keyFile+`"}]
+`), "t.yaml", noEnv)
+	require.NoError(t, err)
+	require.Equal(t, "https://hooks.slack.com/services/T0/B0/FROMENV", cfg.ContactGroups[0].Slack[0].WebhookURL)
+	require.Equal(t, "0123456789abcdef0123456789abcdef", cfg.ContactGroups[0].PagerDuty[0].RoutingKey)
+
+	requireErrors(t, `
+contact_groups:
+  - name: g
+    telegram: [{bot_token: "env:UPWATCH_TEST_NOT_SET", chat_id: "1"}]`,
+		[]string{"contact_groups[0].telegram[0].bot_token: environment variable UPWATCH_TEST_NOT_SET is not set"})
+}
+
+// Outside the config file (the API) a reference is refused: it would read
+// the server's environment or files.
+func TestDestinationReferenceRefusedOutsideTheFile(t *testing.T) {
+	errs := ValidateContactGroup("group", ContactGroup{Name: "g", Destinations: Destinations{
+		Ntfy: []ntfy.Destination{{Topic: "t", Token: "file:/etc/shadow"}},
+	}})
+	require.Len(t, errs, 1)
+	require.Equal(t, "group.ntfy[0].token", errs[0].Path)
+	require.Contains(t, errs[0].Msg, "references are for the config file")
 }
