@@ -192,6 +192,12 @@ func (d *Dispatcher) send(ctx context.Context, n Notification) {
 		}
 		return
 	}
+	if until, wait := d.waitForDown(ctx, n, now); wait {
+		if err := d.o.Outbox.Defer(ctx, n.Key, until); err != nil {
+			d.o.Logger.Error("deferring notification", "key", logKey(n), "err", err)
+		}
+		return
+	}
 	sendCtx, cancel := context.WithTimeout(ctx, d.o.SendTimeout)
 	retry, err := notifier.Notify(sendCtx, n.Message)
 	cancel()
@@ -215,6 +221,24 @@ func (d *Dispatcher) send(ctx context.Context, n Notification) {
 	}
 	d.sent.WithLabelValues(n.Channel, "retry").Inc()
 	settle(NotificationPending, next, err.Error())
+}
+
+// waitForDown says whether n, an UP, must wait for the DOWN of its
+// incident to the same recipient on the same channel, still pending (being
+// retried, or in flight in this very round), and until when: an UP that
+// overtook its DOWN would resolve a PagerDuty or Opsgenie alert before it
+// was opened, leaving it open for good, and tell people "back up" before
+// "down". It waits until the DOWN is next due, at least RetryMin.
+func (d *Dispatcher) waitForDown(ctx context.Context, n Notification, now time.Time) (time.Time, bool) {
+	down, ok := downKey(n)
+	if !ok {
+		return time.Time{}, false
+	}
+	status, next, err := d.o.Outbox.Status(ctx, down)
+	if err != nil || status != NotificationPending {
+		return time.Time{}, false // sent, failed for good, or never queued
+	}
+	return maxTime(next, now.Add(d.o.RetryMin)), true
 }
 
 // backoff is exponential in attempts with full jitter over its upper half.

@@ -11,6 +11,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -994,11 +995,27 @@ func (e *Engine) notifications(route Route, targetID string, tr Transition) []No
 	return out
 }
 
+// downKey is the key of the DOWN an UP notification follows (the same
+// incident, recipient and channel: keys are subject|kind|slot|channel|address
+// as notifications builds them, and an incident's DOWN and UP have no slot).
+func downKey(n Notification) (string, bool) {
+	if n.Message.Kind != notify.KindUp || n.Message.IncidentID == "" {
+		return "", false
+	}
+	prefix := n.Message.IncidentID + "|" + notify.KindUp + "||"
+	rest, ok := strings.CutPrefix(n.Key, prefix)
+	if !ok {
+		return "", false
+	}
+	return n.Message.IncidentID + "|" + notify.KindDown + "||" + rest, true
+}
+
 // address is the recipient's address on a channel, "" if it has none.
-// keyAddress is addr as a notification key holds it: a webhook's URL is a
-// credential, so the key (which logs and listings show) holds its hash.
+// keyAddress is addr as a notification key holds it: a webhook's URL and a
+// chat or paging destination (Recipient.Endpoint) hold credentials, so the
+// key (which logs and listings show) holds their hash.
 func keyAddress(channel, addr string) string {
-	if channel != ChannelWebhook {
+	if channel == ChannelEmail || channel == ChannelSMS {
 		return addr
 	}
 	sum := sha256.Sum256([]byte(addr))
@@ -1013,6 +1030,9 @@ func address(channel string, r notify.Recipient) string {
 		return r.Phone
 	case ChannelWebhook:
 		return r.WebhookURL
+	}
+	if r.Channel == channel {
+		return r.Endpoint
 	}
 	return ""
 }

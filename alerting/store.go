@@ -82,4 +82,7 @@ type Outbox interface {
 	// Pending counts pending notifications and returns the creation time of
 	// the oldest (zero if none).
 	Pending(ctx context.Context) (count int, oldest time.Time, err error)
+	// Status returns a notification's status and, while pending, when it
+	// is next due; status "" when the outbox has no such key.
+	Status(ctx context.Context, key string) (status NotificationStatus, next time.Time, err error)
 }

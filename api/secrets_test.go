@@ -313,3 +313,67 @@ func TestContactGroupWebhooksRedacted(t *testing.T) {
 	require.Equal(t, http.StatusUnprocessableEntity, r.Status, string(r.Body))
 	assert.Equal(t, "webhooks[0]", r.problem(t).Errors[0].Path)
 }
+
+// A contact group's chat and paging credentials (Slack webhook and bot
+// token, PagerDuty routing key, Telegram bot token, ntfy topic, ...) are
+// sealed at rest and shown redacted; GET's body sent back by PUT keeps
+// them, and a redacted value with nothing stored behind it is refused by
+// its field's path.
+func TestContactGroupDestinationsRedacted(t *testing.T) {
+	h := newHarness(t)
+	w := h.key(tenantA, ScopeWrite)
+	group := map[string]any{
+		"name": "chat",
+		"slack": []any{
+			map[string]any{"webhook_url": "https://hooks.slack.com/services/T0/B0/SLACKHOOK-S3CRET"},
+			map[string]any{"token": "xoxb-1-2-SLACKBOT-S3CRET", "channel": "C0123456789"},
+		},
+		"telegram":  []any{map[string]any{"bot_token": "123456:TGBOT-S3CRET", "chat_id": "-100123"}},
+		"pagerduty": []any{map[string]any{"routing_key": "PDKEYS3CRET0123456789abcdefABCDE", "region": "eu"}},
+		"ntfy":      []any{map[string]any{"topic": "NTFYTOPIC-S3CRET", "token": "tk_NTFYTOKEN-S3CRET"}},
+	}
+	secrets := []string{"SLACKHOOK-S3CRET", "SLACKBOT-S3CRET", "TGBOT-S3CRET", "PDKEYS3CRET", "NTFYTOPIC-S3CRET", "NTFYTOKEN-S3CRET"}
+	r := h.do(http.MethodPost, Prefix+"/contact-groups", w, group)
+	require.Equal(t, http.StatusCreated, r.Status, string(r.Body))
+	bodies := []response{r, h.do(http.MethodGet, Prefix+"/contact-groups/chat", w, nil), h.do(http.MethodGet, Prefix+"/contact-groups", w, nil)}
+	for _, b := range bodies {
+		for _, s := range secrets {
+			assert.NotContains(t, string(b.Body), s)
+		}
+	}
+	for _, s := range secrets {
+		assert.NotContains(t, h.rawRegistry(), s)
+	}
+	doc := bodies[1].JSON(t)
+	pd := doc["pagerduty"].([]any)[0].(map[string]any)
+	assert.True(t, strings.HasPrefix(pd["routing_key"].(string), "<secret>#"), pd["routing_key"])
+	assert.Equal(t, "eu", pd["region"], "what is not a credential is shown")
+	assert.Equal(t, "C0123456789", doc["slack"].([]any)[1].(map[string]any)["channel"])
+
+	// PUT of what GET showed keeps every credential.
+	r = h.do(http.MethodPut, Prefix+"/contact-groups/chat", w, doc)
+	require.Equal(t, http.StatusOK, r.Status, string(r.Body))
+	ten, err := tenancy.Load(t.Context(), h.reg, h.mk)
+	require.NoError(t, err)
+	g := ten.Groups[tenantA][0]
+	assert.Equal(t, "https://hooks.slack.com/services/T0/B0/SLACKHOOK-S3CRET", g.Slack[0].WebhookURL)
+	assert.Equal(t, "xoxb-1-2-SLACKBOT-S3CRET", g.Slack[1].Token)
+	assert.Equal(t, "123456:TGBOT-S3CRET", g.Telegram[0].BotToken)
+	assert.Equal(t, "PDKEYS3CRET0123456789abcdefABCDE", g.PagerDuty[0].RoutingKey)
+	assert.Equal(t, "NTFYTOPIC-S3CRET", g.Ntfy[0].Topic)
+	assert.Equal(t, "tk_NTFYTOKEN-S3CRET", g.Ntfy[0].Token)
+
+	// A redacted value that matches nothing stored is refused, by its path.
+	r = h.do(http.MethodPost, Prefix+"/contact-groups", w, map[string]any{"name": "other", "pagerduty": []any{pd}})
+	require.Equal(t, http.StatusUnprocessableEntity, r.Status, string(r.Body))
+	assert.Equal(t, "pagerduty[0].routing_key", r.problem(t).Errors[0].Path)
+
+	// A bad destination is a 422 naming the field.
+	r = h.do(http.MethodPost, Prefix+"/contact-groups", w, map[string]any{"name": "bad", "slack": []any{map[string]any{"token": "xoxb-1"}}})
+	require.Equal(t, http.StatusUnprocessableEntity, r.Status, string(r.Body))
+	assert.Equal(t, "slack[0].channel", r.problem(t).Errors[0].Path)
+
+	// A policy may name the new channels.
+	r = h.do(http.MethodPost, Prefix+"/alert-policies", w, map[string]any{"name": "page", "channels": []any{"pagerduty", "slack"}, "contact_groups": []any{"chat"}})
+	require.Equal(t, http.StatusCreated, r.Status, string(r.Body))
+}

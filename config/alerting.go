@@ -69,11 +69,13 @@ const (
 	minLocationStaleAfter = time.Second
 )
 
-// ContactGroup is a set of people (and webhooks) told together.
+// ContactGroup is a set of people (and webhooks, chats and pagers) told
+// together.
 type ContactGroup struct {
-	Name     string   `yaml:"name"`
-	Members  []Member `yaml:"members"`
-	Webhooks []string `yaml:"webhooks"`
+	Name         string   `yaml:"name"`
+	Members      []Member `yaml:"members"`
+	Webhooks     []string `yaml:"webhooks"`
+	Destinations `yaml:",inline"`
 }
 
 // Member is one person: email and phone are each optional.
@@ -87,7 +89,8 @@ type Member struct {
 type AlertPolicy struct {
 	Name            string `yaml:"name"`
 	alerting.Policy `yaml:",inline"`
-	// Channels are email, sms and/or webhook.
+	// Channels are email, sms, webhook and/or any of
+	// DestinationChannels (slack, teams, pagerduty, ...).
 	Channels      []string `yaml:"channels"`
 	ContactGroups []string `yaml:"contact_groups"`
 	// EscalateTo names groups told once the incident has lasted
@@ -95,7 +98,7 @@ type AlertPolicy struct {
 	EscalateTo []string `yaml:"escalate_to"`
 }
 
-var channels = []string{alerting.ChannelEmail, alerting.ChannelSMS, alerting.ChannelWebhook}
+var channels = append([]string{alerting.ChannelEmail, alerting.ChannelSMS, alerting.ChannelWebhook}, DestinationChannels()...)
 
 func (c *Config) validateAlerting() []invalid.Field {
 	var errs []invalid.Field
@@ -271,6 +274,7 @@ func ValidateContactGroup(path string, g ContactGroup) []invalid.Field {
 			add(fmt.Sprintf("%s.webhooks[%d]", path, j), "is a redacted URL: send the URL itself (on update, a stored webhook's redacted form keeps it)")
 		}
 	}
+	errs = append(errs, g.Destinations.validate(path)...)
 	return errs
 }
 
@@ -291,13 +295,13 @@ func (a Alerting) ValidatePolicy(path string, pol AlertPolicy, groupExists func(
 		add(p, "failure_threshold and success_threshold must not be negative")
 	}
 	if len(pol.Channels) == 0 {
-		add(p+".channels", "is required (email, sms, webhook)")
+		add(p+".channels", "is required (%s)", strings.Join(channels, ", "))
 	}
 	for j, ch := range pol.Channels {
 		cp := fmt.Sprintf("%s.channels[%d]", p, j)
 		switch {
 		case !slices.Contains(channels, ch):
-			add(cp, "unknown channel %q (want email, sms or webhook)", ch)
+			add(cp, "unknown channel %q (want one of %s)", ch, strings.Join(channels, ", "))
 		case ch == alerting.ChannelEmail && a.SendGrid == nil && a.SMTP == nil:
 			add(cp, "email needs alerting.sendgrid or alerting.smtp")
 		case ch == alerting.ChannelSMS && a.Twilio == nil:

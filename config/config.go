@@ -185,6 +185,13 @@ func Parse(r io.Reader, name string, getenv func(string) string) (*Config, error
 	if err := c.readIncludes(filepath.Dir(name), name); err != nil {
 		return nil, err
 	}
+	var refErrs []invalid.Field
+	for i := range c.ContactGroups {
+		refErrs = append(refErrs, c.ContactGroups[i].Destinations.resolveSecrets(fmt.Sprintf("contact_groups[%d]", i))...)
+	}
+	if len(refErrs) > 0 {
+		return nil, &Error{Source: name, Errors: c.locate(refErrs)}
+	}
 	if getenv != nil {
 		problems = append(problems, c.applyEnv(getenv)...)
 	}

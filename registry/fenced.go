@@ -101,3 +101,8 @@ func (f *Fenced) Defer(ctx context.Context, key string, next time.Time) error {
 
 // Pending is Registry.Pending.
 func (f *Fenced) Pending(ctx context.Context) (int, time.Time, error) { return f.s.Pending(ctx) }
+
+// Status reads; reading needs no lease.
+func (f *Fenced) Status(ctx context.Context, key string) (alerting.NotificationStatus, time.Time, error) {
+	return f.s.Status(ctx, key)
+}

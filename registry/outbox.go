@@ -39,6 +39,16 @@ func (s *Registry) scanNotification(sc scanner) (alerting.Notification, error) {
 		}
 		n.Message.To.WebhookURL = string(b)
 	}
+	if sealed, ok := strings.CutPrefix(n.Message.To.Endpoint, sealedPrefix); ok {
+		b, err := base64.RawStdEncoding.DecodeString(sealed)
+		if err == nil {
+			b, err = s.masterKey.Open(b, endpointAAD(n.Key))
+		}
+		if err != nil {
+			return n, fmt.Errorf("notification %q: destination: %w", n.Key, err)
+		}
+		n.Message.To.Endpoint = string(b)
+	}
 	n.Status = alerting.NotificationStatus(status)
 	n.NextAttempt, n.CreatedAt, n.SentAt = fromNanos(next), fromNanos(created), fromNanos(sent)
 	return n, nil
@@ -51,6 +61,10 @@ const sealedPrefix = "sealed:"
 
 func webhookAAD(key string) []byte { return []byte("upwatch outbox webhook\x00" + key) }
 
+// A chat or paging destination (Recipient.Endpoint) holds its credentials
+// (a bot token, a routing key, a webhook URL): sealed the same way.
+func endpointAAD(key string) []byte { return []byte("upwatch outbox endpoint\x00" + key) }
+
 // encodeMessage is n's message as the outbox stores it.
 func encodeMessage(n alerting.Notification, mk crypt.MasterKey) ([]byte, error) {
 	m := n.Message
@@ -60,6 +74,13 @@ func encodeMessage(n alerting.Notification, mk crypt.MasterKey) ([]byte, error) 
 			return nil, err
 		}
 		m.To.WebhookURL = sealedPrefix + base64.RawStdEncoding.EncodeToString(sealed)
+	}
+	if m.To.Endpoint != "" && len(mk.KeyIDs()) > 0 {
+		sealed, err := mk.Seal([]byte(m.To.Endpoint), endpointAAD(n.Key))
+		if err != nil {
+			return nil, err
+		}
+		m.To.Endpoint = sealedPrefix + base64.RawStdEncoding.EncodeToString(sealed)
 	}
 	return json.Marshal(m)
 }
@@ -212,6 +233,21 @@ func (s *Registry) Pending(ctx context.Context) (int, time.Time, error) {
 		return 0, time.Time{}, fmt.Errorf("registry store: pending: %w", err)
 	}
 	return count, fromNanos(oldest), nil
+}
+
+// Status returns the status of the notification with key and, while
+// pending, when it is next due; "" if there is none.
+func (s *Registry) Status(ctx context.Context, key string) (alerting.NotificationStatus, time.Time, error) {
+	var status string
+	var next sql.NullInt64
+	err := s.queryRow(ctx, `SELECT status, next_attempt FROM outbox WHERE key = ?`, key).Scan(&status, &next)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return "", time.Time{}, nil
+	case err != nil:
+		return "", time.Time{}, fmt.Errorf("registry store: status %q: %w", key, err)
+	}
+	return alerting.NotificationStatus(status), fromNanos(next), nil
 }
 
 // Notifications lists the outbox entries matching q, newest created first.

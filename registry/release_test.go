@@ -76,3 +76,34 @@ func TestOutboxSealsWebhookURLs(t *testing.T) {
 	require.Len(t, got, 1)
 	require.Equal(t, hook, got[0].Message.To.WebhookURL)
 }
+
+// A chat or paging destination (its bot token, routing key or webhook URL)
+// is sealed in the outbox like a webhook and comes back whole.
+func TestOutboxSealsDestinations(t *testing.T) {
+	ctx := context.Background()
+	mk, err := crypt.GenerateMasterKey()
+	require.NoError(t, err)
+	key, err := crypt.LoadMasterKey(func(name string) string {
+		if name == crypt.EnvKey {
+			return mk
+		}
+		return ""
+	})
+	require.NoError(t, err)
+	s, err := OpenSQLite(ctx, SQLiteOptions{Path: filepath.Join(t.TempDir(), "registry.db"), MasterKey: key})
+	require.NoError(t, err)
+	defer s.Close()
+	endpoint := `{"routing_key":"SECRETROUTINGKEY0123456789abcdef"}`
+	at := time.Unix(1000, 0)
+	n := alerting.Notification{Key: "inc|down||pagerduty|sha256:0011", Channel: "pagerduty", CreatedAt: at, NextAttempt: at,
+		Message: notify.Message{Key: "inc|down||pagerduty|sha256:0011", Kind: "down", To: notify.Recipient{Name: "ops", Channel: "pagerduty", Endpoint: endpoint}}}
+	require.NoError(t, s.Commit(ctx, alerting.NewState("web"), nil, []alerting.Notification{n}))
+
+	var raw string
+	require.NoError(t, s.r.QueryRowContext(ctx, `SELECT key || message FROM outbox`).Scan(&raw))
+	require.NotContains(t, raw, "SECRET")
+	got, err := s.Claim(ctx, at, time.Minute, 10)
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	require.Equal(t, endpoint, got[0].Message.To.Endpoint)
+}

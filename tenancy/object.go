@@ -227,29 +227,45 @@ func Values[T any](os []Object[T]) []T {
 	return out
 }
 
-// redactGroup takes a contact group's webhook URLs out: each is a
-// credential as a whole (its path or query is the token).
+// redactGroup takes a contact group's credentials out: each webhook URL
+// (a credential as a whole: its path or query is the token), then every
+// tagged field of its destinations (secret.EachTagged), in that order.
 func redactGroup(g config.ContactGroup) (config.ContactGroup, []string) {
-	if len(g.Webhooks) == 0 {
-		return g, nil
+	var secrets []string
+	if len(g.Webhooks) > 0 {
+		secrets = g.Webhooks
+		g.Webhooks = make([]string, len(secrets))
+		for i, w := range secrets {
+			g.Webhooks[i] = secret.RedactURL(w, secret.URLWhole)
+		}
 	}
-	secrets := g.Webhooks
-	g.Webhooks = make([]string, len(secrets))
-	for i, w := range secrets {
-		g.Webhooks[i] = secret.RedactURL(w, secret.URLWhole)
-	}
+	g.Destinations = g.Destinations.Clone()
+	secret.EachTagged(&g.Destinations, func(kind string, f *string) {
+		secrets = append(secrets, *f)
+		*f = secret.RedactTagged(kind, *f)
+	})
 	return g, secrets
 }
 
+// unredactGroup reverses redactGroup. A group sealed before destinations
+// existed has only its webhooks sealed.
 func unredactGroup(g config.ContactGroup, secrets []string) config.ContactGroup {
-	if len(secrets) == len(g.Webhooks) {
-		g.Webhooks = secrets
+	n := 0
+	secret.EachTagged(&g.Destinations, func(string, *string) { n++ })
+	if len(secrets) != len(g.Webhooks)+n {
+		return g
 	}
+	g.Webhooks = secrets[:len(g.Webhooks):len(g.Webhooks)]
+	rest := secrets[len(g.Webhooks):]
+	g.Destinations = g.Destinations.Clone()
+	secret.EachTagged(&g.Destinations, func(_ string, f *string) {
+		*f, rest = rest[0], rest[1:]
+	})
 	return g
 }
 
-// keepGroupWebhooks puts back each stored webhook whose redacted form an
-// update sends.
+// keepGroupWebhooks puts back each stored webhook and destination
+// credential whose redacted form an update sends.
 func keepGroupWebhooks(g, c config.ContactGroup) config.ContactGroup {
 	ws := slices.Clone(g.Webhooks)
 	for i, w := range ws {
@@ -261,5 +277,18 @@ func keepGroupWebhooks(g, c config.ContactGroup) config.ContactGroup {
 		}
 	}
 	g.Webhooks = ws
+	stored := map[string]string{} // redacted form → credential
+	cur := c.Destinations.Clone()
+	secret.EachTagged(&cur, func(kind string, f *string) {
+		if *f != "" {
+			stored[secret.RedactTagged(kind, *f)] = *f
+		}
+	})
+	g.Destinations = g.Destinations.Clone()
+	secret.EachTagged(&g.Destinations, func(_ string, f *string) {
+		if v, ok := stored[*f]; ok {
+			*f = v
+		}
+	})
 	return g
 }

@@ -128,7 +128,7 @@ func tenantDirectory(cfg *config.Config, set Set, tenant string) directory {
 }
 
 // recipients flattens groups into distinct recipients: each member, each
-// group webhook, and the global webhook once.
+// group webhook and destination, and the global webhook once.
 func recipients(groups map[string]config.ContactGroup, names []string, globalHook string) []notify.Recipient {
 	var out []notify.Recipient
 	seen := map[notify.Recipient]bool{}
@@ -145,6 +145,9 @@ func recipients(groups map[string]config.ContactGroup, names []string, globalHoo
 		}
 		for _, w := range g.Webhooks {
 			add(notify.Recipient{Name: g.Name, WebhookURL: w})
+		}
+		for _, r := range g.Destinations.Recipients(g.Name) {
+			add(r)
 		}
 	}
 	if globalHook != "" && len(names) > 0 {

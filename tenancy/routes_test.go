@@ -9,6 +9,8 @@ import (
 
 	"github.com/upwatch/upwatch/alerting"
 	"github.com/upwatch/upwatch/alerting/notify"
+	"github.com/upwatch/upwatch/alerting/notify/pagerduty"
+	"github.com/upwatch/upwatch/alerting/notify/slack"
 	"github.com/upwatch/upwatch/alerting/notify/webhook"
 	"github.com/upwatch/upwatch/config"
 	"github.com/upwatch/upwatch/prober"
@@ -98,4 +100,25 @@ func TestRoutesResolvePoliciesPerTenant(t *testing.T) {
 	assert.Equal(t, []string{"sms"}, routes["k-bapp"].Channels)
 	assert.Equal(t, []string{"k-bgw"}, routes["k-bapp"].DependsOn, "b's gw, not default's; web is not b's")
 	assert.Equal(t, "tcp://app.example.com:1", routes["k-bapp"].URL)
+}
+
+// A group's chat and paging destinations become recipients on their own
+// channels, each carrying its destination (credentials and all) for the
+// notifier; nothing else of the group leaks into them.
+func TestRoutesCarryDestinations(t *testing.T) {
+	ct := config.Target{Target: prober.Target{ID: "web", Name: "web", Kind: "tcp", TCP: &prober.TCPSpec{Address: "web.example.com:1"}}, AlertPolicy: "p"}
+	ct.Normalize()
+	cfg := &config.Config{
+		Targets: []config.Target{ct},
+		ContactGroups: []config.ContactGroup{{Name: "ops", Destinations: config.Destinations{
+			PagerDuty: []pagerduty.Destination{{RoutingKey: "0123456789abcdef0123456789abcdef"}},
+			Slack:     []slack.Destination{{WebhookURL: "https://hooks.slack.com/services/T/B/X"}},
+		}}},
+		Policies: []config.AlertPolicy{{Name: "p", Channels: []string{"pagerduty", "slack"}, ContactGroups: []string{"ops"}}},
+	}
+	_, routes, _ := Routes(cfg, Set{})
+	assert.Equal(t, []notify.Recipient{
+		{Name: "ops", Channel: "slack", Endpoint: `{"webhook_url":"https://hooks.slack.com/services/T/B/X"}`},
+		{Name: "ops", Channel: "pagerduty", Endpoint: `{"routing_key":"0123456789abcdef0123456789abcdef"}`},
+	}, routes["web"].Recipients)
 }

@@ -2,7 +2,9 @@
 // Message, the one-method Notifier interface, the status-code → retry policy
 // used by every HTTP notifier, and the templates that render messages.
 //
-// Each channel lives in its own folder (sendgrid, twilio, webhook, smtp).
+// Each channel lives in its own folder (sendgrid, twilio, webhook, smtp,
+// slack, teams, discord, telegram, pagerduty, opsgenie, ntfy,
+// alertmanager).
 // Retries, backoff, deduplication and maintenance muting are not done here:
 // a Notifier makes exactly one attempt and reports whether a failure is
 // worth another; the dispatcher decides when.
@@ -58,6 +60,11 @@ func (m *Message) Where() string { return strings.Join(m.Locations, ", ") }
 // Recipient is who a message goes to; each channel uses the field it needs.
 type Recipient struct {
 	Name, Email, Phone, WebhookURL string
+	// Channel and Endpoint are a chat or paging destination (Slack, Teams,
+	// PagerDuty, ...): Endpoint is that channel's destination as JSON,
+	// credentials included, so it is sealed in the outbox like WebhookURL
+	// and never shown (see Endpoint).
+	Channel, Endpoint string
 }
 
 // Notifier sends one message. retry reports whether a failure is worth

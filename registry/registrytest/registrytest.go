@@ -89,6 +89,7 @@ func Run(t *testing.T, open func(t *testing.T) Store, opts ...Option) {
 		{"SettleUnknownAndFinal", testSettleErrors, false},
 		{"DeferGivesTheAttemptBack", testDefer, false},
 		{"Pending", testPending, false},
+		{"StatusOfOneNotification", testStatus, false},
 		{"NotificationQuery", testNotificationQuery, false},
 		{"Ping", testPing, false},
 		{"RestartKeepsEverything", testRestart, true},
@@ -725,6 +726,26 @@ func testPending(t *testing.T, _ *suite, s Store) {
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
 	require.True(t, oldest.Equal(T0.Add(2*time.Second)), "oldest %s", oldest)
+}
+
+func testStatus(t *testing.T, _ *suite, s Store) {
+	c := ctx(t)
+	status, next, err := s.Status(c, "nope")
+	require.NoError(t, err)
+	require.Empty(t, status, "no such notification")
+	require.True(t, next.IsZero())
+
+	commitNotes(t, s, note("a", "inc", T0), note("b", "inc", T0))
+	retry := T0.Add(time.Hour)
+	require.NoError(t, s.Settle(c, "a", alerting.NotificationPending, retry, "503", T0.Add(time.Second)))
+	require.NoError(t, s.Settle(c, "b", alerting.NotificationSent, time.Time{}, "", T0.Add(time.Second)))
+	status, next, err = s.Status(c, "a")
+	require.NoError(t, err)
+	require.Equal(t, alerting.NotificationPending, status)
+	require.True(t, next.Equal(retry), "next %s", next)
+	status, _, err = s.Status(c, "b")
+	require.NoError(t, err)
+	require.Equal(t, alerting.NotificationSent, status)
 }
 
 func testNotificationQuery(t *testing.T, _ *suite, s Store) {

@@ -2,6 +2,10 @@
 // self-hosters. Every attempt dials with a context and a deadline; TLS is
 // required by default (STARTTLS, or implicit TLS on port 465) and
 // credentials are never sent over plaintext unless explicitly allowed.
+//
+// The SMTP conversation and AUTH PLAIN/LOGIN are go-mail's smtp package
+// (github.com/wneessen/go-mail/smtp), a maintained successor of the frozen
+// net/smtp; the dial, deadlines, TLS policy and error classes are ours.
 package smtp
 
 import (
@@ -11,12 +15,13 @@ import (
 	"fmt"
 	"net"
 	"net/mail"
-	"net/smtp"
 	"net/textproto"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/wneessen/go-mail/smtp"
 
 	"github.com/upwatch/upwatch/alerting/notify"
 	"github.com/upwatch/upwatch/secret"
@@ -257,10 +262,11 @@ func (n *Notifier) send(ctx context.Context, to string, msg []byte) error {
 			return n.wrap("auth", err)
 		}
 	}
-	if err := c.Mail(n.cfg.From); err != nil {
+	// go-mail's client sends the path as given: the brackets are ours.
+	if err := c.Mail("<" + n.cfg.From + ">"); err != nil {
 		return n.wrap("mail", err)
 	}
-	if err := c.Rcpt(to); err != nil {
+	if err := c.Rcpt("<" + to + ">"); err != nil {
 		return n.wrap("rcpt", err)
 	}
 	w, err := c.Data()
@@ -285,11 +291,13 @@ func (n *Notifier) auth(c *smtp.Client) (smtp.Auth, error) {
 	}
 	offered := strings.Fields(strings.ToUpper(mechs))
 	user, pass := n.cfg.Username, n.cfg.Password.Reveal()
+	// send has already refused plaintext unless allow_insecure_auth; the
+	// mechanisms check it again.
 	switch {
 	case slices.Contains(offered, "PLAIN"):
-		return plainAuth{user, pass}, nil
+		return smtp.PlainAuth("", user, pass, n.cfg.Host, n.cfg.AllowInsecureAuth), nil
 	case slices.Contains(offered, "LOGIN"):
-		return loginAuth{user, pass}, nil
+		return smtp.LoginAuth(user, pass, n.cfg.Host, n.cfg.AllowInsecureAuth), nil
 	}
 	return nil, &policyError{fmt.Sprintf("server offers AUTH %s; supported are PLAIN and LOGIN", notify.Snippet([]byte(mechs)))}
 }

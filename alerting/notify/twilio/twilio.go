@@ -15,6 +15,8 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/nyaruka/phonenumbers"
+
 	"github.com/upwatch/upwatch/alerting/notify"
 	"github.com/upwatch/upwatch/secret"
 )
@@ -37,12 +39,18 @@ type Config struct {
 var (
 	accountSID = regexp.MustCompile(`^AC[0-9a-fA-F]{32}$`)
 	serviceSID = regexp.MustCompile(`^MG[0-9a-fA-F]{32}$`)
-	e164       = regexp.MustCompile(`^\+[1-9][0-9]{1,14}$`)
 )
 
-// ValidE164 reports whether s is a phone number in E.164 form: "+", a
-// country code not starting with 0, at most 15 digits in all, nothing else.
-func ValidE164(s string) bool { return e164.MatchString(s) }
+// ValidE164 reports whether s is a phone number written in E.164 form ("+",
+// country code, national number, nothing else) that exists in the
+// numbering plan of its country, by libphonenumber's metadata: a digit too
+// few or a number from a range never assigned (like the UK's drama range
+// +44 7700 900xxx) is caught when the config is loaded, not when Twilio
+// refuses the first alert.
+func ValidE164(s string) bool {
+	n, err := phonenumbers.Parse(s, "")
+	return err == nil && phonenumbers.Format(n, phonenumbers.E164) == s && phonenumbers.IsValidNumber(n)
+}
 
 // Validate reports every problem, each naming its field.
 func (c Config) Validate() error {

@@ -30,7 +30,7 @@ func message() notify.Message {
 	return notify.Message{
 		Key: "inc-1/down/ada/sms", Kind: notify.KindDown, IncidentID: "inc-1",
 		Subject: "[upwatch] DOWN: Shop", Text: "DOWN: Shop (https://shop.example) since 2024-01-02 03:04:05 UTC.\n",
-		To: notify.Recipient{Name: "Ada", Phone: "+447700900123"},
+		To: notify.Recipient{Name: "Ada", Phone: "+447911123456"},
 	}
 }
 
@@ -41,14 +41,14 @@ func TestNotifySendsDocumentedRequest(t *testing.T) {
 		cfg      func(string) twilio.Config
 		wantForm url.Values
 	}{
-		{"from", config, url.Values{"To": {"+447700900123"}, "From": {"+14155550100"},
+		{"from", config, url.Values{"To": {"+447911123456"}, "From": {"+14155550100"},
 			"Body": {"DOWN: Shop (https://shop.example) since 2024-01-02 03:04:05 UTC."}}},
 		{"messaging service", func(b string) twilio.Config {
 			c := config(b)
 			c.From = ""
 			c.MessagingServiceSID = mgsid
 			return c
-		}, url.Values{"To": {"+447700900123"}, "MessagingServiceSid": {mgsid},
+		}, url.Values{"To": {"+447911123456"}, "MessagingServiceSid": {mgsid},
 			"Body": {"DOWN: Shop (https://shop.example) since 2024-01-02 03:04:05 UTC."}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -97,7 +97,7 @@ func TestNotifyProviderFailures(t *testing.T) {
 func TestTwilioErrorIsIncluded(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusBadRequest)
-		_, _ = io.WriteString(w, `{"code": 21211, "message": "The 'To' number +447700900123 is not a valid phone number (token `+token+`).", "more_info": "https://www.twilio.com/docs/errors/21211", "status": 400}`)
+		_, _ = io.WriteString(w, `{"code": 21211, "message": "The 'To' number +447911123456 is not a valid phone number (token `+token+`).", "more_info": "https://www.twilio.com/docs/errors/21211", "status": 400}`)
 	}))
 	defer srv.Close()
 	retry, err := twilio.New(config(srv.URL), nil).Notify(context.Background(), message())
@@ -128,9 +128,14 @@ func TestNotifyBadPhoneIsPermanent(t *testing.T) {
 func TestValidE164(t *testing.T) {
 	for s, want := range map[string]bool{
 		"+14155550100":      true,
-		"+447700900123":     true,
-		"+12":               true,
-		"+123456789012345":  true,
+		"+447911123456":     true,
+		"+4915112345678":    true,
+		"+15005550006":      true,  // Twilio's test sender
+		"+447700900123":     false, // a range the UK keeps for fiction
+		"+15550100":         false, // too short for its plan
+		"+4915112":          false,
+		"+12":               false,
+		"+123456789012345":  false,
 		"+1234567890123456": false, // 16 digits
 		"14155550100":       false,
 		"+04155550100":      false,

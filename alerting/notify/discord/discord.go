@@ -1,0 +1,64 @@
+// Package discord posts notifications to a Discord channel through a
+// webhook: POST {"content": ...} to the webhook URL
+// (https://discord.com/api/webhooks/{id}/{token}), answered 204 No
+// Content; a 429 carries Retry-After.
+package discord
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/upwatch/upwatch/alerting/notify"
+)
+
+// Channel is the policy channel name.
+const Channel = "discord"
+
+// maxContent is Discord's limit on a message's content.
+const maxContent = 2000
+
+// Destination is one Discord webhook of a contact group.
+type Destination struct {
+	WebhookURL string `yaml:"webhook_url" json:"webhook_url" secret:"url"`
+}
+
+// Validate reports every problem, each as "field: message".
+func (d Destination) Validate() error {
+	if d.WebhookURL == "" {
+		return errors.New("webhook_url: required")
+	}
+	if err := notify.CheckHTTPURL(d.WebhookURL); err != nil {
+		return fmt.Errorf("webhook_url: %w", err)
+	}
+	return nil
+}
+
+// Notifier posts one message per notification.
+type Notifier struct{ client *http.Client }
+
+var _ notify.Notifier = (*Notifier)(nil)
+
+// New returns a notifier; client may be nil (notify.DefaultClient).
+func New(client *http.Client) *Notifier { return &Notifier{client: notify.NoRedirects(client)} }
+
+// Notify posts m's subject (bold) and text, mentioning nobody.
+func (n *Notifier) Notify(ctx context.Context, m notify.Message) (bool, error) {
+	var d Destination
+	if err := notify.DecodeEndpoint(m, Channel, &d); err != nil {
+		return false, err
+	}
+	content := "**" + strings.TrimSpace(m.Subject) + "**"
+	if t := strings.TrimSpace(m.Text); t != "" {
+		content += "\n" + t
+	}
+	body := map[string]any{
+		"content":          notify.Truncate(content, maxContent),
+		"username":         "upwatch",
+		"allowed_mentions": map[string]any{"parse": []string{}},
+	}
+	_, retry, err := notify.PostJSON(ctx, n.client, d.WebhookURL, "discord", body, nil, nil)
+	return retry, err
+}

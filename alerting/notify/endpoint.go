@@ -1,0 +1,98 @@
+package notify
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"unicode/utf8"
+)
+
+// What chat and paging notifiers share: reading a recipient's destination,
+// posting JSON, the key a provider deduplicates an incident's alert on.
+
+// DecodeEndpoint reads the recipient's destination on channel into dst.
+// The error never quotes the endpoint: it holds credentials.
+func DecodeEndpoint(m Message, channel string, dst any) error {
+	if m.To.Channel != channel || m.To.Endpoint == "" {
+		return fmt.Errorf("%s: recipient has no %s destination", channel, channel)
+	}
+	if err := json.Unmarshal([]byte(m.To.Endpoint), dst); err != nil {
+		return fmt.Errorf("%s: the recipient's destination does not decode", channel)
+	}
+	return nil
+}
+
+// CheckHTTPURL reports whether s is an absolute http(s) URL. The error does
+// not repeat s: it may hold a token.
+func CheckHTTPURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("not an absolute http(s) URL")
+	}
+	return nil
+}
+
+// NoRedirects returns a copy of client (DefaultClient when nil) that does
+// not follow redirects: a credential in a header or body must not travel
+// to another host, so a 3xx is a permanent error (RetryableStatus).
+func NoRedirects(client *http.Client) *http.Client {
+	if client == nil {
+		client = DefaultClient()
+	}
+	c := *client
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &c
+}
+
+// PostJSON POSTs body as JSON to rawURL with header added and classifies
+// the answer with Do. Errors name provider and never rawURL's path or
+// query (RedactURL).
+func PostJSON(ctx context.Context, client *http.Client, rawURL, provider string, body any, header http.Header, detail func([]byte) string) ([]byte, bool, error) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return nil, false, fmt.Errorf("%s: %w", provider, err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, rawURL, bytes.NewReader(b))
+	if err != nil {
+		return nil, false, fmt.Errorf("%s: %w", provider, RedactURL(err))
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "upwatch")
+	for k, vs := range header {
+		req.Header[http.CanonicalHeaderKey(k)] = vs
+	}
+	return Do(client, req, provider, detail)
+}
+
+// AlertKey is what a paging provider deduplicates on (PagerDuty's
+// dedup_key, Opsgenie's alias, Alertmanager's fingerprint): the same for
+// every message of one incident, DOWN, reminders, escalation and UP, so UP
+// resolves the alert DOWN opened. Messages outside an incident (degraded,
+// tls_expiry) get one per target, kind and start.
+func AlertKey(m Message) string {
+	if m.IncidentID != "" {
+		return "upwatch-" + m.IncidentID
+	}
+	sum := sha256.Sum256([]byte(m.TargetID + "\x00" + m.Kind + "\x00" + strconv.FormatInt(m.StartedAt.Unix(), 10)))
+	return "upwatch-" + m.Kind + "-" + hex.EncodeToString(sum[:8])
+}
+
+// Resolves reports whether m ends the alert AlertKey names (an UP).
+func Resolves(m Message) bool { return m.Kind == KindUp }
+
+// Truncate cuts s to at most n runes, the last one "…" when cut.
+func Truncate(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
+}

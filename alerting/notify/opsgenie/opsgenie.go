@@ -1,0 +1,145 @@
+// Package opsgenie opens and closes Opsgenie alerts through the Alert API
+// with "Authorization: GenieKey <key>": a DOWN creates one (POST
+// {api}/v2/alerts, JSON {"message", "alias", "description", ...}), the UP
+// closes it by alias (POST {api}/v2/alerts/{alias}/close?identifierType=alias).
+// Both are answered 202 (processed asynchronously). Every message of one
+// incident carries the same alias (notify.AlertKey): reminders add to the
+// open alert instead of opening another.
+package opsgenie
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+
+	"github.com/upwatch/upwatch/alerting/notify"
+)
+
+// Channel is the policy channel name.
+const Channel = "opsgenie"
+
+// API hosts by region.
+const (
+	USAPIURL = "https://api.opsgenie.com"
+	EUAPIURL = "https://api.eu.opsgenie.com"
+)
+
+// Destination is one Opsgenie API integration.
+type Destination struct {
+	APIKey string `yaml:"api_key" json:"api_key" secret:"token"`
+	// Region is "us" (default) or "eu": where the account lives.
+	Region string `yaml:"region,omitempty" json:"region,omitempty"`
+	// Priority of DOWN alerts, P1 to P5 (default: the integration's).
+	Priority string `yaml:"priority,omitempty" json:"priority,omitempty"`
+}
+
+var (
+	apiKey   = regexp.MustCompile(`^[A-Za-z0-9-]{8,64}$`)
+	priority = regexp.MustCompile(`^P[1-5]$`)
+)
+
+// Validate reports every problem, each as "field: message".
+func (d Destination) Validate() error {
+	var errs []error
+	switch {
+	case d.APIKey == "":
+		errs = append(errs, errors.New("api_key: required"))
+	case !apiKey.MatchString(d.APIKey):
+		errs = append(errs, errors.New("api_key: not an Opsgenie API key (a UUID)"))
+	}
+	if d.Region != "" && d.Region != "us" && d.Region != "eu" {
+		errs = append(errs, fmt.Errorf("region: %q is not us or eu", d.Region))
+	}
+	if d.Priority != "" && !priority.MatchString(d.Priority) {
+		errs = append(errs, fmt.Errorf("priority: %q is not P1 to P5", d.Priority))
+	}
+	return errors.Join(errs...)
+}
+
+// Notifier makes one Alert API call per notification.
+type Notifier struct {
+	client *http.Client
+	base   string // overrides both regions (a stand-in)
+}
+
+var _ notify.Notifier = (*Notifier)(nil)
+
+// New returns a notifier; client may be nil (notify.DefaultClient); base,
+// if set, replaces the regions' hosts (tests).
+func New(client *http.Client, base string) *Notifier {
+	return &Notifier{client: notify.NoRedirects(client), base: strings.TrimRight(base, "/")}
+}
+
+// Notify creates the incident's alert, or closes it for an UP.
+func (n *Notifier) Notify(ctx context.Context, m notify.Message) (bool, error) {
+	var d Destination
+	if err := notify.DecodeEndpoint(m, Channel, &d); err != nil {
+		return false, err
+	}
+	base := n.base
+	switch {
+	case base != "":
+	case d.Region == "eu":
+		base = EUAPIURL
+	default:
+		base = USAPIURL
+	}
+	h := http.Header{}
+	h.Set("Authorization", "GenieKey "+d.APIKey)
+	alias := notify.AlertKey(m)
+	var u string
+	var body map[string]any
+	if notify.Resolves(m) {
+		u = base + "/v2/alerts/" + url.PathEscape(alias) + "/close?identifierType=alias"
+		body = map[string]any{"source": "upwatch", "note": notify.Truncate(strings.TrimSpace(m.Subject), 25000)}
+	} else {
+		u = base + "/v2/alerts"
+		body = CreateRequest(m, d, alias)
+	}
+	_, retry, err := notify.PostJSON(ctx, n.client, u, "opsgenie", body, h, detail)
+	return retry, err
+}
+
+// CreateRequest is the create-alert body for m.
+func CreateRequest(m notify.Message, d Destination, alias string) map[string]any {
+	details := map[string]string{"kind": m.Kind}
+	if m.TargetURL != "" {
+		details["url"] = m.TargetURL
+	}
+	if m.Cause != "" {
+		details["cause"] = m.Cause
+	}
+	if m.Link != "" {
+		details["link"] = m.Link
+	}
+	body := map[string]any{
+		"message":     notify.Truncate(strings.TrimSpace(m.Subject), 130),
+		"alias":       alias,
+		"description": notify.Truncate(strings.TrimSpace(m.Text), 15000),
+		"source":      "upwatch",
+		"entity":      notify.Truncate(m.TargetName, 512),
+		"tags":        []string{"upwatch", m.Kind},
+		"details":     details,
+	}
+	if d.Priority != "" {
+		body["priority"] = d.Priority
+	}
+	return body
+}
+
+// detail explains an error answer {"message": "...", "took": 0.1,
+// "requestId": "..."}.
+func detail(body []byte) string {
+	var r struct {
+		Message string `json:"message"`
+	}
+	if json.Unmarshal(body, &r) == nil && r.Message != "" {
+		return notify.Snippet([]byte(r.Message))
+	}
+	return ""
+}

@@ -1,0 +1,98 @@
+// Package teams posts notifications to Microsoft Teams through a Workflows
+// ("When a Teams webhook request is received") webhook: a POST of a
+// message whose one attachment is an Adaptive Card
+// (contentType application/vnd.microsoft.card.adaptive), answered 202
+// Accepted (any 2xx is taken as delivered).
+package teams
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/upwatch/upwatch/alerting/notify"
+)
+
+// Channel is the policy channel name.
+const Channel = "teams"
+
+// Destination is one Teams workflow webhook of a contact group.
+type Destination struct {
+	WebhookURL string `yaml:"webhook_url" json:"webhook_url" secret:"url"`
+}
+
+// Validate reports every problem, each as "field: message".
+func (d Destination) Validate() error {
+	if d.WebhookURL == "" {
+		return errors.New("webhook_url: required")
+	}
+	if err := notify.CheckHTTPURL(d.WebhookURL); err != nil {
+		return fmt.Errorf("webhook_url: %w", err)
+	}
+	return nil
+}
+
+// Notifier posts one card per notification.
+type Notifier struct{ client *http.Client }
+
+var _ notify.Notifier = (*Notifier)(nil)
+
+// New returns a notifier; client may be nil (notify.DefaultClient).
+func New(client *http.Client) *Notifier { return &Notifier{client: notify.NoRedirects(client)} }
+
+// Notify posts Card(m).
+func (n *Notifier) Notify(ctx context.Context, m notify.Message) (bool, error) {
+	var d Destination
+	if err := notify.DecodeEndpoint(m, Channel, &d); err != nil {
+		return false, err
+	}
+	_, retry, err := notify.PostJSON(ctx, n.client, d.WebhookURL, "teams", Card(m), nil, nil)
+	return retry, err
+}
+
+// Card is the webhook body: a message with m as an Adaptive Card (schema
+// 1.4): the subject as a heading coloured by kind, the text, facts and a
+// link to the incident.
+func Card(m notify.Message) map[string]any {
+	color := "Attention"
+	switch m.Kind {
+	case notify.KindUp:
+		color = "Good"
+	case notify.KindDegraded, notify.KindTLSExpiry:
+		color = "Warning"
+	}
+	facts := []map[string]string{{"title": "Target", "value": m.TargetName}}
+	if m.TargetURL != "" {
+		facts = append(facts, map[string]string{"title": "URL", "value": m.TargetURL})
+	}
+	if m.Cause != "" {
+		facts = append(facts, map[string]string{"title": "Cause", "value": m.Cause})
+	}
+	if m.Duration > 0 {
+		facts = append(facts, map[string]string{"title": "Duration", "value": notify.HumanDuration(m.Duration)})
+	}
+	body := []map[string]any{
+		{"type": "TextBlock", "text": notify.Truncate(strings.TrimSpace(m.Subject), 500), "weight": "Bolder", "size": "Medium", "color": color, "wrap": true},
+		{"type": "TextBlock", "text": notify.Truncate(strings.TrimSpace(m.Text), 5000), "wrap": true},
+		{"type": "FactSet", "facts": facts},
+	}
+	card := map[string]any{
+		"$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+		"type":    "AdaptiveCard",
+		"version": "1.4",
+		"body":    body,
+	}
+	if m.Link != "" {
+		card["actions"] = []map[string]any{{"type": "Action.OpenUrl", "title": "Open", "url": m.Link}}
+	}
+	return map[string]any{
+		"type": "message",
+		"attachments": []map[string]any{{
+			"contentType": "application/vnd.microsoft.card.adaptive",
+			"contentUrl":  nil,
+			"content":     card,
+		}},
+	}
+}
