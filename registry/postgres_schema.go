@@ -32,6 +32,9 @@ var postgresMigrations = []string{
 	ALTER TABLE api_targets ADD CONSTRAINT api_targets_target_key UNIQUE (target_key);
 	ALTER TABLE api_targets DROP CONSTRAINT api_targets_pkey;
 	ALTER TABLE api_targets ADD PRIMARY KEY (tenant_id, id);`,
+
+	// status pages, their incidents, badges (registry/statuspage.go).
+	postgresTypes.Replace(schemaStatusPages),
 }
 
 // postgresLockSchema takes an advisory lock named after the schema for the

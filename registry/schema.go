@@ -151,6 +151,9 @@ var migrations = []string{
 		SELECT tenant_id, id, id, spec, secrets, paused, created_at, updated_at FROM api_targets;
 	DROP TABLE api_targets;
 	ALTER TABLE api_targets_v3 RENAME TO api_targets;`,
+
+	// status pages, their incidents, badges (registry/statuspage.go).
+	sqliteTypes.Replace(schemaStatusPages),
 }
 
 // migrate brings the schema up to date in one write transaction, which
