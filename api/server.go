@@ -184,6 +184,7 @@ func (s *Server) buildRouter() *mux.Router {
 	s.registerCoreRoutes(r)
 	s.registerObjectRoutes(r)
 	s.registerDataRoutes(r)
+	s.registerStatusPageRoutes(r)
 	return root
 }
 

@@ -275,8 +275,13 @@ func (s *Service) buildHTTP(ctx context.Context) error {
 		return err
 	}
 	s.live = live
+	pages, err := newStatusPages(apiServer, s.registry, s.samples, s.engine, s.o.Now, s.log)
+	if err != nil {
+		return err
+	}
 	s.srv = &http.Server{
-		Handler:           mountAPI(routes(metrics.Handler(s.reg, s.probe, s.engine), s.samples, s.spool, s.sched, cfg, s.o.Now), apiServer, cfg.Debug),
+		Handler: mountPublic(mountAPI(routes(metrics.Handler(s.reg, s.probe, s.engine), s.samples, s.spool, s.sched, cfg, s.o.Now), apiServer, cfg.Debug),
+			pages),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,

@@ -1,0 +1,35 @@
+package app
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/upwatch/upwatch/alerting"
+	"github.com/upwatch/upwatch/api"
+	"github.com/upwatch/upwatch/sla/slainput"
+	"github.com/upwatch/upwatch/statuspage"
+	"github.com/upwatch/upwatch/tsdb"
+)
+
+// newStatusPages builds the public status pages and badges over the same
+// stores and rules as the API: its targets, maintenance windows and SLA
+// code.
+func newStatusPages(srv *api.Server, reg registryStore, samples tsdb.Reader, engine *alerting.Engine,
+	now func() time.Time, log *slog.Logger) (*statuspage.Handler, error) {
+	return statuspage.New(statuspage.Options{
+		Store: reg, Targets: srv.TargetsOf, Windows: srv.MaintenanceWindows,
+		Uptime: slainput.New(samples, reg, now), States: engine.State,
+		Now: now, Logger: log.With("component", "statuspage"),
+	})
+}
+
+// mountPublic serves /status/ and /badge/ with pages, a page's custom
+// domain (GET / and /feed.atom on its host), and everything else with rest.
+func mountPublic(rest http.Handler, pages *statuspage.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/status/", pages)
+	mux.Handle("/badge/", pages)
+	mux.Handle("/", rest)
+	return pages.Domains(mux)
+}
