@@ -7,7 +7,6 @@ import (
 
 	"github.com/upwatch/upwatch/alerting"
 	"github.com/upwatch/upwatch/api"
-	"github.com/upwatch/upwatch/sla/slainput"
 	"github.com/upwatch/upwatch/statuspage"
 	"github.com/upwatch/upwatch/tsdb"
 )
@@ -19,7 +18,7 @@ func newStatusPages(srv *api.Server, reg registryStore, samples tsdb.Reader, eng
 	now func() time.Time, log *slog.Logger) (*statuspage.Handler, error) {
 	return statuspage.New(statuspage.Options{
 		Store: reg, Targets: srv.TargetsOf, Windows: srv.MaintenanceWindows,
-		Uptime: slainput.New(samples, reg, now), States: engine.State,
+		Samples: samples, Incidents: reg, States: engine.State,
 		Now: now, Logger: log.With("component", "statuspage"),
 	})
 }

@@ -101,7 +101,7 @@ func (h *Handler) badgeValue(ctx context.Context, ti tenancy.TargetInfo, window 
 	if err != nil {
 		return "", "", err
 	}
-	res, err := h.o.Uptime.Target(ctx, ti, slainput.Query{From: now.Add(-window), To: now, Accounting: sla.AccountingTime, Windows: windows})
+	res, err := h.uptime.Target(ctx, ti, slainput.Query{From: now.Add(-window), To: now, Accounting: sla.AccountingTime, Windows: windows})
 	if err != nil {
 		return "", "", err
 	}

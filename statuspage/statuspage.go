@@ -12,6 +12,7 @@ package statuspage
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -26,7 +27,6 @@ import (
 
 	"github.com/upwatch/upwatch/alerting"
 	"github.com/upwatch/upwatch/registry"
-	"github.com/upwatch/upwatch/sla"
 	"github.com/upwatch/upwatch/sla/slainput"
 	"github.com/upwatch/upwatch/tenancy"
 )
@@ -40,14 +40,8 @@ type Store interface {
 	BadgeByToken(ctx context.Context, token string) (registry.Badge, error)
 }
 
-// Uptime computes SLA figures (slainput.Reader does).
-type Uptime interface {
-	Days(ctx context.Context, targets []tenancy.TargetInfo, n int, windows []alerting.Window) ([][]sla.Report, error)
-	Target(ctx context.Context, ti tenancy.TargetInfo, q slainput.Query) (slainput.Result, error)
-}
-
-// Options configure a Handler. Store, Targets, Windows and Uptime are
-// required.
+// Options configure a Handler. Store, Targets, Windows, Samples and
+// Incidents are required.
 type Options struct {
 	Store Store
 	// Targets lists a tenant's targets (api.Server.TargetsOf).
@@ -55,7 +49,10 @@ type Options struct {
 	// Windows lists a tenant's valid maintenance windows
 	// (api.Server.MaintenanceWindows).
 	Windows func(ctx context.Context, tenantID string) ([]alerting.Window, error)
-	Uptime  Uptime
+	// Samples and Incidents are what the SLA figures are computed from
+	// (package slainput, as the API's).
+	Samples   slainput.Samples
+	Incidents slainput.Incidents
 	// States gives a target's alert state by its key (alerting.Engine.State).
 	States func(key string) (alerting.State, bool)
 	Now    func() time.Time
@@ -76,16 +73,17 @@ const maxCached = 1024
 
 // Handler serves the public routes. Build it with New.
 type Handler struct {
-	o   Options
-	log *slog.Logger
-	mux *http.ServeMux
+	o      Options
+	log    *slog.Logger
+	mux    *http.ServeMux
+	uptime *slainput.Reader
 
 	mu    sync.Mutex
 	cache map[string]cached // "page\x00<id>\x00<kind>\x00<base>" or "badge\x00<token>\x00<kind>"
 }
 
 type cached struct {
-	body        []byte
+	body, gz    []byte // gz: body gzipped
 	contentType string
 	etag        string
 	expires     time.Time
@@ -93,8 +91,8 @@ type cached struct {
 
 // New builds the handler.
 func New(o Options) (*Handler, error) {
-	if o.Store == nil || o.Targets == nil || o.Windows == nil || o.Uptime == nil {
-		return nil, errors.New("statuspage: Store, Targets, Windows and Uptime are required")
+	if o.Store == nil || o.Targets == nil || o.Windows == nil || o.Samples == nil || o.Incidents == nil {
+		return nil, errors.New("statuspage: Store, Targets, Windows, Samples and Incidents are required")
 	}
 	if o.States == nil {
 		o.States = func(string) (alerting.State, bool) { return alerting.State{}, false }
@@ -108,7 +106,8 @@ func New(o Options) (*Handler, error) {
 	if o.MaxAge <= 0 {
 		o.MaxAge = DefaultMaxAge
 	}
-	h := &Handler{o: o, log: o.Logger, mux: http.NewServeMux(), cache: map[string]cached{}}
+	h := &Handler{o: o, log: o.Logger, mux: http.NewServeMux(), cache: map[string]cached{},
+		uptime: slainput.New(newSettledTotals(o.Samples, o.Now), o.Incidents, o.Now)}
 	h.mux.HandleFunc("GET /status/{slug}", func(w http.ResponseWriter, r *http.Request) {
 		h.page(w, r, r.PathValue("slug"), "", kindHTML)
 	})
@@ -215,7 +214,7 @@ func (h *Handler) respond(w http.ResponseWriter, r *http.Request, key string, re
 			return
 		}
 		sum := sha256.Sum256(body)
-		c = cached{body: body, contentType: ct, etag: `"` + hex.EncodeToString(sum[:12]) + `"`, expires: now.Add(h.o.MaxAge)}
+		c = cached{body: body, gz: gzipped(body), contentType: ct, etag: hex.EncodeToString(sum[:12]), expires: now.Add(h.o.MaxAge)}
 		h.mu.Lock()
 		if len(h.cache) >= maxCached {
 			clear(h.cache)
@@ -224,11 +223,19 @@ func (h *Handler) respond(w http.ResponseWriter, r *http.Request, key string, re
 		h.mu.Unlock()
 	}
 	hd := w.Header()
+	body, etag := c.body, `"`+c.etag+`"`
+	if acceptsGzip(r) {
+		// Each encoding is its own representation, with its own ETag.
+		body, etag = c.gz, `"`+c.etag+`-gz"`
+		hd.Set("Content-Encoding", "gzip")
+	}
+	hd.Set("Vary", "Accept-Encoding")
 	hd.Set("Cache-Control", "public, max-age="+strconv.Itoa(int(h.o.MaxAge/time.Second)))
-	hd.Set("ETag", c.etag)
+	hd.Set("ETag", etag)
 	hd.Set("X-Content-Type-Options", "nosniff")
 	hd.Set("Content-Security-Policy", "default-src 'none'; img-src http: https:; style-src 'unsafe-inline'; frame-ancestors *")
-	if match := r.Header.Get("If-None-Match"); match != "" && etagMatches(match, c.etag) {
+	if match := r.Header.Get("If-None-Match"); match != "" && etagMatches(match, etag) {
+		hd.Del("Content-Encoding")
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
@@ -236,7 +243,25 @@ func (h *Handler) respond(w http.ResponseWriter, r *http.Request, key string, re
 	if r.Method == http.MethodHead {
 		return
 	}
-	_, _ = w.Write(c.body)
+	_, _ = w.Write(body)
+}
+
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		name, q, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.EqualFold(strings.TrimSpace(name), "gzip") && strings.ReplaceAll(strings.TrimSpace(q), " ", "") != "q=0" {
+			return true
+		}
+	}
+	return false
+}
+
+func gzipped(b []byte) []byte {
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed) // the level is valid
+	_, _ = zw.Write(b)                                 // writes to memory do not fail
+	_ = zw.Close()
+	return buf.Bytes()
 }
 
 func etagMatches(header, etag string) bool {

@@ -114,7 +114,7 @@ func (h *Handler) build(ctx context.Context, p registry.StatusPage, base string)
 			}
 		}
 	}
-	days, err := h.o.Uptime.Days(ctx, targets, Days, windows)
+	days, err := h.uptime.Days(ctx, targets, Days, windows)
 	if err != nil {
 		return view{}, err
 	}
@@ -249,11 +249,19 @@ func percent(p float64) string {
 	return s + "%"
 }
 
+// roundDur shows a downtime briefly: "45s", "17m", "2h5m".
 func roundDur(d time.Duration) string {
-	if d < time.Minute {
+	switch {
+	case d < time.Minute:
 		return d.Round(time.Second).String()
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Round(time.Minute)/time.Minute))
 	}
-	return d.Round(time.Minute).String()
+	d = d.Round(time.Minute)
+	if m := int(d % time.Hour / time.Minute); m > 0 {
+		return fmt.Sprintf("%dh%dm", int(d/time.Hour), m)
+	}
+	return fmt.Sprintf("%dh", int(d/time.Hour))
 }
 
 // incidents are the page's open incidents and those resolved in the last
