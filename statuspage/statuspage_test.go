@@ -247,9 +247,9 @@ func TestPageRendersComponentsAndUptimeBarsFromStoredSamples(t *testing.T) {
 		`<span class="s up"><b aria-hidden="true">✓</b> Operational</span>`,
 		`<span class="s down"><b aria-hidden="true">✕</b> Major outage</span>`,
 		"Partial outage", // the banner: one of two components is down
-		`title="Mar 1: 91.66% up, 2h down"`,
-		`title="Feb 27 – Mar 2: 100% up"`,
-		`title="Dec 3 – Feb 26: no data"`,
+		`<i class="major"><b>Mar 1: 91.66% up, 2h down</b></i>`,
+		`<i class="full" style="flex:4"><b>Feb 27 – Mar 2: 100% up</b></i>`,
+		`<i class="none" style="flex:86"><b>Dec 3 – Feb 26: no data</b></i>`,
 		"97.22% uptime", // the API over its days with data: 70 h up, 2 h down
 		`<img src="https://acme.example.com/logo.png" alt="">`,
 	} {
@@ -273,7 +273,7 @@ func TestPageRendersComponentsAndUptimeBarsFromStoredSamples(t *testing.T) {
 	e.clock.Advance(31 * time.Second)
 	e.checks(t, webKey, t0, t0.Add(30*time.Second), 10*time.Second, true)
 	re := e.get(t, "/status/acme")
-	require.Contains(t, re.body, `title="Mar 1: 91.66% up, 2h down"`)
+	require.Contains(t, re.body, `<b>Mar 1: 91.66% up, 2h down</b>`)
 	require.Contains(t, re.body, "97.22% uptime")
 	require.NotEqual(t, etag, re.header.Get("ETag"))
 }
@@ -443,7 +443,7 @@ func requireWellFormedXML(t *testing.T, s string) {
 
 // pageOf50 makes page "big": 50 components of one target each, 90 days of
 // hourly checks and a 17-minute incident every fifth day per target.
-func pageOf50(b *testing.B, e *env) {
+func pageOf50(b testing.TB, e *env) {
 	b.Helper()
 	var comps []any
 	from := t0.AddDate(0, 0, -90)
@@ -459,6 +459,19 @@ func pageOf50(b *testing.B, e *env) {
 		comps = append(comps, map[string]any{"name": fmt.Sprintf("Component %02d", i), "targets": []any{id}})
 	}
 	e.call(b, registry.DefaultTenant, http.MethodPost, "/status-pages", map[string]any{"slug": "big", "title": "Big", "components": comps}, http.StatusCreated)
+}
+
+// TestFiftyComponentPageWeight: a page of 50 components with downtime every
+// fifth day stays under 150 KB before compression.
+func TestFiftyComponentPageWeight(t *testing.T) {
+	e := newEnv(t)
+	pageOf50(t, e)
+	r := e.get(t, "/status/big", "Accept-Encoding", "identity")
+	require.Equal(t, http.StatusOK, r.status)
+	require.Empty(t, r.header.Get("Content-Encoding"))
+	require.Less(t, len(r.body), 150<<10)
+	require.Equal(t, 50, strings.Count(r.body, `<li class="c">`))
+	require.Equal(t, 50*18, strings.Count(r.body, `<i class="major">`), "a bar for each day with downtime")
 }
 
 // BenchmarkStatusPage50Components renders page "big" past the response

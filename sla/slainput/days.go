@@ -69,10 +69,23 @@ func (s *Reader) Days(ctx context.Context, targets []tenancy.TargetInfo, n int, 
 			counted := tot.Sum
 			out[i][d] = sla.Compute(sla.Input{
 				From: dayFrom, To: dayTo, Now: now,
-				Incidents: incs[id], Maintenance: maint[i], ExcludeMaintenance: true,
+				Incidents: overlapping(incs[id], dayFrom, dayTo), Maintenance: overlapping(maint[i], dayFrom, dayTo), ExcludeMaintenance: true,
 				Data: appendCovered([]sla.Interval{}, tot.Covered), Counted: &counted,
 			})
 		}
 	}
 	return out, nil
+}
+
+// overlapping are the intervals of ivs that overlap [from, to) (an open
+// one, zero End, runs on): Compute clips them itself, but sorting and
+// clipping 90 days' worth for each day would be most of a page's work.
+func overlapping(ivs []sla.Interval, from, to time.Time) []sla.Interval {
+	var out []sla.Interval
+	for _, iv := range ivs {
+		if iv.Start.Before(to) && (iv.End.IsZero() || iv.End.After(from)) {
+			out = append(out, iv)
+		}
+	}
+	return out
 }
