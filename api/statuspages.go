@@ -14,6 +14,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/upwatch/upwatch/alerting"
+	"github.com/upwatch/upwatch/internal/invalid"
 	"github.com/upwatch/upwatch/registry"
 	"github.com/upwatch/upwatch/statuspage"
 	"github.com/upwatch/upwatch/tenancy"
@@ -98,6 +99,9 @@ func (s *Server) pageOf(ctx context.Context, tenantID, id string) (registry.Stat
 func (s *Server) validatePage(ctx context.Context, tenant, self string, in *pageInput) error {
 	in.Domain = statuspage.NormalizeDomain(in.Domain)
 	errs := append(statuspage.ValidateSlug(in.Slug), statuspage.ValidateDomain(in.Domain)...)
+	if in.Domain != "" && s.o.Config().StatusPages.Reserved(in.Domain) {
+		errs = append(errs, invalid.Field{Path: "domain", Msg: "is reserved by the operator"})
+	}
 	known, err := s.targetIDs(ctx, tenant)
 	if err != nil {
 		return err

@@ -117,6 +117,11 @@ func TestStatusPageValidationNamesFields(t *testing.T) {
 	require.Equal(t, http.StatusBadRequest, r.Status)
 	require.Equal(t, "colour", r.problem(t).Errors[0].Path)
 
+	h.cfg.StatusPages.ReservedDomains = []string{"upwatch.example.com"}
+	r = h.do(http.MethodPost, Prefix+"/status-pages", w, with("domain", "UPWATCH.example.com"))
+	require.Equal(t, http.StatusUnprocessableEntity, r.Status)
+	require.Equal(t, "domain", r.problem(t).Errors[0].Path, "the operator's own names are reserved")
+
 	// The other tenant's target ids are unknown here.
 	r = h.do(http.MethodPost, Prefix+"/status-pages", h.key(tenantB, ScopeWrite), base)
 	require.Equal(t, http.StatusUnprocessableEntity, r.Status)

@@ -281,7 +281,7 @@ func (s *Service) buildHTTP(ctx context.Context) error {
 	}
 	s.srv = &http.Server{
 		Handler: mountPublic(mountAPI(routes(metrics.Handler(s.reg, s.probe, s.engine), s.samples, s.spool, s.sched, cfg, s.o.Now), apiServer, cfg.Debug),
-			pages),
+			pages, cfg.StatusPages.CustomDomains),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,

@@ -24,11 +24,15 @@ func newStatusPages(srv *api.Server, reg registryStore, samples tsdb.Reader, eng
 }
 
 // mountPublic serves /status/ and /badge/ with pages, a page's custom
-// domain (GET / and /feed.atom on its host), and everything else with rest.
-func mountPublic(rest http.Handler, pages *statuspage.Handler) http.Handler {
+// domain (GET / and /feed.atom on its host) when the operator allows them,
+// and everything else with rest.
+func mountPublic(rest http.Handler, pages *statuspage.Handler, customDomains bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/status/", pages)
 	mux.Handle("/badge/", pages)
 	mux.Handle("/", rest)
+	if !customDomains {
+		return mux
+	}
 	return pages.Domains(mux)
 }

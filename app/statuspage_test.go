@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -9,7 +10,12 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/upwatch/upwatch/alerting"
 	"github.com/upwatch/upwatch/api"
+	"github.com/upwatch/upwatch/registry"
+	"github.com/upwatch/upwatch/statuspage"
+	"github.com/upwatch/upwatch/tenancy"
+	"github.com/upwatch/upwatch/tsdb"
 )
 
 // TestStatusPageAndBadgeServedLive: a running instance serves a page made
@@ -19,7 +25,7 @@ func TestStatusPageAndBadgeServedLive(t *testing.T) {
 	flap := &flapper{}
 	target := httptest.NewServer(flap)
 	defer target.Close()
-	cfg := testConfig(t, "allow_private_targets: true\nquotas: {min_interval: 1s}\n")
+	cfg := testConfig(t, "allow_private_targets: true\nquotas: {min_interval: 1s}\nstatus_pages: {custom_domains: true}\n")
 	key, _, _, err := api.NewKey()
 	require.NoError(t, err)
 	r := start(t, cfg, Options{Getenv: func(name string) string {
@@ -73,4 +79,52 @@ func TestStatusPageAndBadgeServedLive(t *testing.T) {
 	require.NotContains(t, page, target.URL, "the target's URL is not on the page")
 	code, _ = get("/status/nope", "")
 	require.Equal(t, http.StatusNotFound, code)
+}
+
+// fakePages finds a page for every slug and domain.
+type fakePages struct{ statuspage.Store }
+
+func (fakePages) StatusPageBySlug(context.Context, string, string) (registry.StatusPage, error) {
+	return registry.StatusPage{TenantID: "t", ID: "p", Slug: "p", Domain: "status.example.com", Spec: []byte(`{"title":"P"}`)}, nil
+}
+
+func (fakePages) StatusIncidents(context.Context, string, string, time.Time) ([]registry.StatusIncident, error) {
+	return nil, nil
+}
+
+// TestCustomDomainsOnlyWhenAllowed: without status_pages.custom_domains a
+// page's domain does not take the server's / away.
+func TestCustomDomainsOnlyWhenAllowed(t *testing.T) {
+	pages, err := statuspage.New(statuspage.Options{
+		Store:     fakePages{},
+		Targets:   func(context.Context, string) ([]tenancy.TargetInfo, error) { return nil, nil },
+		Windows:   func(context.Context, string) ([]alerting.Window, error) { return nil, nil },
+		Samples:   nopSamples{},
+		Incidents: nopIncidents{},
+	})
+	require.NoError(t, err)
+	rest := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "dashboard") })
+	for allowed, want := range map[bool]string{false: "dashboard", true: "<h1>P</h1>"} {
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		req.Host = "status.example.com"
+		rec := httptest.NewRecorder()
+		mountPublic(rest, pages, allowed).ServeHTTP(rec, req)
+		require.Contains(t, rec.Body.String(), want, "custom_domains: %v", allowed)
+	}
+}
+
+type nopSamples struct{}
+
+func (nopSamples) RollupTotals(_ context.Context, ids []string, _, _ time.Time) (map[string]tsdb.RollupTotal, error) {
+	return map[string]tsdb.RollupTotal{}, nil
+}
+
+func (nopSamples) Samples(context.Context, tsdb.SampleQuery) (tsdb.SamplePage, error) {
+	return tsdb.SamplePage{}, nil
+}
+
+type nopIncidents struct{}
+
+func (nopIncidents) Incidents(context.Context, registry.IncidentQuery) ([]alerting.Incident, error) {
+	return nil, nil
 }

@@ -65,6 +65,8 @@ type Config struct {
 	API     API     `yaml:"api"`
 	Metrics Metrics `yaml:"metrics"`
 	Debug   Debug   `yaml:"debug"`
+	// StatusPages configures the public status pages.
+	StatusPages StatusPages `yaml:"status_pages"`
 
 	Alerting      Alerting          `yaml:"alerting"`
 	ContactGroups []ContactGroup    `yaml:"contact_groups"`
@@ -322,6 +324,7 @@ func (c *Config) Validate() []invalid.Field {
 	errs = append(errs, c.Quotas.Validate("quotas")...)
 	errs = append(errs, c.Registry.validate()...)
 	errs = append(errs, c.validateAccess()...)
+	errs = append(errs, c.StatusPages.validate()...)
 	return append(errs, c.validateAlerting()...)
 }
 
