@@ -36,17 +36,19 @@ func (h *Handler) badge(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b, err := h.o.Store.BadgeByToken(r.Context(), token)
-	if err != nil {
-		if !errors.Is(err, registry.ErrNotFound) {
-			h.log.Error("badge lookup failed", "err", err)
-		}
+	if errors.Is(err, registry.ErrNotFound) {
 		http.Error(w, "no such badge", http.StatusNotFound)
+		return
+	}
+	if err != nil {
+		h.log.Error("badge lookup failed", "err", err)
+		unavailable(w)
 		return
 	}
 	ti, ok, err := h.badgeTarget(r.Context(), b)
 	if err != nil {
 		h.log.Error("badge target lookup failed", "err", err)
-		http.Error(w, "the badge could not be drawn; try again shortly", http.StatusServiceUnavailable)
+		unavailable(w)
 		return
 	}
 	if !ok {

@@ -25,6 +25,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/upwatch/upwatch/alerting"
 	"github.com/upwatch/upwatch/registry"
 	"github.com/upwatch/upwatch/sla/slainput"
@@ -78,8 +80,9 @@ type Handler struct {
 	mux    *http.ServeMux
 	uptime *slainput.Reader
 
-	mu    sync.Mutex
-	cache map[string]cached // "page\x00<id>\x00<kind>\x00<base>" or "badge\x00<token>\x00<kind>"
+	renders singleflight.Group
+	mu      sync.Mutex
+	cache   map[string]cached // "page\x00<id>\x00<kind>\x00<base>" or "badge\x00<token>\x00<kind>"
 }
 
 type cached struct {
@@ -109,10 +112,10 @@ func New(o Options) (*Handler, error) {
 	h := &Handler{o: o, log: o.Logger, mux: http.NewServeMux(), cache: map[string]cached{},
 		uptime: slainput.New(newSettledTotals(o.Samples, o.Now), o.Incidents, o.Now)}
 	h.mux.HandleFunc("GET /status/{slug}", func(w http.ResponseWriter, r *http.Request) {
-		h.page(w, r, r.PathValue("slug"), "", kindHTML)
+		h.page(w, r, r.PathValue("slug"), kindHTML)
 	})
 	h.mux.HandleFunc("GET /status/{slug}/feed.atom", func(w http.ResponseWriter, r *http.Request) {
-		h.page(w, r, r.PathValue("slug"), "", kindAtom)
+		h.page(w, r, r.PathValue("slug"), kindAtom)
 	})
 	h.mux.HandleFunc("GET /badge/{token}/{file}", h.badge)
 	return h, nil
@@ -134,8 +137,9 @@ func (h *Handler) Domains(next http.Handler) http.Handler {
 				kind = kindAtom
 			}
 			if kind != "" {
-				if p, ok := h.lookup(r.Context(), "", hostOf(r)); ok {
-					h.serve(w, r, p, kind)
+				// A failed lookup leaves the host to next, as an unknown one.
+				if p, err := h.lookup(r.Context(), "", hostOf(r)); err == nil {
+					h.serve(w, r, p, kind, true)
 					return
 				}
 			}
@@ -157,32 +161,39 @@ func hostOf(r *http.Request) string {
 	return strings.TrimSuffix(strings.ToLower(host), ".")
 }
 
-// lookup finds a page by slug or domain; a store failure is logged and
-// answers as not found.
-func (h *Handler) lookup(ctx context.Context, slug, domain string) (registry.StatusPage, bool) {
+// lookup finds a page by slug or domain (registry.ErrNotFound when there
+// is none); a store failure is logged.
+func (h *Handler) lookup(ctx context.Context, slug, domain string) (registry.StatusPage, error) {
 	p, err := h.o.Store.StatusPageBySlug(ctx, slug, domain)
-	if err != nil {
-		if !errors.Is(err, registry.ErrNotFound) {
-			h.log.Error("status page lookup failed", "err", err)
-		}
-		return p, false
+	if err != nil && !errors.Is(err, registry.ErrNotFound) {
+		h.log.Error("status page lookup failed", "err", err)
 	}
-	return p, true
+	return p, err
 }
 
-func (h *Handler) page(w http.ResponseWriter, r *http.Request, slug, domain, kind string) {
-	p, ok := h.lookup(r.Context(), slug, domain)
-	if !ok {
+// unavailable answers 503 for a store that failed: the page may exist.
+func unavailable(w http.ResponseWriter) {
+	w.Header().Set("Retry-After", "5")
+	http.Error(w, "the status page is unavailable; try again shortly", http.StatusServiceUnavailable)
+}
+
+func (h *Handler) page(w http.ResponseWriter, r *http.Request, slug, kind string) {
+	p, err := h.lookup(r.Context(), slug, "")
+	switch {
+	case errors.Is(err, registry.ErrNotFound):
 		http.Error(w, "no such status page", http.StatusNotFound)
-		return
+	case err != nil:
+		unavailable(w)
+	default:
+		h.serve(w, r, p, kind, false)
 	}
-	h.serve(w, r, p, kind)
 }
 
 // serve answers a page (or its feed) from the cache, rendering it when the
-// cached copy is missing or stale.
-func (h *Handler) serve(w http.ResponseWriter, r *http.Request, p registry.StatusPage, kind string) {
-	base := baseURL(r, p)
+// cached copy is missing or stale; onDomain says the page was asked for
+// on its custom domain, which its links then use.
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, p registry.StatusPage, kind string, onDomain bool) {
+	base := baseURL(r, p, onDomain)
 	key := "page\x00" + p.TenantID + "\x00" + p.ID + "\x00" + kind + "\x00" + base
 	h.respond(w, r, key, func(ctx context.Context) ([]byte, string, error) {
 		v, err := h.build(ctx, p, base)
@@ -207,20 +218,29 @@ func (h *Handler) respond(w http.ResponseWriter, r *http.Request, key string, re
 	c, ok := h.cache[key]
 	h.mu.Unlock()
 	if !ok || !now.Before(c.expires) {
-		body, ct, err := render(r.Context())
+		// One render per key at a time: the visitors who arrive while it
+		// runs share its result.
+		v, err, _ := h.renders.Do(key, func() (any, error) {
+			body, ct, err := render(context.WithoutCancel(r.Context()))
+			if err != nil {
+				return cached{}, err
+			}
+			sum := sha256.Sum256(body)
+			c := cached{body: body, gz: gzipped(body), contentType: ct, etag: hex.EncodeToString(sum[:12]), expires: now.Add(h.o.MaxAge)}
+			h.mu.Lock()
+			if len(h.cache) >= maxCached {
+				clear(h.cache)
+			}
+			h.cache[key] = c
+			h.mu.Unlock()
+			return c, nil
+		})
 		if err != nil {
 			h.log.Error("status page render failed", "err", err)
-			http.Error(w, "the page could not be rendered; try again shortly", http.StatusServiceUnavailable)
+			unavailable(w)
 			return
 		}
-		sum := sha256.Sum256(body)
-		c = cached{body: body, gz: gzipped(body), contentType: ct, etag: hex.EncodeToString(sum[:12]), expires: now.Add(h.o.MaxAge)}
-		h.mu.Lock()
-		if len(h.cache) >= maxCached {
-			clear(h.cache)
-		}
-		h.cache[key] = c
-		h.mu.Unlock()
+		c = v.(cached)
 	}
 	hd := w.Header()
 	body, etag := c.body, `"`+c.etag+`"`
@@ -276,12 +296,12 @@ func etagMatches(header, etag string) bool {
 
 // baseURL is where the page lives as the visitor reached it: its custom
 // domain's root, or /status/{slug} on the host asked for.
-func baseURL(r *http.Request, p registry.StatusPage) string {
+func baseURL(r *http.Request, p registry.StatusPage, onDomain bool) string {
 	scheme := "http"
 	if r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https" {
 		scheme = "https"
 	}
-	if p.Domain != "" && hostOf(r) == p.Domain {
+	if onDomain {
 		return scheme + "://" + p.Domain
 	}
 	return scheme + "://" + r.Host + "/status/" + p.Slug

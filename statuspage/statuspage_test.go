@@ -532,3 +532,16 @@ func BenchmarkStatusPage50ComponentsCold(b *testing.B) {
 	}
 	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N)/1e6, "cpu-ms/op")
 }
+
+// TestStoreFailureIs503: a registry that fails is not a missing page.
+func TestStoreFailureIs503(t *testing.T) {
+	e := newEnv(t)
+	e.acme(t)
+	b := e.call(t, registry.DefaultTenant, http.MethodPost, "/targets/web-7f/badge", nil, http.StatusCreated)
+	require.NoError(t, e.reg.Close())
+	for _, p := range []string{"/status/acme", "/status/acme/feed.atom", b["images"].(map[string]any)["status"].(string)} {
+		r := e.get(t, p)
+		require.Equal(t, http.StatusServiceUnavailable, r.status, p)
+		require.Equal(t, "5", r.header.Get("Retry-After"))
+	}
+}
