@@ -68,8 +68,13 @@ func TestAuthorizationMatrix(t *testing.T) {
 	r = h.do(http.MethodPost, Prefix+"/keys", w, map[string]any{"name": "victim", "scopes": []any{"read"}})
 	require.Equal(t, http.StatusCreated, r.Status)
 	keyID := r.JSON(t)["id"].(string)
+	r = h.do(http.MethodPost, Prefix+"/status-pages", w, map[string]any{"slug": "matrix", "title": "M",
+		"components": []any{map[string]any{"name": "C", "targets": []any{"mx"}}}})
+	require.Equal(t, http.StatusCreated, r.Status)
+	pageID := r.JSON(t)["id"].(string)
 	ids := map[string]string{
 		"/keys/": keyID, "/contact-groups/": "g", "/alert-policies/": "p", "/maintenance-windows/": windowID,
+		"/status-pages/": pageID,
 	}
 
 	all := []Scope{ScopeAdmin, ScopeReports, ScopeAgent}

@@ -297,5 +297,5 @@ func TestHarnessServesValidDocument(t *testing.T) {
 
 // storesOf is the registry as every store the API needs.
 func storesOf(reg *registry.SQLite) Stores {
-	return Stores{Tenants: reg, Keys: reg, KeyAuth: reg, Audit: reg, Targets: reg, Batch: reg, Objects: reg, ReportKeys: reg}
+	return Stores{Tenants: reg, Keys: reg, KeyAuth: reg, Audit: reg, Targets: reg, Batch: reg, Objects: reg, ReportKeys: reg, StatusPages: reg}
 }

@@ -202,6 +202,7 @@ func (s *Server) buildRouter() *mux.Router {
 	s.registerObjectRoutes(r)
 	s.registerDataRoutes(r)
 	s.registerAgentRoutes(r)
+	s.registerStatusPageRoutes(r)
 	return root
 }
 

@@ -76,6 +76,28 @@ type ReportKeyStore interface {
 	ReportKeyInfos(ctx context.Context, tenantID string) ([]registry.ReportKeyInfo, error)
 }
 
+// StatusPageStore holds status pages (slug and domain unique across
+// tenants), their incidents and the targets' badges.
+type StatusPageStore interface {
+	CreateStatusPage(ctx context.Context, p registry.StatusPage) error
+	UpdateStatusPage(ctx context.Context, p registry.StatusPage) error
+	DeleteStatusPage(ctx context.Context, tenantID, id string) error
+	StatusPage(ctx context.Context, tenantID, id string) (registry.StatusPage, error)
+	StatusPages(ctx context.Context, tenantID string) ([]registry.StatusPage, error)
+	StatusPageBySlug(ctx context.Context, slug, domain string) (registry.StatusPage, error)
+
+	CreateStatusIncident(ctx context.Context, inc registry.StatusIncident) error
+	AddStatusUpdate(ctx context.Context, tenantID, incidentID string, u registry.StatusUpdate) error
+	UpdateStatusIncidentTitle(ctx context.Context, tenantID, id, title string) error
+	DeleteStatusIncident(ctx context.Context, tenantID, id string) error
+	StatusIncident(ctx context.Context, tenantID, id string) (registry.StatusIncident, error)
+	StatusIncidents(ctx context.Context, tenantID, pageID string, since time.Time) ([]registry.StatusIncident, error)
+
+	CreateBadge(ctx context.Context, b registry.Badge) error
+	TargetBadge(ctx context.Context, tenantID, targetID string) (registry.Badge, error)
+	DeleteBadge(ctx context.Context, tenantID, targetID string) error
+}
+
 // Stores are the API's stores, one per resource. All are required.
 type Stores struct {
 	Tenants    TenantStore
@@ -86,6 +108,8 @@ type Stores struct {
 	Batch      TargetBatcher
 	Objects    ObjectStore
 	ReportKeys ReportKeyStore
+	// StatusPages holds status pages, their incidents and badges.
+	StatusPages StatusPageStore
 }
 
 // missing names the first store not given, or "".
@@ -97,6 +121,7 @@ func (s Stores) missing() string {
 		{"Tenants", s.Tenants != nil}, {"Keys", s.Keys != nil}, {"KeyAuth", s.KeyAuth != nil},
 		{"Audit", s.Audit != nil}, {"Targets", s.Targets != nil}, {"Batch", s.Batch != nil},
 		{"Objects", s.Objects != nil}, {"ReportKeys", s.ReportKeys != nil},
+		{"StatusPages", s.StatusPages != nil},
 	} {
 		if !c.set {
 			return c.name

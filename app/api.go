@@ -145,7 +145,8 @@ func startAPI(ctx context.Context, d apiDeps) (*api.Server, *liveTargets, error)
 	}
 	srv, err := api.New(api.Options{
 		Stores: api.Stores{Tenants: d.registry, Keys: d.registry, KeyAuth: d.registry, Audit: d.registry,
-			Targets: d.registry, Batch: d.registry, Objects: d.registry, ReportKeys: d.registry},
+			Targets: d.registry, Batch: d.registry, Objects: d.registry, ReportKeys: d.registry,
+			StatusPages: d.registry},
 		Samples: d.samples, Incidents: d.registry, LocationEvents: d.registry, States: d.engine.State,
 		MasterKey: d.masterKey, Config: live.cfg.Load, Now: d.now, Logger: d.log.With("component", "api"),
 		OnChange: func(string) { live.apply(context.WithoutCancel(ctx)) },

@@ -29,6 +29,7 @@ import (
 	"github.com/upwatch/upwatch/prober"
 	"github.com/upwatch/upwatch/prober/schedule"
 	"github.com/upwatch/upwatch/registry"
+	"github.com/upwatch/upwatch/statuspage"
 	"github.com/upwatch/upwatch/tsdb"
 	"github.com/upwatch/upwatch/tsdb/influx"
 	"github.com/upwatch/upwatch/tsdb/spool"
@@ -104,6 +105,8 @@ type registryStore interface {
 	api.TargetBatcher
 	api.ObjectStore
 	api.ReportKeyStore
+	api.StatusPageStore
+	statuspage.Store
 	api.IncidentReader
 	api.LocationEventReader
 	RecordLocationEvent(ctx context.Context, ev alerting.LocationEvent) error

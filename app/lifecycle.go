@@ -323,9 +323,15 @@ func (s *Service) buildHTTP(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	pages, err := newStatusPages(apiServer, s.registry, s.samples, s.engine, s.o.Now, s.log)
+	if err != nil {
+		return err
+	}
 	rest := routes(metrics.Handler(s.reg, s.probe, s.engine), s.samples, s.spool, s.sched, cfg, s.o.Now)
 	s.srv = &http.Server{
-		Handler:           mountWeb(mountAPI(rest, apiServer, cfg.Debug), webServer),
+		// A status page's custom domain is matched first, then the web
+		// interface's / and /ui/, then the API, /metrics and the rest.
+		Handler:           mountPublic(mountWeb(mountAPI(rest, apiServer, cfg.Debug), webServer), pages, cfg.StatusPages.CustomDomains),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,

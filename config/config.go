@@ -72,6 +72,8 @@ type Config struct {
 	// Server and Agents: local checks and probe agents (upwatch agent).
 	Server Server `yaml:"server"`
 	Agents Agents `yaml:"agents"`
+	// StatusPages configures the public status pages.
+	StatusPages StatusPages `yaml:"status_pages"`
 
 	Alerting      Alerting          `yaml:"alerting"`
 	ContactGroups []ContactGroup    `yaml:"contact_groups"`
@@ -387,6 +389,7 @@ func (c *Config) Validate() []invalid.Field {
 	errs = append(errs, c.Registry.validate()...)
 	errs = append(errs, c.validateAccess()...)
 	errs = append(errs, c.Web.validate()...)
+	errs = append(errs, c.StatusPages.validate()...)
 	return append(errs, c.validateAlerting()...)
 }
 

@@ -49,6 +49,8 @@ var postgresMigrations = []string{
 	);`,
 	// Probe agents (see SQLite's).
 	postgresTypes.Replace(schemaAgents),
+	// status pages, their incidents, badges (registry/statuspage.go).
+	postgresTypes.Replace(schemaStatusPages),
 }
 
 // postgresLockSchema takes an advisory lock named after the schema for the

@@ -179,6 +179,8 @@ var migrations = []string{
 	);`,
 	// Probe agents: heartbeats, and the results already taken.
 	sqliteTypes.Replace(schemaAgents),
+	// status pages, their incidents, badges (registry/statuspage.go).
+	sqliteTypes.Replace(schemaStatusPages),
 }
 
 // migrate brings the schema up to date in one write transaction, which

@@ -82,7 +82,7 @@ func newHarness(t testing.TB, ho harnessOpts) *harness {
 	}
 	h.cfg.Normalize()
 	ao := api.Options{
-		Stores:  api.Stores{Tenants: h.reg, Keys: h.reg, KeyAuth: h.reg, Audit: h.reg, Targets: h.reg, Batch: h.reg, Objects: h.reg, ReportKeys: h.reg},
+		Stores:  api.Stores{Tenants: h.reg, Keys: h.reg, KeyAuth: h.reg, Audit: h.reg, Targets: h.reg, Batch: h.reg, Objects: h.reg, ReportKeys: h.reg, StatusPages: h.reg},
 		Samples: h.samples, Incidents: h.reg, MasterKey: mk, Now: h.clock.Now,
 		Config: func() *config.Config { return h.cfg },
 	}

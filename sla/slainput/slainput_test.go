@@ -184,7 +184,7 @@ func (f fakeIncidents) Incidents(_ context.Context, q registry.IncidentQuery) ([
 			continue
 		}
 		for _, inc := range incs {
-			if inc.Start.Before(q.To) && inc.End.After(q.From) {
+			if inc.Start.Before(q.To) && (inc.End.IsZero() || inc.End.After(q.From)) { // zero End: open
 				out = append(out, inc)
 			}
 		}
