@@ -18,6 +18,7 @@ import (
 	"github.com/upwatch/upwatch/config"
 	"github.com/upwatch/upwatch/crypt"
 	"github.com/upwatch/upwatch/prober/schedule"
+	"github.com/upwatch/upwatch/push"
 	"github.com/upwatch/upwatch/registry"
 	"github.com/upwatch/upwatch/tenancy"
 	"github.com/upwatch/upwatch/tsdb"
@@ -109,6 +110,7 @@ type apiDeps struct {
 	masterKey crypt.MasterKey
 	engine    *alerting.Engine
 	sched     *schedule.Scheduler
+	pings     *push.Monitor
 	targets   *targetSet
 	now       func() time.Time
 	// checksLocal reports whether this server runs the local checks now.
@@ -134,7 +136,7 @@ func startAPI(ctx context.Context, d apiDeps) (*api.Server, *liveTargets, error)
 	} else if n > 0 {
 		d.log.Info("sealed the credentials of stored API objects written in clear", "count", n)
 	}
-	live := &liveTargets{reg: d.registry, mk: d.masterKey, engine: d.engine, sched: d.sched, targets: d.targets,
+	live := &liveTargets{reg: d.registry, mk: d.masterKey, engine: d.engine, sched: d.sched, pings: d.pings, targets: d.targets,
 		checksLocal: d.checksLocal, log: d.log.With("component", "api")}
 	if err := live.reload(ctx, d.cfg); err != nil {
 		return nil, nil, fmt.Errorf("config: %w", err)
@@ -176,6 +178,7 @@ type liveTargets struct {
 	mk      crypt.MasterKey
 	engine  *alerting.Engine
 	sched   *schedule.Scheduler
+	pings   *push.Monitor
 	targets *targetSet
 	// checksLocal, if set, says whether the targets are checked here now
 	// (on a shared registry, only by the lease holder).
@@ -228,7 +231,9 @@ func (l *liveTargets) run(cfg *config.Config, ten tenancy.Set) {
 	if l.checksLocal != nil && !l.checksLocal() {
 		targets = nil
 	}
-	l.sched.Update(l.targets.replace(targets))
+	targets = l.targets.replace(targets)
+	l.pings.Update(targets)
+	l.sched.Update(push.Others(targets))
 }
 
 // clashes names the config file's targets whose id tenant default also

@@ -23,6 +23,7 @@ import (
 	"github.com/upwatch/upwatch/metrics"
 	"github.com/upwatch/upwatch/prober"
 	"github.com/upwatch/upwatch/prober/schedule"
+	"github.com/upwatch/upwatch/push"
 	"github.com/upwatch/upwatch/tsdb"
 )
 
@@ -50,6 +51,7 @@ type Service struct {
 	leader   *leadership
 	evaluate Evaluator
 	sched    *schedule.Scheduler
+	pings    *push.Monitor // push targets: pinged, not checked
 	live     *liveTargets
 	srv      *http.Server
 	serveErr chan error
@@ -278,6 +280,7 @@ func (s *Service) buildChecks(ctx context.Context) error {
 		Logger:     log.With("component", "scheduler"),
 		Now:        s.o.Now,
 	})
+	s.pings = push.New(push.Options{Sink: s.record, Location: cfg.Location, Now: s.o.Now, Logger: log.With("component", "push")})
 	return nil
 }
 
@@ -300,7 +303,7 @@ func (s *Service) record(ctx context.Context, r prober.Result) {
 func (s *Service) buildHTTP(ctx context.Context) error {
 	cfg := s.o.Config
 	apiServer, live, err := startAPI(ctx, apiDeps{cfg: cfg, getenv: s.o.Getenv, log: s.log, registry: s.registry, samples: s.samples,
-		masterKey: s.masterKey, engine: s.engine, sched: s.sched, targets: newTargetSet(s.probe), now: s.o.Now,
+		masterKey: s.masterKey, engine: s.engine, sched: s.sched, pings: s.pings, targets: newTargetSet(s.probe), now: s.o.Now,
 		checksLocal: s.checksLocal})
 	if err != nil {
 		return err
@@ -310,7 +313,7 @@ func (s *Service) buildHTTP(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	rest := routes(metrics.Handler(s.reg, s.probe, s.engine), s.samples, s.spool, s.sched, cfg, s.o.Now)
+	rest := routes(metrics.Handler(s.reg, s.probe, s.engine), s.samples, s.spool, s.sched, s.pings, cfg, s.o.Now)
 	s.srv = &http.Server{
 		Handler:           mountWeb(mountAPI(rest, apiServer, cfg.Debug), webServer),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -396,6 +399,7 @@ func (s *Service) startChecks(ctx context.Context) {
 	if s.elector == nil { // else only while leading
 		wg.Go(func() { s.engine.Run(runCtx, time.Second) })
 	}
+	wg.Go(func() { s.pings.Run(runCtx, time.Second) })
 	s.cleanup.push(func(ctx context.Context) error {
 		stopChecks()
 		// In-flight checks end by their own timeout and their samples are

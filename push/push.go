@@ -167,9 +167,12 @@ func (m *Monitor) Ping(ctx context.Context, token string, p Ping) error {
 		m.mu.Unlock()
 		return nil
 	}
+	// Stamped when the ping arrived, never earlier: the alert engine
+	// takes results in order of Start, and a run that began before a
+	// no_ping result must still end it.
 	r := prober.Result{TargetID: e.id, Target: e.name, Kind: "push", Location: m.location, Start: now, Success: true}
 	if !e.started.IsZero() {
-		r.Start, r.Duration = e.started, now.Sub(e.started)
+		r.Duration = now.Sub(e.started)
 		e.started = time.Time{}
 	}
 	e.deadline = now.Add(e.period + e.grace)
