@@ -85,7 +85,12 @@ type HTTPSpec struct {
 	// must have, compared as the JSON text of that value without quotes for
 	// strings.
 	JSONPath map[string]string `yaml:"json_path,omitempty" json:"json_path,omitempty"`
-	// HeaderMatch maps a response header name to a regex its value must match.
+	// JSONPathAssertions are RFC 9535 JSONPath assertions on a JSON body.
+	JSONPathAssertions []JSONPathAssertion `yaml:"jsonpath,omitempty" json:"jsonpath,omitempty"`
+	// BodySize bounds the body's size in bytes.
+	BodySize *BodySize `yaml:"body_size,omitempty" json:"body_size,omitempty"`
+	// HeaderMatch maps a response header name to a regex one of its values
+	// must match (a missing header fails).
 	HeaderMatch map[string]string `yaml:"header_match,omitempty" json:"header_match,omitempty"`
 	// MaxBodyBytes caps how much of the body is read (default 1 MiB, at
 	// most 10 MiB).
@@ -346,6 +351,7 @@ func (h *HTTPSpec) validate(p string) []invalid.Field {
 	if err := validIPProtocol(h.IPProtocol); err != "" {
 		add("ip_protocol", "%s", err)
 	}
+	errs = append(errs, h.validateAssertions(p)...)
 	if (h.TLS.CertFile == "") != (h.TLS.KeyFile == "") {
 		add("tls_config", "cert_file and key_file go together")
 	}
