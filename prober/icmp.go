@@ -87,7 +87,7 @@ func (s *ICMPSpec) validate(p string, timeout time.Duration) []invalid.Field {
 	}
 	if s.Interval < MinICMPInterval || s.Interval > MaxICMPInterval {
 		add("interval", "must be between %s and %s (got %s)", MinICMPInterval, MaxICMPInterval, s.Interval)
-	} else if s.Count >= 1 && timeout > 0 && time.Duration(s.Count-1)*s.Interval >= timeout {
+	} else if s.Count >= 1 && s.Count <= MaxICMPCount && timeout > 0 && time.Duration(s.Count-1)*s.Interval >= timeout {
 		add("interval", "count × interval (%s) leaves no time for the last reply within the timeout (%s)", time.Duration(s.Count-1)*s.Interval, timeout)
 	}
 	if s.Size < minICMPSize || s.Size > MaxICMPSize {
