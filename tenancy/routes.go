@@ -178,6 +178,10 @@ func targetURL(t prober.Target) string {
 			server = net.JoinHostPort(h, p)
 		}
 		return "dns://" + server + "/" + t.DNS.Name + "?type=" + t.DNS.Type
+	case t.ICMP != nil:
+		return "icmp://" + t.ICMP.Host
+	case t.GRPC != nil:
+		return "grpc://" + t.GRPC.Address + "/" + t.GRPC.Service
 	}
-	return ""
+	return "" // a push target's only address is its secret ping URL
 }
