@@ -126,6 +126,13 @@ func (s *Server) createTarget(w http.ResponseWriter, r *http.Request, p Principa
 			return err
 		}
 	}
+	if t.Push != nil {
+		tok, err := prober.NewPushToken()
+		if err != nil {
+			return err
+		}
+		t.Push.Token = secret.New(tok)
+	}
 	t.Normalize()
 	if errs := s.validateTarget(ctx, p.TenantID, &t); len(errs) > 0 {
 		return ValidationProblem(errs)
@@ -159,6 +166,10 @@ func (s *Server) writeTarget(w http.ResponseWriter, status int, ti tenancy.Targe
 	}
 	if status == http.StatusCreated {
 		w.Header().Set("Location", Prefix+"/targets/"+ti.Target.ID)
+		// A push target's token is shown this once, to the one who made it.
+		if pv, ok := v["push"].(map[string]any); ok && ti.Target.Push != nil {
+			pv["token"] = ti.Target.Push.Token.Reveal()
+		}
 	}
 	writeJSON(w, status, v)
 	return nil
@@ -285,6 +296,9 @@ func (s *Server) validateTarget(ctx context.Context, tenant string, t *config.Ta
 	}
 	if t.TCP != nil {
 		fileFields("tcp.tls_config", t.TCP.TLSConfig)
+	}
+	if t.GRPC != nil {
+		fileFields("grpc.tls_config", t.GRPC.TLSConfig)
 	}
 	if t.TLS != nil && t.TLS.CAFile != "" {
 		add("tls.ca_file", noFiles)

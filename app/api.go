@@ -20,6 +20,7 @@ import (
 	"github.com/upwatch/upwatch/fleet"
 	"github.com/upwatch/upwatch/prober"
 	"github.com/upwatch/upwatch/prober/schedule"
+	"github.com/upwatch/upwatch/push"
 	"github.com/upwatch/upwatch/registry"
 	"github.com/upwatch/upwatch/tenancy"
 	"github.com/upwatch/upwatch/tsdb"
@@ -111,6 +112,7 @@ type apiDeps struct {
 	masterKey crypt.MasterKey
 	engine    *alerting.Engine
 	sched     *schedule.Scheduler
+	pings     *push.Monitor
 	targets   *targetSet
 	fleet     *fleet.Fleet
 	agents    api.AgentService
@@ -138,7 +140,7 @@ func startAPI(ctx context.Context, d apiDeps) (*api.Server, *liveTargets, error)
 	} else if n > 0 {
 		d.log.Info("sealed the credentials of stored API objects written in clear", "count", n)
 	}
-	live := &liveTargets{reg: d.registry, mk: d.masterKey, engine: d.engine, sched: d.sched, targets: d.targets,
+	live := &liveTargets{reg: d.registry, mk: d.masterKey, engine: d.engine, sched: d.sched, pings: d.pings, targets: d.targets,
 		checksLocal: d.checksLocal, fleet: d.fleet, log: d.log.With("component", "api")}
 	if err := live.reload(ctx, d.cfg); err != nil {
 		return nil, nil, fmt.Errorf("config: %w", err)
@@ -182,6 +184,7 @@ type liveTargets struct {
 	mk      crypt.MasterKey
 	engine  *alerting.Engine
 	sched   *schedule.Scheduler
+	pings   *push.Monitor
 	targets *targetSet
 	// checksLocal, if set, says whether the targets are checked here now
 	// (on a shared registry, only by the lease holder).
@@ -233,8 +236,12 @@ func (l *liveTargets) run(cfg *config.Config, ten tenancy.Set) {
 	}
 	l.engine.Update(routes, windows)
 	all := l.targets.replace(targets)
-	l.fleet.SetTargets(all) // agents may ask any server, leader or not
-	local := localTargets(cfg, all)
+	// Push targets are pinged, not checked: any server takes their pings;
+	// agents and the scheduler get the others.
+	l.pings.Update(all)
+	checked := push.Others(all)
+	l.fleet.SetTargets(checked) // agents may ask any server, leader or not
+	local := localTargets(cfg, checked)
 	if l.checksLocal != nil && !l.checksLocal() {
 		local = nil
 	}

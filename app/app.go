@@ -28,6 +28,7 @@ import (
 	"github.com/upwatch/upwatch/metrics"
 	"github.com/upwatch/upwatch/prober"
 	"github.com/upwatch/upwatch/prober/schedule"
+	"github.com/upwatch/upwatch/push"
 	"github.com/upwatch/upwatch/registry"
 	"github.com/upwatch/upwatch/statuspage"
 	"github.com/upwatch/upwatch/tsdb"
@@ -308,8 +309,10 @@ func (s *targetSet) replace(targets []prober.Target) []prober.Target {
 // exposition serves /metrics. spooled, when not nil, reports the sample
 // store's spool: a store that cannot be reached while samples spool to
 // disk is still ready.
-func routes(exposition http.Handler, store tsdb.Store, spooled spoolStats, sched *schedule.Scheduler, cfg *config.Config, now func() time.Time) http.Handler {
+func routes(exposition http.Handler, store tsdb.Store, spooled spoolStats, sched *schedule.Scheduler, pings *push.Monitor, cfg *config.Config, now func() time.Time) http.Handler {
 	mux := http.NewServeMux()
+	// Push targets' pings carry their token, not an API key.
+	mux.Handle("/ping/", pings.Handler())
 	mux.Handle("GET /metrics", protectMetrics(cfg.Metrics, exposition))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

@@ -95,6 +95,7 @@ func (s *Service) lead(ctx context.Context, token int64) {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.engine.Run(ctx, time.Second) })
 	wg.Go(func() { s.dispatcher.Run(ctx) })
+	wg.Go(func() { s.pings.Run(ctx, time.Second) })
 	s.live.apply(ctx)
 	log.Info("leading: evaluating alerts, sending notifications, running the local checks")
 

@@ -24,6 +24,7 @@ import (
 	"github.com/upwatch/upwatch/metrics"
 	"github.com/upwatch/upwatch/prober"
 	"github.com/upwatch/upwatch/prober/schedule"
+	"github.com/upwatch/upwatch/push"
 	"github.com/upwatch/upwatch/tsdb"
 )
 
@@ -52,6 +53,7 @@ type Service struct {
 	evaluate Evaluator
 	sched    *schedule.Scheduler
 	agents   *agentService
+	pings    *push.Monitor // push targets: pinged, not checked
 	live     *liveTargets
 	srv      *http.Server
 	serveErr chan error
@@ -288,6 +290,7 @@ func (s *Service) buildChecks(ctx context.Context) error {
 		Logger:     log.With("component", "scheduler"),
 		Now:        s.o.Now,
 	})
+	s.pings = push.New(push.Options{Sink: s.record, Location: cfg.Location, Now: s.o.Now, Logger: log.With("component", "push")})
 	return nil
 }
 
@@ -313,7 +316,7 @@ func (s *Service) buildHTTP(ctx context.Context) error {
 	s.agents = &agentService{fleet: fl, claims: s.registry, record: s.record, maxBatch: cfg.Agents.MaxBatch,
 		now: s.o.Now, log: s.log.With("component", "agents")}
 	apiServer, live, err := startAPI(ctx, apiDeps{cfg: cfg, getenv: s.o.Getenv, log: s.log, registry: s.registry, samples: s.samples,
-		masterKey: s.masterKey, engine: s.engine, sched: s.sched, targets: newTargetSet(s.probe), fleet: fl, agents: s.agents, now: s.o.Now,
+		masterKey: s.masterKey, engine: s.engine, sched: s.sched, pings: s.pings, targets: newTargetSet(s.probe), fleet: fl, agents: s.agents, now: s.o.Now,
 		checksLocal: s.checksLocal})
 	if err != nil {
 		return err
@@ -327,7 +330,7 @@ func (s *Service) buildHTTP(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	rest := routes(metrics.Handler(s.reg, s.probe, s.engine), s.samples, s.spool, s.sched, cfg, s.o.Now)
+	rest := routes(metrics.Handler(s.reg, s.probe, s.engine), s.samples, s.spool, s.sched, s.pings, cfg, s.o.Now)
 	s.srv = &http.Server{
 		// A status page's custom domain is matched first, then the web
 		// interface's / and /ui/, then the API, /metrics and the rest.
@@ -416,6 +419,9 @@ func (s *Service) startChecks(ctx context.Context) {
 		wg.Go(func() { s.engine.Run(runCtx, time.Second) })
 	}
 	wg.Go(func() { s.agents.pruneLoop(runCtx, 10*time.Minute) })
+	if s.elector == nil { // else only while leading: one server reports missed pings
+		wg.Go(func() { s.pings.Run(runCtx, time.Second) })
+	}
 	s.cleanup.push(func(ctx context.Context) error {
 		stopChecks()
 		// In-flight checks end by their own timeout and their samples are

@@ -152,8 +152,18 @@ targets:
 			[]string{"targets[0].timeout: must not be longer than the interval (5s)"}},
 		{"unknown kind", `
 targets:
-  - {name: a, kind: icmp}`,
-			[]string{`targets[0].kind: unknown kind "icmp" (want one of dns, http, tcp, tls)`}},
+  - {name: a, kind: smtp}`,
+			[]string{`targets[0].kind: unknown kind "smtp" (want one of dns, grpc, http, icmp, push, tcp, tls)`}},
+		{"push token too short", `
+targets:
+  - {name: a, kind: push, push: {token: short, period: 0.5s, grace: 200h}}`,
+			[]string{"targets[0].push.token: must be 22-128 of A-Z a-z 0-9 _ - (at least 128 bits; got 5 characters)",
+				"targets[0].push.period: must be between 1s and 768h0m0s (got 500ms)",
+				"targets[0].push.grace: must be between 0s and 168h0m0s (got 200h0m0s)"}},
+		{"icmp without host", `
+targets:
+  - {name: a, kind: icmp, icmp: {count: 21}}`,
+			[]string{"targets[0].icmp.host: is required", "targets[0].icmp.count: must be between 1 and 20 (got 21)"}},
 		{"missing block", `
 targets:
   - {name: a, kind: http}`,

@@ -18,5 +18,5 @@ func TestStatusPagesSection(t *testing.T) {
 		"status_pages.reserved_domains[0]: must be a host name", "status_pages.reserved_domains[1]: must be a host name",
 	})
 	_, err = Parse(strings.NewReader("status_pages: {custom_domain: true}\n"), "t.yaml", noEnv)
-	require.ErrorContains(t, err, "field custom_domain not found")
+	require.ErrorContains(t, err, "status_pages.custom_domain: unknown field; did you mean custom_domains?")
 }

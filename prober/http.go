@@ -107,7 +107,7 @@ func httpDo(ctx context.Context, p *Prober, t *Target, h *HTTPSpec, start time.T
 	// an assertion needs it.
 	var buf *bytes.Buffer
 	var dst io.Writer = io.Discard
-	if len(h.BodyContains)+len(h.BodyNotContains)+len(h.compiledRegex)+len(h.JSONPath) > 0 {
+	if len(h.BodyContains)+len(h.BodyNotContains)+len(h.compiledRegex)+len(h.JSONPath) > 0 || h.keepsBodyForAssertions() {
 		buf = httpBufferPool.Get().(*bytes.Buffer)
 		buf.Reset()
 		defer httpBufferPool.Put(buf)
@@ -137,6 +137,13 @@ func httpDo(ctx context.Context, p *Prober, t *Target, h *HTTPSpec, start time.T
 		if msg := httpCheckBody(h, buf.Bytes()); msg != "" {
 			return r.Fail(ClassAssertion, msg)
 		}
+	}
+	var kept []byte
+	if buf != nil {
+		kept = buf.Bytes()
+	}
+	if msg := h.checkAssertions(n, kept); msg != "" {
+		return r.Fail(ClassAssertion, msg)
 	}
 	r.Success = true
 	return r

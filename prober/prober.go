@@ -37,6 +37,9 @@ var kinds = map[string]Func{
 	"tcp":  probeTCP,
 	"dns":  probeDNS,
 	"tls":  probeTLS,
+	"push": probePush,
+	"icmp": probeICMP,
+	"grpc": probeGRPC,
 }
 
 // KindNames returns the known kinds, sorted.

@@ -7,20 +7,24 @@ type ErrorClass string
 
 // The failure classes. An empty class means the check succeeded.
 const (
-	ClassNone      ErrorClass = ""
-	ClassDNS       ErrorClass = "dns"         // name did not resolve
-	ClassConnect   ErrorClass = "connect"     // TCP connect refused or unreachable
-	ClassTLS       ErrorClass = "tls"         // handshake or certificate failure
-	ClassTimeout   ErrorClass = "timeout"     // the check ran out of time
-	ClassHTTP      ErrorClass = "http"        // protocol error talking HTTP
-	ClassStatus    ErrorClass = "status"      // unexpected HTTP status code
-	ClassAssertion ErrorClass = "assertion"   // body, header, latency or answer assertion failed
-	ClassBlocked   ErrorClass = "blocked"     // the SSRF guard refused the address
-	ClassAuth      ErrorClass = "auth"        // could not obtain credentials (e.g. OAuth2 token)
-	ClassProtocol  ErrorClass = "protocol"    // TCP expect / DNS answer / garbage reply
-	ClassInternal  ErrorClass = "internal"    // the check panicked or was misconfigured
-	ClassCanceled  ErrorClass = "canceled"    // shutdown cancelled the check
-	ClassCertError ErrorClass = "certificate" // certificate invalid, mismatched or expiring too soon
+	ClassNone       ErrorClass = ""
+	ClassDNS        ErrorClass = "dns"         // name did not resolve
+	ClassConnect    ErrorClass = "connect"     // TCP connect refused or unreachable
+	ClassTLS        ErrorClass = "tls"         // handshake or certificate failure
+	ClassTimeout    ErrorClass = "timeout"     // the check ran out of time
+	ClassHTTP       ErrorClass = "http"        // protocol error talking HTTP
+	ClassStatus     ErrorClass = "status"      // unexpected HTTP status code
+	ClassAssertion  ErrorClass = "assertion"   // body, header, latency or answer assertion failed
+	ClassBlocked    ErrorClass = "blocked"     // the SSRF guard refused the address
+	ClassAuth       ErrorClass = "auth"        // could not obtain credentials (e.g. OAuth2 token)
+	ClassProtocol   ErrorClass = "protocol"    // TCP expect / DNS answer / garbage reply
+	ClassInternal   ErrorClass = "internal"    // the check panicked or was misconfigured
+	ClassCanceled   ErrorClass = "canceled"    // shutdown cancelled the check
+	ClassCertError  ErrorClass = "certificate" // certificate invalid, mismatched or expiring too soon
+	ClassNoPing     ErrorClass = "no_ping"     // a push target's ping did not arrive within period + grace
+	ClassJobFailed  ErrorClass = "job_failed"  // a push target's job reported failure (/fail or a non-zero exit code)
+	ClassLoss       ErrorClass = "loss"        // ICMP: more packets lost than max_loss_percent
+	ClassNotServing ErrorClass = "not_serving" // gRPC health: the service answered other than SERVING
 )
 
 // Phases are the per-phase timings of one check. A phase that did not happen
@@ -58,6 +62,20 @@ type Result struct {
 	// RemoteAddr is the IP:port the check reached, useful to see which
 	// address a name resolved to.
 	RemoteAddr string `json:"remote_addr,omitempty"`
+	// ICMP holds the packet counts and round-trip times of an icmp check.
+	ICMP *ICMPStats `json:"icmp,omitempty"`
+}
+
+// ICMPStats are what an icmp check measured. The RTTs are over the replies
+// received; all zero when none came back.
+type ICMPStats struct {
+	Sent     int `json:"sent"`
+	Received int `json:"received"`
+	// LossPercent is the share of packets without a reply, 0-100.
+	LossPercent float64       `json:"loss_percent"`
+	RTTMin      time.Duration `json:"rtt_min,omitempty"`
+	RTTAvg      time.Duration `json:"rtt_avg,omitempty"`
+	RTTMax      time.Duration `json:"rtt_max,omitempty"`
 }
 
 // Fail marks r failed with class and message and returns it, so a probe can

@@ -38,7 +38,8 @@ const (
 )
 
 // Target is one thing to check: what, how often, and what counts as success.
-// Exactly the block named by Kind (http, tcp, dns or tls) is set.
+// Exactly the block named by Kind (http, tcp, dns, tls, push, icmp or grpc)
+// is set.
 type Target struct {
 	// ID is the stable identity used by the store and the metrics; it
 	// defaults to Name. Renaming a target keeps its history only if ID stays.
@@ -58,6 +59,9 @@ type Target struct {
 	TCP  *TCPSpec  `yaml:"tcp,omitempty" json:"tcp,omitempty"`
 	DNS  *DNSSpec  `yaml:"dns,omitempty" json:"dns,omitempty"`
 	TLS  *TLSSpec  `yaml:"tls,omitempty" json:"tls,omitempty"`
+	Push *PushSpec `yaml:"push,omitempty" json:"push,omitempty"`
+	ICMP *ICMPSpec `yaml:"icmp,omitempty" json:"icmp,omitempty"`
+	GRPC *GRPCSpec `yaml:"grpc,omitempty" json:"grpc,omitempty"`
 }
 
 // HTTPSpec configures an http check.
@@ -86,7 +90,12 @@ type HTTPSpec struct {
 	// must have, compared as the JSON text of that value without quotes for
 	// strings.
 	JSONPath map[string]string `yaml:"json_path,omitempty" json:"json_path,omitempty"`
-	// HeaderMatch maps a response header name to a regex its value must match.
+	// JSONPathAssertions are RFC 9535 JSONPath assertions on a JSON body.
+	JSONPathAssertions []JSONPathAssertion `yaml:"jsonpath,omitempty" json:"jsonpath,omitempty"`
+	// BodySize bounds the body's size in bytes.
+	BodySize *BodySize `yaml:"body_size,omitempty" json:"body_size,omitempty"`
+	// HeaderMatch maps a response header name to a regex one of its values
+	// must match (a missing header fails).
 	HeaderMatch map[string]string `yaml:"header_match,omitempty" json:"header_match,omitempty"`
 	// MaxBodyBytes caps how much of the body is read (default 1 MiB, at
 	// most 10 MiB).
@@ -255,6 +264,9 @@ func (t *Target) Normalize() {
 	if s := t.TLS; s != nil && s.MinDaysLeft == 0 {
 		s.MinDaysLeft = 14
 	}
+	t.Push.normalize()
+	t.ICMP.normalize()
+	t.GRPC.normalize()
 }
 
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$`)
@@ -295,7 +307,8 @@ func (t *Target) Validate(prefix string) []invalid.Field {
 			add(fmt.Sprintf("locations[%d]", i), "repeats location %q", l)
 		}
 	}
-	blocks := map[string]bool{"http": t.HTTP != nil, "tcp": t.TCP != nil, "dns": t.DNS != nil, "tls": t.TLS != nil}
+	blocks := map[string]bool{"http": t.HTTP != nil, "tcp": t.TCP != nil, "dns": t.DNS != nil, "tls": t.TLS != nil,
+		"push": t.Push != nil, "icmp": t.ICMP != nil, "grpc": t.GRPC != nil}
 	if _, ok := kinds[t.Kind]; !ok {
 		add("kind", "unknown kind %q (want one of %s)", t.Kind, strings.Join(KindNames(), ", "))
 	} else if !blocks[t.Kind] {
@@ -319,6 +332,15 @@ func (t *Target) Validate(prefix string) []invalid.Field {
 		if err := validHostPort(t.TLS.Address); err != "" {
 			errs = append(errs, invalid.Field{Path: prefix + ".tls.address", Msg: err})
 		}
+	}
+	if t.Push != nil && t.Kind == "push" {
+		errs = append(errs, t.Push.validate(prefix+".push")...)
+	}
+	if t.ICMP != nil && t.Kind == "icmp" {
+		errs = append(errs, t.ICMP.validate(prefix+".icmp", t.Timeout)...)
+	}
+	if t.GRPC != nil && t.Kind == "grpc" {
+		errs = append(errs, t.GRPC.validate(prefix+".grpc")...)
 	}
 	return errs
 }
@@ -378,6 +400,7 @@ func (h *HTTPSpec) validate(p string) []invalid.Field {
 	if err := validIPProtocol(h.IPProtocol); err != "" {
 		add("ip_protocol", "%s", err)
 	}
+	errs = append(errs, h.validateAssertions(p)...)
 	if (h.TLS.CertFile == "") != (h.TLS.KeyFile == "") {
 		add("tls_config", "cert_file and key_file go together")
 	}
@@ -576,6 +599,10 @@ func (t *Target) Fingerprint() string {
 			h.Write([]byte{0})
 			h.Write([]byte(f.Value.Reveal()))
 		}
+	}
+	if t.Push != nil {
+		h.Write([]byte{0})
+		h.Write([]byte(t.Push.Token.Reveal()))
 	}
 	if t.HTTP != nil {
 		for _, name := range slices.Sorted(maps.Keys(t.HTTP.headerRefs)) {

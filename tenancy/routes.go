@@ -1,6 +1,7 @@
 package tenancy
 
 import (
+	"cmp"
 	"net"
 
 	"github.com/upwatch/upwatch/alerting"
@@ -68,6 +69,13 @@ func Routes(cfg *config.Config, set Set) ([]prober.Target, map[string]alerting.R
 			r.Channels = pol.Channels
 			r.Recipients = recipients(dir.groups, pol.ContactGroups, globalHook)
 			r.Escalation = recipients(dir.groups, pol.EscalateTo, globalHook)
+		}
+		if t.Push != nil {
+			// One missed deadline is the outage and one ping the recovery,
+			// unless the policy says otherwise.
+			r.Policy.FailureThreshold = cmp.Or(r.Policy.FailureThreshold, 1)
+			r.Policy.SuccessThreshold = cmp.Or(r.Policy.SuccessThreshold, 1)
+			r.Interval = t.Push.Period
 		}
 		routes[ti.Key] = r
 	}
@@ -173,6 +181,10 @@ func targetURL(t prober.Target) string {
 			server = net.JoinHostPort(h, p)
 		}
 		return "dns://" + server + "/" + t.DNS.Name + "?type=" + t.DNS.Type
+	case t.ICMP != nil:
+		return "icmp://" + t.ICMP.Host
+	case t.GRPC != nil:
+		return "grpc://" + t.GRPC.Address + "/" + t.GRPC.Service
 	}
-	return ""
+	return "" // a push target's only address is its secret ping URL
 }

@@ -51,9 +51,13 @@ type targetSecrets struct {
 	Auth    map[string]string `json:"-"`
 	Headers map[string]string `json:"headers,omitempty"`
 	URL     string            `json:"url,omitempty"`
+	// PushToken is a push target's token.
+	PushToken string `json:"push_token,omitempty"`
 }
 
-func (s targetSecrets) empty() bool { return len(s.Auth) == 0 && len(s.Headers) == 0 && s.URL == "" }
+func (s targetSecrets) empty() bool {
+	return len(s.Auth) == 0 && len(s.Headers) == 0 && s.URL == "" && s.PushToken == ""
+}
 
 func (s targetSecrets) MarshalJSON() ([]byte, error) {
 	m := map[string]any{}
@@ -65,6 +69,9 @@ func (s targetSecrets) MarshalJSON() ([]byte, error) {
 	}
 	if s.URL != "" {
 		m["url"] = s.URL
+	}
+	if s.PushToken != "" {
+		m["push_token"] = s.PushToken
 	}
 	return json.Marshal(m)
 }
@@ -81,6 +88,8 @@ func (s *targetSecrets) UnmarshalJSON(b []byte) error {
 			err = json.Unmarshal(raw, &s.Headers)
 		case "url":
 			err = json.Unmarshal(raw, &s.URL)
+		case "push_token":
+			err = json.Unmarshal(raw, &s.PushToken)
 		default:
 			var v string
 			if err = json.Unmarshal(raw, &v); err == nil && v != "" {
@@ -106,6 +115,11 @@ func secretsAAD(tenantID, targetID string) []byte {
 // credentials taken. t itself is not changed.
 func splitSecrets(t config.Target) (config.Target, targetSecrets) {
 	var sec targetSecrets
+	if t.Push != nil {
+		p := *t.Push
+		sec.PushToken, p.Token = p.Token.Reveal(), secret.Secret{}
+		t.Push = &p
+	}
 	if t.HTTP == nil {
 		return t, sec
 	}
@@ -148,6 +162,9 @@ func splitSecrets(t config.Target) (config.Target, targetSecrets) {
 // targets through it.
 func RedactTarget(t config.Target) config.Target {
 	r, sec := splitSecrets(t)
+	if r.Push != nil && sec.PushToken != "" {
+		r.Push.Token = secret.New(secret.Redacted)
+	}
 	if r.HTTP != nil && r.HTTP.Auth != nil {
 		for _, f := range r.HTTP.Auth.SecretFields() {
 			if sec.Auth[f.Name] != "" {
@@ -206,6 +223,9 @@ func OpenTarget(rec registry.TargetRecord, mk crypt.MasterKey) (TargetInfo, erro
 		if err := json.Unmarshal(plain, &sec); err != nil {
 			return ti, fmt.Errorf("target %s: credentials do not decode", rec.ID)
 		}
+		if t.Push != nil {
+			t.Push.Token = lit(sec.PushToken)
+		}
 		if h := t.HTTP; h != nil {
 			if h.Auth != nil {
 				for _, f := range h.Auth.SecretFields() {
@@ -241,6 +261,13 @@ func lit(v string) secret.Secret {
 // in an auth field or a header, xxxxx in the URL (secret.UnredactURL). A
 // redaction cur cannot fill stays, for validation to refuse.
 func KeepSecrets(t *config.Target, cur config.Target) {
+	if t.Push != nil && cur.Push != nil {
+		// A push token is kept unless a new one is given (the API
+		// refuses tokens it did not make).
+		if v := t.Push.Token.Reveal(); v == "" || v == secret.Redacted {
+			t.Push.Token = cur.Push.Token
+		}
+	}
 	if t.HTTP == nil || cur.HTTP == nil {
 		return
 	}
