@@ -14,16 +14,44 @@ import (
 // Compaction moves the raw rows of closed hours into blocks: an hour is
 // closed once CompactGrace has passed since its end (late samples of the
 // last hour still go to rows). Each target-hour's rows are merged into
-// its block (created, or rewritten when late samples came after it) and
-// deleted in the same transaction as the block is written, so a crash
-// leaves either the rows or the block, never both or neither. Blocks are
-// thus the whole of an hour once no rows of it remain; reads merge
-// blocks with rows, so a sample is where it is, whether compaction ran or
-// not.
+// the block that covers the hour (created, or rewritten when late samples
+// came after it) and deleted in the same transaction as the block is
+// written, so a crash leaves either the rows or the block, never both or
+// neither. Blocks are thus the whole of an hour once no rows of it
+// remain; reads merge blocks with rows, so a sample is where it is,
+// whether compaction ran or not.
+//
+// A block covers one hour while its UTC day is open. Once the day has
+// closed (its last hour is closed), its hour blocks are merged into one
+// block of the day, and rows of hours of a closed day go straight into
+// the day's block: at 60 s a day block holds 1440 samples, so the fixed
+// cost of a block (its dictionary, column headers, row and index entry)
+// and the unused end of its pages spread over 24 times more samples.
 
 // compactChunk bounds the target-hours compacted in one transaction, so
 // writes wait for at most one chunk.
 const compactChunk = 64
+
+// dayChunk bounds the days merged in one transaction.
+const dayChunk = 8
+
+const (
+	hourSec = 3600
+	daySec  = 24 * hourSec
+	// maxBlockHours is the longest span of a block: the block that covers
+	// an hour starts at most this many hours before it.
+	maxBlockHours = 24
+)
+
+// dayOf returns the start (Unix s) of the UTC day holding sec, rounded
+// down also before 1970.
+func dayOf(sec int64) int64 {
+	d := sec / daySec
+	if sec%daySec < 0 {
+		d--
+	}
+	return d * daySec
+}
 
 type hourJob struct {
 	target string
@@ -43,6 +71,7 @@ func (s *Store) Compact(ctx context.Context) (moved int64, err error) {
 	if s.compactedCut.Load() == cut && s.oldestWritten.Load() >= cut {
 		return 0, nil
 	}
+	dayCut := dayOf(cut)                 // days before this one are closed
 	s.oldestWritten.Store(math.MaxInt64) // writes from now on are seen by the next pass
 	defer func() {
 		if err != nil {
@@ -55,9 +84,17 @@ func (s *Store) Compact(ctx context.Context) (moved int64, err error) {
 	if err != nil {
 		return 0, fmt.Errorf("sqlite store: compact: %w", err)
 	}
+	// Days first: once the hour blocks of every closed day are merged, the
+	// rows of a closed day's hours have their day block to go to.
+	if merged := s.mergedDayCut.Load(); merged != dayCut {
+		if err := s.mergeDays(ctx, targets, merged, dayCut); err != nil {
+			return 0, err
+		}
+		s.mergedDayCut.Store(dayCut)
+	}
 	var jobs []hourJob
 	flush := func() error {
-		n, err := s.compactJobs(ctx, jobs)
+		n, err := s.compactJobs(ctx, jobs, dayCut)
 		moved += n
 		jobs = jobs[:0]
 		return err
@@ -86,8 +123,9 @@ func (s *Store) Compact(ctx context.Context) (moved int64, err error) {
 	return moved, flush()
 }
 
-// compactJobs compacts the jobs' target-hours in one transaction.
-func (s *Store) compactJobs(ctx context.Context, jobs []hourJob) (int64, error) {
+// compactJobs compacts the jobs' target-hours in one transaction; hours
+// before dayCut go to their day's block.
+func (s *Store) compactJobs(ctx context.Context, jobs []hourJob, dayCut int64) (int64, error) {
 	if len(jobs) == 0 {
 		return 0, nil
 	}
@@ -101,7 +139,7 @@ func (s *Store) compactJobs(ctx context.Context, jobs []hourJob) (int64, error) 
 	var moved int64
 	maxHour := int64(math.MinInt64)
 	for _, j := range jobs {
-		n, err := compactHour(ctx, tx, j)
+		n, end, err := compactHour(ctx, tx, j, dayCut)
 		if err != nil {
 			return 0, fmt.Errorf("sqlite store: compact %q hour %s: %w", j.target, time.Unix(j.hour, 0).UTC().Format(time.RFC3339), err)
 		}
@@ -110,8 +148,10 @@ func (s *Store) compactJobs(ctx context.Context, jobs []hourJob) (int64, error) 
 				return 0, err
 			}
 		}
-		moved += n
-		maxHour = max(maxHour, j.hour)
+		if n > 0 {
+			moved += n
+			maxHour = max(maxHour, end-hourSec)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("sqlite store: compact: %w", err)
@@ -120,34 +160,42 @@ func (s *Store) compactJobs(ctx context.Context, jobs []hourJob) (int64, error) 
 	return moved, nil
 }
 
-// compactHour merges one target-hour's rows into its block and deletes
-// them, inside tx, and returns how many rows it moved.
-func compactHour(ctx context.Context, tx *sql.Tx, j hourJob) (int64, error) {
-	lo, hi := j.hour*1e9, (j.hour+3600)*1e9
+// compactHour merges one target-hour's rows into the block that covers
+// the hour (a new block of the hour, or of its day if the day is before
+// dayCut) and deletes them, inside tx. It returns how many rows it moved
+// and the end (Unix s) of the block.
+func compactHour(ctx context.Context, tx *sql.Tx, j hourJob, dayCut int64) (moved, end int64, err error) {
+	lo, hi := j.hour*1e9, (j.hour+hourSec)*1e9
 	rows, err := tx.QueryContext(ctx, `SELECT `+sampleColumns+` FROM samples WHERE target_id = ? AND start >= ? AND start < ?`,
 		j.target, lo, hi)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	var raw []prober.Result
 	for rows.Next() {
 		r, err := scanSample(rows)
 		if err != nil {
 			rows.Close()
-			return 0, err
+			return 0, 0, err
 		}
 		raw = append(raw, r)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if len(raw) == 0 {
-		return 0, nil
+		return 0, 0, nil
 	}
-	all, err := blockSamples(ctx, tx, j.target, j.hour)
+	all, b, err := blockSamples(ctx, tx, j.target, j.hour)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
+	}
+	if b.hours == 0 { // no block yet
+		b = blockRef{hour: j.hour, hours: 1}
+		if j.hour < dayCut {
+			b = blockRef{hour: dayOf(j.hour), hours: maxBlockHours}
+		}
 	}
 	have := make(map[sampleKey]bool, len(all))
 	for _, r := range all {
@@ -158,16 +206,131 @@ func compactHour(ctx context.Context, tx *sql.Tx, j hourJob) (int64, error) {
 			all = append(all, r)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO blocks (target_id, hour, samples, data) VALUES (?, ?, ?, ?)
-		ON CONFLICT (target_id, hour) DO UPDATE SET samples = excluded.samples, data = excluded.data`,
-		j.target, j.hour, len(all), encodeBlock(j.hour, all)); err != nil {
-		return 0, err
+	if err := putBlock(ctx, tx, j.target, b, all); err != nil {
+		return 0, 0, err
 	}
 	res, err := tx.ExecContext(ctx, `DELETE FROM samples WHERE target_id = ? AND start >= ? AND start < ?`, j.target, lo, hi)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return res.RowsAffected()
+	moved, err = res.RowsAffected()
+	return moved, b.end(), err
+}
+
+// putBlock stores rs (target's samples of b's hours) as the block b.
+func putBlock(ctx context.Context, tx *sql.Tx, target string, b blockRef, rs []prober.Result) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO blocks (target_id, hour, hours, samples, data) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (target_id, hour) DO UPDATE SET hours = excluded.hours, samples = excluded.samples, data = excluded.data`,
+		target, b.hour, b.hours, len(rs), encodeBlock(b.hour, rs))
+	return err
+}
+
+// mergeDays merges, for every target, the hour blocks of each day in
+// [from, dayCut) into one block of the day.
+func (s *Store) mergeDays(ctx context.Context, targets []string, from, dayCut int64) error {
+	var jobs []hourJob
+	flush := func() error {
+		err := s.mergeDayJobs(ctx, jobs)
+		jobs = jobs[:0]
+		return err
+	}
+	for _, t := range targets {
+		rows, err := s.r.QueryContext(ctx, `SELECT DISTINCT hour FROM blocks WHERE target_id = ? AND hour >= ? AND hour < ? AND hours < ? ORDER BY hour`,
+			t, from, dayCut, maxBlockHours)
+		if err != nil {
+			return fmt.Errorf("sqlite store: compact %q: %w", t, err)
+		}
+		var days []int64
+		for rows.Next() {
+			var h int64
+			if err := rows.Scan(&h); err != nil {
+				rows.Close()
+				return fmt.Errorf("sqlite store: compact %q: %w", t, err)
+			}
+			if d := dayOf(h); len(days) == 0 || days[len(days)-1] != d {
+				days = append(days, d)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("sqlite store: compact %q: %w", t, err)
+		}
+		for _, d := range days {
+			jobs = append(jobs, hourJob{t, d})
+			if len(jobs) == dayChunk {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return flush()
+}
+
+// mergeDayJobs merges each job's day (hour is the day's start) in one
+// transaction.
+func (s *Store) mergeDayJobs(ctx context.Context, jobs []hourJob) error {
+	if len(jobs) == 0 {
+		return nil
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite store: compact: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	maxHour := int64(math.MinInt64)
+	for _, j := range jobs {
+		if err := mergeDay(ctx, tx, j.target, j.hour); err != nil {
+			return fmt.Errorf("sqlite store: compact %q day %s: %w", j.target, time.Unix(j.hour, 0).UTC().Format(time.DateOnly), err)
+		}
+		if s.afterBlock != nil {
+			if err := s.afterBlock(); err != nil {
+				return err
+			}
+		}
+		maxHour = max(maxHour, j.hour+daySec-hourSec)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite store: compact: %w", err)
+	}
+	s.noteBlockHour(maxHour)
+	return nil
+}
+
+// mergeDay replaces target's blocks of the day starting at day (Unix s)
+// with one block of the day, inside tx.
+func mergeDay(ctx context.Context, tx *sql.Tx, target string, day int64) error {
+	rows, err := tx.QueryContext(ctx, `SELECT hour, data FROM blocks WHERE target_id = ? AND hour >= ? AND hour < ?`,
+		target, day, day+daySec)
+	if err != nil {
+		return err
+	}
+	var all []prober.Result
+	for rows.Next() {
+		var hour int64
+		var data []byte
+		if err := rows.Scan(&hour, &data); err != nil {
+			rows.Close()
+			return err
+		}
+		rs, err := decodeBlock(target, hour, data)
+		if err != nil {
+			rows.Close()
+			return err
+		}
+		all = append(all, rs...)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM blocks WHERE target_id = ? AND hour >= ? AND hour < ?`,
+		target, day, day+daySec); err != nil {
+		return err
+	}
+	return putBlock(ctx, tx, target, blockRef{hour: day, hours: maxBlockHours}, all)
 }
 
 // querier is what reads need of a *sql.DB or *sql.Tx.
@@ -176,17 +339,33 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// blockSamples decodes the target's block of hour; none if there is none.
-func blockSamples(ctx context.Context, q querier, target string, hour int64) ([]prober.Result, error) {
+// blockRef is where a stored block lies: its first hour (Unix s) and how
+// many hours it spans (0: no block).
+type blockRef struct {
+	hour, hours int64
+}
+
+// end is the end (Unix s) of the block's last hour.
+func (b blockRef) end() int64 { return b.hour + b.hours*hourSec }
+
+// blockSamples decodes the target's block that covers hour, and says
+// where it lies; none (and a zero blockRef) if there is none.
+func blockSamples(ctx context.Context, q querier, target string, hour int64) ([]prober.Result, blockRef, error) {
+	var b blockRef
 	var data []byte
-	err := q.QueryRowContext(ctx, `SELECT data FROM blocks WHERE target_id = ? AND hour = ?`, target, hour).Scan(&data)
+	err := q.QueryRowContext(ctx, `SELECT hour, hours, data FROM blocks WHERE target_id = ? AND hour <= ? AND hour > ?
+		ORDER BY hour DESC LIMIT 1`, target, hour, hour-maxBlockHours*hourSec).Scan(&b.hour, &b.hours, &data)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
+		return nil, blockRef{}, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, blockRef{}, err
 	}
-	return decodeBlock(target, hour, data)
+	if b.end() <= hour { // an earlier block
+		return nil, blockRef{}, nil
+	}
+	rs, err := decodeBlock(target, b.hour, data)
+	return rs, b, err
 }
 
 // sampleKey identifies a sample: a target's samples differ in start or
@@ -221,10 +400,10 @@ func (s *Store) noteBlockHour(hour int64) {
 	}
 }
 
-// loadBlockHorizon reads the newest block hour at open.
+// loadBlockHorizon reads the newest hour a block holds at open.
 func (s *Store) loadBlockHorizon(ctx context.Context) error {
 	var h sql.NullInt64
-	if err := s.w.QueryRowContext(ctx, `SELECT max(hour) FROM blocks`).Scan(&h); err != nil {
+	if err := s.w.QueryRowContext(ctx, `SELECT max(hour + (hours - 1) * 3600) FROM blocks`).Scan(&h); err != nil {
 		return err
 	}
 	s.blockHorizon.Store(math.MinInt64)
@@ -257,7 +436,7 @@ func (s *Store) notInBlocks(ctx context.Context, batch []prober.Result) ([]probe
 		}
 		if j := (hourJob{r.TargetID, h}); !checked[j] {
 			checked[j] = true
-			rs, err := blockSamples(ctx, s.w, j.target, j.hour)
+			rs, _, err := blockSamples(ctx, s.w, j.target, j.hour)
 			if err != nil {
 				return nil, err
 			}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"hash/crc32"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -228,4 +229,79 @@ func (c cursor) encodeV1(target string, rowid int64) string {
 	b = binary.BigEndian.AppendUint64(b, uint64(rowid))
 	b = binary.BigEndian.AppendUint32(b, crc32.ChecksumIEEE([]byte(target)))
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// TestCompactDays: once a UTC day has closed, its hour blocks are merged
+// into one block of the day, and hours of it compacted later go straight
+// into that block; reads across the day's edge, the newest sample from a
+// day block, late and replayed samples and retention behave as with hour
+// blocks. T0 is 09:00, so its day ends at T0+15h.
+func TestCompactDays(t *testing.T) {
+	dayEnd := tsdbtest.T0.Add(15 * time.Hour)
+	clk := &clock{now: dayEnd.Add(-time.Hour + DefaultCompactGrace)} // hour 23 of T0's day still open
+	s := open(t, Options{Now: clk.Now, RawRetention: 48 * time.Hour})
+	ctx := context.Background()
+	var rs []prober.Result
+	for i := range 36 { // every 10 minutes from 21:00 to 03:00
+		r := tsdbtest.Sample("a", 12*time.Hour+time.Duration(i)*10*time.Minute+time.Duration(i)*time.Microsecond, time.Duration(i+1)*time.Millisecond)
+		if i%7 == 0 {
+			r = tsdbtest.Failed(r)
+		}
+		rs = append(rs, r, withLoc(r, "us-east"))
+	}
+	onlyDay := tsdbtest.Sample("b", 14*time.Hour, time.Second) // b's newest sample, in T0's day
+	require.NoError(t, s.WriteSamples(ctx, append(slices.Clone(rs), onlyDay)))
+	want := read(t, s)
+	require.Len(t, want.samples, len(rs))
+
+	_, err := s.Compact(ctx)
+	require.NoError(t, err)
+	rows, blocks := where(t, s, "a")
+	require.Equal(t, []int{len(rs) - 24, 2}, []int{rows, blocks}, "hours 21 and 22 in hour blocks")
+
+	clk.Set(dayEnd.Add(3*time.Hour + DefaultCompactGrace)) // T0's day and hours 0-2 of the next closed
+	_, err = s.Compact(ctx)
+	require.NoError(t, err)
+	rows, blocks = where(t, s, "a")
+	require.Equal(t, []int{0, 4}, []int{rows, blocks}, "one day block, three hour blocks")
+	var hours []int64
+	rws, err := s.r.Query(`SELECT hours FROM blocks WHERE target_id = 'a' ORDER BY hour`)
+	require.NoError(t, err)
+	for rws.Next() {
+		var h int64
+		require.NoError(t, rws.Scan(&h))
+		hours = append(hours, h)
+	}
+	require.NoError(t, rws.Err())
+	require.Equal(t, []int64{24, 1, 1, 1}, hours)
+	require.Equal(t, want, read(t, s))
+	require.Equal(t, tsdbtest.Normalize(onlyDay), want.latest["b"], "the newest sample of b, from its day block")
+
+	p, err := s.Samples(ctx, tsdb.SampleQuery{TargetID: "a", From: dayEnd.Add(-30 * time.Minute), To: dayEnd.Add(30 * time.Minute)})
+	require.NoError(t, err)
+	require.Equal(t, want.samples[30:42], p.Samples, "a range across the day's edge")
+
+	// A late sample of the closed day is merged into its day block; a
+	// replayed one stores nothing.
+	late := withLoc(tsdbtest.Sample("a", 12*time.Hour+5*time.Minute, time.Second), "ap-south")
+	require.NoError(t, s.WriteSamples(ctx, []prober.Result{late, rs[5]}))
+	_, err = s.Compact(ctx)
+	require.NoError(t, err)
+	rows, blocks = where(t, s, "a")
+	require.Equal(t, []int{0, 4}, []int{rows, blocks})
+	got := read(t, s)
+	require.Len(t, got.samples, len(rs)+1)
+	require.Equal(t, tsdbtest.Normalize(late), got.samples[2])
+
+	// Retention drops the day block once the whole day is past the cut.
+	clk.Set(dayEnd.Add(47 * time.Hour)) // cut one hour before the day's end
+	n, err := s.Prune(ctx)
+	require.NoError(t, err)
+	require.Zero(t, n)
+	clk.Set(dayEnd.Add(48 * time.Hour))
+	n, err = s.Prune(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 36+1+1, n, "a's 36 samples and the late one in T0's day, and b's")
+	rows, blocks = where(t, s, "a")
+	require.Equal(t, []int{0, 3}, []int{rows, blocks})
 }

@@ -108,10 +108,13 @@ func (s *Store) readSamples(ctx context.Context, target string, from, to int64, 
 		return nil, err
 	}
 
-	// Blocks hold whole hours: those whose hour overlaps [from, to).
+	// Blocks hold whole hours (one, or a day's): those that overlap [from,
+	// to), which start at most maxBlockHours before from's hour.
 	hiHour := hourOf(time.Unix(0, to-1)) // to > from, so to-1 does not wrap
-	rows, err = tx.QueryContext(ctx, `SELECT hour, data FROM blocks WHERE target_id = ? AND hour >= ? AND hour <= ? ORDER BY hour`,
-		target, hourOf(time.Unix(0, from)), hiHour)
+	loHour := hourOf(time.Unix(0, from))
+	rows, err = tx.QueryContext(ctx, `SELECT hour, data FROM blocks
+		WHERE target_id = ? AND hour > ? AND hour <= ? AND hour + hours * 3600 > ? ORDER BY hour`,
+		target, loHour-maxBlockHours*hourSec, hiHour, loHour)
 	if err != nil {
 		return nil, err
 	}
@@ -334,11 +337,17 @@ func (s *Store) latest(ctx context.Context) (map[string]prober.Result, error) {
 	}
 	rows.Close()
 
-	// The hour (Unix s) of last_start, rounded down also before 1970.
+	// The block that covers the hour (Unix s) of last_start (rounded down
+	// also before 1970): the newest starting at or before it, if that
+	// reaches it. CROSS JOIN keeps latest the outer loop: two index
+	// lookups per target, never a scan of the blocks.
 	const hourNs = 3600 * 1e9
-	rows, err = tx.QueryContext(ctx, fmt.Sprintf(`SELECT l.target_id, l.last_start, b.hour, b.data FROM latest l
-		JOIN blocks b ON b.target_id = l.target_id AND b.hour =
-			(CASE WHEN l.last_start >= 0 THEN l.last_start ELSE l.last_start - %[1]d + 1 END) / %[1]d * 3600`, int64(hourNs)))
+	rows, err = tx.QueryContext(ctx, fmt.Sprintf(`SELECT l.target_id, l.last_start, b.hour, b.data
+		FROM (SELECT target_id, last_start,
+			(CASE WHEN last_start >= 0 THEN last_start ELSE last_start - %[1]d + 1 END) / %[1]d * 3600 AS h FROM latest) l
+		CROSS JOIN blocks b ON b.target_id = l.target_id
+			AND b.hour = (SELECT max(hour) FROM blocks WHERE target_id = l.target_id AND hour <= l.h AND hour > l.h - %[2]d)
+			AND b.hour + b.hours * 3600 > l.h`, int64(hourNs), maxBlockHours*hourSec))
 	if err != nil {
 		return nil, err
 	}
