@@ -7,6 +7,7 @@ import (
 	"errors"
 	"hash/crc32"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -304,4 +305,43 @@ func TestCompactDays(t *testing.T) {
 	require.EqualValues(t, 36+1+1, n, "a's 36 samples and the late one in T0's day, and b's")
 	rows, blocks = where(t, s, "a")
 	require.Equal(t, []int{0, 3}, []int{rows, blocks})
+}
+
+// TestLatestFromDayBlockMemo: the newest sample of a target that has not
+// been checked since an earlier day lies in a day block; Latest decodes
+// that block once and keeps the sample, until the block changes.
+func TestLatestFromDayBlockMemo(t *testing.T) {
+	s := open(t, Options{Now: func() time.Time { return tsdbtest.T0.Add(72 * time.Hour) }})
+	ctx := context.Background()
+	var rs []prober.Result
+	for i := range 900 { // every minute to the end of T0's day
+		rs = append(rs, tsdbtest.Sample("p", time.Duration(i)*time.Minute+time.Duration(i), time.Duration(i+1)*time.Millisecond))
+	}
+	require.NoError(t, s.WriteSamples(ctx, rs))
+	_, err := s.Compact(ctx)
+	require.NoError(t, err)
+	require.Equal(t, []int{0, 1}, func() []int { r, b := where(t, s, "p"); return []int{r, b} }())
+
+	alloc := func() (uint64, map[string]prober.Result) {
+		var m0, m1 runtime.MemStats
+		runtime.ReadMemStats(&m0)
+		got, err := s.Latest(ctx)
+		runtime.ReadMemStats(&m1)
+		require.NoError(t, err)
+		return m1.TotalAlloc - m0.TotalAlloc, got
+	}
+	first, got := alloc()
+	require.Equal(t, tsdbtest.Normalize(rs[899]), got["p"])
+	again, got := alloc()
+	require.Equal(t, tsdbtest.Normalize(rs[899]), got["p"])
+	require.Less(t, again*10, first, "the second call decodes nothing (%d bytes allocated, first %d)", again, first)
+
+	// A late sample at the same start from another location rewrites the
+	// block: the memo no longer holds.
+	late := withLoc(rs[899], "zz-last")
+	require.NoError(t, s.WriteSamples(ctx, []prober.Result{late}))
+	_, err = s.Compact(ctx)
+	require.NoError(t, err)
+	_, got = alloc()
+	require.Equal(t, tsdbtest.Normalize(late), got["p"])
 }

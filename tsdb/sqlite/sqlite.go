@@ -105,6 +105,10 @@ type Store struct {
 	// mergedDayCut is the day (Unix s) before which the last pass merged
 	// every day's hour blocks into day blocks.
 	mergedDayCut atomic.Int64
+	// latestMemo keeps, by target, the newest samples Latest last decoded
+	// from a block (read.go).
+	latestMu   sync.Mutex
+	latestMemo map[string]latestInBlock
 	// afterBlock, when set (by tests), runs after each block is written
 	// inside the compaction transaction; an error aborts it.
 	afterBlock func() error
