@@ -32,9 +32,6 @@ import (
 // writes wait for at most one chunk.
 const compactChunk = 64
 
-// dayChunk bounds the days merged in one transaction.
-const dayChunk = 8
-
 const (
 	hourSec = 3600
 	daySec  = 24 * hourSec
@@ -53,9 +50,12 @@ func dayOf(sec int64) int64 {
 	return d * daySec
 }
 
+// hourJob is a target's span to compact: one hour (hours 1) into the
+// block that covers it, or a closed day (hours 24, hour the day's start),
+// with its rows and hour blocks, into one block of the day.
 type hourJob struct {
-	target string
-	hour   int64 // Unix s
+	target      string
+	hour, hours int64 // Unix s
 }
 
 // Compact moves every closed hour's raw rows into blocks and returns how
@@ -94,7 +94,7 @@ func (s *Store) Compact(ctx context.Context) (moved int64, err error) {
 	}
 	var jobs []hourJob
 	flush := func() error {
-		n, err := s.compactJobs(ctx, jobs, dayCut)
+		n, err := s.compactJobs(ctx, jobs)
 		moved += n
 		jobs = jobs[:0]
 		return err
@@ -110,10 +110,13 @@ func (s *Store) Compact(ctx context.Context) (moved int64, err error) {
 			if !first.Valid {
 				break
 			}
-			h := hourOf(time.Unix(0, first.Int64))
-			jobs = append(jobs, hourJob{t, h})
-			from = (h + 3600) * 1e9
-			if len(jobs) == compactChunk {
+			j := hourJob{t, hourOf(time.Unix(0, first.Int64)), 1}
+			if j.hour < dayCut { // the whole day at once, not its block rewritten hour by hour
+				j = hourJob{t, dayOf(j.hour), maxBlockHours}
+			}
+			jobs = append(jobs, j)
+			from = (j.hour + j.hours*hourSec) * 1e9
+			if chunkFull(jobs) {
 				if err := flush(); err != nil {
 					return moved, err
 				}
@@ -123,9 +126,18 @@ func (s *Store) Compact(ctx context.Context) (moved int64, err error) {
 	return moved, flush()
 }
 
-// compactJobs compacts the jobs' target-hours in one transaction; hours
-// before dayCut go to their day's block.
-func (s *Store) compactJobs(ctx context.Context, jobs []hourJob, dayCut int64) (int64, error) {
+// chunkFull reports whether jobs hold compactChunk target-hours.
+func chunkFull(jobs []hourJob) bool {
+	var n int64
+	for _, j := range jobs {
+		n += j.hours
+	}
+	return n >= compactChunk
+}
+
+// compactJobs compacts the jobs in one transaction and returns how many
+// rows it moved into blocks.
+func (s *Store) compactJobs(ctx context.Context, jobs []hourJob) (int64, error) {
 	if len(jobs) == 0 {
 		return 0, nil
 	}
@@ -139,7 +151,11 @@ func (s *Store) compactJobs(ctx context.Context, jobs []hourJob, dayCut int64) (
 	var moved int64
 	maxHour := int64(math.MinInt64)
 	for _, j := range jobs {
-		n, end, err := compactHour(ctx, tx, j, dayCut)
+		compact := compactHour
+		if j.hours > 1 {
+			compact = compactDay
+		}
+		n, b, err := compact(ctx, tx, j)
 		if err != nil {
 			return 0, fmt.Errorf("sqlite store: compact %q hour %s: %w", j.target, time.Unix(j.hour, 0).UTC().Format(time.RFC3339), err)
 		}
@@ -148,9 +164,9 @@ func (s *Store) compactJobs(ctx context.Context, jobs []hourJob, dayCut int64) (
 				return 0, err
 			}
 		}
-		if n > 0 {
-			moved += n
-			maxHour = max(maxHour, end-hourSec)
+		moved += n
+		if b.hours > 0 {
+			maxHour = max(maxHour, b.end()-hourSec)
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -161,60 +177,119 @@ func (s *Store) compactJobs(ctx context.Context, jobs []hourJob, dayCut int64) (
 }
 
 // compactHour merges one target-hour's rows into the block that covers
-// the hour (a new block of the hour, or of its day if the day is before
-// dayCut) and deletes them, inside tx. It returns how many rows it moved
-// and the end (Unix s) of the block.
-func compactHour(ctx context.Context, tx *sql.Tx, j hourJob, dayCut int64) (moved, end int64, err error) {
-	lo, hi := j.hour*1e9, (j.hour+hourSec)*1e9
-	rows, err := tx.QueryContext(ctx, `SELECT `+sampleColumns+` FROM samples WHERE target_id = ? AND start >= ? AND start < ?`,
-		j.target, lo, hi)
-	if err != nil {
-		return 0, 0, err
+// the hour (or a new block of the hour) and deletes them, inside tx. It
+// returns how many rows it moved and the block it wrote (none: a zero
+// blockRef).
+func compactHour(ctx context.Context, tx *sql.Tx, j hourJob) (int64, blockRef, error) {
+	raw, err := rowsOf(ctx, tx, j)
+	if err != nil || len(raw) == 0 {
+		return 0, blockRef{}, err
 	}
+	all, b, err := blockSamples(ctx, tx, j.target, j.hour)
+	if err != nil {
+		return 0, blockRef{}, err
+	}
+	if b.hours == 0 { // no block yet
+		b = blockRef{hour: j.hour, hours: 1}
+	}
+	all = mergeRows(all, raw)
+	if err := putBlock(ctx, tx, j.target, b, all); err != nil {
+		return 0, blockRef{}, err
+	}
+	n, err := deleteRows(ctx, tx, j)
+	return n, b, err
+}
+
+// compactDay replaces the blocks and rows of a closed day (j.hour its
+// start) with one block of the day, inside tx. It returns how many rows
+// it moved and the block it wrote (none: a zero blockRef).
+func compactDay(ctx context.Context, tx *sql.Tx, j hourJob) (int64, blockRef, error) {
+	raw, err := rowsOf(ctx, tx, j)
+	if err != nil {
+		return 0, blockRef{}, err
+	}
+	b := blockRef{hour: j.hour, hours: maxBlockHours}
+	rows, err := tx.QueryContext(ctx, `SELECT hour, hours, data FROM blocks WHERE target_id = ? AND hour >= ? AND hour < ?`,
+		j.target, b.hour, b.end())
+	if err != nil {
+		return 0, blockRef{}, err
+	}
+	var all []prober.Result
+	blocks, whole := 0, false
+	for rows.Next() {
+		var hour, hours int64
+		var data []byte
+		if err := rows.Scan(&hour, &hours, &data); err != nil {
+			rows.Close()
+			return 0, blockRef{}, err
+		}
+		rs, err := decodeBlock(j.target, hour, data)
+		if err != nil {
+			rows.Close()
+			return 0, blockRef{}, err
+		}
+		all = append(all, rs...)
+		blocks++
+		whole = hours == maxBlockHours
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, blockRef{}, err
+	}
+	if len(raw) == 0 && (blocks == 0 || blocks == 1 && whole) {
+		return 0, blockRef{}, nil // nothing to merge
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM blocks WHERE target_id = ? AND hour >= ? AND hour < ?`,
+		j.target, b.hour, b.end()); err != nil {
+		return 0, blockRef{}, err
+	}
+	if err := putBlock(ctx, tx, j.target, b, mergeRows(all, raw)); err != nil {
+		return 0, blockRef{}, err
+	}
+	n, err := deleteRows(ctx, tx, j)
+	return n, b, err
+}
+
+// rowsOf reads the target's rows of j's hours.
+func rowsOf(ctx context.Context, tx *sql.Tx, j hourJob) ([]prober.Result, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT `+sampleColumns+` FROM samples WHERE target_id = ? AND start >= ? AND start < ?`,
+		j.target, j.hour*1e9, (j.hour+j.hours*hourSec)*1e9)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
 	var raw []prober.Result
 	for rows.Next() {
 		r, err := scanSample(rows)
 		if err != nil {
-			rows.Close()
-			return 0, 0, err
+			return nil, err
 		}
 		raw = append(raw, r)
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, 0, err
-	}
-	if len(raw) == 0 {
-		return 0, 0, nil
-	}
-	all, b, err := blockSamples(ctx, tx, j.target, j.hour)
+	return raw, rows.Err()
+}
+
+func deleteRows(ctx context.Context, tx *sql.Tx, j hourJob) (int64, error) {
+	res, err := tx.ExecContext(ctx, `DELETE FROM samples WHERE target_id = ? AND start >= ? AND start < ?`,
+		j.target, j.hour*1e9, (j.hour+j.hours*hourSec)*1e9)
 	if err != nil {
-		return 0, 0, err
+		return 0, err
 	}
-	if b.hours == 0 { // no block yet
-		b = blockRef{hour: j.hour, hours: 1}
-		if j.hour < dayCut {
-			b = blockRef{hour: dayOf(j.hour), hours: maxBlockHours}
-		}
-	}
-	have := make(map[sampleKey]bool, len(all))
-	for _, r := range all {
+	return res.RowsAffected()
+}
+
+// mergeRows adds to a block's samples the rows it does not hold yet.
+func mergeRows(block, raw []prober.Result) []prober.Result {
+	have := make(map[sampleKey]bool, len(block))
+	for _, r := range block {
 		have[keyOf(r)] = true
 	}
 	for _, r := range raw {
 		if !have[keyOf(r)] {
-			all = append(all, r)
+			block = append(block, r)
 		}
 	}
-	if err := putBlock(ctx, tx, j.target, b, all); err != nil {
-		return 0, 0, err
-	}
-	res, err := tx.ExecContext(ctx, `DELETE FROM samples WHERE target_id = ? AND start >= ? AND start < ?`, j.target, lo, hi)
-	if err != nil {
-		return 0, 0, err
-	}
-	moved, err = res.RowsAffected()
-	return moved, b.end(), err
+	return block
 }
 
 // putBlock stores rs (target's samples of b's hours) as the block b.
@@ -230,7 +305,7 @@ func putBlock(ctx context.Context, tx *sql.Tx, target string, b blockRef, rs []p
 func (s *Store) mergeDays(ctx context.Context, targets []string, from, dayCut int64) error {
 	var jobs []hourJob
 	flush := func() error {
-		err := s.mergeDayJobs(ctx, jobs)
+		_, err := s.compactJobs(ctx, jobs)
 		jobs = jobs[:0]
 		return err
 	}
@@ -256,8 +331,8 @@ func (s *Store) mergeDays(ctx context.Context, targets []string, from, dayCut in
 			return fmt.Errorf("sqlite store: compact %q: %w", t, err)
 		}
 		for _, d := range days {
-			jobs = append(jobs, hourJob{t, d})
-			if len(jobs) == dayChunk {
+			jobs = append(jobs, hourJob{t, d, maxBlockHours})
+			if chunkFull(jobs) {
 				if err := flush(); err != nil {
 					return err
 				}
@@ -265,72 +340,6 @@ func (s *Store) mergeDays(ctx context.Context, targets []string, from, dayCut in
 		}
 	}
 	return flush()
-}
-
-// mergeDayJobs merges each job's day (hour is the day's start) in one
-// transaction.
-func (s *Store) mergeDayJobs(ctx context.Context, jobs []hourJob) error {
-	if len(jobs) == 0 {
-		return nil
-	}
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("sqlite store: compact: %w", err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	maxHour := int64(math.MinInt64)
-	for _, j := range jobs {
-		if err := mergeDay(ctx, tx, j.target, j.hour); err != nil {
-			return fmt.Errorf("sqlite store: compact %q day %s: %w", j.target, time.Unix(j.hour, 0).UTC().Format(time.DateOnly), err)
-		}
-		if s.afterBlock != nil {
-			if err := s.afterBlock(); err != nil {
-				return err
-			}
-		}
-		maxHour = max(maxHour, j.hour+daySec-hourSec)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlite store: compact: %w", err)
-	}
-	s.noteBlockHour(maxHour)
-	return nil
-}
-
-// mergeDay replaces target's blocks of the day starting at day (Unix s)
-// with one block of the day, inside tx.
-func mergeDay(ctx context.Context, tx *sql.Tx, target string, day int64) error {
-	rows, err := tx.QueryContext(ctx, `SELECT hour, data FROM blocks WHERE target_id = ? AND hour >= ? AND hour < ?`,
-		target, day, day+daySec)
-	if err != nil {
-		return err
-	}
-	var all []prober.Result
-	for rows.Next() {
-		var hour int64
-		var data []byte
-		if err := rows.Scan(&hour, &data); err != nil {
-			rows.Close()
-			return err
-		}
-		rs, err := decodeBlock(target, hour, data)
-		if err != nil {
-			rows.Close()
-			return err
-		}
-		all = append(all, rs...)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM blocks WHERE target_id = ? AND hour >= ? AND hour < ?`,
-		target, day, day+daySec); err != nil {
-		return err
-	}
-	return putBlock(ctx, tx, target, blockRef{hour: day, hours: maxBlockHours}, all)
 }
 
 // querier is what reads need of a *sql.DB or *sql.Tx.
@@ -434,7 +443,7 @@ func (s *Store) notInBlocks(ctx context.Context, batch []prober.Result) ([]probe
 		if inBlocks == nil {
 			inBlocks, checked = map[sampleKey]bool{}, map[hourJob]bool{}
 		}
-		if j := (hourJob{r.TargetID, h}); !checked[j] {
+		if j := (hourJob{r.TargetID, h, 1}); !checked[j] {
 			checked[j] = true
 			rs, _, err := blockSamples(ctx, s.w, j.target, j.hour)
 			if err != nil {

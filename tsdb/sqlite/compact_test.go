@@ -345,3 +345,22 @@ func TestLatestFromDayBlockMemo(t *testing.T) {
 	_, got = alloc()
 	require.Equal(t, tsdbtest.Normalize(late), got["p"])
 }
+
+// TestCompactClosedDayAtOnce: rows of a day that has already closed (a
+// store that was down, or a file from before blocks) go into the day's
+// block in one write, not hour by hour into a block rewritten each time.
+func TestCompactClosedDayAtOnce(t *testing.T) {
+	s := open(t, Options{Now: func() time.Time { return tsdbtest.T0.Add(72 * time.Hour) }})
+	ctx := context.Background()
+	rs := fourHours(t, s)
+	want := read(t, s)
+	writes := 0
+	s.afterBlock = func() error { writes++; return nil }
+	n, err := s.Compact(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, len(rs), n)
+	require.Equal(t, 1, writes, "four hours of rows, one block written")
+	rows, blocks := where(t, s, "a")
+	require.Equal(t, []int{0, 1}, []int{rows, blocks})
+	require.Equal(t, want, read(t, s))
+}
