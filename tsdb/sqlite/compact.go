@@ -32,6 +32,12 @@ import (
 // writes wait for at most one chunk.
 const compactChunk = 64
 
+// maxDaySamples bounds the samples of a day block: a busier day (every
+// 60 s from more than 11 locations, every 5 s from one) keeps its hour
+// blocks, which hold enough samples each to make their fixed cost small,
+// and a day block stays a few hundred kilobytes to decode.
+const maxDaySamples = 1 << 14
+
 const (
 	hourSec = 3600
 	daySec  = 24 * hourSec
@@ -87,8 +93,10 @@ func (s *Store) Compact(ctx context.Context) (moved int64, err error) {
 	// Days first: once the hour blocks of every closed day are merged, the
 	// rows of a closed day's hours have their day block to go to.
 	if merged := s.mergedDayCut.Load(); merged != dayCut {
-		if err := s.mergeDays(ctx, targets, merged, dayCut); err != nil {
-			return 0, err
+		n, err := s.mergeDays(ctx, targets, merged, dayCut) // with the rows of those days
+		moved += n
+		if err != nil {
+			return moved, err
 		}
 		s.mergedDayCut.Store(dayCut)
 	}
@@ -204,11 +212,23 @@ func compactHour(ctx context.Context, tx *sql.Tx, j hourJob) (int64, blockRef, e
 // start) with one block of the day, inside tx. It returns how many rows
 // it moved and the block it wrote (none: a zero blockRef).
 func compactDay(ctx context.Context, tx *sql.Tx, j hourJob) (int64, blockRef, error) {
+	b := blockRef{hour: j.hour, hours: maxBlockHours}
+	var inRows, inBlocks int64
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM samples WHERE target_id = ? AND start >= ? AND start < ?`,
+		j.target, b.hour*1e9, b.end()*1e9).Scan(&inRows); err != nil {
+		return 0, blockRef{}, err
+	}
+	if err := tx.QueryRowContext(ctx, `SELECT coalesce(sum(samples), 0) FROM blocks WHERE target_id = ? AND hour >= ? AND hour < ?`,
+		j.target, b.hour, b.end()).Scan(&inBlocks); err != nil {
+		return 0, blockRef{}, err
+	}
+	if inRows+inBlocks > maxDaySamples {
+		return compactHours(ctx, tx, j)
+	}
 	raw, err := rowsOf(ctx, tx, j)
 	if err != nil {
 		return 0, blockRef{}, err
 	}
-	b := blockRef{hour: j.hour, hours: maxBlockHours}
 	rows, err := tx.QueryContext(ctx, `SELECT hour, hours, data FROM blocks WHERE target_id = ? AND hour >= ? AND hour < ?`,
 		j.target, b.hour, b.end())
 	if err != nil {
@@ -248,6 +268,23 @@ func compactDay(ctx context.Context, tx *sql.Tx, j hourJob) (int64, blockRef, er
 	}
 	n, err := deleteRows(ctx, tx, j)
 	return n, b, err
+}
+
+// compactHours compacts j's hours one by one, into the blocks that cover
+// them or blocks of their own, and returns how many rows it moved and
+// the last block it wrote.
+func compactHours(ctx context.Context, tx *sql.Tx, j hourJob) (moved int64, last blockRef, err error) {
+	for h := j.hour; h < j.hour+j.hours*hourSec; h += hourSec {
+		n, b, err := compactHour(ctx, tx, hourJob{j.target, h, 1})
+		if err != nil {
+			return 0, blockRef{}, err
+		}
+		moved += n
+		if b.hours > 0 {
+			last = b
+		}
+	}
+	return moved, last, nil
 }
 
 // rowsOf reads the target's rows of j's hours.
@@ -301,11 +338,13 @@ func putBlock(ctx context.Context, tx *sql.Tx, target string, b blockRef, rs []p
 }
 
 // mergeDays merges, for every target, the hour blocks of each day in
-// [from, dayCut) into one block of the day.
-func (s *Store) mergeDays(ctx context.Context, targets []string, from, dayCut int64) error {
+// [from, dayCut) into one block of the day, with the day's rows, and
+// returns how many rows it moved.
+func (s *Store) mergeDays(ctx context.Context, targets []string, from, dayCut int64) (moved int64, err error) {
 	var jobs []hourJob
 	flush := func() error {
-		_, err := s.compactJobs(ctx, jobs)
+		n, err := s.compactJobs(ctx, jobs)
+		moved += n
 		jobs = jobs[:0]
 		return err
 	}
@@ -313,14 +352,14 @@ func (s *Store) mergeDays(ctx context.Context, targets []string, from, dayCut in
 		rows, err := s.r.QueryContext(ctx, `SELECT DISTINCT hour FROM blocks WHERE target_id = ? AND hour >= ? AND hour < ? AND hours < ? ORDER BY hour`,
 			t, from, dayCut, maxBlockHours)
 		if err != nil {
-			return fmt.Errorf("sqlite store: compact %q: %w", t, err)
+			return moved, fmt.Errorf("sqlite store: compact %q: %w", t, err)
 		}
 		var days []int64
 		for rows.Next() {
 			var h int64
 			if err := rows.Scan(&h); err != nil {
 				rows.Close()
-				return fmt.Errorf("sqlite store: compact %q: %w", t, err)
+				return moved, fmt.Errorf("sqlite store: compact %q: %w", t, err)
 			}
 			if d := dayOf(h); len(days) == 0 || days[len(days)-1] != d {
 				days = append(days, d)
@@ -328,18 +367,19 @@ func (s *Store) mergeDays(ctx context.Context, targets []string, from, dayCut in
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return fmt.Errorf("sqlite store: compact %q: %w", t, err)
+			return moved, fmt.Errorf("sqlite store: compact %q: %w", t, err)
 		}
 		for _, d := range days {
 			jobs = append(jobs, hourJob{t, d, maxBlockHours})
 			if chunkFull(jobs) {
 				if err := flush(); err != nil {
-					return err
+					return moved, err
 				}
 			}
 		}
 	}
-	return flush()
+	err = flush()
+	return moved, err
 }
 
 // querier is what reads need of a *sql.DB or *sql.Tx.

@@ -364,3 +364,43 @@ func TestCompactClosedDayAtOnce(t *testing.T) {
 	require.Equal(t, []int{0, 1}, []int{rows, blocks})
 	require.Equal(t, want, read(t, s))
 }
+
+// TestCompactBusyDayKeepsHours: a day with more than maxDaySamples
+// samples keeps its hour blocks, so no block grows past what is cheap to
+// decode: neither its hour blocks nor its rows become a day block.
+func TestCompactBusyDayKeepsHours(t *testing.T) {
+	clk := &clock{now: tsdbtest.T0.Add(time.Hour + DefaultCompactGrace)}
+	s := open(t, Options{Now: clk.Now})
+	ctx := context.Background()
+	var rs []prober.Result
+	for i := range maxDaySamples/2 + 1 { // every second from two locations, into hour 2
+		r := tsdbtest.Sample("a", time.Duration(i)*time.Second, time.Millisecond)
+		rs = append(rs, r, withLoc(r, "us-east"))
+	}
+	require.NoError(t, s.WriteSamples(ctx, rs))
+	all := func() []prober.Result { // in pages as large as they come
+		t.Helper()
+		var got []prober.Result
+		q := tsdb.SampleQuery{TargetID: "a", Limit: MaxLimit}
+		for {
+			p, err := s.Samples(ctx, q)
+			require.NoError(t, err)
+			got = append(got, p.Samples...)
+			if q.Cursor = p.NextCursor; q.Cursor == "" {
+				return got
+			}
+		}
+	}
+	want := all()
+	require.Len(t, want, len(rs))
+	n, err := s.Compact(ctx) // hour 0 into its block
+	require.NoError(t, err)
+	require.EqualValues(t, 2*3600, n)
+	clk.Set(tsdbtest.T0.Add(72 * time.Hour))
+	n, err = s.Compact(ctx) // the day has closed: too busy for one block
+	require.NoError(t, err)
+	require.EqualValues(t, len(rs)-2*3600, n)
+	rows, blocks := where(t, s, "a")
+	require.Equal(t, []int{0, 3}, []int{rows, blocks}, "hours 0-2, each its own block")
+	require.Equal(t, want, all())
+}
