@@ -403,15 +403,12 @@ func blockSamples(ctx context.Context, q querier, target string, hour int64) ([]
 	var b blockRef
 	var data []byte
 	err := q.QueryRowContext(ctx, `SELECT hour, hours, data FROM blocks WHERE target_id = ? AND hour <= ? AND hour > ?
-		ORDER BY hour DESC LIMIT 1`, target, hour, hour-maxBlockHours*hourSec).Scan(&b.hour, &b.hours, &data)
+		AND hour + hours * 3600 > ? ORDER BY hour DESC LIMIT 1`, target, hour, hour-maxBlockHours*hourSec, hour).Scan(&b.hour, &b.hours, &data)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, blockRef{}, nil
 	}
 	if err != nil {
 		return nil, blockRef{}, err
-	}
-	if b.end() <= hour { // an earlier block
-		return nil, blockRef{}, nil
 	}
 	rs, err := decodeBlock(target, b.hour, data)
 	return rs, b, err
