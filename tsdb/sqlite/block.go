@@ -17,7 +17,8 @@ import (
 	"github.com/upwatch/upwatch/prober"
 )
 
-// A block holds one target's samples of one hour, column by column, so
+// A block holds one target's samples of one hour (or, once the day has
+// closed, of one day: compact.go), column by column, so
 // that what repeats from check to check (names, addresses, status, body
 // size, certificate expiry) costs next to nothing and what varies (start
 // jitter, phase timings) costs about its entropy:
@@ -30,7 +31,7 @@ import (
 //     median: a constant, runs, or Rice codes (rice.go), whichever is
 //     shortest;
 //   - starts are deltas from the sample before (the first from the
-//     hour's start): the interval plus the jitter of the scheduler;
+//     block's start): the interval plus the jitter of the scheduler;
 //   - the total duration is stored as its excess over the sum of the
 //     phases: the small gaps between them.
 //
@@ -41,10 +42,10 @@ import (
 // version, the last four a CRC-32C of the rest.
 const blockVersion = 1
 
-// maxBlockSamples bounds the samples a block may claim (a block is one
-// target's hour: 3600 checks a second apart from each of many
-// locations), so a damaged block that still passes its checksum cannot
-// make the decoder allocate without bound.
+// maxBlockSamples bounds the samples a block may claim (an hour block:
+// 3600 checks a second apart from each of many locations; a day block
+// holds at most maxDaySamples), so a damaged block that still passes its
+// checksum cannot make the decoder allocate without bound.
 const maxBlockSamples = 1 << 20
 
 // castagnoli is the CRC-32 table of the checksum that ends every block:

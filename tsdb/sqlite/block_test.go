@@ -1,8 +1,10 @@
 package sqlite
 
 import (
+	"encoding/json"
 	"math"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -144,4 +146,24 @@ func TestBlockSize(t *testing.T) {
 	perSample := float64(total) / float64(n)
 	t.Logf("blocks: %.2f bytes per sample", perSample)
 	require.Less(t, perSample, 22.0)
+}
+
+// TestDecodeBlockV1 decodes a block the version 1 encoder wrote (kept in
+// testdata, with the samples it holds as JSON): blocks on disk stay
+// readable whatever the encoder writes today.
+func TestDecodeBlockV1(t *testing.T) {
+	data, err := os.ReadFile("testdata/block-v1.bin")
+	require.NoError(t, err)
+	js, err := os.ReadFile("testdata/block-v1.json")
+	require.NoError(t, err)
+	var want []prober.Result
+	require.NoError(t, json.Unmarshal(js, &want))
+	require.Equal(t, byte(1), data[0], "a version 1 block")
+	got, err := decodeBlock(want[0].TargetID, hourOf(tsdbtest.T0), data)
+	require.NoError(t, err)
+	for i := range want {
+		want[i] = tsdbtest.Normalize(want[i])
+	}
+	require.Len(t, got, 69)
+	require.Equal(t, want, got)
 }

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"hash/crc32"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -228,4 +230,177 @@ func (c cursor) encodeV1(target string, rowid int64) string {
 	b = binary.BigEndian.AppendUint64(b, uint64(rowid))
 	b = binary.BigEndian.AppendUint32(b, crc32.ChecksumIEEE([]byte(target)))
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// TestCompactDays: once a UTC day has closed, its hour blocks are merged
+// into one block of the day, and hours of it compacted later go straight
+// into that block; reads across the day's edge, the newest sample from a
+// day block, late and replayed samples and retention behave as with hour
+// blocks. T0 is 09:00, so its day ends at T0+15h.
+func TestCompactDays(t *testing.T) {
+	dayEnd := tsdbtest.T0.Add(15 * time.Hour)
+	clk := &clock{now: dayEnd.Add(-time.Hour + DefaultCompactGrace)} // hour 23 of T0's day still open
+	s := open(t, Options{Now: clk.Now, RawRetention: 48 * time.Hour})
+	ctx := context.Background()
+	var rs []prober.Result
+	for i := range 36 { // every 10 minutes from 21:00 to 03:00
+		r := tsdbtest.Sample("a", 12*time.Hour+time.Duration(i)*10*time.Minute+time.Duration(i)*time.Microsecond, time.Duration(i+1)*time.Millisecond)
+		if i%7 == 0 {
+			r = tsdbtest.Failed(r)
+		}
+		rs = append(rs, r, withLoc(r, "us-east"))
+	}
+	onlyDay := tsdbtest.Sample("b", 14*time.Hour, time.Second) // b's newest sample, in T0's day
+	require.NoError(t, s.WriteSamples(ctx, append(slices.Clone(rs), onlyDay)))
+	want := read(t, s)
+	require.Len(t, want.samples, len(rs))
+
+	_, err := s.Compact(ctx)
+	require.NoError(t, err)
+	rows, blocks := where(t, s, "a")
+	require.Equal(t, []int{len(rs) - 24, 2}, []int{rows, blocks}, "hours 21 and 22 in hour blocks")
+
+	clk.Set(dayEnd.Add(3*time.Hour + DefaultCompactGrace)) // T0's day and hours 0-2 of the next closed
+	_, err = s.Compact(ctx)
+	require.NoError(t, err)
+	rows, blocks = where(t, s, "a")
+	require.Equal(t, []int{0, 4}, []int{rows, blocks}, "one day block, three hour blocks")
+	var hours []int64
+	rws, err := s.r.Query(`SELECT hours FROM blocks WHERE target_id = 'a' ORDER BY hour`)
+	require.NoError(t, err)
+	for rws.Next() {
+		var h int64
+		require.NoError(t, rws.Scan(&h))
+		hours = append(hours, h)
+	}
+	require.NoError(t, rws.Err())
+	require.Equal(t, []int64{24, 1, 1, 1}, hours)
+	require.Equal(t, want, read(t, s))
+	require.Equal(t, tsdbtest.Normalize(onlyDay), want.latest["b"], "the newest sample of b, from its day block")
+
+	p, err := s.Samples(ctx, tsdb.SampleQuery{TargetID: "a", From: dayEnd.Add(-30 * time.Minute), To: dayEnd.Add(30 * time.Minute)})
+	require.NoError(t, err)
+	require.Equal(t, want.samples[30:42], p.Samples, "a range across the day's edge")
+
+	// A late sample of the closed day is merged into its day block; a
+	// replayed one stores nothing.
+	late := withLoc(tsdbtest.Sample("a", 12*time.Hour+5*time.Minute, time.Second), "ap-south")
+	require.NoError(t, s.WriteSamples(ctx, []prober.Result{late, rs[5]}))
+	_, err = s.Compact(ctx)
+	require.NoError(t, err)
+	rows, blocks = where(t, s, "a")
+	require.Equal(t, []int{0, 4}, []int{rows, blocks})
+	got := read(t, s)
+	require.Len(t, got.samples, len(rs)+1)
+	require.Equal(t, tsdbtest.Normalize(late), got.samples[2])
+
+	// Retention drops the day block once the whole day is past the cut.
+	clk.Set(dayEnd.Add(47 * time.Hour)) // cut one hour before the day's end
+	n, err := s.Prune(ctx)
+	require.NoError(t, err)
+	require.Zero(t, n)
+	clk.Set(dayEnd.Add(48 * time.Hour))
+	n, err = s.Prune(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 36+1+1, n, "a's 36 samples and the late one in T0's day, and b's")
+	rows, blocks = where(t, s, "a")
+	require.Equal(t, []int{0, 3}, []int{rows, blocks})
+}
+
+// TestLatestFromDayBlockMemo: the newest sample of a target that has not
+// been checked since an earlier day lies in a day block; Latest decodes
+// that block once and keeps the sample, until the block changes.
+func TestLatestFromDayBlockMemo(t *testing.T) {
+	s := open(t, Options{Now: func() time.Time { return tsdbtest.T0.Add(72 * time.Hour) }})
+	ctx := context.Background()
+	var rs []prober.Result
+	for i := range 900 { // every minute to the end of T0's day
+		rs = append(rs, tsdbtest.Sample("p", time.Duration(i)*time.Minute+time.Duration(i), time.Duration(i+1)*time.Millisecond))
+	}
+	require.NoError(t, s.WriteSamples(ctx, rs))
+	_, err := s.Compact(ctx)
+	require.NoError(t, err)
+	require.Equal(t, []int{0, 1}, func() []int { r, b := where(t, s, "p"); return []int{r, b} }())
+
+	alloc := func() (uint64, map[string]prober.Result) {
+		var m0, m1 runtime.MemStats
+		runtime.ReadMemStats(&m0)
+		got, err := s.Latest(ctx)
+		runtime.ReadMemStats(&m1)
+		require.NoError(t, err)
+		return m1.TotalAlloc - m0.TotalAlloc, got
+	}
+	first, got := alloc()
+	require.Equal(t, tsdbtest.Normalize(rs[899]), got["p"])
+	again, got := alloc()
+	require.Equal(t, tsdbtest.Normalize(rs[899]), got["p"])
+	require.Less(t, again*10, first, "the second call decodes nothing (%d bytes allocated, first %d)", again, first)
+
+	// A late sample at the same start from another location rewrites the
+	// block: the memo no longer holds.
+	late := withLoc(rs[899], "zz-last")
+	require.NoError(t, s.WriteSamples(ctx, []prober.Result{late}))
+	_, err = s.Compact(ctx)
+	require.NoError(t, err)
+	_, got = alloc()
+	require.Equal(t, tsdbtest.Normalize(late), got["p"])
+}
+
+// TestCompactClosedDayAtOnce: rows of a day that has already closed (a
+// store that was down, or a file from before blocks) go into the day's
+// block in one write, not hour by hour into a block rewritten each time.
+func TestCompactClosedDayAtOnce(t *testing.T) {
+	s := open(t, Options{Now: func() time.Time { return tsdbtest.T0.Add(72 * time.Hour) }})
+	ctx := context.Background()
+	rs := fourHours(t, s)
+	want := read(t, s)
+	writes := 0
+	s.afterBlock = func() error { writes++; return nil }
+	n, err := s.Compact(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, len(rs), n)
+	require.Equal(t, 1, writes, "four hours of rows, one block written")
+	rows, blocks := where(t, s, "a")
+	require.Equal(t, []int{0, 1}, []int{rows, blocks})
+	require.Equal(t, want, read(t, s))
+}
+
+// TestCompactBusyDayKeepsHours: a day with more than maxDaySamples
+// samples keeps its hour blocks, so no block grows past what is cheap to
+// decode: neither its hour blocks nor its rows become a day block.
+func TestCompactBusyDayKeepsHours(t *testing.T) {
+	clk := &clock{now: tsdbtest.T0.Add(time.Hour + DefaultCompactGrace)}
+	s := open(t, Options{Now: clk.Now})
+	ctx := context.Background()
+	var rs []prober.Result
+	for i := range maxDaySamples/2 + 1 { // every second from two locations, into hour 2
+		r := tsdbtest.Sample("a", time.Duration(i)*time.Second, time.Millisecond)
+		rs = append(rs, r, withLoc(r, "us-east"))
+	}
+	require.NoError(t, s.WriteSamples(ctx, rs))
+	all := func() []prober.Result { // in pages as large as they come
+		t.Helper()
+		var got []prober.Result
+		q := tsdb.SampleQuery{TargetID: "a", Limit: MaxLimit}
+		for {
+			p, err := s.Samples(ctx, q)
+			require.NoError(t, err)
+			got = append(got, p.Samples...)
+			if q.Cursor = p.NextCursor; q.Cursor == "" {
+				return got
+			}
+		}
+	}
+	want := all()
+	require.Len(t, want, len(rs))
+	n, err := s.Compact(ctx) // hour 0 into its block
+	require.NoError(t, err)
+	require.EqualValues(t, 2*3600, n)
+	clk.Set(tsdbtest.T0.Add(72 * time.Hour))
+	n, err = s.Compact(ctx) // the day has closed: too busy for one block
+	require.NoError(t, err)
+	require.EqualValues(t, len(rs)-2*3600, n)
+	rows, blocks := where(t, s, "a")
+	require.Equal(t, []int{0, 3}, []int{rows, blocks}, "hours 0-2, each its own block")
+	require.Equal(t, want, all())
 }

@@ -108,10 +108,13 @@ func (s *Store) readSamples(ctx context.Context, target string, from, to int64, 
 		return nil, err
 	}
 
-	// Blocks hold whole hours: those whose hour overlaps [from, to).
+	// Blocks hold whole hours (one, or a day's): those that overlap [from,
+	// to), which start at most maxBlockHours before from's hour.
 	hiHour := hourOf(time.Unix(0, to-1)) // to > from, so to-1 does not wrap
-	rows, err = tx.QueryContext(ctx, `SELECT hour, data FROM blocks WHERE target_id = ? AND hour >= ? AND hour <= ? ORDER BY hour`,
-		target, hourOf(time.Unix(0, from)), hiHour)
+	loHour := hourOf(time.Unix(0, from))
+	rows, err = tx.QueryContext(ctx, `SELECT hour, data FROM blocks
+		WHERE target_id = ? AND hour > ? AND hour <= ? AND hour + hours * 3600 > ? ORDER BY hour`,
+		target, loHour-maxBlockHours*hourSec, hiHour, loHour)
 	if err != nil {
 		return nil, err
 	}
@@ -334,33 +337,75 @@ func (s *Store) latest(ctx context.Context) (map[string]prober.Result, error) {
 	}
 	rows.Close()
 
-	// The hour (Unix s) of last_start, rounded down also before 1970.
+	// The block that covers the hour (Unix s) of last_start (rounded down
+	// also before 1970): the newest starting at or before it, if that
+	// reaches it. CROSS JOIN keeps latest the outer loop: two index
+	// lookups per target, never a scan of the blocks.
 	const hourNs = 3600 * 1e9
-	rows, err = tx.QueryContext(ctx, fmt.Sprintf(`SELECT l.target_id, l.last_start, b.hour, b.data FROM latest l
-		JOIN blocks b ON b.target_id = l.target_id AND b.hour =
-			(CASE WHEN l.last_start >= 0 THEN l.last_start ELSE l.last_start - %[1]d + 1 END) / %[1]d * 3600`, int64(hourNs)))
+	rows, err = tx.QueryContext(ctx, fmt.Sprintf(`SELECT l.target_id, l.last_start, b.hour, b.samples
+		FROM (SELECT target_id, last_start,
+			(CASE WHEN last_start >= 0 THEN last_start ELSE last_start - %[1]d + 1 END) / %[1]d * 3600 AS h FROM latest) l
+		CROSS JOIN blocks b ON b.target_id = l.target_id
+			AND b.hour = (SELECT max(hour) FROM blocks WHERE target_id = l.target_id AND hour <= l.h AND hour > l.h - %[2]d)
+			AND b.hour + b.hours * 3600 > l.h`, int64(hourNs), maxBlockHours*hourSec))
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
+	var refs []latestInBlock
 	for rows.Next() {
-		var (
-			id          string
-			start, hour int64
-			data        []byte
-		)
-		if err := rows.Scan(&id, &start, &hour, &data); err != nil {
+		var m latestInBlock
+		if err := rows.Scan(&m.target, &m.start, &m.hour, &m.samples); err != nil {
 			return nil, err
 		}
-		bs, err := decodeBlock(id, hour, data)
-		if err != nil {
-			return nil, fmt.Errorf("block of %q at %s: %w", id, time.Unix(hour, 0).UTC().Format(time.RFC3339), err)
-		}
-		for _, b := range bs {
-			if b.Start.UnixNano() == start {
-				keep(b)
+		refs = append(refs, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+
+	// A block that holds a target's newest sample is of an hour (or day)
+	// the target has not been checked since, so it rarely changes: its
+	// newest samples are kept from call to call, until the block's
+	// sample count (which every rewrite changes) or the newest start does.
+	s.latestMu.Lock()
+	memo := s.latestMemo
+	s.latestMu.Unlock()
+	next := make(map[string]latestInBlock, len(refs))
+	for _, m := range refs {
+		if old, ok := memo[m.target]; ok && old.start == m.start && old.hour == m.hour && old.samples == m.samples {
+			m.newest = old.newest
+		} else {
+			var data []byte
+			if err := tx.QueryRowContext(ctx, `SELECT data FROM blocks WHERE target_id = ? AND hour = ?`, m.target, m.hour).Scan(&data); err != nil {
+				return nil, err
+			}
+			bs, err := decodeBlock(m.target, m.hour, data)
+			if err != nil {
+				return nil, fmt.Errorf("block of %q at %s: %w", m.target, time.Unix(m.hour, 0).UTC().Format(time.RFC3339), err)
+			}
+			for _, b := range bs {
+				if b.Start.UnixNano() == m.start {
+					m.newest = append(m.newest, b)
+				}
 			}
 		}
+		for _, b := range m.newest {
+			keep(b)
+		}
+		next[m.target] = m
 	}
-	return out, rows.Err()
+	s.latestMu.Lock()
+	s.latestMemo = next
+	s.latestMu.Unlock()
+	return out, nil
+}
+
+// latestInBlock is a target's newest start whose samples lie in a block,
+// with those samples once decoded.
+type latestInBlock struct {
+	target               string
+	start, hour, samples int64
+	newest               []prober.Result
 }

@@ -9,15 +9,15 @@ import (
 
 // Prune deletes raw samples older than RawRetention and rollups older than
 // RollupRetention, measured from Options.Now. Rows go one by one, blocks
-// whole: a block once its hour has entirely passed the cut. It deletes
+// whole: a block once its hour (or day) has entirely passed the cut. It deletes
 // target by target through the (target_id, start) and (target_id, hour)
 // indexes, each delete in its own short transaction so writers are not held
 // up. deleted counts samples (of rows and blocks) and rollups.
 func (s *Store) Prune(ctx context.Context) (deleted int64, err error) {
 	now := s.opts.Now()
 	rawCut := now.Add(-s.opts.RawRetention).UnixNano()
-	// The newest block hour whose end is not after the cut.
-	blockCut := hourOf(time.Unix(0, rawCut)) - 3600
+	// Blocks that end at or before the hour of the cut.
+	blockCut := hourOf(time.Unix(0, rawCut))
 	rollupCut := hourOf(now.Add(-s.opts.RollupRetention))
 	targets, err := s.targetIDs(ctx)
 	if err != nil {
@@ -46,12 +46,13 @@ func (s *Store) Prune(ctx context.Context) (deleted int64, err error) {
 	return deleted, nil
 }
 
-// pruneBlocks deletes target's blocks of hours up to cut (Unix s) and
-// returns how many samples they held.
+// pruneBlocks deletes target's blocks that end at or before cut (Unix s)
+// and returns how many samples they held.
 func (s *Store) pruneBlocks(ctx context.Context, target string, cut int64) (int64, error) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	rows, err := s.w.QueryContext(ctx, `DELETE FROM blocks WHERE target_id = ? AND hour <= ? RETURNING samples`, target, cut)
+	rows, err := s.w.QueryContext(ctx, `DELETE FROM blocks WHERE target_id = ? AND hour < ? AND hour + hours * 3600 <= ? RETURNING samples`,
+		target, cut, cut)
 	if err != nil {
 		return 0, err
 	}

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"encoding/binary"
 	"math/bits"
 	"slices"
 )
@@ -69,9 +70,12 @@ func (w *bitWriter) column(vs []uint64) {
 	if len(vs) == 0 {
 		return
 	}
-	sorted := slices.Clone(vs)
-	slices.SortFunc(sorted, func(a, b uint64) int { return cmpInt64(int64(a), int64(b)) })
-	median := sorted[len(sorted)/2]
+	sorted := make([]int64, len(vs))
+	for i, v := range vs {
+		sorted[i] = int64(v)
+	}
+	slices.Sort(sorted)
+	median := uint64(sorted[len(sorted)/2])
 	w.full(zigzag(int64(median)))
 	if sorted[0] == sorted[len(sorted)-1] {
 		w.write(modeConst, 2)
@@ -81,8 +85,14 @@ func (w *bitWriter) column(vs []uint64) {
 	for i, v := range vs {
 		us[i] = zigzag(int64(v - median))
 	}
+	// The best k lies near the bit length of the median difference (spikes
+	// and timeouts would pull a mean away); a few either side cover the
+	// rest.
+	mid := slices.Clone(us)
+	slices.Sort(mid)
+	k0 := bits.Len64(mid[len(mid)/2])
 	best, bestCost := uint(0), uint64(1<<63)
-	for k := uint(0); k < 64; k++ {
+	for k := uint(max(k0-3, 0)); k <= uint(min(k0+3, 63)); k++ {
 		var cost uint64
 		for _, u := range us {
 			if q := u >> k; q < riceEscape {
@@ -157,13 +167,49 @@ func (r *bitReader) read(n uint) uint64 {
 		r.err = true
 		return 0
 	}
-	var v uint64
-	for range n {
-		b := r.buf[r.off/8] >> (7 - r.off%8) & 1
-		v = v<<1 | uint64(b)
-		r.off++
+	if n == 0 {
+		return 0
 	}
+	v := r.peek() >> (64 - n)
+	r.off += n
 	return v
+}
+
+// peek returns the next 57 or more bits, the first highest, zeros past
+// the end.
+func (r *bitReader) peek() uint64 {
+	i := r.off / 8
+	var w uint64
+	if i+8 <= uint(len(r.buf)) {
+		w = binary.BigEndian.Uint64(r.buf[i:])
+	} else {
+		for j := range uint(8) {
+			w <<= 8
+			if i+j < uint(len(r.buf)) {
+				w |= uint64(r.buf[i+j])
+			}
+		}
+	}
+	return w << (r.off % 8)
+}
+
+// unary reads ones up to a zero (consumed) or riceEscape of them and
+// returns how many.
+func (r *bitReader) unary() uint64 {
+	if r.err {
+		return 0
+	}
+	q := uint(min(bits.LeadingZeros64(^r.peek()), riceEscape))
+	n := q
+	if q < riceEscape {
+		n++ // the zero
+	}
+	if r.off+n > uint(len(r.buf))*8 {
+		r.err = true
+		return 0
+	}
+	r.off += n
+	return uint64(q)
 }
 
 func (r *bitReader) full() uint64 {
@@ -205,10 +251,7 @@ func (r *bitReader) column(vs []uint64) {
 	case modeRice:
 		k := uint(r.read(6))
 		for i := range vs {
-			q := uint64(0)
-			for q < riceEscape && !r.err && r.read(1) == 1 {
-				q++
-			}
+			q := r.unary()
 			var u uint64
 			if q == riceEscape {
 				u = r.full()

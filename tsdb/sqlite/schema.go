@@ -80,6 +80,12 @@ var migrations = []string{
 		data      BLOB    NOT NULL
 	);
 	CREATE UNIQUE INDEX blocks_key ON blocks (target_id, hour);`,
+	// 5: a block spans hours hours from hour: 1 while its hour is the
+	// newest closed, 24 once its UTC day has closed and compaction merged
+	// the day's hour blocks into one (a block's fixed cost, about 2 bytes
+	// per sample at one hour, shrinks to next to nothing, and the larger
+	// blob fills its pages).
+	`ALTER TABLE blocks ADD COLUMN hours INTEGER NOT NULL DEFAULT 1;`,
 }
 
 // bucketColumns renders one format per histogram bucket column (b0…b12),

@@ -2,7 +2,8 @@
 // rollups and each target's newest start in one SQLite file (pure Go
 // driver modernc.org/sqlite, WAL mode). Raw samples arrive as rows; once
 // their hour has closed they are compacted into one block per target and
-// hour (compact.go, block.go). It implements tsdb.Store and passes the
+// hour, and once their UTC day has closed into one block per target and
+// day (compact.go, block.go). It implements tsdb.Store and passes the
 // tsdbtest contract suite, with and without compaction.
 //
 // Times come back in UTC. Sample start times are stored as Unix nanoseconds,
@@ -101,6 +102,13 @@ type Store struct {
 	// succeeded: a pass with the same cut and nothing written before it
 	// has nothing to do.
 	oldestWritten, compactedCut atomic.Int64
+	// mergedDayCut is the day (Unix s) before which the last pass merged
+	// every day's hour blocks into day blocks.
+	mergedDayCut atomic.Int64
+	// latestMemo keeps, by target, the newest samples Latest last decoded
+	// from a block (read.go).
+	latestMu   sync.Mutex
+	latestMemo map[string]latestInBlock
 	// afterBlock, when set (by tests), runs after each block is written
 	// inside the compaction transaction; an error aborts it.
 	afterBlock func() error
@@ -128,6 +136,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	}
 	s := &Store{opts: o}
 	s.compactedCut.Store(math.MinInt64) // the first pass looks at everything
+	s.mergedDayCut.Store(math.MinInt64)
 	var err error
 	// The writer syncs every commit (one fsync per batch): a nil error from
 	// WriteSamples means the samples survive a power loss, so the
