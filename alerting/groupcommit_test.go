@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -333,6 +334,43 @@ func TestGroupCommitRemindersAndRetirement(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, incs, 1)
 	require.False(t, incs[0].Open(), "the removed target's incident is closed")
+}
+
+// Tick visits only DOWN and held targets: the set it walks follows every
+// state change, a failed commit's rollback and a restart's loaded states,
+// and a reminder still comes from it.
+func TestTickVisitsOnlyDownTargets(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "registry.db")
+	routes, ids := manyRoutes(50)
+	e := newEngine(t, openStore(t, path), routes)
+	standby := newEngine(t, openStore(t, path), routes) // built before anything is DOWN
+	ctx := context.Background()
+	for _, id := range ids {
+		for i := range 2 {
+			require.NoError(t, e.Observe(ctx, result(id, t0.Add(time.Duration(i)*time.Minute), true)))
+		}
+	}
+	require.Zero(t, e.Watched(), "UP targets have nothing due")
+	for i := range 3 {
+		require.NoError(t, e.Observe(ctx, result("t007", t0.Add(time.Duration(2+i)*time.Minute), false)))
+	}
+	require.Equal(t, 1, e.Watched(), "the DOWN target")
+	again := newEngine(t, openStore(t, path), routes)
+	require.Equal(t, 1, again.Watched(), "a DOWN state loaded at start")
+	before, _ := again.State("t007")
+	again.Tick(ctx, t0.Add(20*time.Minute))
+	after, _ := again.State("t007")
+	require.Equal(t, before.LastNotifiedAt.Add(routes["t007"].Policy.RepeatInterval), after.LastNotifiedAt, "the loaded DOWN target is reminded")
+
+	// A server taking over alerting loads the states anew (Engine.Load):
+	// the DOWN one is watched there too, and nothing else.
+	require.Zero(t, standby.Watched())
+	require.NoError(t, standby.Load(ctx))
+	require.Equal(t, 1, standby.Watched(), "a DOWN state taken over by Load")
+	for i := range 2 {
+		require.NoError(t, e.Observe(ctx, result("t007", t0.Add(time.Duration(5+i)*time.Minute), true)))
+	}
+	require.Zero(t, e.Watched(), "back UP")
 }
 
 // BenchmarkCommitTransitions is the start-up cost issue 11 measured: every

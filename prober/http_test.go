@@ -589,3 +589,20 @@ func BenchmarkHTTPCheck(b *testing.B) {
 		b.Fatalf("%d of %d checks failed", n, b.N)
 	}
 }
+
+// Header lines and bodies larger than the connection's buffers are read
+// whole: a 16 KiB header value and a body whose marker sits past 100 KiB.
+func TestHTTPLargeHeadersAndBody(t *testing.T) {
+	long := strings.Repeat("v", 16<<10)
+	srv := htServer(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("X-Long", long+"end")
+		io.WriteString(w, strings.Repeat("x", 100<<10)+"marker")
+	}))
+	tg := htTarget(t, srv.URL+"/", func(h *prober.HTTPSpec) {
+		h.HeaderMatch = map[string]string{"X-Long": `^v+end$`}
+		h.BodyContains = []string{"marker"}
+	})
+	r := htCheck(t, htProber(), tg)
+	require.True(t, r.Success, "%s: %s", r.ErrorClass, r.Error)
+	require.Equal(t, int64(100<<10+len("marker")), r.BodyBytes)
+}

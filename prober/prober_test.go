@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -89,4 +90,40 @@ func TestErrorsHideURLCredentials(t *testing.T) {
 	require.NotContains(t, msg, "hunter2")
 	require.NotContains(t, msg, "s3cret")
 	require.True(t, strings.Contains(msg, "example.com"), msg)
+}
+
+// SameConfig must look at every field of Target: changing any one of them
+// (a new field included, once added) makes a target not the same.
+func TestSameConfigCoversEveryField(t *testing.T) {
+	base := Target{ID: "a", Name: "a", Kind: "http", Interval: time.Minute, Timeout: time.Second,
+		Labels: map[string]string{"team": "x"}, HTTP: &HTTPSpec{URL: "http://a.example/"}}
+	cp := base
+	if !base.SameConfig(&cp) {
+		t.Fatal("a shallow copy is not the same")
+	}
+	typ := reflect.TypeFor[Target]()
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		u := base
+		v := reflect.ValueOf(&u).Elem().Field(i)
+		switch v.Kind() {
+		case reflect.String:
+			v.SetString(v.String() + "x")
+		case reflect.Int64:
+			v.SetInt(v.Int() + 1)
+		case reflect.Bool:
+			v.SetBool(!v.Bool())
+		case reflect.Map:
+			v.Set(reflect.ValueOf(map[string]string{"team": "y"}))
+		case reflect.Slice:
+			v.Set(reflect.Append(v, reflect.Zero(f.Type.Elem())))
+		case reflect.Pointer:
+			v.Set(reflect.New(f.Type.Elem()))
+		default:
+			t.Fatalf("field %s of kind %s: teach this test and SameConfig about it", f.Name, v.Kind())
+		}
+		if base.SameConfig(&u) {
+			t.Errorf("changing %s keeps SameConfig true", f.Name)
+		}
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net"
 	"net/url"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -585,6 +586,31 @@ func parseStatusRange(s string) (statusRange, error) {
 		return statusRange{}, bad
 	}
 	return statusRange{a, b}, nil
+}
+
+// SameConfig reports, cheaply, that u is t or a shallow copy of it: equal
+// top-level fields and labels, and the very same check block (by pointer).
+// Blocks are not modified once a target is in use, so such a u has t's
+// Fingerprint without computing it. False says nothing: u may still be
+// equal in content.
+// (TestSameConfigCoversEveryField keeps the list of fields whole.)
+func (t *Target) SameConfig(u *Target) bool {
+	return t.ID == u.ID && t.Name == u.Name && t.Kind == u.Kind && t.Interval == u.Interval &&
+		t.Timeout == u.Timeout && t.Paused == u.Paused && sameLabels(t.Labels, u.Labels) &&
+		slices.Equal(t.Locations, u.Locations) &&
+		t.HTTP == u.HTTP && t.TCP == u.TCP && t.DNS == u.DNS && t.TLS == u.TLS &&
+		t.Push == u.Push && t.ICMP == u.ICMP && t.GRPC == u.GRPC
+}
+
+// sameLabels is maps.Equal with a shortcut for one map seen twice.
+func sameLabels(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	if len(a) == 0 || reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer() {
+		return true
+	}
+	return maps.Equal(a, b)
 }
 
 // Fingerprint is a digest of everything that defines the check, so the

@@ -880,3 +880,30 @@ func TestCheckNowRunsAnExtraCheckKeepingThePhase(t *testing.T) {
 	h.waitIdle(t)
 	require.Len(t, h.startsOf("gw"), 3, "two requests during a running check ask once")
 }
+
+// A repeated ID is ignored after its first occurrence, whether the target
+// is new or already scheduled, and an unchanged copy keeps the scheduled
+// configuration without being counted as a change.
+func TestUpdateRepeatedIDsAndCopies(t *testing.T) {
+	h := newHarness(t, 1, okCheck)
+	a, b := target("a", 10*time.Second), target("b", 10*time.Second)
+	other := target("a", 10*time.Second)
+	other.HTTP = &prober.HTTPSpec{URL: "http://other.example/"}
+	h.s.Update([]prober.Target{a, other, b, b})
+	require.Equal(t, 2.0, testutil.ToFloat64(h.s.m.targets))
+	h.s.mu.Lock()
+	first := h.s.entries["a"].target
+	h.s.mu.Unlock()
+	require.Equal(t, "http://a.example/", first.HTTP.URL, "the first of a repeated new id")
+
+	h.s.Update([]prober.Target{a, other, b})
+	h.s.mu.Lock()
+	require.Same(t, first, h.s.entries["a"].target, "a copy keeps the scheduled target")
+	h.s.mu.Unlock()
+
+	h.s.Update([]prober.Target{other, a, b})
+	h.s.mu.Lock()
+	require.Equal(t, "http://other.example/", h.s.entries["a"].target.HTTP.URL, "the first of a repeated scheduled id")
+	h.s.mu.Unlock()
+	require.Equal(t, 2.0, testutil.ToFloat64(h.s.m.targets))
+}

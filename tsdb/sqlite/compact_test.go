@@ -5,7 +5,9 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"hash/crc32"
+	"math"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -403,4 +405,30 @@ func TestCompactBusyDayKeepsHours(t *testing.T) {
 	rows, blocks := where(t, s, "a")
 	require.Equal(t, []int{0, 3}, []int{rows, blocks}, "hours 0-2, each its own block")
 	require.Equal(t, want, all())
+}
+
+// BenchmarkCompactPassOpenHour is the pass every start makes (and each
+// hour), here over 20,000 targets whose samples all lie in the open hour:
+// one look-up per target finds nothing to compact.
+//
+//	go test -run '^$' -bench CompactPassOpenHour -benchtime=5x ./tsdb/sqlite/
+func BenchmarkCompactPassOpenHour(b *testing.B) {
+	const targets = 20000
+	now := tsdbtest.T0.Add(30 * time.Minute)
+	s, err := Open(context.Background(), Options{Path: filepath.Join(b.TempDir(), "bench.db"), PruneInterval: -1, CompactInterval: -1,
+		Now: func() time.Time { return now }})
+	require.NoError(b, err)
+	defer s.Close()
+	ctx := context.Background()
+	rs := make([]prober.Result, 0, targets)
+	for i := range targets {
+		rs = append(rs, tsdbtest.Sample(fmt.Sprintf("target-%05d", i), time.Minute, time.Millisecond))
+	}
+	require.NoError(b, s.WriteSamples(ctx, rs))
+	for b.Loop() {
+		s.compactedCut.Store(math.MinInt64) // as at start: look at every target
+		n, err := s.Compact(ctx)
+		require.NoError(b, err)
+		require.Zero(b, n)
+	}
 }

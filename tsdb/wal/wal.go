@@ -147,7 +147,7 @@ func Open(o Options) (*WAL, error) {
 // Once it returns, r survives the process being killed. While the log is
 // full it waits for room (policy block) until ctx ends.
 func (w *WAL) Append(ctx context.Context, r prober.Result) (uint64, error) {
-	data, err := json.Marshal(r)
+	data, err := encodeResult(r)
 	if err != nil {
 		return 0, fmt.Errorf("wal: %w", err)
 	}
