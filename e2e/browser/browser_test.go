@@ -3,6 +3,7 @@ package browser
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 )
@@ -213,4 +215,24 @@ func (tb *tab) docsShot(name string) {
 		require.NoError(tb.t, os.WriteFile(filepath.Join(d, name+".png"), png, 0o644))
 		tb.t.Logf("wrote %s", filepath.Join(d, name+".png"))
 	}
+}
+
+// cdpCall makes an action of one DevTools protocol command.
+func cdpCall[P, R any](cmd cdp.Command[P, R], params P) chromedp.Action[R] {
+	return func(ctx context.Context, _ *chromedp.Target) (R, error) {
+		return chromedp.Call(ctx, cmd, params)
+	}
+}
+
+// resolve makes href absolute against the page's URL.
+func resolve(base, href string) string {
+	b, err := url.Parse(base)
+	if err != nil {
+		return href
+	}
+	h, err := url.Parse(href)
+	if err != nil {
+		return href
+	}
+	return b.ResolveReference(h).String()
 }

@@ -171,8 +171,9 @@ targets:
 }
 
 func cookiesOf(url string) chromedp.Action[[]*network.Cookie] {
-	return func(ctx context.Context, _ *chromedp.Target) ([]*network.Cookie, error) {
-		res, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{url}})
+	get := cdpCall(network.GetCookies, network.GetCookiesParams{URLs: []string{url}})
+	return func(ctx context.Context, t *chromedp.Target) ([]*network.Cookie, error) {
+		res, err := get(ctx, t)
 		return res.Cookies, err
 	}
 }
