@@ -35,7 +35,7 @@ targets:
     interval: 1s
     timeout: 500ms
     http: {url: "`+shopSrv.URL+`/api"}
-`)
+`, "shop", "api")
 	// Status pages come with package statuspage; a build without it has
 	// no API for them. (Not GET /status/: with them, that is a 404 too.)
 	code, page := apiPost(t, s, "/api/v1/status-pages", map[string]any{

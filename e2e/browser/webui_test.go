@@ -44,7 +44,7 @@ targets:
     timeout: 500ms
     labels: {team: backend}
     tcp: {address: "`+apiSrv.Listener.Addr().String()+`"}
-`)
+`, "shop", "api")
 
 	steps := []struct {
 		name string
@@ -88,6 +88,14 @@ targets:
 			require.Equal(t, "kept", value(tb, chromedp.Evaluate[string](`String(window.upwatchMarker)`)),
 				"the row changed by a swap, not a page load")
 			require.Equal(t, "up", value(tb, chromedp.AttributeValue(chromedp.CSS(`tr[data-target="api"]`), "data-status")).Value)
+			tb.shot("dashboard-down")
+			// The README's picture, from a fresh load: the counts line above
+			// the table is not part of the refreshed rows.
+			tb.run(
+				chromedp.Navigate(s.url+"/ui/"),
+				chromedp.WaitVisible(chromedp.CSS(`tr[data-target="shop"][data-status="down"]`)),
+			)
+			require.Contains(t, value(tb, chromedp.Text(chromedp.ID("counts"))), "2 up, 1 down")
 			tb.docsShot("dashboard")
 		}},
 		{"open the incident and acknowledge it", func(t *testing.T) {
