@@ -100,6 +100,13 @@ targets:
 		}},
 		{"open the incident and acknowledge it", func(t *testing.T) {
 			tb.t = t
+			// The incidents page does not refresh itself: go there once the
+			// incident is stored (the row's state and the incident are
+			// separate reads).
+			require.Eventually(t, func() bool {
+				code, body := apiGet(t, s, "/api/v1/incidents")
+				return code == http.StatusOK && strings.Contains(body, `"open":true`)
+			}, wait, 50*time.Millisecond, "no open incident")
 			tb.run(
 				chromedp.Click(chromedp.CSS(`nav a[href="/ui/incidents"]`)),
 				chromedp.WaitVisible(chromedp.CSS(`body[data-page="incidents"] article[data-incident][data-open="true"]`)),
