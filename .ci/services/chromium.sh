@@ -27,6 +27,9 @@ install() {
   check
 }
 
+# Debian's launcher may print "[: ...: unexpected operator" from its
+# /etc/chromium.d/dev-shm check; harmless (the tests pass
+# --disable-dev-shm-usage anyway).
 check() {
   if [[ ! -x $BIN ]]; then
     log "$BIN is missing (run: bash .ci/services/chromium.sh install)"
