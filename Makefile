@@ -7,7 +7,7 @@ REVISION  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.revision=$(REVISION)
 CONFIG    ?= examples/upwatch.yaml
 
-.PHONY: all build run test test-future test-integration vet fmt lint bench load load-scale image compose-check compose-env release-snapshot clean
+.PHONY: all build run test test-future test-integration screenshots vet fmt lint bench load load-scale image compose-check compose-env release-snapshot clean
 
 all: build
 
@@ -52,6 +52,13 @@ test-integration:
 	  eval "$$(bash .ci/services/victoria.sh start)"; \
 	  trap 'bash .ci/services/influxdb.sh stop; bash .ci/services/postgres.sh stop; bash .ci/services/victoria.sh stop' EXIT; \
 	  UPWATCH_REQUIRE_INFLUX=1 UPWATCH_REQUIRE_POSTGRES=1 UPWATCH_REQUIRE_VM=1 $(GO) test -race -count=1 ./tsdb/... ./registry/... ./tenancy/ ./app/ ./grafana/
+
+# The README's pictures (docs/images/*.png, 1280x800), taken by the
+# real-browser tests in headless Chromium (bash .ci/services/chromium.sh
+# install).
+screenshots:
+	bash .ci/services/chromium.sh check
+	UPWATCH_REQUIRE_CHROMIUM=1 UPWATCH_DOCS_IMAGES=$(CURDIR)/docs/images $(GO) test -count=1 -v -run 'TestSignedInWebInterface|TestPublicStatusPage' ./e2e/browser/
 
 # Benchmarks: prober throughput, store write throughput, scheduler lag.
 bench:
