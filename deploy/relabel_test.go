@@ -12,9 +12,9 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// The shipped prometheus.yml copies target into instance for per-target
+// The shipped prometheus.yml copies target into instance for probe_*
 // series (blackbox dashboards key on instance), keeps upwatch's address in
-// upwatch_instance, and leaves upwatch's own series alone: the rules as
+// upwatch_instance, and leaves upwatch_* series alone: the rules as
 // Prometheus itself applies them (promtool check config validates the
 // file in TestPromtoolCheckConfig).
 func TestPrometheusRelabelsTargetToInstance(t *testing.T) {
@@ -47,8 +47,13 @@ func TestPrometheusRelabelsTargetToInstance(t *testing.T) {
 		{scraped("__name__", "probe_success", "target", "shop", "kind", "http", "location", "local"),
 			labels.FromStrings("__name__", "probe_success", "job", "upwatch", "instance", "shop", "upwatch_instance", "upwatch:8080",
 				"target", "shop", "kind", "http", "location", "local")},
-		{scraped("__name__", "upwatch_incidents_total", "target", "shop"),
-			labels.FromStrings("__name__", "upwatch_incidents_total", "job", "upwatch", "instance", "shop", "upwatch_instance", "upwatch:8080", "target", "shop")},
+		{scraped("__name__", "probe_tls_version_info", "target", "a;b", "version", "TLS 1.3"),
+			labels.FromStrings("__name__", "probe_tls_version_info", "job", "upwatch", "instance", "a;b", "upwatch_instance", "upwatch:8080",
+				"target", "a;b", "version", "TLS 1.3")},
+		// upwatch's own dashboards filter upwatch_* on upwatch's address.
+		{scraped("__name__", "upwatch_incidents_total", "target", "shop"), scraped("__name__", "upwatch_incidents_total", "target", "shop")},
+		{scraped("__name__", "upwatch_checks_total", "target", "shop", "result", "success"),
+			scraped("__name__", "upwatch_checks_total", "target", "shop", "result", "success")},
 		{scraped("__name__", "upwatch_scheduler_missed_checks_total"), scraped("__name__", "upwatch_scheduler_missed_checks_total")},
 	} {
 		lb := labels.NewBuilder(tc.in)
