@@ -264,3 +264,16 @@ func withoutHelp(g prometheus.Gatherer) prometheus.Gatherer {
 		return mfs, err
 	})
 }
+
+// Observing a known target's result allocates nothing, blackbox details
+// included: it runs for every check.
+func TestObserveDoesNotAllocate(t *testing.T) {
+	probe := NewProbe(ProbeOptions{Full: true})
+	res := prober.Result{TargetID: "web", Kind: "http", Location: "local", Success: true, StatusCode: 200,
+		HTTPVersion: "HTTP/1.1", TLSVersion: "TLS 1.3", Redirects: 1, ContentLength: 12, BodyBytes: 12,
+		LastChainExpiry: time.Unix(1<<31, 0), RemoteAddr: "[2001:db8::1]:443"}
+	tcp := prober.Result{TargetID: "db", Kind: "tcp", Location: "local", Success: true, RemoteAddr: "192.0.2.1:5432"}
+	probe.Observe(res)
+	probe.Observe(tcp)
+	require.Zero(t, testing.AllocsPerRun(100, func() { probe.Observe(res); probe.Observe(tcp) }))
+}

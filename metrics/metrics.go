@@ -135,11 +135,14 @@ func (p *Probe) Observe(r prober.Result) {
 	if p.active != nil && !p.active[r.TargetID] {
 		return
 	}
-	key := seriesKey(r.TargetID, r.Location)
-	i, ok := p.index[key]
+	// The key is built in a buffer and looked up without a string
+	// conversion's copy; only a new series stores it as a string.
+	var buf [128]byte
+	key := append(append(append(buf[:0], r.TargetID...), 0), r.Location...)
+	i, ok := p.index[string(key)]
 	if !ok {
 		i = len(p.targets)
-		p.index[key] = i
+		p.index[string(key)] = i
 		p.where[r.TargetID] = append(p.where[r.TargetID], r.Location)
 		p.targets = append(p.targets, targetSeries{id: r.TargetID})
 	}
@@ -175,8 +178,10 @@ func (p *Probe) Observe(r prober.Result) {
 // make their series vanish.
 func (s *targetSeries) observeBlackbox(r *prober.Result) {
 	s.httpVersion = 0
-	if v, err := strconv.ParseFloat(strings.TrimPrefix(r.HTTPVersion, "HTTP/"), 64); err == nil {
-		s.httpVersion = v
+	if r.HTTPVersion != "" { // a failed parse allocates its error: not for every non-http result
+		if v, err := strconv.ParseFloat(strings.TrimPrefix(r.HTTPVersion, "HTTP/"), 64); err == nil {
+			s.httpVersion = v
+		}
 	}
 	s.redirects, s.contentLength, s.bodyBytes = r.Redirects, r.ContentLength, r.BodyBytes
 	s.httpTLS = r.TLSVersion != ""
