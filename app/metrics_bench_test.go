@@ -68,7 +68,9 @@ func metrics100k(b *testing.B, full bool) http.Handler {
 		probe.Observe(prober.Result{TargetID: id, Kind: "http", Location: "local", Success: i%50 != 0, StatusCode: 200,
 			Duration: time.Duration(i%997) * 137 * time.Microsecond, TLSExpiry: now.Add(time.Duration(i) * time.Minute),
 			Phases: prober.Phases{DNS: 1234 * time.Microsecond, Connect: 2345 * time.Microsecond, TLS: 12 * time.Millisecond,
-				TTFB: time.Duration(i%313) * time.Millisecond, Transfer: 321 * time.Microsecond}})
+				TTFB: time.Duration(i%313) * time.Millisecond, Transfer: 321 * time.Microsecond},
+			HTTPVersion: "HTTP/1.1", TLSVersion: "TLS 1.3", LastChainExpiry: now.Add(time.Duration(i) * time.Hour),
+			ContentLength: int64(i % 5000), BodyBytes: int64(i % 5000), RemoteAddr: "192.0.2.10:443"})
 	}
 	engine, err := alerting.NewEngine(context.Background(), alerting.EngineOptions{Store: states, Registerer: reg})
 	if err != nil {

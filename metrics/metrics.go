@@ -62,6 +62,20 @@ type targetSeries struct {
 	phases         prober.Phases
 	tlsExpiry      int64 // Unix seconds, 0 if never seen
 	ok, failed     uint64
+
+	// What blackbox_exporter also exports (see the families below).
+	httpVersion      float64 // 1.1, 2; 0 without a response
+	redirects        int
+	contentLength    int64
+	bodyBytes        int64
+	httpTLS          bool   // the last final response came over TLS
+	tlsVersion       string // "TLS 1.3"; the last seen, "" if never seen
+	lastChainExpiry  int64  // Unix seconds, 0 if never seen
+	ipProtocol       uint8  // 4, 6; 0 when no address was reached
+	failedDueToRegex bool
+	icmpRTT          time.Duration
+	grpcCode         int
+	servingStatus    string // "" when the health RPC failed
 }
 
 // httpPhases are blackbox_exporter's phase names, in prober.Phases order.
@@ -70,11 +84,17 @@ var httpPhases = [...]string{"resolve", "connect", "tls", "processing", "transfe
 // ProbeOptions choose the per-target series.
 type ProbeOptions struct {
 	// Full adds, per target, probe_http_duration_seconds{phase} (blackbox's
-	// phases), probe_dns_lookup_time_seconds and the target label on
-	// upwatch_checks_total. Without it a target exports the blackbox core:
-	// probe_success, probe_duration_seconds, probe_http_status_code and
-	// probe_ssl_earliest_cert_expiry, and upwatch_checks_total counts by
-	// kind, location and result.
+	// phases), probe_dns_lookup_time_seconds, the rest of blackbox's
+	// series (probe_http_content_length, probe_http_uncompressed_body_length,
+	// probe_http_redirects, probe_failed_due_to_regex,
+	// probe_ssl_last_chain_expiry_timestamp_seconds, probe_ip_protocol,
+	// probe_grpc_healthcheck_response{serving_status}) and the target label
+	// on upwatch_checks_total. Without it a target exports the blackbox
+	// core: probe_success, probe_duration_seconds, probe_http_status_code,
+	// probe_http_ssl, probe_http_version, probe_tls_version_info{version},
+	// probe_ssl_earliest_cert_expiry, probe_icmp_duration_seconds{phase}
+	// and probe_grpc_status_code, and upwatch_checks_total counts by kind,
+	// location and result.
 	Full bool
 	// Registerer receives the aggregate series (nil registers none).
 	Registerer prometheus.Registerer
@@ -90,6 +110,9 @@ func NewProbe(o ProbeOptions) *Probe {
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "upwatch_check_failures_total", Help: "Failed checks by failure class, over all targets.",
 		}, []string{"class"}),
+	}
+	for _, c := range prober.FailureClasses {
+		p.failures.WithLabelValues(string(c)) // at 0, so panels show 0, not "No data"
 	}
 	if !o.Full {
 		p.checks = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -112,11 +135,14 @@ func (p *Probe) Observe(r prober.Result) {
 	if p.active != nil && !p.active[r.TargetID] {
 		return
 	}
-	key := seriesKey(r.TargetID, r.Location)
-	i, ok := p.index[key]
+	// The key is built in a buffer and looked up without a string
+	// conversion's copy; only a new series stores it as a string.
+	var buf [128]byte
+	key := append(append(append(buf[:0], r.TargetID...), 0), r.Location...)
+	i, ok := p.index[string(key)]
 	if !ok {
 		i = len(p.targets)
-		p.index[key] = i
+		p.index[string(key)] = i
 		p.where[r.TargetID] = append(p.where[r.TargetID], r.Location)
 		p.targets = append(p.targets, targetSeries{id: r.TargetID})
 	}
@@ -129,6 +155,7 @@ func (p *Probe) Observe(r prober.Result) {
 	if !r.TLSExpiry.IsZero() {
 		s.tlsExpiry = r.TLSExpiry.Unix()
 	}
+	s.observeBlackbox(&r)
 	if r.Success {
 		s.ok++
 	} else {
@@ -136,8 +163,56 @@ func (p *Probe) Observe(r prober.Result) {
 		p.failures.WithLabelValues(string(r.ErrorClass)).Inc()
 	}
 	if p.checks != nil {
+		if !ok {
+			// Both results exist from the first check on, so a panel of
+			// failures shows 0 rather than "No data".
+			p.checks.WithLabelValues(r.Kind, r.Location, resultText(!r.Success))
+		}
 		p.checks.WithLabelValues(r.Kind, r.Location, resultText(r.Success)).Inc()
 	}
+}
+
+// observeBlackbox records the details of r that only blackbox-compatible
+// series show. A TLS version and chain expiry, like the earliest
+// certificate expiry, stay as last seen so a failed connection does not
+// make their series vanish.
+func (s *targetSeries) observeBlackbox(r *prober.Result) {
+	s.httpVersion = 0
+	if r.HTTPVersion != "" { // a failed parse allocates its error: not for every non-http result
+		if v, err := strconv.ParseFloat(strings.TrimPrefix(r.HTTPVersion, "HTTP/"), 64); err == nil {
+			s.httpVersion = v
+		}
+	}
+	s.redirects, s.contentLength, s.bodyBytes = r.Redirects, r.ContentLength, r.BodyBytes
+	s.httpTLS = r.TLSVersion != ""
+	if r.TLSVersion != "" {
+		s.tlsVersion = r.TLSVersion
+	}
+	if !r.LastChainExpiry.IsZero() {
+		s.lastChainExpiry = r.LastChainExpiry.Unix()
+	}
+	s.ipProtocol = ipProtocol(r.RemoteAddr)
+	s.failedDueToRegex = r.FailedDueToRegex
+	s.icmpRTT = 0
+	if r.ICMP != nil {
+		s.icmpRTT = r.ICMP.RTTAvg
+	}
+	s.grpcCode, s.servingStatus = 0, ""
+	if r.GRPC != nil {
+		s.grpcCode, s.servingStatus = r.GRPC.Code, r.GRPC.ServingStatus
+	}
+}
+
+// ipProtocol is 6 for an IPv6 address ("[::1]:443" or "::1"), 4 for an
+// IPv4 one ("127.0.0.1:80" or "127.0.0.1"), 0 for none.
+func ipProtocol(addr string) uint8 {
+	switch {
+	case addr == "":
+		return 0
+	case addr[0] == '[' || strings.Count(addr, ":") > 1:
+		return 6
+	}
+	return 4
 }
 
 // Forget deletes every series of a target that is no longer checked, so a
@@ -236,6 +311,94 @@ var families = []family{
 			}
 			return append(strconv.AppendInt(openLine(b, name, s.labels, "", ""), int64(s.statusCode), 10), '\n')
 		}},
+	{name: "probe_http_ssl", help: "Whether the final response of the last HTTP check came over TLS (1) or not (0).", typ: "gauge",
+		write: func(b []byte, name string, s *targetSeries) []byte {
+			if s.kind != "http" {
+				return b
+			}
+			return appendBool(openLine(b, name, s.labels, "", ""), s.httpTLS)
+		}},
+	{name: "probe_http_version", help: "HTTP version of the last response (1.1, 2; 0 if none).", typ: "gauge",
+		write: func(b []byte, name string, s *targetSeries) []byte {
+			if s.kind != "http" {
+				return b
+			}
+			return appendFloat(openLine(b, name, s.labels, "", ""), s.httpVersion)
+		}},
+	{name: "probe_http_content_length", help: "Content-Length of the last HTTP response (-1 if not sent).", typ: "gauge", full: true,
+		write: func(b []byte, name string, s *targetSeries) []byte {
+			if s.kind != "http" {
+				return b
+			}
+			return appendInt(openLine(b, name, s.labels, "", ""), s.contentLength)
+		}},
+	{name: "probe_http_uncompressed_body_length", help: "Bytes of the last HTTP response body after decompression (up to max_body_bytes).", typ: "gauge", full: true,
+		write: func(b []byte, name string, s *targetSeries) []byte {
+			if s.kind != "http" {
+				return b
+			}
+			return appendInt(openLine(b, name, s.labels, "", ""), s.bodyBytes)
+		}},
+	{name: "probe_http_redirects", help: "Redirects followed by the last HTTP check.", typ: "gauge", full: true,
+		write: func(b []byte, name string, s *targetSeries) []byte {
+			if s.kind != "http" {
+				return b
+			}
+			return appendInt(openLine(b, name, s.labels, "", ""), int64(s.redirects))
+		}},
+	{name: "probe_failed_due_to_regex", help: "Whether the last HTTP check failed on a header regex or a body keyword or regex (1) or not (0).", typ: "gauge", full: true,
+		write: func(b []byte, name string, s *targetSeries) []byte {
+			if s.kind != "http" {
+				return b
+			}
+			return appendBool(openLine(b, name, s.labels, "", ""), s.failedDueToRegex)
+		}},
+	{name: "probe_tls_version_info", help: "TLS version of the last TLS connection, in label version; always 1.", typ: "gauge",
+		write: func(b []byte, name string, s *targetSeries) []byte {
+			if s.tlsVersion == "" {
+				return b
+			}
+			return append(openLine(b, name, s.labels, "version", s.tlsVersion), '1', '\n')
+		}},
+	{name: "probe_ssl_last_chain_expiry_timestamp_seconds", help: "When the verified certificate chain that lasts longest expires, as a Unix timestamp.", typ: "gauge", full: true,
+		write: func(b []byte, name string, s *targetSeries) []byte {
+			if s.lastChainExpiry == 0 {
+				return b
+			}
+			return appendInt(openLine(b, name, s.labels, "", ""), s.lastChainExpiry)
+		}},
+	{name: "probe_ip_protocol", help: "IP version of the address the last check reached (4 or 6).", typ: "gauge", full: true,
+		write: func(b []byte, name string, s *targetSeries) []byte {
+			if s.ipProtocol == 0 {
+				return b
+			}
+			return appendInt(openLine(b, name, s.labels, "", ""), int64(s.ipProtocol))
+		}},
+	{name: "probe_icmp_duration_seconds", help: "Duration of the phases of the last ICMP check in seconds (rtt: the average round trip).", typ: "gauge",
+		write: func(b []byte, name string, s *targetSeries) []byte {
+			if s.kind != "icmp" {
+				return b
+			}
+			b = appendSeconds(openLine(b, name, s.labels, "phase", "resolve"), s.phases.DNS)
+			return appendSeconds(openLine(b, name, s.labels, "phase", "rtt"), s.icmpRTT)
+		}},
+	{name: "probe_grpc_status_code", help: "gRPC status code of the last health check RPC (0 OK).", typ: "gauge",
+		write: func(b []byte, name string, s *targetSeries) []byte {
+			if s.kind != "grpc" {
+				return b
+			}
+			return appendInt(openLine(b, name, s.labels, "", ""), int64(s.grpcCode))
+		}},
+	{name: "probe_grpc_healthcheck_response", help: "Serving status the last gRPC health check answered: 1 for it, 0 for the others.", typ: "gauge", full: true,
+		write: func(b []byte, name string, s *targetSeries) []byte {
+			if s.kind != "grpc" {
+				return b
+			}
+			for _, st := range grpcServingStatuses {
+				b = appendBool(openLine(b, name, s.labels, "serving_status", st), st == s.servingStatus)
+			}
+			return b
+		}},
 	{name: "probe_ssl_earliest_cert_expiry", help: "Earliest expiry of the peer's certificates as a Unix timestamp.", typ: "gauge",
 		write: func(b []byte, name string, s *targetSeries) []byte {
 			if s.tlsExpiry == 0 {
@@ -252,13 +415,9 @@ var families = []family{
 		}},
 	{name: "upwatch_checks_total", help: "Checks run, by target and result (success or failure).", typ: "counter", full: true,
 		write: func(b []byte, name string, s *targetSeries) []byte {
-			if s.ok > 0 {
-				b = append(strconv.AppendUint(openLine(b, name, s.labels, "result", "success"), s.ok, 10), '\n')
-			}
-			if s.failed > 0 {
-				b = append(strconv.AppendUint(openLine(b, name, s.labels, "result", "failure"), s.failed, 10), '\n')
-			}
-			return b
+			// Both results, even at 0, so panels show 0 and not "No data".
+			b = append(strconv.AppendUint(openLine(b, name, s.labels, "result", "success"), s.ok, 10), '\n')
+			return append(strconv.AppendUint(openLine(b, name, s.labels, "result", "failure"), s.failed, 10), '\n')
 		}},
 }
 
@@ -347,6 +506,23 @@ func openLine(b []byte, name, labels, extra, extraValue string) []byte {
 		b = appendLabelValue(b, extraValue)
 	}
 	return append(b, "} "...)
+}
+
+// grpcServingStatuses are the values of probe_grpc_healthcheck_response's
+// serving_status label, all exported as blackbox_exporter does.
+var grpcServingStatuses = [...]string{"UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN"}
+
+func appendBool(b []byte, v bool) []byte {
+	if v {
+		return append(b, '1', '\n')
+	}
+	return append(b, '0', '\n')
+}
+
+func appendInt(b []byte, v int64) []byte { return append(strconv.AppendInt(b, v, 10), '\n') }
+
+func appendFloat(b []byte, v float64) []byte {
+	return append(strconv.AppendFloat(b, v, 'g', -1, 64), '\n')
 }
 
 // appendSeconds ends a line with d in seconds.

@@ -98,15 +98,15 @@ probe_ssl_earliest_cert_expiry{kind="http",location="local",target="web"} 1.7988
 probe_dns_lookup_time_seconds{kind="http",location="local",target="web"} 0.01
 # HELP upwatch_checks_total Checks run, by target and result (success or failure).
 # TYPE upwatch_checks_total counter
+upwatch_checks_total{kind="http",location="local",result="failure",target="web"} 0
 upwatch_checks_total{kind="http",location="local",result="success",target="web"} 1
 upwatch_checks_total{kind="tcp",location="local",result="failure",target="db"} 1
-# HELP upwatch_check_failures_total Failed checks by failure class, over all targets.
-# TYPE upwatch_check_failures_total counter
-upwatch_check_failures_total{class="connect"} 1
+upwatch_checks_total{kind="tcp",location="local",result="success",target="db"} 0
 `
 	require.NoError(t, testutil.GatherAndCompare(parsed(t, text), strings.NewReader(want),
 		"probe_success", "probe_http_duration_seconds", "probe_http_status_code", "probe_ssl_earliest_cert_expiry",
-		"probe_dns_lookup_time_seconds", "upwatch_checks_total", "upwatch_check_failures_total"))
+		"probe_dns_lookup_time_seconds", "upwatch_checks_total"))
+	require.Equal(t, 1.0, testutil.ToFloat64(p.failures.WithLabelValues("connect")))
 	require.Equal(t, 2, count(t, text, "probe_duration_seconds"))
 	problems, err := testutil.GatherAndLint(parsed(t, text))
 	require.NoError(t, err)
@@ -135,8 +135,10 @@ probe_http_status_code{kind="http",location="local",target="web"} 204
 probe_ssl_earliest_cert_expiry{kind="http",location="local",target="web"} 1.798859045e+09
 # HELP upwatch_checks_total Checks run, by kind, location and result (success or failure).
 # TYPE upwatch_checks_total counter
+upwatch_checks_total{kind="http",location="local",result="failure"} 0
 upwatch_checks_total{kind="http",location="local",result="success"} 2
 upwatch_checks_total{kind="tcp",location="local",result="failure"} 1
+upwatch_checks_total{kind="tcp",location="local",result="success"} 0
 `
 	require.NoError(t, testutil.GatherAndCompare(parsed(t, text), strings.NewReader(want),
 		"probe_success", "probe_http_status_code", "probe_ssl_earliest_cert_expiry", "upwatch_checks_total"))
@@ -237,7 +239,7 @@ func TestHandlerServesRegistryAndProbeWithGzip(t *testing.T) {
 	observeWebAndDB(p)
 	plain := scrape(t, reg, p)
 	require.Equal(t, 1, count(t, plain, "upwatch_build_info"))
-	require.Equal(t, 2, count(t, plain, "upwatch_checks_total"))
+	require.Equal(t, 4, count(t, plain, "upwatch_checks_total"), "both results of each kind, one at 0")
 	require.Equal(t, 2, count(t, plain, "probe_success"))
 
 	for _, tc := range []struct {

@@ -92,12 +92,14 @@ func probeGRPC(ctx context.Context, p *Prober, t *Target) Result {
 	resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: s.Service})
 	total := time.Since(start)
 	tr.phases(&r, total)
+	r.GRPC = &GRPCStats{Code: int(status.Code(err))}
 	if err != nil {
 		if class, msg, ok := tr.failure(); ok {
 			return r.Fail(class, msg)
 		}
 		return r.Fail(grpcClassify(err))
 	}
+	r.GRPC.ServingStatus = resp.GetStatus().String()
 	if st := resp.GetStatus(); st != healthpb.HealthCheckResponse_SERVING {
 		return r.Fail(ClassNotServing, fmt.Sprintf("health of %s is %s", grpcServiceName(s.Service), st))
 	}

@@ -95,8 +95,11 @@ func httpDo(ctx context.Context, p *Prober, t *Target, h *HTTPSpec, start time.T
 	}
 	defer resp.Body.Close()
 	r.StatusCode = resp.StatusCode
+	r.HTTPVersion, r.ContentLength, r.Redirects = resp.Proto, resp.ContentLength, httpRedirects(resp)
 	if resp.TLS != nil {
 		r.TLSExpiry = httpCertExpiry(resp.TLS.PeerCertificates)
+		r.TLSVersion = tlsVersionName(resp.TLS.Version)
+		r.LastChainExpiry = tlsLastChainExpiry(resp.TLS.VerifiedChains)
 	}
 	if resp.StatusCode == http.StatusUnauthorized && oauthUsed {
 		// The cached token may have been revoked: fetch a new one next time.
@@ -131,10 +134,15 @@ func httpDo(ctx context.Context, p *Prober, t *Target, h *HTTPSpec, start time.T
 		}
 	}
 	if msg := httpCheckHeaders(h, resp.Header); msg != "" {
+		r.FailedDueToRegex = true
 		return r.Fail(ClassAssertion, msg)
 	}
 	if buf != nil {
 		if msg := httpCheckBody(h, buf.Bytes()); msg != "" {
+			r.FailedDueToRegex = true
+			return r.Fail(ClassAssertion, msg)
+		}
+		if msg := httpCheckJSONPath(h, buf.Bytes()); msg != "" {
 			return r.Fail(ClassAssertion, msg)
 		}
 	}
@@ -150,6 +158,16 @@ func httpDo(ctx context.Context, p *Prober, t *Target, h *HTTPSpec, start time.T
 }
 
 var httpBufferPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// httpRedirects counts the redirects that led to resp: each request made
+// for a redirect carries the response that caused it.
+func httpRedirects(resp *http.Response) int {
+	n := 0
+	for req := resp.Request; req != nil && req.Response != nil; req = req.Response.Request {
+		n++
+	}
+	return n
+}
 
 // httpClassify is Classify with one refinement: an error that is not
 // network, TLS or timeout is an HTTP protocol error here.
@@ -212,7 +230,7 @@ func httpCheckHeaders(h *HTTPSpec, hdr http.Header) string {
 	return ""
 }
 
-// httpCheckBody returns which body assertion failed, or "".
+// httpCheckBody returns which body keyword or regex assertion failed, or "".
 func httpCheckBody(h *HTTPSpec, body []byte) string {
 	for _, s := range h.BodyContains {
 		if !bytes.Contains(body, []byte(s)) {
@@ -229,6 +247,11 @@ func httpCheckBody(h *HTTPSpec, body []byte) string {
 			return fmt.Sprintf("body does not match regex %q", httpShort(re.String()))
 		}
 	}
+	return ""
+}
+
+// httpCheckJSONPath returns which dotted json_path assertion failed, or "".
+func httpCheckJSONPath(h *HTTPSpec, body []byte) string {
 	if len(h.JSONPath) == 0 {
 		return ""
 	}

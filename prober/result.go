@@ -27,6 +27,12 @@ const (
 	ClassNotServing ErrorClass = "not_serving" // gRPC health: the service answered other than SERVING
 )
 
+// FailureClasses are the classes a failed check can have, for series
+// that export each at 0 before it first happens.
+var FailureClasses = [...]ErrorClass{ClassDNS, ClassConnect, ClassTLS, ClassTimeout, ClassHTTP, ClassStatus,
+	ClassAssertion, ClassBlocked, ClassAuth, ClassProtocol, ClassInternal, ClassCanceled, ClassCertError,
+	ClassNoPing, ClassJobFailed, ClassLoss, ClassNotServing}
+
 // Phases are the per-phase timings of one check. A phase that did not happen
 // is zero.
 type Phases struct {
@@ -64,6 +70,33 @@ type Result struct {
 	RemoteAddr string `json:"remote_addr,omitempty"`
 	// ICMP holds the packet counts and round-trip times of an icmp check.
 	ICMP *ICMPStats `json:"icmp,omitempty"`
+	// GRPC holds what a grpc check's health RPC answered.
+	GRPC *GRPCStats `json:"grpc,omitempty"`
+
+	// What blackbox_exporter also exports of an http check (see package
+	// metrics), taken from the final response.
+	HTTPVersion   string `json:"http_version,omitempty"`   // its protocol, e.g. "HTTP/1.1"
+	Redirects     int    `json:"redirects,omitempty"`      // redirects followed to reach it
+	ContentLength int64  `json:"content_length,omitempty"` // its Content-Length; -1 unknown (compressed or chunked)
+	// TLSVersion names the TLS version of the final connection ("TLS 1.3");
+	// empty when it was plain TCP.
+	TLSVersion string `json:"tls_version,omitempty"`
+	// LastChainExpiry is when the last of the verified certificate chains
+	// expires (each chain expiring with its first certificate); zero when
+	// no chain was verified (plain HTTP, insecure_skip_verify).
+	LastChainExpiry time.Time `json:"last_chain_expiry,omitzero"`
+	// FailedDueToRegex says the check failed on a header regex or a body
+	// keyword or regex assertion.
+	FailedDueToRegex bool `json:"failed_due_to_regex,omitempty"`
+}
+
+// GRPCStats are what a grpc health check got back.
+type GRPCStats struct {
+	// Code is the RPC's gRPC status code (0 OK, 14 Unavailable, ...).
+	Code int `json:"code"`
+	// ServingStatus is the health service's answer (SERVING, NOT_SERVING,
+	// UNKNOWN, SERVICE_UNKNOWN); empty when the RPC failed.
+	ServingStatus string `json:"serving_status,omitempty"`
 }
 
 // ICMPStats are what an icmp check measured. The RTTs are over the replies

@@ -59,7 +59,9 @@ func probeTLS(ctx context.Context, p *Prober, t *Target) (r Result) {
 		class, msg := Classify(err)
 		return r.Fail(class, "handshake: "+msg)
 	}
-	certs := tc.ConnectionState().PeerCertificates
+	state := tc.ConnectionState()
+	r.TLSVersion = tlsVersionName(state.Version)
+	certs := state.PeerCertificates
 	if len(certs) == 0 {
 		return r.Fail(ClassTLS, "server sent no certificate")
 	}
@@ -148,6 +150,34 @@ func tlsChainExpiry(certs []*x509.Certificate) time.Time {
 		}
 	}
 	return first
+}
+
+// tlsVersionName names a TLS version as blackbox_exporter's
+// probe_tls_version_info does.
+func tlsVersionName(v uint16) string {
+	switch v {
+	case tls.VersionTLS10:
+		return "TLS 1.0"
+	case tls.VersionTLS11:
+		return "TLS 1.1"
+	case tls.VersionTLS12:
+		return "TLS 1.2"
+	case tls.VersionTLS13:
+		return "TLS 1.3"
+	}
+	return "unknown"
+}
+
+// tlsLastChainExpiry is when the verified chain that lasts longest expires,
+// a chain expiring with its earliest certificate; zero without chains.
+func tlsLastChainExpiry(chains [][]*x509.Certificate) time.Time {
+	var last time.Time
+	for _, chain := range chains {
+		if e := tlsChainExpiry(chain); e.After(last) {
+			last = e
+		}
+	}
+	return last
 }
 
 // probeConnBindCtx makes conn's reads and writes end with ctx: it sets ctx's

@@ -307,3 +307,28 @@ func TestTLSCheckPhasesAddUp(t *testing.T) {
 		require.LessOrEqual(t, ph.DNS+ph.Connect+ph.TLS, res.Duration, "%s: phases are parts of the duration", kind)
 	}
 }
+
+// A tls check records the negotiated version as blackbox names it
+// (probe_tls_version_info), also when the certificate then fails.
+func TestTLSCheckRecordsVersion(t *testing.T) {
+	ca := genTLSCheckCert(t, tlsCheckCertOpts{cn: "upwatch test CA", isCA: true})
+	valid := tlsCheckLeaf(t, ca, time.Time{}, time.Time{})
+	cert := tls.Certificate{Certificate: [][]byte{valid.der}, PrivateKey: valid.key}
+	p := New(Options{AllowPrivate: true})
+	for _, tc := range []struct {
+		max    uint16
+		caFile string
+		want   string
+	}{
+		{tls.VersionTLS12, tlsCheckPEMFile(t, ca), "TLS 1.2"},
+		{tls.VersionTLS13, tlsCheckPEMFile(t, ca), "TLS 1.3"},
+		{tls.VersionTLS13, "", "TLS 1.3"}, // unknown authority
+	} {
+		cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MaxVersion: tc.max}
+		addr := tcpCheckServer(t, func(c net.Conn) { _ = tls.Server(c, cfg).Handshake() })
+		res := runCheckTarget(t, p, Target{Name: "tls", Kind: "tls", Timeout: 5 * time.Second, TLS: &TLSSpec{Address: addr, CAFile: tc.caFile}})
+		require.Equal(t, tc.caFile != "", res.Success, "%s %s", res.ErrorClass, res.Error)
+		require.Equal(t, tc.want, res.TLSVersion)
+	}
+	require.Equal(t, "unknown", tlsVersionName(0x0300)) // SSL 3.0
+}
