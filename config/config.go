@@ -376,6 +376,7 @@ func (c *Config) Validate() []invalid.Field {
 	errs = append(errs, c.validateVictoria()...)
 	errs = append(errs, c.validateWAL()...)
 	errs = append(errs, c.Agents.validate()...)
+	errs = append(errs, c.Server.TLS.validate()...)
 	if c.Storage.Retention.RawDays < 1 {
 		add("storage.retention.raw_days", "must be at least 1")
 	}
