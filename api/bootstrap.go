@@ -62,9 +62,13 @@ func BootstrapAgent(ctx context.Context, keys KeyStore, key, location string, no
 	}
 	hash := HashKey(key)
 	for _, k := range have {
-		if bytes.Equal(k.Hash, hash) {
-			return false, nil
+		if !bytes.Equal(k.Hash, hash) {
+			continue
 		}
+		if k.RevokedAt.IsZero() && !slices.Equal(k.Scopes, []string{agentScope(location)}) {
+			return false, fmt.Errorf("the bootstrap agent key is already stored with scopes %v, not as the agent key of %s: make a new key for that location", k.Scopes, location)
+		}
+		return false, nil
 	}
 	id, err := randomID("key_")
 	if err != nil {
