@@ -98,6 +98,8 @@ compose-env: build
 	    echo "INFLUXDB_TOKEN=$$(head -c 32 /dev/urandom | base64 | tr -d '/+=')"; \
 	    echo "INFLUXDB_PASSWORD=$$(head -c 18 /dev/urandom | base64 | tr -d '/+=')"; \
 	    echo "GRAFANA_ADMIN_PASSWORD=$$(head -c 18 /dev/urandom | base64 | tr -d '/+=')"; \
+	    echo "POSTGRES_PASSWORD=$$(head -c 18 /dev/urandom | base64 | tr -d '/+=')"; \
+	    echo "UPWATCH_AGENT_KEY=$$(./$(BIN) keygen api-key)"; \
 	  } > .env; echo "wrote .env (keep a copy of UPWATCH_MASTER_KEY)"; fi
 
 # release-snapshot builds what a release ships (binaries, archives,

@@ -15,6 +15,7 @@ package agent
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -77,9 +78,12 @@ type Options struct {
 	// (default 200ms and 5s).
 	RetryMin, RetryMax time.Duration
 	HTTPClient         *http.Client
-	Registry           *prometheus.Registry
-	Logger             *slog.Logger
-	Now                func() time.Time
+	// TLS, if set, is the client's TLS config (a client certificate for
+	// mTLS, a CA for the server); see ClientTLS. Unused with HTTPClient.
+	TLS      *tls.Config
+	Registry *prometheus.Registry
+	Logger   *slog.Logger
+	Now      func() time.Time
 	// DrainTimeout bounds how long a stopping agent goes on pushing what
 	// it spooled (default 5s); what is left is pushed after a restart.
 	DrainTimeout time.Duration
@@ -130,7 +134,7 @@ func (o *Options) defaults() error {
 		o.PushInterval = 15 * time.Second
 	}
 	if o.HTTPClient == nil {
-		o.HTTPClient = newHTTPClient(o.Wait)
+		o.HTTPClient = newHTTPClient(o.Wait, o.TLS)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

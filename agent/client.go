@@ -3,12 +3,15 @@ package agent
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"time"
 )
 
@@ -92,7 +95,42 @@ func (c *client) do(ctx context.Context, method, path string, query url.Values, 
 }
 
 // newHTTPClient is the agent's client: bounded in every phase, with room
-// for a long poll of up to wait.
-func newHTTPClient(wait time.Duration) *http.Client {
-	return &http.Client{Timeout: wait + 30*time.Second}
+// for a long poll of up to wait; tc, if set, is its TLS config.
+func newHTTPClient(wait time.Duration, tc *tls.Config) *http.Client {
+	c := &http.Client{Timeout: wait + 30*time.Second}
+	if tc != nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.TLSClientConfig = tc
+		c.Transport = t
+	}
+	return c
+}
+
+// ClientTLS builds the agent's TLS config from PEM files: certFile and
+// keyFile (both or neither) are its client certificate for servers that
+// require one (server.tls.client_ca_file); caFile, if set, is the only CA
+// it trusts for the server, instead of the system's.
+func ClientTLS(certFile, keyFile, caFile string) (*tls.Config, error) {
+	c := &tls.Config{MinVersion: tls.VersionTLS12}
+	switch {
+	case (certFile == "") != (keyFile == ""):
+		return nil, errors.New("agent: give -tls-cert and -tls-key together")
+	case certFile != "":
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("agent: -tls-cert, -tls-key: %w", err)
+		}
+		c.Certificates = []tls.Certificate{cert}
+	}
+	if caFile != "" {
+		b, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("agent: -tls-ca: %w", err)
+		}
+		c.RootCAs = x509.NewCertPool()
+		if !c.RootCAs.AppendCertsFromPEM(b) {
+			return nil, fmt.Errorf("agent: -tls-ca %s: holds no PEM certificate", caFile)
+		}
+	}
+	return c, nil
 }

@@ -47,10 +47,15 @@ func (s *Server) registerAgentRoutes(r *mux.Router) {
 	s.route(r, http.MethodPost, "/agent/results", ScopeAgent, s.agentResults)
 }
 
-// agentLocation checks that agents are served and p is bound to a location.
-func (s *Server) agentLocation(p Principal) (string, error) {
+// agentLocation checks that agents are served, that the request carries a
+// verified client certificate when the server requires one, and that p is
+// bound to a location.
+func (s *Server) agentLocation(r *http.Request, p Principal) (string, error) {
 	if s.o.Agents == nil {
 		return "", Problem(http.StatusNotFound, "Not Found", "this server does not take probe agents")
+	}
+	if s.o.AgentClientCert && (r.TLS == nil || len(r.TLS.VerifiedChains) == 0) {
+		return "", Problem(http.StatusUnauthorized, "Unauthorized", "agents must present a client certificate signed by server.tls.client_ca_file")
 	}
 	if p.Location == "" {
 		return "", Problem(http.StatusForbidden, "Forbidden", "this agent key has no location")
@@ -59,7 +64,7 @@ func (s *Server) agentLocation(p Principal) (string, error) {
 }
 
 func (s *Server) agentHeartbeat(w http.ResponseWriter, r *http.Request, p Principal) error {
-	loc, err := s.agentLocation(p)
+	loc, err := s.agentLocation(r, p)
 	if err != nil {
 		return err
 	}
@@ -92,7 +97,7 @@ func (s *Server) agentHeartbeat(w http.ResponseWriter, r *http.Request, p Princi
 // else once they differ from version since or wait has passed (then with
 // unchanged true and no targets).
 func (s *Server) agentAssignments(w http.ResponseWriter, r *http.Request, p Principal) error {
-	loc, err := s.agentLocation(p)
+	loc, err := s.agentLocation(r, p)
 	if err != nil {
 		return err
 	}
@@ -132,7 +137,7 @@ func (s *Server) agentAssignments(w http.ResponseWriter, r *http.Request, p Prin
 }
 
 func (s *Server) agentResults(w http.ResponseWriter, r *http.Request, p Principal) error {
-	loc, err := s.agentLocation(p)
+	loc, err := s.agentLocation(r, p)
 	if err != nil {
 		return err
 	}

@@ -115,6 +115,9 @@ type Options struct {
 	AuthFailures AuthFailureLimit
 	// Agents serves probe agents (the /agent routes); nil answers them 404.
 	Agents AgentService
+	// AgentClientCert makes the agent routes refuse requests without a
+	// client certificate the TLS layer verified (mTLS), besides the key.
+	AgentClientCert bool
 }
 
 // Server is the API. Build it with New; serve Handler.

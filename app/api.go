@@ -32,6 +32,12 @@ import (
 const (
 	EnvBootstrapKey     = "UPWATCH_BOOTSTRAP_KEY"
 	EnvBootstrapKeyFile = "UPWATCH_BOOTSTRAP_KEY_FILE"
+	// EnvBootstrapAgentKey and EnvBootstrapAgentLocation store one agent
+	// key (hashed) for a location of tenant "default" on a start when no
+	// key with its hash was ever stored, so a stack can start its agents
+	// without an admin creating their key first (docker-compose.yml).
+	EnvBootstrapAgentKey      = "UPWATCH_BOOTSTRAP_AGENT_KEY"
+	EnvBootstrapAgentLocation = "UPWATCH_BOOTSTRAP_AGENT_LOCATION"
 )
 
 // MasterKeyFile is created in the data dir when no master key is configured.
@@ -103,6 +109,25 @@ func bootstrapKey(getenv func(string) string) (string, error) {
 	return strings.TrimSpace(key), nil
 }
 
+// bootstrapAgentKey stores the agent key the environment names, if any.
+func bootstrapAgentKey(ctx context.Context, d apiDeps) error {
+	key, loc := strings.TrimSpace(d.getenv(EnvBootstrapAgentKey)), d.getenv(EnvBootstrapAgentLocation)
+	if key == "" && loc == "" {
+		return nil
+	}
+	if key == "" || loc == "" {
+		return fmt.Errorf("set both %s and %s, or neither", EnvBootstrapAgentKey, EnvBootstrapAgentLocation)
+	}
+	created, err := api.BootstrapAgent(ctx, d.registry, key, loc, d.now())
+	if err != nil {
+		return fmt.Errorf("%s: %w", EnvBootstrapAgentKey, err)
+	}
+	if created {
+		d.log.Info("bootstrap agent key stored (hashed) for tenant default", "location", loc)
+	}
+	return nil
+}
+
 type apiDeps struct {
 	cfg       *config.Config
 	getenv    func(string) string
@@ -135,6 +160,9 @@ func startAPI(ctx context.Context, d apiDeps) (*api.Server, *liveTargets, error)
 	if created {
 		d.log.Info("bootstrap admin key stored (hashed) for tenant default")
 	}
+	if err := bootstrapAgentKey(ctx, d); err != nil {
+		return nil, nil, err
+	}
 	if n, err := tenancy.Reseal(ctx, d.registry, d.masterKey); err != nil {
 		d.log.Error("sealing the credentials of stored API objects", "sealed", n, "err", err)
 	} else if n > 0 {
@@ -154,7 +182,7 @@ func startAPI(ctx context.Context, d apiDeps) (*api.Server, *liveTargets, error)
 		OnChange: func(string) { live.apply(context.WithoutCancel(ctx)) },
 		AuthFailures: api.AuthFailureLimit{Max: d.cfg.API.AuthFailures.Max, Window: d.cfg.API.AuthFailures.Window,
 			MaxSources: d.cfg.API.AuthFailures.MaxSources},
-		Agents: d.agents,
+		Agents: d.agents, AgentClientCert: d.cfg.Server.TLS.ClientCAFile != "",
 	})
 	if err != nil {
 		return nil, nil, err

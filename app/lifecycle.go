@@ -341,6 +341,11 @@ func (s *Service) buildHTTP(ctx context.Context) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	if cfg.Server.TLS.Enabled() {
+		if s.srv.TLSConfig, err = cfg.Server.TLS.Config(); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -364,7 +369,13 @@ func (s *Service) Start(ctx context.Context) {
 		return
 	}
 	s.state = started
-	go func() { s.serveErr <- s.srv.Serve(s.ln) }()
+	go func() {
+		if s.srv.TLSConfig != nil {
+			s.serveErr <- s.srv.ServeTLS(s.ln, "", "") // server.tls
+			return
+		}
+		s.serveErr <- s.srv.Serve(s.ln)
+	}()
 	if s.elector != nil {
 		s.startLeadership(ctx)
 	} else {

@@ -22,6 +22,8 @@ type Server struct {
 	// whose locations include it (or that list none). Default true; false
 	// leaves every check to probe agents.
 	CheckLocally *bool `yaml:"check_locally"`
+	// TLS serves HTTPS, and with a client CA asks agents for mTLS.
+	TLS ServerTLS `yaml:"tls"`
 }
 
 // ChecksLocally is CheckLocally with its default.

@@ -235,6 +235,7 @@ func (c *Config) applyEnv(getenv func(string) string) []invalid.Field {
 		"UPWATCH_WORKERS":               &c.Workers,
 		"UPWATCH_RETENTION_RAW_DAYS":    &c.Storage.Retention.RawDays,
 		"UPWATCH_RETENTION_ROLLUP_DAYS": &c.Storage.Retention.RollupDays,
+		"UPWATCH_AGENTS_MAX_BATCH":      &c.Agents.MaxBatch,
 	}
 	for name, dst := range ints {
 		if v := getenv(name); v != "" {
@@ -244,6 +245,28 @@ func (c *Config) applyEnv(getenv func(string) string) []invalid.Field {
 				continue
 			}
 			*dst = n
+		}
+	}
+	durations := map[string]*time.Duration{
+		"UPWATCH_AGENTS_TTL":           &c.Agents.TTL,
+		"UPWATCH_REGISTRY_LEASE_TTL":   &c.Registry.Lease.TTL,
+		"UPWATCH_REGISTRY_LEASE_RENEW": &c.Registry.Lease.Renew,
+	}
+	for name, dst := range durations {
+		if v := getenv(name); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				errs = append(errs, invalid.Field{Path: "env " + name, Msg: "must be a duration such as 15s"})
+				continue
+			}
+			*dst = d
+		}
+	}
+	if v := getenv("UPWATCH_SERVER_CHECK_LOCALLY"); v != "" {
+		if b, err := strconv.ParseBool(v); err != nil {
+			errs = append(errs, invalid.Field{Path: "env UPWATCH_SERVER_CHECK_LOCALLY", Msg: "must be true or false"})
+		} else {
+			c.Server.CheckLocally = &b
 		}
 	}
 	bools := map[string]*bool{
@@ -353,6 +376,7 @@ func (c *Config) Validate() []invalid.Field {
 	errs = append(errs, c.validateVictoria()...)
 	errs = append(errs, c.validateWAL()...)
 	errs = append(errs, c.Agents.validate()...)
+	errs = append(errs, c.Server.TLS.validate()...)
 	if c.Storage.Retention.RawDays < 1 {
 		add("storage.retention.raw_days", "must be at least 1")
 	}

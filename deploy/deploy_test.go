@@ -124,6 +124,7 @@ type composeFile struct {
 			Args       map[string]string `yaml:"args"`
 		} `yaml:"build"`
 		Command     []string          `yaml:"command"`
+		Entrypoint  []string          `yaml:"entrypoint"`
 		Environment map[string]string `yaml:"environment"`
 		Volumes     []string          `yaml:"volumes"`
 		Ports       []string          `yaml:"ports"`
@@ -157,7 +158,7 @@ var envRefRE = regexp.MustCompile(`\$\{([A-Z0-9_]+)(:?[-?][^}]*)?\}`)
 
 func TestComposeStructure(t *testing.T) {
 	c := loadCompose(t)
-	for _, name := range []string{"influxdb", "prometheus", "grafana", "upwatch"} {
+	for _, name := range []string{"influxdb", "postgres", "prometheus", "grafana", "upwatch", "agent"} {
 		require.Contains(t, c.Services, name)
 	}
 	for name, s := range c.Services {
@@ -280,6 +281,20 @@ func TestComposeStructure(t *testing.T) {
 }
 
 type dockerConfig struct {
+	Location string `yaml:"location"`
+	Registry struct {
+		Type     string `yaml:"type"`
+		Postgres struct {
+			URL string `yaml:"url"`
+		} `yaml:"postgres"`
+	} `yaml:"registry"`
+	Targets []struct {
+		Name      string   `yaml:"name"`
+		Locations []string `yaml:"locations"`
+		HTTP      struct {
+			URL string `yaml:"url"`
+		} `yaml:"http"`
+	} `yaml:"targets"`
 	Storage struct {
 		Type     string `yaml:"type"`
 		InfluxDB struct {
@@ -289,6 +304,65 @@ type dockerConfig struct {
 			Token  string `yaml:"token"`
 		} `yaml:"influxdb"`
 	} `yaml:"storage"`
+}
+
+// flagValue is the argument after flag in args, or "".
+func flagValue(args []string, flag string) string {
+	if i := slices.Index(args, flag); i >= 0 && i+1 < len(args) {
+		return args[i+1]
+	}
+	return ""
+}
+
+// TestComposePostgresAndAgent: upwatch keeps its registry in the stack's
+// PostgreSQL, and the stack's agent reaches upwatch with the key upwatch
+// stores for the agent's location on start.
+func TestComposePostgresAndAgent(t *testing.T) {
+	c := loadCompose(t)
+	pg := c.Services["postgres"]
+	require.Regexp(t, `^postgres:[0-9]+\.[0-9]+`, pg.Image, "pin a PostgreSQL minor version")
+	require.Regexp(t, `^\$\{POSTGRES_PASSWORD:\?`, pg.Environment["POSTGRES_PASSWORD"], "the password comes from .env and is required")
+	require.Contains(t, pg.Volumes, "postgres-data:/var/lib/postgresql/data")
+	require.Equal(t, "pg_isready", pg.Healthcheck.Test[1])
+	require.Empty(t, pg.Ports, "PostgreSQL stays inside the compose network")
+
+	up := c.Services["upwatch"]
+	require.Equal(t, "service_healthy", up.DependsOn["postgres"].Condition)
+	cfg := readDockerConfig(t)
+	require.Equal(t, "postgres", cfg.Registry.Type)
+	urlVar, ok := strings.CutPrefix(cfg.Registry.Postgres.URL, "env:")
+	require.True(t, ok, "the PostgreSQL URL holds a password: it must come from the environment")
+	require.Equal(t, fmt.Sprintf("postgres://%s:%s@postgres:5432/%s?sslmode=disable",
+		pg.Environment["POSTGRES_USER"], pg.Environment["POSTGRES_PASSWORD"], pg.Environment["POSTGRES_DB"]), up.Environment[urlVar],
+		"upwatch's %s must name the postgres service's user, password and database", urlVar)
+
+	ag := c.Services["agent"]
+	require.Equal(t, up.Build, ag.Build, "the agent runs the same image")
+	require.Equal(t, up.Image, ag.Image)
+	require.Equal(t, []string{"/usr/local/bin/upwatch", "agent"}, ag.Entrypoint[:2], "the image's entrypoint is serve")
+	require.Equal(t, "http://upwatch:8080", flagValue(ag.Entrypoint, "-server"))
+	require.Equal(t, "service_healthy", ag.DependsOn["upwatch"].Condition)
+	loc := flagValue(ag.Entrypoint, "-location")
+	require.Equal(t, "docker-agent", loc)
+	require.Equal(t, loc, up.Environment["UPWATCH_BOOTSTRAP_AGENT_LOCATION"], "upwatch stores the agent key for the agent's location")
+	require.Regexp(t, `^\$\{UPWATCH_AGENT_KEY:\?`, ag.Environment["UPWATCH_AGENT_KEY"])
+	require.Equal(t, ag.Environment["UPWATCH_AGENT_KEY"], up.Environment["UPWATCH_BOOTSTRAP_AGENT_KEY"], "the agent's key is the one upwatch stores")
+	require.Contains(t, ag.Volumes, "agent-data:"+flagValue(ag.Entrypoint, "-data-dir"), "the spool is on a volume")
+	require.Equal(t, "/var/lib/upwatch", flagValue(ag.Entrypoint, "-data-dir"), "the image's nonroot user owns only /var/lib/upwatch")
+	_, port, ok := strings.Cut(flagValue(ag.Entrypoint, "-listen"), ":")
+	require.True(t, ok, "the agent serves /metrics (its healthcheck)")
+	require.Contains(t, ag.Healthcheck.Test, "http://127.0.0.1:"+port+"/metrics")
+
+	// Loopback targets are checked by upwatch alone (127.0.0.1 in the agent
+	// is the agent), and some target is checked by the agent.
+	fromAgent := false
+	for _, tg := range cfg.Targets {
+		if strings.Contains(tg.HTTP.URL, "127.0.0.1") {
+			require.Equal(t, []string{cfg.Location}, tg.Locations, "target %s is on upwatch's loopback", tg.Name)
+		}
+		fromAgent = fromAgent || len(tg.Locations) == 0 || slices.Contains(tg.Locations, loc)
+	}
+	require.True(t, fromAgent, "no target is checked from %s", loc)
 }
 
 func readDockerConfig(t *testing.T) dockerConfig {
@@ -342,6 +416,15 @@ func TestComposeConfigWithDockerCompose(t *testing.T) {
 
 	t.Setenv("UPWATCH_BOOTSTRAP_KEY", "stand-in")
 	t.Setenv("UPWATCH_MASTER_KEY", "stand-in")
+	t.Setenv("POSTGRES_PASSWORD", "stand-in")
+	t.Setenv("UPWATCH_AGENT_KEY", "")
+	c = exec.Command(cmd[0], args...)
+	c.Dir = root
+	out, err = c.CombinedOutput()
+	require.Error(t, err, "docker-compose.yml must refuse to start without UPWATCH_AGENT_KEY")
+	require.Contains(t, string(out), "make compose-env")
+
+	t.Setenv("UPWATCH_AGENT_KEY", "stand-in")
 	run(t, root, cmd[0], args...)
 }
 
@@ -363,8 +446,17 @@ func TestComposeEnvExample(t *testing.T) {
 			require.True(t, listed[m[1]], ".env.example must list %s, which docker-compose.yml requires", m[1])
 		}
 	}
-	for _, k := range []string{"UPWATCH_BOOTSTRAP_KEY", "UPWATCH_MASTER_KEY", "INFLUXDB_TOKEN", "GRAFANA_ADMIN_PASSWORD"} {
+	for _, k := range []string{"UPWATCH_BOOTSTRAP_KEY", "UPWATCH_MASTER_KEY", "INFLUXDB_TOKEN", "GRAFANA_ADMIN_PASSWORD", "POSTGRES_PASSWORD", "UPWATCH_AGENT_KEY"} {
 		require.True(t, listed[k], ".env.example must list %s", k)
+	}
+	// make compose-env writes every variable .env.example lists.
+	mk, err := os.ReadFile(filepath.Join(root, "Makefile"))
+	require.NoError(t, err)
+	_, recipe, ok := strings.Cut(string(mk), "\ncompose-env:")
+	require.True(t, ok, "the Makefile has no compose-env target")
+	recipe, _, _ = strings.Cut(recipe, "\n\n")
+	for k := range listed {
+		require.Contains(t, recipe, `echo "`+k+`=`, "make compose-env does not write %s", k)
 	}
 }
 

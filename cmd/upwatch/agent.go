@@ -33,6 +33,10 @@ func agentCmd(args []string, _, stderr io.Writer, getenv func(string) string) in
 	fs.DurationVar(&o.PushInterval, "push-interval", 15*time.Second, "how often -push-metrics pushes")
 	fs.BoolVar(&o.AllowPrivateTargets, "allow-private-targets", false, "let checks reach loopback, private and link-local addresses")
 	fs.IntVar(&o.Workers, "workers", 0, "checks run at once (default 64)")
+	var tlsCert, tlsKey, tlsCA string
+	fs.StringVar(&tlsCert, "tls-cert", "", "client certificate (PEM) for a server that requires one (mTLS); with -tls-key")
+	fs.StringVar(&tlsKey, "tls-key", "", "the client certificate's key (PEM)")
+	fs.StringVar(&tlsCA, "tls-ca", "", "CA certificate (PEM) the server's certificate must chain to, instead of the system's")
 	fs.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&logFormat, "log-format", "text", "text or json")
 	if code, ok := parseFlags(fs, args); !ok {
@@ -55,6 +59,14 @@ func agentCmd(args []string, _, stderr io.Writer, getenv func(string) string) in
 		o.Key = strings.TrimSpace(string(b))
 	case o.Key == "":
 		o.Key = getenv(EnvAgentKey)
+	}
+	if tlsCert != "" || tlsKey != "" || tlsCA != "" {
+		tc, err := agent.ClientTLS(tlsCert, tlsKey, tlsCA)
+		if err != nil {
+			fmt.Fprintln(stderr, "upwatch", err)
+			return exitUsage
+		}
+		o.TLS = tc
 	}
 	o.Version = version
 	o.Logger = newLogger(stderr, config.Log{Level: logLevel, Format: logFormat})

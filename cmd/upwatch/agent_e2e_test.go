@@ -301,4 +301,10 @@ func TestAgentFlags(t *testing.T) {
 	code, _, stderr = runCLI(nil, "agent", "-key", "a", "-key-file", "b")
 	require.Equal(t, exitUsage, code)
 	require.Contains(t, stderr, "-key or -key-file, not both")
+	code, _, stderr = runCLI(nil, "agent", "-server", "https://x", "-key", "uw_x", "-location", "eu", "-tls-cert", "c.pem")
+	require.Equal(t, exitUsage, code)
+	require.Contains(t, stderr, "upwatch agent: give -tls-cert and -tls-key together")
+	code, _, stderr = runCLI(nil, "agent", "-server", "https://x", "-key", "uw_x", "-location", "eu", "-tls-ca", "/nonexistent/ca.pem")
+	require.Equal(t, exitUsage, code)
+	require.Contains(t, stderr, "upwatch agent: -tls-ca: open /nonexistent/ca.pem")
 }
