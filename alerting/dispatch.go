@@ -201,10 +201,12 @@ func (d *Dispatcher) send(ctx context.Context, n Notification) {
 	sendCtx, cancel := context.WithTimeout(ctx, d.o.SendTimeout)
 	retry, err := notifier.Notify(sendCtx, n.Message)
 	cancel()
+	// Each outcome is counted once it is recorded, so a count says what the
+	// outbox holds.
 	if err == nil {
-		d.sent.WithLabelValues(n.Channel, "sent").Inc()
 		d.clearErr(n.Channel)
 		settle(NotificationSent, time.Time{}, "")
+		d.sent.WithLabelValues(n.Channel, "sent").Inc()
 		return
 	}
 	d.logErr(n, err)
@@ -219,8 +221,8 @@ func (d *Dispatcher) send(ctx context.Context, n Notification) {
 		d.pause(n.Channel, at)
 		next = maxTime(next, at)
 	}
-	d.sent.WithLabelValues(n.Channel, "retry").Inc()
 	settle(NotificationPending, next, err.Error())
+	d.sent.WithLabelValues(n.Channel, "retry").Inc()
 }
 
 // waitForDown says whether n, an UP, must wait for the DOWN of its

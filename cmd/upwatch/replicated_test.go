@@ -184,6 +184,16 @@ targets:
 	// An outage: the leader tells it once.
 	down.Store(true)
 	require.Eventually(t, func() bool { return h.count("down") == 1 }, 20*time.Second, 50*time.Millisecond)
+	// ... and records it as sent. (Killed between the provider's answer and
+	// that record, a leader leaves the message to be sent again once its
+	// claim runs out: the documented at-least-once edge, not this test's.)
+	outbox, err := registry.OpenPostgres(t.Context(), registry.PostgresOptions{URL: pgURL})
+	require.NoError(t, err)
+	defer outbox.Close()
+	require.Eventually(t, func() bool {
+		n, _, err := outbox.Pending(t.Context())
+		return err == nil && n == 0
+	}, 20*time.Second, 50*time.Millisecond, "the DOWN is settled")
 
 	// kill -9 the leader mid-incident: b takes over within 10 s, carries
 	// the incident on (no second DOWN) and tells its end once.
@@ -207,6 +217,11 @@ targets:
 	tries := h.tries.Load()
 	down.Store(true)
 	require.Eventually(t, func() bool { return h.tries.Load() > tries }, 20*time.Second, 50*time.Millisecond, "b tried the second DOWN")
+	// ... and recorded the failed try (killed before that record, b would
+	// leave the message claimed until its claim runs out, a minute).
+	require.Eventually(t, func() bool {
+		return b.metric(t, `upwatch_notifications_total{channel="webhook",result="retry"}`) >= 1
+	}, 20*time.Second, 50*time.Millisecond, "b recorded the failed try")
 	killed = time.Now()
 	b.kill9(t)
 	h.failing.Store(false)
