@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"unicode/utf8"
 )
@@ -37,6 +38,52 @@ func CheckHTTPURL(s string) error {
 		return errors.New("not an absolute http(s) URL")
 	}
 	return nil
+}
+
+// CheckURLField checks a destination's required URL field: "name:
+// required" when s is empty, else CheckHTTPURL's error, prefixed "name: ".
+func CheckURLField(name, s string) error {
+	if s == "" {
+		return fmt.Errorf("%s: required", name)
+	}
+	if err := CheckHTTPURL(s); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
+}
+
+// CheckSecretField checks a destination's required credential field
+// against the provider's format: "name: required" or "name: " + hint. The
+// error never quotes s.
+func CheckSecretField(name, s string, format *regexp.Regexp, hint string) error {
+	switch {
+	case s == "":
+		return fmt.Errorf("%s: required", name)
+	case !format.MatchString(s):
+		return fmt.Errorf("%s: %s", name, hint)
+	}
+	return nil
+}
+
+// CheckRegion checks a destination's region field: empty (us), "us" or
+// "eu".
+func CheckRegion(region string) error {
+	if region != "" && region != "us" && region != "eu" {
+		return fmt.Errorf("region: %q is not us or eu", region)
+	}
+	return nil
+}
+
+// RegionURL is the provider's base URL for region: override when set (a
+// stand-in), eu for "eu", else us.
+func RegionURL(override, region, us, eu string) string {
+	switch {
+	case override != "":
+		return override
+	case region == "eu":
+		return eu
+	}
+	return us
 }
 
 // NoRedirects returns a copy of client (DefaultClient when nil) that does

@@ -1,6 +1,7 @@
 package notify_test
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -52,5 +53,39 @@ func TestAlertKey(t *testing.T) {
 	}
 	if got := notify.Truncate("héllo wörld", 5); got != "héll…" {
 		t.Errorf("Truncate = %q", got)
+	}
+}
+
+// The destination field checks name the field and never quote the value.
+func TestFieldChecks(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{notify.CheckURLField("url", ""), "url: required"},
+		{notify.CheckURLField("url", "ftp://h/S3CRET"), "url: not an absolute http(s) URL"},
+		{notify.CheckURLField("url", "https://h/S3CRET"), ""},
+		{notify.CheckSecretField("key", "", regexp.MustCompile(`^[a-z]+$`), "letters"), "key: required"},
+		{notify.CheckSecretField("key", "S3CRET", regexp.MustCompile(`^[a-z]+$`), "letters"), "key: letters"},
+		{notify.CheckSecretField("key", "abc", regexp.MustCompile(`^[a-z]+$`), "letters"), ""},
+		{notify.CheckRegion("ap"), `region: "ap" is not us or eu`},
+		{notify.CheckRegion(""), ""},
+		{notify.CheckRegion("eu"), ""},
+	} {
+		got := ""
+		if c.err != nil {
+			got = c.err.Error()
+		}
+		if got != c.want {
+			t.Errorf("got %q, want %q", got, c.want)
+		}
+	}
+	for _, c := range [][2]string{{"", "https://us"}, {"us", "https://us"}, {"eu", "https://eu"}} {
+		if got := notify.RegionURL("", c[0], "https://us", "https://eu"); got != c[1] {
+			t.Errorf("RegionURL(%q) = %q, want %q", c[0], got, c[1])
+		}
+	}
+	if got := notify.RegionURL("http://127.0.0.1:1", "eu", "https://us", "https://eu"); got != "http://127.0.0.1:1" {
+		t.Errorf("override: %q", got)
 	}
 }

@@ -11,8 +11,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
-	"fmt"
 	"maps"
 	"net/http"
 	"slices"
@@ -32,15 +30,7 @@ type Destination struct {
 }
 
 // Validate reports every problem, each as "field: message".
-func (d Destination) Validate() error {
-	if d.URL == "" {
-		return errors.New("url: required")
-	}
-	if err := notify.CheckHTTPURL(d.URL); err != nil {
-		return fmt.Errorf("url: %w", err)
-	}
-	return nil
-}
+func (d Destination) Validate() error { return notify.CheckURLField("url", d.URL) }
 
 // Message is the webhook body (Alertmanager's webhook_config, version 4).
 type Message struct {

@@ -6,8 +6,6 @@ package discord
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 
@@ -26,15 +24,7 @@ type Destination struct {
 }
 
 // Validate reports every problem, each as "field: message".
-func (d Destination) Validate() error {
-	if d.WebhookURL == "" {
-		return errors.New("webhook_url: required")
-	}
-	if err := notify.CheckHTTPURL(d.WebhookURL); err != nil {
-		return fmt.Errorf("webhook_url: %w", err)
-	}
-	return nil
-}
+func (d Destination) Validate() error { return notify.CheckURLField("webhook_url", d.WebhookURL) }
 
 // Notifier posts one message per notification.
 type Notifier struct{ client *http.Client }

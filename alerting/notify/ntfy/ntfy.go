@@ -45,12 +45,7 @@ func (d Destination) Validate() error {
 			errs = append(errs, fmt.Errorf("server: %w", err))
 		}
 	}
-	switch {
-	case d.Topic == "":
-		errs = append(errs, errors.New("topic: required"))
-	case !topic.MatchString(d.Topic):
-		errs = append(errs, errors.New("topic: 1 to 64 letters, digits, - or _"))
-	}
+	errs = append(errs, notify.CheckSecretField("topic", d.Topic, topic, "1 to 64 letters, digits, - or _"))
 	if d.Priority < 0 || d.Priority > 5 {
 		errs = append(errs, fmt.Errorf("priority: %d is not 1 to 5", d.Priority))
 	}

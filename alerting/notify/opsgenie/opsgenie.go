@@ -45,15 +45,9 @@ var (
 
 // Validate reports every problem, each as "field: message".
 func (d Destination) Validate() error {
-	var errs []error
-	switch {
-	case d.APIKey == "":
-		errs = append(errs, errors.New("api_key: required"))
-	case !apiKey.MatchString(d.APIKey):
-		errs = append(errs, errors.New("api_key: not an Opsgenie API key (a UUID)"))
-	}
-	if d.Region != "" && d.Region != "us" && d.Region != "eu" {
-		errs = append(errs, fmt.Errorf("region: %q is not us or eu", d.Region))
+	errs := []error{
+		notify.CheckSecretField("api_key", d.APIKey, apiKey, "not an Opsgenie API key (a UUID)"),
+		notify.CheckRegion(d.Region),
 	}
 	if d.Priority != "" && !priority.MatchString(d.Priority) {
 		errs = append(errs, fmt.Errorf("priority: %q is not P1 to P5", d.Priority))
@@ -81,14 +75,7 @@ func (n *Notifier) Notify(ctx context.Context, m notify.Message) (bool, error) {
 	if err := notify.DecodeEndpoint(m, Channel, &d); err != nil {
 		return false, err
 	}
-	base := n.base
-	switch {
-	case base != "":
-	case d.Region == "eu":
-		base = EUAPIURL
-	default:
-		base = USAPIURL
-	}
+	base := notify.RegionURL(n.base, d.Region, USAPIURL, EUAPIURL)
 	h := http.Header{}
 	h.Set("Authorization", "GenieKey "+d.APIKey)
 	alias := notify.AlertKey(m)

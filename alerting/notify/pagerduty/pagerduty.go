@@ -46,15 +46,9 @@ var (
 
 // Validate reports every problem, each as "field: message".
 func (d Destination) Validate() error {
-	var errs []error
-	switch {
-	case d.RoutingKey == "":
-		errs = append(errs, errors.New("routing_key: required"))
-	case !routingKey.MatchString(d.RoutingKey):
-		errs = append(errs, errors.New("routing_key: not an Events API v2 integration key (32 letters and digits)"))
-	}
-	if d.Region != "" && d.Region != "us" && d.Region != "eu" {
-		errs = append(errs, fmt.Errorf("region: %q is not us or eu", d.Region))
+	errs := []error{
+		notify.CheckSecretField("routing_key", d.RoutingKey, routingKey, "not an Events API v2 integration key (32 letters and digits)"),
+		notify.CheckRegion(d.Region),
 	}
 	if d.Severity != "" && !slices.Contains(severities, d.Severity) {
 		errs = append(errs, fmt.Errorf("severity: %q is not one of %s", d.Severity, strings.Join(severities, ", ")))
@@ -150,14 +144,7 @@ func (n *Notifier) Notify(ctx context.Context, m notify.Message) (bool, error) {
 	if err := notify.DecodeEndpoint(m, Channel, &d); err != nil {
 		return false, err
 	}
-	base := n.base
-	switch {
-	case base != "":
-	case d.Region == "eu":
-		base = EUEventsURL
-	default:
-		base = USEventsURL
-	}
+	base := notify.RegionURL(n.base, d.Region, USEventsURL, EUEventsURL)
 	_, retry, err := notify.PostJSON(ctx, n.client, base+"/v2/enqueue", "pagerduty", NewEvent(m, d), nil, detail)
 	return retry, err
 }

@@ -42,13 +42,7 @@ var (
 // Validate reports every problem, each as "field: message". The token is
 // never quoted.
 func (d Destination) Validate() error {
-	var errs []error
-	switch {
-	case d.BotToken == "":
-		errs = append(errs, errors.New("bot_token: required"))
-	case !botToken.MatchString(d.BotToken):
-		errs = append(errs, errors.New("bot_token: not a bot token (123456:ABC-…, from @BotFather)"))
-	}
+	errs := []error{notify.CheckSecretField("bot_token", d.BotToken, botToken, "not a bot token (123456:ABC-…, from @BotFather)")}
 	switch {
 	case d.ChatID == "":
 		errs = append(errs, errors.New("chat_id: required"))
