@@ -119,6 +119,43 @@ func PostJSON(ctx context.Context, client *http.Client, rawURL, provider string,
 	return Do(client, req, provider, detail)
 }
 
+// Post is one JSON request a JSONNotifier makes: Body POSTed to URL with
+// Header added; Detail as for Do.
+type Post struct {
+	URL    string
+	Header http.Header
+	Body   any
+	Detail func([]byte) string
+}
+
+// JSONNotifier is a Notifier that makes one PostJSON per message, built by
+// a provider from the message and the recipient's destination D on its
+// channel; the channel names the provider in errors.
+type JSONNotifier[D any] struct {
+	client  *http.Client
+	channel string
+	build   func(Message, D) Post
+}
+
+var _ Notifier = (*JSONNotifier[struct{}])(nil)
+
+// NewJSONNotifier returns a notifier for channel; client may be nil
+// (DefaultClient), and redirects are not followed (NoRedirects).
+func NewJSONNotifier[D any](client *http.Client, channel string, build func(Message, D) Post) *JSONNotifier[D] {
+	return &JSONNotifier[D]{client: NoRedirects(client), channel: channel, build: build}
+}
+
+// Notify decodes m's destination and posts what build makes of it.
+func (n *JSONNotifier[D]) Notify(ctx context.Context, m Message) (bool, error) {
+	var d D
+	if err := DecodeEndpoint(m, n.channel, &d); err != nil {
+		return false, err
+	}
+	p := n.build(m, d)
+	_, retry, err := PostJSON(ctx, n.client, p.URL, n.channel, p.Body, p.Header, p.Detail)
+	return retry, err
+}
+
 // AlertKey is what a paging provider deduplicates on (PagerDuty's
 // dedup_key, Opsgenie's alias, Alertmanager's fingerprint): the same for
 // every message of one incident, DOWN, reminders, escalation and UP, so UP

@@ -1,12 +1,14 @@
 package notify_test
 
 import (
+	"net/http"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/upwatch/upwatch/alerting/notify"
+	"github.com/upwatch/upwatch/alerting/notify/notifytest"
 )
 
 // A destination for another channel, or one that does not decode, is an
@@ -87,5 +89,31 @@ func TestFieldChecks(t *testing.T) {
 	}
 	if got := notify.RegionURL("http://127.0.0.1:1", "eu", "https://us", "https://eu"); got != "http://127.0.0.1:1" {
 		t.Errorf("override: %q", got)
+	}
+}
+
+// A JSONNotifier decodes the destination, posts what build makes of it and
+// names its channel in errors.
+func TestJSONNotifier(t *testing.T) {
+	srv := notifytest.NewStandIn(t, http.StatusOK, "")
+	type dest struct {
+		Path string `json:"path"`
+	}
+	n := notify.NewJSONNotifier(nil, "chat", func(m notify.Message, d dest) notify.Post {
+		h := http.Header{}
+		h.Set("X-Kind", m.Kind)
+		return notify.Post{URL: srv.URL + d.Path, Header: h, Body: map[string]string{"subject": m.Subject}}
+	})
+	down, _ := notifytest.Incident(t, "chat", dest{Path: "/hook"})
+	r := srv.Deliver(t, n, down)[0]
+	if r.Path != "/hook" || r.Header.Get("X-Kind") != notify.KindDown || r.JSON(t)["subject"] != down.Subject {
+		t.Errorf("request %+v", r)
+	}
+	if retry, err := n.Notify(t.Context(), notify.Message{}); err == nil || retry {
+		t.Errorf("no destination: %v, %v", retry, err)
+	}
+	srv.Status = http.StatusBadRequest
+	if retry, err := n.Notify(t.Context(), down); err == nil || retry || !strings.HasPrefix(err.Error(), "chat: HTTP 400") {
+		t.Errorf("400: %v, %v", retry, err)
 	}
 }

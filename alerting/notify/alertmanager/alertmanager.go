@@ -8,7 +8,6 @@
 package alertmanager
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"maps"
@@ -120,19 +119,12 @@ func fingerprint(labels map[string]string) string {
 }
 
 // Notifier posts one webhook per notification.
-type Notifier struct{ client *http.Client }
+type Notifier = notify.JSONNotifier[Destination]
 
-var _ notify.Notifier = (*Notifier)(nil)
-
-// New returns a notifier; client may be nil (notify.DefaultClient).
-func New(client *http.Client) *Notifier { return &Notifier{client: notify.NoRedirects(client)} }
-
-// Notify posts NewMessage(m).
-func (n *Notifier) Notify(ctx context.Context, m notify.Message) (bool, error) {
-	var d Destination
-	if err := notify.DecodeEndpoint(m, Channel, &d); err != nil {
-		return false, err
-	}
-	_, retry, err := notify.PostJSON(ctx, n.client, d.URL, "alertmanager", NewMessage(m), nil, nil)
-	return retry, err
+// New returns a notifier posting NewMessage(m); client may be nil
+// (notify.DefaultClient).
+func New(client *http.Client) *Notifier {
+	return notify.NewJSONNotifier(client, Channel, func(m notify.Message, d Destination) notify.Post {
+		return notify.Post{URL: d.URL, Body: NewMessage(m)}
+	})
 }

@@ -5,7 +5,6 @@
 package ntfy
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -53,19 +52,13 @@ func (d Destination) Validate() error {
 }
 
 // Notifier publishes one message per notification.
-type Notifier struct{ client *http.Client }
-
-var _ notify.Notifier = (*Notifier)(nil)
+type Notifier = notify.JSONNotifier[Destination]
 
 // New returns a notifier; client may be nil (notify.DefaultClient).
-func New(client *http.Client) *Notifier { return &Notifier{client: notify.NoRedirects(client)} }
+func New(client *http.Client) *Notifier { return notify.NewJSONNotifier(client, Channel, post) }
 
-// Notify publishes m.
-func (n *Notifier) Notify(ctx context.Context, m notify.Message) (bool, error) {
-	var d Destination
-	if err := notify.DecodeEndpoint(m, Channel, &d); err != nil {
-		return false, err
-	}
+// post publishes Publish(m) to the destination's server.
+func post(m notify.Message, d Destination) notify.Post {
 	server := d.Server
 	if server == "" {
 		server = DefaultServer
@@ -75,8 +68,7 @@ func (n *Notifier) Notify(ctx context.Context, m notify.Message) (bool, error) {
 		h = http.Header{}
 		h.Set("Authorization", "Bearer "+d.Token)
 	}
-	_, retry, err := notify.PostJSON(ctx, n.client, strings.TrimRight(server, "/")+"/", "ntfy", Publish(m, d), h, nil)
-	return retry, err
+	return notify.Post{URL: strings.TrimRight(server, "/") + "/", Header: h, Body: Publish(m, d)}
 }
 
 // Publish is the JSON publish body for m.

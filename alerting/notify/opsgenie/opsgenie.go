@@ -8,7 +8,6 @@
 package opsgenie
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -56,26 +55,19 @@ func (d Destination) Validate() error {
 }
 
 // Notifier makes one Alert API call per notification.
-type Notifier struct {
-	client *http.Client
-	base   string // overrides both regions (a stand-in)
-}
-
-var _ notify.Notifier = (*Notifier)(nil)
+type Notifier = notify.JSONNotifier[Destination]
 
 // New returns a notifier; client may be nil (notify.DefaultClient); base,
 // if set, replaces the regions' hosts (tests).
 func New(client *http.Client, base string) *Notifier {
-	return &Notifier{client: notify.NoRedirects(client), base: strings.TrimRight(base, "/")}
+	base = strings.TrimRight(base, "/")
+	return notify.NewJSONNotifier(client, Channel, func(m notify.Message, d Destination) notify.Post {
+		return request(notify.RegionURL(base, d.Region, USAPIURL, EUAPIURL), m, d)
+	})
 }
 
-// Notify creates the incident's alert, or closes it for an UP.
-func (n *Notifier) Notify(ctx context.Context, m notify.Message) (bool, error) {
-	var d Destination
-	if err := notify.DecodeEndpoint(m, Channel, &d); err != nil {
-		return false, err
-	}
-	base := notify.RegionURL(n.base, d.Region, USAPIURL, EUAPIURL)
+// request creates the incident's alert, or closes it for an UP.
+func request(base string, m notify.Message, d Destination) notify.Post {
 	h := http.Header{}
 	h.Set("Authorization", "GenieKey "+d.APIKey)
 	alias := notify.AlertKey(m)
@@ -88,8 +80,7 @@ func (n *Notifier) Notify(ctx context.Context, m notify.Message) (bool, error) {
 		u = base + "/v2/alerts"
 		body = CreateRequest(m, d, alias)
 	}
-	_, retry, err := notify.PostJSON(ctx, n.client, u, "opsgenie", body, h, detail)
-	return retry, err
+	return notify.Post{URL: u, Header: h, Body: body, Detail: detail}
 }
 
 // CreateRequest is the create-alert body for m.

@@ -8,7 +8,6 @@
 package pagerduty
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -56,18 +55,18 @@ func (d Destination) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Notifier sends one event per notification.
-type Notifier struct {
-	client *http.Client
-	base   string // overrides both regions (a stand-in)
-}
-
-var _ notify.Notifier = (*Notifier)(nil)
+// Notifier sends one event per notification: NewEvent(m) to the
+// destination's region.
+type Notifier = notify.JSONNotifier[Destination]
 
 // New returns a notifier; client may be nil (notify.DefaultClient); base,
 // if set, replaces the regions' hosts (tests).
 func New(client *http.Client, base string) *Notifier {
-	return &Notifier{client: notify.NoRedirects(client), base: strings.TrimRight(base, "/")}
+	base = strings.TrimRight(base, "/")
+	return notify.NewJSONNotifier(client, Channel, func(m notify.Message, d Destination) notify.Post {
+		u := notify.RegionURL(base, d.Region, USEventsURL, EUEventsURL) + "/v2/enqueue"
+		return notify.Post{URL: u, Body: NewEvent(m, d), Detail: detail}
+	})
 }
 
 // Event is an Events API v2 event.
@@ -136,17 +135,6 @@ func NewEvent(m notify.Message, d Destination) Event {
 		e.Links = []Link{{Href: m.Link, Text: "upwatch incident"}}
 	}
 	return e
-}
-
-// Notify sends NewEvent(m) to the destination's region.
-func (n *Notifier) Notify(ctx context.Context, m notify.Message) (bool, error) {
-	var d Destination
-	if err := notify.DecodeEndpoint(m, Channel, &d); err != nil {
-		return false, err
-	}
-	base := notify.RegionURL(n.base, d.Region, USEventsURL, EUEventsURL)
-	_, retry, err := notify.PostJSON(ctx, n.client, base+"/v2/enqueue", "pagerduty", NewEvent(m, d), nil, detail)
-	return retry, err
 }
 
 // detail explains an error answer {"status": "invalid event", "message":
