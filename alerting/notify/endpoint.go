@@ -126,6 +126,12 @@ type Post struct {
 	Header http.Header
 	Body   any
 	Detail func([]byte) string
+	// Provider names the provider in errors; the channel when empty.
+	Provider string
+	// Answer, if set, decides the outcome from the answer's body and
+	// PostJSON's verdict (a provider that says more in its body than in
+	// its status); else the verdict stands.
+	Answer func(body []byte, retry bool, err error) (bool, error)
 }
 
 // JSONNotifier is a Notifier that makes one PostJSON per message, built by
@@ -152,7 +158,14 @@ func (n *JSONNotifier[D]) Notify(ctx context.Context, m Message) (bool, error) {
 		return false, err
 	}
 	p := n.build(m, d)
-	_, retry, err := PostJSON(ctx, n.client, p.URL, n.channel, p.Body, p.Header, p.Detail)
+	provider := p.Provider
+	if provider == "" {
+		provider = n.channel
+	}
+	body, retry, err := PostJSON(ctx, n.client, p.URL, provider, p.Body, p.Header, p.Detail)
+	if p.Answer != nil {
+		return p.Answer(body, retry, err)
+	}
 	return retry, err
 }
 

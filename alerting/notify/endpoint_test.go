@@ -117,3 +117,21 @@ func TestJSONNotifier(t *testing.T) {
 		t.Errorf("400: %v, %v", retry, err)
 	}
 }
+
+// Provider renames the provider in errors; Answer decides from the body.
+func TestJSONNotifierProviderAnswer(t *testing.T) {
+	srv := notifytest.NewStandIn(t, http.StatusBadRequest, `{"ok":false}`)
+	var seen string
+	n := notify.NewJSONNotifier(nil, "chat", func(m notify.Message, d struct{}) notify.Post {
+		return notify.Post{URL: srv.URL, Provider: "chat api", Body: 1,
+			Answer: func(b []byte, retry bool, err error) (bool, error) {
+				seen = string(b)
+				return !retry, err
+			}}
+	})
+	down, _ := notifytest.Incident(t, "chat", struct{}{})
+	retry, err := n.Notify(t.Context(), down)
+	if !retry || err == nil || !strings.HasPrefix(err.Error(), "chat api: HTTP 400") || seen != `{"ok":false}` {
+		t.Errorf("got %v, %v; answer saw %q", retry, err, seen)
+	}
+}
