@@ -169,6 +169,21 @@ func (n *JSONNotifier[D]) Notify(ctx context.Context, m Message) (bool, error) {
 	return retry, err
 }
 
+// JSONDetail returns a Detail for Do that quotes the string field key of a
+// JSON error answer, or nothing.
+func JSONDetail(key string) func(body []byte) string {
+	return func(body []byte) string {
+		var r map[string]any
+		if json.Unmarshal(body, &r) != nil {
+			return ""
+		}
+		if s, ok := r[key].(string); ok && s != "" {
+			return Snippet([]byte(s))
+		}
+		return ""
+	}
+}
+
 // AlertKey is what a paging provider deduplicates on (PagerDuty's
 // dedup_key, Opsgenie's alias, Alertmanager's fingerprint): the same for
 // every message of one incident, DOWN, reminders, escalation and UP, so UP

@@ -135,3 +135,21 @@ func TestJSONNotifierProviderAnswer(t *testing.T) {
 		t.Errorf("got %v, %v; answer saw %q", retry, err, seen)
 	}
 }
+
+// JSONDetail quotes one string field of a JSON error answer, cut to a
+// printable line; anything else quotes nothing.
+func TestJSONDetail(t *testing.T) {
+	detail := notify.JSONDetail("message")
+	for body, want := range map[string]string{
+		`{"message":"bad\nkey","took":0.1}`: "bad key",
+		`{"message":5}`:                     "",
+		`{"message":""}`:                    "",
+		`{"error":"x"}`:                     "",
+		`null`:                              "",
+		"\x00garbage":                       "",
+	} {
+		if got := detail([]byte(body)); got != want {
+			t.Errorf("%q: %q, want %q", body, got, want)
+		}
+	}
+}

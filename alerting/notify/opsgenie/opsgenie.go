@@ -8,7 +8,6 @@
 package opsgenie
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -80,7 +79,8 @@ func request(base string, m notify.Message, d Destination) notify.Post {
 		u = base + "/v2/alerts"
 		body = CreateRequest(m, d, alias)
 	}
-	return notify.Post{URL: u, Header: h, Body: body, Detail: detail}
+	// An error answers {"message": "...", "took": 0.1, "requestId": "..."}.
+	return notify.Post{URL: u, Header: h, Body: body, Detail: notify.JSONDetail("message")}
 }
 
 // CreateRequest is the create-alert body for m.
@@ -108,16 +108,4 @@ func CreateRequest(m notify.Message, d Destination, alias string) map[string]any
 		body["priority"] = d.Priority
 	}
 	return body
-}
-
-// detail explains an error answer {"message": "...", "took": 0.1,
-// "requestId": "..."}.
-func detail(body []byte) string {
-	var r struct {
-		Message string `json:"message"`
-	}
-	if json.Unmarshal(body, &r) == nil && r.Message != "" {
-		return notify.Snippet([]byte(r.Message))
-	}
-	return ""
 }

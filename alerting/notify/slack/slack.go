@@ -85,7 +85,7 @@ func post(api string, m notify.Message, d Destination) notify.Post {
 	h.Set("Authorization", "Bearer "+d.Token)
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	return notify.Post{URL: api + "/chat.postMessage", Header: h, Body: map[string]any{"channel": d.Channel, "text": msg},
-		Detail: apiDetail, Answer: apiResult}
+		Detail: notify.JSONDetail("error"), Answer: apiResult}
 }
 
 func text(m notify.Message) string {
@@ -118,14 +118,4 @@ func apiResult(body []byte, retry bool, err error) (bool, error) {
 		return true, fmt.Errorf("slack: %s", notify.Snippet([]byte(r.Error)))
 	}
 	return false, fmt.Errorf("slack: %s", notify.Snippet([]byte(r.Error)))
-}
-
-func apiDetail(body []byte) string {
-	var r struct {
-		Error string `json:"error"`
-	}
-	if json.Unmarshal(body, &r) == nil && r.Error != "" {
-		return notify.Snippet([]byte(r.Error))
-	}
-	return ""
 }
