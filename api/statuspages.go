@@ -231,12 +231,7 @@ func (s *Server) getStatusPage(w http.ResponseWriter, r *http.Request, p Princip
 	if err != nil {
 		return err
 	}
-	d, err := newPageDoc(pg)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, d)
-	return nil
+	return writeView(w, http.StatusOK, pg, newPageDoc)
 }
 
 func (s *Server) putStatusPage(w http.ResponseWriter, r *http.Request, p Principal) error {
@@ -268,12 +263,7 @@ func (s *Server) savePage(w http.ResponseWriter, r *http.Request, p Principal, c
 	if err := s.audit(ctx, p, "update", "status_page", cur.ID); err != nil {
 		return err
 	}
-	d, err := newPageDoc(cur)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, d)
-	return nil
+	return writeView(w, http.StatusOK, cur, newPageDoc)
 }
 
 func (s *Server) deleteStatusPage(w http.ResponseWriter, r *http.Request, p Principal) error {
@@ -281,7 +271,12 @@ func (s *Server) deleteStatusPage(w http.ResponseWriter, r *http.Request, p Prin
 	if err := s.o.StatusPages.DeleteStatusPage(r.Context(), p.TenantID, id); err != nil {
 		return storeErr(err, "status page", id)
 	}
-	if err := s.audit(r.Context(), p, "delete", "status_page", id); err != nil {
+	return s.auditNoContent(r.Context(), w, p, "delete", "status_page", id)
+}
+
+// auditNoContent records a write done and answers 204.
+func (s *Server) auditNoContent(ctx context.Context, w http.ResponseWriter, p Principal, action, objectType, objectID string) error {
+	if err := s.audit(ctx, p, action, objectType, objectID); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -293,17 +288,17 @@ type componentsDoc struct {
 	Components []statuspage.Component `json:"components"`
 }
 
+func newComponentsDoc(p registry.StatusPage) (componentsDoc, error) {
+	d, err := newPageDoc(p)
+	return componentsDoc{Components: d.Components}, err
+}
+
 func (s *Server) getComponents(w http.ResponseWriter, r *http.Request, p Principal) error {
 	pg, err := s.pageOf(r.Context(), p.TenantID, mux.Vars(r)["id"])
 	if err != nil {
 		return err
 	}
-	d, err := newPageDoc(pg)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, componentsDoc{Components: d.Components})
-	return nil
+	return writeView(w, http.StatusOK, pg, newComponentsDoc)
 }
 
 func (s *Server) putComponents(w http.ResponseWriter, r *http.Request, p Principal) error {
@@ -473,14 +468,21 @@ func (s *Server) patchStatusIncident(w http.ResponseWriter, r *http.Request, p P
 	if errs := statuspage.ValidateIncident(in.Title); len(errs) > 0 {
 		return ValidationProblem(errs)
 	}
-	if err := s.o.StatusPages.UpdateStatusIncidentTitle(ctx, p.TenantID, inc.ID, in.Title); err != nil {
+	err = s.o.StatusPages.UpdateStatusIncidentTitle(ctx, p.TenantID, inc.ID, in.Title)
+	inc.Title = in.Title
+	return s.incidentUpdated(ctx, w, p, err, http.StatusOK, inc)
+}
+
+// incidentUpdated finishes a write to incident inc: storeErr of the
+// store's err, the audit entry, then inc as it is now, with status.
+func (s *Server) incidentUpdated(ctx context.Context, w http.ResponseWriter, p Principal, err error, status int, inc registry.StatusIncident) error {
+	if err != nil {
 		return storeErr(err, "incident", inc.ID)
 	}
 	if err := s.audit(ctx, p, "update", "status_incident", inc.ID); err != nil {
 		return err
 	}
-	inc.Title = in.Title
-	writeJSON(w, http.StatusOK, newPageIncidentDoc(inc))
+	writeJSON(w, status, newPageIncidentDoc(inc))
 	return nil
 }
 
@@ -493,11 +495,7 @@ func (s *Server) deleteStatusIncident(w http.ResponseWriter, r *http.Request, p 
 	if err := s.o.StatusPages.DeleteStatusIncident(ctx, p.TenantID, inc.ID); err != nil {
 		return storeErr(err, "incident", inc.ID)
 	}
-	if err := s.audit(ctx, p, "delete", "status_incident", inc.ID); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return s.auditNoContent(ctx, w, p, "delete", "status_incident", inc.ID)
 }
 
 func (s *Server) addStatusUpdate(w http.ResponseWriter, r *http.Request, p Principal) error {
@@ -524,15 +522,9 @@ func (s *Server) addStatusUpdate(w http.ResponseWriter, r *http.Request, p Princ
 		return err
 	}
 	u := registry.StatusUpdate{ID: uid, Status: in.Status, Body: in.Body, At: s.o.Now()}
-	if err := s.o.StatusPages.AddStatusUpdate(ctx, p.TenantID, inc.ID, u); err != nil {
-		return storeErr(err, "incident", inc.ID)
-	}
-	if err := s.audit(ctx, p, "update", "status_incident", inc.ID); err != nil {
-		return err
-	}
+	err = s.o.StatusPages.AddStatusUpdate(ctx, p.TenantID, inc.ID, u)
 	inc.Updates = append(inc.Updates, u)
-	writeJSON(w, http.StatusCreated, newPageIncidentDoc(inc))
-	return nil
+	return s.incidentUpdated(ctx, w, p, err, http.StatusCreated, inc)
 }
 
 // badgeDoc is a target's badge: its token and the paths of its images.
@@ -616,9 +608,5 @@ func (s *Server) disableBadge(w http.ResponseWriter, r *http.Request, p Principa
 	if err := s.o.StatusPages.DeleteBadge(ctx, p.TenantID, id); err != nil {
 		return storeErr(err, "badge of target", id)
 	}
-	if err := s.audit(ctx, p, "delete", "badge", id); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return s.auditNoContent(ctx, w, p, "delete", "badge", id)
 }

@@ -260,3 +260,36 @@ func TestBadgeOptIn(t *testing.T) {
 	require.NotEqual(t, token, r.JSON(t)["token"], "a re-enabled badge has a new token")
 	require.Equal(t, http.StatusNotFound, h.do(http.MethodPost, Prefix+"/targets/nope/badge", w, nil).Status)
 }
+
+// Every status page, incident and badge write is audited, with the object
+// it touched.
+func TestStatusPageWritesAudited(t *testing.T) {
+	h := newHarness(t)
+	doc := newPageFixture(t, h)
+	w := h.key(tenantA, ScopeWrite)
+	id := h.do(http.MethodPost, Prefix+"/status-pages", w, doc).JSON(t)["id"].(string)
+	require.Equal(t, http.StatusOK, h.do(http.MethodPut, Prefix+"/status-pages/"+id+"/components", w, map[string]any{"components": []any{}}).Status)
+	base := Prefix + "/status-pages/" + id + "/incidents"
+	inc := h.do(http.MethodPost, base, w, map[string]any{"title": "T", "status": "investigating", "body": "b"}).JSON(t)["id"].(string)
+	require.Equal(t, http.StatusOK, h.do(http.MethodPatch, base+"/"+inc, w, map[string]any{"title": "T2"}).Status)
+	require.Equal(t, http.StatusCreated, h.do(http.MethodPost, base+"/"+inc+"/updates", w, map[string]any{"status": "resolved", "body": "ok"}).Status)
+	require.Equal(t, http.StatusNoContent, h.do(http.MethodDelete, base+"/"+inc, w, nil).Status)
+	require.Equal(t, http.StatusCreated, h.do(http.MethodPost, Prefix+"/targets/web/badge", w, nil).Status)
+	require.Equal(t, http.StatusNoContent, h.do(http.MethodDelete, Prefix+"/targets/web/badge", w, nil).Status)
+	require.Equal(t, http.StatusNoContent, h.do(http.MethodDelete, Prefix+"/status-pages/"+id, w, nil).Status)
+
+	r := h.do(http.MethodGet, Prefix+"/audit", h.key(tenantA, ScopeAdmin), nil)
+	require.Equal(t, http.StatusOK, r.Status)
+	var got []string
+	for _, e := range r.JSON(t)["items"].([]any) {
+		m := e.(map[string]any)
+		if m["object_type"] != "target" {
+			got = append(got, fmt.Sprint(m["action"], " ", m["object_type"], " ", m["object_id"]))
+		}
+	}
+	require.Equal(t, []string{
+		"delete status_page " + id, "delete badge web", "create badge web",
+		"delete status_incident " + inc, "update status_incident " + inc, "update status_incident " + inc,
+		"create status_incident " + inc, "update status_page " + id, "create status_page " + id,
+	}, got)
+}

@@ -94,12 +94,7 @@ func (s *Server) getTarget(w http.ResponseWriter, r *http.Request, p Principal) 
 	if err != nil {
 		return err
 	}
-	v, err := targetView(ti)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, v)
-	return nil
+	return writeView(w, http.StatusOK, ti, targetView)
 }
 
 // inConfig reports whether the config file declares a target id of the

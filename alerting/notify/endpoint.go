@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"unicode/utf8"
 )
@@ -37,6 +38,52 @@ func CheckHTTPURL(s string) error {
 		return errors.New("not an absolute http(s) URL")
 	}
 	return nil
+}
+
+// CheckURLField checks a destination's required URL field: "name:
+// required" when s is empty, else CheckHTTPURL's error, prefixed "name: ".
+func CheckURLField(name, s string) error {
+	if s == "" {
+		return fmt.Errorf("%s: required", name)
+	}
+	if err := CheckHTTPURL(s); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
+}
+
+// CheckSecretField checks a destination's required credential field
+// against the provider's format: "name: required" or "name: " + hint. The
+// error never quotes s.
+func CheckSecretField(name, s string, format *regexp.Regexp, hint string) error {
+	switch {
+	case s == "":
+		return fmt.Errorf("%s: required", name)
+	case !format.MatchString(s):
+		return fmt.Errorf("%s: %s", name, hint)
+	}
+	return nil
+}
+
+// CheckRegion checks a destination's region field: empty (us), "us" or
+// "eu".
+func CheckRegion(region string) error {
+	if region != "" && region != "us" && region != "eu" {
+		return fmt.Errorf("region: %q is not us or eu", region)
+	}
+	return nil
+}
+
+// RegionURL is the provider's base URL for region: override when set (a
+// stand-in), eu for "eu", else us.
+func RegionURL(override, region, us, eu string) string {
+	switch {
+	case override != "":
+		return override
+	case region == "eu":
+		return eu
+	}
+	return us
 }
 
 // NoRedirects returns a copy of client (DefaultClient when nil) that does
@@ -70,6 +117,71 @@ func PostJSON(ctx context.Context, client *http.Client, rawURL, provider string,
 		req.Header[http.CanonicalHeaderKey(k)] = vs
 	}
 	return Do(client, req, provider, detail)
+}
+
+// Post is one JSON request a JSONNotifier makes: Body POSTed to URL with
+// Header added; Detail as for Do.
+type Post struct {
+	URL    string
+	Header http.Header
+	Body   any
+	Detail func([]byte) string
+	// Provider names the provider in errors; the channel when empty.
+	Provider string
+	// Answer, if set, decides the outcome from the answer's body and
+	// PostJSON's verdict (a provider that says more in its body than in
+	// its status); else the verdict stands.
+	Answer func(body []byte, retry bool, err error) (bool, error)
+}
+
+// JSONNotifier is a Notifier that makes one PostJSON per message, built by
+// a provider from the message and the recipient's destination D on its
+// channel; the channel names the provider in errors.
+type JSONNotifier[D any] struct {
+	client  *http.Client
+	channel string
+	build   func(Message, D) Post
+}
+
+var _ Notifier = (*JSONNotifier[struct{}])(nil)
+
+// NewJSONNotifier returns a notifier for channel; client may be nil
+// (DefaultClient), and redirects are not followed (NoRedirects).
+func NewJSONNotifier[D any](client *http.Client, channel string, build func(Message, D) Post) *JSONNotifier[D] {
+	return &JSONNotifier[D]{client: NoRedirects(client), channel: channel, build: build}
+}
+
+// Notify decodes m's destination and posts what build makes of it.
+func (n *JSONNotifier[D]) Notify(ctx context.Context, m Message) (bool, error) {
+	var d D
+	if err := DecodeEndpoint(m, n.channel, &d); err != nil {
+		return false, err
+	}
+	p := n.build(m, d)
+	provider := p.Provider
+	if provider == "" {
+		provider = n.channel
+	}
+	body, retry, err := PostJSON(ctx, n.client, p.URL, provider, p.Body, p.Header, p.Detail)
+	if p.Answer != nil {
+		return p.Answer(body, retry, err)
+	}
+	return retry, err
+}
+
+// JSONDetail returns a Detail for Do that quotes the string field key of a
+// JSON error answer, or nothing.
+func JSONDetail(key string) func(body []byte) string {
+	return func(body []byte) string {
+		var r map[string]any
+		if json.Unmarshal(body, &r) != nil {
+			return ""
+		}
+		if s, ok := r[key].(string); ok && s != "" {
+			return Snippet([]byte(s))
+		}
+		return ""
+	}
 }
 
 // AlertKey is what a paging provider deduplicates on (PagerDuty's

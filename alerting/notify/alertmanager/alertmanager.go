@@ -8,11 +8,8 @@
 package alertmanager
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
-	"fmt"
 	"maps"
 	"net/http"
 	"slices"
@@ -32,15 +29,7 @@ type Destination struct {
 }
 
 // Validate reports every problem, each as "field: message".
-func (d Destination) Validate() error {
-	if d.URL == "" {
-		return errors.New("url: required")
-	}
-	if err := notify.CheckHTTPURL(d.URL); err != nil {
-		return fmt.Errorf("url: %w", err)
-	}
-	return nil
-}
+func (d Destination) Validate() error { return notify.CheckURLField("url", d.URL) }
 
 // Message is the webhook body (Alertmanager's webhook_config, version 4).
 type Message struct {
@@ -130,19 +119,12 @@ func fingerprint(labels map[string]string) string {
 }
 
 // Notifier posts one webhook per notification.
-type Notifier struct{ client *http.Client }
+type Notifier = notify.JSONNotifier[Destination]
 
-var _ notify.Notifier = (*Notifier)(nil)
-
-// New returns a notifier; client may be nil (notify.DefaultClient).
-func New(client *http.Client) *Notifier { return &Notifier{client: notify.NoRedirects(client)} }
-
-// Notify posts NewMessage(m).
-func (n *Notifier) Notify(ctx context.Context, m notify.Message) (bool, error) {
-	var d Destination
-	if err := notify.DecodeEndpoint(m, Channel, &d); err != nil {
-		return false, err
-	}
-	_, retry, err := notify.PostJSON(ctx, n.client, d.URL, "alertmanager", NewMessage(m), nil, nil)
-	return retry, err
+// New returns a notifier posting NewMessage(m); client may be nil
+// (notify.DefaultClient).
+func New(client *http.Client) *Notifier {
+	return notify.NewJSONNotifier(client, Channel, func(m notify.Message, d Destination) notify.Post {
+		return notify.Post{URL: d.URL, Body: NewMessage(m)}
+	})
 }

@@ -20,15 +20,8 @@ func TestFiringThenResolved(t *testing.T) {
 	srv := notifytest.NewStandIn(t, http.StatusOK, "")
 	n := alertmanager.New(nil)
 	down, up := notifytest.Incident(t, alertmanager.Channel, alertmanager.Destination{URL: srv.URL + hookPath})
-	for _, m := range []notify.Message{down, up} {
-		retry, err := n.Notify(t.Context(), m)
-		require.NoError(t, err)
-		assert.False(t, retry)
-	}
-	reqs := srv.Requests()
-	require.Len(t, reqs, 2)
+	reqs := srv.Deliver(t, n, down, up)
 	for _, r := range reqs {
-		assert.Equal(t, http.MethodPost, r.Method)
 		assert.Equal(t, hookPath, r.Path)
 		assert.Equal(t, "application/json", r.Header.Get("Content-Type"))
 	}

@@ -5,9 +5,6 @@
 package discord
 
 import (
-	"context"
-	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 
@@ -26,39 +23,28 @@ type Destination struct {
 }
 
 // Validate reports every problem, each as "field: message".
-func (d Destination) Validate() error {
-	if d.WebhookURL == "" {
-		return errors.New("webhook_url: required")
-	}
-	if err := notify.CheckHTTPURL(d.WebhookURL); err != nil {
-		return fmt.Errorf("webhook_url: %w", err)
-	}
-	return nil
-}
+func (d Destination) Validate() error { return notify.CheckURLField("webhook_url", d.WebhookURL) }
 
 // Notifier posts one message per notification.
-type Notifier struct{ client *http.Client }
-
-var _ notify.Notifier = (*Notifier)(nil)
+type Notifier = notify.JSONNotifier[Destination]
 
 // New returns a notifier; client may be nil (notify.DefaultClient).
-func New(client *http.Client) *Notifier { return &Notifier{client: notify.NoRedirects(client)} }
+func New(client *http.Client) *Notifier {
+	return notify.NewJSONNotifier(client, Channel, func(m notify.Message, d Destination) notify.Post {
+		return notify.Post{URL: d.WebhookURL, Body: body(m)}
+	})
+}
 
-// Notify posts m's subject (bold) and text, mentioning nobody.
-func (n *Notifier) Notify(ctx context.Context, m notify.Message) (bool, error) {
-	var d Destination
-	if err := notify.DecodeEndpoint(m, Channel, &d); err != nil {
-		return false, err
-	}
+// body is the webhook body: m's subject (bold) and text, mentioning
+// nobody.
+func body(m notify.Message) map[string]any {
 	content := "**" + strings.TrimSpace(m.Subject) + "**"
 	if t := strings.TrimSpace(m.Text); t != "" {
 		content += "\n" + t
 	}
-	body := map[string]any{
+	return map[string]any{
 		"content":          notify.Truncate(content, maxContent),
 		"username":         "upwatch",
 		"allowed_mentions": map[string]any{"parse": []string{}},
 	}
-	_, retry, err := notify.PostJSON(ctx, n.client, d.WebhookURL, "discord", body, nil, nil)
-	return retry, err
 }

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 
 	"github.com/upwatch/upwatch/alerting/notify"
 	"github.com/upwatch/upwatch/alerting/notify/discord"
@@ -20,14 +19,8 @@ func TestExecuteWebhook(t *testing.T) {
 	n := discord.New(nil)
 	down, up := notifytest.Incident(t, discord.Channel, discord.Destination{WebhookURL: srv.URL + hookPath})
 	up.Text = strings.Repeat("x", 3000) // cut to Discord's 2000
-	for _, m := range []notify.Message{down, up} {
-		_, err := n.Notify(t.Context(), m)
-		require.NoError(t, err)
-	}
-	reqs := srv.Requests()
-	require.Len(t, reqs, 2)
+	reqs := srv.Deliver(t, n, down, up)
 	for _, r := range reqs {
-		assert.Equal(t, http.MethodPost, r.Method)
 		assert.Equal(t, hookPath, r.Path)
 		assert.Equal(t, "application/json", r.Header.Get("Content-Type"))
 	}

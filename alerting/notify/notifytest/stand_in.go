@@ -111,3 +111,25 @@ func To(t testing.TB, n notify.Notifier, channel string, dest any) notify.Notifi
 type notifyFunc func(ctx context.Context, m notify.Message) (bool, error)
 
 func (f notifyFunc) Notify(ctx context.Context, m notify.Message) (bool, error) { return f(ctx, m) }
+
+// Deliver sends msgs through n, each of which must succeed with no retry
+// asked for, and returns what s received: one POST per message.
+func (s *StandIn) Deliver(t testing.TB, n notify.Notifier, msgs ...notify.Message) []Request {
+	t.Helper()
+	for _, m := range msgs {
+		retry, err := n.Notify(t.Context(), m)
+		if err != nil || retry {
+			t.Fatalf("Notify(%s) = %v, %v; want false, nil", m.Kind, retry, err)
+		}
+	}
+	reqs := s.Requests()
+	if len(reqs) != len(msgs) {
+		t.Fatalf("stand-in received %d requests, want %d", len(reqs), len(msgs))
+	}
+	for i, r := range reqs {
+		if r.Method != http.MethodPost {
+			t.Errorf("request %d: method %s, want POST", i, r.Method)
+		}
+	}
+	return reqs
+}

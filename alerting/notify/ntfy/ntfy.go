@@ -5,7 +5,6 @@
 package ntfy
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -45,12 +44,7 @@ func (d Destination) Validate() error {
 			errs = append(errs, fmt.Errorf("server: %w", err))
 		}
 	}
-	switch {
-	case d.Topic == "":
-		errs = append(errs, errors.New("topic: required"))
-	case !topic.MatchString(d.Topic):
-		errs = append(errs, errors.New("topic: 1 to 64 letters, digits, - or _"))
-	}
+	errs = append(errs, notify.CheckSecretField("topic", d.Topic, topic, "1 to 64 letters, digits, - or _"))
 	if d.Priority < 0 || d.Priority > 5 {
 		errs = append(errs, fmt.Errorf("priority: %d is not 1 to 5", d.Priority))
 	}
@@ -58,19 +52,13 @@ func (d Destination) Validate() error {
 }
 
 // Notifier publishes one message per notification.
-type Notifier struct{ client *http.Client }
-
-var _ notify.Notifier = (*Notifier)(nil)
+type Notifier = notify.JSONNotifier[Destination]
 
 // New returns a notifier; client may be nil (notify.DefaultClient).
-func New(client *http.Client) *Notifier { return &Notifier{client: notify.NoRedirects(client)} }
+func New(client *http.Client) *Notifier { return notify.NewJSONNotifier(client, Channel, post) }
 
-// Notify publishes m.
-func (n *Notifier) Notify(ctx context.Context, m notify.Message) (bool, error) {
-	var d Destination
-	if err := notify.DecodeEndpoint(m, Channel, &d); err != nil {
-		return false, err
-	}
+// post publishes Publish(m) to the destination's server.
+func post(m notify.Message, d Destination) notify.Post {
 	server := d.Server
 	if server == "" {
 		server = DefaultServer
@@ -80,8 +68,7 @@ func (n *Notifier) Notify(ctx context.Context, m notify.Message) (bool, error) {
 		h = http.Header{}
 		h.Set("Authorization", "Bearer "+d.Token)
 	}
-	_, retry, err := notify.PostJSON(ctx, n.client, strings.TrimRight(server, "/")+"/", "ntfy", Publish(m, d), h, nil)
-	return retry, err
+	return notify.Post{URL: strings.TrimRight(server, "/") + "/", Header: h, Body: Publish(m, d)}
 }
 
 // Publish is the JSON publish body for m.

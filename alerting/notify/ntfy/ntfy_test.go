@@ -21,15 +21,8 @@ func TestPublishJSON(t *testing.T) {
 	srv := notifytest.NewStandIn(t, http.StatusOK, `{"id":"sPs71M8A2T","event":"message","topic":"x"}`)
 	n := ntfy.New(nil)
 	down, up := notifytest.Incident(t, ntfy.Channel, ntfy.Destination{Server: srv.URL, Topic: topic, Token: token})
-	for _, m := range []notify.Message{down, up} {
-		retry, err := n.Notify(t.Context(), m)
-		require.NoError(t, err)
-		assert.False(t, retry)
-	}
-	reqs := srv.Requests()
-	require.Len(t, reqs, 2)
+	reqs := srv.Deliver(t, n, down, up)
 	for _, r := range reqs {
-		assert.Equal(t, http.MethodPost, r.Method)
 		assert.Equal(t, "/", r.Path, "JSON publishing posts to the server's root")
 		assert.Equal(t, "Bearer "+token, r.Header.Get("Authorization"))
 		assert.Equal(t, "application/json", r.Header.Get("Content-Type"))

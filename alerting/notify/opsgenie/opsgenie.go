@@ -8,8 +8,6 @@
 package opsgenie
 
 import (
-	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -45,15 +43,9 @@ var (
 
 // Validate reports every problem, each as "field: message".
 func (d Destination) Validate() error {
-	var errs []error
-	switch {
-	case d.APIKey == "":
-		errs = append(errs, errors.New("api_key: required"))
-	case !apiKey.MatchString(d.APIKey):
-		errs = append(errs, errors.New("api_key: not an Opsgenie API key (a UUID)"))
-	}
-	if d.Region != "" && d.Region != "us" && d.Region != "eu" {
-		errs = append(errs, fmt.Errorf("region: %q is not us or eu", d.Region))
+	errs := []error{
+		notify.CheckSecretField("api_key", d.APIKey, apiKey, "not an Opsgenie API key (a UUID)"),
+		notify.CheckRegion(d.Region),
 	}
 	if d.Priority != "" && !priority.MatchString(d.Priority) {
 		errs = append(errs, fmt.Errorf("priority: %q is not P1 to P5", d.Priority))
@@ -62,33 +54,19 @@ func (d Destination) Validate() error {
 }
 
 // Notifier makes one Alert API call per notification.
-type Notifier struct {
-	client *http.Client
-	base   string // overrides both regions (a stand-in)
-}
-
-var _ notify.Notifier = (*Notifier)(nil)
+type Notifier = notify.JSONNotifier[Destination]
 
 // New returns a notifier; client may be nil (notify.DefaultClient); base,
 // if set, replaces the regions' hosts (tests).
 func New(client *http.Client, base string) *Notifier {
-	return &Notifier{client: notify.NoRedirects(client), base: strings.TrimRight(base, "/")}
+	base = strings.TrimRight(base, "/")
+	return notify.NewJSONNotifier(client, Channel, func(m notify.Message, d Destination) notify.Post {
+		return request(notify.RegionURL(base, d.Region, USAPIURL, EUAPIURL), m, d)
+	})
 }
 
-// Notify creates the incident's alert, or closes it for an UP.
-func (n *Notifier) Notify(ctx context.Context, m notify.Message) (bool, error) {
-	var d Destination
-	if err := notify.DecodeEndpoint(m, Channel, &d); err != nil {
-		return false, err
-	}
-	base := n.base
-	switch {
-	case base != "":
-	case d.Region == "eu":
-		base = EUAPIURL
-	default:
-		base = USAPIURL
-	}
+// request creates the incident's alert, or closes it for an UP.
+func request(base string, m notify.Message, d Destination) notify.Post {
 	h := http.Header{}
 	h.Set("Authorization", "GenieKey "+d.APIKey)
 	alias := notify.AlertKey(m)
@@ -101,8 +79,8 @@ func (n *Notifier) Notify(ctx context.Context, m notify.Message) (bool, error) {
 		u = base + "/v2/alerts"
 		body = CreateRequest(m, d, alias)
 	}
-	_, retry, err := notify.PostJSON(ctx, n.client, u, "opsgenie", body, h, detail)
-	return retry, err
+	// An error answers {"message": "...", "took": 0.1, "requestId": "..."}.
+	return notify.Post{URL: u, Header: h, Body: body, Detail: notify.JSONDetail("message")}
 }
 
 // CreateRequest is the create-alert body for m.
@@ -130,16 +108,4 @@ func CreateRequest(m notify.Message, d Destination, alias string) map[string]any
 		body["priority"] = d.Priority
 	}
 	return body
-}
-
-// detail explains an error answer {"message": "...", "took": 0.1,
-// "requestId": "..."}.
-func detail(body []byte) string {
-	var r struct {
-		Message string `json:"message"`
-	}
-	if json.Unmarshal(body, &r) == nil && r.Message != "" {
-		return notify.Snippet([]byte(r.Message))
-	}
-	return ""
 }

@@ -20,15 +20,8 @@ func TestCreateThenCloseByAlias(t *testing.T) {
 	srv := notifytest.NewStandIn(t, http.StatusAccepted, `{"result":"Request will be processed","took":0.302,"requestId":"43a29c5c"}`)
 	n := opsgenie.New(nil, srv.URL)
 	down, up := notifytest.Incident(t, opsgenie.Channel, opsgenie.Destination{APIKey: apiKey, Priority: "P1"})
-	for _, m := range []notify.Message{down, up} {
-		retry, err := n.Notify(t.Context(), m)
-		require.NoError(t, err)
-		assert.False(t, retry)
-	}
-	reqs := srv.Requests()
-	require.Len(t, reqs, 2)
+	reqs := srv.Deliver(t, n, down, up)
 	for _, r := range reqs {
-		assert.Equal(t, http.MethodPost, r.Method)
 		assert.Equal(t, "GenieKey "+apiKey, r.Header.Get("Authorization"))
 		assert.Equal(t, "application/json", r.Header.Get("Content-Type"))
 	}

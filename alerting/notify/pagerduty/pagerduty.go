@@ -8,7 +8,6 @@
 package pagerduty
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -46,15 +45,9 @@ var (
 
 // Validate reports every problem, each as "field: message".
 func (d Destination) Validate() error {
-	var errs []error
-	switch {
-	case d.RoutingKey == "":
-		errs = append(errs, errors.New("routing_key: required"))
-	case !routingKey.MatchString(d.RoutingKey):
-		errs = append(errs, errors.New("routing_key: not an Events API v2 integration key (32 letters and digits)"))
-	}
-	if d.Region != "" && d.Region != "us" && d.Region != "eu" {
-		errs = append(errs, fmt.Errorf("region: %q is not us or eu", d.Region))
+	errs := []error{
+		notify.CheckSecretField("routing_key", d.RoutingKey, routingKey, "not an Events API v2 integration key (32 letters and digits)"),
+		notify.CheckRegion(d.Region),
 	}
 	if d.Severity != "" && !slices.Contains(severities, d.Severity) {
 		errs = append(errs, fmt.Errorf("severity: %q is not one of %s", d.Severity, strings.Join(severities, ", ")))
@@ -62,18 +55,18 @@ func (d Destination) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Notifier sends one event per notification.
-type Notifier struct {
-	client *http.Client
-	base   string // overrides both regions (a stand-in)
-}
-
-var _ notify.Notifier = (*Notifier)(nil)
+// Notifier sends one event per notification: NewEvent(m) to the
+// destination's region.
+type Notifier = notify.JSONNotifier[Destination]
 
 // New returns a notifier; client may be nil (notify.DefaultClient); base,
 // if set, replaces the regions' hosts (tests).
 func New(client *http.Client, base string) *Notifier {
-	return &Notifier{client: notify.NoRedirects(client), base: strings.TrimRight(base, "/")}
+	base = strings.TrimRight(base, "/")
+	return notify.NewJSONNotifier(client, Channel, func(m notify.Message, d Destination) notify.Post {
+		u := notify.RegionURL(base, d.Region, USEventsURL, EUEventsURL) + "/v2/enqueue"
+		return notify.Post{URL: u, Body: NewEvent(m, d), Detail: detail}
+	})
 }
 
 // Event is an Events API v2 event.
@@ -142,24 +135,6 @@ func NewEvent(m notify.Message, d Destination) Event {
 		e.Links = []Link{{Href: m.Link, Text: "upwatch incident"}}
 	}
 	return e
-}
-
-// Notify sends NewEvent(m) to the destination's region.
-func (n *Notifier) Notify(ctx context.Context, m notify.Message) (bool, error) {
-	var d Destination
-	if err := notify.DecodeEndpoint(m, Channel, &d); err != nil {
-		return false, err
-	}
-	base := n.base
-	switch {
-	case base != "":
-	case d.Region == "eu":
-		base = EUEventsURL
-	default:
-		base = USEventsURL
-	}
-	_, retry, err := notify.PostJSON(ctx, n.client, base+"/v2/enqueue", "pagerduty", NewEvent(m, d), nil, detail)
-	return retry, err
 }
 
 // detail explains an error answer {"status": "invalid event", "message":

@@ -21,15 +21,8 @@ func TestTriggerThenResolve(t *testing.T) {
 	down, up := notifytest.Incident(t, pagerduty.Channel, pagerduty.Destination{RoutingKey: routingKey})
 	reminder := down
 	reminder.Kind = notify.KindReminder
-	for _, m := range []notify.Message{down, reminder, up} {
-		retry, err := n.Notify(t.Context(), m)
-		require.NoError(t, err)
-		assert.False(t, retry)
-	}
-	reqs := srv.Requests()
-	require.Len(t, reqs, 3)
+	reqs := srv.Deliver(t, n, down, reminder, up)
 	for _, r := range reqs {
-		assert.Equal(t, http.MethodPost, r.Method)
 		assert.Equal(t, "/v2/enqueue", r.Path)
 		assert.Equal(t, "application/json", r.Header.Get("Content-Type"))
 		assert.Empty(t, r.Header.Get("Authorization"), "the routing key goes in the body")

@@ -6,7 +6,7 @@
 package slack
 
 import (
-	"context"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -63,41 +63,29 @@ func (d Destination) Validate() error {
 }
 
 // Notifier posts one Slack message per notification.
-type Notifier struct {
-	client *http.Client
-	api    string
-}
-
-var _ notify.Notifier = (*Notifier)(nil)
+type Notifier = notify.JSONNotifier[Destination]
 
 // New returns a notifier; client may be nil (notify.DefaultClient), api
 // empty for DefaultAPIURL.
 func New(client *http.Client, api string) *Notifier {
-	if api == "" {
-		api = DefaultAPIURL
-	}
-	return &Notifier{client: notify.NoRedirects(client), api: strings.TrimRight(api, "/")}
+	api = strings.TrimRight(cmp.Or(api, DefaultAPIURL), "/")
+	return notify.NewJSONNotifier(client, Channel, func(m notify.Message, d Destination) notify.Post {
+		return post(api, m, d)
+	})
 }
 
-// Notify posts m's subject and text.
-func (n *Notifier) Notify(ctx context.Context, m notify.Message) (bool, error) {
-	var d Destination
-	if err := notify.DecodeEndpoint(m, Channel, &d); err != nil {
-		return false, err
-	}
+// post is m's subject and text, to the incoming webhook or through
+// chat.postMessage.
+func post(api string, m notify.Message, d Destination) notify.Post {
 	msg := notify.Truncate(text(m), maxText)
 	if d.WebhookURL != "" {
-		_, retry, err := notify.PostJSON(ctx, n.client, d.WebhookURL, "slack webhook", map[string]any{"text": msg}, nil, nil)
-		return retry, err
+		return notify.Post{URL: d.WebhookURL, Provider: "slack webhook", Body: map[string]any{"text": msg}}
 	}
 	h := http.Header{}
 	h.Set("Authorization", "Bearer "+d.Token)
 	h.Set("Content-Type", "application/json; charset=utf-8")
-	body, retry, err := notify.PostJSON(ctx, n.client, n.api+"/chat.postMessage", "slack", map[string]any{"channel": d.Channel, "text": msg}, h, apiDetail)
-	if err != nil {
-		return retry, err
-	}
-	return apiResult(body)
+	return notify.Post{URL: api + "/chat.postMessage", Header: h, Body: map[string]any{"channel": d.Channel, "text": msg},
+		Detail: notify.JSONDetail("error"), Answer: apiResult}
 }
 
 func text(m notify.Message) string {
@@ -111,7 +99,10 @@ func text(m notify.Message) string {
 // apiResult reads a Web API answer: HTTP 200 carries {"ok": false} on
 // failure. A failure of Slack's own is retried; any other (a bad token, an
 // unknown channel) is permanent.
-func apiResult(body []byte) (bool, error) {
+func apiResult(body []byte, retry bool, err error) (bool, error) {
+	if err != nil {
+		return retry, err
+	}
 	var r struct {
 		OK    bool   `json:"ok"`
 		Error string `json:"error"`
@@ -127,14 +118,4 @@ func apiResult(body []byte) (bool, error) {
 		return true, fmt.Errorf("slack: %s", notify.Snippet([]byte(r.Error)))
 	}
 	return false, fmt.Errorf("slack: %s", notify.Snippet([]byte(r.Error)))
-}
-
-func apiDetail(body []byte) string {
-	var r struct {
-		Error string `json:"error"`
-	}
-	if json.Unmarshal(body, &r) == nil && r.Error != "" {
-		return notify.Snippet([]byte(r.Error))
-	}
-	return ""
 }

@@ -23,16 +23,9 @@ func TestIncomingWebhook(t *testing.T) {
 	srv.Body = "ok"
 	n := slack.New(nil, "")
 	down, up := notifytest.Incident(t, slack.Channel, slack.Destination{WebhookURL: srv.URL + hookPath})
-	for _, m := range []notify.Message{down, up} {
-		retry, err := n.Notify(t.Context(), m)
-		require.NoError(t, err)
-		assert.False(t, retry)
-	}
-	reqs := srv.Requests()
-	require.Len(t, reqs, 2)
+	reqs := srv.Deliver(t, n, down, up)
 	for i, want := range []string{"*[upwatch] DOWN: API*\nAPI is down: HTTP 503", "*[upwatch] UP: API is back up after 12m 30s*\nAPI is up again after 12m 30s"} {
 		r := reqs[i]
-		assert.Equal(t, http.MethodPost, r.Method)
 		assert.Equal(t, hookPath, r.Path)
 		assert.Equal(t, "application/json", r.Header.Get("Content-Type"))
 		assert.Empty(t, r.Header.Get("Authorization"))
@@ -44,14 +37,8 @@ func TestPostMessage(t *testing.T) {
 	srv := notifytest.NewStandIn(t, http.StatusOK, `{"ok":true,"channel":"C0123456789","ts":"1503435956.000247"}`)
 	n := slack.New(nil, srv.URL+"/api")
 	down, up := notifytest.Incident(t, slack.Channel, slack.Destination{Token: token, Channel: "C0123456789"})
-	for _, m := range []notify.Message{down, up} {
-		_, err := n.Notify(t.Context(), m)
-		require.NoError(t, err)
-	}
-	reqs := srv.Requests()
-	require.Len(t, reqs, 2)
+	reqs := srv.Deliver(t, n, down, up)
 	for i, r := range reqs {
-		assert.Equal(t, http.MethodPost, r.Method)
 		assert.Equal(t, "/api/chat.postMessage", r.Path)
 		assert.Equal(t, "Bearer "+token, r.Header.Get("Authorization"))
 		assert.Equal(t, "application/json; charset=utf-8", r.Header.Get("Content-Type"))

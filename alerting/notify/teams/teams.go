@@ -6,9 +6,6 @@
 package teams
 
 import (
-	"context"
-	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 
@@ -24,32 +21,17 @@ type Destination struct {
 }
 
 // Validate reports every problem, each as "field: message".
-func (d Destination) Validate() error {
-	if d.WebhookURL == "" {
-		return errors.New("webhook_url: required")
-	}
-	if err := notify.CheckHTTPURL(d.WebhookURL); err != nil {
-		return fmt.Errorf("webhook_url: %w", err)
-	}
-	return nil
-}
+func (d Destination) Validate() error { return notify.CheckURLField("webhook_url", d.WebhookURL) }
 
 // Notifier posts one card per notification.
-type Notifier struct{ client *http.Client }
+type Notifier = notify.JSONNotifier[Destination]
 
-var _ notify.Notifier = (*Notifier)(nil)
-
-// New returns a notifier; client may be nil (notify.DefaultClient).
-func New(client *http.Client) *Notifier { return &Notifier{client: notify.NoRedirects(client)} }
-
-// Notify posts Card(m).
-func (n *Notifier) Notify(ctx context.Context, m notify.Message) (bool, error) {
-	var d Destination
-	if err := notify.DecodeEndpoint(m, Channel, &d); err != nil {
-		return false, err
-	}
-	_, retry, err := notify.PostJSON(ctx, n.client, d.WebhookURL, "teams", Card(m), nil, nil)
-	return retry, err
+// New returns a notifier posting Card(m); client may be nil
+// (notify.DefaultClient).
+func New(client *http.Client) *Notifier {
+	return notify.NewJSONNotifier(client, Channel, func(m notify.Message, d Destination) notify.Post {
+		return notify.Post{URL: d.WebhookURL, Body: Card(m)}
+	})
 }
 
 // Card is the webhook body: a message with m as an Adaptive Card (schema

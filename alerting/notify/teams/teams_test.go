@@ -19,15 +19,8 @@ func TestWorkflowWebhookAdaptiveCard(t *testing.T) {
 	srv := notifytest.NewStandIn(t, http.StatusAccepted, "")
 	n := teams.New(nil)
 	down, up := notifytest.Incident(t, teams.Channel, teams.Destination{WebhookURL: srv.URL + hookPath + "?" + hookQuery})
-	for _, m := range []notify.Message{down, up} {
-		retry, err := n.Notify(t.Context(), m)
-		require.NoError(t, err)
-		assert.False(t, retry)
-	}
-	reqs := srv.Requests()
-	require.Len(t, reqs, 2)
+	reqs := srv.Deliver(t, n, down, up)
 	for i, r := range reqs {
-		assert.Equal(t, http.MethodPost, r.Method)
 		assert.Equal(t, hookPath, r.Path)
 		assert.Equal(t, hookQuery, r.RawQuery)
 		assert.Equal(t, "application/json", r.Header.Get("Content-Type"))

@@ -5,7 +5,7 @@
 package telegram
 
 import (
-	"context"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,13 +42,7 @@ var (
 // Validate reports every problem, each as "field: message". The token is
 // never quoted.
 func (d Destination) Validate() error {
-	var errs []error
-	switch {
-	case d.BotToken == "":
-		errs = append(errs, errors.New("bot_token: required"))
-	case !botToken.MatchString(d.BotToken):
-		errs = append(errs, errors.New("bot_token: not a bot token (123456:ABC-…, from @BotFather)"))
-	}
+	errs := []error{notify.CheckSecretField("bot_token", d.BotToken, botToken, "not a bot token (123456:ABC-…, from @BotFather)")}
 	switch {
 	case d.ChatID == "":
 		errs = append(errs, errors.New("chat_id: required"))
@@ -59,29 +53,20 @@ func (d Destination) Validate() error {
 }
 
 // Notifier sends one message per notification.
-type Notifier struct {
-	client *http.Client
-	api    string
-}
-
-var _ notify.Notifier = (*Notifier)(nil)
+type Notifier = notify.JSONNotifier[Destination]
 
 // New returns a notifier; client may be nil (notify.DefaultClient), api
 // empty for DefaultAPIURL.
 func New(client *http.Client, api string) *Notifier {
-	if api == "" {
-		api = DefaultAPIURL
-	}
-	return &Notifier{client: notify.NoRedirects(client), api: strings.TrimRight(api, "/")}
+	api = strings.TrimRight(cmp.Or(api, DefaultAPIURL), "/")
+	return notify.NewJSONNotifier(client, Channel, func(m notify.Message, d Destination) notify.Post {
+		return post(api, m, d)
+	})
 }
 
-// Notify sends m's subject and text as plain text (no parse_mode: nothing
-// in a cause can break the formatting).
-func (n *Notifier) Notify(ctx context.Context, m notify.Message) (bool, error) {
-	var d Destination
-	if err := notify.DecodeEndpoint(m, Channel, &d); err != nil {
-		return false, err
-	}
+// post sends m's subject and text as plain text (no parse_mode: nothing in
+// a cause can break the formatting).
+func post(api string, m notify.Message, d Destination) notify.Post {
 	text := strings.TrimSpace(m.Subject)
 	if t := strings.TrimSpace(m.Text); t != "" {
 		text += "\n\n" + t
@@ -92,8 +77,14 @@ func (n *Notifier) Notify(ctx context.Context, m notify.Message) (bool, error) {
 	}
 	body := map[string]any{"chat_id": chat, "text": notify.Truncate(text, maxText)}
 	// The token is in the path: Do redacts URLs in errors to scheme and host.
-	detail := func(b []byte) string { return describe(b, d.BotToken) }
-	b, retry, err := notify.PostJSON(ctx, n.client, n.api+"/bot"+d.BotToken+"/sendMessage", "telegram", body, nil, detail)
+	return notify.Post{URL: api + "/bot" + d.BotToken + "/sendMessage", Body: body,
+		Detail: func(b []byte) string { return describe(b, d.BotToken) },
+		Answer: func(b []byte, retry bool, err error) (bool, error) { return answer(b, retry, err, d.BotToken) }}
+}
+
+// answer reads sendMessage's answer: a 429's parameters.retry_after, or
+// {"ok": false} in a 2xx.
+func answer(b []byte, retry bool, err error, token string) (bool, error) {
 	if err != nil {
 		if after, ok := retryAfter(b); ok && retry {
 			if _, has := notify.RetryAfter(err); !has {
@@ -107,7 +98,7 @@ func (n *Notifier) Notify(ctx context.Context, m notify.Message) (bool, error) {
 		Description string `json:"description"`
 	}
 	if json.Unmarshal(b, &r) == nil && !r.OK {
-		return false, fmt.Errorf("telegram: %s", describe(b, d.BotToken))
+		return false, fmt.Errorf("telegram: %s", describe(b, token))
 	}
 	return false, nil
 }

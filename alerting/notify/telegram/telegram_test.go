@@ -21,15 +21,8 @@ func TestSendMessage(t *testing.T) {
 	srv := notifytest.NewStandIn(t, http.StatusOK, `{"ok":true,"result":{"message_id":7}}`)
 	n := telegram.New(nil, srv.URL)
 	down, up := notifytest.Incident(t, telegram.Channel, telegram.Destination{BotToken: token, ChatID: "-1001234567890"})
-	for _, m := range []notify.Message{down, up} {
-		retry, err := n.Notify(t.Context(), m)
-		require.NoError(t, err)
-		assert.False(t, retry)
-	}
-	reqs := srv.Requests()
-	require.Len(t, reqs, 2)
+	reqs := srv.Deliver(t, n, down, up)
 	for i, r := range reqs {
-		assert.Equal(t, http.MethodPost, r.Method)
 		assert.Equal(t, "/bot"+token+"/sendMessage", r.Path)
 		assert.Equal(t, "application/json", r.Header.Get("Content-Type"))
 		var body struct {
