@@ -64,6 +64,9 @@ type Result struct {
 	RemoteAddr string `json:"remote_addr,omitempty"`
 	// ICMP holds the packet counts and round-trip times of an icmp check.
 	ICMP *ICMPStats `json:"icmp,omitempty"`
+	// Evidence is what the target said, when its capture mode keeps it
+	// for this check; stores keep it apart from the sample.
+	Evidence *Evidence `json:"evidence,omitempty"`
 }
 
 // ICMPStats are what an icmp check measured. The RTTs are over the replies

@@ -54,6 +54,12 @@ type Target struct {
 	// locations, or the server's own, "local" by default); empty means
 	// every location.
 	Locations []string `yaml:"locations,omitempty" json:"locations,omitempty"`
+	// Capture says which checks keep their evidence (response headers and
+	// the start of the body or reply): failures (default), transitions,
+	// always or never. CaptureBytes caps the excerpt (default 4 KiB, at
+	// most 64 KiB). See evidence.go.
+	Capture      string `yaml:"capture,omitempty" json:"capture,omitempty"`
+	CaptureBytes int    `yaml:"capture_bytes,omitempty" json:"capture_bytes,omitempty"`
 
 	HTTP *HTTPSpec `yaml:"http,omitempty" json:"http,omitempty"`
 	TCP  *TCPSpec  `yaml:"tcp,omitempty" json:"tcp,omitempty"`
@@ -264,6 +270,7 @@ func (t *Target) Normalize() {
 	if s := t.TLS; s != nil && s.MinDaysLeft == 0 {
 		s.MinDaysLeft = 14
 	}
+	t.normalizeCapture()
 	t.Push.normalize()
 	t.ICMP.normalize()
 	t.GRPC.normalize()
@@ -297,6 +304,7 @@ func (t *Target) Validate(prefix string) []invalid.Field {
 	case t.Timeout > t.Interval:
 		add("timeout", "must not be longer than the interval (%s)", t.Interval)
 	}
+	errs = append(errs, t.validateCapture(prefix)...)
 	if len(t.Locations) > MaxLocations {
 		add("locations", "must list at most %d locations (got %d)", MaxLocations, len(t.Locations))
 	}

@@ -1,0 +1,119 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql/driver"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/upwatch/upwatch/prober"
+	"github.com/upwatch/upwatch/tsdb"
+)
+
+// DefaultEvidencePerTarget bounds the evidence kept per target: past it
+// the oldest goes first, whatever the raw retention says.
+const DefaultEvidencePerTarget = 4 << 20
+
+var _ tsdb.EvidenceReader = (*Store)(nil)
+
+// evidenceRow is one sample's evidence as stored.
+type evidenceRow struct {
+	target, location string
+	start            int64
+	data             []byte
+}
+
+// evidenceRows encodes the evidence of the batch; nil when none has any
+// (the common case, which then costs one pass over the batch).
+func evidenceRows(samples []prober.Result) ([]evidenceRow, error) {
+	var rows []evidenceRow
+	for i := range samples {
+		r := &samples[i]
+		if r.Evidence == nil {
+			continue
+		}
+		b, err := json.Marshal(r.Evidence)
+		if err != nil {
+			return nil, fmt.Errorf("evidence of %q: %w", r.TargetID, err)
+		}
+		rows = append(rows, evidenceRow{r.TargetID, r.Location, r.Start.UnixNano(), b})
+	}
+	return rows, nil
+}
+
+// writeEvidence stores rows on the writer connection inside the batch's
+// transaction, then trims each target they touch to the per-target bound.
+// The caller holds s.wmu, in writeTx.
+func (s *Store) writeEvidence(ctx context.Context, rows []evidenceRow) error {
+	c, ok := s.wr.conn.(driver.ConnPrepareContext)
+	if !ok {
+		return fmt.Errorf("driver connection %T cannot prepare with a context", s.wr.conn)
+	}
+	exec := func(query string, args ...driver.Value) error {
+		st, err := c.PrepareContext(ctx, query)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		named := make([]driver.NamedValue, len(args))
+		for i, a := range args {
+			named[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
+		}
+		_, err = st.(driver.StmtExecContext).ExecContext(ctx, named)
+		return err
+	}
+	targets := make([]string, 0, 1)
+	for _, r := range rows {
+		if err := exec(`INSERT INTO evidence (target_id, start, location, size, data) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (target_id, start, location) DO NOTHING`,
+			r.target, r.start, r.location, int64(len(r.data)), r.data); err != nil {
+			return err
+		}
+		if !slices.Contains(targets, r.target) {
+			targets = append(targets, r.target)
+		}
+	}
+	// Newest first, a running total: what lies past the bound goes.
+	for _, t := range targets {
+		if err := exec(`DELETE FROM evidence WHERE rowid IN (
+			SELECT rowid FROM (
+				SELECT rowid, sum(size) OVER (ORDER BY start DESC, location DESC) AS total
+				FROM evidence WHERE target_id = ?)
+			WHERE total > ?)`, t, s.opts.EvidencePerTarget); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Evidence returns the target's evidence of checks that started in
+// [from, to), oldest first.
+func (s *Store) Evidence(ctx context.Context, targetID string, from, to time.Time, limit int) ([]tsdb.EvidenceRecord, error) {
+	if limit <= 0 || limit > 1000 {
+		limit = 1000
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT location, start, data FROM evidence
+		WHERE target_id = ? AND start >= ? AND start < ? ORDER BY start, location LIMIT ?`,
+		targetID, from.UnixNano(), to.UnixNano(), limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite store: evidence: %w", err)
+	}
+	defer rows.Close()
+	var out []tsdb.EvidenceRecord
+	for rows.Next() {
+		rec := tsdb.EvidenceRecord{TargetID: targetID}
+		var start int64
+		var data []byte
+		if err := rows.Scan(&rec.Location, &start, &data); err != nil {
+			return nil, fmt.Errorf("sqlite store: evidence: %w", err)
+		}
+		if err := json.Unmarshal(data, &rec.Evidence); err != nil {
+			return nil, fmt.Errorf("sqlite store: evidence of %q: %w", targetID, err)
+		}
+		rec.Start = time.Unix(0, start).UTC()
+		out = append(out, rec)
+	}
+	return out, rows.Err()
+}
