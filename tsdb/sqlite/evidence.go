@@ -1,11 +1,13 @@
 package sqlite
 
 import (
+	"bytes"
+	"compress/flate"
 	"context"
 	"database/sql/driver"
 	"encoding/json"
 	"fmt"
-	"slices"
+	"io"
 	"time"
 
 	"github.com/upwatch/upwatch/prober"
@@ -25,22 +27,55 @@ type evidenceRow struct {
 	data             []byte
 }
 
-// evidenceRows encodes the evidence of the batch; nil when none has any
-// (the common case, which then costs one pass over the batch).
-func evidenceRows(samples []prober.Result) ([]evidenceRow, error) {
+// evidenceRows encodes the evidence of the batch as deflated JSON (error
+// pages compress well, and a row that stays under a page spills into no
+// overflow page); nil when none has any (the common case, which then
+// costs one pass over the batch). The caller holds s.wmu: the compressor
+// is reused.
+func (s *Store) evidenceRows(samples []prober.Result) ([]evidenceRow, error) {
 	var rows []evidenceRow
 	for i := range samples {
 		r := &samples[i]
 		if r.Evidence == nil {
 			continue
 		}
-		b, err := json.Marshal(r.Evidence)
+		b, err := s.deflate(r.Evidence)
 		if err != nil {
 			return nil, fmt.Errorf("evidence of %q: %w", r.TargetID, err)
 		}
 		rows = append(rows, evidenceRow{r.TargetID, r.Location, r.Start.UnixNano(), b})
 	}
 	return rows, nil
+}
+
+func (s *Store) deflate(e *prober.Evidence) ([]byte, error) {
+	js, err := json.Marshal(e)
+	if err != nil {
+		return nil, err
+	}
+	var out bytes.Buffer
+	if s.zw == nil {
+		if s.zw, err = flate.NewWriter(&out, flate.DefaultCompression); err != nil {
+			return nil, err
+		}
+	} else {
+		s.zw.Reset(&out)
+	}
+	if _, err := s.zw.Write(js); err != nil {
+		return nil, err
+	}
+	if err := s.zw.Close(); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
+}
+
+func inflate(data []byte, e *prober.Evidence) error {
+	js, err := io.ReadAll(io.LimitReader(flate.NewReader(bytes.NewReader(data)), 4<<20))
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(js, e)
 }
 
 // writeEvidence stores rows on the writer connection inside the batch's
@@ -51,37 +86,46 @@ func (s *Store) writeEvidence(ctx context.Context, rows []evidenceRow) error {
 	if !ok {
 		return fmt.Errorf("driver connection %T cannot prepare with a context", s.wr.conn)
 	}
-	exec := func(query string, args ...driver.Value) error {
+	prepare := func(query string) (func(args ...driver.Value) error, func(), error) {
 		st, err := c.PrepareContext(ctx, query)
 		if err != nil {
+			return nil, nil, err
+		}
+		exec := func(args ...driver.Value) error {
+			named := make([]driver.NamedValue, len(args))
+			for i, a := range args {
+				named[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
+			}
+			_, err := st.(driver.StmtExecContext).ExecContext(ctx, named)
 			return err
 		}
-		defer st.Close()
-		named := make([]driver.NamedValue, len(args))
-		for i, a := range args {
-			named[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
-		}
-		_, err = st.(driver.StmtExecContext).ExecContext(ctx, named)
+		return exec, func() { _ = st.Close() }, nil
+	}
+	insert, closeInsert, err := prepare(`INSERT INTO evidence (target_id, start, location, size, data) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (target_id, start, location) DO NOTHING`)
+	if err != nil {
 		return err
 	}
-	targets := make([]string, 0, 1)
+	defer closeInsert()
+	targets := map[string]bool{}
 	for _, r := range rows {
-		if err := exec(`INSERT INTO evidence (target_id, start, location, size, data) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (target_id, start, location) DO NOTHING`,
-			r.target, r.start, r.location, int64(len(r.data)), r.data); err != nil {
+		if err := insert(r.target, r.start, r.location, int64(len(r.data)), r.data); err != nil {
 			return err
 		}
-		if !slices.Contains(targets, r.target) {
-			targets = append(targets, r.target)
-		}
+		targets[r.target] = true
 	}
 	// Newest first, a running total: what lies past the bound goes.
-	for _, t := range targets {
-		if err := exec(`DELETE FROM evidence WHERE rowid IN (
-			SELECT rowid FROM (
-				SELECT rowid, sum(size) OVER (ORDER BY start DESC, location DESC) AS total
-				FROM evidence WHERE target_id = ?)
-			WHERE total > ?)`, t, s.opts.EvidencePerTarget); err != nil {
+	trim, closeTrim, err := prepare(`DELETE FROM evidence WHERE rowid IN (
+		SELECT rowid FROM (
+			SELECT rowid, sum(size) OVER (ORDER BY start DESC, location DESC) AS total
+			FROM evidence WHERE target_id = ?)
+		WHERE total > ?)`)
+	if err != nil {
+		return err
+	}
+	defer closeTrim()
+	for t := range targets {
+		if err := trim(t, s.opts.EvidencePerTarget); err != nil {
 			return err
 		}
 	}
@@ -109,7 +153,7 @@ func (s *Store) Evidence(ctx context.Context, targetID string, from, to time.Tim
 		if err := rows.Scan(&rec.Location, &start, &data); err != nil {
 			return nil, fmt.Errorf("sqlite store: evidence: %w", err)
 		}
-		if err := json.Unmarshal(data, &rec.Evidence); err != nil {
+		if err := inflate(data, &rec.Evidence); err != nil {
 			return nil, fmt.Errorf("sqlite store: evidence of %q: %w", targetID, err)
 		}
 		rec.Start = time.Unix(0, start).UTC()

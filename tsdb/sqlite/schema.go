@@ -94,7 +94,7 @@ var migrations = []string{
 		start     INTEGER NOT NULL, -- Unix ns, the sample's
 		location  TEXT    NOT NULL,
 		size      INTEGER NOT NULL, -- bytes of data, for the per-target bound
-		data      BLOB    NOT NULL  -- prober.Evidence as JSON
+		data      BLOB    NOT NULL  -- prober.Evidence as deflated JSON
 	);
 	CREATE UNIQUE INDEX evidence_key ON evidence (target_id, start, location);`,
 }

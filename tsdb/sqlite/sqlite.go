@@ -11,6 +11,7 @@
 package sqlite
 
 import (
+	"compress/flate"
 	"context"
 	"database/sql"
 	"errors"
@@ -100,6 +101,7 @@ type Store struct {
 	// batch at a time.
 	wmu sync.Mutex
 	wr  writer
+	zw  *flate.Writer // compresses evidence, under wmu
 
 	// blockHorizon is the newest hour (Unix s) any block holds: samples of
 	// later hours cannot be in a block yet.

@@ -276,7 +276,7 @@ func (s *Store) write(ctx context.Context, samples []prober.Result) error {
 		w.latestArgs = w.latestArgs.add(target, latest[target])
 	}
 
-	evidence, err := evidenceRows(samples)
+	evidence, err := s.evidenceRows(samples)
 	if err != nil {
 		return err
 	}
