@@ -161,3 +161,20 @@ func (s *Store) Evidence(ctx context.Context, targetID string, from, to time.Tim
 	}
 	return out, rows.Err()
 }
+
+// WriteEvidence stores the evidence of samples and not the samples: for a
+// deployment whose samples go to another store (InfluxDB) and whose
+// evidence stays here. Retention and the per-target bound apply as
+// always.
+func (s *Store) WriteEvidence(ctx context.Context, samples []prober.Result) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	rows, err := s.evidenceRows(samples)
+	if err != nil || rows == nil {
+		return err
+	}
+	if err := s.writeTx(ctx, func() error { return s.writeEvidence(ctx, rows) }); err != nil {
+		return fmt.Errorf("sqlite store: write evidence: %w", err)
+	}
+	return nil
+}

@@ -159,3 +159,24 @@ func TestEvidenceStorageCost(t *testing.T) {
 		require.Less(t, per, float64(len(body))*1.2+600, "evidence costs at most about its own size")
 	}
 }
+
+// TestWriteEvidenceAlone: evidence written without its samples (they went
+// to InfluxDB) reads back and is pruned with the raw retention all the same.
+func TestWriteEvidenceAlone(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{now: tsdbtest.T0}
+	s := open(t, Options{Now: clk.Now, RawRetention: 24 * time.Hour})
+	bad := withEvidence(tsdbtest.Sample("a", -time.Hour, time.Millisecond), "down")
+	require.NoError(t, s.WriteEvidence(ctx, []prober.Result{bad, tsdbtest.Sample("a", 0, time.Millisecond)}))
+	require.Zero(t, count(t, s, "a"), "no samples")
+	recs, err := s.Evidence(ctx, "a", time.Time{}, tsdbtest.T0.Add(time.Hour), 0)
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+
+	clk.Set(tsdbtest.T0.Add(24 * time.Hour))
+	_, err = s.Prune(ctx)
+	require.NoError(t, err)
+	recs, err = s.Evidence(ctx, "a", time.Time{}, tsdbtest.T0.Add(48*time.Hour), 0)
+	require.NoError(t, err)
+	require.Empty(t, recs)
+}

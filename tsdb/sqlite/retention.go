@@ -83,9 +83,10 @@ func (s *Store) exec(ctx context.Context, query string, args ...any) (int64, err
 }
 
 // targetIDs lists every target that has ever been written: each write
-// creates its row in latest.
+// creates its row in latest (WriteEvidence alone creates none, hence the
+// evidence's targets too).
 func (s *Store) targetIDs(ctx context.Context) ([]string, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT target_id FROM latest`)
+	rows, err := s.r.QueryContext(ctx, `SELECT target_id FROM latest UNION SELECT DISTINCT target_id FROM evidence`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite store: prune: %w", err)
 	}
