@@ -184,6 +184,9 @@ type incidentDoc struct {
 	InMaintenance    bool        `json:"in_maintenance"`
 	// Locations are where the failure was seen, with several locations.
 	Locations []incidentLocationDoc `json:"locations,omitempty"`
+	// FirstFailureEvidence links to the evidence of the check the incident
+	// starts at, when the sample store keeps evidence.
+	FirstFailureEvidence string `json:"first_failure_evidence,omitempty"`
 }
 
 type incidentLocationDoc struct {
@@ -336,7 +339,9 @@ func (s *Server) incidentsDoc(incs []alerting.Incident, q incidentPage, capped b
 	doc := incidentsDoc{list: newList(make([]incidentDoc, 0, len(incs)))}
 	for _, inc := range incs {
 		inc.TargetID = ids[inc.TargetID]
-		doc.Items = append(doc.Items, newIncidentDoc(inc, now))
+		d := newIncidentDoc(inc, now)
+		d.FirstFailureEvidence = s.evidenceLink(inc.TargetID, inc.Start)
+		doc.Items = append(doc.Items, d)
 	}
 	if more && len(incs) > 0 {
 		last := incs[len(incs)-1]

@@ -11,6 +11,7 @@ import (
 func (s *Server) registerDataRoutes(r *mux.Router) {
 	// History.
 	s.route(r, http.MethodGet, "/targets/{id}/samples", ScopeRead, s.getSamples)
+	s.route(r, http.MethodGet, "/targets/{id}/samples/{time}/evidence", ScopeRead, s.getEvidence)
 	s.route(r, http.MethodGet, "/targets/{id}/latest", ScopeRead, s.getLatest)
 	s.route(r, http.MethodGet, "/targets/{id}/incidents", ScopeRead, s.getTargetIncidents)
 	s.route(r, http.MethodGet, "/incidents", ScopeRead, s.getIncidents)

@@ -155,17 +155,52 @@ func openSamples(ctx context.Context, cfg *config.Config, now func() time.Time, 
 		if err != nil {
 			return nil, nil, err
 		}
-		return s, s.SpoolStats, nil
+		// Evidence stays in the embedded store's file: InfluxDB keeps
+		// numbers, not kilobytes of text per check.
+		ev, err := openEmbedded(ctx, cfg, now, log)
+		if err != nil {
+			_ = s.Close()
+			return nil, nil, err
+		}
+		return evidenceBeside{Store: s, ev: ev}, s.SpoolStats, nil
 	}
-	s, err := sqlite.Open(ctx, sqlite.Options{
+	s, err := openEmbedded(ctx, cfg, now, log)
+	return s, nil, err
+}
+
+func openEmbedded(ctx context.Context, cfg *config.Config, now func() time.Time, log *slog.Logger) (*sqlite.Store, error) {
+	return sqlite.Open(ctx, sqlite.Options{
 		Path:            filepath.Join(cfg.DataDir, DBFile),
 		RawRetention:    cfg.Storage.Retention.RawRetention(),
 		RollupRetention: cfg.Storage.Retention.RollupRetention(),
 		Now:             now,
 		Logger:          log.With("component", "store"),
 	})
-	return s, nil, err
 }
+
+// evidenceBeside is a sample store that keeps no evidence (InfluxDB) with
+// the embedded store beside it for the evidence alone.
+type evidenceBeside struct {
+	tsdb.Store
+	ev *sqlite.Store
+}
+
+var _ tsdb.EvidenceReader = evidenceBeside{}
+
+// WriteSamples stores the evidence first: if the samples then fail, the
+// batch is written again and the evidence is not stored twice.
+func (e evidenceBeside) WriteSamples(ctx context.Context, samples []prober.Result) error {
+	if err := e.ev.WriteEvidence(ctx, samples); err != nil {
+		return err
+	}
+	return e.Store.WriteSamples(ctx, samples)
+}
+
+func (e evidenceBeside) Evidence(ctx context.Context, targetID string, from, to time.Time, limit int) ([]tsdb.EvidenceRecord, error) {
+	return e.ev.Evidence(ctx, targetID, from, to, limit)
+}
+
+func (e evidenceBeside) Close() error { return errors.Join(e.Store.Close(), e.ev.Close()) }
 
 // openWAL opens the write-ahead log and writes what an earlier run left in
 // it to the store, before any new check: that run may have been killed

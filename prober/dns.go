@@ -74,9 +74,16 @@ func probeDNS(ctx context.Context, p *Prober, t *Target) Result {
 		return r.Fail(class, msg)
 	}
 	if resp.Rcode != dns.RcodeSuccess {
-		return r.Fail(ClassDNS, fmt.Sprintf("%s %s: %s", strings.TrimSuffix(name, "."), s.Type, dnsRcodeName(resp.Rcode)))
+		r = r.Fail(ClassDNS, fmt.Sprintf("%s %s: %s", strings.TrimSuffix(name, "."), s.Type, dnsRcodeName(resp.Rcode)))
+	} else {
+		r = judgeDNSAnswer(r, name, s, resp.Answer)
 	}
-	return judgeDNSAnswer(r, name, s, resp.Answer)
+	if t.wantsEvidence(r.Success) {
+		// The whole reply as dig shows it: header, question and answer.
+		text := resp.String()
+		r.Evidence = t.captured(r.Success, nil, []byte(text), int64(len(text)))
+	}
+	return r
 }
 
 // judgeDNSAnswer passes r when answer is not empty and holds every expected

@@ -45,8 +45,7 @@ func probeHTTP(ctx context.Context, p *Prober, t *Target) Result {
 	return r
 }
 
-func httpDo(ctx context.Context, p *Prober, t *Target, h *HTTPSpec, start time.Time) Result {
-	var r Result
+func httpDo(ctx context.Context, p *Prober, t *Target, h *HTTPSpec, start time.Time) (r Result) {
 	tr, err := p.oauth.transport(p, h.IPProtocol, h.TLS)
 	if err != nil {
 		return r.Fail(ClassInternal, err.Error())
@@ -116,10 +115,26 @@ func httpDo(ctx context.Context, p *Prober, t *Target, h *HTTPSpec, start time.T
 		defer httpBufferPool.Put(buf)
 		dst = buf
 	}
-	n, err := io.Copy(dst, io.LimitReader(resp.Body, h.MaxBodyBytes))
+	// The evidence excerpt comes from the body kept for assertions, else
+	// from its first bytes read into a pooled buffer.
+	lr := io.LimitReader(resp.Body, h.MaxBodyBytes)
+	head, err := readHead(t, buf != nil, lr)
+	defer head.release()
+	var n int64
+	if err == nil {
+		n, err = io.Copy(dst, lr)
+	}
+	n += int64(head.n)
 	done := time.Now()
 	r.BodyBytes = n
 	trace.phases(&r, done)
+	defer func() {
+		var kept []byte
+		if buf != nil {
+			kept = buf.Bytes()
+		}
+		r.Evidence = t.captured(r.Success, resp.Header, head.bytes(kept), n)
+	}()
 	if err != nil {
 		class, msg := httpClassify(err)
 		return r.Fail(class, "reading body: "+msg)

@@ -73,6 +73,7 @@ type Prober struct {
 	log      *slog.Logger
 	oauth    *oauthCache
 	now      func() time.Time
+	edges    edges // last verdicts, for capture: transitions
 }
 
 // New returns a Prober.
@@ -121,6 +122,7 @@ func (p *Prober) Check(ctx context.Context, t *Target) (res Result) {
 		if res.Success {
 			res.ErrorClass, res.Error = ClassNone, ""
 		}
+		p.keep(t, &res)
 	}()
 	fn, ok := kinds[t.Kind]
 	if !ok {

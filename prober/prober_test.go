@@ -109,7 +109,7 @@ func TestSameConfigCoversEveryField(t *testing.T) {
 		switch v.Kind() {
 		case reflect.String:
 			v.SetString(v.String() + "x")
-		case reflect.Int64:
+		case reflect.Int64, reflect.Int:
 			v.SetInt(v.Int() + 1)
 		case reflect.Bool:
 			v.SetBool(!v.Bool())

@@ -88,6 +88,10 @@ type Result struct {
 	// FailedDueToRegex says the check failed on a header regex or a body
 	// keyword or regex assertion.
 	FailedDueToRegex bool `json:"failed_due_to_regex,omitempty"`
+
+	// Evidence is what the target said, when its capture mode keeps it
+	// for this check; stores keep it apart from the sample.
+	Evidence *Evidence `json:"evidence,omitempty"`
 }
 
 // GRPCStats are what a grpc health check got back.

@@ -55,6 +55,12 @@ type Target struct {
 	// locations, or the server's own, "local" by default); empty means
 	// every location.
 	Locations []string `yaml:"locations,omitempty" json:"locations,omitempty"`
+	// Capture says which checks keep their evidence (response headers and
+	// the start of the body or reply): failures (default), transitions,
+	// always or never. CaptureBytes caps the excerpt (default 4 KiB, at
+	// most 64 KiB). See evidence.go.
+	Capture      string `yaml:"capture,omitempty" json:"capture,omitempty"`
+	CaptureBytes int    `yaml:"capture_bytes,omitempty" json:"capture_bytes,omitempty"`
 
 	HTTP *HTTPSpec `yaml:"http,omitempty" json:"http,omitempty"`
 	TCP  *TCPSpec  `yaml:"tcp,omitempty" json:"tcp,omitempty"`
@@ -265,6 +271,7 @@ func (t *Target) Normalize() {
 	if s := t.TLS; s != nil && s.MinDaysLeft == 0 {
 		s.MinDaysLeft = 14
 	}
+	t.normalizeCapture()
 	t.Push.normalize()
 	t.ICMP.normalize()
 	t.GRPC.normalize()
@@ -298,6 +305,7 @@ func (t *Target) Validate(prefix string) []invalid.Field {
 	case t.Timeout > t.Interval:
 		add("timeout", "must not be longer than the interval (%s)", t.Interval)
 	}
+	errs = append(errs, t.validateCapture(prefix)...)
 	if len(t.Locations) > MaxLocations {
 		add("locations", "must list at most %d locations (got %d)", MaxLocations, len(t.Locations))
 	}
@@ -597,7 +605,7 @@ func parseStatusRange(s string) (statusRange, error) {
 func (t *Target) SameConfig(u *Target) bool {
 	return t.ID == u.ID && t.Name == u.Name && t.Kind == u.Kind && t.Interval == u.Interval &&
 		t.Timeout == u.Timeout && t.Paused == u.Paused && sameLabels(t.Labels, u.Labels) &&
-		slices.Equal(t.Locations, u.Locations) &&
+		slices.Equal(t.Locations, u.Locations) && t.Capture == u.Capture && t.CaptureBytes == u.CaptureBytes &&
 		t.HTTP == u.HTTP && t.TCP == u.TCP && t.DNS == u.DNS && t.TLS == u.TLS &&
 		t.Push == u.Push && t.ICMP == u.ICMP && t.GRPC == u.GRPC
 }

@@ -27,8 +27,7 @@ const (
 
 // probeTCP connects to t.TCP.Address, optionally over TLS, optionally
 // sends t.TCP.Send and matches the first reply against t.TCP.Expect.
-func probeTCP(ctx context.Context, p *Prober, t *Target) Result {
-	var r Result
+func probeTCP(ctx context.Context, p *Prober, t *Target) (r Result) {
 	s := t.TCP
 	if s == nil {
 		return r.Fail(ClassInternal, "tcp check without a tcp block")
@@ -78,6 +77,7 @@ func probeTCP(ctx context.Context, p *Prober, t *Target) Result {
 		return r
 	}
 	reply, err := tcpReadReply(ctx, conn, s.compiledExpect)
+	defer func() { r.Evidence = t.captured(r.Success, nil, reply, int64(len(reply))) }()
 	switch {
 	case s.compiledExpect.Match(reply):
 		r.Success = true

@@ -183,3 +183,22 @@ func AddHour(ranges []HourRange, h time.Time) []HourRange {
 
 // ErrInvalidCursor is returned for a cursor that this store did not issue.
 var ErrInvalidCursor = errors.New("invalid cursor")
+
+// EvidenceRecord is one check's evidence, named by the sample it belongs
+// to (target, location, start).
+type EvidenceRecord struct {
+	TargetID string
+	Location string
+	Start    time.Time
+	Evidence prober.Evidence
+}
+
+// EvidenceReader reads the evidence a store keeps apart from its samples
+// (prober.Result.Evidence as written). A store without it does not
+// implement the interface.
+type EvidenceReader interface {
+	// Evidence returns up to limit (at most 1000) records of the target's
+	// checks that started in [from, to), oldest first; none is not an
+	// error.
+	Evidence(ctx context.Context, targetID string, from, to time.Time, limit int) ([]EvidenceRecord, error)
+}

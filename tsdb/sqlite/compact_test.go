@@ -208,7 +208,7 @@ func TestMigrationCompactsOldRows(t *testing.T) {
 	require.NoError(t, old.Close())
 	db, err := sqlitedb.Open(path, 1)
 	require.NoError(t, err)
-	_, err = db.Exec(`DROP TABLE blocks; UPDATE schema_version SET version = 3`)
+	_, err = db.Exec(`DROP TABLE blocks; DROP TABLE evidence; UPDATE schema_version SET version = 3`)
 	require.NoError(t, err)
 	require.NoError(t, db.Close())
 

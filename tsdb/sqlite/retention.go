@@ -7,8 +7,8 @@ import (
 	"time"
 )
 
-// Prune deletes raw samples older than RawRetention and rollups older than
-// RollupRetention, measured from Options.Now. Rows go one by one, blocks
+// Prune deletes raw samples (and their evidence) older than RawRetention and
+// rollups older than RollupRetention, measured from Options.Now. Rows go one by one, blocks
 // whole: a block once its hour (or day) has entirely passed the cut. It deletes
 // target by target through the (target_id, start) and (target_id, hour)
 // indexes, each delete in its own short transaction so writers are not held
@@ -36,6 +36,10 @@ func (s *Store) Prune(ctx context.Context) (deleted int64, err error) {
 			if err != nil {
 				return deleted, fmt.Errorf("sqlite store: prune %q: %w", t, err)
 			}
+		}
+		// Evidence goes with its samples; it is not counted as samples.
+		if _, err := s.exec(ctx, `DELETE FROM evidence WHERE target_id = ? AND start < ?`, t, rawCut); err != nil {
+			return deleted, fmt.Errorf("sqlite store: prune evidence %q: %w", t, err)
 		}
 		n, err := s.pruneBlocks(ctx, t, blockCut)
 		deleted += n
@@ -79,9 +83,10 @@ func (s *Store) exec(ctx context.Context, query string, args ...any) (int64, err
 }
 
 // targetIDs lists every target that has ever been written: each write
-// creates its row in latest.
+// creates its row in latest (WriteEvidence alone creates none, hence the
+// evidence's targets too).
 func (s *Store) targetIDs(ctx context.Context) ([]string, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT target_id FROM latest`)
+	rows, err := s.r.QueryContext(ctx, `SELECT target_id FROM latest UNION SELECT DISTINCT target_id FROM evidence`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite store: prune: %w", err)
 	}

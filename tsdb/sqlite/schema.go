@@ -86,6 +86,17 @@ var migrations = []string{
 	// per sample at one hour, shrinks to next to nothing, and the larger
 	// blob fills its pages).
 	`ALTER TABLE blocks ADD COLUMN hours INTEGER NOT NULL DEFAULT 1;`,
+	// 6: what a target said in a check (headers, body excerpt), kept only
+	// for the checks its capture mode selects, apart from samples so their
+	// rows and blocks stay as small as before (evidence.go).
+	`CREATE TABLE evidence (
+		target_id TEXT    NOT NULL,
+		start     INTEGER NOT NULL, -- Unix ns, the sample's
+		location  TEXT    NOT NULL,
+		size      INTEGER NOT NULL, -- bytes of data, for the per-target bound
+		data      BLOB    NOT NULL  -- prober.Evidence as deflated JSON
+	);
+	CREATE UNIQUE INDEX evidence_key ON evidence (target_id, start, location);`,
 }
 
 // bucketColumns renders one format per histogram bucket column (b0…b12),

@@ -11,6 +11,7 @@
 package sqlite
 
 import (
+	"compress/flate"
 	"context"
 	"database/sql"
 	"errors"
@@ -53,6 +54,10 @@ type Options struct {
 	// hours (default 1m); a negative value disables the loop, leaving
 	// Compact to the caller.
 	CompactInterval time.Duration
+	// EvidencePerTarget bounds the bytes of evidence kept per target
+	// (default 4 MiB): the oldest goes first. Evidence also goes with
+	// the raw retention.
+	EvidencePerTarget int64
 	// Logger receives retention messages (default: discard).
 	Logger *slog.Logger
 	// Now is the clock used for retention (default time.Now).
@@ -75,6 +80,9 @@ func (o *Options) defaults() {
 	if o.CompactInterval == 0 {
 		o.CompactInterval = DefaultCompactInterval
 	}
+	if o.EvidencePerTarget <= 0 {
+		o.EvidencePerTarget = DefaultEvidencePerTarget
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -93,6 +101,7 @@ type Store struct {
 	// batch at a time.
 	wmu sync.Mutex
 	wr  writer
+	zw  *flate.Writer // compresses evidence, under wmu
 
 	// blockHorizon is the newest hour (Unix s) any block holds: samples of
 	// later hours cannot be in a block yet.

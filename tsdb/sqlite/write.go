@@ -276,6 +276,11 @@ func (s *Store) write(ctx context.Context, samples []prober.Result) error {
 		w.latestArgs = w.latestArgs.add(target, latest[target])
 	}
 
+	evidence, err := s.evidenceRows(samples)
+	if err != nil {
+		return err
+	}
+
 	return s.writeTx(ctx, func() error {
 		n, err := w.insSamples.exec(ctx, w.sampleArgs)
 		if err != nil {
@@ -287,8 +292,10 @@ func (s *Store) write(ctx context.Context, samples []prober.Result) error {
 		if _, err := w.upRollups.exec(ctx, w.rollupArgs); err != nil {
 			return err
 		}
-		_, err = w.upLatest.exec(ctx, w.latestArgs)
-		return err
+		if _, err = w.upLatest.exec(ctx, w.latestArgs); err != nil || evidence == nil {
+			return err
+		}
+		return s.writeEvidence(ctx, evidence)
 	})
 }
 

@@ -29,6 +29,12 @@ func encodeResult(r prober.Result) ([]byte, error) {
 	if b, err = appendTime(b, r.Start); err != nil {
 		return nil, err
 	}
+	if !r.Scheduled.IsZero() {
+		b = append(b, `,"scheduled":`...)
+		if b, err = appendTime(b, r.Scheduled); err != nil {
+			return nil, err
+		}
+	}
 	b = append(b, `,"duration":`...)
 	b = strconv.AppendInt(b, int64(r.Duration), 10)
 	b = append(b, `,"phases":{"dns":`...)
@@ -67,7 +73,57 @@ func encodeResult(r prober.Result) ([]byte, error) {
 		b = append(b, `,"remote_addr":`...)
 		b = appendString(b, r.RemoteAddr)
 	}
+	// The rarer nested parts (icmp, grpc, evidence) are json's to write.
+	if b, err = appendJSON(b, "icmp", r.ICMP); err != nil {
+		return nil, err
+	}
+	if b, err = appendJSON(b, "grpc", r.GRPC); err != nil {
+		return nil, err
+	}
+	if r.HTTPVersion != "" {
+		b = append(b, `,"http_version":`...)
+		b = appendString(b, r.HTTPVersion)
+	}
+	if r.Redirects != 0 {
+		b = append(b, `,"redirects":`...)
+		b = strconv.AppendInt(b, int64(r.Redirects), 10)
+	}
+	if r.ContentLength != 0 {
+		b = append(b, `,"content_length":`...)
+		b = strconv.AppendInt(b, r.ContentLength, 10)
+	}
+	if r.TLSVersion != "" {
+		b = append(b, `,"tls_version":`...)
+		b = appendString(b, r.TLSVersion)
+	}
+	if !r.LastChainExpiry.IsZero() {
+		b = append(b, `,"last_chain_expiry":`...)
+		if b, err = appendTime(b, r.LastChainExpiry); err != nil {
+			return nil, err
+		}
+	}
+	if r.FailedDueToRegex {
+		b = append(b, `,"failed_due_to_regex":true`...)
+	}
+	if b, err = appendJSON(b, "evidence", r.Evidence); err != nil {
+		return nil, err
+	}
 	return append(b, '}'), nil
+}
+
+// appendJSON writes ,"name":v as json does, or nothing for a nil v.
+func appendJSON[T any](b []byte, name string, v *T) ([]byte, error) {
+	if v == nil {
+		return b, nil
+	}
+	q, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	b = append(b, `,"`...)
+	b = append(b, name...)
+	b = append(b, `":`...)
+	return append(b, q...), nil
 }
 
 // appendString quotes s as encoding/json does: printable ASCII other than

@@ -3,6 +3,7 @@ package wal
 import (
 	"encoding/json"
 	"math/rand/v2"
+	"reflect"
 	"testing"
 	"time"
 
@@ -40,6 +41,21 @@ func TestEncodeResult(t *testing.T) {
 			Success: rng.IntN(2) == 0, ErrorClass: prober.ErrorClass(str()), Error: str(), StatusCode: rng.IntN(600),
 			BodyBytes: rng.Int64N(3) - 1, RemoteAddr: str()})
 	}
+	// Every field set, the nested ones too: a field added to Result and
+	// not to encodeResult fails here.
+	full := cases[1]
+	full.Scheduled = start.Add(-time.Second)
+	full.ICMP = &prober.ICMPStats{Sent: 3, Received: 2}
+	full.GRPC = &prober.GRPCStats{Code: 14, ServingStatus: "NOT_SERVING"}
+	full.HTTPVersion, full.Redirects, full.ContentLength, full.TLSVersion = "HTTP/1.1", 2, -1, "TLS 1.3"
+	full.LastChainExpiry, full.FailedDueToRegex = start.Add(time.Hour), true
+	full.Evidence = &prober.Evidence{}
+	full.ErrorClass, full.Error = prober.ClassStatus, "status 503"
+	v := reflect.ValueOf(full)
+	for i := range v.NumField() {
+		require.False(t, v.Field(i).IsZero(), "set Result.%s in this case, so its encoding is checked", v.Type().Field(i).Name)
+	}
+	cases = append(cases, full)
 	for i, r := range cases {
 		want, werr := json.Marshal(r)
 		got, err := encodeResult(r)
