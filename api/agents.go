@@ -136,6 +136,9 @@ func (s *Server) agentResults(w http.ResponseWriter, r *http.Request, p Principa
 	if err != nil {
 		return err
 	}
+	if here, err := s.routeResults(w, r); !here {
+		return err
+	}
 	var in fleet.Batch
 	if err := decodeJSONLimit(r, &in, MaxBatchBytes); err != nil {
 		return err

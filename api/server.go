@@ -48,6 +48,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"net/url"
 	"sort"
 	"sync"
 	"time"
@@ -115,6 +116,11 @@ type Options struct {
 	AuthFailures AuthFailureLimit
 	// Agents serves probe agents (the /agent routes); nil answers them 404.
 	Agents AgentService
+	// ResultsRoute, if set, says where a push of agent results goes: nil
+	// while this server takes them, else the base URL of the server that
+	// does (it is forwarded there); ErrNoResultsServer while none does
+	// (refused 503 with Retry-After). Nil: this server takes them all.
+	ResultsRoute func(ctx context.Context) (*url.URL, error)
 }
 
 // Server is the API. Build it with New; serve Handler.
@@ -129,6 +135,7 @@ type Server struct {
 
 	limiter   *limiter
 	authFails *authFailures
+	forward   http.Handler // agent results to the alerting lease holder
 	sla       *slainput.Reader
 
 	mu     sync.Mutex
@@ -177,6 +184,7 @@ func New(o Options) (*Server, error) {
 		sla:       slainput.New(o.Samples, o.Incidents, o.Now),
 		routes:    map[string]Scope{}, touched: map[string]time.Time{},
 	}
+	s.forward = newResultsProxy(s)
 	s.router = s.buildRouter()
 	return s, nil
 }

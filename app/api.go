@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -119,6 +120,8 @@ type apiDeps struct {
 	now       func() time.Time
 	// checksLocal reports whether this server runs the local checks now.
 	checksLocal func() bool
+	// resultsRoute is where agent results go (nil: here, always).
+	resultsRoute func(context.Context) (*url.URL, error)
 }
 
 // startAPI stores the bootstrap key, builds the API and applies the config
@@ -154,7 +157,7 @@ func startAPI(ctx context.Context, d apiDeps) (*api.Server, *liveTargets, error)
 		OnChange: func(string) { live.apply(context.WithoutCancel(ctx)) },
 		AuthFailures: api.AuthFailureLimit{Max: d.cfg.API.AuthFailures.Max, Window: d.cfg.API.AuthFailures.Window,
 			MaxSources: d.cfg.API.AuthFailures.MaxSources},
-		Agents: d.agents,
+		Agents: d.agents, ResultsRoute: d.resultsRoute,
 	})
 	if err != nil {
 		return nil, nil, err
