@@ -358,4 +358,3 @@ targets:
 		require.Len(t, incs, want, "incidents of %s", target)
 	}
 }
-
