@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -19,8 +20,12 @@ import (
 	"github.com/upwatch/upwatch/prober"
 )
 
-// localAgents ingests every result as accepted and counts the pushes.
-type localAgents struct{ pushes atomic.Int32 }
+// localAgents ingests every result as accepted and counts the pushes;
+// while deposed it refuses them as a server that lost the lease does.
+type localAgents struct {
+	pushes  atomic.Int32
+	deposed atomic.Bool
+}
 
 func (a *localAgents) Heartbeat(context.Context, fleet.Member) (fleet.Welcome, error) {
 	return fleet.Welcome{}, nil
@@ -31,6 +36,9 @@ func (a *localAgents) Assignment(context.Context, string, string, string, time.D
 }
 
 func (a *localAgents) Ingest(_ context.Context, _ string, rs []prober.Result) (fleet.BatchReply, error) {
+	if a.deposed.Load() {
+		return fleet.BatchReply{}, fmt.Errorf("%w: lost the lease", ErrNoResultsServer)
+	}
 	a.pushes.Add(1)
 	return fleet.BatchReply{Accepted: len(rs)}, nil
 }
@@ -120,4 +128,8 @@ func TestAgentResultsForwarded(t *testing.T) {
 	r = h.do(http.MethodPost, Prefix+"/agent/results", key, raw)
 	require.Equal(t, http.StatusOK, r.Status, string(r.Body))
 	require.Equal(t, int32(1), local.pushes.Load())
+
+	// Deposed between routing the push here and taking it: 503, retry.
+	local.deposed.Store(true)
+	unavailable(h.do(http.MethodPost, Prefix+"/agent/results", key, raw), "lost the lease")
 }

@@ -165,6 +165,10 @@ func (s *Server) agentResults(w http.ResponseWriter, r *http.Request, p Principa
 		return ValidationProblem(errs)
 	}
 	reply, err := s.o.Agents.Ingest(r.Context(), loc, in.Results)
+	if errors.Is(err, ErrNoResultsServer) {
+		w.Header().Set("Retry-After", forwardRetryAfter)
+		return Problem(http.StatusServiceUnavailable, "Service Unavailable", err.Error()+"; retry")
+	}
 	if err != nil {
 		return err
 	}

@@ -121,6 +121,32 @@ func TestLeaseHolderURL(t *testing.T) {
 	})
 }
 
+// Agent results are claimed only by the lease holder: a deposed holder's
+// claim is refused and takes nothing, so the new holder takes them.
+func TestFencedResultClaims(t *testing.T) {
+	leaseStores(t, func(t *testing.T, s *registry.Registry) {
+		ctx := t.Context()
+		at := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+		keys := []registry.ResultKey{{TargetKey: "web", Location: "eu-west", Scheduled: at}}
+		tokA, held := acquire(t, s, "a", 200*time.Millisecond)
+		require.True(t, held)
+		a := s.Fenced("alerting", func() (int64, bool) { return tokA, true }, nil)
+		fresh, err := a.ClaimResults(ctx, keys[:0])
+		require.NoError(t, err)
+		require.Empty(t, fresh)
+
+		var tokB int64
+		require.Eventually(t, func() bool { tokB, held = acquire(t, s, "b", time.Minute); return held },
+			30*time.Second, 20*time.Millisecond)
+		_, err = a.ClaimResults(ctx, keys)
+		require.ErrorIs(t, err, lease.ErrFenced)
+		b := s.Fenced("alerting", func() (int64, bool) { return tokB, true }, nil)
+		fresh, err = b.ClaimResults(ctx, keys)
+		require.NoError(t, err)
+		require.Equal(t, []bool{true}, fresh, "the deposed holder's refused claim took nothing")
+	})
+}
+
 // Several servers racing for a free lease: exactly one wins.
 func TestLeaseOneWinner(t *testing.T) {
 	leaseStores(t, func(t *testing.T, s *registry.Registry) {
