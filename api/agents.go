@@ -141,6 +141,9 @@ func (s *Server) agentResults(w http.ResponseWriter, r *http.Request, p Principa
 	if err != nil {
 		return err
 	}
+	if here, err := s.routeResults(w, r); !here {
+		return err
+	}
 	var in fleet.Batch
 	if err := decodeJSONLimit(r, &in, MaxBatchBytes); err != nil {
 		return err
@@ -167,6 +170,10 @@ func (s *Server) agentResults(w http.ResponseWriter, r *http.Request, p Principa
 		return ValidationProblem(errs)
 	}
 	reply, err := s.o.Agents.Ingest(r.Context(), loc, in.Results)
+	if errors.Is(err, ErrNoResultsServer) {
+		w.Header().Set("Retry-After", forwardRetryAfter)
+		return Problem(http.StatusServiceUnavailable, "Service Unavailable", err.Error()+"; retry")
+	}
 	if err != nil {
 		return err
 	}

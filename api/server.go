@@ -48,6 +48,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"net/url"
 	"sort"
 	"sync"
 	"time"
@@ -118,6 +119,11 @@ type Options struct {
 	// AgentClientCert makes the agent routes refuse requests without a
 	// client certificate the TLS layer verified (mTLS), besides the key.
 	AgentClientCert bool
+	// ResultsRoute, if set, says where a push of agent results goes: nil
+	// while this server takes them, else the base URL of the server that
+	// does (it is forwarded there); ErrNoResultsServer while none does
+	// (refused 503 with Retry-After). Nil: this server takes them all.
+	ResultsRoute func(ctx context.Context) (*url.URL, error)
 }
 
 // Server is the API. Build it with New; serve Handler.
@@ -132,6 +138,7 @@ type Server struct {
 
 	limiter   *limiter
 	authFails *authFailures
+	forward   http.Handler // agent results to the alerting lease holder
 	sla       *slainput.Reader
 
 	mu     sync.Mutex
@@ -180,6 +187,7 @@ func New(o Options) (*Server, error) {
 		sla:       slainput.New(o.Samples, o.Incidents, o.Now),
 		routes:    map[string]Scope{}, touched: map[string]time.Time{},
 	}
+	s.forward = newResultsProxy(s)
 	s.router = s.buildRouter()
 	return s, nil
 }

@@ -2,11 +2,14 @@ package app
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/upwatch/upwatch/api"
 	"github.com/upwatch/upwatch/fleet"
+	"github.com/upwatch/upwatch/lease"
 	"github.com/upwatch/upwatch/prober"
 	"github.com/upwatch/upwatch/registry"
 )
@@ -85,6 +88,11 @@ func (a *agentService) Ingest(ctx context.Context, location string, results []pr
 		a.log.Warn("agent results refused: target gone, not checked from this location, or too old", "location", location, "results", reply.Rejected)
 	}
 	fresh, err := a.claims.ClaimResults(ctx, keys)
+	if errors.Is(err, lease.ErrFenced) {
+		// Deposed between routing the push here and claiming: the agent
+		// sends it again, to the new holder.
+		return reply, fmt.Errorf("%w: this server no longer holds the alerting lease", api.ErrNoResultsServer)
+	}
 	if err != nil {
 		return reply, err
 	}

@@ -94,7 +94,14 @@ func testAgentIngest(t *testing.T, cfg, second *config.Config, env map[string]st
 	}
 	batch := fleet.Batch{Results: []prober.Result{res("eu", 0), res("eu", 1), res("all", 0), res("us", 0)}}
 	push := func(addr string) map[string]any {
-		st, body := apiCall(t, http.MethodPost, addr+"/api/v1/agent/results", key, batch)
+		// On a shared registry a server takes results once it leads
+		// (503 until then).
+		var st int
+		var body map[string]any
+		require.Eventually(t, func() bool {
+			st, body = apiCall(t, http.MethodPost, addr+"/api/v1/agent/results", key, batch)
+			return st != http.StatusServiceUnavailable
+		}, 30*time.Second, 50*time.Millisecond)
 		require.Equal(t, http.StatusOK, st, "%v", body)
 		return body
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -144,6 +145,8 @@ type apiDeps struct {
 	now       func() time.Time
 	// checksLocal reports whether this server runs the local checks now.
 	checksLocal func() bool
+	// resultsRoute is where agent results go (nil: here, always).
+	resultsRoute func(context.Context) (*url.URL, error)
 }
 
 // startAPI stores the bootstrap key, builds the API and applies the config
@@ -182,7 +185,7 @@ func startAPI(ctx context.Context, d apiDeps) (*api.Server, *liveTargets, error)
 		OnChange: func(string) { live.apply(context.WithoutCancel(ctx)) },
 		AuthFailures: api.AuthFailureLimit{Max: d.cfg.API.AuthFailures.Max, Window: d.cfg.API.AuthFailures.Window,
 			MaxSources: d.cfg.API.AuthFailures.MaxSources},
-		Agents: d.agents, AgentClientCert: d.cfg.Server.TLS.ClientCAFile != "",
+		Agents: d.agents, AgentClientCert: d.cfg.Server.TLS.ClientCAFile != "", ResultsRoute: d.resultsRoute,
 	})
 	if err != nil {
 		return nil, nil, err

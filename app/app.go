@@ -121,6 +121,7 @@ type registryStore interface {
 	resultClaimer
 	ReleaseLeases(ctx context.Context) (int64, error)
 	lease.Store
+	holderReader
 	Fenced(name string, token lease.Token, reg prometheus.Registerer) *registry.Fenced
 	Close() error
 }

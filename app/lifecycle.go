@@ -53,6 +53,7 @@ type Service struct {
 	evaluate Evaluator
 	sched    *schedule.Scheduler
 	agents   *agentService
+	claims   resultClaimer // fenced by the alerting lease on a shared registry
 	pings    *push.Monitor // push targets: pinged, not checked
 	live     *liveTargets
 	srv      *http.Server
@@ -237,14 +238,16 @@ func (s *Service) buildChecks(ctx context.Context) error {
 		alerting.StateStore
 		alerting.Outbox
 	} = s.registry
+	s.claims = s.registry
 	if !s.ownsRegistry {
 		if s.elector, err = lease.New(lease.Options{
 			Store: s.registry, Name: alertingLease, TTL: cfg.Registry.Lease.TTL, Renew: cfg.Registry.Lease.Renew,
-			Registerer: s.reg, Logger: log.With("component", "lease"),
+			URL: advertiseURL(cfg, s.ln.Addr()), Registerer: s.reg, Logger: log.With("component", "lease"),
 		}); err != nil {
 			return err
 		}
-		alertStore = s.registry.Fenced(alertingLease, s.elector.Token, s.reg)
+		fenced := s.registry.Fenced(alertingLease, s.elector.Token, s.reg)
+		alertStore, s.claims = fenced, fenced
 	} else {
 		alwaysLeader(s.reg)
 	}
@@ -313,11 +316,17 @@ func (s *Service) record(ctx context.Context, r prober.Result) {
 func (s *Service) buildHTTP(ctx context.Context) error {
 	cfg := s.o.Config
 	fl := fleet.New(fleet.Options{Store: s.registry, TTL: cfg.Agents.TTL, Now: s.o.Now})
-	s.agents = &agentService{fleet: fl, claims: s.registry, record: s.record, maxBatch: cfg.Agents.MaxBatch,
+	s.agents = &agentService{fleet: fl, claims: s.claims, record: s.record, maxBatch: cfg.Agents.MaxBatch,
 		now: s.o.Now, log: s.log.With("component", "agents")}
-	apiServer, live, err := startAPI(ctx, apiDeps{cfg: cfg, getenv: s.o.Getenv, log: s.log, registry: s.registry, samples: s.samples,
+	deps := apiDeps{cfg: cfg, getenv: s.o.Getenv, log: s.log, registry: s.registry, samples: s.samples,
 		masterKey: s.masterKey, engine: s.engine, sched: s.sched, pings: s.pings, targets: newTargetSet(s.probe), fleet: fl, agents: s.agents, now: s.o.Now,
-		checksLocal: s.checksLocal})
+		checksLocal: s.checksLocal}
+	if s.elector != nil {
+		// Only the lease holder evaluates alerts: the others hand it the
+		// agents' results (see resultsRoute).
+		deps.resultsRoute = (&resultsRoute{holders: s.registry, self: s.elector.Holder(), leading: s.checksLocal}).route
+	}
+	apiServer, live, err := startAPI(ctx, deps)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/upwatch/upwatch/internal/invalid"
@@ -24,6 +26,31 @@ type Server struct {
 	CheckLocally *bool `yaml:"check_locally"`
 	// TLS serves HTTPS, and with a client CA asks agents for mTLS.
 	TLS ServerTLS `yaml:"tls"`
+	// AdvertiseURL is where the other servers sharing the registry reach
+	// this one (scheme, host and port; a path prefix if behind one), so a
+	// server that does not hold the alerting lease can hand the holder what
+	// only it handles (probe agents' results). Default: http:// and the
+	// listen address, with the host name for an unspecified host.
+	AdvertiseURL string `yaml:"advertise_url"`
+}
+
+// validate checks advertise_url: an absolute http or https URL with a
+// host, no credentials, query or fragment.
+func (s Server) validate() []invalid.Field {
+	if s.AdvertiseURL == "" {
+		return nil
+	}
+	const path = "server.advertise_url"
+	u, err := url.Parse(s.AdvertiseURL)
+	switch {
+	case err != nil:
+		return []invalid.Field{{Path: path, Msg: "not a URL: " + err.Error()}}
+	case u.Scheme != "http" && u.Scheme != "https", u.Host == "", u.Opaque != "":
+		return []invalid.Field{{Path: path, Msg: fmt.Sprintf("must be an http or https URL with a host, as the other servers reach this one (got %q)", u.Redacted())}}
+	case u.User != nil, u.RawQuery != "", u.Fragment != "", strings.HasSuffix(s.AdvertiseURL, "?"):
+		return []invalid.Field{{Path: path, Msg: "must not carry credentials, a query or a fragment"}}
+	}
+	return nil
 }
 
 // ChecksLocally is CheckLocally with its default.

@@ -211,13 +211,14 @@ func Parse(r io.Reader, name string, getenv func(string) string) (*Config, error
 func (c *Config) applyEnv(getenv func(string) string) []invalid.Field {
 	var errs []invalid.Field
 	str := map[string]*string{
-		"UPWATCH_LISTEN":     &c.Listen,
-		"UPWATCH_DATA_DIR":   &c.DataDir,
-		"UPWATCH_STORAGE":    &c.Storage.Type,
-		"UPWATCH_LOCATION":   &c.Location,
-		"UPWATCH_LOG_LEVEL":  &c.Log.Level,
-		"UPWATCH_LOG_FORMAT": &c.Log.Format,
-		"UPWATCH_REGISTRY":   &c.Registry.Type,
+		"UPWATCH_LISTEN":        &c.Listen,
+		"UPWATCH_DATA_DIR":      &c.DataDir,
+		"UPWATCH_STORAGE":       &c.Storage.Type,
+		"UPWATCH_LOCATION":      &c.Location,
+		"UPWATCH_LOG_LEVEL":     &c.Log.Level,
+		"UPWATCH_LOG_FORMAT":    &c.Log.Format,
+		"UPWATCH_REGISTRY":      &c.Registry.Type,
+		"UPWATCH_ADVERTISE_URL": &c.Server.AdvertiseURL,
 
 		"UPWATCH_INFLUXDB_URL":    &c.Storage.InfluxDB.URL,
 		"UPWATCH_INFLUXDB_ORG":    &c.Storage.InfluxDB.Org,
@@ -377,6 +378,7 @@ func (c *Config) Validate() []invalid.Field {
 	errs = append(errs, c.validateWAL()...)
 	errs = append(errs, c.Agents.validate()...)
 	errs = append(errs, c.Server.TLS.validate()...)
+	errs = append(errs, c.Server.validate()...)
 	if c.Storage.Retention.RawDays < 1 {
 		add("storage.retention.raw_days", "must be at least 1")
 	}

@@ -131,6 +131,12 @@ agents: {ttl: 30s, max_batch: 20000}`,
 				"agents.ttl: must be between 1s and 15s (got 30s)",
 				"agents.max_batch: must be between 1 and 10000 (got 20000)",
 			}},
+		{"advertise_url not a base URL", `
+server: {advertise_url: "ftp://10.0.0.1:8080"}`,
+			[]string{`server.advertise_url: must be an http or https URL with a host, as the other servers reach this one (got "ftp://10.0.0.1:8080")`}},
+		{"advertise_url with credentials", `
+server: {advertise_url: "http://u:p@10.0.0.1:8080/?x=1"}`,
+			[]string{"server.advertise_url: must not carry credentials, a query or a fragment"}},
 		{"quotas out of bounds", `
 quotas:
   max_targets: 0

@@ -26,6 +26,9 @@ type Options struct {
 	// Holder names this process in the store (default: host, pid and a
 	// random suffix, unique per Elector).
 	Holder string
+	// URL is where the other processes reach this one while it holds the
+	// lease (recorded with it; optional).
+	URL string
 	// TTL is how long an acquisition or renewal lasts; Renew how often the
 	// holder renews and a non-holder tries to acquire (defaults above).
 	TTL, Renew time.Duration
@@ -155,7 +158,7 @@ func (e *Elector) acquire(ctx context.Context, want int64) (held bool, token int
 	}
 	actx, cancel := context.WithDeadline(ctx, limit)
 	defer cancel()
-	token, held, err = e.o.Store.Acquire(actx, e.o.Name, e.o.Holder, e.o.TTL)
+	token, held, err = e.o.Store.Acquire(actx, e.o.Name, Holder{ID: e.o.Holder, URL: e.o.URL}, e.o.TTL)
 	if err != nil {
 		if ctx.Err() == nil {
 			e.o.Logger.Warn("lease: acquire or renew failed", "lease", e.o.Name, "err", err)

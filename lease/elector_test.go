@@ -56,7 +56,7 @@ type pausable struct {
 	paused atomic.Bool
 }
 
-func (p *pausable) Acquire(ctx context.Context, name, holder string, ttl time.Duration) (int64, bool, error) {
+func (p *pausable) Acquire(ctx context.Context, name string, holder lease.Holder, ttl time.Duration) (int64, bool, error) {
 	if p.paused.Load() {
 		<-ctx.Done()
 		return 0, false, ctx.Err()

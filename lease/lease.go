@@ -17,14 +17,21 @@ import (
 // database's now()), so the holders' clocks do not matter.
 type Store interface {
 	// Acquire takes the lease name for holder for ttl and returns its
-	// token. A lease held by holder and not yet expired is renewed and
-	// keeps its token; a free or expired one is taken with a token one
-	// larger than the last. held is false (and token 0) while another
-	// holder's lease lasts.
-	Acquire(ctx context.Context, name, holder string, ttl time.Duration) (token int64, held bool, err error)
+	// token. A lease held by holder (the same ID) and not yet expired is
+	// renewed and keeps its token; a free or expired one is taken with a
+	// token one larger than the last. held is false (and token 0) while
+	// another holder's lease lasts. The holder's URL is recorded with it.
+	Acquire(ctx context.Context, name string, holder Holder, ttl time.Duration) (token int64, held bool, err error)
 	// Release ends holder's lease now if it still holds it with token, so
 	// another holder need not wait for it to expire.
 	Release(ctx context.Context, name, holder string, token int64) error
+}
+
+// Holder is who takes a lease: ID names the process (unique per
+// Elector); URL, if set, is where the other processes reach it (its
+// advertised base URL), for what only the holder handles.
+type Holder struct {
+	ID, URL string
 }
 
 // ErrFenced is the error of a write refused because the writer's lease

@@ -22,6 +22,9 @@ import (
 // httpUserAgent is sent unless the target sets its own User-Agent.
 const httpUserAgent = "upwatch-prober/1"
 
+// LocationHeader names the probe location on every HTTP check's request.
+const LocationHeader = "X-Upwatch-Location"
+
 // errHTTPTooManyRedirects ends a redirect chain longer than max_redirects,
 // so an endless loop fails instead of spinning until the timeout.
 var errHTTPTooManyRedirects = errors.New("too many redirects")
@@ -70,6 +73,9 @@ func httpDo(ctx context.Context, p *Prober, t *Target, h *HTTPSpec, start time.T
 		return r.Fail(ClassInternal, "building request: "+redactError(err))
 	}
 	req.Header.Set("User-Agent", httpUserAgent)
+	// Where the check runs from, so a target's owner (and a test) can tell
+	// the probe locations apart; a target's own header wins.
+	req.Header.Set(LocationHeader, p.location)
 	for k, v := range h.Headers {
 		v = h.headerValue(k, v)
 		if strings.EqualFold(k, "Host") {

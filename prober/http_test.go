@@ -197,6 +197,23 @@ func TestHTTPCheck(t *testing.T) {
 	}
 }
 
+// An HTTP check says where it runs from; a target's own header wins.
+func TestHTTPLocationHeader(t *testing.T) {
+	var got atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got.Store(r.Header.Get(prober.LocationHeader))
+	}))
+	defer srv.Close()
+	p := prober.New(prober.Options{AllowPrivate: true, Location: "eu-west"})
+	require.True(t, htCheck(t, p, htTarget(t, srv.URL, nil)).Success)
+	require.Equal(t, "eu-west", got.Load())
+	require.True(t, htCheck(t, htProber(), htTarget(t, srv.URL, nil)).Success)
+	require.Equal(t, "local", got.Load())
+	own := htTarget(t, srv.URL, func(h *prober.HTTPSpec) { h.Headers = map[string]string{prober.LocationHeader: "mine"} })
+	require.True(t, htCheck(t, p, own).Success)
+	require.Equal(t, "mine", got.Load())
+}
+
 func TestHTTPResultFields(t *testing.T) {
 	srv := htServer(t, htApp())
 	p := htProber()

@@ -73,8 +73,17 @@ type ResultKey struct {
 // each whether it is new: false means a result with that key was taken
 // before (a resend), by this server or another, or earlier in keys.
 func (s *Registry) ClaimResults(ctx context.Context, keys []ResultKey) ([]bool, error) {
+	return s.claimResults(ctx, nil, keys)
+}
+
+// claimResults claims keys, if f is not nil only while f's lease is the
+// writer's.
+func (s *Registry) claimResults(ctx context.Context, f *fence, keys []ResultKey) ([]bool, error) {
 	fresh := make([]bool, len(keys))
 	err := s.withTx(ctx, func(tx txn) error {
+		if _, err := f.check(ctx, tx, s.d.lockShare); err != nil {
+			return err
+		}
 		taken := make(map[ResultKey]bool, len(keys))
 		for start := 0; start < len(keys); start += claimChunk {
 			chunk := keys[start:min(start+claimChunk, len(keys))]

@@ -58,6 +58,19 @@ func (f *Fenced) count(err error) error {
 	return err
 }
 
+// ClaimResults is Registry.ClaimResults, fenced: only the lease holder,
+// which evaluates them, takes agent results, so a deposed holder that
+// does not know it yet claims none it would then fail to evaluate.
+func (f *Fenced) ClaimResults(ctx context.Context, keys []ResultKey) ([]bool, error) {
+	fresh, err := f.s.claimResults(ctx, &f.f, keys)
+	return fresh, f.count(err)
+}
+
+// PruneResults is Registry.PruneResults (forgetting is not fenced).
+func (f *Fenced) PruneResults(ctx context.Context, before time.Time) (int64, error) {
+	return f.s.PruneResults(ctx, before)
+}
+
 // LoadStates reads every target's state (reads are not fenced).
 func (f *Fenced) LoadStates(ctx context.Context) (map[string]alerting.State, error) {
 	return f.s.LoadStates(ctx)

@@ -16,20 +16,21 @@ var _ lease.Store = (*Registry)(nil)
 // one statement timed by the database's clock. On PostgreSQL two servers
 // acquiring at once are serialised by the row's lock; the loser sees the
 // winner's lease and is refused.
-func (s *Registry) Acquire(ctx context.Context, name, holder string, ttl time.Duration) (int64, bool, error) {
-	if name == "" || holder == "" || ttl <= 0 {
+func (s *Registry) Acquire(ctx context.Context, name string, holder lease.Holder, ttl time.Duration) (int64, bool, error) {
+	if name == "" || holder.ID == "" || ttl <= 0 {
 		return 0, false, fmt.Errorf("registry store: acquire lease: name, holder and a positive TTL are required")
 	}
 	now := s.d.nowNanos
 	var token int64
-	err := s.queryRowW(ctx, `INSERT INTO leases (name, holder, token, expires_at) VALUES (?, ?, 1, `+now+` + ?)
+	err := s.queryRowW(ctx, `INSERT INTO leases (name, holder, holder_url, token, expires_at) VALUES (?, ?, ?, 1, `+now+` + ?)
 		ON CONFLICT (name) DO UPDATE SET
 			token = CASE WHEN leases.holder = excluded.holder AND leases.expires_at > `+now+`
 				THEN leases.token ELSE leases.token + 1 END,
 			holder = excluded.holder,
+			holder_url = excluded.holder_url,
 			expires_at = excluded.expires_at
 		WHERE leases.expires_at <= `+now+` OR leases.holder = excluded.holder
-		RETURNING token`, name, holder, ttl.Nanoseconds()).Scan(&token)
+		RETURNING token`, name, holder.ID, holder.URL, ttl.Nanoseconds()).Scan(&token)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return 0, false, nil // another holder's lease lasts
@@ -37,6 +38,19 @@ func (s *Registry) Acquire(ctx context.Context, name, holder string, ttl time.Du
 		return 0, false, fmt.Errorf("registry store: acquire lease %q: %w", name, err)
 	}
 	return token, true, nil
+}
+
+// LeaseHolder returns who holds the lease name now (by the database's
+// clock); ok is false while nobody does.
+func (s *Registry) LeaseHolder(ctx context.Context, name string) (h lease.Holder, ok bool, err error) {
+	err = s.queryRow(ctx, `SELECT holder, holder_url FROM leases WHERE name = ? AND expires_at > `+s.d.nowNanos, name).Scan(&h.ID, &h.URL)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return lease.Holder{}, false, nil
+	case err != nil:
+		return lease.Holder{}, false, fmt.Errorf("registry store: lease %q holder: %w", name, err)
+	}
+	return h, true, nil
 }
 
 // Release ends holder's lease now if it still holds it with token.

@@ -31,7 +31,7 @@ func leaseStores(t *testing.T, f func(t *testing.T, s *registry.Registry)) {
 // acquire asks for the lease and requires an answer.
 func acquire(t *testing.T, s *registry.Registry, holder string, ttl time.Duration) (int64, bool) {
 	t.Helper()
-	token, held, err := s.Acquire(t.Context(), "alerting", holder, ttl)
+	token, held, err := s.Acquire(t.Context(), "alerting", lease.Holder{ID: holder}, ttl)
 	require.NoError(t, err)
 	return token, held
 }
@@ -82,6 +82,71 @@ func TestLeaseAcquireRenewExpire(t *testing.T) {
 	})
 }
 
+// LeaseHolder names the current holder and the URL it acquired with, and
+// nobody once the lease has expired or been released.
+func TestLeaseHolderURL(t *testing.T) {
+	leaseStores(t, func(t *testing.T, s *registry.Registry) {
+		ctx := t.Context()
+		_, ok, err := s.LeaseHolder(ctx, "alerting")
+		require.NoError(t, err)
+		require.False(t, ok, "nobody holds a lease never taken")
+		a := lease.Holder{ID: "a", URL: "http://10.0.0.1:8080"}
+		tok, held, err := s.Acquire(ctx, "alerting", a, time.Minute)
+		require.NoError(t, err)
+		require.True(t, held)
+		h, ok, err := s.LeaseHolder(ctx, "alerting")
+		require.NoError(t, err)
+		require.True(t, ok)
+		require.Equal(t, a, h)
+
+		// A refused acquisition leaves the holder's URL alone.
+		_, held, err = s.Acquire(ctx, "alerting", lease.Holder{ID: "b", URL: "http://10.0.0.2:8080"}, time.Minute)
+		require.NoError(t, err)
+		require.False(t, held)
+		h, _, err = s.LeaseHolder(ctx, "alerting")
+		require.NoError(t, err)
+		require.Equal(t, a, h)
+
+		require.NoError(t, s.Release(ctx, "alerting", "a", tok))
+		_, ok, err = s.LeaseHolder(ctx, "alerting")
+		require.NoError(t, err)
+		require.False(t, ok, "a released lease has no holder")
+		b := lease.Holder{ID: "b", URL: "https://b.example:8443"}
+		_, held, err = s.Acquire(ctx, "alerting", b, time.Minute)
+		require.NoError(t, err)
+		require.True(t, held)
+		h, _, err = s.LeaseHolder(ctx, "alerting")
+		require.NoError(t, err)
+		require.Equal(t, b, h)
+	})
+}
+
+// Agent results are claimed only by the lease holder: a deposed holder's
+// claim is refused and takes nothing, so the new holder takes them.
+func TestFencedResultClaims(t *testing.T) {
+	leaseStores(t, func(t *testing.T, s *registry.Registry) {
+		ctx := t.Context()
+		at := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+		keys := []registry.ResultKey{{TargetKey: "web", Location: "eu-west", Scheduled: at}}
+		tokA, held := acquire(t, s, "a", 200*time.Millisecond)
+		require.True(t, held)
+		a := s.Fenced("alerting", func() (int64, bool) { return tokA, true }, nil)
+		fresh, err := a.ClaimResults(ctx, keys[:0])
+		require.NoError(t, err)
+		require.Empty(t, fresh)
+
+		var tokB int64
+		require.Eventually(t, func() bool { tokB, held = acquire(t, s, "b", time.Minute); return held },
+			30*time.Second, 20*time.Millisecond)
+		_, err = a.ClaimResults(ctx, keys)
+		require.ErrorIs(t, err, lease.ErrFenced)
+		b := s.Fenced("alerting", func() (int64, bool) { return tokB, true }, nil)
+		fresh, err = b.ClaimResults(ctx, keys)
+		require.NoError(t, err)
+		require.Equal(t, []bool{true}, fresh, "the deposed holder's refused claim took nothing")
+	})
+}
+
 // Several servers racing for a free lease: exactly one wins.
 func TestLeaseOneWinner(t *testing.T) {
 	leaseStores(t, func(t *testing.T, s *registry.Registry) {
@@ -90,7 +155,7 @@ func TestLeaseOneWinner(t *testing.T) {
 		var wg sync.WaitGroup
 		for _, h := range []string{"a", "b", "c", "d", "e"} {
 			wg.Go(func() {
-				token, held, err := s.Acquire(t.Context(), "alerting", h, time.Minute)
+				token, held, err := s.Acquire(t.Context(), "alerting", lease.Holder{ID: h}, time.Minute)
 				if err != nil {
 					t.Error(err)
 					return

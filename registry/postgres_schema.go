@@ -51,6 +51,7 @@ var postgresMigrations = []string{
 	postgresTypes.Replace(schemaAgents),
 	// status pages, their incidents, badges (registry/statuspage.go).
 	postgresTypes.Replace(schemaStatusPages),
+	schemaLeaseURL,
 }
 
 // postgresLockSchema takes an advisory lock named after the schema for the

@@ -111,6 +111,11 @@ const schemaLeases = `CREATE TABLE leases (
 	){norowid};
 	ALTER TABLE outbox ADD COLUMN claim_token BIGINT;`
 
+// schemaLeaseURL: where a lease's holder takes requests (its advertised
+// base URL), so the servers that do not hold the alerting lease can send
+// it what only the holder handles (probe agents' results).
+const schemaLeaseURL = `ALTER TABLE leases ADD COLUMN holder_url TEXT NOT NULL DEFAULT '';`
+
 // objectTable is the table of one ObjectKind.
 func objectTable(name string) string {
 	return `CREATE TABLE ` + name + ` (
@@ -181,6 +186,8 @@ var migrations = []string{
 	sqliteTypes.Replace(schemaAgents),
 	// status pages, their incidents, badges (registry/statuspage.go).
 	sqliteTypes.Replace(schemaStatusPages),
+	// the lease holder's advertised URL (schemaLeaseURL).
+	schemaLeaseURL,
 }
 
 // migrate brings the schema up to date in one write transaction, which

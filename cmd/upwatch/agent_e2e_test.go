@@ -87,8 +87,14 @@ type agentProc struct {
 
 func startAgent(t *testing.T, bin, server, key, dataDir string, logf io.Writer) *agentProc {
 	t.Helper()
+	return startAgentIn(t, bin, server, key, "eu-west", dataDir, logf)
+}
+
+// startAgentIn starts `upwatch agent` for location.
+func startAgentIn(t *testing.T, bin, server, key, location, dataDir string, logf io.Writer) *agentProc {
+	t.Helper()
 	listen := freePort(t)
-	cmd := exec.Command(bin, "agent", "-server", "http://"+server, "-location", "eu-west", "-data-dir", dataDir,
+	cmd := exec.Command(bin, "agent", "-server", "http://"+server, "-location", location, "-data-dir", dataDir,
 		"-listen", listen, "-allow-private-targets", "-log-level", "debug")
 	cmd.Env = append(os.Environ(), EnvAgentKey+"="+key)
 	cmd.Stdout, cmd.Stderr = logf, logf
