@@ -184,6 +184,10 @@ type incidentDoc struct {
 	InMaintenance    bool        `json:"in_maintenance"`
 	// Locations are where the failure was seen, with several locations.
 	Locations []incidentLocationDoc `json:"locations,omitempty"`
+	// AcknowledgedBy is the key (a web user: "user:<name>") that
+	// acknowledged the incident; both are null until someone does.
+	AcknowledgedBy *string    `json:"acknowledged_by"`
+	AcknowledgedAt *time.Time `json:"acknowledged_at"`
 }
 
 type incidentLocationDoc struct {
@@ -196,6 +200,10 @@ func newIncidentDoc(inc alerting.Incident, now time.Time) incidentDoc {
 	d := incidentDoc{
 		ID: inc.ID, TargetID: inc.TargetID, Start: inc.Start.UTC(), Open: inc.Open(), Cause: inc.Cause,
 		Suppressed: inc.Suppressed, SuppressedReason: inc.SuppressedReason, InMaintenance: inc.InMaintenance,
+	}
+	if inc.Acked() {
+		by, at := inc.AckedBy, inc.AckedAt.UTC()
+		d.AcknowledgedBy, d.AcknowledgedAt = &by, &at
 	}
 	for _, l := range inc.Locations {
 		d.Locations = append(d.Locations, incidentLocationDoc{Location: l.Location, FirstFailure: l.FirstFailure.UTC(), LastFailure: l.LastFailure.UTC()})

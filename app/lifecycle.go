@@ -257,6 +257,7 @@ func (s *Service) buildChecks(ctx context.Context) error {
 	s.engine, err = alerting.NewEngine(ctx, alerting.EngineOptions{
 		Store: alertStore, Renderer: renderer, Link: cfg.Alerting.Link, Wake: s.dispatcher.Wake, Now: s.o.Now,
 		CheckNow:   func(id string) { s.sched.CheckNow(id) },
+		Acks:       s.registry,
 		Registerer: s.reg, Logger: log.With("component", "alerting"),
 		Locations: cfg.Alerting.Locations.Options(),
 		OnLocationEvent: func(ev alerting.LocationEvent) {

@@ -51,6 +51,9 @@ var postgresMigrations = []string{
 	postgresTypes.Replace(schemaAgents),
 	// status pages, their incidents, badges (registry/statuspage.go).
 	postgresTypes.Replace(schemaStatusPages),
+	// acknowledged incidents: who and when (registry/ack.go).
+	`ALTER TABLE incidents ADD COLUMN acked_by TEXT NOT NULL DEFAULT '';
+	ALTER TABLE incidents ADD COLUMN acked_at BIGINT;`,
 }
 
 // postgresLockSchema takes an advisory lock named after the schema for the

@@ -181,6 +181,9 @@ var migrations = []string{
 	sqliteTypes.Replace(schemaAgents),
 	// status pages, their incidents, badges (registry/statuspage.go).
 	sqliteTypes.Replace(schemaStatusPages),
+	// acknowledged incidents: who and when (registry/ack.go).
+	`ALTER TABLE incidents ADD COLUMN acked_by TEXT NOT NULL DEFAULT '';
+	ALTER TABLE incidents ADD COLUMN acked_at INTEGER;`,
 }
 
 // migrate brings the schema up to date in one write transaction, which

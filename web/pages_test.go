@@ -183,6 +183,15 @@ func TestIncidentsAcknowledgeAndNotes(t *testing.T) {
 	require.Equal(t, http.StatusSeeOther, ed.post("/ui/incidents/inc-open/ack", url.Values{"back": {"/ui/incidents"}}).status)
 	h.clock.Advance(time.Minute)
 	require.Equal(t, http.StatusSeeOther, h.as(tenantA, "ada").post("/ui/incidents/inc-open/ack", nil).status, "a second ack is harmless")
+	// The acknowledgement is the incident's, where the alert engine reads
+	// it (and stops the reminders), recorded with the user and the time.
+	by, at, err := h.reg.IncidentAck(t.Context(), "inc-open")
+	require.NoError(t, err)
+	require.Equal(t, "user:ed", by)
+	require.True(t, at.Equal(t0), "the first acknowledgement stands")
+	// An incident that has ended has nothing to acknowledge.
+	h.incident(key, "inc-past", t0.Add(-3*time.Hour), t0.Add(-2*time.Hour))
+	require.Equal(t, http.StatusConflict, ed.post("/ui/incidents/inc-past/ack", nil).status)
 
 	a := ed.post("/ui/incidents/inc-open/notes", url.Values{"text": {"restarting the <db>"}})
 	require.Equal(t, http.StatusSeeOther, a.status)
@@ -196,6 +205,9 @@ func TestIncidentsAcknowledgeAndNotes(t *testing.T) {
 	require.Equal(t, http.StatusUnprocessableEntity, ed.post("/ui/incidents/inc-open/notes", url.Values{"text": {"  "}}).status)
 	// Another tenant's incident, by URL: not found, nothing recorded.
 	require.Equal(t, http.StatusNotFound, ed.post("/ui/incidents/inc-theirs/ack", nil).status)
+	_, at, err = h.reg.IncidentAck(t.Context(), "inc-theirs")
+	require.NoError(t, err)
+	require.True(t, at.IsZero(), "another tenant's incident stays unacknowledged")
 	require.Equal(t, http.StatusNotFound, ed.post("/ui/incidents/inc-theirs/notes", url.Values{"text": {"x"}}).status)
 	notes, err := h.reg.IncidentNotes(t.Context(), tenantB, []string{"inc-theirs"})
 	require.NoError(t, err)

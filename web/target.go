@@ -46,6 +46,8 @@ type (
 		Suppressed       bool        `json:"suppressed"`
 		SuppressedReason string      `json:"suppressed_reason"`
 		InMaintenance    bool        `json:"in_maintenance"`
+		AcknowledgedBy   *string     `json:"acknowledged_by"`
+		AcknowledgedAt   *time.Time  `json:"acknowledged_at"`
 	}
 	incidentsDoc struct {
 		Incidents []incidentDoc `json:"incidents"`
@@ -165,6 +167,11 @@ func (s *Server) incidentViews(ctx context.Context, sess *session, incs []incide
 	ids := make([]string, len(incs))
 	for i, inc := range incs {
 		out[i].incidentDoc, ids[i] = inc, inc.ID
+		if inc.AcknowledgedBy != nil && inc.AcknowledgedAt != nil {
+			// A web user acknowledges as "user:<name>"; an API key by its id.
+			out[i].Acked = &registry.IncidentNote{TenantID: sess.TenantID, IncidentID: inc.ID, Kind: "ack",
+				UserName: strings.TrimPrefix(*inc.AcknowledgedBy, "user:"), At: *inc.AcknowledgedAt}
+		}
 		if !withNotified {
 			continue
 		}

@@ -181,8 +181,8 @@ func (s *Server) buildRouter() *mux.Router {
 	s.page(r, "POST", "/targets/{id}/delete", RoleEditor, s.postDeleteTarget)
 
 	s.page(r, "GET", "/incidents", RoleViewer, s.getIncidents)
-	s.page(r, "POST", "/incidents/{id}/ack", RoleEditor, s.postIncidentNote("ack"))
-	s.page(r, "POST", "/incidents/{id}/notes", RoleEditor, s.postIncidentNote("note"))
+	s.page(r, "POST", "/incidents/{id}/ack", RoleEditor, s.postIncidentAck)
+	s.page(r, "POST", "/incidents/{id}/notes", RoleEditor, s.postIncidentNote)
 
 	s.page(r, "GET", "/settings", RoleAdmin, s.getSettings)
 	s.page(r, "POST", "/settings/keys", RoleAdmin, s.postCreateKey)
