@@ -273,3 +273,34 @@ func TestSettingsCallTheAPI(t *testing.T) {
 	require.NotContains(t, h.as(tenantB, "oscar").get("/ui/settings").body, `data-object="ops"`)
 	require.Equal(t, http.StatusNotFound, h.as(tenantB, "oscar").post("/ui/settings/users/vera/delete", nil).status)
 }
+
+func TestSettingsReportKeys(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	ada := h.as(tenantA, "ada")
+	page := ada.get("/ui/settings").body
+	require.Contains(t, page, `id="create-report-key"`)
+	require.NotContains(t, page, `id="rotate-report-key"`)
+
+	// Created through the API: the JWK is shown once, in a page no cache keeps.
+	a := ada.post("/ui/settings/report-keys", nil)
+	require.Equal(t, http.StatusCreated, a.status, a.body)
+	require.Equal(t, "no-store", a.header.Get("Cache-Control"))
+	jwk := regexp.MustCompile(`<code id="new-report-jwk">([^<]+)</code>`).FindStringSubmatch(a.body)
+	require.NotNil(t, jwk, a.body)
+	require.Contains(t, jwk[1], "&#34;kty&#34;:&#34;oct&#34;")
+	kid := regexp.MustCompile(`data-report-key="([^"]+)"`).FindStringSubmatch(a.body)[1]
+	require.Contains(t, jwk[1], kid)
+	page = ada.get("/ui/settings").body
+	require.NotContains(t, page, "new-report-jwk", "shown only once")
+	require.Contains(t, page, `id="rotate-report-key"`)
+
+	// A second create is the API's 409; rotate makes a new current key.
+	require.Equal(t, http.StatusConflict, ada.post("/ui/settings/report-keys", nil).status)
+	a = ada.post("/ui/settings/report-keys/rotate", nil)
+	require.Equal(t, http.StatusCreated, a.status, a.body)
+	require.Contains(t, a.body, "now retired: "+kid)
+	require.Equal(t, 2, strings.Count(a.body, "data-report-key="))
+	require.Equal(t, 1, strings.Count(a.body, "<strong>current</strong>"))
+	// Another tenant's admin sees none of them.
+	require.NotContains(t, h.as(tenantB, "oscar").get("/ui/settings").body, kid)
+}

@@ -189,6 +189,8 @@ func (s *Server) buildRouter() *mux.Router {
 	s.page(r, "POST", "/settings/keys/{id}/revoke", RoleAdmin, s.postRevokeKey)
 	s.page(r, "POST", "/settings/users", RoleAdmin, s.postCreateUser)
 	s.page(r, "POST", "/settings/users/{name}/delete", RoleAdmin, s.postDeleteUser)
+	s.page(r, "POST", "/settings/report-keys", RoleAdmin, s.postReportKey("create"))
+	s.page(r, "POST", "/settings/report-keys/rotate", RoleAdmin, s.postReportKey("rotate"))
 	s.page(r, "POST", "/settings/{kind}", RoleAdmin, s.postCreateObject)
 	s.page(r, "POST", "/settings/{kind}/{id}/delete", RoleAdmin, s.postDeleteObject)
 	return r
