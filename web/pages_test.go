@@ -304,3 +304,37 @@ func TestSettingsReportKeys(t *testing.T) {
 	// Another tenant's admin sees none of them.
 	require.NotContains(t, h.as(tenantB, "oscar").get("/ui/settings").body, kid)
 }
+
+func TestTargetPageResponseTimesPerLocation(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	key := h.createTarget(tenantA, "shop", nil)
+	h.checks(key, 10, nil) // local: 120 ms each
+	vera := h.as(tenantA, "vera")
+	require.NotContains(t, vera.get("/ui/targets/shop").body, `id="by-location"`, "one location: the chart says it all")
+
+	// An agent in fra: 300 ms, then one slow failed check of 900 ms.
+	var rs []prober.Result
+	now := h.clock.Now()
+	for i := range 20 {
+		r := prober.Result{TargetID: key, Kind: "http", Location: "fra", Start: now.Add(-time.Duration(i+1) * 5 * time.Minute),
+			Duration: 300 * time.Millisecond, Success: true, StatusCode: 200}
+		if i == 0 {
+			r.Duration = 900 * time.Millisecond
+			r = r.Fail(prober.ErrorClass("http_status"), "status 503")
+		}
+		rs = append(rs, r)
+	}
+	require.NoError(t, h.samples.WriteSamples(t.Context(), rs))
+	body := vera.get("/ui/targets/shop").body
+	require.Contains(t, body, `id="by-location"`)
+	row := func(loc string) string {
+		m := regexp.MustCompile(`(?s)<tr data-location="` + loc + `">(.*?)</tr>`).FindStringSubmatch(body)
+		require.NotNil(t, m, loc)
+		return m[1]
+	}
+	// fra: 20 checks, 1 failed, mean (19×300 + 900)/20 = 330 ms, p95 (the
+	// 19th of 20) 300 ms.
+	require.Regexp(t, `<td>20</td><td>1</td><td>330 ms</td><td>300 ms</td><td><svg class="spark"`, row("fra"))
+	require.Regexp(t, `<td>10</td><td>0</td><td>120 ms</td><td>120 ms</td>`, row("local"))
+	require.Less(t, strings.Index(body, `data-location="fra"`), strings.Index(body, `data-location="local"`), "by name")
+}

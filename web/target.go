@@ -22,6 +22,7 @@ import (
 type (
 	sampleDoc struct {
 		Time            time.Time `json:"time"`
+		Location        string    `json:"location"`
 		Success         bool      `json:"success"`
 		DurationSeconds float64   `json:"duration_seconds"`
 		Phases          struct {
@@ -83,6 +84,7 @@ type targetPage struct {
 	Labels                         []string
 	Chart                          template.HTML
 	PhaseAvg                       []phaseAvg
+	Locations                      []locationStat // with more than one location
 	Bar                            template.HTML
 	Uptime90                       *float64
 	Incidents                      []incidentView
@@ -132,6 +134,7 @@ func (s *Server) getTarget(w http.ResponseWriter, r *http.Request, sess *session
 		return err
 	}
 	p.Chart, p.PhaseAvg = phaseChart(samples.Samples, now.Add(-24*time.Hour), now)
+	p.Locations = byLocation(samples.Samples, now.Add(-24*time.Hour), now)
 
 	dayStart := now.Truncate(24 * time.Hour)
 	rollups, err := s.o.Samples.Rollups(ctx, ti.Key, dayStart.Add(-89*24*time.Hour), dayStart.Add(24*time.Hour))
