@@ -28,7 +28,7 @@ func (s *Registry) Incident(ctx context.Context, id string) (alerting.Incident, 
 // returns the incident. The first acknowledgement stands: a second one
 // changes nothing and returns the first. Reminders and escalations of the
 // incident still waiting in the outbox are dropped (failed, "acknowledged")
-// in the same transaction; the engine queues no new ones (see
+// in the same transaction, except one a dispatcher is sending; the engine queues no new ones (see
 // alerting.AckReader). ErrNotFound if there is no such incident,
 // ErrIncidentEnded if it is over.
 func (s *Registry) AckIncident(ctx context.Context, id, by string, at time.Time) (alerting.Incident, error) {
@@ -53,10 +53,12 @@ func (s *Registry) AckIncident(ctx context.Context, id, by string, at time.Time)
 		if _, err := tx.exec(ctx, `UPDATE incidents SET acked_by = ?, acked_at = ? WHERE id = ?`, by, nanos(at), id); err != nil {
 			return err
 		}
-		_, err = tx.exec(ctx, `UPDATE outbox SET status = ?, last_error = ?, lease_until = NULL
-			WHERE incident_id = ? AND status = ? AND (key LIKE ? OR key LIKE ?)`,
+		// One a dispatcher holds (its lease running) is being sent: it
+		// settles it as usual.
+		_, err = tx.exec(ctx, `UPDATE outbox SET status = ?, last_error = ?
+			WHERE incident_id = ? AND status = ? AND (key LIKE ? OR key LIKE ?) AND (lease_until IS NULL OR lease_until <= ?)`,
 			string(alerting.NotificationFailed), "acknowledged by "+by, id, string(alerting.NotificationPending),
-			id+"|"+notify.KindReminder+"|%", id+"|"+notify.KindEscalation+"|%")
+			id+"|"+notify.KindReminder+"|%", id+"|"+notify.KindEscalation+"|%", at.UnixNano())
 		return err
 	})
 	if err != nil {
