@@ -71,12 +71,12 @@ type settingsPage struct {
 	// NewReportKey is set right after a report key was created or
 	// rotated: the only time its JWK is shown.
 	NewReportKey *newReportKey
-	Users    []registry.WebUser
-	Roles    []Role
-	Scopes   []api.Scope
-	NewKey   string // shown once, right after creation
-	Problem  *httpError
-	UserName string
+	Users        []registry.WebUser
+	Roles        []Role
+	Scopes       []api.Scope
+	NewKey       string // shown once, right after creation
+	Problem      *httpError
+	UserName     string
 }
 
 func (s *Server) settings(r *http.Request, sess *session) (settingsPage, error) {
