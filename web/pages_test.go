@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/upwatch/upwatch/alerting"
@@ -15,6 +16,7 @@ import (
 	"github.com/upwatch/upwatch/alerting/notify/smtp"
 	"github.com/upwatch/upwatch/config"
 	"github.com/upwatch/upwatch/prober"
+	"github.com/upwatch/upwatch/registry"
 )
 
 // checks writes n checks of key, every 10 minutes up to the clock, the
@@ -337,4 +339,42 @@ func TestTargetPageResponseTimesPerLocation(t *testing.T) {
 	require.Regexp(t, `<td>20</td><td>1</td><td>330 ms</td><td>300 ms</td><td><svg class="spark"`, row("fra"))
 	require.Regexp(t, `<td>10</td><td>0</td><td>120 ms</td><td>120 ms</td>`, row("local"))
 	require.Less(t, strings.Index(body, `data-location="fra"`), strings.Index(body, `data-location="local"`), "by name")
+}
+
+// Acknowledged in the web interface, an incident gets no more reminders
+// from the alert engine, while another one does.
+func TestAcknowledgeInTheWebStopsReminders(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	keys := []string{h.createTarget(tenantA, "shop", nil), h.createTarget(tenantA, "blog", nil)}
+	e, err := alerting.NewEngine(t.Context(), alerting.EngineOptions{Store: h.reg, Acks: h.reg, Now: h.clock.Now, Registerer: prometheus.NewRegistry()})
+	require.NoError(t, err)
+	routes := map[string]alerting.Route{}
+	for _, k := range keys {
+		routes[k] = alerting.Route{Name: k, Policy: alerting.Policy{FailureThreshold: 1, RepeatInterval: 10 * time.Minute},
+			Channels: []string{alerting.ChannelEmail}, Recipients: []notify.Recipient{{Name: "Ops", Email: "ops@example.com"}}}
+	}
+	e.Update(routes, nil)
+	for _, k := range keys {
+		require.NoError(t, e.Observe(t.Context(), prober.Result{TargetID: k, Kind: "http", Start: t0, Duration: time.Second}.Fail(prober.ErrorClass("http_status"), "status 503")))
+	}
+	st, ok := e.State(keys[0])
+	require.True(t, ok)
+	require.NotNil(t, st.Incident)
+
+	ed := h.as(tenantA, "ed")
+	require.Equal(t, http.StatusSeeOther, ed.post("/ui/incidents/"+st.Incident.ID+"/ack", nil).status)
+	for m := 11; m <= 31; m += 10 {
+		e.Tick(t.Context(), t0.Add(time.Duration(m)*time.Minute))
+	}
+	reminders := map[string]int{}
+	ns, err := h.reg.Notifications(t.Context(), registry.NotificationQuery{Limit: 100})
+	require.NoError(t, err)
+	for _, n := range ns {
+		if n.Message.Kind == notify.KindReminder {
+			reminders[n.Message.TargetID]++
+		}
+	}
+	require.Zero(t, reminders[keys[0]], "acknowledged")
+	require.Equal(t, 3, reminders[keys[1]], "not acknowledged: one every 10 minutes")
+	require.Contains(t, ed.get("/ui/incidents").body, "Acknowledged by <strong>ed</strong>")
 }
