@@ -55,7 +55,10 @@ type EngineOptions struct {
 	Wake func()
 	// CheckNow asks for an immediate check of a target (a parent whose
 	// answer a child's DOWN waits for); nil waits for the parent's schedule.
-	CheckNow   func(targetID string)
+	CheckNow func(targetID string)
+	// Acks, if set, is asked whether an incident was acknowledged before
+	// its reminders and escalation are queued; nil sends them all.
+	Acks       AckReader
 	Now        func() time.Time
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
@@ -481,12 +484,18 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) {
 		if held {
 			parents = e.parents(route)
 		}
+		ack := e.ackDue(ctx, ts, route, now)
 		ts.mu.Lock()
 		if ts.inflight != nil {
 			ts.mu.Unlock() // the next tick looks again
 			continue
 		}
 		next, trs := ts.state, []Transition(nil)
+		if ack != nil && next.Incident != nil && next.Incident.ID == ack.ID && !next.Incident.Acked() {
+			inc := *next.Incident
+			inc.AckedBy, inc.AckedAt = ack.AckedBy, ack.AckedAt
+			next.Incident = &inc
+		}
 		if next.Status == StatusDown && next.Hold == nil {
 			// Reminders and escalations wait while the DOWN is held.
 			next, trs = Tick(next, route.Policy, now)
@@ -494,6 +503,8 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) {
 		var p *pending
 		if len(trs) > 0 || (next.Hold != nil && held) {
 			p = e.prepare(ts, route, parents, next, trs, now)
+		} else if ack != nil {
+			ts.state = next // remembered: no need to ask again
 		}
 		ts.mu.Unlock()
 		if p != nil {
@@ -502,6 +513,38 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) {
 			}
 		}
 	}
+}
+
+// ackDue asks o.Acks, when a reminder or escalation of the target's open
+// incident is due at now, whether someone acknowledged the incident, and
+// returns it with the acknowledgement then (nil otherwise). The question
+// is asked outside ts.mu and only when something is due, so a down target
+// costs one query per reminder, not one per tick.
+func (e *Engine) ackDue(ctx context.Context, ts *targetState, route Route, now time.Time) *Incident {
+	if e.o.Acks == nil {
+		return nil
+	}
+	ts.mu.Lock()
+	st := ts.state
+	ts.mu.Unlock()
+	if st.Incident == nil || st.Incident.Acked() || st.Hold != nil {
+		return nil
+	}
+	if _, due := Tick(st, route.Policy, now); len(due) == 0 {
+		return nil
+	}
+	by, at, err := e.o.Acks.IncidentAck(ctx, st.Incident.ID)
+	if err != nil {
+		// Better a reminder too many than a silent outage.
+		e.o.Logger.Error("reading the incident's acknowledgement", "target", st.TargetID, "incident", st.Incident.ID, "err", err)
+		return nil
+	}
+	if at.IsZero() {
+		return nil
+	}
+	inc := *st.Incident
+	inc.AckedBy, inc.AckedAt = by, at
+	return &inc
 }
 
 // Run ticks every interval until ctx ends.

@@ -163,7 +163,16 @@ type Incident struct {
 	// Locations are where the failure was seen, with several locations:
 	// each one's first and last failed check. Empty with one location.
 	Locations []IncidentLocation `json:"locations,omitempty"`
+	// AckedBy and AckedAt say who acknowledged the open incident and
+	// when: someone is on it, so no reminder or escalation follows (the
+	// UP message still does). The registry records them; the engine
+	// learns of them when a reminder falls due (see AckReader).
+	AckedBy string    `json:"acked_by,omitempty"`
+	AckedAt time.Time `json:"acked_at,omitzero"`
 }
+
+// Acked reports whether someone acknowledged the incident.
+func (i Incident) Acked() bool { return !i.AckedAt.IsZero() }
 
 // Open reports whether the incident has not ended.
 func (i Incident) Open() bool { return i.End.IsZero() }
@@ -379,10 +388,11 @@ func stepTLS(s *State, p Policy, r prober.Result, at time.Time) []Transition {
 // escalation due while the target is DOWN. Call it on every engine tick; it
 // is pure and cheap. At most one reminder is emitted per call: after a long
 // pause (a restart) the missed ones collapse into the latest, and the
-// cadence stays aligned to the DOWN notification.
+// cadence stays aligned to the DOWN notification. An acknowledged incident
+// has nothing due.
 func Tick(s State, p Policy, now time.Time) (State, []Transition) {
 	p = p.WithDefaults()
-	if s.Status != StatusDown || s.Incident == nil {
+	if s.Status != StatusDown || s.Incident == nil || s.Incident.Acked() {
 		return s, nil
 	}
 	inc := *s.Incident

@@ -57,6 +57,16 @@ type StateStore interface {
 	CommitBatch(ctx context.Context, commits []Commit) error
 }
 
+// AckReader tells the engine whether an open incident was acknowledged
+// (registry.Registry does): the record lives with the incident, written by
+// whichever server took the acknowledgement, so the engine asks only when
+// a reminder or escalation falls due, and remembers the answer.
+type AckReader interface {
+	// IncidentAck returns who acknowledged the incident and when; a zero
+	// time if no one did (or there is no such incident).
+	IncidentAck(ctx context.Context, incidentID string) (by string, at time.Time, err error)
+}
+
 // Commit is one target's new state with the incidents and notifications its
 // transitions call for: what must be stored together.
 type Commit struct {

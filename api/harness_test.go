@@ -90,7 +90,7 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 	h.cfg.Normalize()
 
 	o := Options{
-		Stores: storesOf(h.reg), Samples: h.samples, Incidents: h.reg, LocationEvents: h.reg, MasterKey: mk,
+		Stores: storesOf(h.reg), Samples: h.samples, Incidents: h.reg, Acks: h.reg, LocationEvents: h.reg, MasterKey: mk,
 		Config: func() *config.Config { return h.cfg },
 		Logger: slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:    h.clock.Now,

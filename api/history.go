@@ -187,6 +187,10 @@ type incidentDoc struct {
 	// FirstFailureEvidence links to the evidence of the check the incident
 	// starts at, when the sample store keeps evidence.
 	FirstFailureEvidence string `json:"first_failure_evidence,omitempty"`
+	// AcknowledgedBy is the key (a web user: "user:<name>") that
+	// acknowledged the incident; both are null until someone does.
+	AcknowledgedBy *string    `json:"acknowledged_by"`
+	AcknowledgedAt *time.Time `json:"acknowledged_at"`
 }
 
 type incidentLocationDoc struct {
@@ -199,6 +203,10 @@ func newIncidentDoc(inc alerting.Incident, now time.Time) incidentDoc {
 	d := incidentDoc{
 		ID: inc.ID, TargetID: inc.TargetID, Start: inc.Start.UTC(), Open: inc.Open(), Cause: inc.Cause,
 		Suppressed: inc.Suppressed, SuppressedReason: inc.SuppressedReason, InMaintenance: inc.InMaintenance,
+	}
+	if inc.Acked() {
+		by, at := inc.AckedBy, inc.AckedAt.UTC()
+		d.AcknowledgedBy, d.AcknowledgedAt = &by, &at
 	}
 	for _, l := range inc.Locations {
 		d.Locations = append(d.Locations, incidentLocationDoc{Location: l.Location, FirstFailure: l.FirstFailure.UTC(), LastFailure: l.LastFailure.UTC()})

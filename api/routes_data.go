@@ -15,6 +15,7 @@ func (s *Server) registerDataRoutes(r *mux.Router) {
 	s.route(r, http.MethodGet, "/targets/{id}/latest", ScopeRead, s.getLatest)
 	s.route(r, http.MethodGet, "/targets/{id}/incidents", ScopeRead, s.getTargetIncidents)
 	s.route(r, http.MethodGet, "/incidents", ScopeRead, s.getIncidents)
+	s.route(r, http.MethodPost, "/incidents/{id}/ack", ScopeWrite, s.ackIncident)
 	s.route(r, http.MethodGet, "/location-events", ScopeAdmin, s.getLocationEvents)
 	// SLA.
 	s.route(r, http.MethodGet, "/targets/{id}/sla", ScopeRead, s.getTargetSLA)

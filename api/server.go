@@ -93,6 +93,8 @@ type Options struct {
 	Stores
 	Samples   tsdb.Reader
 	Incidents IncidentReader
+	// Acks records acknowledgements of incidents.
+	Acks IncidentAcker
 	// LocationEvents are the alert engine's events about probe locations.
 	LocationEvents LocationEventReader
 	// States gives a target's alert state (alerting.Engine.State).

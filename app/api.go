@@ -180,7 +180,7 @@ func startAPI(ctx context.Context, d apiDeps) (*api.Server, *liveTargets, error)
 		Stores: api.Stores{Tenants: d.registry, Keys: d.registry, KeyAuth: d.registry, Audit: d.registry,
 			Targets: d.registry, Batch: d.registry, Objects: d.registry, ReportKeys: d.registry,
 			StatusPages: d.registry},
-		Samples: d.samples, Incidents: d.registry, LocationEvents: d.registry, States: d.engine.State,
+		Samples: d.samples, Incidents: d.registry, Acks: d.registry, LocationEvents: d.registry, States: d.engine.State,
 		MasterKey: d.masterKey, Config: live.cfg.Load, Now: d.now, Logger: d.log.With("component", "api"),
 		OnChange: func(string) { live.apply(context.WithoutCancel(ctx)) },
 		AuthFailures: api.AuthFailureLimit{Max: d.cfg.API.AuthFailures.Max, Window: d.cfg.API.AuthFailures.Window,

@@ -109,6 +109,8 @@ type registryStore interface {
 	api.StatusPageStore
 	statuspage.Store
 	api.IncidentReader
+	api.IncidentAcker
+	alerting.AckReader
 	api.LocationEventReader
 	RecordLocationEvent(ctx context.Context, ev alerting.LocationEvent) error
 	alerting.StateStore

@@ -25,6 +25,7 @@ import (
 	"github.com/upwatch/upwatch/prober"
 	"github.com/upwatch/upwatch/prober/schedule"
 	"github.com/upwatch/upwatch/push"
+	"github.com/upwatch/upwatch/statuspage"
 	"github.com/upwatch/upwatch/tsdb"
 )
 
@@ -57,6 +58,7 @@ type Service struct {
 	pings    *push.Monitor // push targets: pinged, not checked
 	live     *liveTargets
 	srv      *http.Server
+	pages    *statuspage.Handler
 	serveErr chan error
 
 	mu      sync.Mutex
@@ -260,6 +262,7 @@ func (s *Service) buildChecks(ctx context.Context) error {
 	s.engine, err = alerting.NewEngine(ctx, alerting.EngineOptions{
 		Store: alertStore, Renderer: renderer, Link: cfg.Alerting.Link, Wake: s.dispatcher.Wake, Now: s.o.Now,
 		CheckNow:   func(id string) { s.sched.CheckNow(id) },
+		Acks:       s.registry,
 		Registerer: s.reg, Logger: log.With("component", "alerting"),
 		Locations: cfg.Alerting.Locations.Options(),
 		OnLocationEvent: func(ev alerting.LocationEvent) {
@@ -339,6 +342,7 @@ func (s *Service) buildHTTP(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	s.pages = pages
 	rest := routes(metrics.Handler(s.reg, s.probe, s.engine), s.samples, s.spool, s.sched, s.pings, cfg, s.o.Now)
 	s.srv = &http.Server{
 		// A status page's custom domain is matched first, then the web
@@ -439,6 +443,7 @@ func (s *Service) startChecks(ctx context.Context) {
 		wg.Go(func() { s.engine.Run(runCtx, time.Second) })
 	}
 	wg.Go(func() { s.agents.pruneLoop(runCtx, 10*time.Minute) })
+	wg.Go(func() { warmStatusPages(runCtx, s.pages, s.registry, s.log) })
 	if s.elector == nil { // else only while leading: one server reports missed pings
 		wg.Go(func() { s.pings.Run(runCtx, time.Second) })
 	}

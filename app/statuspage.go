@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"time"
@@ -21,6 +22,36 @@ func newStatusPages(srv *api.Server, reg registryStore, samples tsdb.Reader, eng
 		Samples: samples, Incidents: reg, States: engine.State,
 		Now: now, Logger: log.With("component", "statuspage"),
 	})
+}
+
+// warmStatusPages computes every tenant's status pages once, in the
+// background after a start, so the 90 days of sums a page reads (the
+// costly part of its first render) are kept before its first visitor
+// comes. Failures are only logged: the visitor's render reads them.
+func warmStatusPages(ctx context.Context, pages *statuspage.Handler, reg registryStore, log *slog.Logger) {
+	if pages == nil {
+		return
+	}
+	tenants, err := reg.Tenants(ctx)
+	if err != nil {
+		log.Warn("warming status pages: listing tenants", "err", err)
+		return
+	}
+	for _, t := range tenants {
+		ps, err := reg.StatusPages(ctx, t.ID)
+		if err != nil {
+			log.Warn("warming status pages", "tenant", t.ID, "err", err)
+			continue
+		}
+		for _, p := range ps {
+			if ctx.Err() != nil {
+				return
+			}
+			if err := pages.Warm(ctx, p); err != nil {
+				log.Warn("warming a status page", "tenant", t.ID, "page", p.ID, "err", err)
+			}
+		}
+	}
 }
 
 // mountPublic serves /status/ and /badge/ with pages, a page's custom

@@ -52,6 +52,9 @@ var postgresMigrations = []string{
 	// status pages, their incidents, badges (registry/statuspage.go).
 	postgresTypes.Replace(schemaStatusPages),
 	schemaLeaseURL,
+	// acknowledged incidents: who and when (registry/ack.go).
+	`ALTER TABLE incidents ADD COLUMN acked_by TEXT NOT NULL DEFAULT '';
+	ALTER TABLE incidents ADD COLUMN acked_at BIGINT;`,
 }
 
 // postgresLockSchema takes an advisory lock named after the schema for the

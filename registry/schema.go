@@ -188,6 +188,9 @@ var migrations = []string{
 	sqliteTypes.Replace(schemaStatusPages),
 	// the lease holder's advertised URL (schemaLeaseURL).
 	schemaLeaseURL,
+	// acknowledged incidents: who and when (registry/ack.go).
+	`ALTER TABLE incidents ADD COLUMN acked_by TEXT NOT NULL DEFAULT '';
+	ALTER TABLE incidents ADD COLUMN acked_at INTEGER;`,
 }
 
 // migrate brings the schema up to date in one write transaction, which

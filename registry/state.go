@@ -189,24 +189,29 @@ func (s *Registry) Incidents(ctx context.Context, q IncidentQuery) ([]alerting.I
 	} else if !q.From.IsZero() {
 		w.add(`("end" IS NULL OR "end" > ?)`, q.From.UnixNano())
 	}
-	rows, err := s.query(ctx, `SELECT id, target_id, start, "end", cause, suppressed, suppressed_reason, in_maintenance, locations FROM incidents`+
+	rows, err := s.query(ctx, `SELECT `+incidentColumns+` FROM incidents`+
 		w.String()+` ORDER BY start DESC, id DESC LIMIT ?`, append(w.args, clampLimit(q.Limit))...)
-	out, err := scanAll(rows, err, func(sc scanner) (inc alerting.Incident, err error) {
-		var start, end sql.NullInt64
-		var locs string
-		err = sc.Scan(&inc.ID, &inc.TargetID, &start, &end, &inc.Cause, &inc.Suppressed, &inc.SuppressedReason, &inc.InMaintenance, &locs)
-		inc.Start, inc.End = fromNanos(start), fromNanos(end)
-		if err == nil && locs != "" {
-			if err = json.Unmarshal([]byte(locs), &inc.Locations); err != nil {
-				err = fmt.Errorf("incident %q: locations: %w", inc.ID, err)
-			}
-		}
-		return inc, err
-	})
+	out, err := scanAll(rows, err, scanIncident)
 	if err != nil {
 		return nil, fmt.Errorf("registry store: incidents: %w", err)
 	}
 	return out, nil
+}
+
+// incidentColumns are what scanIncident reads, in its order.
+const incidentColumns = `id, target_id, start, "end", cause, suppressed, suppressed_reason, in_maintenance, locations, acked_by, acked_at`
+
+func scanIncident(sc scanner) (inc alerting.Incident, err error) {
+	var start, end, ackedAt sql.NullInt64
+	var locs string
+	err = sc.Scan(&inc.ID, &inc.TargetID, &start, &end, &inc.Cause, &inc.Suppressed, &inc.SuppressedReason, &inc.InMaintenance, &locs, &inc.AckedBy, &ackedAt)
+	inc.Start, inc.End, inc.AckedAt = fromNanos(start), fromNanos(end), fromNanos(ackedAt)
+	if err == nil && locs != "" {
+		if err = json.Unmarshal([]byte(locs), &inc.Locations); err != nil {
+			err = fmt.Errorf("incident %q: locations: %w", inc.ID, err)
+		}
+	}
+	return inc, err
 }
 
 // where builds a WHERE clause of conditions joined by AND.

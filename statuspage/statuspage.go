@@ -121,6 +121,15 @@ func New(o Options) (*Handler, error) {
 	return h, nil
 }
 
+// Warm computes page p as its first render would, so the sums of its
+// settled days are kept before its first visitor comes (the server warms
+// every page in the background after a start). Nothing is cached of the
+// page itself: its state may change before anyone asks.
+func (h *Handler) Warm(ctx context.Context, p registry.StatusPage) error {
+	_, err := h.build(ctx, p, "")
+	return err
+}
+
 // ServeHTTP serves /status/ and /badge/.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 

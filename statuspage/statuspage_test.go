@@ -2,6 +2,7 @@ package statuspage_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
@@ -25,7 +26,9 @@ import (
 	"github.com/upwatch/upwatch/prober"
 	"github.com/upwatch/upwatch/registry"
 	"github.com/upwatch/upwatch/sla"
+	"github.com/upwatch/upwatch/sla/slainput"
 	"github.com/upwatch/upwatch/statuspage"
+	"github.com/upwatch/upwatch/tsdb"
 	"github.com/upwatch/upwatch/tsdb/sqlite"
 )
 
@@ -517,13 +520,32 @@ func BenchmarkStatusPage50Components(b *testing.B) {
 }
 
 // BenchmarkStatusPage50ComponentsCold is the same page rendered with no
-// kept day sums: the first render after a start (or once an hour).
+// kept day sums: the first render after a start.
 func BenchmarkStatusPage50ComponentsCold(b *testing.B) {
 	e := newEnv(b)
 	pageOf50(b, e, time.Hour)
 	cpu0 := cpuTime()
 	for b.Loop() {
-		e.clock.Advance(2 * time.Hour) // past the cache and the kept sums
+		e.clock.Advance(25 * time.Hour) // past the cache and every kept sum
+		rec := httptest.NewRecorder()
+		e.pages.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/status/big", nil))
+		if rec.Code != http.StatusOK {
+			b.Fatalf("status %d", rec.Code)
+		}
+	}
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N)/1e6, "cpu-ms/op")
+}
+
+// BenchmarkStatusPage50ComponentsHourly is the render once an hour in a
+// running server: the recent days' sums and a few old days' (their expiry
+// staggered) are read again.
+func BenchmarkStatusPage50ComponentsHourly(b *testing.B) {
+	e := newEnv(b)
+	pageOf50(b, e, time.Hour)
+	e.pages.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/status/big", nil))
+	cpu0 := cpuTime()
+	for b.Loop() {
+		e.clock.Advance(time.Hour)
 		rec := httptest.NewRecorder()
 		e.pages.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/status/big", nil))
 		if rec.Code != http.StatusOK {
@@ -543,5 +565,59 @@ func TestStoreFailureIs503(t *testing.T) {
 		r := e.get(t, p)
 		require.Equal(t, http.StatusServiceUnavailable, r.status, p)
 		require.Equal(t, "5", r.header.Get("Retry-After"))
+	}
+}
+
+// countingSamples counts the rollup reads a render makes.
+type countingSamples struct {
+	store slainput.Samples
+	mu    sync.Mutex
+	reads int
+}
+
+func (c *countingSamples) Samples(ctx context.Context, q tsdb.SampleQuery) (tsdb.SamplePage, error) {
+	return c.store.Samples(ctx, q)
+}
+
+func (c *countingSamples) RollupTotals(ctx context.Context, ids []string, from, to time.Time) (map[string]tsdb.RollupTotal, error) {
+	c.mu.Lock()
+	c.reads++
+	c.mu.Unlock()
+	return c.store.RollupTotals(ctx, ids, from, to)
+}
+
+func (c *countingSamples) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reads
+}
+
+// TestWarmKeepsTheDaysForTheFirstVisitor: after Warm (what the server does
+// in the background after a start) the first render reads only the days
+// not yet settled, not all 90.
+func TestWarmKeepsTheDaysForTheFirstVisitor(t *testing.T) {
+	e := newEnv(t)
+	pageOf50(t, e, 6*time.Hour)
+	for _, warm := range []bool{false, true} {
+		samples := &countingSamples{store: e.samples}
+		h, err := statuspage.New(statuspage.Options{
+			Store: e.reg, Targets: e.apiSrv.TargetsOf, Windows: e.apiSrv.MaintenanceWindows,
+			Samples: samples, Incidents: e.reg, Now: e.clock.Now,
+		})
+		require.NoError(t, err)
+		if warm {
+			p, err := e.reg.StatusPageBySlug(t.Context(), "big", "")
+			require.NoError(t, err)
+			require.NoError(t, h.Warm(t.Context(), p))
+		}
+		before := samples.count()
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/status/big", nil))
+		require.Equal(t, http.StatusOK, rec.Code)
+		if warm {
+			require.LessOrEqual(t, samples.count()-before, 2, "today, and yesterday while it settles")
+		} else {
+			require.GreaterOrEqual(t, samples.count()-before, 89, "a cold first render reads every day")
+		}
 	}
 }

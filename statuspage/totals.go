@@ -10,17 +10,36 @@ import (
 )
 
 // Uptime bars read a whole day of hourly rollups per target and day; a
-// 90-day page of 50 targets is 108,000 rollup rows. Days that are over
-// change only when late samples arrive (an agent's spool), so their sums
-// are kept for settledTTL and only recent days are read on each render.
+// 90-day page of 50 targets is 108,000 rollup rows (about 200 ms of CPU on
+// the embedded store). Days that are over change only when late samples
+// arrive (an agent's spool), so their sums are kept and only recent days
+// are read on each render: those of the last recentDays for settledTTL,
+// older ones for oldTTL, each day's expiry staggered by its date so that
+// after the first render the old days are read again a few at a time,
+// not all in the same hour.
 const (
 	// settleAfter is how long after a day ends its sums are first kept.
 	settleAfter = time.Hour
-	// settledTTL is how long kept sums are used: late samples show within it.
+	// settledTTL is how long kept sums of recent days are used: late
+	// samples show within it.
 	settledTTL = time.Hour
+	// recentDays are the days (counted back from now) kept for settledTTL.
+	recentDays = 3
+	// oldTTL is the longest older days' sums are kept (less their stagger).
+	oldTTL = 24 * time.Hour
 	// maxSettled bounds the kept sums (target, day); when full it starts over.
 	maxSettled = 200_000
 )
+
+// keepFor is how long the sums of day, read at now, are kept.
+func keepFor(day, now time.Time) time.Duration {
+	if now.Sub(day) < recentDays*24*time.Hour {
+		return settledTTL
+	}
+	// Staggered over oldTTL by the day's number, never below settledTTL.
+	stagger := time.Duration(day.Unix()/86400%24) * time.Hour
+	return max(oldTTL-stagger, settledTTL)
+}
 
 // settledTotals is a slainput.Samples that keeps the rollup totals of
 // whole settled UTC days by target; other ranges go to the store.
@@ -81,7 +100,7 @@ func (c *settledTotals) RollupTotals(ctx context.Context, ids []string, from, to
 	}
 	for _, id := range missing {
 		out[id] = got[id]
-		c.kept[dayKey{id, day.Unix()}] = keptTotal{total: got[id], expires: now.Add(settledTTL)}
+		c.kept[dayKey{id, day.Unix()}] = keptTotal{total: got[id], expires: now.Add(keepFor(day, now))}
 	}
 	return out, nil
 }

@@ -3,6 +3,8 @@ package web
 import (
 	"fmt"
 	"html/template"
+	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -108,6 +110,75 @@ func phaseChart(samples []sampleDoc, from, to time.Time) (template.HTML, []phase
 	}
 	sb.WriteString(`</svg>`)
 	return template.HTML(sb.String()), avgs
+}
+
+// locationStat is one probe location's checks of the last 24 hours.
+type locationStat struct {
+	Location       string
+	Checks, Failed int
+	MeanMS, P95MS  float64
+	Spark          template.HTML // hourly mean response time
+}
+
+// byLocation sums the samples of [from, to) per probe location, sorted by
+// name; nil unless more than one location has samples (with one, the
+// chart above says it all). Samples without a location are the server's
+// own ("local").
+func byLocation(samples []sampleDoc, from, to time.Time) []locationStat {
+	type acc struct {
+		durs   []float64
+		failed int
+		hours  [24]struct {
+			n, failed int
+			sum       float64
+		}
+	}
+	accs := map[string]*acc{}
+	for _, s := range samples {
+		if s.Time.Before(from) || !s.Time.Before(to) {
+			continue
+		}
+		loc := s.Location
+		if loc == "" {
+			loc = "local"
+		}
+		a := accs[loc]
+		if a == nil {
+			a = &acc{}
+			accs[loc] = a
+		}
+		a.durs = append(a.durs, s.DurationSeconds)
+		h := &a.hours[min(23, int(24*float64(s.Time.Sub(from))/float64(to.Sub(from))))]
+		h.n++
+		h.sum += s.DurationSeconds
+		if !s.Success {
+			a.failed++
+			h.failed++
+		}
+	}
+	if len(accs) < 2 {
+		return nil
+	}
+	out := make([]locationStat, 0, len(accs))
+	for loc, a := range accs {
+		slices.Sort(a.durs)
+		var sum float64
+		for _, d := range a.durs {
+			sum += d
+		}
+		// Nearest rank: the smallest duration at or above 95% of them.
+		p95 := a.durs[int(math.Ceil(0.95*float64(len(a.durs))))-1]
+		pts := make([]sparkPoint, 24)
+		for i, h := range a.hours {
+			if h.n > 0 {
+				pts[i] = sparkPoint{ok: true, ms: h.sum / float64(h.n) * 1000, failed: h.failed > 0}
+			}
+		}
+		out = append(out, locationStat{Location: loc, Checks: len(a.durs), Failed: a.failed,
+			MeanMS: sum / float64(len(a.durs)) * 1000, P95MS: p95 * 1000, Spark: sparkline(pts)})
+	}
+	slices.SortFunc(out, func(a, b locationStat) int { return strings.Compare(a.Location, b.Location) })
+	return out
 }
 
 // uptimeBar draws one bar per UTC day for the days days up to today,

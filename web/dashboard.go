@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -45,15 +46,25 @@ func statusOf(ti tenancy.TargetInfo, st alerting.State, ok bool) string {
 	return StatusUnknown
 }
 
-// row is one target on the dashboard.
+// row is one target on the dashboard. Its figures and times are
+// formatted here rather than by template functions: a thousand rows call
+// none.
 type row struct {
 	ID, Name, Kind, Status string
 	Labels                 []string // "k=v", sorted
-	Since                  time.Time
+	SinceAt, LastAt        *stamp   // nil: none
 	Last                   *prober.Result
-	LastMS                 float64
-	Up24, Up30             *float64
+	LastMSText             string
+	Up24Text, Up30Text     string
 	Spark                  template.HTML
+}
+
+// stamp is a time as the "time" template shows it.
+type stamp struct{ ISO, UTC string }
+
+func newStamp(t time.Time) *stamp {
+	t = t.UTC()
+	return &stamp{ISO: t.Format(time.RFC3339), UTC: t.Format("2006-01-02 15:04 UTC")}
 }
 
 type dashboardPage struct {
@@ -133,9 +144,9 @@ func (s *Server) getDashboardRows(w http.ResponseWriter, r *http.Request, sess *
 }
 
 // dashboard reads every target of the tenant, its state and last check,
-// and its hourly rollups: the 30-day total and 24 hourly buckets (the 24 h
-// figures are their sum), each one pass over all the targets; closed hours
-// come from the cache.
+// and its hourly rollups: 24 hourly buckets (the 24 h figures are their
+// sum) and the 29 days before them (plus the 24 h, the 30-day figures),
+// each one pass over all the targets; closed spans come from the cache.
 func (s *Server) dashboard(ctx context.Context, sess *session, f filter) (dashboardPage, error) {
 	p := dashboardPage{Label: f.labelText(), Status: f.status, Statuses: statuses, Counts: map[string]int{}, Query: f.query, FilterProblems: f.issues}
 	all, err := s.o.API.TargetsOf(ctx, sess.TenantID)
@@ -160,15 +171,16 @@ func (s *Server) dashboard(ctx context.Context, sess *session, f filter) (dashbo
 			continue
 		}
 		rw := row{ID: t.ID, Name: t.Name, Kind: t.Kind, Status: status}
-		if ok && status != StatusUnknown && status != StatusPaused {
-			rw.Since = st.Since
+		if ok && status != StatusUnknown && status != StatusPaused && !st.Since.IsZero() {
+			rw.SinceAt = newStamp(st.Since)
 		}
 		for k, v := range t.Labels {
 			rw.Labels = append(rw.Labels, k+"="+v)
 		}
 		sort.Strings(rw.Labels)
 		if res, ok := latest[ti.Key]; ok {
-			rw.Last, rw.LastMS = &res, float64(res.Duration)/float64(time.Millisecond)
+			rw.Last, rw.LastAt = &res, newStamp(res.Start)
+			rw.LastMSText = strconv.FormatFloat(float64(res.Duration)/float64(time.Millisecond), 'f', 0, 64) + " ms"
 		}
 		p.Rows = append(p.Rows, rw)
 		keys = append(keys, ti.Key)
@@ -179,7 +191,9 @@ func (s *Server) dashboard(ctx context.Context, sess *session, f filter) (dashbo
 	now := s.o.Now().UTC()
 	hour := now.Truncate(time.Hour)
 	next := hour.Add(time.Hour)
-	month, err := s.o.Samples.RollupTotals(ctx, keys, next.Add(-30*24*time.Hour), next)
+	// The 30 days are the 24 hours below and the 29 days before them,
+	// closed long ago and so read once an hour.
+	before, err := s.hours.span(ctx, s.o.Samples, keys, next.Add(-30*24*time.Hour), next.Add(-24*time.Hour), now)
 	if err != nil {
 		return p, err
 	}
@@ -200,7 +214,9 @@ func (s *Server) dashboard(ctx context.Context, sess *session, f filter) (dashbo
 				pts[h] = sparkPoint{ok: true, ms: float64(t.LatencySum) / float64(t.Checks) / float64(time.Millisecond), failed: t.Failures > 0}
 			}
 		}
-		p.Rows[i].Up24, p.Rows[i].Up30 = uptime(day), uptime(month[k].Sum)
+		month := before[k]
+		month.Merge(day)
+		p.Rows[i].Up24Text, p.Rows[i].Up30Text = formatPercent(uptime(day)), formatPercent(uptime(month))
 		p.Rows[i].Spark = sparkline(pts)
 	}
 	return p, nil
@@ -249,9 +265,13 @@ func sparkline(pts []sparkPoint) template.HTML {
 		return `<span class="muted">no data</span>`
 	}
 	step := w / float64(len(pts)-1)
-	var b strings.Builder
-	fmt.Fprintf(&b, `<svg class="spark" width="96" height="20" viewBox="0 0 96 20" role="img" aria-label="mean response time per hour, last 24 h: up to %.0f ms; %d hours with failures"><polyline points="`, hi, failed)
-	var marks strings.Builder
+	b := make([]byte, 0, 512)
+	b = append(b, `<svg class="spark" width="96" height="20" viewBox="0 0 96 20" role="img" aria-label="mean response time per hour, last 24 h: up to `...)
+	b = strconv.AppendFloat(b, hi, 'f', 0, 64)
+	b = append(b, " ms; "...)
+	b = strconv.AppendInt(b, int64(failed), 10)
+	b = append(b, ` hours with failures"><polyline points="`...)
+	var marks []byte
 	for i, p := range pts {
 		if !p.ok {
 			continue
@@ -260,13 +280,21 @@ func sparkline(pts []sparkPoint) template.HTML {
 		if hi > 0 {
 			y = h - 1 - (p.ms/hi)*(h-3)
 		}
-		fmt.Fprintf(&b, "%.1f,%.1f ", x, y)
+		b = appendCoord(b, x)
+		b = append(b, ',')
+		b = appendCoord(b, y)
+		b = append(b, ' ')
 		if p.failed {
-			fmt.Fprintf(&marks, `<rect class="fail" x="%.1f" y="0" width="3" height="3"/>`, max(0, x-1.5))
+			marks = append(marks, `<rect class="fail" x="`...)
+			marks = appendCoord(marks, max(0, x-1.5))
+			marks = append(marks, `" y="0" width="3" height="3"/>`...)
 		}
 	}
-	b.WriteString(`"/>`)
-	b.WriteString(marks.String())
-	b.WriteString(`</svg>`)
-	return template.HTML(b.String()) // numbers only
+	b = append(b, `"/>`...)
+	b = append(b, marks...)
+	b = append(b, `</svg>`...)
+	return template.HTML(b) // numbers only
 }
+
+// appendCoord appends v as %.1f does.
+func appendCoord(b []byte, v float64) []byte { return strconv.AppendFloat(b, v, 'f', 1, 64) }

@@ -83,7 +83,7 @@ func newHarness(t testing.TB, ho harnessOpts) *harness {
 	h.cfg.Normalize()
 	ao := api.Options{
 		Stores:  api.Stores{Tenants: h.reg, Keys: h.reg, KeyAuth: h.reg, Audit: h.reg, Targets: h.reg, Batch: h.reg, Objects: h.reg, ReportKeys: h.reg, StatusPages: h.reg},
-		Samples: h.samples, Incidents: h.reg, MasterKey: mk, Now: h.clock.Now,
+		Samples: h.samples, Incidents: h.reg, Acks: h.reg, MasterKey: mk, Now: h.clock.Now,
 		Config: func() *config.Config { return h.cfg },
 	}
 	if ho.api != nil {

@@ -12,14 +12,18 @@ import (
 // (late samples, an agent's spool); after that they are cached.
 const hourGrace = 5 * time.Minute
 
-// hourCache keeps the closed hours of the dashboard's sparklines: each
-// poll then reads only the current hour and the 30-day totals, not 24
-// hours again. Entries are keyed by target key (never reused, so no
-// tenant sees another's) and hours older than a day are dropped.
+// hourCache keeps the closed spans of the dashboard: the hours of its
+// sparklines and the 29 days before them of its 30-day uptime, so each
+// poll reads only the current hour. Entries are keyed by target key (never
+// reused, so no tenant sees another's) and spans that ended more than a
+// day ago are dropped.
 type hourCache struct {
 	mu    sync.Mutex
-	hours map[time.Time]*hourEntry
+	spans map[spanKey]*hourEntry
 }
+
+// spanKey is [from, to) in Unix seconds.
+type spanKey struct{ from, to int64 }
 
 type hourEntry struct {
 	fetched time.Time
@@ -29,14 +33,22 @@ type hourEntry struct {
 // hourly returns, for each of keys, the rollup of the hour starting at
 // hour.
 func (c *hourCache) hourly(ctx context.Context, r tsdb.Reader, keys []string, hour, now time.Time) (map[string]tsdb.Rollup, error) {
-	closed := !now.Before(hour.Add(time.Hour + hourGrace))
+	return c.span(ctx, r, keys, hour, hour.Add(time.Hour), now)
+}
+
+// span returns, for each of keys, the rollup total of [from, to), from
+// the cache once the span is closed (hourGrace after to).
+func (c *hourCache) span(ctx context.Context, r tsdb.Reader, keys []string, from, to, now time.Time) (map[string]tsdb.Rollup, error) {
+	sk := spanKey{from.Unix(), to.Unix()}
+	settled := to.Add(hourGrace)
+	closed := !now.Before(settled)
 	c.mu.Lock()
-	if c.hours == nil {
-		c.hours = map[time.Time]*hourEntry{}
+	if c.spans == nil {
+		c.spans = map[spanKey]*hourEntry{}
 	}
-	e := c.hours[hour]
+	e := c.spans[sk]
 	var missing []string
-	if e == nil || !closed || e.fetched.Before(hour.Add(time.Hour+hourGrace)) {
+	if e == nil || !closed || e.fetched.Before(settled) {
 		missing = keys
 	} else {
 		for _, k := range keys {
@@ -48,7 +60,7 @@ func (c *hourCache) hourly(ctx context.Context, r tsdb.Reader, keys []string, ho
 	c.mu.Unlock()
 	out := make(map[string]tsdb.Rollup, len(keys))
 	if len(missing) > 0 {
-		got, err := r.RollupTotals(ctx, missing, hour, hour.Add(time.Hour))
+		got, err := r.RollupTotals(ctx, missing, from, to)
 		if err != nil {
 			return nil, err
 		}
@@ -57,14 +69,14 @@ func (c *hourCache) hourly(ctx context.Context, r tsdb.Reader, keys []string, ho
 			e = &hourEntry{byKey: make(map[string]tsdb.Rollup, len(keys))}
 		}
 		e.fetched = now
-		for k, t := range got {
-			e.byKey[k] = t.Sum
+		for _, k := range missing {
+			e.byKey[k] = got[k].Sum // a key without rollups is cached as zero
 		}
 		if closed {
-			c.hours[hour] = e
-			for h := range c.hours {
-				if now.Sub(h) > 25*time.Hour {
-					delete(c.hours, h)
+			c.spans[sk] = e
+			for k := range c.spans {
+				if now.Sub(time.Unix(k.to, 0)) > 25*time.Hour {
+					delete(c.spans, k)
 				}
 			}
 		}

@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -42,47 +43,39 @@ func (s *Server) getIncidents(w http.ResponseWriter, r *http.Request, sess *sess
 // MaxNoteLen bounds a note on an incident (bytes).
 const MaxNoteLen = 4000
 
-// postIncidentNote records an acknowledgement or a note with the user's
-// name. The incident must be one of the tenant's (the API's incident list
-// is scoped to it); an incident already acknowledged stays acknowledged
-// by whoever did it first.
-func (s *Server) postIncidentNote(kind string) handler {
-	return func(w http.ResponseWriter, r *http.Request, sess *session) error {
-		ctx := r.Context()
-		id := mux.Vars(r)["id"]
-		text := strings.TrimSpace(r.PostFormValue("text"))
-		if kind == "note" && (text == "" || len(text) > MaxNoteLen || !utf8.ValidString(text)) {
-			return &httpError{Status: http.StatusUnprocessableEntity, Title: "Invalid note",
-				Detail: "A note must be 1 to 4000 characters of text."}
-		}
-		var all incidentsDoc
-		if err := s.call(ctx, sess, http.MethodGet, "/incidents?limit=1000", nil, &all); err != nil {
-			return err
-		}
-		var inc *incidentDoc
-		for i := range all.Incidents {
-			if all.Incidents[i].ID == id {
-				inc = &all.Incidents[i]
-			}
-		}
-		if inc == nil {
-			return notFound("incident " + id)
-		}
-		if kind == "ack" {
-			views, err := s.incidentViews(ctx, sess, []incidentDoc{*inc}, false)
-			if err != nil {
-				return err
-			}
-			if views[0].Acked != nil {
-				return seeOther(w, r, back(r))
-			}
-		}
-		if err := s.o.Notes.AddIncidentNote(ctx, registry.IncidentNote{TenantID: sess.TenantID, IncidentID: id,
-			UserName: sess.User, Kind: kind, Text: text, At: s.o.Now()}); err != nil {
-			return err
-		}
-		return seeOther(w, r, back(r))
+// postIncidentNote records a note with the user's name. The incident must
+// be one of the tenant's (the API's incident list is scoped to it).
+func (s *Server) postIncidentNote(w http.ResponseWriter, r *http.Request, sess *session) error {
+	ctx := r.Context()
+	id := mux.Vars(r)["id"]
+	text := strings.TrimSpace(r.PostFormValue("text"))
+	if text == "" || len(text) > MaxNoteLen || !utf8.ValidString(text) {
+		return &httpError{Status: http.StatusUnprocessableEntity, Title: "Invalid note",
+			Detail: "A note must be 1 to 4000 characters of text."}
 	}
+	var all incidentsDoc
+	if err := s.call(ctx, sess, http.MethodGet, "/incidents?limit=1000", nil, &all); err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(all.Incidents, func(inc incidentDoc) bool { return inc.ID == id }) {
+		return notFound("incident " + id)
+	}
+	if err := s.o.Notes.AddIncidentNote(ctx, registry.IncidentNote{TenantID: sess.TenantID, IncidentID: id,
+		UserName: sess.User, Kind: "note", Text: text, At: s.o.Now()}); err != nil {
+		return err
+	}
+	return seeOther(w, r, back(r))
+}
+
+// postIncidentAck acknowledges an open incident through the API, which
+// records the user and stops its reminders and escalations; the first
+// acknowledgement stands.
+func (s *Server) postIncidentAck(w http.ResponseWriter, r *http.Request, sess *session) error {
+	id := mux.Vars(r)["id"]
+	if err := s.call(r.Context(), sess, http.MethodPost, "/incidents/"+url.PathEscape(id)+"/ack", nil, nil); err != nil {
+		return err
+	}
+	return seeOther(w, r, back(r))
 }
 
 // back is the form's "back" field when it is one of our pages.

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/upwatch/upwatch/alerting"
@@ -15,6 +16,7 @@ import (
 	"github.com/upwatch/upwatch/alerting/notify/smtp"
 	"github.com/upwatch/upwatch/config"
 	"github.com/upwatch/upwatch/prober"
+	"github.com/upwatch/upwatch/registry"
 )
 
 // checks writes n checks of key, every 10 minutes up to the clock, the
@@ -183,6 +185,15 @@ func TestIncidentsAcknowledgeAndNotes(t *testing.T) {
 	require.Equal(t, http.StatusSeeOther, ed.post("/ui/incidents/inc-open/ack", url.Values{"back": {"/ui/incidents"}}).status)
 	h.clock.Advance(time.Minute)
 	require.Equal(t, http.StatusSeeOther, h.as(tenantA, "ada").post("/ui/incidents/inc-open/ack", nil).status, "a second ack is harmless")
+	// The acknowledgement is the incident's, where the alert engine reads
+	// it (and stops the reminders), recorded with the user and the time.
+	by, at, err := h.reg.IncidentAck(t.Context(), "inc-open")
+	require.NoError(t, err)
+	require.Equal(t, "user:ed", by)
+	require.True(t, at.Equal(t0), "the first acknowledgement stands")
+	// An incident that has ended has nothing to acknowledge.
+	h.incident(key, "inc-past", t0.Add(-3*time.Hour), t0.Add(-2*time.Hour))
+	require.Equal(t, http.StatusConflict, ed.post("/ui/incidents/inc-past/ack", nil).status)
 
 	a := ed.post("/ui/incidents/inc-open/notes", url.Values{"text": {"restarting the <db>"}})
 	require.Equal(t, http.StatusSeeOther, a.status)
@@ -196,6 +207,9 @@ func TestIncidentsAcknowledgeAndNotes(t *testing.T) {
 	require.Equal(t, http.StatusUnprocessableEntity, ed.post("/ui/incidents/inc-open/notes", url.Values{"text": {"  "}}).status)
 	// Another tenant's incident, by URL: not found, nothing recorded.
 	require.Equal(t, http.StatusNotFound, ed.post("/ui/incidents/inc-theirs/ack", nil).status)
+	_, at, err = h.reg.IncidentAck(t.Context(), "inc-theirs")
+	require.NoError(t, err)
+	require.True(t, at.IsZero(), "another tenant's incident stays unacknowledged")
 	require.Equal(t, http.StatusNotFound, ed.post("/ui/incidents/inc-theirs/notes", url.Values{"text": {"x"}}).status)
 	notes, err := h.reg.IncidentNotes(t.Context(), tenantB, []string{"inc-theirs"})
 	require.NoError(t, err)
@@ -260,4 +274,107 @@ func TestSettingsCallTheAPI(t *testing.T) {
 	// Another tenant's admin sees none of it.
 	require.NotContains(t, h.as(tenantB, "oscar").get("/ui/settings").body, `data-object="ops"`)
 	require.Equal(t, http.StatusNotFound, h.as(tenantB, "oscar").post("/ui/settings/users/vera/delete", nil).status)
+}
+
+func TestSettingsReportKeys(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	ada := h.as(tenantA, "ada")
+	page := ada.get("/ui/settings").body
+	require.Contains(t, page, `id="create-report-key"`)
+	require.NotContains(t, page, `id="rotate-report-key"`)
+
+	// Created through the API: the JWK is shown once, in a page no cache keeps.
+	a := ada.post("/ui/settings/report-keys", nil)
+	require.Equal(t, http.StatusCreated, a.status, a.body)
+	require.Equal(t, "no-store", a.header.Get("Cache-Control"))
+	jwk := regexp.MustCompile(`<code id="new-report-jwk">([^<]+)</code>`).FindStringSubmatch(a.body)
+	require.NotNil(t, jwk, a.body)
+	require.Contains(t, jwk[1], "&#34;kty&#34;:&#34;oct&#34;")
+	kid := regexp.MustCompile(`data-report-key="([^"]+)"`).FindStringSubmatch(a.body)[1]
+	require.Contains(t, jwk[1], kid)
+	page = ada.get("/ui/settings").body
+	require.NotContains(t, page, "new-report-jwk", "shown only once")
+	require.Contains(t, page, `id="rotate-report-key"`)
+
+	// A second create is the API's 409; rotate makes a new current key.
+	require.Equal(t, http.StatusConflict, ada.post("/ui/settings/report-keys", nil).status)
+	a = ada.post("/ui/settings/report-keys/rotate", nil)
+	require.Equal(t, http.StatusCreated, a.status, a.body)
+	require.Contains(t, a.body, "now retired: "+kid)
+	require.Equal(t, 2, strings.Count(a.body, "data-report-key="))
+	require.Equal(t, 1, strings.Count(a.body, "<strong>current</strong>"))
+	// Another tenant's admin sees none of them.
+	require.NotContains(t, h.as(tenantB, "oscar").get("/ui/settings").body, kid)
+}
+
+func TestTargetPageResponseTimesPerLocation(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	key := h.createTarget(tenantA, "shop", nil)
+	h.checks(key, 10, nil) // local: 120 ms each
+	vera := h.as(tenantA, "vera")
+	require.NotContains(t, vera.get("/ui/targets/shop").body, `id="by-location"`, "one location: the chart says it all")
+
+	// An agent in fra: 300 ms, then one slow failed check of 900 ms.
+	var rs []prober.Result
+	now := h.clock.Now()
+	for i := range 20 {
+		r := prober.Result{TargetID: key, Kind: "http", Location: "fra", Start: now.Add(-time.Duration(i+1) * 5 * time.Minute),
+			Duration: 300 * time.Millisecond, Success: true, StatusCode: 200}
+		if i == 0 {
+			r.Duration = 900 * time.Millisecond
+			r = r.Fail(prober.ErrorClass("http_status"), "status 503")
+		}
+		rs = append(rs, r)
+	}
+	require.NoError(t, h.samples.WriteSamples(t.Context(), rs))
+	body := vera.get("/ui/targets/shop").body
+	require.Contains(t, body, `id="by-location"`)
+	row := func(loc string) string {
+		m := regexp.MustCompile(`(?s)<tr data-location="` + loc + `">(.*?)</tr>`).FindStringSubmatch(body)
+		require.NotNil(t, m, loc)
+		return m[1]
+	}
+	// fra: 20 checks, 1 failed, mean (19×300 + 900)/20 = 330 ms, p95 (the
+	// 19th of 20) 300 ms.
+	require.Regexp(t, `<td>20</td><td>1</td><td>330 ms</td><td>300 ms</td><td><svg class="spark"`, row("fra"))
+	require.Regexp(t, `<td>10</td><td>0</td><td>120 ms</td><td>120 ms</td>`, row("local"))
+	require.Less(t, strings.Index(body, `data-location="fra"`), strings.Index(body, `data-location="local"`), "by name")
+}
+
+// Acknowledged in the web interface, an incident gets no more reminders
+// from the alert engine, while another one does.
+func TestAcknowledgeInTheWebStopsReminders(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	keys := []string{h.createTarget(tenantA, "shop", nil), h.createTarget(tenantA, "blog", nil)}
+	e, err := alerting.NewEngine(t.Context(), alerting.EngineOptions{Store: h.reg, Acks: h.reg, Now: h.clock.Now, Registerer: prometheus.NewRegistry()})
+	require.NoError(t, err)
+	routes := map[string]alerting.Route{}
+	for _, k := range keys {
+		routes[k] = alerting.Route{Name: k, Policy: alerting.Policy{FailureThreshold: 1, RepeatInterval: 10 * time.Minute},
+			Channels: []string{alerting.ChannelEmail}, Recipients: []notify.Recipient{{Name: "Ops", Email: "ops@example.com"}}}
+	}
+	e.Update(routes, nil)
+	for _, k := range keys {
+		require.NoError(t, e.Observe(t.Context(), prober.Result{TargetID: k, Kind: "http", Start: t0, Duration: time.Second}.Fail(prober.ErrorClass("http_status"), "status 503")))
+	}
+	st, ok := e.State(keys[0])
+	require.True(t, ok)
+	require.NotNil(t, st.Incident)
+
+	ed := h.as(tenantA, "ed")
+	require.Equal(t, http.StatusSeeOther, ed.post("/ui/incidents/"+st.Incident.ID+"/ack", nil).status)
+	for m := 11; m <= 31; m += 10 {
+		e.Tick(t.Context(), t0.Add(time.Duration(m)*time.Minute))
+	}
+	reminders := map[string]int{}
+	ns, err := h.reg.Notifications(t.Context(), registry.NotificationQuery{Limit: 100})
+	require.NoError(t, err)
+	for _, n := range ns {
+		if n.Message.Kind == notify.KindReminder {
+			reminders[n.Message.TargetID]++
+		}
+	}
+	require.Zero(t, reminders[keys[0]], "acknowledged")
+	require.Equal(t, 3, reminders[keys[1]], "not acknowledged: one every 10 minutes")
+	require.Contains(t, ed.get("/ui/incidents").body, "Acknowledged by <strong>ed</strong>")
 }

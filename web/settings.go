@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/gorilla/mux"
 
@@ -46,15 +47,36 @@ type keyItem struct {
 	Revoked          bool
 }
 
+// reportKeyItem is a report key as the API lists it, never its secret.
+type reportKeyItem struct {
+	KID       string     `json:"kid"`
+	CreatedAt time.Time  `json:"created_at"`
+	Current   bool       `json:"current"`
+	RetiredAt *time.Time `json:"retired_at"`
+}
+
+// newReportKey is the API's answer that creates a report key: its JWK,
+// shown once.
+type newReportKey struct {
+	KID     string          `json:"kid"`
+	JWK     json.RawMessage `json:"jwk"`
+	Retired []string        `json:"retired"`
+	Note    string          `json:"note"`
+}
+
 type settingsPage struct {
-	Objects  []objectList
-	Keys     []keyItem
-	Users    []registry.WebUser
-	Roles    []Role
-	Scopes   []api.Scope
-	NewKey   string // shown once, right after creation
-	Problem  *httpError
-	UserName string
+	Objects    []objectList
+	Keys       []keyItem
+	ReportKeys []reportKeyItem
+	// NewReportKey is set right after a report key was created or
+	// rotated: the only time its JWK is shown.
+	NewReportKey *newReportKey
+	Users        []registry.WebUser
+	Roles        []Role
+	Scopes       []api.Scope
+	NewKey       string // shown once, right after creation
+	Problem      *httpError
+	UserName     string
 }
 
 func (s *Server) settings(r *http.Request, sess *session) (settingsPage, error) {
@@ -90,6 +112,13 @@ func (s *Server) settings(r *http.Request, sess *session) (settingsPage, error) 
 	for _, k := range keys.Items {
 		p.Keys = append(p.Keys, keyItem{ID: k.ID, Name: k.Name, Prefix: k.Prefix, Scopes: k.Scopes, Revoked: k.RevokedAt != nil})
 	}
+	var rks struct {
+		Items []reportKeyItem `json:"items"`
+	}
+	if err := s.call(ctx, sess, http.MethodGet, "/report-keys?limit=100", nil, &rks); err != nil {
+		return p, err
+	}
+	p.ReportKeys = rks.Items
 	users, err := s.o.Users.WebUsers(ctx, sess.TenantID)
 	if err != nil {
 		return p, err
@@ -173,6 +202,30 @@ func (s *Server) postRevokeKey(w http.ResponseWriter, r *http.Request, sess *ses
 		return s.showProblem(w, r, sess, err)
 	}
 	return seeOther(w, r, Prefix+"/settings#keys")
+}
+
+// postReportKey creates the tenant's first report key (action "create")
+// or a new current one (action "rotate") through the API, and shows its
+// JWK once; the API answers 409 to a second create.
+func (s *Server) postReportKey(action string) handler {
+	path := "/report-keys"
+	if action == "rotate" {
+		path += "/rotate"
+	}
+	return func(w http.ResponseWriter, r *http.Request, sess *session) error {
+		var created newReportKey
+		if err := s.call(r.Context(), sess, http.MethodPost, path, nil, &created); err != nil {
+			return s.showProblem(w, r, sess, err)
+		}
+		p, err := s.settings(r, sess)
+		if err != nil {
+			return err
+		}
+		p.NewReportKey = &created
+		w.Header().Set("Cache-Control", "no-store") // the secret is in the page
+		s.renderPage(w, r, sess, http.StatusCreated, "settings", p)
+		return nil
+	}
 }
 
 // postCreateUser adds a user to the admin's tenant (NewUser's rules, as

@@ -22,6 +22,7 @@ import (
 type (
 	sampleDoc struct {
 		Time            time.Time `json:"time"`
+		Location        string    `json:"location"`
 		Success         bool      `json:"success"`
 		DurationSeconds float64   `json:"duration_seconds"`
 		Phases          struct {
@@ -46,6 +47,8 @@ type (
 		Suppressed       bool        `json:"suppressed"`
 		SuppressedReason string      `json:"suppressed_reason"`
 		InMaintenance    bool        `json:"in_maintenance"`
+		AcknowledgedBy   *string     `json:"acknowledged_by"`
+		AcknowledgedAt   *time.Time  `json:"acknowledged_at"`
 	}
 	incidentsDoc struct {
 		Incidents []incidentDoc `json:"incidents"`
@@ -81,6 +84,7 @@ type targetPage struct {
 	Labels                         []string
 	Chart                          template.HTML
 	PhaseAvg                       []phaseAvg
+	Locations                      []locationStat // with more than one location
 	Bar                            template.HTML
 	Uptime90                       *float64
 	Incidents                      []incidentView
@@ -130,6 +134,7 @@ func (s *Server) getTarget(w http.ResponseWriter, r *http.Request, sess *session
 		return err
 	}
 	p.Chart, p.PhaseAvg = phaseChart(samples.Samples, now.Add(-24*time.Hour), now)
+	p.Locations = byLocation(samples.Samples, now.Add(-24*time.Hour), now)
 
 	dayStart := now.Truncate(24 * time.Hour)
 	rollups, err := s.o.Samples.Rollups(ctx, ti.Key, dayStart.Add(-89*24*time.Hour), dayStart.Add(24*time.Hour))
@@ -165,6 +170,11 @@ func (s *Server) incidentViews(ctx context.Context, sess *session, incs []incide
 	ids := make([]string, len(incs))
 	for i, inc := range incs {
 		out[i].incidentDoc, ids[i] = inc, inc.ID
+		if inc.AcknowledgedBy != nil && inc.AcknowledgedAt != nil {
+			// A web user acknowledges as "user:<name>"; an API key by its id.
+			out[i].Acked = &registry.IncidentNote{TenantID: sess.TenantID, IncidentID: inc.ID, Kind: "ack",
+				UserName: strings.TrimPrefix(*inc.AcknowledgedBy, "user:"), At: *inc.AcknowledgedAt}
+		}
 		if !withNotified {
 			continue
 		}

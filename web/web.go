@@ -181,14 +181,16 @@ func (s *Server) buildRouter() *mux.Router {
 	s.page(r, "POST", "/targets/{id}/delete", RoleEditor, s.postDeleteTarget)
 
 	s.page(r, "GET", "/incidents", RoleViewer, s.getIncidents)
-	s.page(r, "POST", "/incidents/{id}/ack", RoleEditor, s.postIncidentNote("ack"))
-	s.page(r, "POST", "/incidents/{id}/notes", RoleEditor, s.postIncidentNote("note"))
+	s.page(r, "POST", "/incidents/{id}/ack", RoleEditor, s.postIncidentAck)
+	s.page(r, "POST", "/incidents/{id}/notes", RoleEditor, s.postIncidentNote)
 
 	s.page(r, "GET", "/settings", RoleAdmin, s.getSettings)
 	s.page(r, "POST", "/settings/keys", RoleAdmin, s.postCreateKey)
 	s.page(r, "POST", "/settings/keys/{id}/revoke", RoleAdmin, s.postRevokeKey)
 	s.page(r, "POST", "/settings/users", RoleAdmin, s.postCreateUser)
 	s.page(r, "POST", "/settings/users/{name}/delete", RoleAdmin, s.postDeleteUser)
+	s.page(r, "POST", "/settings/report-keys", RoleAdmin, s.postReportKey("create"))
+	s.page(r, "POST", "/settings/report-keys/rotate", RoleAdmin, s.postReportKey("rotate"))
 	s.page(r, "POST", "/settings/{kind}", RoleAdmin, s.postCreateObject)
 	s.page(r, "POST", "/settings/{kind}/{id}/delete", RoleAdmin, s.postDeleteObject)
 	return r

@@ -73,6 +73,8 @@ func TestAuthzMatrix(t *testing.T) {
 		{"POST", "/ui/settings/keys/k1/revoke", RoleAdmin},
 		{"POST", "/ui/settings/users", RoleAdmin},
 		{"POST", "/ui/settings/users/vera/delete", RoleAdmin},
+		{"POST", "/ui/settings/report-keys", RoleAdmin},
+		{"POST", "/ui/settings/report-keys/rotate", RoleAdmin},
 	}
 	anon := h.client()
 	users := map[Role]*client{RoleViewer: h.as(tenantA, "vera"), RoleEditor: h.as(tenantA, "ed"), RoleAdmin: h.as(tenantA, "ada")}
