@@ -139,7 +139,7 @@ func (s *Server) getDashboardRows(w http.ResponseWriter, r *http.Request, sess *
 	if err != nil {
 		return err
 	}
-	s.render(w, r, http.StatusOK, "dashboard", "rows", view{Page: "dashboard", Session: sess, Now: s.o.Now(), Data: p})
+	s.render(w, r, http.StatusOK, "dashboard", "live", view{Page: "dashboard", Session: sess, Now: s.o.Now(), Data: p})
 	return nil
 }
 

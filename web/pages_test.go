@@ -107,9 +107,14 @@ func TestDashboardShowsEveryStatusAndFilters(t *testing.T) {
 	require.Contains(t, bad, `label filter &#34;nonsense&#34; must be name=value`)
 	require.Contains(t, bad, `status &#34;sideways&#34; is not one of`)
 
-	// Live: a target that goes down shows down at the next poll.
+	// Live: a target that goes down shows down at the next poll, and the
+	// counts above the rows follow (they are polled with them).
+	before := vera.get("/ui/fragments/targets").body
 	h.setState(keys["up1"], alerting.State{Status: alerting.StatusDown, Since: t0})
-	require.Equal(t, "down", rowStatus(vera.get("/ui/fragments/targets").body, "up1"))
+	after := vera.get("/ui/fragments/targets").body
+	require.Equal(t, "down", rowStatus(after, "up1"))
+	require.Contains(t, after, `id="counts"`)
+	require.NotEqual(t, countsOf(before), countsOf(after), "the counts line is refreshed with the rows")
 }
 
 func TestTargetPage(t *testing.T) {
@@ -377,4 +382,11 @@ func TestAcknowledgeInTheWebStopsReminders(t *testing.T) {
 	require.Zero(t, reminders[keys[0]], "acknowledged")
 	require.Equal(t, 3, reminders[keys[1]], "not acknowledged: one every 10 minutes")
 	require.Contains(t, ed.get("/ui/incidents").body, "Acknowledged by <strong>ed</strong>")
+}
+
+// countsOf is the dashboard's counts line in a page or fragment.
+func countsOf(body string) string {
+	_, rest, _ := strings.Cut(body, `id="counts"`)
+	line, _, _ := strings.Cut(rest, "</p>")
+	return line
 }

@@ -88,9 +88,10 @@ targets:
 			require.Equal(t, "kept", value(tb, chromedp.Evaluate[string](`String(window.upwatchMarker)`)),
 				"the row changed by a swap, not a page load")
 			require.Equal(t, "up", value(tb, chromedp.AttributeValue(chromedp.CSS(`tr[data-target="api"]`), "data-status")).Value)
+			// The counts line above the rows is refreshed with them.
+			require.Contains(t, value(tb, chromedp.Text(chromedp.ID("counts"))), "2 up, 1 down")
 			tb.shot("dashboard-down")
-			// The README's picture, from a fresh load: the counts line above
-			// the table is not part of the refreshed rows.
+			// The README's picture, from a fresh load.
 			tb.run(
 				chromedp.Navigate(s.url+"/ui/"),
 				chromedp.WaitVisible(chromedp.CSS(`tr[data-target="shop"][data-status="down"]`)),
