@@ -202,18 +202,7 @@ targets:
 		return &replica{name: name, listen: listen, binary: &binary{path: bin, config: cfg, log: agentLog(t, dir, name),
 			env: []string{"UPWATCH_TEST_PG=" + pgURL, "UPWATCH_MASTER_KEY=" + mk, "UPWATCH_BOOTSTRAP_KEY=" + admin}}}
 	}
-	leads := func(r *replica) bool { return r.metric(t, "upwatch_leader") == 1 }
-	a, b := newServer("serve-a"), newServer("serve-b")
-	a.start(t, a.listen)
-	require.Eventually(t, func() bool { return leads(a) }, 20*time.Second, 50*time.Millisecond, "a leads")
-	b.start(t, b.listen)
-	defer func() {
-		for _, r := range []*replica{a, b} {
-			if r.cmd.ProcessState == nil {
-				r.stop(t)
-			}
-		}
-	}()
+	a, b := startPair(t, newServer("serve-a"), newServer("serve-b"))
 	// Two load balancer front ends, one preferring each server: both
 	// take pushes, both go on when one dies.
 	lbA, lbB := failover(t, a.listen, b.listen), failover(t, b.listen, a.listen)

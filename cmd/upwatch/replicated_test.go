@@ -152,17 +152,7 @@ targets:
 			env: []string{"UPWATCH_TEST_PG=" + pgURL, "UPWATCH_MASTER_KEY=" + mk, "UPWATCH_BOOTSTRAP_KEY=" + admin}}}
 	}
 	leads := func(r *replica) bool { return r.metric(t, "upwatch_leader") == 1 }
-	a, b := newReplica("a"), newReplica("b")
-	a.start(t, a.listen)
-	require.Eventually(t, func() bool { return leads(a) }, 20*time.Second, 50*time.Millisecond, "a leads")
-	b.start(t, b.listen)
-	defer func() {
-		for _, r := range []*replica{a, b} {
-			if r.cmd.ProcessState == nil {
-				r.stop(t)
-			}
-		}
-	}()
+	a, b := startPair(t, newReplica("a"), newReplica("b"))
 	require.Eventually(t, func() bool { return a.metric(t, `upwatch_target_up{target="shop"}`) == 1 }, 20*time.Second, 50*time.Millisecond)
 	require.False(t, leads(b), "one leader at a time")
 	a.apiWorks(t, admin)
@@ -249,4 +239,21 @@ targets:
 	for _, inc := range incs {
 		require.False(t, inc.End.IsZero(), "incident %s ended", inc.ID)
 	}
+}
+
+// startPair starts a, waits until it leads, then starts b, so a holds the
+// lease; both are stopped when the test ends, if still running.
+func startPair(t *testing.T, a, b *replica) (*replica, *replica) {
+	t.Helper()
+	a.start(t, a.listen)
+	require.Eventually(t, func() bool { return a.metric(t, "upwatch_leader") == 1 }, 20*time.Second, 50*time.Millisecond, "a leads")
+	b.start(t, b.listen)
+	t.Cleanup(func() {
+		for _, r := range []*replica{a, b} {
+			if r.cmd.ProcessState == nil {
+				r.stop(t)
+			}
+		}
+	})
+	return a, b
 }
