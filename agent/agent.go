@@ -413,14 +413,29 @@ func (a *agent) push(ctx context.Context, rec spool.Record) error {
 		a.log.Error("spooled batch unreadable; dropped", "results", rec.Samples, "err", err)
 		return spool.Permanent(err)
 	}
+	return a.pushResults(ctx, results)
+}
+
+// pushResults sends results in one request, or in halves when the server
+// finds the request too large: a batch within the count can pass the
+// server's byte bound when its results carry evidence. The server takes
+// each result once, so a half it already took is harmless to send again.
+func (a *agent) pushResults(ctx context.Context, results []prober.Result) error {
 	var reply fleet.BatchReply
-	err = a.c.do(ctx, http.MethodPost, "/agent/results", nil, fleet.Batch{Results: results}, &reply)
+	err := a.c.do(ctx, http.MethodPost, "/agent/results", nil, fleet.Batch{Results: results}, &reply)
+	var se *statusError
 	switch {
 	case err == nil:
 		a.m.pushed.Add(float64(reply.Accepted))
 		a.m.duplicates.Add(float64(reply.Duplicates))
 		a.m.rejected.Add(float64(reply.Rejected))
 		return nil
+	case errors.As(err, &se) && se.status == http.StatusRequestEntityTooLarge && len(results) > 1:
+		half := len(results) / 2
+		if err := a.pushResults(ctx, results[:half]); err != nil {
+			return err
+		}
+		return a.pushResults(ctx, results[half:])
 	case permanent(err):
 		a.m.rejected.Add(float64(len(results)))
 		a.log.Error("server refused a batch for good; dropped", "results", len(results), "err", err)

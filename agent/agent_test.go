@@ -140,3 +140,46 @@ func TestPushMetrics(t *testing.T) {
 		t.Fatal("no push")
 	}
 }
+
+// TestTooLargeBatchIsSplit: a batch the server refuses as too large (its
+// results carry evidence) is pushed in halves, not dropped: every result
+// arrives once.
+func TestTooLargeBatchIsSplit(t *testing.T) {
+	const limit = 4 // results the stand-in takes in one request
+	var mu sync.Mutex
+	seen := map[time.Time]int{}
+	requests := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var b fleet.Batch
+		require.NoError(t, json.NewDecoder(r.Body).Decode(&b))
+		mu.Lock()
+		defer mu.Unlock()
+		requests++
+		if len(b.Results) > limit {
+			w.Header().Set("Content-Type", "application/problem+json")
+			w.WriteHeader(http.StatusRequestEntityTooLarge)
+			_, _ = w.Write([]byte(`{"detail":"the body is larger than 16 MiB"}`))
+			return
+		}
+		for _, res := range b.Results {
+			seen[res.Scheduled]++
+		}
+		_ = json.NewEncoder(w).Encode(fleet.BatchReply{Accepted: len(b.Results)})
+	}))
+	defer srv.Close()
+	a := &agent{log: slog.New(slog.DiscardHandler), c: &client{base: srv.URL, key: "uw_x", http: srv.Client()},
+		m: newAgentMetrics(prometheus.NewRegistry())}
+	at := clocktest.Noon()
+	var rs []prober.Result
+	for i := range 13 {
+		rs = append(rs, prober.Result{TargetID: "t", Location: "eu", Scheduled: at.Add(time.Duration(i) * time.Second)})
+	}
+	require.NoError(t, a.pushResults(t.Context(), rs))
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, seen, 13)
+	for at, n := range seen {
+		require.Equal(t, 1, n, "result at %s arrived %d times", at, n)
+	}
+	require.Greater(t, requests, 4, "split into several requests")
+}
