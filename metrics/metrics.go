@@ -276,7 +276,8 @@ func (p *Probe) Retain(ids []string) {
 // lines of one target (none if the family does not apply to it).
 type family struct {
 	name, help, typ string
-	full            bool // exported with Full only
+	full            bool   // exported with Full only
+	kind            string // only targets of this kind have a line; "" every target
 	write           func(b []byte, name string, s *targetSeries) []byte
 }
 
@@ -293,64 +294,40 @@ var families = []family{
 		write: func(b []byte, name string, s *targetSeries) []byte {
 			return appendSeconds(openLine(b, name, s.labels, "", ""), s.duration)
 		}},
-	{name: "probe_http_duration_seconds", help: "Duration of each phase of the last HTTP check in seconds.", typ: "gauge", full: true,
+	{name: "probe_http_duration_seconds", help: "Duration of each phase of the last HTTP check in seconds.", typ: "gauge", full: true, kind: "http",
 		write: func(b []byte, name string, s *targetSeries) []byte {
-			if s.kind != "http" {
-				return b
-			}
 			ph := s.phases
 			for i, d := range [...]time.Duration{ph.DNS, ph.Connect, ph.TLS, ph.TTFB, ph.Transfer} {
 				b = appendSeconds(openLine(b, name, s.labels, "phase", httpPhases[i]), d)
 			}
 			return b
 		}},
-	{name: "probe_http_status_code", help: "HTTP status code of the last check (0 if none).", typ: "gauge",
+	{name: "probe_http_status_code", help: "HTTP status code of the last check (0 if none).", typ: "gauge", kind: "http",
 		write: func(b []byte, name string, s *targetSeries) []byte {
-			if s.kind != "http" {
-				return b
-			}
 			return append(strconv.AppendInt(openLine(b, name, s.labels, "", ""), int64(s.statusCode), 10), '\n')
 		}},
-	{name: "probe_http_ssl", help: "Whether the final response of the last HTTP check came over TLS (1) or not (0).", typ: "gauge",
+	{name: "probe_http_ssl", help: "Whether the final response of the last HTTP check came over TLS (1) or not (0).", typ: "gauge", kind: "http",
 		write: func(b []byte, name string, s *targetSeries) []byte {
-			if s.kind != "http" {
-				return b
-			}
 			return appendBool(openLine(b, name, s.labels, "", ""), s.httpTLS)
 		}},
-	{name: "probe_http_version", help: "HTTP version of the last response (1.1, 2; 0 if none).", typ: "gauge",
+	{name: "probe_http_version", help: "HTTP version of the last response (1.1, 2; 0 if none).", typ: "gauge", kind: "http",
 		write: func(b []byte, name string, s *targetSeries) []byte {
-			if s.kind != "http" {
-				return b
-			}
 			return appendFloat(openLine(b, name, s.labels, "", ""), s.httpVersion)
 		}},
-	{name: "probe_http_content_length", help: "Content-Length of the last HTTP response (-1 if not sent).", typ: "gauge", full: true,
+	{name: "probe_http_content_length", help: "Content-Length of the last HTTP response (-1 if not sent).", typ: "gauge", full: true, kind: "http",
 		write: func(b []byte, name string, s *targetSeries) []byte {
-			if s.kind != "http" {
-				return b
-			}
 			return appendInt(openLine(b, name, s.labels, "", ""), s.contentLength)
 		}},
-	{name: "probe_http_uncompressed_body_length", help: "Bytes of the last HTTP response body after decompression (up to max_body_bytes).", typ: "gauge", full: true,
+	{name: "probe_http_uncompressed_body_length", help: "Bytes of the last HTTP response body after decompression (up to max_body_bytes).", typ: "gauge", full: true, kind: "http",
 		write: func(b []byte, name string, s *targetSeries) []byte {
-			if s.kind != "http" {
-				return b
-			}
 			return appendInt(openLine(b, name, s.labels, "", ""), s.bodyBytes)
 		}},
-	{name: "probe_http_redirects", help: "Redirects followed by the last HTTP check.", typ: "gauge", full: true,
+	{name: "probe_http_redirects", help: "Redirects followed by the last HTTP check.", typ: "gauge", full: true, kind: "http",
 		write: func(b []byte, name string, s *targetSeries) []byte {
-			if s.kind != "http" {
-				return b
-			}
 			return appendInt(openLine(b, name, s.labels, "", ""), int64(s.redirects))
 		}},
-	{name: "probe_failed_due_to_regex", help: "Whether the last HTTP check failed on a header regex or a body keyword or regex (1) or not (0).", typ: "gauge", full: true,
+	{name: "probe_failed_due_to_regex", help: "Whether the last HTTP check failed on a header regex or a body keyword or regex (1) or not (0).", typ: "gauge", full: true, kind: "http",
 		write: func(b []byte, name string, s *targetSeries) []byte {
-			if s.kind != "http" {
-				return b
-			}
 			return appendBool(openLine(b, name, s.labels, "", ""), s.failedDueToRegex)
 		}},
 	{name: "probe_tls_version_info", help: "TLS version of the last TLS connection, in label version; always 1.", typ: "gauge",
@@ -374,26 +351,17 @@ var families = []family{
 			}
 			return appendInt(openLine(b, name, s.labels, "", ""), int64(s.ipProtocol))
 		}},
-	{name: "probe_icmp_duration_seconds", help: "Duration of the phases of the last ICMP check in seconds (rtt: the average round trip).", typ: "gauge",
+	{name: "probe_icmp_duration_seconds", help: "Duration of the phases of the last ICMP check in seconds (rtt: the average round trip).", typ: "gauge", kind: "icmp",
 		write: func(b []byte, name string, s *targetSeries) []byte {
-			if s.kind != "icmp" {
-				return b
-			}
 			b = appendSeconds(openLine(b, name, s.labels, "phase", "resolve"), s.phases.DNS)
 			return appendSeconds(openLine(b, name, s.labels, "phase", "rtt"), s.icmpRTT)
 		}},
-	{name: "probe_grpc_status_code", help: "gRPC status code of the last health check RPC (0 OK).", typ: "gauge",
+	{name: "probe_grpc_status_code", help: "gRPC status code of the last health check RPC (0 OK).", typ: "gauge", kind: "grpc",
 		write: func(b []byte, name string, s *targetSeries) []byte {
-			if s.kind != "grpc" {
-				return b
-			}
 			return appendInt(openLine(b, name, s.labels, "", ""), int64(s.grpcCode))
 		}},
-	{name: "probe_grpc_healthcheck_response", help: "Serving status the last gRPC health check answered: 1 for it, 0 for the others.", typ: "gauge", full: true,
+	{name: "probe_grpc_healthcheck_response", help: "Serving status the last gRPC health check answered: 1 for it, 0 for the others.", typ: "gauge", full: true, kind: "grpc",
 		write: func(b []byte, name string, s *targetSeries) []byte {
-			if s.kind != "grpc" {
-				return b
-			}
 			for _, st := range grpcServingStatuses {
 				b = appendBool(openLine(b, name, s.labels, "serving_status", st), st == s.servingStatus)
 			}
@@ -440,6 +408,9 @@ func (p *Probe) WriteTo(w io.Writer) (int64, error) {
 		start, wrote := len(out.b), false
 		out.b = appendHeader(out.b, f.name, f.help, f.typ)
 		for i := range snap {
+			if f.kind != "" && snap[i].kind != f.kind {
+				continue
+			}
 			n := len(out.b)
 			if out.b = f.write(out.b, f.name, &snap[i]); len(out.b) > n {
 				wrote = true
