@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -174,21 +173,9 @@ func TestFleetEndToEnd(t *testing.T) {
 		fmt.Fprintf(&tcfg, "  - {name: split-%s, kind: http, interval: 1s, timeout: 800ms, alert_policy: %s, http: {url: %q}}\n", pol, pol, targets.srv.URL+"/split")
 	}
 	newServer := func(name string) *replica {
-		rdir := filepath.Join(dir, name)
-		require.NoError(t, os.MkdirAll(rdir, 0o750))
-		listen := freePort(t)
-		cfg := filepath.Join(rdir, "upwatch.yaml")
-		require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`
-listen: %s
-data_dir: %s
-allow_private_targets: true
+		return sharedReplica(t, dir, bin, name, pgURL, mk, admin, fmt.Sprintf(`
 server: {check_locally: false}
 agents: {ttl: 2s}
-quotas: {min_interval: 1s}
-registry:
-  type: postgres
-  postgres: {url: env:UPWATCH_TEST_PG}
-  lease: {ttl: 6s, renew: 2s}
 alerting:
   webhook: {secret: "e2e-webhook-secret"}
   locations: {stale_after: 3s}
@@ -198,9 +185,7 @@ alert_policies:
   - {name: majority, failure_threshold: 2, success_threshold: 2, channels: [webhook], contact_groups: [ops], down_when: majority}
   - {name: any, failure_threshold: 2, success_threshold: 2, channels: [webhook], contact_groups: [ops], down_when: any}
 targets:
-%s`, listen, filepath.Join(rdir, "data"), hookSrv.URL+"/hook", tcfg.String())), 0o600))
-		return &replica{name: name, listen: listen, binary: &binary{path: bin, config: cfg, log: agentLog(t, dir, name),
-			env: []string{"UPWATCH_TEST_PG=" + pgURL, "UPWATCH_MASTER_KEY=" + mk, "UPWATCH_BOOTSTRAP_KEY=" + admin}}}
+%s`, hookSrv.URL+"/hook", tcfg.String()))
 	}
 	a, b := startPair(t, newServer("serve-a"), newServer("serve-b"))
 	// Two load balancer front ends, one preferring each server: both

@@ -117,19 +117,7 @@ func TestReplicatedServersHandOver(t *testing.T) {
 	require.NoError(t, err)
 
 	newReplica := func(name string) *replica {
-		rdir := filepath.Join(dir, name)
-		require.NoError(t, os.MkdirAll(rdir, 0o750))
-		listen := freePort(t)
-		cfg := filepath.Join(rdir, "upwatch.yaml")
-		require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`
-listen: %s
-data_dir: %s
-allow_private_targets: true
-quotas: {min_interval: 1s}
-registry:
-  type: postgres
-  postgres: {url: env:UPWATCH_TEST_PG}
-  lease: {ttl: 6s, renew: 2s}
+		return sharedReplica(t, dir, bin, name, pgURL, mk, admin, fmt.Sprintf(`
 alerting:
   webhook: {secret: "e2e-webhook-secret"}
 contact_groups:
@@ -138,18 +126,7 @@ alert_policies:
   - {name: default, failure_threshold: 2, success_threshold: 2, channels: [webhook], contact_groups: [ops]}
 targets:
   - {name: shop, kind: http, interval: 1s, timeout: 500ms, alert_policy: default, http: {url: %q}}
-`, listen, filepath.Join(rdir, "data"), hookSrv.URL+"/hook", target.URL+"/")), 0o600))
-		logf, err := os.Create(filepath.Join(rdir, "upwatch.log"))
-		require.NoError(t, err)
-		t.Cleanup(func() {
-			if t.Failed() {
-				logs, _ := os.ReadFile(logf.Name())
-				t.Logf("%s log:\n%s", name, logs)
-			}
-			logf.Close()
-		})
-		return &replica{name: name, listen: listen, binary: &binary{path: bin, config: cfg, log: logf,
-			env: []string{"UPWATCH_TEST_PG=" + pgURL, "UPWATCH_MASTER_KEY=" + mk, "UPWATCH_BOOTSTRAP_KEY=" + admin}}}
+`, hookSrv.URL+"/hook", target.URL+"/"))
 	}
 	leads := func(r *replica) bool { return r.metric(t, "upwatch_leader") == 1 }
 	a, b := startPair(t, newReplica("a"), newReplica("b"))
@@ -256,4 +233,28 @@ func startPair(t *testing.T, a, b *replica) (*replica, *replica) {
 		}
 	})
 	return a, b
+}
+
+// sharedReplica makes (does not start) a server named name on the shared
+// PostgreSQL registry, with 1 s intervals allowed and a 6 s lease; rest is
+// the rest of its config (alerting, targets). Its log is shown if the test
+// fails.
+func sharedReplica(t *testing.T, dir, bin, name, pgURL, masterKey, admin, rest string) *replica {
+	t.Helper()
+	rdir := filepath.Join(dir, name)
+	require.NoError(t, os.MkdirAll(rdir, 0o750))
+	listen := freePort(t)
+	cfg := filepath.Join(rdir, "upwatch.yaml")
+	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`
+listen: %s
+data_dir: %s
+allow_private_targets: true
+quotas: {min_interval: 1s}
+registry:
+  type: postgres
+  postgres: {url: env:UPWATCH_TEST_PG}
+  lease: {ttl: 6s, renew: 2s}
+`, listen, filepath.Join(rdir, "data"))+rest), 0o600))
+	return &replica{name: name, listen: listen, binary: &binary{path: bin, config: cfg, log: agentLog(t, dir, name),
+		env: []string{"UPWATCH_TEST_PG=" + pgURL, "UPWATCH_MASTER_KEY=" + masterKey, "UPWATCH_BOOTSTRAP_KEY=" + admin}}}
 }
