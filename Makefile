@@ -39,7 +39,7 @@ test: lint
 # the code took from the wall clock fails here. Dates in tests come from
 # internal/clock/clocktest, which UPWATCH_TEST_NOW moves.
 test-future:
-	UPWATCH_TEST_NOW=2036-02-29T23:59:30Z $(GO) test -count=1 ./alerting/... ./api/ ./app/ ./registry/... ./tenancy/ ./sla/ ./tsdb/... ./web/
+	UPWATCH_TEST_NOW=2036-02-29T23:59:30Z $(GO) test -count=1 ./alerting/... ./api/ ./app/ ./registry/... ./tenancy/ ./sla/ ./tsdb/... ./web/ ./statuspage/ ./push/ ./agent/ ./fleet/
 
 # The tests against a real InfluxDB 1.8.10 (built once into a cache dir)
 # and PostgreSQL 15, started on loopback and stopped on exit; `make test`
