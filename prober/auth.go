@@ -42,7 +42,7 @@ func newOAuthCache() *oauthCache {
 	return &oauthCache{tokens: make(map[string]*oauthEntry)}
 }
 
-func (c *oauthCache) transport(p *Prober, ipProtocol string, tc TLSClient) (*http.Transport, error) {
+func (c *oauthCache) transport(p *Prober, ipProtocol string, tc TLSClient) (*checkTransport, error) {
 	return c.transports.get(p, ipProtocol, tc)
 }
 

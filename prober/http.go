@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptrace"
 	"os"
@@ -431,14 +430,14 @@ const httpTransportTTL = 5 * time.Minute
 const httpTransportMax = 1024
 
 type httpTransportEntry struct {
-	tr      *http.Transport
+	tr      *checkTransport
 	created time.Time
 }
 
-// httpTransports caches one *http.Transport per distinct dialing and TLS
-// setup. Keep-alives are off, so a cached transport holds no connection:
-// each check still opens its own, and sharing the transport between targets
-// with the same setup shares nothing but the loaded certificates.
+// httpTransports caches one checkTransport per distinct dialing and TLS
+// setup. A transport holds no connection: each check opens its own, and
+// sharing the transport between targets with the same setup shares nothing
+// but the loaded certificates.
 type httpTransports struct {
 	mu sync.Mutex
 	m  map[httpTransportKey]httpTransportEntry
@@ -451,7 +450,7 @@ type httpTransportKey struct {
 	tls        TLSClient
 }
 
-func (c *httpTransports) get(p *Prober, ipProtocol string, tc TLSClient) (*http.Transport, error) {
+func (c *httpTransports) get(p *Prober, ipProtocol string, tc TLSClient) (*checkTransport, error) {
 	key := httpTransportKey{ipProtocol, tc}
 	now := time.Now()
 	c.mu.Lock()
@@ -483,29 +482,12 @@ func (c *httpTransports) get(p *Prober, ipProtocol string, tc TLSClient) (*http.
 	return tr, nil
 }
 
-func httpNewTransport(p *Prober, ipProtocol string, tc TLSClient) (*http.Transport, error) {
+func httpNewTransport(p *Prober, ipProtocol string, tc TLSClient) (*checkTransport, error) {
 	cfg, err := httpTLSConfig(tc)
 	if err != nil {
 		return nil, err
 	}
-	return &http.Transport{
-		// Never a proxy from the environment: the SSRF guard must see the
-		// target's own address.
-		Proxy: nil,
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			return p.DialContext(ctx, network, addr, ipProtocol)
-		},
-		TLSClientConfig:        cfg,
-		DisableKeepAlives:      true,
-		MaxResponseHeaderBytes: 256 << 10,
-		// Each check's connection gets its own buffers (4 KiB each by
-		// default, 40 % of what a check allocates). A request is a few
-		// hundred bytes; header lines longer than the read buffer are
-		// still read whole, and the body is copied in larger reads that
-		// bypass it.
-		WriteBufferSize: 1 << 10,
-		ReadBufferSize:  2 << 10,
-	}, nil
+	return &checkTransport{p: p, ipProtocol: ipProtocol, tls: cfg}, nil
 }
 
 // httpTLSConfig builds the client TLS configuration of tc, loading the CA

@@ -241,7 +241,7 @@ func TestHTTPResultFields(t *testing.T) {
 
 	t.Run("ip6 preference cannot reach an ip4 server", func(t *testing.T) {
 		res := htCheck(t, p, htTarget(t, srv.URL+"/ok", func(h *prober.HTTPSpec) { h.IPProtocol = "ip6" }))
-		require.False(t, res.Success)
+		require.False(t, res.Success, "%+v", res)
 		require.Equal(t, prober.ClassConnect, res.ErrorClass, res.Error)
 	})
 
@@ -318,7 +318,7 @@ func TestHTTPRedirects(t *testing.T) {
 	t.Run("endless loop", func(t *testing.T) {
 		hops.Store(0)
 		res := htCheck(t, p, htTarget(t, srv.URL+"/loop", func(h *prober.HTTPSpec) { h.MaxRedirects = 3 }))
-		require.False(t, res.Success)
+		require.False(t, res.Success, "%+v", res)
 		require.Equal(t, prober.ClassHTTP, res.ErrorClass, res.Error)
 		require.EqualValues(t, 4, hops.Load(), "the first request and three redirects")
 	})
@@ -388,7 +388,7 @@ func TestHTTPSlowServersTimeOut(t *testing.T) {
 			tg := htTarget(t, url, func(h *prober.HTTPSpec) { h.BodyContains = []string{"never"} })
 			tg.Timeout = 300 * time.Millisecond
 			res := htCheck(t, p, tg)
-			require.False(t, res.Success)
+			require.False(t, res.Success, "%+v", res)
 			require.Equal(t, prober.ClassTimeout, res.ErrorClass, res.Error)
 		})
 	}
@@ -436,7 +436,7 @@ func TestHTTPTLS(t *testing.T) {
 	})
 	t.Run("plain http to a tls port", func(t *testing.T) {
 		res := htCheck(t, p, htTarget(t, strings.Replace(good.URL, "https://", "http://", 1), nil))
-		require.False(t, res.Success)
+		require.False(t, res.Success, "%+v", res)
 		require.Equal(t, 400, res.StatusCode, res.Error) // Go's TLS server answers plain HTTP with 400
 		require.Equal(t, prober.ClassStatus, res.ErrorClass)
 	})
@@ -470,7 +470,7 @@ func TestHTTPMisbehavingServers(t *testing.T) {
 	for _, path := range []string{"/panic", "/abort", "/hangup", "/garbage", "/badlength"} {
 		t.Run(path, func(t *testing.T) {
 			res := htCheck(t, p, htTarget(t, srv.URL+path, nil))
-			require.False(t, res.Success)
+			require.False(t, res.Success, "%+v", res)
 			require.Equal(t, prober.ClassHTTP, res.ErrorClass, res.Error)
 			require.NotEmpty(t, res.Error)
 		})
