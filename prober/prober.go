@@ -74,6 +74,7 @@ type Prober struct {
 	oauth    *oauthCache
 	now      func() time.Time
 	edges    edges // last verdicts, for capture: transitions
+	runners  runners
 }
 
 // New returns a Prober.
@@ -84,7 +85,7 @@ func New(o Options) *Prober {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	p := &Prober{location: o.Location, log: o.Logger, oauth: newOAuthCache(), now: clock.Or(o.Now)}
+	p := &Prober{location: o.Location, log: o.Logger, oauth: newOAuthCache(), now: clock.Or(o.Now), runners: newRunners()}
 	if !o.AllowPrivate {
 		p.guard = ssrf.New()
 	}
@@ -147,19 +148,19 @@ func (p *Prober) Check(ctx context.Context, t *Target) (res Result) {
 	return res
 }
 
-// bounded runs fn on its own goroutine and returns its result, or a
+// bounded runs fn on a goroutine of its own and returns its result, or a
 // timeout once ctx has ended and fn has not returned within overrunGrace
 // (fn then finishes in the background, its result dropped).
 func (p *Prober) bounded(ctx context.Context, fn Func, t *Target, base Result) Result {
 	done := make(chan Result, 1)
-	go func() {
+	p.runners.run(func() {
 		defer func() {
 			if v := recover(); v != nil {
 				done <- p.panicked(base, t, v)
 			}
 		}()
 		done <- fn(ctx, p, t)
-	}()
+	})
 	select {
 	case r := <-done:
 		return r
