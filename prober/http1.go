@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net"
 	"net/http"
@@ -189,10 +190,10 @@ func outgoing(req *http.Request) (*http.Request, bool) {
 	out.Close = true
 	gzipped := req.Method != http.MethodHead && req.Header.Get("Accept-Encoding") == "" && req.Header.Get("Range") == ""
 	if gzipped {
-		out.Header = req.Header.Clone()
-		if out.Header == nil {
-			out.Header = make(http.Header, 1)
-		}
+		// A shallow copy: Set below replaces a value, never changes one
+		// req's header shares.
+		out.Header = make(http.Header, len(req.Header)+1)
+		maps.Copy(out.Header, req.Header)
 		out.Header.Set("Accept-Encoding", "gzip")
 	}
 	return out, gzipped

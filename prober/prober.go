@@ -18,6 +18,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/upwatch/upwatch/internal/clock"
@@ -152,29 +153,49 @@ func (p *Prober) Check(ctx context.Context, t *Target) (res Result) {
 // timeout once ctx has ended and fn has not returned within overrunGrace
 // (fn then finishes in the background, its result dropped).
 func (p *Prober) bounded(ctx context.Context, fn Func, t *Target, base Result) Result {
-	done := make(chan Result, 1)
+	c := calls.Get().(*call)
 	p.runners.run(func() {
 		defer func() {
 			if v := recover(); v != nil {
-				done <- p.panicked(base, t, v)
+				c.res = p.panicked(base, t, v)
 			}
+			c.done <- struct{}{}
 		}()
-		done <- fn(ctx, p, t)
+		c.res = fn(ctx, p, t)
 	})
 	select {
-	case r := <-done:
-		return r
+	case <-c.done:
+		return c.finish()
 	case <-ctx.Done():
 	}
 	grace := time.NewTimer(overrunGrace)
 	defer grace.Stop()
 	select {
-	case r := <-done:
-		return r
+	case <-c.done:
+		return c.finish()
 	case <-grace.C:
+		// c stays with the overrunning check: it is not reused.
 		p.log.Warn("check did not stop at its deadline", "target", t.ID, "kind", t.Kind)
 		return base.Fail(ClassTimeout, "the check did not stop at its deadline")
 	}
+}
+
+// call carries one check's result from its runner back to bounded. Calls
+// are reused (a Result is most of what a check allocates itself), except
+// one whose check overran: its runner may still write to it.
+type call struct {
+	res  Result
+	done chan struct{}
+}
+
+var calls = sync.Pool{New: func() any { return &call{done: make(chan struct{}, 1)} }}
+
+// finish returns c's result and c to the pool.
+func (c *call) finish() Result {
+	r := c.res
+	c.res = Result{}
+	calls.Put(c)
+	return r
 }
 
 func (p *Prober) panicked(base Result, t *Target, v any) Result {
