@@ -289,7 +289,9 @@ func (s *Service) buildChecks(ctx context.Context) error {
 	}
 	s.cleanup.push(func(ctx context.Context) error { return s.engine.Stop(ctx) })
 	s.sched = schedule.New(schedule.Options{
-		Check:      p.Check,
+		// The scheduler bounds overruns, so checks run on its workers.
+		Check:      p.CheckInline,
+		Overran:    p.Overran,
 		Workers:    cfg.Workers,
 		Sink:       s.record,
 		Registerer: s.reg,

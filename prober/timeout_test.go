@@ -146,3 +146,28 @@ func TestTimeoutBoundsTheWholeCheck(t *testing.T) {
 		})
 	}
 }
+
+// CheckInline gives what Check gives, on the calling goroutine; Overran
+// is the timeout the scheduler reports for a check that ignored its
+// deadline, shaped like the one Check reports itself.
+func TestCheckInlineAndOverran(t *testing.T) {
+	srv := htServer(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }))
+	p := prober.New(prober.Options{AllowPrivate: true, Location: "eu-west"})
+	tg := htTarget(t, srv.URL+"/", func(h *prober.HTTPSpec) { h.BodyContains = []string{"ok"} })
+	res := p.CheckInline(context.Background(), tg)
+	require.True(t, res.Success, res.Error)
+	require.Equal(t, "eu-west", res.Location)
+	require.Equal(t, 200, res.StatusCode)
+
+	slow := htTarget(t, srv.URL+"/", nil)
+	slow.Timeout = 30 * time.Millisecond
+	start := time.Unix(1_700_000_000, 0)
+	r := p.Overran(slow, start)
+	require.False(t, r.Success)
+	require.Equal(t, prober.ClassTimeout, r.ErrorClass)
+	require.Equal(t, "the check did not stop at its deadline", r.Error)
+	require.Equal(t, "eu-west", r.Location)
+	require.Equal(t, slow.ID, r.TargetID)
+	require.True(t, r.Start.Equal(start))
+	require.Equal(t, slow.Timeout, r.Duration)
+}

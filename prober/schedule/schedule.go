@@ -46,6 +46,13 @@ type Options struct {
 	Logger     *slog.Logger // nil discards logs
 	// Now is the clock slots are planned on (default time.Now).
 	Now func() time.Time
+	// Overran, when set, makes the scheduler bound checks itself, so
+	// Check may run on the worker (prober.CheckInline) instead of handing
+	// each check to another goroutine and back: a check still running
+	// prober.OverrunGrace past its timeout is answered by Overran's result
+	// (t, and the check's start), and a new worker takes its worker's
+	// place; the overrunning check's own result is dropped when it comes.
+	Overran func(t *prober.Target, start time.Time) prober.Result
 
 	clock clock // tests only; nil is a real clock reading Now
 }
@@ -54,6 +61,7 @@ type Options struct {
 // at any time, before or during Run, from any goroutine.
 type Scheduler struct {
 	check   CheckFunc
+	overran func(t *prober.Target, start time.Time) prober.Result
 	sink    SinkFunc
 	workers int
 	log     *slog.Logger
@@ -105,6 +113,7 @@ func New(o Options) *Scheduler {
 	}
 	s := &Scheduler{
 		check:   o.Check,
+		overran: o.Overran,
 		sink:    o.Sink,
 		workers: o.Workers,
 		log:     o.Logger,
@@ -276,12 +285,22 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	jobs := make(chan job)
 	var wg sync.WaitGroup
 	work := context.WithoutCancel(ctx)
-	for range s.workers {
-		wg.Go(func() {
-			for j := range jobs {
-				s.runJob(work, j)
+	// A worker leaves when jobs closes, or when its check overran and a
+	// new worker took its place (which already counted it out of wg: Run's
+	// end does not wait for a check that ignores its deadline).
+	var worker, replace func()
+	worker = func() {
+		for j := range jobs {
+			if !s.runJob(work, j, replace) {
+				return
 			}
-		})
+		}
+		wg.Done()
+	}
+	replace = func() { wg.Add(1); go worker(); wg.Done() }
+	for range s.workers {
+		wg.Add(1)
+		go worker()
 	}
 
 	tm := s.clock.NewTimer()
@@ -411,8 +430,50 @@ func (s *Scheduler) realignLocked(now time.Time) {
 	}
 }
 
-// runJob runs one check on a worker and hands its result to the sink.
-func (s *Scheduler) runJob(ctx context.Context, j job) {
+// runJob runs one check on a worker and hands its result to the sink. It
+// reports false when the check overran (see Options.Overran): replace was
+// called, and the worker must leave.
+func (s *Scheduler) runJob(ctx context.Context, j job, replace func()) bool {
+	start := s.clock.Now()
+	lag := start.Sub(j.planned)
+	s.m.lag.Observe(lag.Seconds())
+	if lag > lateAfter(j.target.Interval) {
+		s.m.late.Inc()
+	}
+	if s.onStart != nil {
+		s.onStart(j.target.ID, j.planned, start)
+	}
+	s.m.inFlight.Inc()
+	var state atomic.Int32 // jobRunning, then jobDone or jobOverran
+	if s.overran != nil && j.target.Timeout > 0 {
+		watchdog := time.AfterFunc(j.target.Timeout+prober.OverrunGrace, func() {
+			if state.CompareAndSwap(jobRunning, jobOverran) {
+				// The result first: until replace, the overrunning
+				// worker still counts, so Run's end waits for it.
+				s.finishJob(ctx, j, s.overran(j.target, start))
+				replace()
+			}
+		})
+		defer watchdog.Stop()
+	}
+	res := s.safeCheck(ctx, j.target, start)
+	if !state.CompareAndSwap(jobRunning, jobDone) {
+		return false
+	}
+	s.finishJob(ctx, j, res)
+	return true
+}
+
+// The states of a running job; whoever moves it out of jobRunning (the
+// check returning, or its watchdog) delivers its result.
+const (
+	jobRunning int32 = iota
+	jobDone
+	jobOverran
+)
+
+// finishJob hands a job's result to the sink and frees its target.
+func (s *Scheduler) finishJob(ctx context.Context, j job, res prober.Result) {
 	id := j.target.ID
 	defer func() {
 		s.mu.Lock()
@@ -423,17 +484,6 @@ func (s *Scheduler) runJob(ctx context.Context, j job) {
 			s.poke()
 		}
 	}()
-	start := s.clock.Now()
-	lag := start.Sub(j.planned)
-	s.m.lag.Observe(lag.Seconds())
-	if lag > lateAfter(j.target.Interval) {
-		s.m.late.Inc()
-	}
-	if s.onStart != nil {
-		s.onStart(id, j.planned, start)
-	}
-	s.m.inFlight.Inc()
-	res := s.safeCheck(ctx, j.target, start)
 	res.Scheduled = j.planned
 	s.m.inFlight.Dec()
 	s.safeSink(ctx, res)
