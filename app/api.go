@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -280,10 +281,14 @@ func (l *liveTargets) run(cfg *config.Config, ten tenancy.Set) {
 }
 
 // localTargets are those serve checks itself, as its own location: every
-// target checked from it, unless server.check_locally is false.
+// target checked from it, unless server.check_locally is false. When that
+// is all of them it is all itself, not a copy (read-only for both).
 func localTargets(cfg *config.Config, all []prober.Target) []prober.Target {
 	if !cfg.Server.ChecksLocally() {
 		return nil
+	}
+	if !slices.ContainsFunc(all, func(t prober.Target) bool { return !t.CheckedFrom(cfg.Location) }) {
+		return all
 	}
 	out := make([]prober.Target, 0, len(all))
 	for _, t := range all {

@@ -44,7 +44,8 @@ import (
 // bytes per sample, and the time and size of one /metrics scrape. It
 // asserts only that the run completed and stored samples: it is a
 // measurement, not a pass/fail benchmark. UPWATCH_LOAD_CPUPROFILE names a
-// file for a CPU profile of the run. Skipped unless UPWATCH_LOAD_SCALE is
+// file for a CPU profile of the run, UPWATCH_LOAD_MEMPROFILE one for the
+// heap at its end. Skipped unless UPWATCH_LOAD_SCALE is
 // set.
 func TestLoadScale(t *testing.T) {
 	if os.Getenv("UPWATCH_LOAD_SCALE") == "" {
@@ -116,6 +117,12 @@ func TestLoadScale(t *testing.T) {
 	}
 	end := t0.Add(time.Duration(intervals) * iv)
 	rss := residentBytes(t)
+	if path := os.Getenv("UPWATCH_LOAD_MEMPROFILE"); path != "" {
+		f, err := os.Create(path)
+		require.NoError(t, err)
+		require.NoError(t, pprof.WriteHeapProfile(f))
+		require.NoError(t, f.Close())
+	}
 	lagHist := gatherHistogram(t, reg, "upwatch_scheduler_lag_seconds")
 	missed := gatherCounterSum(t, reg, "upwatch_scheduler_missed_checks_total")
 	late := gatherCounterSum(t, reg, "upwatch_scheduler_late_checks_total")

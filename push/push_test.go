@@ -191,4 +191,8 @@ func TestOthers(t *testing.T) {
 	require.Len(t, others, 2)
 	require.Equal(t, "c", others[1].ID)
 	require.Len(t, ts, 3)
+
+	// Nothing to leave out: no copy.
+	checked := ts[:1]
+	require.Same(t, &checked[0], &Others(checked)[0])
 }
