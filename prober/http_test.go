@@ -584,7 +584,8 @@ func TestHTTPConcurrentChecks(t *testing.T) {
 }
 
 // BenchmarkHTTPCheck measures end-to-end checks per second against a
-// loopback server, a new connection per check.
+// loopback server, a new connection per check, run as the scheduler runs
+// them (CheckInline).
 //
 //	go test -run '^$' -bench HTTPCheck -benchtime 3s -cpu 2 ./prober/
 func BenchmarkHTTPCheck(b *testing.B) {
@@ -596,7 +597,7 @@ func BenchmarkHTTPCheck(b *testing.B) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if res := p.Check(context.Background(), tg); !res.Success {
+			if res := p.CheckInline(context.Background(), tg); !res.Success {
 				failed.Add(1)
 			}
 		}
