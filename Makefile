@@ -7,7 +7,7 @@ REVISION  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.revision=$(REVISION)
 CONFIG    ?= examples/upwatch.yaml
 
-.PHONY: all build run test test-future test-integration screenshots vet fmt lint bench load load-scale image compose-check compose-env release-snapshot clean
+.PHONY: all build run test test-future test-integration screenshots vet fmt lint bench load load-scale load-floor image compose-check compose-env release-snapshot clean
 
 all: build
 
@@ -77,6 +77,11 @@ load:
 # lag, CPU and alert commits, then RSS, bytes per sample and /metrics.
 load-scale:
 	UPWATCH_LOAD_SCALE=1 $(GO) test -count=1 -run '^TestLoadScale$$' -v -timeout 60m ./app/
+
+# The bare cost of a connection per check at the same rate: the floor the
+# service's CPU in load-scale is measured against.
+load-floor:
+	UPWATCH_LOAD_SCALE=1 $(GO) test -count=1 -run '^TestLoadScaleFloor$$' -v -timeout 30m ./app/
 
 # Needs a Docker engine (not on the CI machines; the compose file is
 # validated there by `docker-compose config -q` in the deploy tests).
