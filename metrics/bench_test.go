@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"fmt"
+	"io"
 	"runtime"
 	"testing"
 	"time"
@@ -97,4 +98,24 @@ func heapInUse() int64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return int64(m.HeapAlloc)
+}
+
+// BenchmarkWriteTo renders 100,000 HTTPS targets' series, the bulk of a
+// scrape. Run: go test -run '^$' -bench WriteTo -benchtime 5x ./metrics/
+func BenchmarkWriteTo(b *testing.B) {
+	for _, full := range []bool{false, true} {
+		b.Run(fmt.Sprintf("full=%v", full), func(b *testing.B) {
+			p := NewProbe(ProbeOptions{Full: full})
+			rs := benchResults(100_000, "local")
+			for i := range rs {
+				p.Observe(rs[i])
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := p.WriteTo(io.Discard); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -94,6 +94,7 @@ type targetSeries struct {
 	failedDueToRegex bool
 	ipProtocol       uint8 // 4, 6; 0 when no address was reached
 	servingStatus    uint8 // 1 + its index in grpcServingStatuses; 0 when the health RPC failed or answered another
+	plainID          bool  // id needs no escaping in a label (plainLabelValue)
 }
 
 // httpPhases are blackbox_exporter's phase names, in prober.Phases order.
@@ -170,7 +171,7 @@ func (p *Probe) Observe(r prober.Result) {
 	case fresh:
 		s = p.addSeries(r.TargetID, tail, r.Kind, r.Location)
 	case p.groups[s.group].kind != r.Kind:
-		*s = targetSeries{id: s.id, next: s.next, group: p.group(r.Kind, r.Location)}
+		*s = targetSeries{id: s.id, next: s.next, group: p.group(r.Kind, r.Location), plainID: s.plainID}
 	}
 	s.success, s.duration, s.phases, s.statusCode = r.Success, r.Duration, r.Phases, int32(r.StatusCode)
 	s.dnsTimed = r.Kind == "http" || r.Kind == "dns" || r.Phases.DNS > 0
@@ -205,7 +206,7 @@ func (p *Probe) addSeries(id string, tail int32, kind, location string) *targetS
 	} else {
 		p.first[id] = n
 	}
-	p.series = append(p.series, targetSeries{id: id, next: -1, group: p.group(kind, location)})
+	p.series = append(p.series, targetSeries{id: id, next: -1, group: p.group(kind, location), plainID: plainLabelValue(id)})
 	return &p.series[n]
 }
 
@@ -417,6 +418,7 @@ type family struct {
 // seriesLine is what a family's lines of one series are written from.
 type seriesLine struct {
 	*targetSeries
+	target string // its id as a label value, escaped
 	labels string // its group's, after target
 }
 
@@ -427,82 +429,82 @@ var families = []family{
 			if s.success {
 				v = '1'
 			}
-			return append(openLine(b, name, s.id, s.labels, "", ""), v, '\n')
+			return append(openLine(b, name, s.target, s.labels, "", ""), v, '\n')
 		}},
 	{name: "probe_duration_seconds", help: "Total duration of the last check in seconds.", typ: "gauge",
 		write: func(b []byte, name string, s seriesLine) []byte {
-			return appendSeconds(openLine(b, name, s.id, s.labels, "", ""), s.duration)
+			return appendSeconds(openLine(b, name, s.target, s.labels, "", ""), s.duration)
 		}},
 	{name: "probe_http_duration_seconds", help: "Duration of each phase of the last HTTP check in seconds.", typ: "gauge", full: true, kind: "http",
 		write: func(b []byte, name string, s seriesLine) []byte {
 			ph := s.phases
 			for i, d := range [...]time.Duration{ph.DNS, ph.Connect, ph.TLS, ph.TTFB, ph.Transfer} {
-				b = appendSeconds(openLine(b, name, s.id, s.labels, "phase", httpPhases[i]), d)
+				b = appendSeconds(openLine(b, name, s.target, s.labels, "phase", httpPhases[i]), d)
 			}
 			return b
 		}},
 	{name: "probe_http_status_code", help: "HTTP status code of the last check (0 if none).", typ: "gauge", kind: "http",
 		write: func(b []byte, name string, s seriesLine) []byte {
-			return append(strconv.AppendInt(openLine(b, name, s.id, s.labels, "", ""), int64(s.statusCode), 10), '\n')
+			return append(strconv.AppendInt(openLine(b, name, s.target, s.labels, "", ""), int64(s.statusCode), 10), '\n')
 		}},
 	{name: "probe_http_ssl", help: "Whether the final response of the last HTTP check came over TLS (1) or not (0).", typ: "gauge", kind: "http",
 		write: func(b []byte, name string, s seriesLine) []byte {
-			return appendBool(openLine(b, name, s.id, s.labels, "", ""), s.httpTLS)
+			return appendBool(openLine(b, name, s.target, s.labels, "", ""), s.httpTLS)
 		}},
 	{name: "probe_http_version", help: "HTTP version of the last response (1.1, 2; 0 if none).", typ: "gauge", kind: "http",
 		write: func(b []byte, name string, s seriesLine) []byte {
-			return appendFloat(openLine(b, name, s.id, s.labels, "", ""), s.httpVersion)
+			return appendFloat(openLine(b, name, s.target, s.labels, "", ""), s.httpVersion)
 		}},
 	{name: "probe_http_content_length", help: "Content-Length of the last HTTP response (-1 if not sent).", typ: "gauge", full: true, kind: "http",
 		write: func(b []byte, name string, s seriesLine) []byte {
-			return appendInt(openLine(b, name, s.id, s.labels, "", ""), s.contentLength)
+			return appendInt(openLine(b, name, s.target, s.labels, "", ""), s.contentLength)
 		}},
 	{name: "probe_http_uncompressed_body_length", help: "Bytes of the last HTTP response body after decompression (up to max_body_bytes).", typ: "gauge", full: true, kind: "http",
 		write: func(b []byte, name string, s seriesLine) []byte {
-			return appendInt(openLine(b, name, s.id, s.labels, "", ""), s.bodyBytes)
+			return appendInt(openLine(b, name, s.target, s.labels, "", ""), s.bodyBytes)
 		}},
 	{name: "probe_http_redirects", help: "Redirects followed by the last HTTP check.", typ: "gauge", full: true, kind: "http",
 		write: func(b []byte, name string, s seriesLine) []byte {
-			return appendInt(openLine(b, name, s.id, s.labels, "", ""), int64(s.redirects))
+			return appendInt(openLine(b, name, s.target, s.labels, "", ""), int64(s.redirects))
 		}},
 	{name: "probe_failed_due_to_regex", help: "Whether the last HTTP check failed on a header regex or a body keyword or regex (1) or not (0).", typ: "gauge", full: true, kind: "http",
 		write: func(b []byte, name string, s seriesLine) []byte {
-			return appendBool(openLine(b, name, s.id, s.labels, "", ""), s.failedDueToRegex)
+			return appendBool(openLine(b, name, s.target, s.labels, "", ""), s.failedDueToRegex)
 		}},
 	{name: "probe_tls_version_info", help: "TLS version of the last TLS connection, in label version; always 1.", typ: "gauge",
 		write: func(b []byte, name string, s seriesLine) []byte {
 			if s.tlsVersion == "" {
 				return b
 			}
-			return append(openLine(b, name, s.id, s.labels, "version", s.tlsVersion), '1', '\n')
+			return append(openLine(b, name, s.target, s.labels, "version", s.tlsVersion), '1', '\n')
 		}},
 	{name: "probe_ssl_last_chain_expiry_timestamp_seconds", help: "When the verified certificate chain that lasts longest expires, as a Unix timestamp.", typ: "gauge", full: true,
 		write: func(b []byte, name string, s seriesLine) []byte {
 			if s.lastChainExpiry == 0 {
 				return b
 			}
-			return appendInt(openLine(b, name, s.id, s.labels, "", ""), s.lastChainExpiry)
+			return appendInt(openLine(b, name, s.target, s.labels, "", ""), s.lastChainExpiry)
 		}},
 	{name: "probe_ip_protocol", help: "IP version of the address the last check reached (4 or 6).", typ: "gauge", full: true,
 		write: func(b []byte, name string, s seriesLine) []byte {
 			if s.ipProtocol == 0 {
 				return b
 			}
-			return appendInt(openLine(b, name, s.id, s.labels, "", ""), int64(s.ipProtocol))
+			return appendInt(openLine(b, name, s.target, s.labels, "", ""), int64(s.ipProtocol))
 		}},
 	{name: "probe_icmp_duration_seconds", help: "Duration of the phases of the last ICMP check in seconds (rtt: the average round trip).", typ: "gauge", kind: "icmp",
 		write: func(b []byte, name string, s seriesLine) []byte {
-			b = appendSeconds(openLine(b, name, s.id, s.labels, "phase", "resolve"), s.phases.DNS)
-			return appendSeconds(openLine(b, name, s.id, s.labels, "phase", "rtt"), s.icmpRTT)
+			b = appendSeconds(openLine(b, name, s.target, s.labels, "phase", "resolve"), s.phases.DNS)
+			return appendSeconds(openLine(b, name, s.target, s.labels, "phase", "rtt"), s.icmpRTT)
 		}},
 	{name: "probe_grpc_status_code", help: "gRPC status code of the last health check RPC (0 OK).", typ: "gauge", kind: "grpc",
 		write: func(b []byte, name string, s seriesLine) []byte {
-			return appendInt(openLine(b, name, s.id, s.labels, "", ""), int64(s.grpcCode))
+			return appendInt(openLine(b, name, s.target, s.labels, "", ""), int64(s.grpcCode))
 		}},
 	{name: "probe_grpc_healthcheck_response", help: "Serving status the last gRPC health check answered: 1 for it, 0 for the others.", typ: "gauge", full: true, kind: "grpc",
 		write: func(b []byte, name string, s seriesLine) []byte {
 			for i, st := range grpcServingStatuses {
-				b = appendBool(openLine(b, name, s.id, s.labels, "serving_status", st), i+1 == int(s.servingStatus))
+				b = appendBool(openLine(b, name, s.target, s.labels, "serving_status", st), i+1 == int(s.servingStatus))
 			}
 			return b
 		}},
@@ -511,20 +513,20 @@ var families = []family{
 			if s.tlsExpiry == 0 {
 				return b
 			}
-			return append(strconv.AppendInt(openLine(b, name, s.id, s.labels, "", ""), s.tlsExpiry, 10), '\n')
+			return append(strconv.AppendInt(openLine(b, name, s.target, s.labels, "", ""), s.tlsExpiry, 10), '\n')
 		}},
 	{name: "probe_dns_lookup_time_seconds", help: "Name resolution time of the last check in seconds.", typ: "gauge", full: true,
 		write: func(b []byte, name string, s seriesLine) []byte {
 			if !s.dnsTimed {
 				return b
 			}
-			return appendSeconds(openLine(b, name, s.id, s.labels, "", ""), s.phases.DNS)
+			return appendSeconds(openLine(b, name, s.target, s.labels, "", ""), s.phases.DNS)
 		}},
 	{name: "upwatch_checks_total", help: "Checks run, by target and result (success or failure).", typ: "counter", full: true,
 		write: func(b []byte, name string, s seriesLine) []byte {
 			// Both results, even at 0, so panels show 0 and not "No data".
-			b = append(strconv.AppendUint(openLine(b, name, s.id, s.labels, "result", "success"), s.ok, 10), '\n')
-			return append(strconv.AppendUint(openLine(b, name, s.id, s.labels, "result", "failure"), s.failed, 10), '\n')
+			b = append(strconv.AppendUint(openLine(b, name, s.target, s.labels, "result", "success"), s.ok, 10), '\n')
+			return append(strconv.AppendUint(openLine(b, name, s.target, s.labels, "result", "failure"), s.failed, 10), '\n')
 		}},
 }
 
@@ -553,7 +555,11 @@ func (p *Probe) WriteTo(w io.Writer) (int64, error) {
 				continue
 			}
 			n := len(out.b)
-			if out.b = f.write(out.b, f.name, seriesLine{&snap[i], g.labels}); len(out.b) > n {
+			target := snap[i].id
+			if !snap[i].plainID {
+				target = labelText(target)
+			}
+			if out.b = f.write(out.b, f.name, seriesLine{&snap[i], target, g.labels}); len(out.b) > n {
 				wrote = true
 				out.flushIfFull()
 			}
@@ -606,12 +612,13 @@ func appendHeader(b []byte, name, help, typ string) []byte {
 }
 
 // openLine appends a line up to its value:
-// name{target="id"labels[,extra="value"]} and a space; labels, if any,
-// are escaped and start with a comma.
-func openLine(b []byte, name, id, labels, extra, extraValue string) []byte {
+// name{target="target"labels[,extra="value"]} and a space; target is
+// escaped (labelText), labels, if any, too and start with a comma.
+func openLine(b []byte, name, target, labels, extra, extraValue string) []byte {
 	b = append(b, name...)
-	b = append(b, "{target="...)
-	b = appendLabelValue(b, id)
+	b = append(b, `{target="`...)
+	b = append(b, target...)
+	b = append(b, '"')
 	b = append(b, labels...)
 	if extra != "" {
 		b = append(b, ',')
@@ -650,11 +657,16 @@ var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
 // appendLabelValue appends v quoted and escaped (invalid UTF-8 replaced).
 func appendLabelValue(b []byte, v string) []byte {
 	b = append(b, '"')
-	if !plainLabelValue(v) {
-		v = strings.ToValidUTF8(labelEscaper.Replace(v), "\uFFFD")
-	}
-	b = append(b, v...)
+	b = append(b, labelText(v)...)
 	return append(b, '"')
+}
+
+// labelText is v escaped as a label value, without the quotes.
+func labelText(v string) string {
+	if plainLabelValue(v) {
+		return v
+	}
+	return strings.ToValidUTF8(labelEscaper.Replace(v), "\uFFFD")
 }
 
 // plainLabelValue reports whether v is written as it is: ASCII without a

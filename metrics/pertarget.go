@@ -88,7 +88,7 @@ func (f *PerTarget) WriteTo(w io.Writer) (int64, error) {
 	out := chunkWriter{w: w, b: make([]byte, 0, chunkSize+4096)}
 	out.b = appendHeader(out.b, f.name, f.help, f.typ)
 	for i := range rows {
-		out.b = openLine(out.b, f.name, rows[i].id, "", "", "")
+		out.b = openLine(out.b, f.name, labelText(rows[i].id), "", "", "")
 		out.b = append(strconv.AppendFloat(out.b, rows[i].v, 'g', -1, 64), '\n')
 		out.flushIfFull()
 	}
