@@ -42,7 +42,7 @@ type Probe struct {
 	// checked from several locations (probe agents) has one series for
 	// each, chained by targetSeries.next. -1: retained, no result yet.
 	first  map[string]int32
-	series []targetSeries
+	series seriesTable
 	// groups are the (kind, location) pairs of series, never removed (a
 	// few); groupIndex finds one when a series is made.
 	groups     []seriesGroup
@@ -84,9 +84,9 @@ type targetSeries struct {
 	lastChainExpiry int64  // Unix seconds, 0 if never seen
 	tlsVersion      string // "TLS 1.3"; the last seen, "" if never seen
 	icmpRTT         time.Duration
-	statusCode      int32
-	redirects       int32
-	grpcCode        int32
+	statusCode      int
+	redirects       int
+	grpcCode        int
 
 	success          bool
 	dnsTimed         bool // a dns phase is meaningful for this result
@@ -159,9 +159,9 @@ func (p *Probe) Observe(r prober.Result) {
 	}
 	var s *targetSeries
 	tail := int32(-1)
-	for ; i >= 0 && known; i = p.series[i].next {
-		if p.groups[p.series[i].group].location == r.Location {
-			s = &p.series[i]
+	for ; i >= 0 && known; i = p.series.at(i).next {
+		if p.groups[p.series.at(i).group].location == r.Location {
+			s = p.series.at(i)
 			break
 		}
 		tail = i
@@ -173,7 +173,7 @@ func (p *Probe) Observe(r prober.Result) {
 	case p.groups[s.group].kind != r.Kind:
 		*s = targetSeries{id: s.id, next: s.next, group: p.group(r.Kind, r.Location), plainID: s.plainID}
 	}
-	s.success, s.duration, s.phases, s.statusCode = r.Success, r.Duration, r.Phases, int32(r.StatusCode)
+	s.success, s.duration, s.phases, s.statusCode = r.Success, r.Duration, r.Phases, r.StatusCode
 	s.dnsTimed = r.Kind == "http" || r.Kind == "dns" || r.Phases.DNS > 0
 	if !r.TLSExpiry.IsZero() {
 		s.tlsExpiry = r.TLSExpiry.Unix()
@@ -199,15 +199,15 @@ func (p *Probe) Observe(r prober.Result) {
 // addSeries appends a series of target id (after tail, its last series,
 // or as its first when tail is -1).
 func (p *Probe) addSeries(id string, tail int32, kind, location string) *targetSeries {
-	n := int32(len(p.series))
+	n := p.series.len()
 	if tail >= 0 {
-		p.series[tail].next = n
-		id = p.series[tail].id // one copy of the id text per target
+		p.series.at(tail).next = n
+		id = p.series.at(tail).id // one copy of the id text per target
 	} else {
 		p.first[id] = n
 	}
-	p.series = append(p.series, targetSeries{id: id, next: -1, group: p.group(kind, location), plainID: plainLabelValue(id)})
-	return &p.series[n]
+	p.series.add(targetSeries{id: id, next: -1, group: p.group(kind, location), plainID: plainLabelValue(id)})
+	return p.series.at(n)
 }
 
 // group returns the index of kind and location's group, adding it.
@@ -250,7 +250,7 @@ func (p *Probe) failure(class prober.ErrorClass) prometheus.Counter {
 // make their series vanish.
 func (s *targetSeries) observeBlackbox(r *prober.Result) {
 	s.httpVersion = httpVersion(r.HTTPVersion)
-	s.redirects, s.contentLength, s.bodyBytes = int32(r.Redirects), r.ContentLength, r.BodyBytes
+	s.redirects, s.contentLength, s.bodyBytes = r.Redirects, r.ContentLength, r.BodyBytes
 	s.httpTLS = r.TLSVersion != ""
 	if r.TLSVersion != "" {
 		s.tlsVersion = r.TLSVersion
@@ -266,7 +266,7 @@ func (s *targetSeries) observeBlackbox(r *prober.Result) {
 	}
 	s.grpcCode, s.servingStatus = 0, 0
 	if r.GRPC != nil {
-		s.grpcCode = int32(r.GRPC.Code)
+		s.grpcCode = r.GRPC.Code
 		for i, st := range grpcServingStatuses {
 			if st == r.GRPC.ServingStatus {
 				s.servingStatus = uint8(i + 1)
@@ -318,7 +318,7 @@ func (p *Probe) Forget(targetID string) {
 // forgetLocked removes id's series, first location first.
 func (p *Probe) forgetLocked(id string) {
 	for i, ok := p.first[id]; ok && i >= 0; i = p.first[id] {
-		p.first[id] = p.series[i].next
+		p.first[id] = p.series.at(i).next
 		p.removeSeries(i)
 	}
 	if p.retained {
@@ -334,21 +334,20 @@ func (p *Probe) forgetLocked(id string) {
 // the last one into its place (order does not matter, removal stays O(1))
 // and repointing what pointed at that one.
 func (p *Probe) removeSeries(i int32) {
-	last := int32(len(p.series) - 1)
+	last := p.series.len() - 1
 	if i != last {
-		moved := p.series[last]
-		p.series[i] = moved
+		moved := *p.series.at(last)
+		*p.series.at(i) = moved
 		if j := p.first[moved.id]; j == last {
 			p.first[moved.id] = i
 		} else {
-			for p.series[j].next != last {
-				j = p.series[j].next
+			for p.series.at(j).next != last {
+				j = p.series.at(j).next
 			}
-			p.series[j].next = i
+			p.series.at(j).next = i
 		}
 	}
-	p.series[last] = targetSeries{}
-	p.series = p.series[:last]
+	p.series.pop()
 }
 
 // removeSwap removes id's element from rows by moving the last one into its
@@ -380,15 +379,15 @@ func (p *Probe) Retain(ids []string) {
 	defer p.mu.Unlock()
 	for _, id := range ids {
 		if i, ok := p.first[id]; ok && i >= 0 {
-			id = p.series[i].id // one copy of the id text
+			id = p.series.at(i).id // one copy of the id text
 		}
 		keep[id] = -1
 	}
 	// Removed in the order of their series, so the order left is the same
 	// from run to run.
 	var gone []string
-	for i := range p.series {
-		if s := &p.series[i]; p.first[s.id] == int32(i) {
+	for i := range p.series.len() {
+		if s := p.series.at(i); p.first[s.id] == i {
 			if _, ok := keep[s.id]; !ok {
 				gone = append(gone, s.id)
 			}
@@ -535,8 +534,7 @@ var families = []family{
 // them after, so a slow reader never holds up Observe.
 func (p *Probe) WriteTo(w io.Writer) (int64, error) {
 	p.mu.RLock()
-	snap := make([]targetSeries, len(p.series))
-	copy(snap, p.series)
+	snap := p.series.snapshot()
 	groups := p.groups // only appended to; a group's labels never change
 	p.mu.RUnlock()
 
