@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -23,59 +24,77 @@ import (
 )
 
 // Probe holds the latest result of every target and writes its series as
-// Prometheus text. It keeps one small struct per target and location it is
-// checked from, and its label set rendered once.
+// Prometheus text. Observe runs for every check, so it finds a target's
+// series with one map lookup by id and writes fixed-size fields; label text
+// is written at scrape time from the id and its (kind, location) group,
+// rendered once per group.
 type Probe struct {
 	full bool
 
 	// checks (Core only) and failures are few series, kept in the
-	// registry.
-	checks   *prometheus.CounterVec
-	failures *prometheus.CounterVec
+	// registry; failures' counters of the known classes are looked up once.
+	checks        *prometheus.CounterVec
+	failures      *prometheus.CounterVec
+	classFailures map[prober.ErrorClass]prometheus.Counter
 
-	mu      sync.RWMutex
-	index   map[string]int      // seriesKey(target id, location) → position in targets
-	where   map[string][]string // target id → the locations it has series for
-	targets []targetSeries
-	// active, once Retain was called, is the set of targets that export
-	// series; results of others (a check that ended after its target was
-	// deleted or paused) are not recorded.
-	active map[string]bool
+	mu sync.RWMutex
+	// first maps a target id to its first series in series; a target
+	// checked from several locations (probe agents) has one series for
+	// each, chained by targetSeries.next. -1: retained, no result yet.
+	first  map[string]int32
+	series seriesTable
+	// groups are the (kind, location) pairs of series, never removed (a
+	// few); groupIndex finds one when a series is made.
+	groups     []seriesGroup
+	groupIndex map[groupKey]uint32
+	// retained is set once Retain was called: first then holds exactly the
+	// targets that export series, and results of others (a check that
+	// ended after its target was deleted or paused) are not recorded.
+	retained bool
 }
 
-// seriesKey names the series of one target checked from one location: a
-// target checked from several places (probe agents) has a set of series
-// for each.
-func seriesKey(id, location string) string { return id + "\x00" + location }
+type groupKey struct{ kind, location string }
 
-// targetSeries is what the series of one target are made from. It holds no
-// pointers besides the two strings, so a scrape copies them all cheaply.
+// seriesGroup is what the series of one kind checked from one location
+// share: their labels after target, and their upwatch_checks_total
+// counters (Core), nil until first used.
+type seriesGroup struct {
+	kind, location   string
+	labels           string // ,kind="…",location="…", escaped
+	success, failure prometheus.Counter
+}
+
+// targetSeries is what the series of one target at one location are made
+// from: fixed-size values besides the id, so a scrape copies them all
+// cheaply and the GC has one pointer to follow per series.
 type targetSeries struct {
-	id     string
-	labels string // target="…",kind="…",location="…", escaped
-	// kind and location are what labels was made from.
-	kind, location string
-	success        bool
-	dnsTimed       bool // a dns phase is meaningful for this result
-	statusCode     int
-	duration       time.Duration
-	phases         prober.Phases
-	tlsExpiry      int64 // Unix seconds, 0 if never seen
-	ok, failed     uint64
+	id    string
+	next  int32  // the target's next series (another location) in Probe.series; -1 none
+	group uint32 // its kind and location, in Probe.groups
+
+	duration   time.Duration
+	phases     prober.Phases
+	tlsExpiry  int64 // Unix seconds, 0 if never seen
+	ok, failed uint64
 
 	// What blackbox_exporter also exports (see the families below).
-	httpVersion      float64 // 1.1, 2; 0 without a response
-	redirects        int
-	contentLength    int64
-	bodyBytes        int64
-	httpTLS          bool   // the last final response came over TLS
-	tlsVersion       string // "TLS 1.3"; the last seen, "" if never seen
-	lastChainExpiry  int64  // Unix seconds, 0 if never seen
-	ipProtocol       uint8  // 4, 6; 0 when no address was reached
+	httpVersion     float64 // 1.1, 2; 0 without a response
+	contentLength   int64
+	bodyBytes       int64
+	lastChainExpiry int64  // Unix seconds, 0 if never seen
+	tlsVersion      string // "TLS 1.3"; the last seen, "" if never seen
+	icmpRTT         time.Duration
+	statusCode      int
+	redirects       int
+	grpcCode        int
+
+	success          bool
+	dnsTimed         bool // a dns phase is meaningful for this result
+	httpTLS          bool // the last final response came over TLS
 	failedDueToRegex bool
-	icmpRTT          time.Duration
-	grpcCode         int
-	servingStatus    string // "" when the health RPC failed
+	ipProtocol       uint8 // 4, 6; 0 when no address was reached
+	servingStatus    uint8 // 1 + its index in grpcServingStatuses; 0 when the health RPC failed or answered another
+	plainID          bool  // id needs no escaping in a label (plainLabelValue)
 }
 
 // httpPhases are blackbox_exporter's phase names, in prober.Phases order.
@@ -104,15 +123,17 @@ type ProbeOptions struct {
 // Handler.
 func NewProbe(o ProbeOptions) *Probe {
 	p := &Probe{
-		full:  o.Full,
-		index: map[string]int{},
-		where: map[string][]string{},
+		full:          o.Full,
+		first:         map[string]int32{},
+		groupIndex:    map[groupKey]uint32{},
+		classFailures: map[prober.ErrorClass]prometheus.Counter{},
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "upwatch_check_failures_total", Help: "Failed checks by failure class, over all targets.",
 		}, []string{"class"}),
 	}
 	for _, c := range prober.FailureClasses {
-		p.failures.WithLabelValues(string(c)) // at 0, so panels show 0, not "No data"
+		// At 0, so panels show 0, not "No data".
+		p.classFailures[c] = p.failures.WithLabelValues(string(c))
 	}
 	if !o.Full {
 		p.checks = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -132,23 +153,25 @@ func NewProbe(o ProbeOptions) *Probe {
 func (p *Probe) Observe(r prober.Result) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.active != nil && !p.active[r.TargetID] {
+	i, known := p.first[r.TargetID]
+	if !known && p.retained {
 		return
 	}
-	// The key is built in a buffer and looked up without a string
-	// conversion's copy; only a new series stores it as a string.
-	var buf [128]byte
-	key := append(append(append(buf[:0], r.TargetID...), 0), r.Location...)
-	i, ok := p.index[string(key)]
-	if !ok {
-		i = len(p.targets)
-		p.index[string(key)] = i
-		p.where[r.TargetID] = append(p.where[r.TargetID], r.Location)
-		p.targets = append(p.targets, targetSeries{id: r.TargetID})
+	var s *targetSeries
+	tail := int32(-1)
+	for ; i >= 0 && known; i = p.series.at(i).next {
+		if p.groups[p.series.at(i).group].location == r.Location {
+			s = p.series.at(i)
+			break
+		}
+		tail = i
 	}
-	s := &p.targets[i]
-	if !ok || s.kind != r.Kind {
-		*s = targetSeries{id: r.TargetID, kind: r.Kind, location: r.Location, labels: targetLabels(r.TargetID, r.Kind, r.Location)}
+	fresh := s == nil
+	switch {
+	case fresh:
+		s = p.addSeries(r.TargetID, tail, r.Kind, r.Location)
+	case p.groups[s.group].kind != r.Kind:
+		*s = targetSeries{id: s.id, next: s.next, group: p.group(r.Kind, r.Location), plainID: s.plainID}
 	}
 	s.success, s.duration, s.phases, s.statusCode = r.Success, r.Duration, r.Phases, r.StatusCode
 	s.dnsTimed = r.Kind == "http" || r.Kind == "dns" || r.Phases.DNS > 0
@@ -160,16 +183,65 @@ func (p *Probe) Observe(r prober.Result) {
 		s.ok++
 	} else {
 		s.failed++
-		p.failures.WithLabelValues(string(r.ErrorClass)).Inc()
+		p.failure(r.ErrorClass).Inc()
 	}
 	if p.checks != nil {
-		if !ok {
+		g := &p.groups[s.group]
+		if fresh {
 			// Both results exist from the first check on, so a panel of
 			// failures shows 0 rather than "No data".
-			p.checks.WithLabelValues(r.Kind, r.Location, resultText(!r.Success))
+			p.checksCounter(g, !r.Success)
 		}
-		p.checks.WithLabelValues(r.Kind, r.Location, resultText(r.Success)).Inc()
+		p.checksCounter(g, r.Success).Inc()
 	}
+}
+
+// addSeries appends a series of target id (after tail, its last series,
+// or as its first when tail is -1).
+func (p *Probe) addSeries(id string, tail int32, kind, location string) *targetSeries {
+	n := p.series.len()
+	if tail >= 0 {
+		p.series.at(tail).next = n
+		id = p.series.at(tail).id // one copy of the id text per target
+	} else {
+		p.first[id] = n
+	}
+	p.series.add(targetSeries{id: id, next: -1, group: p.group(kind, location), plainID: plainLabelValue(id)})
+	return p.series.at(n)
+}
+
+// group returns the index of kind and location's group, adding it.
+func (p *Probe) group(kind, location string) uint32 {
+	k := groupKey{kind, location}
+	if g, ok := p.groupIndex[k]; ok {
+		return g
+	}
+	b := appendLabelValue([]byte(",kind="), kind)
+	b = appendLabelValue(append(b, ",location="...), location)
+	g := uint32(len(p.groups))
+	p.groups = append(p.groups, seriesGroup{kind: kind, location: location, labels: string(b)})
+	p.groupIndex[k] = g
+	return g
+}
+
+// checksCounter is g's upwatch_checks_total counter of one result.
+func (p *Probe) checksCounter(g *seriesGroup, success bool) prometheus.Counter {
+	c := &g.failure
+	if success {
+		c = &g.success
+	}
+	if *c == nil {
+		*c = p.checks.WithLabelValues(g.kind, g.location, resultText(success))
+	}
+	return *c
+}
+
+// failure is upwatch_check_failures_total's counter of class.
+func (p *Probe) failure(class prober.ErrorClass) prometheus.Counter {
+	if c, ok := p.classFailures[class]; ok {
+		return c
+	}
+	return p.failures.WithLabelValues(string(class))
 }
 
 // observeBlackbox records the details of r that only blackbox-compatible
@@ -177,12 +249,7 @@ func (p *Probe) Observe(r prober.Result) {
 // certificate expiry, stay as last seen so a failed connection does not
 // make their series vanish.
 func (s *targetSeries) observeBlackbox(r *prober.Result) {
-	s.httpVersion = 0
-	if r.HTTPVersion != "" { // a failed parse allocates its error: not for every non-http result
-		if v, err := strconv.ParseFloat(strings.TrimPrefix(r.HTTPVersion, "HTTP/"), 64); err == nil {
-			s.httpVersion = v
-		}
-	}
+	s.httpVersion = httpVersion(r.HTTPVersion)
 	s.redirects, s.contentLength, s.bodyBytes = r.Redirects, r.ContentLength, r.BodyBytes
 	s.httpTLS = r.TLSVersion != ""
 	if r.TLSVersion != "" {
@@ -197,10 +264,35 @@ func (s *targetSeries) observeBlackbox(r *prober.Result) {
 	if r.ICMP != nil {
 		s.icmpRTT = r.ICMP.RTTAvg
 	}
-	s.grpcCode, s.servingStatus = 0, ""
+	s.grpcCode, s.servingStatus = 0, 0
 	if r.GRPC != nil {
-		s.grpcCode, s.servingStatus = r.GRPC.Code, r.GRPC.ServingStatus
+		s.grpcCode = r.GRPC.Code
+		for i, st := range grpcServingStatuses {
+			if st == r.GRPC.ServingStatus {
+				s.servingStatus = uint8(i + 1)
+			}
+		}
 	}
+}
+
+// httpVersion is the number of an HTTP protocol ("HTTP/1.1" → 1.1), 0 for
+// none or one that does not parse. The usual ones are not parsed.
+func httpVersion(proto string) float64 {
+	switch proto {
+	case "":
+		return 0 // a failed parse allocates its error: not for every non-http result
+	case "HTTP/1.1":
+		return 1.1
+	case "HTTP/2.0", "HTTP/2":
+		return 2
+	case "HTTP/1.0":
+		return 1
+	}
+	v, err := strconv.ParseFloat(strings.TrimPrefix(proto, "HTTP/"), 64)
+	if err != nil {
+		return 0
+	}
+	return v
 }
 
 // ipProtocol is 6 for an IPv6 address ("[::1]:443" or "::1"), 4 for an
@@ -209,7 +301,7 @@ func ipProtocol(addr string) uint8 {
 	switch {
 	case addr == "":
 		return 0
-	case addr[0] == '[' || strings.Count(addr, ":") > 1:
+	case addr[0] == '[' || strings.IndexByte(addr, ':') != strings.LastIndexByte(addr, ':'):
 		return 6
 	}
 	return 4
@@ -223,11 +315,39 @@ func (p *Probe) Forget(targetID string) {
 	p.forgetLocked(targetID)
 }
 
+// forgetLocked removes id's series, first location first.
 func (p *Probe) forgetLocked(id string) {
-	for _, loc := range p.where[id] {
-		p.targets = removeSwap(p.targets, p.index, seriesKey(id, loc), func(t targetSeries) string { return seriesKey(t.id, t.location) })
+	for i, ok := p.first[id]; ok && i >= 0; i = p.first[id] {
+		p.first[id] = p.series.at(i).next
+		p.removeSeries(i)
 	}
-	delete(p.where, id)
+	if p.retained {
+		if _, ok := p.first[id]; ok {
+			p.first[id] = -1 // still exported: its next result brings it back
+		}
+		return
+	}
+	delete(p.first, id)
+}
+
+// removeSeries removes series i, no longer in its target's chain, by moving
+// the last one into its place (order does not matter, removal stays O(1))
+// and repointing what pointed at that one.
+func (p *Probe) removeSeries(i int32) {
+	last := p.series.len() - 1
+	if i != last {
+		moved := *p.series.at(last)
+		*p.series.at(i) = moved
+		if j := p.first[moved.id]; j == last {
+			p.first[moved.id] = i
+		} else {
+			for p.series.at(j).next != last {
+				j = p.series.at(j).next
+			}
+			p.series.at(j).next = i
+		}
+	}
+	p.series.pop()
 }
 
 // removeSwap removes id's element from rows by moving the last one into its
@@ -254,22 +374,35 @@ func removeSwap[T any](rows []T, index map[string]int, id string, idOf func(T) s
 // deleted target neither keeps its last probe_success (0 after a failure)
 // nor gets it back from a check that was still running.
 func (p *Probe) Retain(ids []string) {
-	active := make(map[string]bool, len(ids))
-	for _, id := range ids {
-		active[id] = true
-	}
+	keep := make(map[string]int32, len(ids))
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.active = active
+	for _, id := range ids {
+		if i, ok := p.first[id]; ok && i >= 0 {
+			id = p.series.at(i).id // one copy of the id text
+		}
+		keep[id] = -1
+	}
+	// Removed in the order of their series, so the order left is the same
+	// from run to run.
 	var gone []string
-	for id := range p.where {
-		if !active[id] {
-			gone = append(gone, id)
+	for i := range p.series.len() {
+		if s := p.series.at(i); p.first[s.id] == i {
+			if _, ok := keep[s.id]; !ok {
+				gone = append(gone, s.id)
+			}
 		}
 	}
+	p.retained = false
 	for _, id := range gone {
 		p.forgetLocked(id)
 	}
+	for id := range keep {
+		if i, ok := p.first[id]; ok {
+			keep[id] = i
+		}
+	}
+	p.first, p.retained = keep, true
 }
 
 // family is one metric family of the exposition: its header, and the
@@ -278,114 +411,121 @@ type family struct {
 	name, help, typ string
 	full            bool   // exported with Full only
 	kind            string // only targets of this kind have a line; "" every target
-	write           func(b []byte, name string, s *targetSeries) []byte
+	write           func(b []byte, name string, s seriesLine) []byte
+}
+
+// seriesLine is what a family's lines of one series are written from.
+type seriesLine struct {
+	*targetSeries
+	target string // its id as a label value, escaped
+	labels string // its group's, after target
 }
 
 var families = []family{
 	{name: "probe_success", help: "Whether the last check succeeded (1) or failed (0).", typ: "gauge",
-		write: func(b []byte, name string, s *targetSeries) []byte {
+		write: func(b []byte, name string, s seriesLine) []byte {
 			v := byte('0')
 			if s.success {
 				v = '1'
 			}
-			return append(openLine(b, name, s.labels, "", ""), v, '\n')
+			return append(openLine(b, name, s.target, s.labels, "", ""), v, '\n')
 		}},
 	{name: "probe_duration_seconds", help: "Total duration of the last check in seconds.", typ: "gauge",
-		write: func(b []byte, name string, s *targetSeries) []byte {
-			return appendSeconds(openLine(b, name, s.labels, "", ""), s.duration)
+		write: func(b []byte, name string, s seriesLine) []byte {
+			return appendSeconds(openLine(b, name, s.target, s.labels, "", ""), s.duration)
 		}},
 	{name: "probe_http_duration_seconds", help: "Duration of each phase of the last HTTP check in seconds.", typ: "gauge", full: true, kind: "http",
-		write: func(b []byte, name string, s *targetSeries) []byte {
+		write: func(b []byte, name string, s seriesLine) []byte {
 			ph := s.phases
 			for i, d := range [...]time.Duration{ph.DNS, ph.Connect, ph.TLS, ph.TTFB, ph.Transfer} {
-				b = appendSeconds(openLine(b, name, s.labels, "phase", httpPhases[i]), d)
+				b = appendSeconds(openLine(b, name, s.target, s.labels, "phase", httpPhases[i]), d)
 			}
 			return b
 		}},
 	{name: "probe_http_status_code", help: "HTTP status code of the last check (0 if none).", typ: "gauge", kind: "http",
-		write: func(b []byte, name string, s *targetSeries) []byte {
-			return append(strconv.AppendInt(openLine(b, name, s.labels, "", ""), int64(s.statusCode), 10), '\n')
+		write: func(b []byte, name string, s seriesLine) []byte {
+			return append(strconv.AppendInt(openLine(b, name, s.target, s.labels, "", ""), int64(s.statusCode), 10), '\n')
 		}},
 	{name: "probe_http_ssl", help: "Whether the final response of the last HTTP check came over TLS (1) or not (0).", typ: "gauge", kind: "http",
-		write: func(b []byte, name string, s *targetSeries) []byte {
-			return appendBool(openLine(b, name, s.labels, "", ""), s.httpTLS)
+		write: func(b []byte, name string, s seriesLine) []byte {
+			return appendBool(openLine(b, name, s.target, s.labels, "", ""), s.httpTLS)
 		}},
 	{name: "probe_http_version", help: "HTTP version of the last response (1.1, 2; 0 if none).", typ: "gauge", kind: "http",
-		write: func(b []byte, name string, s *targetSeries) []byte {
-			return appendFloat(openLine(b, name, s.labels, "", ""), s.httpVersion)
+		write: func(b []byte, name string, s seriesLine) []byte {
+			return appendFloat(openLine(b, name, s.target, s.labels, "", ""), s.httpVersion)
 		}},
 	{name: "probe_http_content_length", help: "Content-Length of the last HTTP response (-1 if not sent).", typ: "gauge", full: true, kind: "http",
-		write: func(b []byte, name string, s *targetSeries) []byte {
-			return appendInt(openLine(b, name, s.labels, "", ""), s.contentLength)
+		write: func(b []byte, name string, s seriesLine) []byte {
+			return appendInt(openLine(b, name, s.target, s.labels, "", ""), s.contentLength)
 		}},
 	{name: "probe_http_uncompressed_body_length", help: "Bytes of the last HTTP response body after decompression (up to max_body_bytes).", typ: "gauge", full: true, kind: "http",
-		write: func(b []byte, name string, s *targetSeries) []byte {
-			return appendInt(openLine(b, name, s.labels, "", ""), s.bodyBytes)
+		write: func(b []byte, name string, s seriesLine) []byte {
+			return appendInt(openLine(b, name, s.target, s.labels, "", ""), s.bodyBytes)
 		}},
 	{name: "probe_http_redirects", help: "Redirects followed by the last HTTP check.", typ: "gauge", full: true, kind: "http",
-		write: func(b []byte, name string, s *targetSeries) []byte {
-			return appendInt(openLine(b, name, s.labels, "", ""), int64(s.redirects))
+		write: func(b []byte, name string, s seriesLine) []byte {
+			return appendInt(openLine(b, name, s.target, s.labels, "", ""), int64(s.redirects))
 		}},
 	{name: "probe_failed_due_to_regex", help: "Whether the last HTTP check failed on a header regex or a body keyword or regex (1) or not (0).", typ: "gauge", full: true, kind: "http",
-		write: func(b []byte, name string, s *targetSeries) []byte {
-			return appendBool(openLine(b, name, s.labels, "", ""), s.failedDueToRegex)
+		write: func(b []byte, name string, s seriesLine) []byte {
+			return appendBool(openLine(b, name, s.target, s.labels, "", ""), s.failedDueToRegex)
 		}},
 	{name: "probe_tls_version_info", help: "TLS version of the last TLS connection, in label version; always 1.", typ: "gauge",
-		write: func(b []byte, name string, s *targetSeries) []byte {
+		write: func(b []byte, name string, s seriesLine) []byte {
 			if s.tlsVersion == "" {
 				return b
 			}
-			return append(openLine(b, name, s.labels, "version", s.tlsVersion), '1', '\n')
+			return append(openLine(b, name, s.target, s.labels, "version", s.tlsVersion), '1', '\n')
 		}},
 	{name: "probe_ssl_last_chain_expiry_timestamp_seconds", help: "When the verified certificate chain that lasts longest expires, as a Unix timestamp.", typ: "gauge", full: true,
-		write: func(b []byte, name string, s *targetSeries) []byte {
+		write: func(b []byte, name string, s seriesLine) []byte {
 			if s.lastChainExpiry == 0 {
 				return b
 			}
-			return appendInt(openLine(b, name, s.labels, "", ""), s.lastChainExpiry)
+			return appendInt(openLine(b, name, s.target, s.labels, "", ""), s.lastChainExpiry)
 		}},
 	{name: "probe_ip_protocol", help: "IP version of the address the last check reached (4 or 6).", typ: "gauge", full: true,
-		write: func(b []byte, name string, s *targetSeries) []byte {
+		write: func(b []byte, name string, s seriesLine) []byte {
 			if s.ipProtocol == 0 {
 				return b
 			}
-			return appendInt(openLine(b, name, s.labels, "", ""), int64(s.ipProtocol))
+			return appendInt(openLine(b, name, s.target, s.labels, "", ""), int64(s.ipProtocol))
 		}},
 	{name: "probe_icmp_duration_seconds", help: "Duration of the phases of the last ICMP check in seconds (rtt: the average round trip).", typ: "gauge", kind: "icmp",
-		write: func(b []byte, name string, s *targetSeries) []byte {
-			b = appendSeconds(openLine(b, name, s.labels, "phase", "resolve"), s.phases.DNS)
-			return appendSeconds(openLine(b, name, s.labels, "phase", "rtt"), s.icmpRTT)
+		write: func(b []byte, name string, s seriesLine) []byte {
+			b = appendSeconds(openLine(b, name, s.target, s.labels, "phase", "resolve"), s.phases.DNS)
+			return appendSeconds(openLine(b, name, s.target, s.labels, "phase", "rtt"), s.icmpRTT)
 		}},
 	{name: "probe_grpc_status_code", help: "gRPC status code of the last health check RPC (0 OK).", typ: "gauge", kind: "grpc",
-		write: func(b []byte, name string, s *targetSeries) []byte {
-			return appendInt(openLine(b, name, s.labels, "", ""), int64(s.grpcCode))
+		write: func(b []byte, name string, s seriesLine) []byte {
+			return appendInt(openLine(b, name, s.target, s.labels, "", ""), int64(s.grpcCode))
 		}},
 	{name: "probe_grpc_healthcheck_response", help: "Serving status the last gRPC health check answered: 1 for it, 0 for the others.", typ: "gauge", full: true, kind: "grpc",
-		write: func(b []byte, name string, s *targetSeries) []byte {
-			for _, st := range grpcServingStatuses {
-				b = appendBool(openLine(b, name, s.labels, "serving_status", st), st == s.servingStatus)
+		write: func(b []byte, name string, s seriesLine) []byte {
+			for i, st := range grpcServingStatuses {
+				b = appendBool(openLine(b, name, s.target, s.labels, "serving_status", st), i+1 == int(s.servingStatus))
 			}
 			return b
 		}},
 	{name: "probe_ssl_earliest_cert_expiry", help: "Earliest expiry of the peer's certificates as a Unix timestamp.", typ: "gauge",
-		write: func(b []byte, name string, s *targetSeries) []byte {
+		write: func(b []byte, name string, s seriesLine) []byte {
 			if s.tlsExpiry == 0 {
 				return b
 			}
-			return append(strconv.AppendInt(openLine(b, name, s.labels, "", ""), s.tlsExpiry, 10), '\n')
+			return append(strconv.AppendInt(openLine(b, name, s.target, s.labels, "", ""), s.tlsExpiry, 10), '\n')
 		}},
 	{name: "probe_dns_lookup_time_seconds", help: "Name resolution time of the last check in seconds.", typ: "gauge", full: true,
-		write: func(b []byte, name string, s *targetSeries) []byte {
+		write: func(b []byte, name string, s seriesLine) []byte {
 			if !s.dnsTimed {
 				return b
 			}
-			return appendSeconds(openLine(b, name, s.labels, "", ""), s.phases.DNS)
+			return appendSeconds(openLine(b, name, s.target, s.labels, "", ""), s.phases.DNS)
 		}},
 	{name: "upwatch_checks_total", help: "Checks run, by target and result (success or failure).", typ: "counter", full: true,
-		write: func(b []byte, name string, s *targetSeries) []byte {
+		write: func(b []byte, name string, s seriesLine) []byte {
 			// Both results, even at 0, so panels show 0 and not "No data".
-			b = append(strconv.AppendUint(openLine(b, name, s.labels, "result", "success"), s.ok, 10), '\n')
-			return append(strconv.AppendUint(openLine(b, name, s.labels, "result", "failure"), s.failed, 10), '\n')
+			b = append(strconv.AppendUint(openLine(b, name, s.target, s.labels, "result", "success"), s.ok, 10), '\n')
+			return append(strconv.AppendUint(openLine(b, name, s.target, s.labels, "result", "failure"), s.failed, 10), '\n')
 		}},
 }
 
@@ -394,8 +534,8 @@ var families = []family{
 // them after, so a slow reader never holds up Observe.
 func (p *Probe) WriteTo(w io.Writer) (int64, error) {
 	p.mu.RLock()
-	snap := make([]targetSeries, len(p.targets))
-	copy(snap, p.targets)
+	snap := p.series.snapshot()
+	groups := p.groups // only appended to; a group's labels never change
 	p.mu.RUnlock()
 
 	out := chunkWriter{w: w, b: make([]byte, 0, chunkSize+4096)}
@@ -408,11 +548,16 @@ func (p *Probe) WriteTo(w io.Writer) (int64, error) {
 		start, wrote := len(out.b), false
 		out.b = appendHeader(out.b, f.name, f.help, f.typ)
 		for i := range snap {
-			if f.kind != "" && snap[i].kind != f.kind {
+			g := &groups[snap[i].group]
+			if f.kind != "" && g.kind != f.kind {
 				continue
 			}
 			n := len(out.b)
-			if out.b = f.write(out.b, f.name, &snap[i]); len(out.b) > n {
+			target := snap[i].id
+			if !snap[i].plainID {
+				target = labelText(target)
+			}
+			if out.b = f.write(out.b, f.name, seriesLine{&snap[i], target, g.labels}); len(out.b) > n {
 				wrote = true
 				out.flushIfFull()
 			}
@@ -464,11 +609,14 @@ func appendHeader(b []byte, name, help, typ string) []byte {
 	return append(b, '\n')
 }
 
-// openLine appends a line up to its value: name{labels[,extra="value"]}
-// and a space.
-func openLine(b []byte, name, labels, extra, extraValue string) []byte {
+// openLine appends a line up to its value:
+// name{target="target"labels[,extra="value"]} and a space; target is
+// escaped (labelText), labels, if any, too and start with a comma.
+func openLine(b []byte, name, target, labels, extra, extraValue string) []byte {
 	b = append(b, name...)
-	b = append(b, '{')
+	b = append(b, `{target="`...)
+	b = append(b, target...)
+	b = append(b, '"')
 	b = append(b, labels...)
 	if extra != "" {
 		b = append(b, ',')
@@ -501,27 +649,33 @@ func appendSeconds(b []byte, d time.Duration) []byte {
 	return append(strconv.AppendFloat(b, d.Seconds(), 'g', -1, 64), '\n')
 }
 
-// targetLabels renders a target's label set once, when it is first seen.
-func targetLabels(id, kind, location string) string {
-	b := appendLabelValue([]byte("target="), id)
-	b = append(b, ",kind="...)
-	b = appendLabelValue(b, kind)
-	b = append(b, ",location="...)
-	b = appendLabelValue(b, location)
-	return string(b)
-}
-
 // labelEscaper escapes a label value as the text format requires.
 var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
 
 // appendLabelValue appends v quoted and escaped (invalid UTF-8 replaced).
 func appendLabelValue(b []byte, v string) []byte {
 	b = append(b, '"')
-	if strings.ContainsAny(v, "\\\"\n") {
-		v = labelEscaper.Replace(v)
-	}
-	b = append(b, strings.ToValidUTF8(v, "\uFFFD")...)
+	b = append(b, labelText(v)...)
 	return append(b, '"')
+}
+
+// labelText is v escaped as a label value, without the quotes.
+func labelText(v string) string {
+	if plainLabelValue(v) {
+		return v
+	}
+	return strings.ToValidUTF8(labelEscaper.Replace(v), "\uFFFD")
+}
+
+// plainLabelValue reports whether v is written as it is: ASCII without a
+// character to escape. Ids nearly always are, and this runs for every line.
+func plainLabelValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c == '\\' || c == '"' || c == '\n' || c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 func resultText(success bool) string {

@@ -3,6 +3,7 @@ package metrics
 import (
 	"bytes"
 	"compress/gzip"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -301,4 +302,46 @@ probe_success{kind="http",location="us-east",target="web"} 0
 	require.Equal(t, 1, count(t, scrape(t, prometheus.NewRegistry(), p), "probe_success"))
 	p.Retain(nil)
 	require.Equal(t, 0, count(t, scrape(t, prometheus.NewRegistry(), p), "probe_success"))
+}
+
+// Many targets from two locations, spread over several pages of series:
+// after Forget and Retain every series left is exported once, with its
+// own values, and removed ones are gone.
+func TestForgetAndRetainKeepTheRightSeries(t *testing.T) {
+	p := NewProbe(ProbeOptions{})
+	const n = 700
+	want := map[string]bool{}
+	for i := range n {
+		for _, loc := range []string{"eu", "us"} {
+			id := fmt.Sprintf("t%03d", i)
+			p.Observe(prober.Result{TargetID: id, Kind: "http", Location: loc, Success: true, StatusCode: 200 + i%100, Duration: time.Duration(i) * time.Millisecond})
+			want[fmt.Sprintf(`probe_duration_seconds{target="%s",kind="http",location="%s"} %g`, id, loc, float64(i)/1000)] = true
+		}
+	}
+	var keep []string
+	for i := range n {
+		id := fmt.Sprintf("t%03d", i)
+		switch {
+		case i%3 == 0:
+			p.Forget(id)
+			fallthrough
+		case i%5 == 0:
+			delete(want, fmt.Sprintf(`probe_duration_seconds{target="%s",kind="http",location="eu"} %g`, id, float64(i)/1000))
+			delete(want, fmt.Sprintf(`probe_duration_seconds{target="%s",kind="http",location="us"} %g`, id, float64(i)/1000))
+		default:
+			keep = append(keep, id)
+		}
+	}
+	p.Retain(keep)
+	var buf bytes.Buffer
+	_, err := p.WriteTo(&buf)
+	require.NoError(t, err)
+	got := map[string]bool{}
+	for line := range strings.SplitSeq(buf.String(), "\n") {
+		if strings.HasPrefix(line, "probe_duration_seconds{") {
+			require.False(t, got[line], "twice: %s", line)
+			got[line] = true
+		}
+	}
+	require.Equal(t, want, got)
 }

@@ -18,8 +18,8 @@ type PerTarget struct {
 }
 
 type row struct {
-	id, labels string // labels: target="…", escaped
-	v          float64
+	id string
+	v  float64
 }
 
 // NewPerTargetGauge returns an empty gauge family.
@@ -52,7 +52,7 @@ func (f *PerTarget) rowLocked(target string) *row {
 	if !ok {
 		i = len(f.rows)
 		f.index[target] = i
-		f.rows = append(f.rows, row{id: target, labels: string(appendLabelValue([]byte("target="), target))})
+		f.rows = append(f.rows, row{id: target})
 	}
 	return &f.rows[i]
 }
@@ -88,7 +88,7 @@ func (f *PerTarget) WriteTo(w io.Writer) (int64, error) {
 	out := chunkWriter{w: w, b: make([]byte, 0, chunkSize+4096)}
 	out.b = appendHeader(out.b, f.name, f.help, f.typ)
 	for i := range rows {
-		out.b = openLine(out.b, f.name, rows[i].labels, "", "")
+		out.b = openLine(out.b, f.name, labelText(rows[i].id), "", "", "")
 		out.b = append(strconv.AppendFloat(out.b, rows[i].v, 'g', -1, 64), '\n')
 		out.flushIfFull()
 	}
