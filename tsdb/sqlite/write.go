@@ -7,7 +7,6 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
-	"maps"
 	"math"
 	"math/bits"
 	"slices"
@@ -117,6 +116,8 @@ type writer struct {
 	conn                               any // the driver connection the statements belong to
 	insSamples, upRollups, upLatest    *preparedRows
 	sampleArgs, rollupArgs, latestArgs namedArgs
+	order                              []int32 // indexes into the batch, in write order
+	starts                             []int64 // the batch's starts, Unix ns
 }
 
 // prepare prepares the write statements on dc unless they already are.
@@ -154,11 +155,6 @@ func (w *writer) close(dc any) {
 		p.close()
 	}
 	w.conn, w.insSamples, w.upRollups, w.upLatest = nil, nil, nil, nil
-}
-
-type rollupKey struct {
-	target string
-	hour   int64 // Unix s
 }
 
 // WriteSamples stores the batch in one transaction: the raw samples, their
@@ -231,49 +227,58 @@ func (s *Store) write(ctx context.Context, samples []prober.Result) error {
 	}
 
 	w := &s.wr
+	// Samples go in batch order; rollups and newest starts in (target,
+	// hour) and target order, so neighbouring rows share B-tree pages. They
+	// come from runs of neighbours in the batch sorted by (target, start),
+	// with no map: a sort of indexes costs less than hashing every sample
+	// into two maps and sorting their keys.
+	starts := w.starts[:0]
+	order := w.order[:0]
+	for i := range samples {
+		starts = append(starts, samples[i].Start.UnixNano())
+		order = append(order, int32(i))
+	}
+	w.starts, w.order = starts, order
+	slices.SortFunc(order, func(a, b int32) int {
+		return cmp.Or(strings.Compare(samples[a].TargetID, samples[b].TargetID),
+			cmp.Compare(starts[a], starts[b]), cmp.Compare(a, b))
+	})
 	w.sampleArgs = w.sampleArgs.reset()
-	rollups := make(map[rollupKey]*tsdb.Rollup, len(samples))
-	latest := make(map[string]int64, len(samples)) // each target's newest start in the batch
+	w.rollupArgs = w.rollupArgs.reset()
+	w.latestArgs = w.latestArgs.reset()
 	for i := range samples {
 		r := &samples[i]
 		var tlsExpiry driver.Value
 		if !r.TLSExpiry.IsZero() {
 			tlsExpiry = r.TLSExpiry.UnixNano()
 		}
-		w.sampleArgs = w.sampleArgs.add(r.TargetID, r.Target, r.Kind, r.Location, r.Start.UnixNano(),
+		w.sampleArgs = w.sampleArgs.add(r.TargetID, r.Target, r.Kind, r.Location, starts[i],
 			int64(r.Duration), int64(r.Phases.DNS), int64(r.Phases.Connect), int64(r.Phases.TLS),
 			int64(r.Phases.TTFB), int64(r.Phases.Transfer), r.Success, string(r.ErrorClass), r.Error,
 			int64(r.StatusCode), tlsExpiry, r.BodyBytes, r.RemoteAddr)
-		k := rollupKey{r.TargetID, hourOf(r.Start)}
-		ru := rollups[k]
-		if ru == nil {
-			ru = &tsdb.Rollup{}
-			rollups[k] = ru
-		}
-		ru.Add(*r)
-		if start, ok := latest[r.TargetID]; !ok || r.Start.UnixNano() > start {
-			latest[r.TargetID] = r.Start.UnixNano()
-		}
 	}
-
-	// Rollups and newest starts are written in key order: neighbouring rows share
-	// B-tree pages.
-	keys := slices.SortedFunc(maps.Keys(rollups), func(a, b rollupKey) int {
-		return cmp.Or(strings.Compare(a.target, b.target), cmp.Compare(a.hour, b.hour))
-	})
-	w.rollupArgs = w.rollupArgs.reset()
-	for _, k := range keys {
-		ru := rollups[k]
-		w.rollupArgs = w.rollupArgs.add(k.target, k.hour, ru.Checks, ru.Failures,
+	var ru tsdb.Rollup
+	for j, i := range order {
+		r := &samples[i]
+		ru.Add(*r)
+		hour := hourOf(r.Start)
+		var next *prober.Result
+		if j+1 < len(order) {
+			next = &samples[order[j+1]]
+		}
+		sameTarget := next != nil && next.TargetID == r.TargetID
+		if sameTarget && hourOf(next.Start) == hour {
+			continue
+		}
+		w.rollupArgs = w.rollupArgs.add(r.TargetID, hour, ru.Checks, ru.Failures,
 			int64(ru.LatencyMin), int64(ru.LatencyMax), int64(ru.LatencySum))
 		for _, b := range ru.Buckets {
 			w.rollupArgs = append(w.rollupArgs, driver.NamedValue{Value: b})
 		}
-	}
-
-	w.latestArgs = w.latestArgs.reset()
-	for _, target := range slices.Sorted(maps.Keys(latest)) {
-		w.latestArgs = w.latestArgs.add(target, latest[target])
+		ru = tsdb.Rollup{}
+		if !sameTarget { // r is the target's newest in the batch
+			w.latestArgs = w.latestArgs.add(r.TargetID, starts[i])
+		}
 	}
 
 	evidence, err := s.evidenceRows(samples)
