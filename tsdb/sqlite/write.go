@@ -26,11 +26,22 @@ const maxRowsLog2 = 6
 type multiRow struct {
 	prefix, suffix string
 	cols           int
+	// row, if set, renders the row whose cols parameters are numbered
+	// from p (a row may use one several times); by default a row is
+	// "(?, …)" with cols parameters.
+	row func(p int) string
 }
 
 func (m multiRow) sql(rows int) string {
-	group := "(?" + strings.Repeat(", ?", m.cols-1) + ")"
-	return m.prefix + strings.Repeat(group+", ", rows-1) + group + m.suffix
+	if m.row == nil {
+		group := "(?" + strings.Repeat(", ?", m.cols-1) + ")"
+		return m.prefix + strings.Repeat(group+", ", rows-1) + group + m.suffix
+	}
+	groups := make([]string, rows)
+	for i := range groups {
+		groups[i] = m.row(1 + i*m.cols)
+	}
+	return m.prefix + strings.Join(groups, ", ") + m.suffix
 }
 
 // preparedRows holds a multiRow prepared for 1, 2, 4, … rows on the writer
@@ -113,11 +124,12 @@ func (a namedArgs) reset() namedArgs {
 // write statements prepared on it and argument buffers reused across
 // batches. It is used under Store.wmu only.
 type writer struct {
-	conn                               any // the driver connection the statements belong to
-	insSamples, upRollups, upLatest    *preparedRows
-	sampleArgs, rollupArgs, latestArgs namedArgs
-	order                              []int32 // indexes into the batch, in write order
-	starts                             []int64 // the batch's starts, Unix ns
+	conn                                     any // the driver connection the statements belong to
+	insSamples, upRollups, upCheck, upLatest *preparedRows
+	sampleArgs, rollupArgs, checkArgs        namedArgs
+	latestArgs                               namedArgs
+	order                                    []int32 // indexes into the batch, in write order
+	starts                                   []int64 // the batch's starts, Unix ns
 }
 
 // prepare prepares the write statements on dc unless they already are.
@@ -131,9 +143,9 @@ func (w *writer) prepare(ctx context.Context, dc any) error {
 	if !ok {
 		return fmt.Errorf("driver connection %T cannot prepare with a context", dc)
 	}
-	w.conn, w.insSamples, w.upRollups, w.upLatest = nil, nil, nil, nil
-	var p [3]*preparedRows
-	for i, m := range []multiRow{insertSample, upsertRollup, upsertLatest} {
+	w.conn, w.insSamples, w.upRollups, w.upCheck, w.upLatest = nil, nil, nil, nil, nil
+	var p [4]*preparedRows
+	for i, m := range []multiRow{insertSample, upsertRollup, upsertCheck, upsertLatest} {
 		var err error
 		if p[i], err = prepareRows(ctx, c, m); err != nil {
 			for _, q := range p {
@@ -142,7 +154,7 @@ func (w *writer) prepare(ctx context.Context, dc any) error {
 			return err
 		}
 	}
-	w.conn, w.insSamples, w.upRollups, w.upLatest = dc, p[0], p[1], p[2]
+	w.conn, w.insSamples, w.upRollups, w.upCheck, w.upLatest = dc, p[0], p[1], p[2], p[3]
 	return nil
 }
 
@@ -151,10 +163,10 @@ func (w *writer) close(dc any) {
 	if w.conn != dc {
 		return
 	}
-	for _, p := range []*preparedRows{w.insSamples, w.upRollups, w.upLatest} {
+	for _, p := range []*preparedRows{w.insSamples, w.upRollups, w.upCheck, w.upLatest} {
 		p.close()
 	}
-	w.conn, w.insSamples, w.upRollups, w.upLatest = nil, nil, nil, nil
+	w.conn, w.insSamples, w.upRollups, w.upCheck, w.upLatest = nil, nil, nil, nil, nil
 }
 
 // WriteSamples stores the batch in one transaction: the raw samples, their
@@ -245,6 +257,7 @@ func (s *Store) write(ctx context.Context, samples []prober.Result) error {
 	})
 	w.sampleArgs = w.sampleArgs.reset()
 	w.rollupArgs = w.rollupArgs.reset()
+	w.checkArgs = w.checkArgs.reset()
 	w.latestArgs = w.latestArgs.reset()
 	for i := range samples {
 		r := &samples[i]
@@ -270,10 +283,15 @@ func (s *Store) write(ctx context.Context, samples []prober.Result) error {
 		if sameTarget && hourOf(next.Start) == hour {
 			continue
 		}
-		w.rollupArgs = w.rollupArgs.add(r.TargetID, hour, ru.Checks, ru.Failures,
-			int64(ru.LatencyMin), int64(ru.LatencyMax), int64(ru.LatencySum))
-		for _, b := range ru.Buckets {
-			w.rollupArgs = append(w.rollupArgs, driver.NamedValue{Value: b})
+		if ru.Checks == 1 { // the common case: a target checked once in the batch's hour
+			w.checkArgs = w.checkArgs.add(r.TargetID, hour, ru.Failures, int64(r.Duration),
+				int64(tsdb.BucketIndex(r.Duration)))
+		} else {
+			w.rollupArgs = w.rollupArgs.add(r.TargetID, hour, ru.Checks, ru.Failures,
+				int64(ru.LatencyMin), int64(ru.LatencyMax), int64(ru.LatencySum))
+			for _, b := range ru.Buckets {
+				w.rollupArgs = append(w.rollupArgs, driver.NamedValue{Value: b})
+			}
 		}
 		ru = tsdb.Rollup{}
 		if !sameTarget { // r is the target's newest in the batch
@@ -295,6 +313,9 @@ func (s *Store) write(ctx context.Context, samples []prober.Result) error {
 			return errStored
 		}
 		if _, err := w.upRollups.exec(ctx, w.rollupArgs); err != nil {
+			return err
+		}
+		if _, err := w.upCheck.exec(ctx, w.checkArgs); err != nil {
 			return err
 		}
 		if _, err = w.upLatest.exec(ctx, w.latestArgs); err != nil || evidence == nil {

@@ -64,6 +64,20 @@ func TestBatchStoresAsOneByOne(t *testing.T) {
 		gotS, err := batch.Samples(ctx, q)
 		require.NoError(t, err)
 		require.Equal(t, wantS, gotS, "samples of %s", id)
+
+		// And the rollups are those of the samples stored, one by one.
+		hours := map[int64]*tsdb.Rollup{}
+		for _, r := range gotS.Samples {
+			h := hourOf(r.Start)
+			if hours[h] == nil {
+				hours[h] = &tsdb.Rollup{TargetID: id, Hour: time.Unix(h, 0).UTC()}
+			}
+			hours[h].Add(r)
+		}
+		require.Len(t, hours, len(got))
+		for _, ru := range got {
+			require.Equal(t, *hours[ru.Hour.Unix()], ru, "rollup of %s at %s", id, ru.Hour)
+		}
 	}
 	wantT, err := single.RollupTotals(ctx, targets, from, to)
 	require.NoError(t, err)
