@@ -26,22 +26,11 @@ const maxRowsLog2 = 6
 type multiRow struct {
 	prefix, suffix string
 	cols           int
-	// row, if set, renders the row whose cols parameters are numbered
-	// from p (a row may use one several times); by default a row is
-	// "(?, …)" with cols parameters.
-	row func(p int) string
 }
 
 func (m multiRow) sql(rows int) string {
-	if m.row == nil {
-		group := "(?" + strings.Repeat(", ?", m.cols-1) + ")"
-		return m.prefix + strings.Repeat(group+", ", rows-1) + group + m.suffix
-	}
-	groups := make([]string, rows)
-	for i := range groups {
-		groups[i] = m.row(1 + i*m.cols)
-	}
-	return m.prefix + strings.Join(groups, ", ") + m.suffix
+	group := "(?" + strings.Repeat(", ?", m.cols-1) + ")"
+	return m.prefix + strings.Repeat(group+", ", rows-1) + group + m.suffix
 }
 
 // preparedRows holds a multiRow prepared for 1, 2, 4, … rows on the writer
