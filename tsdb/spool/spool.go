@@ -71,6 +71,10 @@ const (
 	segSuffix  = ".seg"
 )
 
+// maxReusedFrame is the largest frame whose buffer Append keeps for the
+// next: a write-ahead log appends one small frame per sample.
+const maxReusedFrame = 64 << 10
+
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // Errors.
@@ -172,6 +176,7 @@ type Spool struct {
 	readDone int64      // samples of segs[0] already committed
 	readRecs int64      // records of segs[0] already committed
 	cur      *os.File   // the cursor file
+	wbuf     []byte     // frame buffer reused by appends up to maxReusedFrame
 	bytes    int64
 	samples  int64
 	records  int64
@@ -472,7 +477,14 @@ func (s *Spool) AppendEntry(ctx context.Context, rec Record) (Entry, error) {
 			return Entry{}, err
 		}
 	}
-	buf := make([]byte, frame)
+	buf := s.wbuf // WriteAt keeps none of it
+	if int64(cap(buf)) < frame {
+		buf = make([]byte, frame)
+		if frame <= maxReusedFrame {
+			s.wbuf = buf
+		}
+	}
+	buf = buf[:frame]
 	binary.BigEndian.PutUint32(buf, uint32(countLen+len(rec.Data)))
 	binary.BigEndian.PutUint32(buf[frameHead:], uint32(rec.Samples))
 	copy(buf[frameHead+countLen:], rec.Data)

@@ -7,7 +7,6 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
-	"maps"
 	"math"
 	"math/bits"
 	"slices"
@@ -114,9 +113,12 @@ func (a namedArgs) reset() namedArgs {
 // write statements prepared on it and argument buffers reused across
 // batches. It is used under Store.wmu only.
 type writer struct {
-	conn                               any // the driver connection the statements belong to
-	insSamples, upRollups, upLatest    *preparedRows
-	sampleArgs, rollupArgs, latestArgs namedArgs
+	conn                                     any // the driver connection the statements belong to
+	insSamples, upRollups, upCheck, upLatest *preparedRows
+	sampleArgs, rollupArgs, checkArgs        namedArgs
+	latestArgs                               namedArgs
+	order                                    []int32 // indexes into the batch, in write order
+	starts                                   []int64 // the batch's starts, Unix ns
 }
 
 // prepare prepares the write statements on dc unless they already are.
@@ -130,9 +132,9 @@ func (w *writer) prepare(ctx context.Context, dc any) error {
 	if !ok {
 		return fmt.Errorf("driver connection %T cannot prepare with a context", dc)
 	}
-	w.conn, w.insSamples, w.upRollups, w.upLatest = nil, nil, nil, nil
-	var p [3]*preparedRows
-	for i, m := range []multiRow{insertSample, upsertRollup, upsertLatest} {
+	w.conn, w.insSamples, w.upRollups, w.upCheck, w.upLatest = nil, nil, nil, nil, nil
+	var p [4]*preparedRows
+	for i, m := range []multiRow{insertSample, upsertRollup, upsertCheck, upsertLatest} {
 		var err error
 		if p[i], err = prepareRows(ctx, c, m); err != nil {
 			for _, q := range p {
@@ -141,7 +143,7 @@ func (w *writer) prepare(ctx context.Context, dc any) error {
 			return err
 		}
 	}
-	w.conn, w.insSamples, w.upRollups, w.upLatest = dc, p[0], p[1], p[2]
+	w.conn, w.insSamples, w.upRollups, w.upCheck, w.upLatest = dc, p[0], p[1], p[2], p[3]
 	return nil
 }
 
@@ -150,15 +152,10 @@ func (w *writer) close(dc any) {
 	if w.conn != dc {
 		return
 	}
-	for _, p := range []*preparedRows{w.insSamples, w.upRollups, w.upLatest} {
+	for _, p := range []*preparedRows{w.insSamples, w.upRollups, w.upCheck, w.upLatest} {
 		p.close()
 	}
-	w.conn, w.insSamples, w.upRollups, w.upLatest = nil, nil, nil, nil
-}
-
-type rollupKey struct {
-	target string
-	hour   int64 // Unix s
+	w.conn, w.insSamples, w.upRollups, w.upCheck, w.upLatest = nil, nil, nil, nil, nil
 }
 
 // WriteSamples stores the batch in one transaction: the raw samples, their
@@ -231,49 +228,64 @@ func (s *Store) write(ctx context.Context, samples []prober.Result) error {
 	}
 
 	w := &s.wr
+	// Samples go in batch order; rollups and newest starts in (target,
+	// hour) and target order, so neighbouring rows share B-tree pages. They
+	// come from runs of neighbours in the batch sorted by (target, start),
+	// with no map: a sort of indexes costs less than hashing every sample
+	// into two maps and sorting their keys.
+	starts := w.starts[:0]
+	order := w.order[:0]
+	for i := range samples {
+		starts = append(starts, samples[i].Start.UnixNano())
+		order = append(order, int32(i))
+	}
+	w.starts, w.order = starts, order
+	slices.SortFunc(order, func(a, b int32) int {
+		return cmp.Or(strings.Compare(samples[a].TargetID, samples[b].TargetID),
+			cmp.Compare(starts[a], starts[b]), cmp.Compare(a, b))
+	})
 	w.sampleArgs = w.sampleArgs.reset()
-	rollups := make(map[rollupKey]*tsdb.Rollup, len(samples))
-	latest := make(map[string]int64, len(samples)) // each target's newest start in the batch
+	w.rollupArgs = w.rollupArgs.reset()
+	w.checkArgs = w.checkArgs.reset()
+	w.latestArgs = w.latestArgs.reset()
 	for i := range samples {
 		r := &samples[i]
 		var tlsExpiry driver.Value
 		if !r.TLSExpiry.IsZero() {
 			tlsExpiry = r.TLSExpiry.UnixNano()
 		}
-		w.sampleArgs = w.sampleArgs.add(r.TargetID, r.Target, r.Kind, r.Location, r.Start.UnixNano(),
+		w.sampleArgs = w.sampleArgs.add(r.TargetID, r.Target, r.Kind, r.Location, starts[i],
 			int64(r.Duration), int64(r.Phases.DNS), int64(r.Phases.Connect), int64(r.Phases.TLS),
 			int64(r.Phases.TTFB), int64(r.Phases.Transfer), r.Success, string(r.ErrorClass), r.Error,
 			int64(r.StatusCode), tlsExpiry, r.BodyBytes, r.RemoteAddr)
-		k := rollupKey{r.TargetID, hourOf(r.Start)}
-		ru := rollups[k]
-		if ru == nil {
-			ru = &tsdb.Rollup{}
-			rollups[k] = ru
-		}
+	}
+	var ru tsdb.Rollup
+	for j, i := range order {
+		r := &samples[i]
 		ru.Add(*r)
-		if start, ok := latest[r.TargetID]; !ok || r.Start.UnixNano() > start {
-			latest[r.TargetID] = r.Start.UnixNano()
+		hour := hourOf(r.Start)
+		var next *prober.Result
+		if j+1 < len(order) {
+			next = &samples[order[j+1]]
 		}
-	}
-
-	// Rollups and newest starts are written in key order: neighbouring rows share
-	// B-tree pages.
-	keys := slices.SortedFunc(maps.Keys(rollups), func(a, b rollupKey) int {
-		return cmp.Or(strings.Compare(a.target, b.target), cmp.Compare(a.hour, b.hour))
-	})
-	w.rollupArgs = w.rollupArgs.reset()
-	for _, k := range keys {
-		ru := rollups[k]
-		w.rollupArgs = w.rollupArgs.add(k.target, k.hour, ru.Checks, ru.Failures,
-			int64(ru.LatencyMin), int64(ru.LatencyMax), int64(ru.LatencySum))
-		for _, b := range ru.Buckets {
-			w.rollupArgs = append(w.rollupArgs, driver.NamedValue{Value: b})
+		sameTarget := next != nil && next.TargetID == r.TargetID
+		if sameTarget && hourOf(next.Start) == hour {
+			continue
 		}
-	}
-
-	w.latestArgs = w.latestArgs.reset()
-	for _, target := range slices.Sorted(maps.Keys(latest)) {
-		w.latestArgs = w.latestArgs.add(target, latest[target])
+		if ru.Checks == 1 { // the common case: a target checked once in the batch's hour
+			w.checkArgs = w.checkArgs.add(r.TargetID, hour, ru.Failures, int64(r.Duration),
+				int64(tsdb.BucketIndex(r.Duration)))
+		} else {
+			w.rollupArgs = w.rollupArgs.add(r.TargetID, hour, ru.Checks, ru.Failures,
+				int64(ru.LatencyMin), int64(ru.LatencyMax), int64(ru.LatencySum))
+			for _, b := range ru.Buckets {
+				w.rollupArgs = append(w.rollupArgs, driver.NamedValue{Value: b})
+			}
+		}
+		ru = tsdb.Rollup{}
+		if !sameTarget { // r is the target's newest in the batch
+			w.latestArgs = w.latestArgs.add(r.TargetID, starts[i])
+		}
 	}
 
 	evidence, err := s.evidenceRows(samples)
@@ -290,6 +302,9 @@ func (s *Store) write(ctx context.Context, samples []prober.Result) error {
 			return errStored
 		}
 		if _, err := w.upRollups.exec(ctx, w.rollupArgs); err != nil {
+			return err
+		}
+		if _, err := w.upCheck.exec(ctx, w.checkArgs); err != nil {
 			return err
 		}
 		if _, err = w.upLatest.exec(ctx, w.latestArgs); err != nil || evidence == nil {

@@ -15,7 +15,11 @@ import (
 // so the output is always what json.Marshal gives, and TestEncodeResult
 // holds it to that.
 func encodeResult(r prober.Result) ([]byte, error) {
-	b := make([]byte, 0, 384)
+	return appendResult(make([]byte, 0, 384), r)
+}
+
+// appendResult appends encodeResult(r) to b.
+func appendResult(b []byte, r prober.Result) ([]byte, error) {
 	var err error
 	b = append(b, `{"target_id":`...)
 	b = appendString(b, r.TargetID)

@@ -39,6 +39,9 @@ const (
 	DefaultReplayBatch  = 1000
 )
 
+// maxPooledBuf is the largest encoding buffer kept for the next Append.
+const maxPooledBuf = 64 << 10
+
 // ErrNotReplayed is returned by Append before Replay has emptied the log.
 var ErrNotReplayed = errors.New("wal: samples from an earlier run are not replayed yet")
 
@@ -69,6 +72,7 @@ type WAL struct {
 	sp *spool.Spool
 
 	appendMu sync.Mutex // orders appends, so sequence numbers follow the file
+	bufs     sync.Pool  // *[]byte: encoding buffers, reused across appends
 	mu       sync.Mutex // guards the fields below
 	base     uint64     // sequence number of pend[0]
 	pend     []slot     // appended and not yet committed, in append order
@@ -111,6 +115,7 @@ func Open(o Options) (*WAL, error) {
 	}
 	w := &WAL{
 		o: o, sp: sp, replayed: sp.Empty(),
+		bufs: sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }},
 		stop: make(chan struct{}), done: make(chan struct{}),
 		syncDur: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "upwatch_wal_sync_duration_seconds",
@@ -147,9 +152,14 @@ func Open(o Options) (*WAL, error) {
 // Once it returns, r survives the process being killed. While the log is
 // full it waits for room (policy block) until ctx ends.
 func (w *WAL) Append(ctx context.Context, r prober.Result) (uint64, error) {
-	data, err := encodeResult(r)
+	buf := w.bufs.Get().(*[]byte)
+	data, err := appendResult((*buf)[:0], r)
 	if err != nil {
 		return 0, fmt.Errorf("wal: %w", err)
+	}
+	if cap(data) <= maxPooledBuf { // one with large evidence is let go
+		*buf = data
+		defer w.bufs.Put(buf)
 	}
 	w.appendMu.Lock()
 	defer w.appendMu.Unlock()
@@ -163,6 +173,7 @@ func (w *WAL) Append(ctx context.Context, r prober.Result) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("wal: %w", err)
 	}
+	e.Data = nil // committing needs only the position; buf is reused
 	w.dirty.Store(true)
 	w.mu.Lock()
 	defer w.mu.Unlock()
