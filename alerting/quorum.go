@@ -72,15 +72,15 @@ type LocationState struct {
 	// Status is the location's verdict: down after FailureThreshold
 	// failures in a row, up after SuccessThreshold successes in a row.
 	Status               Status    `json:"status"`
-	ConsecutiveFailures  int       `json:"consecutive_failures"`
-	ConsecutiveSuccesses int       `json:"consecutive_successes"`
-	RunStart             time.Time `json:"run_start"`
+	ConsecutiveFailures  int       `json:"consecutive_failures,omitzero"`
+	ConsecutiveSuccesses int       `json:"consecutive_successes,omitzero"`
+	RunStart             time.Time `json:"run_start,omitzero"`
 	RunCause             string    `json:"run_cause,omitempty"`
 	// LastCheck is the start of the newest result from the location.
-	LastCheck time.Time `json:"last_check"`
+	LastCheck time.Time `json:"last_check,omitzero"`
 	// DownSince and DownCause are the start and cause of the failure run
 	// that made the location's verdict down.
-	DownSince time.Time `json:"down_since"`
+	DownSince time.Time `json:"down_since,omitzero"`
 	DownCause string    `json:"down_cause,omitempty"`
 }
 
