@@ -85,8 +85,8 @@ type EngineOptions struct {
 type Engine struct {
 	o EngineOptions
 
-	mu      sync.RWMutex // guards routes, windows and the targets map
-	routes  map[string]Route
+	mu      sync.RWMutex // guards routes, windows, the targets map and each target's route
+	routes  map[string]*Route
 	windows []Window
 	targets map[string]*targetState
 	// longest is the longest interval of the routed targets: a location
@@ -121,6 +121,10 @@ type Engine struct {
 // change of the target is made: if the commit fails, state goes back to
 // what it was, and the next result derives the same transitions again.
 type targetState struct {
+	// route is the target's route, nil while it is not routed; guarded by
+	// Engine.mu. Observe finds it with the target in one map lookup.
+	route *Route
+
 	mu       sync.Mutex
 	id       string
 	state    State
@@ -201,7 +205,7 @@ func NewEngine(ctx context.Context, o EngineOptions) (*Engine, error) {
 		o:         o,
 		locs:      newLocationWatch(o.Locations),
 		longest:   prober.DefaultInterval,
-		routes:    map[string]Route{},
+		routes:    map[string]*Route{},
 		targets:   make(map[string]*targetState, len(states)),
 		watch:     map[*targetState]struct{}{},
 		up:        metrics.NewPerTargetGauge("upwatch_target_up", "Target state after thresholds: 1 up, 0 down, -1 unknown."),
@@ -246,6 +250,9 @@ func (e *Engine) Load(ctx context.Context) error {
 		targets[id] = ts
 	}
 	e.mu.Lock()
+	for id, ts := range targets {
+		ts.route = e.routes[id]
+	}
 	e.targets = targets
 	routed := slices.Collect(maps.Keys(e.routes))
 	e.mu.Unlock()
@@ -282,16 +289,21 @@ func (e *Engine) update(routes map[string]Route, windows []Window) (gone []strin
 			e.up.Delete(id)
 			e.incidents.Delete(id)
 			gone = append(gone, id)
+			if ts, ok := e.targets[id]; ok {
+				ts.route = nil
+			}
 		}
 	}
-	e.routes = maps.Clone(routes)
+	e.routes = make(map[string]*Route, len(routes))
 	e.windows = windows
 	e.longest = prober.DefaultInterval
 	known := make(map[string]*targetState, len(routes))
 	for id, rt := range routes {
+		e.routes[id] = &rt
 		e.longest = max(e.longest, rt.Interval)
 		e.incidents.Add(id, 0)
 		if ts, ok := e.targets[id]; ok {
+			ts.route = &rt
 			known[id] = ts
 		}
 	}
@@ -374,20 +386,30 @@ func (e *Engine) State(targetID string) (State, bool) {
 	return ts.state, true
 }
 
-func (e *Engine) target(id string) *targetState {
+// routed returns a routed target and its route; nil if it is not routed.
+// The target's first result makes its targetState.
+func (e *Engine) routed(id string) (*targetState, *Route) {
 	e.mu.RLock()
-	ts, ok := e.targets[id]
+	ts := e.targets[id]
+	var route *Route
+	if ts != nil {
+		route = ts.route
+	}
 	e.mu.RUnlock()
-	if ok {
-		return ts
+	if ts != nil {
+		return ts, route
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if ts, ok = e.targets[id]; !ok {
-		ts = &targetState{id: id, state: NewState(id)}
+	route = e.routes[id]
+	if route == nil {
+		return nil, nil
+	}
+	if ts = e.targets[id]; ts == nil {
+		ts = &targetState{id: id, state: NewState(id), route: route}
 		e.targets[id] = ts
 	}
-	return ts
+	return ts, ts.route
 }
 
 // Observe feeds one result. Without group commit (before Start, after
@@ -398,19 +420,17 @@ func (e *Engine) target(id string) *targetState {
 // not advance the state, so the next result derives the same transition
 // again, and a target's next result waits for its commit in flight.
 func (e *Engine) Observe(ctx context.Context, r prober.Result) error {
-	e.mu.RLock()
-	route, routed := e.routes[r.TargetID]
-	e.mu.RUnlock()
-	if !routed {
+	ts, rp := e.routed(r.TargetID)
+	if rp == nil {
 		return nil
 	}
+	route := *rp
 	// The parents are read first, each under its own lock: holding this
 	// target's lock while waiting for a parent's could deadlock.
 	parents := e.parents(route)
 	if ev := e.locs.observe(r); ev != nil {
 		e.locationEvent(*ev)
 	}
-	ts := e.target(r.TargetID)
 	if err := ts.lock(ctx); err != nil {
 		return err
 	}
@@ -470,10 +490,11 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) {
 	e.mu.RUnlock()
 	for _, ts := range items {
 		id := ts.id
-		route, ok := routes[id]
+		rp, ok := routes[id]
 		if !ok {
 			continue
 		}
+		route := *rp
 		ts.mu.Lock()
 		down, held := ts.state.Status == StatusDown, ts.state.Hold != nil
 		ts.mu.Unlock()
