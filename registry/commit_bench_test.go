@@ -22,7 +22,7 @@ import (
 // transaction stores.
 func BenchmarkCommitFirstUp(b *testing.B) {
 	t0 := time.Date(2024, 5, 6, 12, 0, 0, 0, time.UTC)
-	for _, batch := range []int{200, 2000, 10000} {
+	for _, batch := range []int{200, 2000, 5000, 10000} {
 		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
 			s, err := registry.OpenSQLite(context.Background(), registry.SQLiteOptions{Path: filepath.Join(b.TempDir(), "registry.db")})
 			require.NoError(b, err)
