@@ -64,13 +64,20 @@ type EngineOptions struct {
 	Logger     *slog.Logger
 
 	// Group commit (after Start): CommitBatch is the most target states
-	// one registry transaction stores (default 2000), CommitDelay the
+	// one registry transaction stores (default 5000), CommitDelay the
 	// longest a commit waits for its batch to fill (default 100ms), and
 	// CommitQueue how many commits may wait before Observe blocks (default
-	// 10000).
+	// 10000). QuietDelay (default 2s, never less than CommitDelay) is how
+	// long a batch of quiet commits may wait instead: states that record
+	// no incident and queue no message, such as every new target's first
+	// UP, which a restart must find but nobody waits for. Fewer, larger
+	// transactions store them for a fraction of the cost. A batch closes
+	// at the latest CommitDelay after its first commit that is not quiet,
+	// and at once when a target's next result waits for its commit.
 	CommitBatch int
 	CommitDelay time.Duration
 	CommitQueue int
+	QuietDelay  time.Duration
 
 	// Locations configure the watch over probe locations (unavailable,
 	// suspect); OnLocationEvent, if set, hears of each change besides the
@@ -85,8 +92,8 @@ type EngineOptions struct {
 type Engine struct {
 	o EngineOptions
 
-	mu      sync.RWMutex // guards routes, windows and the targets map
-	routes  map[string]Route
+	mu      sync.RWMutex // guards routes, windows, the targets map and each target's route
+	routes  map[string]*Route
 	windows []Window
 	targets map[string]*targetState
 	// longest is the longest interval of the routed targets: a location
@@ -106,6 +113,9 @@ type Engine struct {
 	queue   chan *pending
 	stopped chan struct{} // closed when the committer has exited
 	cancel  context.CancelFunc
+	// hurry asks the committer to close its batch now: a result waits
+	// for a commit in it.
+	hurry chan struct{}
 
 	// up and incidents are per target, served by WriteTo (not gathered
 	// by the registry: too slow at 100,000 targets).
@@ -121,6 +131,10 @@ type Engine struct {
 // change of the target is made: if the commit fails, state goes back to
 // what it was, and the next result derives the same transitions again.
 type targetState struct {
+	// route is the target's route, nil while it is not routed; guarded by
+	// Engine.mu. Observe finds it with the target in one map lookup.
+	route *Route
+
 	mu       sync.Mutex
 	id       string
 	state    State
@@ -144,12 +158,14 @@ func (e *Engine) setState(ts *targetState, s State) {
 	}
 }
 
-// lock takes ts.mu once no commit of the target is in flight.
-func (ts *targetState) lock(ctx context.Context) error {
+// lock takes ts.mu once no commit of the target is in flight; hurry is
+// called before waiting for one.
+func (ts *targetState) lock(ctx context.Context, hurry func()) error {
 	ts.mu.Lock()
 	for ts.inflight != nil {
 		done := ts.inflight.done
 		ts.mu.Unlock()
+		hurry()
 		select {
 		case <-done:
 		case <-ctx.Done():
@@ -178,11 +194,15 @@ func NewEngine(ctx context.Context, o EngineOptions) (*Engine, error) {
 		o.CheckNow = func(string) {}
 	}
 	if o.CommitBatch <= 0 {
-		o.CommitBatch = 2000
+		o.CommitBatch = 5000
 	}
 	if o.CommitDelay <= 0 {
 		o.CommitDelay = 100 * time.Millisecond
 	}
+	if o.QuietDelay <= 0 {
+		o.QuietDelay = 2 * time.Second
+	}
+	o.QuietDelay = max(o.QuietDelay, o.CommitDelay)
 	if o.CommitQueue <= 0 {
 		o.CommitQueue = 10000
 	}
@@ -201,9 +221,10 @@ func NewEngine(ctx context.Context, o EngineOptions) (*Engine, error) {
 		o:         o,
 		locs:      newLocationWatch(o.Locations),
 		longest:   prober.DefaultInterval,
-		routes:    map[string]Route{},
+		routes:    map[string]*Route{},
 		targets:   make(map[string]*targetState, len(states)),
 		watch:     map[*targetState]struct{}{},
+		hurry:     make(chan struct{}, 1),
 		up:        metrics.NewPerTargetGauge("upwatch_target_up", "Target state after thresholds: 1 up, 0 down, -1 unknown."),
 		incidents: metrics.NewPerTargetCounter("upwatch_incidents_total", "Incidents opened, by target."),
 		commitErr: prometheus.NewCounter(prometheus.CounterOpts{
@@ -246,6 +267,9 @@ func (e *Engine) Load(ctx context.Context) error {
 		targets[id] = ts
 	}
 	e.mu.Lock()
+	for id, ts := range targets {
+		ts.route = e.routes[id]
+	}
 	e.targets = targets
 	routed := slices.Collect(maps.Keys(e.routes))
 	e.mu.Unlock()
@@ -282,16 +306,21 @@ func (e *Engine) update(routes map[string]Route, windows []Window) (gone []strin
 			e.up.Delete(id)
 			e.incidents.Delete(id)
 			gone = append(gone, id)
+			if ts, ok := e.targets[id]; ok {
+				ts.route = nil
+			}
 		}
 	}
-	e.routes = maps.Clone(routes)
+	e.routes = make(map[string]*Route, len(routes))
 	e.windows = windows
 	e.longest = prober.DefaultInterval
 	known := make(map[string]*targetState, len(routes))
 	for id, rt := range routes {
+		e.routes[id] = &rt
 		e.longest = max(e.longest, rt.Interval)
 		e.incidents.Add(id, 0)
 		if ts, ok := e.targets[id]; ok {
+			ts.route = &rt
 			known[id] = ts
 		}
 	}
@@ -337,7 +366,7 @@ func (e *Engine) retire(id string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if ts.lock(ctx) != nil {
+	if ts.lock(ctx, e.expedite) != nil {
 		return
 	}
 	if ts.state.Incident == nil {
@@ -374,20 +403,30 @@ func (e *Engine) State(targetID string) (State, bool) {
 	return ts.state, true
 }
 
-func (e *Engine) target(id string) *targetState {
+// routed returns a routed target and its route; nil if it is not routed.
+// The target's first result makes its targetState.
+func (e *Engine) routed(id string) (*targetState, *Route) {
 	e.mu.RLock()
-	ts, ok := e.targets[id]
+	ts := e.targets[id]
+	var route *Route
+	if ts != nil {
+		route = ts.route
+	}
 	e.mu.RUnlock()
-	if ok {
-		return ts
+	if ts != nil {
+		return ts, route
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if ts, ok = e.targets[id]; !ok {
-		ts = &targetState{id: id, state: NewState(id)}
+	route = e.routes[id]
+	if route == nil {
+		return nil, nil
+	}
+	if ts = e.targets[id]; ts == nil {
+		ts = &targetState{id: id, state: NewState(id), route: route}
 		e.targets[id] = ts
 	}
-	return ts
+	return ts, ts.route
 }
 
 // Observe feeds one result. Without group commit (before Start, after
@@ -398,20 +437,18 @@ func (e *Engine) target(id string) *targetState {
 // not advance the state, so the next result derives the same transition
 // again, and a target's next result waits for its commit in flight.
 func (e *Engine) Observe(ctx context.Context, r prober.Result) error {
-	e.mu.RLock()
-	route, routed := e.routes[r.TargetID]
-	e.mu.RUnlock()
-	if !routed {
+	ts, rp := e.routed(r.TargetID)
+	if rp == nil {
 		return nil
 	}
+	route := *rp
 	// The parents are read first, each under its own lock: holding this
 	// target's lock while waiting for a parent's could deadlock.
 	parents := e.parents(route)
 	if ev := e.locs.observe(r); ev != nil {
 		e.locationEvent(*ev)
 	}
-	ts := e.target(r.TargetID)
-	if err := ts.lock(ctx); err != nil {
+	if err := ts.lock(ctx, e.expedite); err != nil {
 		return err
 	}
 	next, trs := StepQuorum(ts.state, route.Policy, r, e.quorumView(route))
@@ -470,10 +507,11 @@ func (e *Engine) Tick(ctx context.Context, now time.Time) {
 	e.mu.RUnlock()
 	for _, ts := range items {
 		id := ts.id
-		route, ok := routes[id]
+		rp, ok := routes[id]
 		if !ok {
 			continue
 		}
+		route := *rp
 		ts.mu.Lock()
 		down, held := ts.state.Status == StatusDown, ts.state.Hold != nil
 		ts.mu.Unlock()
@@ -819,9 +857,27 @@ func (e *Engine) Stop(ctx context.Context) error {
 	}
 }
 
+// expedite asks the committer to close its batch now.
+func (e *Engine) expedite() {
+	select {
+	case e.hurry <- struct{}{}:
+	default:
+	}
+}
+
+// quiet reports whether nothing but a restart depends on p: it records
+// no incident, queues no message, and holds or releases nothing.
+func (p *pending) quiet() bool {
+	return len(p.c.Incidents) == 0 && len(p.c.Queue) == 0 && len(p.trs) == 0 && len(p.ask) == 0 &&
+		p.c.State.Hold == nil && p.heldBefore == nil && !p.retired
+}
+
 // runCommitter commits the queue in batches until it is closed and empty.
+// A batch closes once it is full, QuietDelay after its first commit, or
+// CommitDelay after its first commit that is not quiet, whichever comes
+// first; or at once when asked to hurry.
 func (e *Engine) runCommitter(ctx context.Context, q <-chan *pending) {
-	batch := make([]*pending, 0, e.o.CommitBatch)
+	batch := make([]*pending, 0, min(e.o.CommitBatch, 1024))
 	timer := time.NewTimer(0)
 	<-timer.C
 	for {
@@ -830,7 +886,13 @@ func (e *Engine) runCommitter(ctx context.Context, q <-chan *pending) {
 			return
 		}
 		batch = append(batch[:0], p)
-		timer.Reset(e.o.CommitDelay)
+		quiet := p.quiet()
+		delay := e.o.CommitDelay
+		if quiet {
+			delay = e.o.QuietDelay
+		}
+		deadline := time.Now().Add(delay)
+		timer.Reset(delay)
 	fill:
 		for len(batch) < e.o.CommitBatch {
 			select {
@@ -839,7 +901,15 @@ func (e *Engine) runCommitter(ctx context.Context, q <-chan *pending) {
 					break fill
 				}
 				batch = append(batch, p)
+				if quiet && !p.quiet() {
+					quiet = false
+					if time.Until(deadline) > e.o.CommitDelay {
+						timer.Reset(e.o.CommitDelay)
+					}
+				}
 			case <-timer.C:
+				break fill
+			case <-e.hurry:
 				break fill
 			}
 		}

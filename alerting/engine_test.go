@@ -494,3 +494,42 @@ upwatch_target_up{target="web"} 0
 upwatch_incidents_total{target="db"} 0
 `)
 }
+
+// TestEngineFollowsRoutesAcrossUpdatesAndLoad: a target's results are fed
+// only while it is routed, with its newest route (its policy), whether its
+// state was made by a result or loaded from the store.
+func TestEngineFollowsRoutesAcrossUpdatesAndLoad(t *testing.T) {
+	s := openStore(t, "")
+	e := newEngine(t, s, map[string]alerting.Route{"web": route("web")})
+	next := feed(t, e, "web", t0, "..")
+	st, _ := e.State("web")
+	require.Equal(t, alerting.StatusUp, st.Status)
+
+	e.Update(map[string]alerting.Route{}, nil)
+	feed(t, e, "web", next, "xxx")
+	st, _ = e.State("web")
+	require.Equal(t, alerting.StatusUp, st.Status, "not routed: results are ignored")
+	require.Equal(t, next.Add(-time.Minute), st.LastCheck)
+
+	strict := route("web")
+	strict.Policy.FailureThreshold = 1
+	e.Update(map[string]alerting.Route{"web": strict}, nil)
+	next = feed(t, e, "web", next, "x")
+	st, _ = e.State("web")
+	require.Equal(t, alerting.StatusDown, st.Status, "routed again, with its new policy")
+
+	require.NoError(t, e.Load(context.Background()))
+	feed(t, e, "web", next, "..")
+	st, _ = e.State("web")
+	require.Equal(t, alerting.StatusUp, st.Status, "a loaded state keeps its route")
+
+	// A target whose state was loaded before it was routed.
+	e2 := newEngine(t, s, map[string]alerting.Route{})
+	feed(t, e2, "web", next.Add(time.Hour), "x")
+	st, _ = e2.State("web")
+	require.Equal(t, alerting.StatusUp, st.Status)
+	e2.Update(map[string]alerting.Route{"web": strict}, nil)
+	feed(t, e2, "web", next.Add(2*time.Hour), "x")
+	st, _ = e2.State("web")
+	require.Equal(t, alerting.StatusDown, st.Status)
+}

@@ -431,3 +431,61 @@ func BenchmarkTickUpTargets(b *testing.B) {
 		e.Tick(context.Background(), t0.Add(time.Duration(i)*time.Second))
 	}
 }
+
+// quietEngine runs group commit with quiet commits waiting up to quiet and
+// the others up to delay.
+func quietEngine(t *testing.T, s alerting.StateStore, routes map[string]alerting.Route, delay, quiet time.Duration) *alerting.Engine {
+	t.Helper()
+	e, err := alerting.NewEngine(context.Background(), alerting.EngineOptions{
+		Store: s, Now: func() time.Time { return t0 }, Registerer: prometheus.NewRegistry(),
+		CommitBatch: 100, CommitDelay: delay, QuietDelay: quiet,
+	})
+	require.NoError(t, err)
+	e.Update(routes, nil)
+	e.Start()
+	t.Cleanup(func() { _ = e.Stop(context.Background()) })
+	return e
+}
+
+// TestGroupCommitQuietStatesWaitForAnUrgentOne: a new target's first UP
+// (nobody is told) waits in its batch past CommitDelay, and goes out with
+// the next commit that matters: a DOWN with its incident and messages,
+// which waits no longer than CommitDelay. A restart finds both.
+func TestGroupCommitQuietStatesWaitForAnUrgentOne(t *testing.T) {
+	s := &hookedStore{SQLite: openStore(t, "")}
+	web := route("web")
+	web.Policy.FailureThreshold = 1
+	e := quietEngine(t, s, map[string]alerting.Route{"new": route("new"), "web": web}, 10*time.Millisecond, time.Hour)
+	ctx := context.Background()
+	for i := range 2 {
+		require.NoError(t, e.Observe(ctx, result("new", t0.Add(time.Duration(i)*time.Minute), true)))
+	}
+	require.Never(t, func() bool { return len(s.sizes()) > 0 }, 20*(10*time.Millisecond), time.Millisecond,
+		"a quiet commit does not go out after CommitDelay")
+	require.NoError(t, e.Observe(ctx, result("web", t0, false)))
+	require.Eventually(t, func() bool { return len(s.sizes()) > 0 }, 30*time.Second, 5*time.Millisecond)
+	require.Equal(t, []int{2}, s.sizes(), "the quiet commit went out with the DOWN")
+	states, err := s.LoadStates(ctx)
+	require.NoError(t, err)
+	require.Equal(t, alerting.StatusUp, states["new"].Status)
+	require.Equal(t, t0, states["new"].Since.UTC(), "a restart finds when the target came up")
+	require.Equal(t, alerting.StatusDown, states["web"].Status)
+}
+
+// TestGroupCommitResultWaitingForItsCommitHurriesIt: a target's next
+// result waits for the target's commit in flight; the batch holding it
+// closes at once rather than after its delay, so the result (and the
+// scheduler worker feeding it) is not held for long.
+func TestGroupCommitResultWaitingForItsCommitHurriesIt(t *testing.T) {
+	s := &hookedStore{SQLite: openStore(t, "")}
+	e := quietEngine(t, s, map[string]alerting.Route{"web": route("web")}, time.Hour, time.Hour)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i := range 2 {
+		require.NoError(t, e.Observe(ctx, result("web", t0.Add(time.Duration(i)*time.Minute), true)))
+	}
+	require.NoError(t, e.Observe(ctx, result("web", t0.Add(2*time.Minute), true)), "the third result waited for the UP's commit")
+	require.Equal(t, []int{1}, s.sizes())
+	st, _ := e.State("web")
+	require.Equal(t, 3, st.ConsecutiveSuccesses)
+}

@@ -2,6 +2,7 @@ package alerting
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -77,6 +78,34 @@ type lastResult struct {
 	ok bool
 }
 
+// locSeen is a location's newest result start, raised without
+// locationWatch.mu by the results of the only location.
+type locSeen struct {
+	newest      atomic.Int64 // Unix nanoseconds, math.MinInt64 for the zero time
+	unavailable atomic.Bool  // as locationWatch.unavailable says
+}
+
+func (l *locSeen) at() time.Time {
+	if n := l.newest.Load(); n != math.MinInt64 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
+}
+
+// raise makes t the newest start if it is newer.
+func (l *locSeen) raise(t time.Time) {
+	if t.IsZero() {
+		return
+	}
+	n := t.UnixNano()
+	for {
+		cur := l.newest.Load()
+		if n <= cur || l.newest.CompareAndSwap(cur, n) {
+			return
+		}
+	}
+}
+
 // locationWatch tracks every location's newest result, and, once there is
 // more than one location, each target's newest result per location, to
 // decide which locations are unavailable and which are suspect.
@@ -84,13 +113,17 @@ type locationWatch struct {
 	o LocationOptions
 
 	mu          sync.Mutex
-	seen        map[string]time.Time             // location → newest result start
+	seen        map[string]*locSeen              // location → newest result start
 	last        map[string]map[string]lastResult // target → location → newest
 	unavailable map[string]bool
 	suspect     map[string]bool
 	scanned     time.Time // when the suspect scan last ran
 	// suspects is a copy of suspect that StepQuorum reads without mu.
 	suspects atomic.Pointer[map[string]bool]
+	// only is the location while it is the only one, nil otherwise: its
+	// results, nearly all of them with one location, only raise its newest
+	// start, without mu.
+	only atomic.Pointer[onlyLocation]
 
 	available *prometheus.GaugeVec
 	suspectG  *prometheus.GaugeVec
@@ -99,7 +132,7 @@ type locationWatch struct {
 func newLocationWatch(o LocationOptions) *locationWatch {
 	w := &locationWatch{
 		o:           o.withDefaults(),
-		seen:        map[string]time.Time{},
+		seen:        map[string]*locSeen{},
 		last:        map[string]map[string]lastResult{},
 		unavailable: map[string]bool{},
 		suspect:     map[string]bool{},
@@ -116,26 +149,45 @@ func newLocationWatch(o LocationOptions) *locationWatch {
 	return w
 }
 
+// onlyLocation is the one location seen so far.
+type onlyLocation struct {
+	name string
+	seen *locSeen
+}
+
 // isSuspect reports whether loc is suspect now.
 func (w *locationWatch) isSuspect(loc string) bool { return (*w.suspects.Load())[loc] }
 
 // observe notes r; it returns an event when r's location comes back.
 func (w *locationWatch) observe(r prober.Result) *LocationEvent {
 	loc := r.Location
+	if o := w.only.Load(); o != nil && o.name == loc && !o.seen.unavailable.Load() {
+		o.seen.raise(r.Start)
+		return nil
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	t, known := w.seen[loc]
-	if !known || r.Start.After(t) {
-		w.seen[loc] = r.Start
+	ls, known := w.seen[loc]
+	if !known {
+		ls = &locSeen{}
+		ls.newest.Store(math.MinInt64)
+		w.seen[loc] = ls
 	}
+	ls.raise(r.Start)
 	var ev *LocationEvent
 	if !known {
 		w.available.WithLabelValues(loc).Set(1)
 		w.suspectG.WithLabelValues(loc).Set(0)
 	} else if w.unavailable[loc] {
 		delete(w.unavailable, loc)
+		ls.unavailable.Store(false)
 		w.available.WithLabelValues(loc).Set(1)
 		ev = &LocationEvent{Kind: LocationAvailable, Location: loc, At: r.Start, Detail: "results arrive again"}
+	}
+	if len(w.seen) == 1 {
+		w.only.Store(&onlyLocation{name: loc, seen: ls})
+	} else {
+		w.only.Store(nil)
 	}
 	if len(w.seen) > 1 {
 		m := w.last[r.TargetID]
@@ -169,8 +221,9 @@ func (w *locationWatch) evaluate(now time.Time, stale time.Duration) []LocationE
 	defer w.mu.Unlock()
 	var out []LocationEvent
 	for _, loc := range sortedKeys(w.seen) {
-		if silent := now.Sub(w.seen[loc]); silent > stale && !w.unavailable[loc] {
+		if silent := now.Sub(w.seen[loc].at()); silent > stale && !w.unavailable[loc] {
 			w.unavailable[loc] = true
+			w.seen[loc].unavailable.Store(true)
 			w.available.WithLabelValues(loc).Set(0)
 			out = append(out, LocationEvent{Kind: LocationUnavailable, Location: loc, At: now,
 				Detail: fmt.Sprintf("no result for %s (window %s); it drops out of every quorum", silent.Round(time.Second), stale)})

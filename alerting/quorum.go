@@ -72,15 +72,15 @@ type LocationState struct {
 	// Status is the location's verdict: down after FailureThreshold
 	// failures in a row, up after SuccessThreshold successes in a row.
 	Status               Status    `json:"status"`
-	ConsecutiveFailures  int       `json:"consecutive_failures"`
-	ConsecutiveSuccesses int       `json:"consecutive_successes"`
-	RunStart             time.Time `json:"run_start"`
+	ConsecutiveFailures  int       `json:"consecutive_failures,omitzero"`
+	ConsecutiveSuccesses int       `json:"consecutive_successes,omitzero"`
+	RunStart             time.Time `json:"run_start,omitzero"`
 	RunCause             string    `json:"run_cause,omitempty"`
 	// LastCheck is the start of the newest result from the location.
-	LastCheck time.Time `json:"last_check"`
+	LastCheck time.Time `json:"last_check,omitzero"`
 	// DownSince and DownCause are the start and cause of the failure run
 	// that made the location's verdict down.
-	DownSince time.Time `json:"down_since"`
+	DownSince time.Time `json:"down_since,omitzero"`
 	DownCause string    `json:"down_cause,omitempty"`
 }
 
@@ -163,8 +163,11 @@ func StepQuorum(s State, p Policy, r prober.Result, v QuorumView) (State, []Tran
 	}
 	at := r.Start.Add(r.Duration)
 
-	// The counting locations, and the quorum over their verdicts.
-	counting := make([]string, 0, len(locs))
+	// The counting locations, and the quorum over their verdicts. The
+	// buffers keep a routine result off the heap with a few locations.
+	var countBuf [8]string
+	var downBuf, failBuf [4]LocationState
+	counting := countBuf[:0]
 	for name, l := range locs {
 		if v.Stale > 0 && l.LastCheck.Before(r.Start.Add(-v.Stale)) {
 			continue
@@ -176,14 +179,14 @@ func StepQuorum(s State, p Policy, r prober.Result, v QuorumView) (State, []Tran
 	}
 	slices.Sort(counting)
 	need := p.DownWhen.need(len(counting))
-	var downs, ups, failing []LocationState
+	downs, failing, ups := downBuf[:0], failBuf[:0], 0
 	for _, name := range counting {
 		l := locs[name]
 		switch l.Status {
 		case StatusDown:
 			downs = append(downs, l)
 		case StatusUp:
-			ups = append(ups, l)
+			ups++
 		}
 		if l.ConsecutiveFailures > 0 {
 			failing = append(failing, l)
@@ -217,7 +220,7 @@ func StepQuorum(s State, p Policy, r prober.Result, v QuorumView) (State, []Tran
 		s.LastNotifiedAt, s.Escalated = at, false
 		s.Degraded, s.SlowChecks, s.DegradedSince = false, 0, time.Time{}
 		out = append(out, Transition{Kind: KindDown, TargetID: s.TargetID, At: at, Incident: inc, Cause: inc.Cause})
-	case !holds && len(ups) > 0 && s.Status != StatusUp:
+	case !holds && ups > 0 && s.Status != StatusUp:
 		end := r.Start
 		if r.Success && ls.Status == StatusUp && prevLoc.Status != StatusUp {
 			end = ls.RunStart // the first success of the run that broke the quorum

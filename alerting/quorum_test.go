@@ -434,3 +434,26 @@ func TestQuorumStateSurvivesRestart(t *testing.T) {
 	require.Len(t, incs, 1)
 	require.Equal(t, t0.Add(2*time.Minute+time.Second), incs[0].Start)
 }
+
+// TestOnlyLocationSilentThenBack: with one location (serve alone) its
+// results take a path without the watch's lock; a tick still finds it
+// silent, once, and its next result brings it back, once.
+func TestOnlyLocationSilentThenBack(t *testing.T) {
+	rig := newQuorumRig(t, alerting.QuorumMajority, "web", "db")
+	runRounds(t, rig, "web", 0, 3, "a", "", "")
+	runRounds(t, rig, "db", 0, 4, "a", "", "")
+	rig.e.Tick(context.Background(), t0.Add(6*time.Minute)) // 3 intervals after db's last result: not yet silent
+	require.Empty(t, rig.eventsOf(alerting.LocationUnavailable))
+	rig.e.Tick(context.Background(), t0.Add(7*time.Minute))
+	require.Equal(t, []string{"a"}, rig.eventsOf(alerting.LocationUnavailable))
+	rig.e.Tick(context.Background(), t0.Add(8*time.Minute))
+	require.Len(t, rig.eventsOf(alerting.LocationUnavailable), 1, "once per silence")
+	require.Equal(t, 0.0, testutil.ToFloat64(gaugeVec(t, rig.reg, "upwatch_location_available", "a")))
+
+	runRounds(t, rig, "web", 8, 10, "a", "", "")
+	require.Equal(t, []string{"a"}, rig.eventsOf(alerting.LocationAvailable))
+	require.Equal(t, 1.0, testutil.ToFloat64(gaugeVec(t, rig.reg, "upwatch_location_available", "a")))
+	rig.e.Tick(context.Background(), t0.Add(11*time.Minute))
+	require.Len(t, rig.eventsOf(alerting.LocationUnavailable), 1)
+	require.Len(t, rig.eventsOf(alerting.LocationAvailable), 1)
+}

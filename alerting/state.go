@@ -85,18 +85,18 @@ type State struct {
 	Status   Status `json:"status"`
 	// Since is when Status began: for DOWN the incident start, for UP the
 	// first successful check of the run that tripped it.
-	Since time.Time `json:"since"`
+	Since time.Time `json:"since,omitzero"`
 
-	ConsecutiveFailures  int `json:"consecutive_failures"`
-	ConsecutiveSuccesses int `json:"consecutive_successes"`
+	ConsecutiveFailures  int `json:"consecutive_failures,omitzero"`
+	ConsecutiveSuccesses int `json:"consecutive_successes,omitzero"`
 	// RunStart is the start of the first check of the current run of
 	// failures (or of successes); RunCause is the cause of the first failing
 	// check of a failure run ("class: message"), empty in a success run.
-	RunStart time.Time `json:"run_start"`
+	RunStart time.Time `json:"run_start,omitzero"`
 	RunCause string    `json:"run_cause,omitempty"`
 	// LastCheck is the start of the newest result processed; older or equal
 	// results are ignored, so replaying a log after a restart is harmless.
-	LastCheck time.Time `json:"last_check"`
+	LastCheck time.Time `json:"last_check,omitzero"`
 
 	// Incident is the open incident while DOWN, nil otherwise.
 	Incident *Incident `json:"incident,omitempty"`
@@ -104,18 +104,18 @@ type State struct {
 	// Degraded is set while the target is slow. SlowChecks counts the
 	// current run of slow successful checks and DegradedSince is the start of
 	// its first check (and so, while Degraded, when the slowness began).
-	Degraded      bool      `json:"degraded"`
-	SlowChecks    int       `json:"slow_checks"`
-	DegradedSince time.Time `json:"degraded_since"`
+	Degraded      bool      `json:"degraded,omitzero"`
+	SlowChecks    int       `json:"slow_checks,omitzero"`
+	DegradedSince time.Time `json:"degraded_since,omitzero"`
 
 	// TLSWarnedExpiry is the certificate expiry last warned about.
-	TLSWarnedExpiry time.Time `json:"tls_warned_expiry"`
+	TLSWarnedExpiry time.Time `json:"tls_warned_expiry,omitzero"`
 
 	// LastNotifiedAt is when the DOWN or the latest reminder was due;
 	// reminders follow it every RepeatInterval. Escalated is set once the
 	// open incident has been escalated.
-	LastNotifiedAt time.Time `json:"last_notified_at"`
-	Escalated      bool      `json:"escalated"`
+	LastNotifiedAt time.Time `json:"last_notified_at,omitzero"`
+	Escalated      bool      `json:"escalated,omitzero"`
 
 	// Hold is set while the DOWN messages of the open incident wait for
 	// the target's parents to answer; the engine sets and clears it. It is

@@ -514,3 +514,32 @@ func TestRestartInTheMiddle(t *testing.T) {
 		})
 	}
 }
+
+// TestStateJSONOmitsZeroFields: the registry stores a State as JSON for
+// every target, so a routine UP state holds only what is set (half the
+// bytes to write), and decodes to the same state, as do the old encodings
+// that spelled every zero out.
+func TestStateJSONOmitsZeroFields(t *testing.T) {
+	st := State{TargetID: "web", Status: StatusUp, Since: t0, ConsecutiveSuccesses: 2,
+		RunStart: t0, LastCheck: at(1), Location: "local"}
+	raw, err := json.Marshal(st)
+	require.NoError(t, err)
+	require.JSONEq(t, `{"target_id":"web","status":"up","since":"2024-05-06T12:00:00Z","consecutive_successes":2,
+		"run_start":"2024-05-06T12:00:00Z","last_check":"2024-05-06T12:00:10Z","location":"local"}`, string(raw))
+	var back State
+	require.NoError(t, json.Unmarshal(raw, &back))
+	require.Equal(t, st, back)
+
+	old := `{"target_id":"web","status":"up","since":"2024-05-06T12:00:00Z","consecutive_failures":0,"consecutive_successes":2,
+		"run_start":"2024-05-06T12:00:00Z","last_check":"2024-05-06T12:00:10Z","degraded":false,"slow_checks":0,
+		"degraded_since":"0001-01-01T00:00:00Z","tls_warned_expiry":"0001-01-01T00:00:00Z","last_notified_at":"0001-01-01T00:00:00Z",
+		"escalated":false,"location":"local"}`
+	back = State{}
+	require.NoError(t, json.Unmarshal([]byte(old), &back))
+	require.Equal(t, st, back)
+
+	ls := LocationState{Status: StatusUp, ConsecutiveSuccesses: 2, RunStart: t0, LastCheck: at(1)}
+	raw, err = json.Marshal(ls)
+	require.NoError(t, err)
+	require.JSONEq(t, `{"status":"up","consecutive_successes":2,"run_start":"2024-05-06T12:00:00Z","last_check":"2024-05-06T12:00:10Z"}`, string(raw))
+}

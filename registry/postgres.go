@@ -73,6 +73,9 @@ func OpenPostgres(ctx context.Context, o PostgresOptions) (*Registry, error) {
 	s := &Registry{d: postgresDialect, w: db, r: db, masterKey: o.MasterKey, now: o.Now,
 		where: fmt.Sprintf("postgres %s:%d/%s", cfg.Host, cfg.Port, cfg.Database)}
 	version, err := s.migrate(ctx, txAttempts)
+	if err == nil {
+		err = s.prepareStates(ctx)
+	}
 	if err != nil {
 		_ = s.Close()
 		return nil, fmt.Errorf("registry store %s: %w", s.where, err)

@@ -37,6 +37,10 @@ type Registry struct {
 	// in errors, never with a password.
 	path, where string
 
+	// stateUpserts are the prepared alert state upserts by row count
+	// (see upsertStates), prepared at open.
+	stateUpserts map[int]*sql.Stmt
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -107,6 +111,9 @@ func (s *Registry) Ping(ctx context.Context) error {
 // Close closes the database. It is idempotent.
 func (s *Registry) Close() error {
 	s.closeOnce.Do(func() {
+		for _, st := range s.stateUpserts {
+			_ = st.Close()
+		}
 		s.closeErr = s.w.Close()
 		if s.r != s.w {
 			s.closeErr = errors.Join(s.r.Close(), s.closeErr)

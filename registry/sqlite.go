@@ -72,6 +72,9 @@ func OpenSQLite(ctx context.Context, o SQLiteOptions) (*Registry, error) {
 		return nil, sqlitedb.PathError("registry store", o.Path, err)
 	}
 	version, err := s.migrate(ctx, sqliteMigrateAttempts)
+	if err == nil {
+		err = s.prepareStates(ctx)
+	}
 	if err != nil {
 		_ = s.Close()
 		return nil, sqlitedb.PathError("registry store", o.Path, err)

@@ -45,8 +45,48 @@ func (s *Registry) Commit(ctx context.Context, st alerting.State, incidents []al
 	return s.CommitBatch(ctx, []alerting.Commit{{State: st, Incidents: incidents, Queue: queue}})
 }
 
-// stateBatch is how many states one INSERT stores (3 parameters each).
-const stateBatch = 1000
+// stateChunks are the row counts of the prepared upserts a batch of
+// states is cut into, largest first: a batch of n states runs n/100 of the
+// first and at most 9 of each other, each parsed once per connection
+// rather than once per batch.
+var stateChunks = []int{100, 10, 1}
+
+// upsertStates stores the states of ids (raw holds their JSON) in tx.
+func (s *Registry) upsertStates(ctx context.Context, tx txn, ids []string, raw map[string]string, now int64) error {
+	args := make([]any, 0, 3*stateChunks[0])
+	for _, rows := range stateChunks {
+		if len(ids) < rows {
+			continue
+		}
+		st := tx.tx.StmtContext(ctx, s.stateUpserts[rows])
+		for ; len(ids) >= rows; ids = ids[rows:] {
+			args = args[:0]
+			for _, id := range ids[:rows] {
+				args = append(args, id, raw[id], now)
+			}
+			if _, err := st.ExecContext(ctx, args...); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// prepareStates prepares the upserts of stateChunks. It runs at open,
+// while no transaction holds SQLite's single writer connection.
+func (s *Registry) prepareStates(ctx context.Context) error {
+	s.stateUpserts = make(map[int]*sql.Stmt, len(stateChunks))
+	for _, rows := range stateChunks {
+		st, err := s.w.PrepareContext(ctx, s.d.bind(`INSERT INTO alert_state (target_id, state, updated_at) VALUES `+
+			strings.Repeat(`(?, ?, ?), `, rows-1)+`(?, ?, ?)
+			ON CONFLICT (target_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`))
+		if err != nil {
+			return fmt.Errorf("preparing the state upsert: %w", err)
+		}
+		s.stateUpserts[rows] = st
+	}
+	return nil
+}
 
 // CommitBatch stores the commits in one write transaction: every state,
 // incident and notification, or none. Of two commits of one target the
@@ -100,20 +140,8 @@ func (s *Registry) commitBatch(ctx context.Context, f *fence, commits []alerting
 		if _, err := f.check(ctx, tx, s.d.lockShare); err != nil {
 			return err
 		}
-		for lo := 0; lo < len(order); lo += stateBatch {
-			ids := order[lo:min(lo+stateBatch, len(order))]
-			values := make([]string, len(ids))
-			args := make([]any, 0, 3*len(ids))
-			for j, id := range ids {
-				values[j] = `(?, ?, ?)`
-				args = append(args, id, rawStates[id], now.UnixNano())
-			}
-			if _, err := tx.exec(ctx, `INSERT INTO alert_state (target_id, state, updated_at) VALUES `+
-				strings.Join(values, ", ")+`
-				ON CONFLICT (target_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`,
-				args...); err != nil {
-				return fmt.Errorf("states: %w", err)
-			}
+		if err := s.upsertStates(ctx, tx, order, rawStates, now.UnixNano()); err != nil {
+			return fmt.Errorf("states: %w", err)
 		}
 		for _, inc := range incidents {
 			locs, err := incidentLocations(inc.Locations)

@@ -78,6 +78,7 @@ func Run(t *testing.T, open func(t *testing.T) Store, opts ...Option) {
 		{"CommitRejectsBadInput", testCommitValidation, false},
 		{"CommitIsIdempotent", testCommitIdempotent, false},
 		{"CommitBatchAllOrNothing", testCommitBatch, false},
+		{"CommitBatchesOfEverySize", testCommitBatchSizes, false},
 		{"IncidentUpsertOpenThenClosed", testIncidentUpsert, false},
 		{"IncidentQuery", testIncidentQuery, false},
 		{"IncidentLocations", testIncidentLocations, false},
@@ -352,6 +353,34 @@ func testCommitBatch(t *testing.T, _ *suite, s Store) {
 	all, err := s.Notifications(c, registry.NotificationQuery{Limit: registry.MaxLimit})
 	require.NoError(t, err)
 	require.Len(t, all, 2)
+}
+
+// testCommitBatchSizes commits batches of sizes that cut differently into
+// the store's statements, one after another, then every state again: each
+// target ends with its newest state, and no other target's.
+func testCommitBatchSizes(t *testing.T, _ *suite, s Store) {
+	c := ctx(t)
+	want := map[string]alerting.State{}
+	for round := range 2 {
+		next := 0
+		for _, size := range []int{1, 9, 10, 11, 99, 100, 101, 235} {
+			batch := make([]alerting.Commit, size)
+			for i := range batch {
+				id := fmt.Sprintf("s%04d", next)
+				next++
+				st := alerting.State{TargetID: id, Status: alerting.StatusUp, Since: T0.Add(time.Duration(next) * time.Second),
+					ConsecutiveSuccesses: 2 + round, LastCheck: T0.Add(time.Duration(round) * time.Minute), Location: "local"}
+				batch[i], want[id] = alerting.Commit{State: st}, st
+			}
+			require.NoError(t, s.CommitBatch(c, batch), "round %d, batch of %d", round, size)
+		}
+	}
+	got, err := s.LoadStates(c)
+	require.NoError(t, err)
+	require.Len(t, got, len(want))
+	for id, st := range want {
+		requireState(t, st, got[id])
+	}
 }
 
 func testCommitIdempotent(t *testing.T, _ *suite, s Store) {
