@@ -3,13 +3,13 @@ package alerting_test
 import (
 	"context"
 	"fmt"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/upwatch/upwatch/alerting"
+	"github.com/upwatch/upwatch/internal/cputime"
 	"github.com/upwatch/upwatch/registry"
 )
 
@@ -88,7 +88,7 @@ func BenchmarkFirstUpBurst(b *testing.B) {
 	}
 	const pace = 600 * time.Microsecond
 	b.ResetTimer()
-	cpu0, start := cpuTime(b), time.Now()
+	cpu0, start := cputime.Used(), time.Now()
 	for i, id := range ids {
 		if i%16 == 0 {
 			time.Sleep(time.Until(start.Add(time.Duration(i) * pace)))
@@ -96,16 +96,8 @@ func BenchmarkFirstUpBurst(b *testing.B) {
 		require.NoError(b, e.Observe(context.Background(), result(id, t0.Add(time.Minute), true)))
 	}
 	require.NoError(b, e.Stop(context.Background()))
-	b.ReportMetric(float64((cpuTime(b)-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64((cputime.Used()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 	states, err := s.LoadStates(context.Background())
 	require.NoError(b, err)
 	require.Len(b, states, b.N)
-}
-
-// cpuTime is the CPU time (user and system) the process has used: on a
-// shared machine a steadier measure than the wall time.
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	require.NoError(b, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

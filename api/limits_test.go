@@ -5,12 +5,13 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/upwatch/upwatch/internal/cputime"
 )
 
 // nestedBody is a target whose labels nest depth objects deep (≈6 bytes a
@@ -48,12 +49,9 @@ func TestNestedJSONCost(t *testing.T) {
 
 // cpuTime is the process CPU time (user+system) spent while f runs.
 func cpuTime(f func()) time.Duration {
-	var a, b syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &a)
+	before := cputime.Used()
 	f()
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &b)
-	tv := func(x syscall.Timeval) time.Duration { return time.Duration(x.Nano()) }
-	return tv(b.Utime) - tv(a.Utime) + tv(b.Stime) - tv(a.Stime)
+	return cputime.Used() - before
 }
 
 // TestDepthLimit: a body nested deeper than MaxDepth is a 400 naming the

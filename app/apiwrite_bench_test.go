@@ -16,6 +16,7 @@ import (
 	"github.com/upwatch/upwatch/alerting"
 	"github.com/upwatch/upwatch/config"
 	"github.com/upwatch/upwatch/crypt"
+	"github.com/upwatch/upwatch/internal/cputime"
 	"github.com/upwatch/upwatch/metrics"
 	"github.com/upwatch/upwatch/prober"
 	"github.com/upwatch/upwatch/prober/schedule"
@@ -53,9 +54,9 @@ func BenchmarkAPIWrite100k(b *testing.B) {
 	require.NoError(b, l.reload(ctx, cfg))
 	var cpu time.Duration
 	for b.Loop() {
-		c := cpuTime(b)
+		c := cputime.Used()
 		l.apply(ctx)
-		cpu += cpuTime(b) - c
+		cpu += cputime.Used() - c
 	}
 	b.ReportMetric(float64(cpu.Microseconds())/1e3/float64(b.N), "cpu-ms/op")
 }

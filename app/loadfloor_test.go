@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/upwatch/upwatch/internal/cputime"
 )
 
 // TestLoadScaleFloor is the yardstick of TestLoadScale (`make load-floor`):
@@ -72,14 +74,14 @@ func TestLoadScaleFloor(t *testing.T) {
 		}
 	}
 	every := iv / time.Duration(n)
-	cpu0, t0 := cpuTime(t), time.Now()
+	cpu0, t0 := cputime.Used(), time.Now()
 	for i := range n {
 		time.Sleep(time.Until(t0.Add(time.Duration(i) * every)))
 		wg.Add(1)
 		go check()
 	}
 	wg.Wait()
-	cpu, wall := cpuTime(t)-cpu0, time.Since(t0)
+	cpu, wall := cputime.Used()-cpu0, time.Since(t0)
 	t.Logf("floor: %d connections in %s (%.1f/s), %d failed: CPU %.1f %% of one core, %.0f µs per connection",
 		n, wall.Round(time.Millisecond), float64(n)/wall.Seconds(), failed, 100*cpu.Seconds()/wall.Seconds(), float64(cpu.Microseconds())/float64(n))
 	require.Zero(t, failed)

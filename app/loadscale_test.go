@@ -25,6 +25,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/upwatch/upwatch/config"
+	"github.com/upwatch/upwatch/internal/cputime"
 	"github.com/upwatch/upwatch/prober"
 	"github.com/upwatch/upwatch/prober/schedule"
 	"github.com/upwatch/upwatch/tsdb"
@@ -84,7 +85,7 @@ func TestLoadScale(t *testing.T) {
 		require.NoError(t, pprof.StartCPUProfile(f))
 		defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
 	}
-	cpu0, launched := cpuTime(t), time.Now()
+	cpu0, launched := cputime.Used(), time.Now()
 	go func() {
 		done <- Run(ctx, Options{Config: cfg, Listener: ln, Registry: reg, Ready: func(a net.Addr) { ready <- a }})
 	}()
@@ -95,7 +96,7 @@ func TestLoadScale(t *testing.T) {
 		t.Fatalf("Run ended before it was ready: %v", err)
 	}
 	t0 := time.Now()
-	t.Logf("%d targets @%s: ready after %s (CPU %.1f s)", n, iv, t0.Sub(launched).Round(time.Millisecond), (cpuTime(t) - cpu0).Seconds())
+	t.Logf("%d targets @%s: ready after %s (CPU %.1f s)", n, iv, t0.Sub(launched).Round(time.Millisecond), (cputime.Used() - cpu0).Seconds())
 	dbBefore := storeBytes(t, cfg.DataDir)
 
 	// One row per interval: CPU and commits, read at each boundary. A
@@ -107,12 +108,12 @@ func TestLoadScale(t *testing.T) {
 	}
 	wins := make([]window, intervals)
 	prevCommits := gatherCounterSum(t, reg, "upwatch_alert_commits_total")
-	prevCPU, prevWall := cpuTime(t), time.Now()
+	prevCPU, prevWall := cputime.Used(), time.Now()
 	for i := range intervals {
 		time.Sleep(time.Until(t0.Add(time.Duration(i+1) * iv)))
-		c, w := cpuTime(t), time.Now()
+		c, w := cputime.Used(), time.Now()
 		k := gatherCounterSum(t, reg, "upwatch_alert_commits_total")
-		prevCPU, prevWall, wins[i] = cpuTime(t), time.Now(), window{cpu: c - prevCPU, wall: w.Sub(prevWall), commits: k - prevCommits}
+		prevCPU, prevWall, wins[i] = cputime.Used(), time.Now(), window{cpu: c - prevCPU, wall: w.Sub(prevWall), commits: k - prevCommits}
 		wins[i].gather, prevCommits = prevWall.Sub(w), k
 	}
 	end := t0.Add(time.Duration(intervals) * iv)
@@ -248,13 +249,6 @@ func raiseFileLimit(t *testing.T) {
 			t.Logf("open files limit stays at %d: %v", l.Cur, err)
 		}
 	}
-}
-
-// cpuTime is the user + system CPU this process has used.
-func cpuTime(t testing.TB) time.Duration {
-	var ru syscall.Rusage
-	require.NoError(t, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func peakRSS(t *testing.T) int64 {

@@ -7,11 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/upwatch/upwatch/internal/cputime"
 )
 
 // writeTargets writes n HTTP targets as one or more "targets:" files of at
@@ -50,14 +51,6 @@ func writeTargets(tb testing.TB, dir string, n, perFile int) []string {
 	return names
 }
 
-// cpuTime is the process's user and system CPU time so far: on a shared
-// machine the wall clock says more about the neighbours.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // BenchmarkLoad times loading and validating 25k, 100k and 250k targets,
 // from one file (when it fits the 16 MiB limit) and from included files of
 // 10,000 targets each. Run: go test -run '^$' -bench Load -benchtime 1x ./config/
@@ -72,13 +65,13 @@ func BenchmarkLoad(b *testing.B) {
 			}
 			b.ResetTimer()
 			for range b.N {
-				start, cpu := time.Now(), cpuTime()
+				start, cpu := time.Now(), cputime.Used()
 				cfg, err := Load(files[0], noEnv)
 				if err != nil {
 					b.Fatal(err)
 				}
 				b.ReportMetric(float64(len(cfg.Targets)), "targets")
-				b.Logf("%d targets in one file (%d MB): loaded and validated in %v (CPU %v)", n, fi.Size()>>20, time.Since(start), cpuTime()-cpu)
+				b.Logf("%d targets in one file (%d MB): loaded and validated in %v (CPU %v)", n, fi.Size()>>20, time.Since(start), cputime.Used()-cpu)
 			}
 		})
 		b.Run(fmt.Sprintf("include-%dk", n/1000), func(b *testing.B) {
@@ -89,13 +82,13 @@ func BenchmarkLoad(b *testing.B) {
 			require.NoError(b, os.WriteFile(main, []byte("include: [targets.d/*.yaml]\n"), 0o600))
 			b.ResetTimer()
 			for range b.N {
-				start, cpu := time.Now(), cpuTime()
+				start, cpu := time.Now(), cputime.Used()
 				cfg, err := Load(main, noEnv)
 				if err != nil {
 					b.Fatal(err)
 				}
 				b.ReportMetric(float64(len(cfg.Targets)), "targets")
-				b.Logf("%d targets in %d included files: loaded and validated in %v (CPU %v)", n, len(files), time.Since(start), cpuTime()-cpu)
+				b.Logf("%d targets in %d included files: loaded and validated in %v (CPU %v)", n, len(files), time.Since(start), cputime.Used()-cpu)
 			}
 		})
 	}

@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/upwatch/upwatch/alerting"
+	"github.com/upwatch/upwatch/internal/cputime"
 	"github.com/upwatch/upwatch/registry"
 )
 
@@ -38,19 +38,11 @@ func BenchmarkCommitFirstUp(b *testing.B) {
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
-			cpu0 := cpuTime(b)
+			cpu0 := cputime.Used()
 			for lo := 0; lo < b.N; lo += batch {
 				require.NoError(b, s.CommitBatch(context.Background(), commits[lo:min(lo+batch, b.N)]))
 			}
-			b.ReportMetric(float64((cpuTime(b)-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64((cputime.Used()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 		})
 	}
-}
-
-// cpuTime is the CPU time (user and system) the process has used: on a
-// shared machine a steadier measure than the wall time.
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	require.NoError(b, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

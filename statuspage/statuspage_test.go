@@ -23,6 +23,7 @@ import (
 	"github.com/upwatch/upwatch/config"
 	"github.com/upwatch/upwatch/crypt"
 	"github.com/upwatch/upwatch/internal/clock/clocktest"
+	"github.com/upwatch/upwatch/internal/cputime"
 	"github.com/upwatch/upwatch/prober"
 	"github.com/upwatch/upwatch/registry"
 	"github.com/upwatch/upwatch/sla"
@@ -500,7 +501,7 @@ func BenchmarkStatusPage50Components(b *testing.B) {
 	size := 0
 	// The first render reads every day; the kept sums serve the others.
 	e.pages.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/status/big", nil))
-	cpu0 := cpuTime()
+	cpu0 := cputime.Used()
 	for b.Loop() {
 		e.clock.Advance(statuspage.DefaultMaxAge) // past the cache: render each time
 		rec := httptest.NewRecorder()
@@ -510,7 +511,7 @@ func BenchmarkStatusPage50Components(b *testing.B) {
 		}
 		size = rec.Body.Len()
 	}
-	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N)/1e6, "cpu-ms/op")
+	b.ReportMetric(float64(cputime.Used()-cpu0)/float64(b.N)/1e6, "cpu-ms/op")
 	b.ReportMetric(float64(size), "bytes/page")
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest(http.MethodGet, "/status/big", nil)
@@ -524,7 +525,7 @@ func BenchmarkStatusPage50Components(b *testing.B) {
 func BenchmarkStatusPage50ComponentsCold(b *testing.B) {
 	e := newEnv(b)
 	pageOf50(b, e, time.Hour)
-	cpu0 := cpuTime()
+	cpu0 := cputime.Used()
 	for b.Loop() {
 		e.clock.Advance(25 * time.Hour) // past the cache and every kept sum
 		rec := httptest.NewRecorder()
@@ -533,7 +534,7 @@ func BenchmarkStatusPage50ComponentsCold(b *testing.B) {
 			b.Fatalf("status %d", rec.Code)
 		}
 	}
-	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N)/1e6, "cpu-ms/op")
+	b.ReportMetric(float64(cputime.Used()-cpu0)/float64(b.N)/1e6, "cpu-ms/op")
 }
 
 // BenchmarkStatusPage50ComponentsHourly is the render once an hour in a
@@ -543,7 +544,7 @@ func BenchmarkStatusPage50ComponentsHourly(b *testing.B) {
 	e := newEnv(b)
 	pageOf50(b, e, time.Hour)
 	e.pages.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/status/big", nil))
-	cpu0 := cpuTime()
+	cpu0 := cputime.Used()
 	for b.Loop() {
 		e.clock.Advance(time.Hour)
 		rec := httptest.NewRecorder()
@@ -552,7 +553,7 @@ func BenchmarkStatusPage50ComponentsHourly(b *testing.B) {
 			b.Fatalf("status %d", rec.Code)
 		}
 	}
-	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N)/1e6, "cpu-ms/op")
+	b.ReportMetric(float64(cputime.Used()-cpu0)/float64(b.N)/1e6, "cpu-ms/op")
 }
 
 // TestStoreFailureIs503: a registry that fails is not a missing page.

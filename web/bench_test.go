@@ -13,6 +13,7 @@ import (
 
 	"github.com/upwatch/upwatch/alerting"
 	"github.com/upwatch/upwatch/config"
+	"github.com/upwatch/upwatch/internal/cputime"
 	"github.com/upwatch/upwatch/prober"
 )
 
@@ -93,7 +94,7 @@ func BenchmarkDashboard1000(b *testing.B) {
 	h, c := bigHarness(b, 1000)
 	ck := c.sessionCookieOf()
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := cputime.Used()
 	for b.Loop() {
 		req := httptest.NewRequest(http.MethodGet, "/ui/", nil)
 		req.Header.Set("Accept-Encoding", "gzip")
@@ -104,5 +105,5 @@ func BenchmarkDashboard1000(b *testing.B) {
 			b.Fatal(rec.Code)
 		}
 	}
-	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N)/1e6, "cpu-ms/op")
+	b.ReportMetric(float64(cputime.Used()-cpu0)/float64(b.N)/1e6, "cpu-ms/op")
 }

@@ -5,10 +5,10 @@ package schedule
 import (
 	"fmt"
 	"slices"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/upwatch/upwatch/internal/cputime"
 	"github.com/upwatch/upwatch/prober"
 )
 
@@ -52,21 +52,12 @@ func BenchmarkUpdate100k(b *testing.B) {
 				ts := slices.Clone(base)
 				tc.edit(ts, i)
 				b.StartTimer()
-				c := cpuTime(b)
+				c := cputime.Used()
 				s.Update(ts)
-				cpu += cpuTime(b) - c
+				cpu += cputime.Used() - c
 			}
 			// CPU time, not wall time: it is what a shared machine keeps steady.
 			b.ReportMetric(float64(cpu.Microseconds())/1e3/float64(b.N), "cpu-ms/op")
 		})
 	}
-}
-
-// cpuTime is the CPU time (user and system) the process has used so far.
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/upwatch/upwatch/internal/cputime"
 	"github.com/upwatch/upwatch/prober"
 	"github.com/upwatch/upwatch/tsdb/tsdbtest"
 )
@@ -150,7 +151,7 @@ func benchmarkFleet(b *testing.B, targets, batch int) {
 	written := 0
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := cputime.Used()
 	for b.Loop() {
 		next(rs)
 		if err := s.WriteSamples(ctx, rs); err != nil {
@@ -159,5 +160,5 @@ func benchmarkFleet(b *testing.B, targets, batch int) {
 		written += batch
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(written), "ns/sample")
-	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(written), "cpu-ns/sample")
+	b.ReportMetric(float64((cputime.Used()-cpu0).Nanoseconds())/float64(written), "cpu-ns/sample")
 }

@@ -1,15 +1,15 @@
 //go:build unix
 
-package sqlite
+package cputime
 
 import (
 	"syscall"
 	"time"
 )
 
-// cpuTime is the CPU time (user and system) the process has used: on a
-// shared machine it varies less than the wall time.
-func cpuTime() time.Duration {
+// Used is the user and system CPU time the process has used so far; 0 if
+// the system will not say.
+func Used() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
