@@ -26,6 +26,7 @@ import (
 
 	"github.com/upwatch/upwatch/config"
 	"github.com/upwatch/upwatch/internal/cputime"
+	"github.com/upwatch/upwatch/internal/procs"
 	"github.com/upwatch/upwatch/prober"
 	"github.com/upwatch/upwatch/prober/schedule"
 	"github.com/upwatch/upwatch/tsdb"
@@ -60,6 +61,7 @@ func TestLoadScale(t *testing.T) {
 	}
 	raiseFileLimit(t)
 	url := startLoopbackTarget(t)
+	t.Logf("GOMAXPROCS %d, as upwatch serve runs", procs.Tune(os.Getenv))
 
 	cfg := &config.Config{AllowPrivateTargets: true, DataDir: t.TempDir()}
 	for i := range n {

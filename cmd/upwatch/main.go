@@ -17,6 +17,7 @@ import (
 
 	"github.com/upwatch/upwatch/app"
 	"github.com/upwatch/upwatch/config"
+	"github.com/upwatch/upwatch/internal/procs"
 )
 
 // Set by the linker (see Makefile).
@@ -34,6 +35,7 @@ const (
 )
 
 func main() {
+	procs.Tune(os.Getenv)
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, os.Getenv))
 }
 
