@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -29,16 +28,8 @@ import (
 // environment as TestLoadScale (UPWATCH_LOAD_TARGETS, UPWATCH_LOAD_INTERVAL);
 // it runs for one interval.
 func TestLoadScaleFloor(t *testing.T) {
-	if os.Getenv("UPWATCH_LOAD_SCALE") == "" {
-		t.Skip("scale harness: run with `make load-floor` (UPWATCH_LOAD_SCALE=1)")
-	}
-	n := envInt("UPWATCH_LOAD_TARGETS", 100000)
-	iv := 60 * time.Second
-	if d, err := time.ParseDuration(os.Getenv("UPWATCH_LOAD_INTERVAL")); err == nil && d > 0 {
-		iv = d
-	}
-	raiseFileLimit(t)
-	u, err := url.Parse(startLoopbackTarget(t))
+	n, iv, target := loadSetup(t, "load-floor")
+	u, err := url.Parse(target)
 	require.NoError(t, err)
 	addr := u.Host
 	req := []byte("GET / HTTP/1.1\r\nHost: " + addr + "\r\nUser-Agent: floor\r\nConnection: close\r\n\r\n")

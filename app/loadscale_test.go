@@ -50,17 +50,8 @@ import (
 // heap at its end. Skipped unless UPWATCH_LOAD_SCALE is
 // set.
 func TestLoadScale(t *testing.T) {
-	if os.Getenv("UPWATCH_LOAD_SCALE") == "" {
-		t.Skip("scale harness: run with `make load-scale` (UPWATCH_LOAD_SCALE=1)")
-	}
-	n := envInt("UPWATCH_LOAD_TARGETS", 100000)
+	n, iv, url := loadSetup(t, "load-scale")
 	intervals := envInt("UPWATCH_LOAD_INTERVALS", 3)
-	iv := 60 * time.Second
-	if d, err := time.ParseDuration(os.Getenv("UPWATCH_LOAD_INTERVAL")); err == nil && d > 0 {
-		iv = d
-	}
-	raiseFileLimit(t)
-	url := startLoopbackTarget(t)
 	t.Logf("GOMAXPROCS %d, as upwatch serve runs", procs.Tune(os.Getenv))
 
 	cfg := &config.Config{AllowPrivateTargets: true, DataDir: t.TempDir()}
@@ -195,6 +186,22 @@ func TestLoadScale(t *testing.T) {
 		float64(rss)/(1<<20), float64(peakRSS(t))/(1<<20), float64(growth)/(1<<20), total,
 		float64(growth)/float64(total), float64(growth)/float64(total)*float64(n)/iv.Seconds()*3600/1e9, n)
 	t.Logf("/metrics: %s, %.1f MB, %d lines", scrapeTook.Round(time.Millisecond), float64(scrapeBytes)/(1<<20), scrapeLines)
+}
+
+// loadSetup skips t unless UPWATCH_LOAD_SCALE is set (make target names
+// the make target that sets it), reads the number of targets and the
+// interval, and starts the loopback server, returning its URL.
+func loadSetup(t *testing.T, target string) (n int, iv time.Duration, url string) {
+	if os.Getenv("UPWATCH_LOAD_SCALE") == "" {
+		t.Skipf("scale harness: run with `make %s` (UPWATCH_LOAD_SCALE=1)", target)
+	}
+	n = envInt("UPWATCH_LOAD_TARGETS", 100000)
+	iv = 60 * time.Second
+	if d, err := time.ParseDuration(os.Getenv("UPWATCH_LOAD_INTERVAL")); err == nil && d > 0 {
+		iv = d
+	}
+	raiseFileLimit(t)
+	return n, iv, startLoopbackTarget(t)
 }
 
 // TestLoadScaleTarget is the loopback server TestLoadScale checks, run in
