@@ -99,8 +99,9 @@ func (t *checkTransport) roundTrip(req *http.Request) (*http.Response, error) {
 
 	var state *tls.ConnectionState
 	if scheme == "https" {
-		cfg := t.tls.Clone()
+		cfg := t.tls // shared by connections; copied only to name the host
 		if cfg.ServerName == "" {
+			cfg = cfg.Clone()
 			cfg.ServerName = host
 		}
 		if trace != nil && trace.TLSHandshakeStart != nil {

@@ -14,11 +14,7 @@ import (
 //
 //	go test -run '^$' -bench Collect100k ./prober/schedule/
 func BenchmarkCollect100k(b *testing.B) {
-	const n = 100_000
-	ts := make([]prober.Target, n)
-	for i := range ts {
-		ts[i] = target(fmt.Sprintf("target-%06d", i), time.Minute)
-	}
+	ts := manyTargets(100_000, time.Minute)
 	now := time.Unix(1_700_000_000, 0)
 	s := New(Options{Check: okCheck, Now: func() time.Time { return now }})
 	s.Update(ts)
@@ -36,4 +32,14 @@ func BenchmarkCollect100k(b *testing.B) {
 		collected += len(queue)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(max(collected, 1)), "ns/check")
+}
+
+// manyTargets returns n targets named target-000000 onwards, checked every
+// interval, for benchmarks at scale.
+func manyTargets(n int, interval time.Duration) []prober.Target {
+	ts := make([]prober.Target, n)
+	for i := range ts {
+		ts[i] = target(fmt.Sprintf("target-%06d", i), interval)
+	}
+	return ts
 }

@@ -21,9 +21,8 @@ import (
 //	go test -run '^$' -bench Update100k -benchtime=5x ./prober/schedule/
 func BenchmarkUpdate100k(b *testing.B) {
 	const n = 100_000
-	base := make([]prober.Target, n)
+	base := manyTargets(n, time.Minute)
 	for i := range base {
-		base[i] = target(fmt.Sprintf("target-%06d", i), time.Minute)
 		base[i].HTTP.ExpectStatus = []string{"200"}
 		base[i].Labels = map[string]string{"team": "ops"}
 	}
