@@ -2,6 +2,7 @@ package prober
 
 import (
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -43,15 +44,20 @@ func TestRunnersNeverQueueBehindABusyOne(t *testing.T) {
 }
 
 // Idle runners end, so a burst of checks leaves no goroutines behind.
+// The 50 checks block until all 50 run, which proves 50 runners; their end
+// is seen through the process's goroutine count, which other tests'
+// leftovers can only lower while this one waits.
 func TestRunnersEndWhenIdle(t *testing.T) {
 	before := runtime.NumGoroutine()
 	r := newRunners()
 	r.idle = 10 * time.Millisecond
+	var started sync.WaitGroup
+	started.Add(50)
 	release := make(chan struct{})
 	for range 50 {
-		r.run(func() { <-release })
+		r.run(func() { started.Done(); <-release })
 	}
-	require.GreaterOrEqual(t, runtime.NumGoroutine(), before+50)
+	started.Wait()
 	close(release)
 	waitGoroutines(t, before)
 }

@@ -90,7 +90,6 @@ type Store struct {
 	o      Options
 	client influxdb2.Client
 	write  api.WriteAPIBlocking
-	query  api.QueryAPI
 	bucket string // as a Flux string literal
 
 	spool    *spool.Spool
@@ -147,7 +146,6 @@ func Open(o Options) (*Store, error) {
 		o:      o,
 		client: client,
 		write:  client.WriteAPIBlocking(o.Org, o.Bucket),
-		query:  client.QueryAPI(o.Org),
 		bucket: fluxString(o.Bucket),
 		rejected: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "upwatch_influx_rejected_samples_total",
@@ -225,3 +223,8 @@ func fluxString(v string) string {
 	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\r", `\r`, "\t", `\t`, "${", `$" + "{`)
 	return `"` + r.Replace(v) + `"`
 }
+
+// queryAPI returns a QueryAPI for one query. The library's QueryAPI caches
+// its URL on first use without a lock, so one shared between goroutines is
+// a data race (seen under -race in CI); a new one costs a small struct.
+func (s *Store) queryAPI() api.QueryAPI { return s.client.QueryAPI(s.o.Org) }

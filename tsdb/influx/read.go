@@ -173,7 +173,7 @@ func (s *Store) Rollups(ctx context.Context, targetID string, from, to time.Time
   |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")
   |> group()
   |> keep(columns: ["_time", "up", "duration_seconds"])`, s.bucket, fluxTime(lo), fluxTime(hi), Measurement, fluxString(targetID))
-	res, err := s.query.Query(ctx, flux)
+	res, err := s.queryAPI().Query(ctx, flux)
 	if err != nil {
 		return nil, fmt.Errorf("influx store: rollups: %w", err)
 	}
@@ -249,7 +249,7 @@ type row struct {
 
 // rows runs a query whose rows are pivoted samples.
 func (s *Store) rows(ctx context.Context, what, flux string) ([]row, error) {
-	res, err := s.query.Query(ctx, flux)
+	res, err := s.queryAPI().Query(ctx, flux)
 	if err != nil {
 		return nil, fmt.Errorf("influx store: %s: %w", what, err)
 	}
