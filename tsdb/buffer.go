@@ -99,15 +99,22 @@ func (o *BufferOptions) defaults() {
 // failed batch with backoff, in order, until it is written or Close gives
 // up. A sample Record accepted is never dropped silently; with a Log it is
 // on disk before Record returns and survives a crash of the process.
+//
+// The queue is a slice the flusher takes batches from, not a channel: a
+// send on a channel woke the flusher for every sample (1,667 times a second
+// at 100,000 targets), where it needs waking once per batch.
 type Buffer struct {
-	w     Writer
-	o     BufferOptions
-	queue chan item
+	w Writer
+	o BufferOptions
 
 	mu       sync.Mutex
+	queue    []item        // accepted, waiting for the flusher
+	room     chan struct{} // closed (and replaced) when the flusher takes from queue
 	closed   bool
-	inflight sync.WaitGroup // Record calls between the closed check and their send
+	inflight sync.WaitGroup // Record calls between the closed check and their enqueue
 	closing  chan struct{}  // closed by Close: Records still waiting give up
+	full     chan struct{}  // a batch is ready (capacity 1)
+	drain    chan struct{}  // closed once no Record can enqueue: write all and exit
 
 	startOnce sync.Once
 	done      chan struct{} // closed when the flusher has exited
@@ -130,8 +137,10 @@ func NewBuffer(w Writer, o BufferOptions) *Buffer {
 	b := &Buffer{
 		w:       w,
 		o:       o,
-		queue:   make(chan item, o.QueueSize),
+		room:    make(chan struct{}),
 		closing: make(chan struct{}),
+		full:    make(chan struct{}, 1),
+		drain:   make(chan struct{}),
 		done:    make(chan struct{}),
 		ctx:     ctx,
 		cancel:  cancel,
@@ -192,21 +201,57 @@ func (b *Buffer) Record(ctx context.Context, r prober.Result) error {
 	// Count first so the gauge never goes negative when the flusher writes r
 	// before this goroutine runs again.
 	b.pending.Add(1)
-	select {
-	case b.queue <- it:
-		return nil
-	default:
+	for {
+		b.mu.Lock()
+		if len(b.queue) < b.o.QueueSize {
+			b.queue = append(b.queue, it)
+			ready := len(b.queue) >= b.o.BatchSize
+			b.mu.Unlock()
+			if ready {
+				select {
+				case b.full <- struct{}{}:
+				default: // the flusher is already told
+				}
+			}
+			return nil
+		}
+		room := b.room
+		b.mu.Unlock()
+		select {
+		case <-room:
+		case <-ctx.Done():
+			b.pending.Add(-1)
+			return ctx.Err()
+		case <-b.closing:
+			b.pending.Add(-1)
+			return ErrClosed
+		}
 	}
-	select {
-	case b.queue <- it:
-		return nil
-	case <-ctx.Done():
-		b.pending.Add(-1)
-		return ctx.Err()
-	case <-b.closing:
-		b.pending.Add(-1)
-		return ErrClosed
+}
+
+// take removes up to BatchSize samples from the head of the queue, into a
+// new batch (the writer may keep the one it was given), and wakes the
+// Records waiting for room. It takes nothing while fewer than least wait.
+func (b *Buffer) take(least int, seqs []uint64) ([]prober.Result, []uint64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := min(len(b.queue), b.o.BatchSize)
+	if n == 0 || len(b.queue) < least {
+		return nil, seqs
 	}
+	batch := make([]prober.Result, n)
+	for i := range n {
+		batch[i] = b.queue[i].r
+		if b.o.Log != nil {
+			seqs = append(seqs, b.queue[i].seq)
+		}
+	}
+	rest := copy(b.queue, b.queue[n:])
+	clear(b.queue[rest:])
+	b.queue = b.queue[:rest]
+	close(b.room)
+	b.room = make(chan struct{})
+	return batch, seqs
 }
 
 // Close stops accepting samples and writes everything queued, retrying until
@@ -219,8 +264,8 @@ func (b *Buffer) Close(ctx context.Context) error {
 		b.closed = true
 		close(b.closing)
 		b.mu.Unlock()
-		b.inflight.Wait() // no Record can send after this
-		close(b.queue)
+		b.inflight.Wait() // no Record can enqueue after this
+		close(b.drain)
 	} else {
 		b.mu.Unlock()
 	}
@@ -241,38 +286,40 @@ func (b *Buffer) Close(ctx context.Context) error {
 	return nil
 }
 
-// run is the flusher: it collects batches and writes them until the queue is
-// closed and drained, or Close cancels b.ctx.
+// run is the flusher: it writes batches until Close has drained the queue,
+// or cancels b.ctx.
 func (b *Buffer) run() {
 	defer close(b.done)
 	tick := time.NewTicker(b.o.FlushInterval)
 	defer tick.Stop()
-	batch := make([]prober.Result, 0, b.o.BatchSize)
 	var seqs []uint64
 	for {
+		// A partial batch is written on the interval (the first batch
+		// taken) and when draining; otherwise only full ones.
+		least, draining := 1, false
 		select {
-		case it, ok := <-b.queue:
-			if !ok {
-				b.flush(batch, seqs)
+		case <-b.full:
+			least = b.o.BatchSize
+		case <-tick.C:
+		case <-b.drain:
+			draining = true
+		}
+		for {
+			batch, s := b.take(least, seqs[:0])
+			seqs = s
+			if len(batch) == 0 {
+				break
+			}
+			if !b.flush(batch, seqs) {
 				return
 			}
-			batch = append(batch, it.r)
-			if b.o.Log != nil {
-				seqs = append(seqs, it.seq)
-			}
-			if len(batch) < b.o.BatchSize {
-				continue
-			}
-		case <-tick.C:
-			if len(batch) == 0 {
-				continue
+			if !draining {
+				least = b.o.BatchSize
 			}
 		}
-		if !b.flush(batch, seqs) {
+		if draining {
 			return
 		}
-		batch = make([]prober.Result, 0, b.o.BatchSize) // the writer may keep the old one
-		seqs = seqs[:0]
 		tick.Reset(b.o.FlushInterval)
 	}
 }
