@@ -194,7 +194,7 @@ func Run(ctx context.Context, o Options) error {
 	a.batch = newBatcher(sp, a.currentMaxBatch, log)
 	a.m.watch(o.Registry, sp, a.batch)
 	p := prober.New(prober.Options{Location: o.Location, AllowPrivate: o.AllowPrivateTargets, Now: o.Now, Logger: log.With("component", "prober")})
-	a.sched = schedule.New(schedule.Options{Check: p.CheckInline, Overran: p.Overran, Workers: o.Workers, Sink: a.batch.add,
+	a.sched = schedule.New(schedule.Options{Check: p.CheckInline, Overran: p.Overran, Coalesce: schedule.DefaultCoalesce, Workers: o.Workers, Sink: a.batch.add,
 		Registerer: o.Registry, Logger: log.With("component", "scheduler"), Now: o.Now})
 
 	var srv *http.Server

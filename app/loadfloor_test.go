@@ -64,6 +64,7 @@ func TestLoadScaleFloor(t *testing.T) {
 			mu.Unlock()
 		}
 	}
+	defer cpuProfile(t)()
 	every := iv / time.Duration(n)
 	cpu0, t0 := cputime.Used(), time.Now()
 	for i := range n {

@@ -72,12 +72,7 @@ func TestLoadScale(t *testing.T) {
 	defer cancel()
 	ready := make(chan net.Addr, 1)
 	done := make(chan error, 1)
-	if path := os.Getenv("UPWATCH_LOAD_CPUPROFILE"); path != "" {
-		f, err := os.Create(path)
-		require.NoError(t, err)
-		require.NoError(t, pprof.StartCPUProfile(f))
-		defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
-	}
+	defer cpuProfile(t)()
 	cpu0, launched := cputime.Used(), time.Now()
 	go func() {
 		done <- Run(ctx, Options{Config: cfg, Listener: ln, Registry: reg, Ready: func(a net.Addr) { ready <- a }})
@@ -304,6 +299,19 @@ func scrapeMetrics(t *testing.T, url string) (time.Duration, int64, int) {
 }
 
 // pct is the q-quantile of sorted durations (0 when empty).
+// cpuProfile starts a CPU profile into the file UPWATCH_LOAD_CPUPROFILE
+// names, if it names one, and returns what stops it.
+func cpuProfile(t *testing.T) (stop func()) {
+	path := os.Getenv("UPWATCH_LOAD_CPUPROFILE")
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	require.NoError(t, err)
+	require.NoError(t, pprof.StartCPUProfile(f))
+	return func() { pprof.StopCPUProfile(); _ = f.Close() }
+}
+
 func pct(sorted []time.Duration, q float64) time.Duration {
 	if len(sorted) == 0 {
 		return 0

@@ -78,3 +78,15 @@ func (t *fakeTimer) drain() {
 	default:
 	}
 }
+
+// armedAt is the deadline of the armed timer (the zero time if none is).
+func (c *fakeClock) armedAt() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, t := range c.timers {
+		if t.armed {
+			return t.at
+		}
+	}
+	return time.Time{}
+}

@@ -35,6 +35,13 @@ type SinkFunc func(ctx context.Context, r prober.Result)
 // DefaultWorkers is the size of the worker pool when Options.Workers is 0.
 const DefaultWorkers = 64
 
+// DefaultCoalesce is the Options.Coalesce serve and agent use. 10 ms is 1 %
+// of the shortest interval (prober.MinInterval). At 100,000 targets it
+// took the service from 56-58 % to about 47 % of one core: waking a thread
+// for every due check (one every 0.6 ms) and putting it back to sleep cost
+// more than the checks' own work in upwatch.
+const DefaultCoalesce = 10 * time.Millisecond
+
 // Options are the scheduler's dependencies.
 type Options struct {
 	Check CheckFunc // required
@@ -53,6 +60,12 @@ type Options struct {
 	// (t, and the check's start), and a new worker takes its worker's
 	// place; the overrunning check's own result is dropped when it comes.
 	Overran func(t *prober.Target, start time.Time) prober.Result
+	// Coalesce, when positive, lets a check start up to this much after its
+	// slot, so one wake-up of the dispatcher starts every check due within
+	// it: slots are run at the next multiple of Coalesce. At 100,000
+	// targets a wake-up per check (one every 0.6 ms) was a thread woken and
+	// put back to sleep each time.
+	Coalesce time.Duration
 
 	clock clock // tests only; nil is a real clock reading Now
 }
@@ -60,13 +73,14 @@ type Options struct {
 // Scheduler runs checks of a changing set of targets. Update may be called
 // at any time, before or during Run, from any goroutine.
 type Scheduler struct {
-	check   CheckFunc
-	overran func(t *prober.Target, start time.Time) prober.Result
-	sink    SinkFunc
-	workers int
-	log     *slog.Logger
-	clock   clock
-	m       metrics
+	check    CheckFunc
+	overran  func(t *prober.Target, start time.Time) prober.Result
+	coalesce time.Duration
+	sink     SinkFunc
+	workers  int
+	log      *slog.Logger
+	clock    clock
+	m        metrics
 
 	umu sync.Mutex // serialises Update
 	gen uint64     // counts Updates, guarded by umu
@@ -112,17 +126,18 @@ func New(o Options) *Scheduler {
 		panic("schedule: Options.Check is nil")
 	}
 	s := &Scheduler{
-		check:   o.Check,
-		overran: o.Overran,
-		sink:    o.Sink,
-		workers: o.Workers,
-		log:     o.Logger,
-		clock:   o.clock,
-		m:       newMetrics(o.Registerer),
-		entries: make(map[string]*entry),
-		busy:    make(map[string]struct{}),
-		urgent:  make(map[string]struct{}),
-		wake:    make(chan struct{}, 1),
+		check:    o.Check,
+		overran:  o.Overran,
+		coalesce: o.Coalesce,
+		sink:     o.Sink,
+		workers:  o.Workers,
+		log:      o.Logger,
+		clock:    o.clock,
+		m:        newMetrics(o.Registerer),
+		entries:  make(map[string]*entry),
+		busy:     make(map[string]struct{}),
+		urgent:   make(map[string]struct{}),
+		wake:     make(chan struct{}, 1),
 	}
 	if s.sink == nil {
 		s.sink = func(context.Context, prober.Result) {}
@@ -309,7 +324,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if len(s.due) > 0 {
-			tm.ResetAt(s.due[0].e.next)
+			tm.ResetAt(coalesced(s.due[0].e.next, s.coalesce))
 		} else {
 			tm.Stop()
 		}
@@ -365,6 +380,18 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// coalesced is t rounded up to a multiple of c (t itself when c is not
+// positive).
+func coalesced(t time.Time, c time.Duration) time.Time {
+	if c <= 0 {
+		return t
+	}
+	if r := t.Truncate(c); r.Before(t) {
+		return r.Add(c)
+	}
+	return t
 }
 
 // collectLocked moves every entry due at now onto queue and schedules its

@@ -907,3 +907,62 @@ func TestUpdateRepeatedIDsAndCopies(t *testing.T) {
 	h.s.mu.Unlock()
 	require.Equal(t, 2.0, testutil.ToFloat64(h.s.m.targets))
 }
+
+// With Coalesce, slots run at the next multiple of it: not before (the
+// clock just short of it starts nothing), and every slot of one window on
+// the same wake-up, each still planned at its own slot.
+func TestCoalesceRunsAWindowsSlotsTogether(t *testing.T) {
+	const c = 10 * time.Millisecond
+	const iv = time.Second
+	h := newHarness(t, 8, okCheck)
+	h.s.coalesce = c
+	// Targets whose slots fall within one window, found by their offset.
+	window := map[time.Duration][]string{}
+	var ids []string
+	for i := 0; len(ids) < 3; i++ {
+		id := fmt.Sprintf("t%d", i)
+		w := Offset(id, iv).Truncate(c)
+		if w == 0 || Offset(id, iv) == w { // keep slots strictly inside a window
+			continue
+		}
+		window[w] = append(window[w], id)
+		if len(window[w]) == 3 {
+			ids = window[w]
+		}
+	}
+	var ts []prober.Target
+	for _, id := range ids {
+		ts = append(ts, target(id, iv))
+	}
+	h.s.Update(ts)
+	h.run(t)
+
+	first := h.next(t, ids[0])
+	for _, id := range ids[1:] {
+		if n := h.next(t, id); n.Before(first) {
+			first = n
+		}
+	}
+	boundary := coalesced(first, c)
+	require.True(t, boundary.After(first))
+	require.Eventually(t, func() bool { return h.clk.armedAt().Equal(boundary) }, wait, tick,
+		"the dispatcher's wake-up is not at the window's end")
+	h.clk.Set(boundary.Add(-time.Nanosecond))
+	require.Zero(t, h.nStarts(), "a slot ran before its window closed")
+	h.clk.Set(boundary)
+	require.Eventually(t, func() bool { return h.nStarts() == 3 }, wait, tick)
+	for _, id := range ids {
+		s := h.startsOf(id)
+		require.Len(t, s, 1)
+		require.Equal(t, boundary, s[0].started, "%s started before its window closed", id)
+		require.Equal(t, Offset(id, iv), phase(s[0].planned, iv), "planned stays the target's own slot")
+		require.Less(t, s[0].started.Sub(s[0].planned), c)
+	}
+}
+
+func TestCoalesced(t *testing.T) {
+	at := time.Unix(100, 3_000_000)
+	require.Equal(t, time.Unix(100, 10_000_000), coalesced(at, 10*time.Millisecond))
+	require.Equal(t, time.Unix(100, 0), coalesced(time.Unix(100, 0), 10*time.Millisecond), "a multiple stays")
+	require.Equal(t, at, coalesced(at, 0))
+}
