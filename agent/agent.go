@@ -60,6 +60,9 @@ type Options struct {
 	// AllowPrivateTargets turns the SSRF guard off, as serve's option does.
 	AllowPrivateTargets bool
 	Workers             int
+	// StartWindow: the checks due within each window of this length start
+	// together (schedule.Options.Coalesce); 0 starts each at its slot.
+	StartWindow time.Duration
 	// Listen, if set, serves /metrics there; Listener is used instead if
 	// set (tests bind 127.0.0.1:0).
 	Listen   string
@@ -108,6 +111,9 @@ func (o *Options) defaults() error {
 	o.Server = strings.TrimRight(o.Server, "/")
 	if !prober.ValidLocation(o.Location) {
 		return fmt.Errorf("agent: -location: must be 1-64 letters, digits, '-', '_' or '.' (got %q)", o.Location)
+	}
+	if o.StartWindow < 0 || o.StartWindow > schedule.MaxCoalesce {
+		return fmt.Errorf("agent: -start-window: must be between 0 and %s (got %s)", schedule.MaxCoalesce, o.StartWindow)
 	}
 	if o.Name == "" {
 		o.Name, _ = os.Hostname()
@@ -194,7 +200,7 @@ func Run(ctx context.Context, o Options) error {
 	a.batch = newBatcher(sp, a.currentMaxBatch, log)
 	a.m.watch(o.Registry, sp, a.batch)
 	p := prober.New(prober.Options{Location: o.Location, AllowPrivate: o.AllowPrivateTargets, Now: o.Now, Logger: log.With("component", "prober")})
-	a.sched = schedule.New(schedule.Options{Check: p.CheckInline, Overran: p.Overran, Coalesce: schedule.DefaultCoalesce, Workers: o.Workers, Sink: a.batch.add,
+	a.sched = schedule.New(schedule.Options{Check: p.CheckInline, Overran: p.Overran, Coalesce: o.StartWindow, Workers: o.Workers, Sink: a.batch.add,
 		Registerer: o.Registry, Logger: log.With("component", "scheduler"), Now: o.Now})
 
 	var srv *http.Server

@@ -292,7 +292,7 @@ func (s *Service) buildChecks(ctx context.Context) error {
 		// The scheduler bounds overruns, so checks run on its workers.
 		Check:      p.CheckInline,
 		Overran:    p.Overran,
-		Coalesce:   schedule.DefaultCoalesce,
+		Coalesce:   cfg.StartWindowOrDefault(),
 		Workers:    cfg.Workers,
 		Sink:       s.record,
 		Registerer: s.reg,

@@ -414,3 +414,27 @@ targets:
 	require.Equal(t, "http://[::1]:9090/demo/ok", cfg.Targets[0].HTTP.URL)
 	require.Equal(t, "[::1]:9090", cfg.Targets[1].TCP.Address)
 }
+
+// start_window: 10ms unless set; 0 turns it off; the file, then the
+// environment; out of range or unparsable is an error naming the setting.
+func TestStartWindow(t *testing.T) {
+	parse := func(yaml string, env map[string]string) (*Config, error) {
+		return Parse(strings.NewReader(yaml), "t.yaml", func(k string) string { return env[k] })
+	}
+	cfg, err := parse("", nil)
+	require.NoError(t, err)
+	require.Equal(t, 10*time.Millisecond, *cfg.StartWindow)
+	cfg, err = parse("start_window: 0s\n", nil)
+	require.NoError(t, err)
+	require.Zero(t, *cfg.StartWindow, "0 stays 0: the window is off")
+	cfg, err = parse("start_window: 0s\n", map[string]string{"UPWATCH_START_WINDOW": "5ms"})
+	require.NoError(t, err)
+	require.Equal(t, 5*time.Millisecond, *cfg.StartWindow)
+
+	_, err = parse("start_window: 200ms\n", nil)
+	require.ErrorContains(t, err, "start_window: must be between 0 and 100ms (got 200ms)")
+	_, err = parse("start_window: -1ms\n", nil)
+	require.ErrorContains(t, err, "start_window: must be between 0 and 100ms")
+	_, err = parse("", map[string]string{"UPWATCH_START_WINDOW": "soon"})
+	require.ErrorContains(t, err, "env UPWATCH_START_WINDOW: must be a duration")
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/upwatch/upwatch/agent"
 	"github.com/upwatch/upwatch/config"
+	"github.com/upwatch/upwatch/prober/schedule"
 )
 
 // EnvAgentKey holds the agent key when neither -key nor -key-file is given
@@ -33,6 +34,7 @@ func agentCmd(args []string, _, stderr io.Writer, getenv func(string) string) in
 	fs.DurationVar(&o.PushInterval, "push-interval", 15*time.Second, "how often -push-metrics pushes")
 	fs.BoolVar(&o.AllowPrivateTargets, "allow-private-targets", false, "let checks reach loopback, private and link-local addresses")
 	fs.IntVar(&o.Workers, "workers", 0, "checks run at once (default 64)")
+	fs.DurationVar(&o.StartWindow, "start-window", schedule.DefaultCoalesce, "checks due within each window of this length start together, at its end (0: each at its slot, more CPU)")
 	var tlsCert, tlsKey, tlsCA string
 	fs.StringVar(&tlsCert, "tls-cert", "", "client certificate (PEM) for a server that requires one (mTLS); with -tls-key")
 	fs.StringVar(&tlsKey, "tls-key", "", "the client certificate's key (PEM)")

@@ -42,6 +42,10 @@ const DefaultWorkers = 64
 // more than the checks' own work in upwatch.
 const DefaultCoalesce = 10 * time.Millisecond
 
+// MaxCoalesce bounds the window a user may set: a tenth of the shortest
+// interval.
+const MaxCoalesce = 100 * time.Millisecond
+
 // Options are the scheduler's dependencies.
 type Options struct {
 	Check CheckFunc // required
