@@ -220,7 +220,7 @@ func StepQuorum(s State, p Policy, r prober.Result, v QuorumView) (State, []Tran
 		s.LastNotifiedAt, s.Escalated = at, false
 		s.Degraded, s.SlowChecks, s.DegradedSince = false, 0, time.Time{}
 		out = append(out, Transition{Kind: KindDown, TargetID: s.TargetID, At: at, Incident: inc, Cause: inc.Cause})
-	case !holds && ups > 0 && s.Status != StatusUp:
+	case !holds && ups > 0 && s.Status != StatusUp && (s.Status != StatusDown || endsOutage(s, r)):
 		end := r.Start
 		if r.Success && ls.Status == StatusUp && prevLoc.Status != StatusUp {
 			end = ls.RunStart // the first success of the run that broke the quorum
@@ -244,6 +244,16 @@ func StepQuorum(s State, p Policy, r prober.Result, v QuorumView) (State, []Tran
 		s.SlowChecks, s.DegradedSince = 0, zeroIf(s.Degraded, s.DegradedSince)
 	}
 	return s, out
+}
+
+// endsOutage says whether r may end the outage s is in, once the quorum no
+// longer holds: only a success from after the outage began. A location back
+// from being silent (stale or suspect) still has its verdict from before,
+// and its agent's spool replays results from before the outage: either
+// ended an incident that was still going on, with a failure or a result
+// older than the incident, and the next results opened it again.
+func endsOutage(s State, r prober.Result) bool {
+	return r.Success && !r.Start.Before(s.Since)
 }
 
 // stepLocation advances one location's run and verdict by r.

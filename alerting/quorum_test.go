@@ -457,3 +457,43 @@ func TestOnlyLocationSilentThenBack(t *testing.T) {
 	require.Len(t, rig.eventsOf(alerting.LocationUnavailable), 1)
 	require.Len(t, rig.eventsOf(alerting.LocationAvailable), 1)
 }
+
+// A location that was silent (stale) and comes back with results from
+// before the outage, as an agent's spool replays them, does not end it:
+// the outage ends once, when the locations see the target up again.
+func TestQuorumLateResultsFromBeforeAnOutageDoNotEndIt(t *testing.T) {
+	p := alerting.Policy{FailureThreshold: 2, SuccessThreshold: 2, DownWhen: alerting.QuorumMajority}
+	v := alerting.QuorumView{Stale: 3 * time.Minute}
+	s := alerting.NewState("web")
+	var kinds []string
+	step := func(loc string, m int, ok bool) {
+		t.Helper()
+		var trs []alerting.Transition
+		s, trs = alerting.StepQuorum(s, p, prober.Result{TargetID: "web", Location: loc, Start: t0.Add(time.Duration(m) * time.Minute), Success: ok}, v)
+		for _, tr := range trs {
+			kinds = append(kinds, fmt.Sprintf("%s@%d", tr.Kind, m))
+		}
+	}
+	for m := range 2 {
+		step("eu", m, true)
+		step("us", m, true)
+	}
+	for m := 2; m < 6; m++ { // us falls silent
+		step("eu", m, true)
+	}
+	step("eu", 6, false)
+	step("eu", 7, false) // us is stale: eu alone is the majority
+	require.Equal(t, alerting.StatusDown, s.Status)
+	step("us", 2, true) // us's spool, from before the outage
+	step("us", 3, true)
+	require.Equal(t, alerting.StatusDown, s.Status, "results from before the outage ended it")
+	step("us", 8, false) // its verdict is still up: no end on a failure
+	step("us", 9, false)
+	step("eu", 8, false)
+	for m := 10; m < 12; m++ {
+		step("eu", m, true)
+		step("us", m, true)
+	}
+	require.Equal(t, alerting.StatusUp, s.Status)
+	require.Equal(t, []string{"down@7", "up@11"}, kinds)
+}

@@ -92,6 +92,13 @@ func (n *notes) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	n.byKey[key]++
 }
 
+// String lists the notifications so far, for failure messages.
+func (n *notes) String() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return fmt.Sprint(n.by)
+}
+
 func (n *notes) count(kind, target string) int {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -305,12 +312,12 @@ targets:
 			agents[0].metric("upwatch_agent_results_pushed_total")+agents[1].metric("upwatch_agent_results_pushed_total") > pushedBefore
 	}, 30*time.Second, 100*time.Millisecond, "ingestion did not go on on the new leader")
 	targets.allDown.Store(true)
-	require.Eventually(t, func() bool { return hook.count("down", "split-majority") == 1 }, 30*time.Second, 50*time.Millisecond)
-	require.Eventually(t, func() bool { return hook.count("down", "split-any") == 2 }, 30*time.Second, 50*time.Millisecond)
+	require.Eventually(t, func() bool { return hook.count("down", "split-majority") == 1 }, 30*time.Second, 50*time.Millisecond, "notifications: %v", hook)
+	require.Eventually(t, func() bool { return hook.count("down", "split-any") == 2 }, 30*time.Second, 50*time.Millisecond, "notifications: %v", hook)
 	targets.allDown.Store(false)
 	require.Eventually(t, func() bool {
 		return hook.count("up", "split-majority") == 1 && hook.count("up", "split-any") == 2
-	}, 30*time.Second, 50*time.Millisecond)
+	}, 30*time.Second, 50*time.Millisecond, "notifications: %v", hook)
 	time.Sleep(3 * time.Second) // time for a duplicate to show up
 	for _, ag := range agents {
 		require.Zero(t, ag.metric("upwatch_agent_results_rejected_total"))
