@@ -34,6 +34,9 @@ const (
 	DefaultPruneInterval   = time.Hour
 	DefaultCompactGrace    = 2 * time.Minute
 	DefaultCompactInterval = time.Minute
+	// DefaultCheckpointInterval: at 250,000 targets the write-ahead file
+	// grows by ~3 MB/s, so a checkpoint copies at most ~15 MB of pages.
+	DefaultCheckpointInterval = 5 * time.Second
 )
 
 // Options configure Open. Only Path is required.
@@ -54,6 +57,11 @@ type Options struct {
 	// hours (default 1m); a negative value disables the loop, leaving
 	// Compact to the caller.
 	CompactInterval time.Duration
+	// CheckpointInterval is how often a background loop copies SQLite's
+	// write-ahead file into the database file (default 5s), off the write
+	// path; a negative value leaves it to SQLite, inside the commit that
+	// crosses its threshold (for short-lived tools).
+	CheckpointInterval time.Duration
 	// EvidencePerTarget bounds the bytes of evidence kept per target
 	// (default 4 MiB): the oldest goes first. Evidence also goes with
 	// the raw retention.
@@ -79,6 +87,9 @@ func (o *Options) defaults() {
 	}
 	if o.CompactInterval == 0 {
 		o.CompactInterval = DefaultCompactInterval
+	}
+	if o.CheckpointInterval == 0 {
+		o.CheckpointInterval = DefaultCheckpointInterval
 	}
 	if o.EvidencePerTarget <= 0 {
 		o.EvidencePerTarget = DefaultEvidencePerTarget
@@ -122,11 +133,12 @@ type Store struct {
 	// inside the compaction transaction; an error aborts it.
 	afterBlock func() error
 
-	stop        context.CancelFunc
-	loopDone    chan struct{}
-	compactDone chan struct{}
-	closeOnce   sync.Once
-	closeErr    error
+	stop           context.CancelFunc
+	loopDone       chan struct{}
+	compactDone    chan struct{}
+	checkpointDone chan struct{}
+	closeOnce      sync.Once
+	closeErr       error
 }
 
 var _ tsdb.Store = (*Store)(nil)
@@ -149,11 +161,18 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	var err error
 	// The writer syncs every commit (one fsync per batch): a nil error from
 	// WriteSamples means the samples survive a power loss, so the
-	// write-ahead log in front of the store may let go of them.
-	if s.w, err = sqlitedb.Open(o.Path, 1, "cache_size(-32000)", "wal_autocheckpoint(10000)", "synchronous(FULL)"); err != nil {
+	// write-ahead log in front of the store may let go of them. With the
+	// checkpoint loop, no connection checkpoints by itself (see
+	// checkpointLoop); journal_size_limit gives the disk back after a
+	// burst.
+	autoCheckpoint := "wal_autocheckpoint(10000)"
+	if o.CheckpointInterval > 0 {
+		autoCheckpoint = "wal_autocheckpoint(0)"
+	}
+	if s.w, err = sqlitedb.Open(o.Path, 1, "cache_size(-32000)", autoCheckpoint, "synchronous(FULL)", "journal_size_limit(67108864)"); err != nil {
 		return nil, sqlitedb.PathError("sqlite store", o.Path, err)
 	}
-	if s.r, err = sqlitedb.Open(o.Path, readConns, "cache_size(-32000)", "wal_autocheckpoint(10000)"); err != nil {
+	if s.r, err = sqlitedb.Open(o.Path, readConns, "cache_size(-32000)", autoCheckpoint); err != nil {
 		_ = s.w.Close()
 		return nil, sqlitedb.PathError("sqlite store", o.Path, err)
 	}
@@ -176,6 +195,12 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		go s.compactLoop(loopCtx, o.CompactInterval)
 	} else {
 		close(s.compactDone)
+	}
+	s.checkpointDone = make(chan struct{})
+	if o.CheckpointInterval > 0 {
+		go s.checkpointLoop(loopCtx, o.CheckpointInterval)
+	} else {
+		close(s.checkpointDone)
 	}
 	return s, nil
 }
@@ -223,6 +248,7 @@ func (s *Store) Close() error {
 		s.stop()
 		<-s.loopDone
 		<-s.compactDone
+		<-s.checkpointDone
 		s.closeStatements()
 		s.closeErr = errors.Join(s.r.Close(), s.w.Close())
 	})
