@@ -47,8 +47,10 @@ import (
 // asserts only that the run completed and stored samples: it is a
 // measurement, not a pass/fail benchmark. UPWATCH_LOAD_CPUPROFILE names a
 // file for a CPU profile of the run, UPWATCH_LOAD_MEMPROFILE one for the
-// heap at its end. Skipped unless UPWATCH_LOAD_SCALE is
-// set.
+// heap at its end; UPWATCH_LOAD_LAGTRACE one for every check 20 ms or more
+// late, to tell stalls from a backlog. UPWATCH_START_WINDOW sets
+// start_window, as it does for upwatch serve. Skipped unless
+// UPWATCH_LOAD_SCALE is set.
 func TestLoadScale(t *testing.T) {
 	n, iv, url := loadSetup(t, "load-scale")
 	intervals := envInt("UPWATCH_LOAD_INTERVALS", 3)
@@ -60,6 +62,11 @@ func TestLoadScale(t *testing.T) {
 			Name: fmt.Sprintf("scale-%06d", i), Kind: "http", Interval: iv, Timeout: 5 * time.Second,
 			HTTP: &prober.HTTPSpec{URL: url, ExpectStatus: []string{"200"}},
 		}})
+	}
+	if v := os.Getenv("UPWATCH_START_WINDOW"); v != "" { // compare builds' start windows
+		d, err := time.ParseDuration(v)
+		require.NoError(t, err, "UPWATCH_START_WINDOW")
+		cfg.StartWindow = &d
 	}
 	cfg.Normalize()
 	require.Empty(t, cfg.Validate())
@@ -128,6 +135,17 @@ func TestLoadScale(t *testing.T) {
 		stored, missed, twice int
 		lags                  []time.Duration
 	}, intervals)
+	// UPWATCH_LOAD_LAGTRACE names a file for every check started 20 ms or
+	// more after its slot ("seconds since the first interval" "lag ms"),
+	// to tell a lag tail's stalls apart from a steady backlog.
+	var lagTrace io.Writer
+	const lagTraceMin = 20 * time.Millisecond
+	if path := os.Getenv("UPWATCH_LOAD_LAGTRACE"); path != "" {
+		f, err := os.Create(path)
+		require.NoError(t, err)
+		defer f.Close()
+		lagTrace = f
+	}
 	total := 0
 	for _, tg := range cfg.Targets {
 		var counts = make([]int, intervals)
@@ -147,6 +165,9 @@ func TestLoadScale(t *testing.T) {
 				counts[w]++
 				perWin[w].stored++
 				perWin[w].lags = append(perWin[w].lags, lag)
+				if lagTrace != nil && lag >= lagTraceMin {
+					fmt.Fprintf(lagTrace, "%.3f %.1f\n", s.Start.Add(-lag).Sub(t0).Seconds(), float64(lag)/float64(time.Millisecond))
+				}
 			}
 			if page.NextCursor == "" {
 				break
