@@ -5,15 +5,22 @@ import (
 	"time"
 )
 
+// walBound is the size of write-ahead file past which the loop checkpoints
+// on the writer itself (TRUNCATE), holding writes while it runs: PASSIVE
+// checkpoints that never catch up with the writer (a slow disk, a reader
+// that holds old pages) would otherwise let the file grow without end.
+const walBound = 512 << 20
+
 // checkpointLoop copies the write-ahead file into the database file every
 // interval until ctx ends. SQLite's own automatic checkpoint runs inside
 // the commit that crosses its threshold, on the single writer: at 250,000
 // targets that commit held the writer for seconds every ~15 s (copying
 // ~40 MB of pages and syncing the file), the write buffer filled, and
 // every check waited for room in it. A PASSIVE checkpoint on a reader
-// connection waits for no writer and no reader, so writes go on beside it;
-// the writer starts the write-ahead file over once a checkpoint has copied
-// all of it.
+// connection waits for no writer and no reader, so writes go on beside it.
+// The writer starts the file over only once a checkpoint has copied all
+// of it, so a checkpoint that the writer outran is followed at once by one
+// for the little written meanwhile.
 func (s *Store) checkpointLoop(ctx context.Context, every time.Duration) {
 	defer close(s.checkpointDone)
 	t := time.NewTicker(every)
@@ -25,7 +32,7 @@ func (s *Store) checkpointLoop(ctx context.Context, every time.Duration) {
 			return
 		case <-t.C:
 		}
-		_, err := s.checkpoint(ctx)
+		err := s.checkpointOnce(ctx)
 		switch {
 		case ctx.Err() != nil:
 			return
@@ -40,10 +47,28 @@ func (s *Store) checkpointLoop(ctx context.Context, every time.Duration) {
 	}
 }
 
-// checkpoint runs one PASSIVE checkpoint and reports how many frames of
-// the write-ahead file are now in the database file.
-func (s *Store) checkpoint(ctx context.Context) (copied int, err error) {
-	var busy, frames int
-	err = s.r.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied)
-	return copied, err
+// checkpointOnce copies the write-ahead file into the database file,
+// chasing the writer a few times, and past walBound truncates the file on
+// the writer.
+func (s *Store) checkpointOnce(ctx context.Context) error {
+	var frames, copied int
+	for range 4 {
+		var busy int
+		if err := s.r.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied); err != nil {
+			return err
+		}
+		if copied >= frames {
+			return nil
+		}
+	}
+	if int64(frames)*s.pageSize <= s.walBound {
+		return nil
+	}
+	s.opts.Logger.Warn("tsdb write-ahead file not caught up; checkpointing on the writer",
+		"path", s.opts.Path, "bytes", int64(frames)*s.pageSize)
+	if s.beforeTruncate != nil {
+		s.beforeTruncate()
+	}
+	_, err := s.w.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
+	return err
 }

@@ -132,13 +132,20 @@ type Store struct {
 	// afterBlock, when set (by tests), runs after each block is written
 	// inside the compaction transaction; an error aborts it.
 	afterBlock func() error
+	// beforeTruncate, when set (by tests), runs before the checkpoint loop
+	// truncates the write-ahead file on the writer.
+	beforeTruncate func()
 
 	stop           context.CancelFunc
 	loopDone       chan struct{}
 	compactDone    chan struct{}
 	checkpointDone chan struct{}
-	closeOnce      sync.Once
-	closeErr       error
+	// pageSize is the database's page size; walBound (walBound unless a
+	// test sets it) the write-ahead file's size past which the checkpoint
+	// loop holds the writer to truncate it.
+	pageSize, walBound int64
+	closeOnce          sync.Once
+	closeErr           error
 }
 
 var _ tsdb.Store = (*Store)(nil)
@@ -210,6 +217,10 @@ func (s *Store) init(ctx context.Context) error {
 		return err
 	}
 	if err := s.loadBlockHorizon(ctx); err != nil {
+		return err
+	}
+	s.walBound = walBound
+	if err := s.w.QueryRowContext(ctx, `PRAGMA page_size`).Scan(&s.pageSize); err != nil {
 		return err
 	}
 	// Prepare the write statements now, so a bad one fails Open.
