@@ -37,7 +37,7 @@ type BufferOptions struct {
 	// (default 1s).
 	FlushInterval time.Duration
 	// QueueSize is how many samples may wait to be written before Record
-	// blocks (default 10000).
+	// blocks (default DefaultQueueSize).
 	QueueSize int
 	// RetryMin and RetryMax bound the backoff between attempts at a failed
 	// write (default 100ms and 10s).
@@ -63,6 +63,13 @@ type Log interface {
 	Commit(seqs []uint64) error
 }
 
+// DefaultQueueSize is BufferOptions.QueueSize's default: 16 s of checks at
+// 250,000 targets every minute, about 24 MB when full (the queue grows only
+// while the store lags). A full queue makes Record, and so the check that
+// called it, wait: 10,000 (2.4 s at 250,000 targets) turned a slow moment
+// of a shared disk into late checks.
+const DefaultQueueSize = 1 << 16
+
 // item is a queued sample and its sequence number in the Log.
 type item struct {
 	r   prober.Result
@@ -77,7 +84,7 @@ func (o *BufferOptions) defaults() {
 		o.FlushInterval = time.Second
 	}
 	if o.QueueSize <= 0 {
-		o.QueueSize = 10000
+		o.QueueSize = DefaultQueueSize
 	}
 	if o.RetryMin <= 0 {
 		o.RetryMin = 100 * time.Millisecond

@@ -296,7 +296,7 @@ func TestBufferDefaults(t *testing.T) {
 	o.defaults()
 	require.Equal(t, 2000, o.BatchSize)
 	require.Equal(t, time.Second, o.FlushInterval)
-	require.Equal(t, 10000, o.QueueSize)
+	require.Equal(t, DefaultQueueSize, o.QueueSize)
 	require.Equal(t, 100*time.Millisecond, o.RetryMin)
 	require.Equal(t, 10*time.Second, o.RetryMax)
 	require.NotNil(t, o.Logger)
