@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"time"
 )
 
 // walBound is the size of write-ahead file past which the loop checkpoints
@@ -11,45 +10,17 @@ import (
 // that holds old pages) would otherwise let the file grow without end.
 const walBound = 512 << 20
 
-// checkpointLoop copies the write-ahead file into the database file every
-// interval until ctx ends. SQLite's own automatic checkpoint runs inside
-// the commit that crosses its threshold, on the single writer: at 250,000
-// targets that commit held the writer for seconds every ~15 s (copying
-// ~40 MB of pages and syncing the file), the write buffer filled, and
-// every check waited for room in it. A PASSIVE checkpoint on a reader
-// connection waits for no writer and no reader, so writes go on beside it.
-// The writer starts the file over only once a checkpoint has copied all
-// of it, so a checkpoint that the writer outran is followed at once by one
-// for the little written meanwhile.
-func (s *Store) checkpointLoop(ctx context.Context, every time.Duration) {
-	defer close(s.checkpointDone)
-	t := time.NewTicker(every)
-	defer t.Stop()
-	var lastErr string
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		err := s.checkpointOnce(ctx)
-		switch {
-		case ctx.Err() != nil:
-			return
-		case err != nil:
-			if err.Error() != lastErr { // log only when the error changes
-				s.opts.Logger.Warn("tsdb checkpoint failed", "path", s.opts.Path, "err", err)
-			}
-			lastErr = err.Error()
-		default:
-			lastErr = ""
-		}
-	}
-}
-
-// checkpointOnce copies the write-ahead file into the database file,
-// chasing the writer a few times, and past walBound truncates the file on
-// the writer.
+// checkpointOnce is the checkpoint loop's step (every CheckpointInterval).
+// It copies the write-ahead file into the database file. SQLite's own
+// automatic checkpoint runs inside the commit that crosses its threshold,
+// on the single writer: at 250,000 targets that commit held the writer for
+// seconds every ~15 s (copying ~40 MB of pages and syncing the file), the
+// write buffer filled, and every check waited for room in it. A PASSIVE
+// checkpoint on a reader connection waits for no writer and no reader, so
+// writes go on beside it. The writer starts the file over only once a
+// checkpoint has copied all of it, so a checkpoint that the writer outran
+// is followed at once by one for the little written meanwhile; past
+// walBound the file is truncated on the writer.
 func (s *Store) checkpointOnce(ctx context.Context) error {
 	var frames, copied int
 	for range 4 {

@@ -517,34 +517,3 @@ func (s *Store) notInBlocks(ctx context.Context, batch []prober.Result) ([]probe
 	}
 	return out, nil
 }
-
-// compactLoop compacts at start (hours a crash or an older version left
-// in rows) and then every interval until ctx ends.
-func (s *Store) compactLoop(ctx context.Context, every time.Duration) {
-	defer close(s.compactDone)
-	t := time.NewTicker(every)
-	defer t.Stop()
-	var lastErr string
-	for {
-		n, err := s.Compact(ctx)
-		switch {
-		case ctx.Err() != nil:
-			return
-		case err != nil:
-			if err.Error() != lastErr { // log only when the error changes
-				s.opts.Logger.Warn("tsdb compaction failed", "path", s.opts.Path, "err", err)
-			}
-			lastErr = err.Error()
-		default:
-			lastErr = ""
-			if n > 0 {
-				s.opts.Logger.Debug("tsdb compacted", "path", s.opts.Path, "samples", n)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}

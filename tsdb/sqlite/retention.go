@@ -102,36 +102,6 @@ func (s *Store) targetIDs(ctx context.Context) ([]string, error) {
 	return ids, rows.Err()
 }
 
-// retentionLoop prunes at start and then every interval until ctx ends.
-func (s *Store) retentionLoop(ctx context.Context, every time.Duration) {
-	defer close(s.loopDone)
-	t := time.NewTicker(every)
-	defer t.Stop()
-	var lastErr string
-	for {
-		n, err := s.Prune(ctx)
-		switch {
-		case ctx.Err() != nil:
-			return
-		case err != nil:
-			if err.Error() != lastErr { // log only when the error changes
-				s.opts.Logger.Warn("tsdb retention failed", "path", s.opts.Path, "err", err)
-			}
-			lastErr = err.Error()
-		default:
-			lastErr = ""
-			if n > 0 {
-				s.opts.Logger.Info("tsdb retention pruned", "path", s.opts.Path, "deleted", n)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
 // prefixed qualifies each column of a comma-separated list with p.
 func prefixed(p, cols string) string {
 	parts := strings.Split(cols, ",")

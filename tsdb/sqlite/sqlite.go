@@ -170,7 +170,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	// WriteSamples means the samples survive a power loss, so the
 	// write-ahead log in front of the store may let go of them. With the
 	// checkpoint loop, no connection checkpoints by itself (see
-	// checkpointLoop); journal_size_limit gives the disk back after a
+	// checkpointOnce); journal_size_limit gives the disk back after a
 	// burst.
 	autoCheckpoint := "wal_autocheckpoint(10000)"
 	if o.CheckpointInterval > 0 {
@@ -193,19 +193,19 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	s.stop = cancel
 	s.loopDone = make(chan struct{})
 	if o.PruneInterval > 0 {
-		go s.retentionLoop(loopCtx, o.PruneInterval)
+		go s.background(loopCtx, o.PruneInterval, true, "retention", s.loopDone, s.prune)
 	} else {
 		close(s.loopDone)
 	}
 	s.compactDone = make(chan struct{})
 	if o.CompactInterval > 0 {
-		go s.compactLoop(loopCtx, o.CompactInterval)
+		go s.background(loopCtx, o.CompactInterval, true, "compaction", s.compactDone, s.compact)
 	} else {
 		close(s.compactDone)
 	}
 	s.checkpointDone = make(chan struct{})
 	if o.CheckpointInterval > 0 {
-		go s.checkpointLoop(loopCtx, o.CheckpointInterval)
+		go s.background(loopCtx, o.CheckpointInterval, false, "checkpoint", s.checkpointDone, s.checkpointOnce)
 	} else {
 		close(s.checkpointDone)
 	}
