@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -48,9 +49,10 @@ func (l AuthFailureLimit) withDefaults() AuthFailureLimit {
 
 // authFailures counts failures per source in fixed windows.
 type authFailures struct {
-	lim AuthFailureLimit
-	now func() time.Time
-	log *slog.Logger
+	lim     AuthFailureLimit
+	trusted []netip.Prefix // reverse proxies whose X-Forwarded-For is believed
+	now     func() time.Time
+	log     *slog.Logger
 
 	mu  sync.Mutex
 	src map[string]*failWindow
@@ -63,27 +65,70 @@ type failWindow struct {
 	dropped int       // failures not logged since
 }
 
-func newAuthFailures(lim AuthFailureLimit, now func() time.Time, log *slog.Logger) *authFailures {
-	return &authFailures{lim: lim.withDefaults(), now: now, log: log, src: map[string]*failWindow{}}
+func newAuthFailures(lim AuthFailureLimit, trusted []netip.Prefix, now func() time.Time, log *slog.Logger) *authFailures {
+	return &authFailures{lim: lim.withDefaults(), trusted: trusted, now: now, log: log, src: map[string]*failWindow{}}
 }
 
-// source is the key a request's failures count under: its IP, or the /64
-// of an IPv6 address (one host commonly holds a whole /64).
-func source(r *http.Request) string {
+// maxForwardedHops bounds how many X-Forwarded-For entries are looked at.
+const maxForwardedHops = 32
+
+// source is the key a request's failures count under: its client's IP, or
+// the /64 of an IPv6 address (one host commonly holds a whole /64).
+func (a *authFailures) source(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
 	}
-	a, err := netip.ParseAddr(host)
+	addr, err := netip.ParseAddr(host)
 	if err != nil {
 		return host
 	}
-	a = a.Unmap()
-	if a.Is6() {
-		p, _ := a.Prefix(64)
+	addr = forwardedClient(addr.Unmap(), r.Header.Values("X-Forwarded-For"), a.trusted)
+	if addr.Is6() {
+		p, _ := addr.Prefix(64)
 		return p.String()
 	}
-	return a.String()
+	return addr.String()
+}
+
+// forwardedClient is the client of a request whose TCP peer is peer. Only
+// a trusted proxy's word is taken: each proxy appends the address it got
+// the request from to X-Forwarded-For, so from the right, entries are
+// written by trusted proxies up to and including the first address that
+// is not one of them, the client; whatever lies left of it the client
+// wrote itself. An entry that is not an address ends the walk at the hop
+// before it.
+func forwardedClient(peer netip.Addr, forwarded []string, trusted []netip.Prefix) netip.Addr {
+	isTrusted := func(a netip.Addr) bool {
+		for _, p := range trusted {
+			if p.Contains(a) {
+				return true
+			}
+		}
+		return false
+	}
+	if !isTrusted(peer) {
+		return peer
+	}
+	client := peer
+	hops := 0
+	for i := len(forwarded) - 1; i >= 0; i-- {
+		entries := strings.Split(forwarded[i], ",")
+		for j := len(entries) - 1; j >= 0; j-- {
+			if hops++; hops > maxForwardedHops {
+				return client
+			}
+			a, err := netip.ParseAddr(strings.TrimSpace(entries[j]))
+			if err != nil {
+				return client
+			}
+			client = a.Unmap()
+			if !isTrusted(client) {
+				return client
+			}
+		}
+	}
+	return client
 }
 
 // blocked says whether src has used up its failures, and for how long

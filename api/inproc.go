@@ -79,8 +79,12 @@ type FailLimiter struct{ a *authFailures }
 func (s *Server) AuthFailures() FailLimiter { return FailLimiter{s.authFails} }
 
 // Blocked says whether r's source has used up its failures and for how long.
-func (f FailLimiter) Blocked(r *http.Request) (time.Duration, bool) { return f.a.blocked(source(r)) }
+func (f FailLimiter) Blocked(r *http.Request) (time.Duration, bool) {
+	return f.a.blocked(f.a.source(r))
+}
 
 // Fail counts one failed authentication of r's source; reason is logged
 // (never a secret).
-func (f FailLimiter) Fail(r *http.Request, reason string) { f.a.fail(source(r), r.URL.Path, reason) }
+func (f FailLimiter) Fail(r *http.Request, reason string) {
+	f.a.fail(f.a.source(r), r.URL.Path, reason)
+}

@@ -48,6 +48,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"sort"
 	"sync"
@@ -116,6 +117,10 @@ type Options struct {
 	// AuthFailures bounds failed authentications per source address; zero
 	// fields use DefaultAuthFailureLimit. Its window runs on Now.
 	AuthFailures AuthFailureLimit
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client that failed authentication; from any other peer the
+	// header is ignored.
+	TrustedProxies []netip.Prefix
 	// Agents serves probe agents (the /agent routes); nil answers them 404.
 	Agents AgentService
 	// AgentClientCert makes the agent routes refuse requests without a
@@ -185,7 +190,7 @@ func New(o Options) (*Server, error) {
 	s := &Server{
 		o: o, log: o.Logger, doc: doc, queryParams: params,
 		limiter:   newLimiter(o.RateLimit, o.Now),
-		authFails: newAuthFailures(o.AuthFailures, o.Now, o.Logger),
+		authFails: newAuthFailures(o.AuthFailures, o.TrustedProxies, o.Now, o.Logger),
 		sla:       slainput.New(o.Samples, o.Incidents, o.Now),
 		routes:    map[string]Scope{}, touched: map[string]time.Time{},
 	}
@@ -274,7 +279,7 @@ func (s *Server) wrap(scope Scope, h handlerFunc) http.Handler {
 				return
 			}
 		} else if scope != ScopePublic {
-			src := source(r)
+			src := s.authFails.source(r)
 			if wait, blocked := s.authFails.blocked(src); blocked {
 				s.tooMany(w, r, wait, "too many failed authentications from this address")
 				return

@@ -186,7 +186,8 @@ func startAPI(ctx context.Context, d apiDeps) (*api.Server, *liveTargets, error)
 		OnChange: func(string) { live.apply(context.WithoutCancel(ctx)) },
 		AuthFailures: api.AuthFailureLimit{Max: d.cfg.API.AuthFailures.Max, Window: d.cfg.API.AuthFailures.Window,
 			MaxSources: d.cfg.API.AuthFailures.MaxSources},
-		Agents: d.agents, AgentClientCert: d.cfg.Server.TLS.ClientCAFile != "", ResultsRoute: d.resultsRoute,
+		TrustedProxies: d.cfg.API.TrustedProxyPrefixes(),
+		Agents:         d.agents, AgentClientCert: d.cfg.Server.TLS.ClientCAFile != "", ResultsRoute: d.resultsRoute,
 	})
 	if err != nil {
 		return nil, nil, err

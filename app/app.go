@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -320,7 +321,8 @@ func reloadLoop(ctx context.Context, o Options, log *slog.Logger, live *liveTarg
 func restartOnly(old, cur *config.Config) bool {
 	return old.Server.ChecksLocally() != cur.Server.ChecksLocally() || old.Agents != cur.Agents || old.Listen != cur.Listen || old.DataDir != cur.DataDir || old.Storage != cur.Storage ||
 		old.Location != cur.Location || old.Workers != cur.Workers || old.Demo != cur.Demo ||
-		old.AllowPrivateTargets != cur.AllowPrivateTargets || old.API != cur.API || old.Metrics != cur.Metrics || old.Debug != cur.Debug
+		old.AllowPrivateTargets != cur.AllowPrivateTargets ||
+		old.API.AuthFailures != cur.API.AuthFailures || !slices.Equal(old.API.TrustedProxies, cur.API.TrustedProxies) || old.Metrics != cur.Metrics || old.Debug != cur.Debug
 }
 
 // targetSet keeps the probe series to the targets that are checked, so

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -13,6 +14,43 @@ import (
 // API tunes the REST API's protections.
 type API struct {
 	AuthFailures AuthFailures `yaml:"auth_failures"`
+	// TrustedProxies are the reverse proxies (addresses or CIDR prefixes)
+	// whose X-Forwarded-For names the client, for the failed-
+	// authentication limit: behind a proxy, every client would otherwise
+	// share the proxy's address, and one of them could lock out the rest.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+}
+
+// MaxTrustedProxies bounds api.trusted_proxies: each request's peer is
+// matched against every entry.
+const MaxTrustedProxies = 100
+
+// TrustedProxyPrefixes is api.trusted_proxies parsed; an address is its
+// own /32 or /128. Entries that do not parse (Validate names them) are
+// left out.
+func (a API) TrustedProxyPrefixes() []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range a.TrustedProxies {
+		if p, err := parsePrefixOrAddr(s); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func parsePrefixOrAddr(s string) (netip.Prefix, error) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		a = a.Unmap()
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	if p.Addr().Is4In6() {
+		return netip.Prefix{}, fmt.Errorf("write an IPv4 prefix as IPv4")
+	}
+	return p.Masked(), nil
 }
 
 // AuthFailures limits failed authentications per source address (an IPv6
@@ -83,6 +121,14 @@ func (c *Config) validateAccess() []invalid.Field {
 	}
 	if af.MaxSources < 0 || af.MaxSources > MaxAuthFailureSources {
 		add("api.auth_failures.max_sources", "must be from 1 to %d (0 for the default, 10000)", MaxAuthFailureSources)
+	}
+	if n := len(c.API.TrustedProxies); n > MaxTrustedProxies {
+		add("api.trusted_proxies", "has %d entries, at most %d", n, MaxTrustedProxies)
+	}
+	for i, s := range c.API.TrustedProxies {
+		if _, err := parsePrefixOrAddr(s); err != nil {
+			add(fmt.Sprintf("api.trusted_proxies[%d]", i), "%q is not an IP address or CIDR prefix (such as 10.0.0.0/8)", s)
+		}
 	}
 	if !c.Metrics.BearerToken.IsZero() && c.Metrics.BearerToken.Reveal() == "" {
 		add("metrics.bearer_token", "is empty")

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -14,11 +15,15 @@ func TestAccessSections(t *testing.T) {
 	cfg, err := Parse(strings.NewReader(`
 api:
   auth_failures: {max: 5, window: 10m, max_sources: 500}
+  trusted_proxies: [10.0.0.0/8, 192.0.2.7, "fd00::/8", "::ffff:198.51.100.1", 172.16.1.9/12]
 metrics:
   basic_auth: {username: prom, password: env:UPWATCH_TEST_SCRAPE_PASSWORD}
 `), "t.yaml", noEnv)
 	require.NoError(t, err)
 	require.Equal(t, AuthFailures{Max: 5, Window: 10 * time.Minute, MaxSources: 500}, cfg.API.AuthFailures)
+	require.Equal(t, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32"),
+		netip.MustParsePrefix("fd00::/8"), netip.MustParsePrefix("198.51.100.1/32"), netip.MustParsePrefix("172.16.0.0/12")},
+		cfg.API.TrustedProxyPrefixes(), "an address is its own prefix; a prefix is masked")
 	require.True(t, cfg.Metrics.Enabled())
 	require.Equal(t, "pw", cfg.Metrics.BasicAuth.Password.Reveal())
 
@@ -34,6 +39,7 @@ metrics:
 	_, err = Parse(strings.NewReader(`
 api:
   auth_failures: {max: 100001, window: 25h, max_sources: -1}
+  trusted_proxies: [10.0.0.0/8, proxy.example.com, 10.0.0.0/33, "::ffff:10.0.0.0/104"]
 metrics:
   bearer_token: ""
   basic_auth: {username: "a:b", password: x}
@@ -49,9 +55,16 @@ metrics:
 		"api.auth_failures.max":         "must be from 1 to 100000 (0 for the default, 20)",
 		"api.auth_failures.window":      "must be from 1s to 24h0m0s (0 for the default, 1m)",
 		"api.auth_failures.max_sources": "must be from 1 to 1000000 (0 for the default, 10000)",
+		"api.trusted_proxies[1]":        `"proxy.example.com" is not an IP address or CIDR prefix (such as 10.0.0.0/8)`,
+		"api.trusted_proxies[2]":        `"10.0.0.0/33" is not an IP address or CIDR prefix (such as 10.0.0.0/8)`,
+		"api.trusted_proxies[3]":        `"::ffff:10.0.0.0/104" is not an IP address or CIDR prefix (such as 10.0.0.0/8)`,
 		"metrics.basic_auth.username":   "must not contain ':'",
 		"metrics.per_target":            `must be core or full, not "phases"`,
 	}, got)
+
+	many := "api:\n  trusted_proxies:\n" + strings.Repeat("    - 10.0.0.1\n", MaxTrustedProxies+1)
+	_, err = Parse(strings.NewReader(many), "t.yaml", noEnv)
+	require.ErrorContains(t, err, "api.trusted_proxies: has 101 entries, at most 100")
 
 	_, err = Parse(strings.NewReader("metrics:\n  basic_auth: {username: prom}\n"), "t.yaml", noEnv)
 	require.ErrorContains(t, err, "metrics.basic_auth.password: is required with a username")
