@@ -126,6 +126,7 @@ func (s *Server) applyTargets(w http.ResponseWriter, r *http.Request, p Principa
 	if err != nil {
 		return err
 	}
+	defer s.writes.lock(p.TenantID)()
 	plan, err := s.planTargets(ctx, p, items)
 	if err != nil {
 		return err

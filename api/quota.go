@@ -3,8 +3,10 @@ package api
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/upwatch/upwatch/prober"
 	"github.com/upwatch/upwatch/quota"
@@ -54,10 +56,26 @@ func (s *Server) apiTargetsOf(ctx context.Context, tenant string) ([]prober.Targ
 	return out, nil
 }
 
+// tenantWrites serialises, within this server, the writes of one tenant's
+// targets from the quota check to the store's write: concurrent creates
+// could otherwise each pass the check and together overshoot the limit by
+// as many as were sent at once. Tenants hash onto a fixed set of locks,
+// so the set never grows. Servers sharing a registry (replicated) may
+// still overshoot by one write per server.
+type tenantWrites [64]sync.Mutex
+
+// lock takes tenant's lock and returns its unlock.
+func (w *tenantWrites) lock(tenant string) (unlock func()) {
+	h := fnv.New32a()
+	h.Write([]byte(tenant))
+	m := &w[h.Sum32()%uint32(len(w))]
+	m.Lock()
+	return m.Unlock
+}
+
 // withinQuota checks writing t through the API (replacing the tenant's
-// target with its id, if there is one) against the tenant's quotas.
-// Concurrent writes of one tenant may each pass and together overshoot a
-// limit by a few targets; the bound still holds to that margin.
+// target with its id, if there is one) against the tenant's quotas. The
+// caller holds s.writes' lock of tenant until the write is stored.
 func (s *Server) withinQuota(ctx context.Context, tenant string, t prober.Target) error {
 	lim := s.o.Config().Quotas.For(tenant)
 	before, err := s.apiTargetsOf(ctx, tenant)

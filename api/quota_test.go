@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -168,4 +169,35 @@ func TestTargetBounds(t *testing.T) {
 	// The config file is held to the same bounds (config.Target shares them).
 	_, err := config.Parse(strings.NewReader("targets:\n- {name: a, kind: http, http: {url: 'http://x/', max_body_bytes: 1073741824}}\n"), "t.yaml", nil)
 	require.ErrorContains(t, err, "targets[0].http.max_body_bytes: must be between 0 and 10485760")
+}
+
+// TestQuotaHoldsUnderConcurrentCreates: creates sent all at once cannot
+// each pass the check and together overshoot max_targets.
+func TestQuotaHoldsUnderConcurrentCreates(t *testing.T) {
+	h := newHarness(t)
+	withQuotas(h, quota.Config{Limits: quota.Limits{MaxTargets: 5}})
+	w := h.key(tenantA, ScopeWrite)
+	const n = 20
+	statuses := make(chan int, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			statuses <- h.do(http.MethodPost, Prefix+"/targets", w, tcpEvery(fmt.Sprintf("c%02d", i), "1m")).Status
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(statuses)
+	count := map[int]int{}
+	for s := range statuses {
+		count[s]++
+	}
+	require.Equal(t, map[int]int{http.StatusCreated: 5, http.StatusUnprocessableEntity: n - 5}, count)
+	ts, err := h.reg.Targets(t.Context(), tenantA)
+	require.NoError(t, err)
+	require.Len(t, ts, 5, "no more than the quota were stored")
 }

@@ -145,6 +145,7 @@ type Server struct {
 
 	limiter   *limiter
 	authFails *authFailures
+	writes    tenantWrites // quota check and store write of a tenant's targets, one at a time
 	forward   http.Handler // agent results to the alerting lease holder
 	sla       *slainput.Reader
 

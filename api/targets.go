@@ -132,6 +132,7 @@ func (s *Server) createTarget(w http.ResponseWriter, r *http.Request, p Principa
 	if errs := s.validateTarget(ctx, p.TenantID, &t); len(errs) > 0 {
 		return ValidationProblem(errs)
 	}
+	defer s.writes.lock(p.TenantID)()
 	if err := s.withinQuota(ctx, p.TenantID, t.Target); err != nil {
 		return err
 	}
@@ -230,6 +231,7 @@ func (s *Server) replaceTarget(w http.ResponseWriter, r *http.Request, p Princip
 	if errs := s.validateTarget(ctx, p.TenantID, &t); len(errs) > 0 {
 		return ValidationProblem(errs)
 	}
+	defer s.writes.lock(p.TenantID)()
 	if err := s.withinQuota(ctx, p.TenantID, t.Target); err != nil {
 		return err
 	}
@@ -369,6 +371,7 @@ func (s *Server) pauseTarget(pause bool) handlerFunc {
 		}
 		t := cur.Target
 		t.Paused = pause
+		defer s.writes.lock(p.TenantID)()
 		if !pause {
 			if err := s.withinQuota(ctx, p.TenantID, t.Target); err != nil {
 				return err
