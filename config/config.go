@@ -264,10 +264,14 @@ func (c *Config) applyEnv(getenv func(string) string) []invalid.Field {
 			*dst = n
 		}
 	}
+	if getenv("UPWATCH_START_WINDOW") != "" && c.StartWindow == nil {
+		c.StartWindow = new(time.Duration) // set below
+	}
 	durations := map[string]*time.Duration{
 		"UPWATCH_AGENTS_TTL":           &c.Agents.TTL,
 		"UPWATCH_REGISTRY_LEASE_TTL":   &c.Registry.Lease.TTL,
 		"UPWATCH_REGISTRY_LEASE_RENEW": &c.Registry.Lease.Renew,
+		"UPWATCH_START_WINDOW":         c.StartWindow,
 	}
 	for name, dst := range durations {
 		if v := getenv(name); v != "" {
@@ -277,13 +281,6 @@ func (c *Config) applyEnv(getenv func(string) string) []invalid.Field {
 				continue
 			}
 			*dst = d
-		}
-	}
-	if v := getenv("UPWATCH_START_WINDOW"); v != "" {
-		if d, err := time.ParseDuration(v); err != nil {
-			errs = append(errs, invalid.Field{Path: "env UPWATCH_START_WINDOW", Msg: "must be a duration such as 10ms"})
-		} else {
-			c.StartWindow = &d
 		}
 	}
 	if v := getenv("UPWATCH_SERVER_CHECK_LOCALLY"); v != "" {
